@@ -1,0 +1,13 @@
+//! huntd: runs Microsoft Defender advanced hunting queries on a schedule and keeps their
+//! results, run history and findings in SQLite or PostgreSQL.
+//!
+//! The binary is a thin shell over this library: [`cli`] parses the command line and calls
+//! into the modules below, each named for the concept it owns.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod diagnostic;
+pub mod jobs;
+pub mod schedule;
+pub mod yaml;
