@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
+pub mod duration;
 pub mod jobs;
 pub mod schedule;
 pub mod yaml;
