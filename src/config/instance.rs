@@ -424,6 +424,7 @@ pub(crate) fn parse(
 ) -> Option<Instance> {
     let name = site.name;
     let what = format!("instance `{name}`");
+    let errors_before = check.diags.error_count();
     let entries = check.map(args, &what)?;
     let fields = Fields::collect(
         check,
@@ -434,12 +435,14 @@ pub(crate) fn parse(
         site.strict,
     );
     let mut connection = Connection::default();
+    let mut connection_broken = false;
     if let Some(node) = fields.get("ConnectionString")
         && let Some(cs) = check.string(node, &format!("ConnectionString of {what}"))
     {
         match parse_connection_string(&cs) {
             Ok(parsed) => connection = parsed,
             Err(problem) => {
+                connection_broken = true;
                 check
                     .error(node.location, format!("ConnectionString of {what}: {problem}"))
                     .hint("write it as tenant_id='<tenant>'; client_id='<app id>'; client_secret='<secret>'");
@@ -447,11 +450,10 @@ pub(crate) fn parse(
         }
     }
 
-    let mut ok = true;
-    let mut required = |check: &mut Checker<'_>,
-                        key: &str,
-                        from_connection: Option<String>,
-                        hint: &str|
+    let required = |check: &mut Checker<'_>,
+                    key: &str,
+                    from_connection: Option<String>,
+                    hint: &str|
      -> Option<String> {
         let given = text(check, &fields, key, &what);
         match (given, from_connection) {
@@ -462,17 +464,16 @@ pub(crate) fn parse(
                         format!("{key} of {what} is also given in its ConnectionString"),
                     )
                     .hint("keep one of them");
-                ok = false;
                 None
             }
             (Some((value, _)), None) | (None, Some(value)) => Some(value),
             (None, None) => {
-                if fields.get(key).is_none() {
+                // A broken connection string was reported already and probably held the key.
+                if fields.get(key).is_none() && !connection_broken {
                     check
                         .error(site.at, format!("{what} has no {key}"))
                         .hint(format!("add `{key}: {hint}`"));
                 }
-                ok = false;
                 None
             }
         }
@@ -496,7 +497,6 @@ pub(crate) fn parse(
         check
             .error(at, format!("ClientId `{id}` of {what} is not a GUID"))
             .hint("use the application (client) id shown on the app registration's overview page");
-        ok = false;
     }
 
     let credential = credential(
@@ -535,11 +535,15 @@ pub(crate) fn parse(
         .and_then(|node| quota(check, node, &what, site.strict));
     let ca_file = file_path(check, &fields, "CaFile", &what, scope);
 
-    let (Some(tenant_id), Some(client_id), Some(credential), true) =
-        (tenant_id, client_id, credential, ok)
+    // An instance with any error is not handed out half-checked; the caller lists it as
+    // invalid so jobs naming it are not reported a second time.
+    let (Some(tenant_id), Some(client_id), Some(credential)) = (tenant_id, client_id, credential)
     else {
         return None;
     };
+    if check.diags.error_count() > errors_before {
+        return None;
+    }
     Some(Instance {
         name: name.to_string(),
         tenant_id,
@@ -804,4 +808,84 @@ fn quota(check: &mut Checker<'_>, node: &Node, what: &str, strict: bool) -> Opti
         per_minute,
         per_hour,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clouds_parse_in_any_case_and_reject_unknown_names() {
+        assert_eq!(Cloud::parse("GCC-High"), Some(Cloud::GccHigh));
+        assert_eq!(Cloud::parse(" eu "), Some(Cloud::Eu));
+        assert_eq!(Cloud::parse("usgov"), None);
+        for cloud in Cloud::ALL {
+            assert_eq!(Cloud::parse(cloud.name()), Some(cloud));
+        }
+    }
+
+    #[test]
+    fn cloud_endpoints_follow_the_reference_table() {
+        let eu = Cloud::Eu.endpoints();
+        assert_eq!(eu.mde, "https://api-eu.securitycenter.microsoft.com");
+        assert_eq!(eu.graph, "https://graph.microsoft.com");
+        assert_eq!(eu.keyvault, "https://{vault}.vault.azure.net");
+        let gcc = Cloud::Gcc.endpoints();
+        assert_eq!(gcc.login, "https://login.microsoftonline.com");
+        assert_eq!(gcc.mde, "https://api-gcc.securitycenter.microsoft.us");
+        assert_eq!(gcc.keyvault, "https://{vault}.vault.azure.net");
+        let dod = Cloud::Dod.endpoints();
+        assert_eq!(dod.login, "https://login.microsoftonline.us");
+        assert_eq!(dod.graph, "https://dod-graph.microsoft.us");
+        assert_eq!(dod.keyvault, "https://{vault}.vault.usgovcloudapi.net");
+        assert_eq!(
+            Cloud::GccHigh.endpoints().mde,
+            "https://api-gov.securitycenter.microsoft.us"
+        );
+    }
+
+    #[test]
+    fn endpoints_need_https_unless_the_host_is_loopback() {
+        assert_eq!(
+            check_endpoint("https://eu.api.security.microsoft.com/"),
+            Ok("https://eu.api.security.microsoft.com".to_string())
+        );
+        assert!(check_endpoint("https://{vault}.vault.example.net").is_ok());
+        for loopback in [
+            "http://127.0.0.1:8080",
+            "http://127.8.9.10",
+            "http://[::1]:9000/x",
+            "http://LOCALHOST:1",
+        ] {
+            assert!(check_endpoint(loopback).is_ok(), "{loopback}");
+        }
+        for bad in [
+            "http://example.com",
+            "http://10.0.0.1",
+            "http://localhost.example.com",
+            "ftp://127.0.0.1",
+            "not a url",
+            "https://x.example?y=1",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn connection_strings_lose_their_quotes() {
+        let cs = parse_connection_string("tenant_id='t-1'; client_id=\"c-2\";client_secret='s=3';")
+            .expect("valid");
+        assert_eq!(cs.tenant_id.as_deref(), Some("t-1"));
+        assert_eq!(cs.client_id.as_deref(), Some("c-2"));
+        assert_eq!(cs.client_secret.as_deref(), Some("s=3"));
+    }
+
+    #[test]
+    fn connection_string_errors_do_not_repeat_values() {
+        let err = parse_connection_string("tenant_id='t'; hunter2").expect_err("no =");
+        assert_eq!(err, "part 2 has no `=`");
+        let err = parse_connection_string("password='hunter2'").expect_err("unknown key");
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(parse_connection_string("client_id=''").is_err());
+    }
 }

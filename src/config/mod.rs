@@ -642,3 +642,103 @@ fn redact_url_password(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_database(url: &str) -> (Option<String>, Diagnostics) {
+        let node = yaml::parse_bytes(Path::new("h.yaml"), format!("database: '{url}'").as_bytes())
+            .expect("valid yaml");
+        let mut diags = Diagnostics::new();
+        let mut check = Checker::new(Path::new("h.yaml"), &mut diags);
+        let got = database(
+            &mut check,
+            node.get("database").expect("key"),
+            Path::new("/etc/huntd"),
+        );
+        (got, diags)
+    }
+
+    #[test]
+    fn sqlite_paths_are_made_absolute_against_the_config_directory() {
+        assert_eq!(
+            check_database("sqlite://huntd.db").0.as_deref(),
+            Some("sqlite:///etc/huntd/huntd.db")
+        );
+        assert_eq!(
+            check_database("sqlite:///var/lib/h.db?mode=rwc")
+                .0
+                .as_deref(),
+            Some("sqlite:///var/lib/h.db?mode=rwc")
+        );
+        assert_eq!(
+            check_database("postgresql://u@db/h").0.as_deref(),
+            Some("postgresql://u@db/h")
+        );
+    }
+
+    #[test]
+    fn unsupported_database_urls_do_not_echo_credentials() {
+        let (got, diags) = check_database("mysql://root:hunter2@db/h");
+        assert!(got.is_none());
+        let d = diags.sorted()[0].to_string();
+        assert!(
+            d.contains("unsupported database URL scheme `mysql://`"),
+            "{d}"
+        );
+        assert!(!d.contains("hunter2"), "{d}");
+    }
+
+    #[test]
+    fn database_passwords_are_redacted_for_display() {
+        assert_eq!(
+            redact_url_password("postgres://u:hunter2@db:5432/h"),
+            "postgres://u:%5Bredacted%5D@db:5432/h"
+        );
+        assert_eq!(
+            redact_url_password("postgres://u@db/h"),
+            "postgres://u@db/h"
+        );
+    }
+
+    #[test]
+    fn tilde_means_home_and_relative_means_beside_the_config() {
+        let env = Environment::from_vars([("HOME", "/home/ann")]);
+        let base = Path::new("/etc/huntd");
+        assert_eq!(
+            expand_path("~/.msticpy/m.yaml", base, &env),
+            PathBuf::from("/home/ann/.msticpy/m.yaml")
+        );
+        assert_eq!(
+            expand_path("jobs", base, &env),
+            PathBuf::from("/etc/huntd/jobs")
+        );
+        assert_eq!(expand_path("/abs", base, &env), PathBuf::from("/abs"));
+    }
+
+    #[test]
+    fn locate_prefers_explicit_then_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("a.yaml");
+        let b = dir.path().join("b.yaml");
+        std::fs::write(&a, "x: 1").expect("write");
+        std::fs::write(&b, "x: 1").expect("write");
+        let env = Environment::from_vars([("HUNTD_CONFIG", b.as_os_str())]);
+        assert_eq!(locate_in(Some(&a), &env), Ok(a.clone()));
+        assert_eq!(locate_in(None, &env), Ok(b));
+        let missing = dir.path().join("missing.yaml");
+        let err = locate_in(Some(&missing), &env).expect_err("missing");
+        assert!(err.message.contains("--config"), "{err}");
+        let env = Environment::from_vars([("HUNTD_CONFIG", missing.as_os_str())]);
+        let err = locate_in(None, &env).expect_err("missing");
+        assert!(err.message.contains("$HUNTD_CONFIG"), "{err}");
+        assert!(err.hint.is_some());
+    }
+
+    #[test]
+    fn environment_debug_shows_names_only() {
+        let env = Environment::from_vars([("TOKEN", "hunter2")]);
+        assert_eq!(format!("{env:?}"), "{\"TOKEN\"}");
+    }
+}
