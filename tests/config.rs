@@ -978,3 +978,62 @@ fn example_config_validates_on_a_fresh_machine() {
         "example-not-a-real-secret"
     );
 }
+
+#[test]
+fn a_config_without_jobs_warns_that_nothing_will_run() {
+    let f = Fixture::new();
+    let (config, diags) = f.load("daemon: {max_concurrent_runs: 2}\n");
+    let d = find(&diags, "no `jobs` configured");
+    assert_at(d, &f.config_path(), 1, Severity::Warning);
+    assert_eq!(config.expect("loaded").daemon.max_concurrent_runs, 2);
+}
+
+#[test]
+fn msticpyconfig_key_naming_a_missing_file_is_an_error() {
+    let f = Fixture::new();
+    let (_, diags) = f.load("jobs: [jobs]\nmsticpyconfig: nowhere/msticpyconfig.yaml\n");
+    let d = find(&diags, "msticpyconfig: no such file");
+    assert_at(d, &f.config_path(), 2, Severity::Error);
+}
+
+#[test]
+fn key_vault_app_sign_in_needs_a_credential() {
+    let f = Fixture::new();
+    let (config, diags) = f.load(&format!(
+        "jobs: [jobs]\nKeyVault:\n  VaultName: soc-vault\n  TenantId: {TENANT}\n  ClientId: {CLIENT}\n"
+    ));
+    let d = find(
+        &diags,
+        "the KeyVault section has a ClientId but no ClientSecret or Certificate",
+    );
+    assert_at(d, &f.config_path(), 2, Severity::Error);
+    assert!(config.expect("loaded").key_vault.is_none());
+}
+
+#[test]
+fn key_vault_secret_cannot_come_from_key_vault() {
+    let f = Fixture::new();
+    let (_, diags) = f.load(&format!(
+        "jobs: [jobs]\nKeyVault:\n  VaultName: soc-vault\n  TenantId: {TENANT}\n  ClientId: {CLIENT}\n  ClientSecret: {{KeyVault: }}\n"
+    ));
+    let d = find(&diags, "cannot come from Key Vault");
+    assert_at(d, &f.config_path(), 6, Severity::Error);
+}
+
+#[test]
+fn problems_of_an_overridden_msticpy_section_are_not_reported() {
+    let f = Fixture::new();
+    write_msticpy(
+        &f,
+        "DataProviders:\n  MicrosoftDefender:\n    Args:\n      Cloud: mars\n",
+    );
+    let text = format!(
+        "msticpyconfig: msticpyconfig.yaml\n{}",
+        with_instance("default", "    ClientSecret: {File: secret.txt}\n")
+    );
+    let (config, diags) = f.load(&text);
+    find(&diags, "instance `default` is also defined in");
+    assert!(!diags.has_errors(), "{}", all(&diags));
+    let config = config.expect("loaded");
+    assert_eq!(config.instances.keys().collect::<Vec<_>>(), ["default"]);
+}

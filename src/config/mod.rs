@@ -321,18 +321,25 @@ pub fn load_in(path: &Path, env: &Environment, diags: &mut Diagnostics) -> Optio
 
     let mut instances = BTreeMap::new();
     let mut invalid_instances = BTreeSet::new();
-    let mut msticpy_origin = BTreeMap::new();
+    let native_names: Vec<&str> = root
+        .get("instances")
+        .and_then(Node::as_map)
+        .map(|entries| entries.iter().map(|(k, _)| k.name.trim()).collect())
+        .unwrap_or_default();
     if let Some(mpath) = &msticpy_path {
         let mut mcheck = Checker::new(mpath, check.diags);
         let scope = scope_with_vault(&msticpy_base, msticpy_mode);
         for (name, section) in &from_msticpy {
+            // A section replaced by a native instance is not checked: its problems do not matter.
+            if native_names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                continue;
+            }
             let site = instance::Site {
                 name,
                 at: section.key.location,
                 setting: vec!["DataProviders", &section.key.name, &section.args.0.name],
                 strict: false,
             };
-            msticpy_origin.insert(name.clone(), section.key.location);
             match instance::parse(&mut mcheck, &site, section.args.1, &scope) {
                 Some(instance) => {
                     instances.insert(name.clone(), instance);
@@ -355,24 +362,20 @@ pub fn load_in(path: &Path, env: &Environment, diags: &mut Diagnostics) -> Optio
                     .hint("instance names are what jobs write in `instance:`; use letters, digits, `-` and `_`");
                 continue;
             }
-            if let Some((other, _)) = msticpy_origin
-                .iter()
-                .find(|(other, _)| other.eq_ignore_ascii_case(name))
-            {
-                let line = msticpy_origin[other].line;
-                let mpath = msticpy_path
-                    .as_deref()
-                    .unwrap_or(Path::new("msticpyconfig.yaml"));
+            if let (Some(mpath), Some((_, section))) = (
+                &msticpy_path,
+                from_msticpy
+                    .iter()
+                    .find(|(other, _)| other.eq_ignore_ascii_case(name)),
+            ) {
                 check.warning(
                     key.location,
                     format!(
-                        "instance `{name}` is also defined in {}:{line}; the definition in huntd.yaml is used",
-                        mpath.display()
+                        "instance `{name}` is also defined in {}:{}; the definition in huntd.yaml is used",
+                        mpath.display(),
+                        section.key.location.line
                     ),
                 );
-                let other = other.clone();
-                instances.remove(&other);
-                invalid_instances.remove(&other);
             }
             let site = instance::Site {
                 name,
