@@ -1037,3 +1037,87 @@ fn problems_of_an_overridden_msticpy_section_are_not_reported() {
     let config = config.expect("loaded");
     assert_eq!(config.instances.keys().collect::<Vec<_>>(), ["default"]);
 }
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Prints how fast a realistic config loads, against parsing the same YAML alone, and how
+/// fast hostile files are refused. Run with `--release -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark: prints figures"]
+fn benchmark_config_loading() {
+    use std::time::Instant;
+    let f = Fixture::new();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/msticpyconfig.yaml");
+    let text = format!(
+        "msticpyconfig: {}\nKeyVault:\n  ManagedIdentity: true\n{}",
+        fixture.display(),
+        with_instance(
+            "Contoso",
+            "    ClientSecret: {File: secret.txt}\n    Cloud: eu\n"
+        )
+    );
+    let path = f.write("huntd.yaml", &text);
+    let env = Environment::from_vars([("FABRIKAM_MDE_SECRET", "value")]);
+    let rounds = 2_000;
+
+    let start = Instant::now();
+    for _ in 0..rounds {
+        huntd::yaml::load_file(&path).expect("parses");
+        huntd::yaml::load_file(&fixture).expect("parses");
+    }
+    let parse_only = start.elapsed();
+
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let mut diags = Diagnostics::new();
+        let config = config::load_in(&path, &env, &mut diags).expect("loads");
+        assert!(diags.is_empty() && config.instances.len() == 3);
+    }
+    let full = start.elapsed();
+
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..40 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        writeln!(bomb, "a{i}: &a{i} [{refs}]").expect("writing to a String");
+    }
+    let bomb_path = f.write("bomb.yaml", &bomb);
+    let start = Instant::now();
+    assert!(config::load(&bomb_path, &mut Diagnostics::new()).is_none());
+    let bomb_time = start.elapsed();
+
+    let big = f.path("big.yaml");
+    std::fs::write(&big, "a: b\n".repeat(10 * 1024 * 1024)).expect("50 MB file");
+    let start = Instant::now();
+    assert!(config::load(&big, &mut Diagnostics::new()).is_none());
+    let big_time = start.elapsed();
+
+    let per_load = full.as_secs_f64() / f64::from(rounds);
+    println!(
+        "config load (huntd.yaml + msticpyconfig.yaml, 3 instances): {:.0} loads/s, {:.1} us/load",
+        1.0 / per_load,
+        per_load * 1e6
+    );
+    println!(
+        "baseline (YAML parse of both files only): {:.1} us; full load / parse = {:.2}x",
+        parse_only.as_secs_f64() / f64::from(rounds) * 1e6,
+        full.as_secs_f64() / parse_only.as_secs_f64()
+    );
+    println!(
+        "alias bomb refused in {:.2} ms",
+        bomb_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "50 MB file refused in {:.3} ms",
+        big_time.as_secs_f64() * 1e3
+    );
+    println!("peak RSS (VmHWM): {} KiB", peak_rss_kib());
+}

@@ -257,11 +257,11 @@ pub fn load_in(path: &Path, env: &Environment, diags: &mut Diagnostics) -> Optio
         });
 
     let native_mode = shared_mode(path);
+    // `expand_path` made the msticpyconfig path absolute, so it has a parent.
     let msticpy_base = msticpy_path
         .as_deref()
-        .and_then(|p| std::path::absolute(p).ok())
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| base.clone());
+        .and_then(Path::parent)
+        .map_or_else(|| base.clone(), Path::to_path_buf);
     let msticpy_mode = msticpy_path.as_deref().and_then(shared_mode);
     let scope_for = |base_dir, shared_mode| secret::Scope {
         env,
