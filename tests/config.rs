@@ -1121,3 +1121,19 @@ fn benchmark_config_loading() {
     );
     println!("peak RSS (VmHWM): {} KiB", peak_rss_kib());
 }
+
+#[test]
+fn instance_names_differing_only_in_case_are_an_error() {
+    let f = Fixture::new();
+    let text = format!(
+        "{}  contoso:\n    TenantId: {TENANT}\n    ClientId: {CLIENT}\n    UserName: a@b.example\n",
+        with_instance("Contoso", "    ClientSecret: {File: secret.txt}\n")
+    );
+    let (config, diags) = f.load(&text);
+    let d = find(
+        &diags,
+        "instance `contoso` is defined twice (also `Contoso` on line 3)",
+    );
+    assert_at(d, &f.config_path(), 7, Severity::Error);
+    assert_eq!(config.expect("loaded").instances.len(), 1);
+}

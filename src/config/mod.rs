@@ -19,7 +19,7 @@ pub use key_vault::{KeyVaultAuth, KeyVaultSettings};
 pub use secret::{Error, KeyVaultRef, Result, Secret, SecretSource};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Severity};
-use crate::yaml::{self, Checker, Node};
+use crate::yaml::{self, Checker, Key, Node};
 
 /// A validated `huntd.yaml` with every instance it can use.
 #[derive(Clone)]
@@ -354,8 +354,27 @@ pub fn load_in(path: &Path, env: &Environment, diags: &mut Diagnostics) -> Optio
         && let Some(entries) = check.map(node, "instances")
     {
         let scope = scope_with_vault(&base, native_mode);
+        let mut seen: Vec<&Key> = Vec::new();
         for (key, args) in entries {
             let name = key.name.trim();
+            if let Some(first) = seen
+                .iter()
+                .find(|k| k.name.trim().eq_ignore_ascii_case(name))
+            {
+                check
+                    .error(
+                        key.location,
+                        format!(
+                            "instance `{name}` is defined twice (also `{}` on line {})",
+                            first.name, first.location.line
+                        ),
+                    )
+                    .hint(
+                        "instance names are compared without regard to case; rename or remove one",
+                    );
+                continue;
+            }
+            seen.push(key);
             if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 check
                     .error(key.location, format!("`{}` is not a usable instance name", key.name))
