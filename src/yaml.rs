@@ -451,6 +451,44 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A duration such as `30s` or `1h30m` within `range`.
+    pub fn duration(
+        &mut self,
+        node: &Node,
+        what: &str,
+        range: std::ops::RangeInclusive<std::time::Duration>,
+    ) -> Option<std::time::Duration> {
+        let Value::Str(text) = &node.value else {
+            self.error(
+                node.location,
+                format!(
+                    "{what} must be a duration such as 30s, 15m or 1h30m, found {}",
+                    node.kind()
+                ),
+            );
+            return None;
+        };
+        match crate::duration::parse(text) {
+            Ok(d) if range.contains(&d) => Some(d),
+            Ok(d) => {
+                self.error(
+                    node.location,
+                    format!(
+                        "{what} is {}, must be between {} and {}",
+                        crate::duration::format(d),
+                        crate::duration::format(*range.start()),
+                        crate::duration::format(*range.end())
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(node.location, format!("{what}: {e}"));
+                None
+            }
+        }
+    }
+
     /// A list of strings; a single string is taken as a one-item list.
     pub fn strings(&mut self, node: &Node, what: &str) -> Option<Vec<(String, Location)>> {
         match &node.value {
