@@ -672,3 +672,111 @@ fn msticpy_library_queries_serve_the_environments_they_declare() {
         "{d}"
     );
 }
+
+#[test]
+fn empty_and_binary_job_files_are_clear_errors() {
+    let f = Fixture::new();
+    let empty = f.write("jobs/empty.yaml", "");
+    let binary = f.path("jobs/binary.yaml");
+    std::fs::write(&binary, b"name: a\n\x00\x01\x02").expect("write fixture");
+    let (jobs, diags) = f.load();
+    assert!(jobs.is_empty());
+    let all = diags.sorted();
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(all[0].file, binary);
+    assert!(all[0].message.contains("binary"), "{}", all[0]);
+    assert_eq!(all[1].file, empty);
+    assert_eq!(all[1].message, "file is empty");
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Prints how fast job files load and queries render; run with
+/// `cargo test --release --test jobs -- --ignored --nocapture bench_`.
+#[test]
+#[ignore = "benchmark: prints figures"]
+fn bench_load_validate_and_render() {
+    const JOBS: u32 = 2_000;
+    const RENDERS: u32 = 200_000;
+    let f = Fixture::new();
+    for i in 0..JOBS {
+        let text = if i % 2 == 0 {
+            job(&format!("job-{i}")) + "timezone: Europe/Amsterdam\nlookback: 1h\n"
+        } else {
+            format!(
+                "name: job-{i}\ninstance: Fabrikam\nenvironment: MDE\nschedule: \"*/5 * * * *\"\n\
+                 query_ref: lib/host_processes\nparams: {{host_name: \"ws-{i}\"}}\n"
+            )
+        };
+        f.write(&format!("jobs/j{i:05}.yaml"), &text);
+    }
+    let started = std::time::Instant::now();
+    let (jobs, diags) = f.load();
+    let load = started.elapsed();
+    assert!(diags.is_empty(), "{:?}", diags.sorted().first());
+    assert_eq!(jobs.len(), JOBS as usize);
+
+    let start = utc("2024-02-01T08:00:00Z");
+    let end = utc("2024-02-01T09:00:00Z");
+    let started = std::time::Instant::now();
+    let mut bytes = 0;
+    for i in 0..RENDERS {
+        bytes += jobs[(i % JOBS) as usize]
+            .render(start, end)
+            .expect("renders")
+            .len();
+    }
+    let render = started.elapsed();
+
+    // Baseline: plain text substitution of the window, no parsing or escaping.
+    let start_text = huntd::jobs::template::kql_datetime(start);
+    let end_text = huntd::jobs::template::kql_datetime(end);
+    let started = std::time::Instant::now();
+    let mut baseline_bytes = 0;
+    for i in 0..RENDERS {
+        let text = &jobs[(i % JOBS) as usize].query.text;
+        baseline_bytes += text
+            .replace("{start}", &start_text)
+            .replace("{end}", &end_text)
+            .len();
+    }
+    let baseline = started.elapsed();
+    assert!(baseline_bytes > 0);
+
+    let started = std::time::Instant::now();
+    let rows = jobs::listing(&jobs, start);
+    let table = jobs::render_table(&rows);
+    let listing = started.elapsed();
+
+    println!(
+        "load+validate: {JOBS} job files in {:.1} ms = {:.0} jobs/s",
+        load.as_secs_f64() * 1e3,
+        f64::from(JOBS) / load.as_secs_f64()
+    );
+    println!(
+        "render: {RENDERS} queries ({bytes} bytes) in {:.1} ms = {:.0} renders/s",
+        render.as_secs_f64() * 1e3,
+        f64::from(RENDERS) / render.as_secs_f64()
+    );
+    println!(
+        "baseline str::replace of start/end: {:.1} ms; render costs {:.2}x the baseline",
+        baseline.as_secs_f64() * 1e3,
+        render.as_secs_f64() / baseline.as_secs_f64()
+    );
+    println!(
+        "listing: {JOBS} jobs x 3 fire times + table ({} bytes) in {:.1} ms",
+        table.len(),
+        listing.as_secs_f64() * 1e3
+    );
+    println!("peak RSS (VmHWM): {:?} KiB", peak_rss_kib());
+}

@@ -21,7 +21,7 @@ use crate::yaml::{self, Checker, Node, Value};
 pub use library::{Library, LibraryQuery, ParamSpec};
 pub use template::{ParamType, ParamValue, QueryTemplate};
 
-/// Why a job definition cannot be used outside of validation diagnostics.
+/// Why a loaded job cannot produce its query.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The query template does not render.
@@ -281,7 +281,7 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
 }
 
-/// A job's fields read so far; filled field by field so one pass reports every problem.
+/// A job mapping in which a key with no value (`description:`) counts as absent.
 struct Fields<'n> {
     node: &'n Node,
 }

@@ -311,13 +311,20 @@ impl QueryTemplate {
     /// Checks what can be checked without a window: brace syntax and that every placeholder
     /// other than `{start}`/`{end}` has a value.
     pub fn check(&self) -> Result<()> {
-        let missing: Vec<String> = self
-            .placeholders()?
-            .into_iter()
-            .filter(|name| {
-                !WINDOW_PLACEHOLDERS.contains(&name.as_str()) && !self.params.contains_key(name)
-            })
-            .collect();
+        self.check_segments(&parse(&self.text)?)
+    }
+
+    fn check_segments(&self, segments: &[Segment<'_>]) -> Result<()> {
+        let mut missing: Vec<String> = Vec::new();
+        for segment in segments {
+            if let Segment::Placeholder { name, .. } = segment
+                && !WINDOW_PLACEHOLDERS.contains(name)
+                && !self.params.contains_key(*name)
+                && !missing.iter().any(|m| m == name)
+            {
+                missing.push((*name).to_string());
+            }
+        }
         if missing.is_empty() {
             Ok(())
         } else {
@@ -327,11 +334,12 @@ impl QueryTemplate {
 
     /// The KQL for the window `start..end`.
     pub fn render(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<String> {
-        self.check()?;
+        let segments = parse(&self.text)?;
+        self.check_segments(&segments)?;
         let window_start = ParamValue::DateTime(start);
         let window_end = ParamValue::DateTime(end);
         let mut out = String::with_capacity(self.text.len() + 64);
-        for segment in parse(&self.text)? {
+        for segment in segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
                 Segment::Brace(c) => out.push(c),
