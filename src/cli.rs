@@ -3,10 +3,17 @@
 //! This is the binary's edge, so errors here are `anyhow` and become exit codes:
 //! 0 ok, 1 invalid input (config or jobs), 2 usage error, 3 runtime failure.
 
+use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, Config};
+use crate::diagnostic::Diagnostics;
+use crate::jobs::{self, Job, Library};
 
 /// Exit code: input (config or jobs) is invalid.
 pub const EXIT_INVALID: u8 = 1;
@@ -47,6 +54,21 @@ pub enum LogFormat {
 pub enum Command {
     /// Check the config, instances, query library and jobs; report every problem with its line.
     Validate,
+    /// List the jobs with their instance, API, schedule and next three fire times (UTC).
+    Jobs {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+}
+
+/// Output format of listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns for people.
+    Table,
+    /// JSON for machines.
+    Json,
 }
 
 /// Parses the command line, runs the command and returns the process exit code.
@@ -64,9 +86,106 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(cli.log_format, cli.verbose);
-    match cli.command {
-        Command::Validate => ExitCode::SUCCESS,
+    let outcome = match cli.command {
+        Command::Validate => validate(&cli),
+        Command::Jobs { format } => list_jobs(&cli, format),
+    };
+    outcome.unwrap_or_else(|e| {
+        // A reader that stopped early (`huntd jobs | head`) is not a failure of ours.
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("error: {e:#}");
+        ExitCode::from(EXIT_RUNTIME)
+    })
+}
+
+/// Everything read from the user's files, with the problems found on the way.
+struct Loaded {
+    config: Option<Config>,
+    library: Library,
+    jobs: Vec<Job>,
+    diags: Diagnostics,
+}
+
+/// Reads config, instances, the query library and jobs, collecting every problem.
+fn load_all(cli: &Cli) -> Loaded {
+    let mut diags = Diagnostics::new();
+    let config = match config::locate(cli.config.as_deref()) {
+        Ok(path) => config::load(&path, &mut diags),
+        Err(diagnostic) => {
+            diags.push(diagnostic);
+            None
+        }
+    };
+    let (library, jobs) = match &config {
+        Some(config) => {
+            let library = Library::load(&config.query_library, &mut diags);
+            // Jobs naming an instance that failed validation already have its error; treat the
+            // name as known so they do not also get a misleading "unknown instance".
+            let instances: BTreeSet<String> = config
+                .instances
+                .keys()
+                .chain(&config.invalid_instances)
+                .cloned()
+                .collect();
+            let jobs = jobs::load(&config.jobs, &library, &instances, &mut diags);
+            (library, jobs)
+        }
+        None => (Library::default(), Vec::new()),
+    };
+    Loaded {
+        config,
+        library,
+        jobs,
+        diags,
     }
+}
+
+fn print_diagnostics(diags: &Diagnostics, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    for diagnostic in diags.sorted() {
+        writeln!(out, "{diagnostic}")?;
+    }
+    Ok(())
+}
+
+fn validate(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let loaded = load_all(cli);
+    let mut out = std::io::stdout().lock();
+    print_diagnostics(&loaded.diags, &mut out)?;
+    let instances = loaded.config.as_ref().map_or(0, |c| c.instances.len());
+    let summary = format!(
+        "{instances} instances, {} library queries, {} jobs: {} errors, {} warnings",
+        loaded.library.len(),
+        loaded.jobs.len(),
+        loaded.diags.error_count(),
+        loaded.diags.warning_count(),
+    );
+    if loaded.diags.has_errors() {
+        writeln!(out, "invalid: {summary}")?;
+        Ok(ExitCode::from(EXIT_INVALID))
+    } else {
+        writeln!(out, "ok: {summary}")?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn list_jobs(cli: &Cli, format: ListFormat) -> anyhow::Result<ExitCode> {
+    let loaded = load_all(cli);
+    print_diagnostics(&loaded.diags, &mut std::io::stderr().lock())?;
+    if loaded.diags.has_errors() {
+        eprintln!("invalid input: run `huntd validate` for details");
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    let rows = jobs::listing(&loaded.jobs, Utc::now());
+    let mut out = std::io::stdout().lock();
+    match format {
+        ListFormat::Table => write!(out, "{}", jobs::render_table(&rows))?,
+        ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {

@@ -638,11 +638,16 @@ pub(crate) fn expand_path(text: &str, base: &Path, env: &Environment) -> PathBuf
         }
         _ => PathBuf::from(text),
     };
-    if path.is_absolute() {
+    let joined = if path.is_absolute() {
         path
     } else {
         base.join(path)
-    }
+    };
+    // Drop `.` parts so messages show `/etc/huntd/jobs/a.yaml`, not `/etc/huntd/./jobs/a.yaml`.
+    joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 /// The permission bits of `path` when its group or others may read it.
