@@ -278,10 +278,10 @@ impl Hunter {
             Err(_) => Err(HuntError::new(
                 ErrorClass::Timeout,
                 format!(
-                    "{} did not answer within {} s (its limit plus a margin); \
+                    "{} did not answer within {} (its limit plus a margin); \
                      the query may be too heavy: narrow it or use a shorter window",
                     api.name,
-                    limit.as_secs()
+                    seconds(limit)
                 ),
             )),
         };
@@ -392,6 +392,15 @@ async fn read_body(
         http_status: status,
         body_bytes,
     })
+}
+
+/// `210 s`, or `0.150 s` for limits shorter than whole seconds.
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_nanos() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{:.3} s", duration.as_secs_f64())
+    }
 }
 
 fn body_error(api: &Api, error: &serde_json::Error) -> HuntError {

@@ -154,7 +154,12 @@ pub(super) fn classify_status(
     body: &[u8],
 ) -> HuntError {
     let parsed = ApiError::parse(body);
-    let said = parsed.message.clone().unwrap_or_else(|| excerpt(body));
+    // A well-formed error object with an empty message says nothing; quote raw bodies only.
+    let said = match (&parsed.message, &parsed.code) {
+        (Some(message), _) => message.clone(),
+        (None, Some(_)) => String::new(),
+        (None, None) => excerpt(body),
+    };
     let said_lower = said.to_ascii_lowercase();
     let code = parsed.code.clone();
     let code_part = code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();

@@ -67,16 +67,24 @@ impl Limiter {
             Environment::Graph => &self.graph,
             Environment::Mde => &self.mde,
         };
-        let _turn = tokio::select! {
-            biased;
-            () = cancel.cancelled() => return Err(Cancelled),
-            turn = lane.turn.lock() => turn,
+        // Waiting counts only when something made us wait: an idle limiter reports zero.
+        let mut waited = false;
+        let _turn = if let Ok(turn) = lane.turn.try_lock() {
+            turn
+        } else {
+            waited = true;
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Err(Cancelled),
+                turn = lane.turn.lock() => turn,
+            }
         };
         loop {
             let now = Instant::now();
             let Some(wake) = self.next_free(lane, quota, now) else {
-                return Ok(now - asked);
+                return Ok(if waited { now - asked } else { Duration::ZERO });
             };
+            waited = true;
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Err(Cancelled),
