@@ -122,7 +122,7 @@ async fn attempt_times(
         &CancellationToken::new(),
         |n| {
             times.lock().unwrap().push(Instant::now() - t0);
-                let outcome = outcomes[(n - 1) as usize].clone();
+            let outcome = outcomes[(n - 1) as usize].clone();
             async move { outcome }
         },
     )

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::error::classify_status;
 use super::quota::{Limiter, Quotas};
-use super::response::{self, ChunkReader};
+use super::response::BodyParser;
 use super::retry::{self, Jitter, RetryPolicy};
 use super::{ErrorClass, HuntError, HuntOutcome, HuntResult, MAX_ROWS, Window, graph, mde};
 use crate::auth::{Resource, TokenSource};
@@ -141,7 +141,7 @@ impl Hunter {
     /// `Timespan`; `None` sends none), retrying what can succeed.
     #[tracing::instrument(
         skip(self, instance, query, window, cancel),
-        fields(instance = %instance.name, ?environment)
+        fields(instance = %instance.name)
     )]
     pub async fn run(
         &self,
@@ -344,27 +344,38 @@ impl Hunter {
     }
 }
 
-/// Streams the body into the blocking parser so only the rows themselves are kept.
+/// Streams the body into the parser on a blocking thread, so a 100 MB answer neither blocks
+/// the runtime nor sits in memory next to its rows.
 async fn read_body(
     api: &Api,
     response: reqwest::Response,
     status: u16,
     started: Instant,
 ) -> Attempt {
-    let (tx, rx) = mpsc::channel(response::CHANNEL_CHUNKS);
-    let parser = tokio::task::spawn_blocking(move || response::parse(ChunkReader::new(rx)));
+    let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(CHANNEL_CHUNKS);
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut parser = BodyParser::default();
+        while let Some(chunk) = rx.blocking_recv() {
+            parser.feed(&chunk)?;
+        }
+        parser.finish()
+    });
     let mut stream = response.bytes_stream();
     let mut body_bytes = 0u64;
+    let mut broken = None;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e.to_string()));
-        if let Ok(bytes) = &chunk {
-            body_bytes += bytes.len() as u64;
-        }
-        let failed = chunk.is_err();
-        // A send error means the parser already stopped; its own error says why.
-        if tx.send(chunk).await.is_err() || failed {
-            break;
+        match chunk {
+            Ok(chunk) => {
+                body_bytes += chunk.len() as u64;
+                // A send error means the parser stopped early; its own error says why.
+                if tx.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+            Err(error) => {
+                broken = Some(error);
+                break;
+            }
         }
     }
     drop(tx);
@@ -374,7 +385,19 @@ async fn read_body(
             format!("the answer parser failed: {e}"),
         )
     })?;
-    let body = parsed.map_err(|e| body_error(api, &e))?;
+    if let Some(error) = broken {
+        // The parser saw a cut body; the connection error is the better explanation.
+        return Err(HuntError::new(
+            ErrorClass::Transient,
+            format!(
+                "{}: the connection broke while reading the answer: {}",
+                api.name,
+                error_chain(&error)
+            ),
+        ));
+    }
+    let body =
+        parsed.map_err(|e| HuntError::new(ErrorClass::Transient, format!("{}: {e}", api.name)))?;
     let truncated = body.rows.len() == MAX_ROWS;
     if truncated {
         tracing::warn!(
@@ -394,6 +417,9 @@ async fn read_body(
     })
 }
 
+/// Chunks in flight between download and parser; bounds the memory of a slow parse.
+const CHANNEL_CHUNKS: usize = 16;
+
 /// `210 s`, or `0.150 s` for limits shorter than whole seconds.
 fn seconds(duration: Duration) -> String {
     if duration.subsec_nanos() == 0 {
@@ -403,27 +429,20 @@ fn seconds(duration: Duration) -> String {
     }
 }
 
-fn body_error(api: &Api, error: &serde_json::Error) -> HuntError {
-    let what = if error.is_io() {
-        "the connection broke while reading the answer"
-    } else if error.is_eof() {
-        "the answer was cut off (truncated JSON)"
-    } else {
-        "the answer is not the expected JSON"
-    };
-    HuntError::new(
-        ErrorClass::Transient,
-        format!("{}: {what}: {error}", api.name),
-    )
-}
-
 fn transport_error(api: &Api, error: &reqwest::Error) -> HuntError {
     let what = if error.is_connect() {
         "could not connect"
     } else {
         "the connection failed"
     };
-    // reqwest's Display stops at the outermost cause; the chain says e.g. "connection reset".
+    HuntError::new(
+        ErrorClass::Transient,
+        format!("{}: {what}: {}", api.name, error_chain(error)),
+    )
+}
+
+/// reqwest's Display stops at the outermost cause; the chain says e.g. "connection reset".
+fn error_chain(error: &reqwest::Error) -> String {
     let mut detail = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -431,10 +450,7 @@ fn transport_error(api: &Api, error: &reqwest::Error) -> HuntError {
         detail.push_str(&cause.to_string());
         source = cause.source();
     }
-    HuntError::new(
-        ErrorClass::Transient,
-        format!("{}: {what}: {detail}", api.name),
-    )
+    detail
 }
 
 /// A request as it would be sent, minus the token: for `huntd once --dry-run`.
