@@ -4,6 +4,7 @@
 #[path = "common/hunt.rs"]
 mod common;
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,7 +64,11 @@ async fn failure(environment: Environment, response: ResponseTemplate) -> (HuntE
     let error = run(&hunter(&Arc::default()), &server, environment)
         .await
         .expect_err("the fake answers with a failure");
-    let calls = server.received_requests().await.unwrap().len() as u64;
+    let calls = server
+        .received_requests()
+        .await
+        .expect("wiremock records requests")
+        .len() as u64;
     (error, calls)
 }
 
@@ -95,7 +100,7 @@ async fn graph_answer_with_lowercase_keys_becomes_columns_and_raw_rows() {
     .await;
     let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
         .await
-        .unwrap();
+        .expect("the hunt succeeds");
     let result = &outcome.result;
     let columns: Vec<(&str, &str)> = result
         .columns
@@ -133,7 +138,7 @@ async fn mde_answer_with_capitalised_keys_and_stats() {
     let tokens = Arc::new(FakeTokens::default());
     let outcome = run(&hunter(&tokens), &server, Environment::Mde)
         .await
-        .unwrap();
+        .expect("the hunt succeeds");
     assert_eq!(outcome.result.columns[1].name, "Count");
     assert_eq!(outcome.result.columns[1].type_name, "Int64");
     assert_eq!(
@@ -141,7 +146,7 @@ async fn mde_answer_with_capitalised_keys_and_stats() {
         r#"{"DeviceId":"abc","Count":3}"#
     );
     assert_eq!(
-        outcome.result.stats.as_ref().unwrap().get(),
+        outcome.result.stats.as_ref().expect("MDE sent Stats").get(),
         r#"{"ExecutionTime":0.75,"resourceUsage":{"cpu":1}}"#
     );
     assert_eq!(tokens.state().resources, [Resource::Mde]);
@@ -161,7 +166,7 @@ async fn values_stay_exactly_as_sent_and_unknown_types_are_kept_as_text() {
     .await;
     let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
         .await
-        .unwrap();
+        .expect("the hunt succeeds");
     assert_eq!(outcome.result.rows[0].get(), row);
     assert_eq!(outcome.result.columns[1].type_name, "FancyNewType");
 }
@@ -185,8 +190,14 @@ async fn request_has_headers_body_window_and_the_returned_request_id() {
         .mount(&server)
         .await;
     let window = (
-        chrono::Utc.with_ymd_and_hms(2024, 2, 1, 8, 0, 0).unwrap(),
-        chrono::Utc.with_ymd_and_hms(2024, 2, 15, 8, 0, 0).unwrap(),
+        chrono::Utc
+            .with_ymd_and_hms(2024, 2, 1, 8, 0, 0)
+            .single()
+            .expect("a valid date"),
+        chrono::Utc
+            .with_ymd_and_hms(2024, 2, 15, 8, 0, 0)
+            .single()
+            .expect("a valid date"),
     );
     let hunter = hunter(&Arc::default());
     let lab = instance("lab", &server.uri());
@@ -200,7 +211,7 @@ async fn request_has_headers_body_window_and_the_returned_request_id() {
             &cancel,
         )
         .await
-        .unwrap();
+        .expect("the hunt succeeds");
     let second = hunter
         .run(
             &lab,
@@ -210,16 +221,19 @@ async fn request_has_headers_body_window_and_the_returned_request_id() {
             &cancel,
         )
         .await
-        .unwrap();
-    let requests = server.received_requests().await.unwrap();
+        .expect("the hunt succeeds");
+    let requests = server
+        .received_requests()
+        .await
+        .expect("wiremock records requests");
     let sent: Vec<String> = requests
         .iter()
         .map(|r| {
             r.headers
                 .get("client-request-id")
-                .unwrap()
+                .expect("every call sends a client-request-id")
                 .to_str()
-                .unwrap()
+                .expect("a GUID is ASCII")
                 .to_string()
         })
         .collect();
@@ -255,7 +269,7 @@ async fn mde_body_is_only_the_query() {
             &CancellationToken::new(),
         )
         .await
-        .unwrap();
+        .expect("the hunt succeeds");
     assert!(outcome.result.rows.is_empty());
 }
 
@@ -267,14 +281,14 @@ async fn exactly_100000_rows_are_flagged_truncated_and_one_less_is_not() {
             if i > 0 {
                 body.push(',');
             }
-            body.push_str(&format!(r#"{{"N":{i}}}"#));
+            write!(body, r#"{{"N":{i}}}"#).expect("writing to a String cannot fail");
         }
         body.push_str("]}");
         let server = MockServer::start().await;
         answer(&server, GRAPH_PATH, json_body(&body)).await;
         let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
             .await
-            .unwrap();
+            .expect("the hunt succeeds");
         assert_eq!(outcome.result.rows.len(), count);
         assert_eq!(outcome.result.truncated, truncated, "{count} rows");
     }
@@ -406,7 +420,7 @@ async fn retry_after_is_waited_before_the_next_attempt() {
     .await;
     let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
         .await
-        .unwrap();
+        .expect("the hunt succeeds");
     assert_eq!(outcome.attempts, 2);
     assert_eq!(outcome.retry_wait, Duration::from_secs(1));
 }
@@ -441,7 +455,7 @@ async fn a_transient_failure_then_success_succeeds() {
     .await;
     let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
         .await
-        .unwrap();
+        .expect("the hunt succeeds");
     assert_eq!(outcome.attempts, 2);
     assert_eq!(outcome.result.rows.len(), 1);
 }
@@ -478,11 +492,16 @@ async fn invalid_json_body_is_transient() {
 
 #[tokio::test]
 async fn connection_closed_mid_body_is_transient() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("loopback port");
+    let base = format!(
+        "http://{}",
+        listener.local_addr().expect("bound socket has an address")
+    );
     tokio::spawn(async move {
         loop {
-            let (mut socket, _) = listener.accept().await.unwrap();
+            let (mut socket, _) = listener.accept().await.expect("the client connects");
             let mut buf = vec![0u8; 64 * 1024];
             let _ = socket.read(&mut buf).await;
             let _ = socket
@@ -500,7 +519,7 @@ async fn connection_closed_mid_body_is_transient() {
             &CancellationToken::new(),
         )
         .await
-        .unwrap_err();
+        .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Transient);
     assert_eq!(error.attempts, 3);
 }
@@ -528,7 +547,7 @@ async fn no_answer_within_the_limit_is_a_timeout_retried_only_as_bounded() {
             &CancellationToken::new(),
         )
         .await
-        .unwrap_err();
+        .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Timeout);
     assert_eq!(
         error.message,
@@ -558,7 +577,7 @@ async fn a_401_refreshes_the_token_once_and_succeeds() {
     let tokens = Arc::new(FakeTokens::default());
     let outcome = run(&hunter(&tokens), &server, Environment::Graph)
         .await
-        .unwrap();
+        .expect("the hunt succeeds");
     assert_eq!(outcome.result.rows.len(), 1);
     let state = tokens.state();
     assert_eq!((state.fetched, state.invalidated), (2, 1));
@@ -580,7 +599,7 @@ async fn a_second_401_after_refresh_is_an_auth_error() {
     .await;
     let error = run(&hunter(&tokens), &server, Environment::Graph)
         .await
-        .unwrap_err();
+        .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Auth);
     assert_eq!(
         error.message,
@@ -589,7 +608,14 @@ async fn a_second_401_after_refresh_is_an_auth_error() {
          instance's tenant id, client id and cloud"
     );
     assert_eq!(tokens.state().invalidated, 1);
-    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    assert_eq!(
+        server
+            .received_requests()
+            .await
+            .expect("wiremock records requests")
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -598,13 +624,19 @@ async fn a_token_that_cannot_be_had_is_an_auth_error_without_a_call() {
     let server = MockServer::start().await;
     let error = run(&hunter(&tokens), &server, Environment::Graph)
         .await
-        .unwrap_err();
+        .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Auth);
     assert_eq!(
         error.message,
         "no access token for instance `lab`: AADSTS7000215: invalid client secret"
     );
-    assert!(server.received_requests().await.unwrap().is_empty());
+    assert!(
+        server
+            .received_requests()
+            .await
+            .expect("wiremock records requests")
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -638,7 +670,7 @@ async fn cpu_quota_429_pauses_its_instance_and_not_another() {
             &cancel,
         )
         .await
-        .unwrap_err();
+        .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Throttled);
     assert!(error.cpu_exhausted);
     let paused = hunter
@@ -661,7 +693,7 @@ async fn cpu_quota_429_pauses_its_instance_and_not_another() {
             &cancel,
         )
         .await
-        .unwrap();
+        .expect("the hunt succeeds");
     assert_eq!(outcome.quota_wait, Duration::ZERO);
 }
 
@@ -689,15 +721,21 @@ async fn cancelling_a_run_ends_it_as_cancelled() {
             &cancel,
         )
         .await
-        .unwrap_err();
+        .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Cancelled);
 }
 
 #[test]
 fn dry_run_shows_the_request_without_the_token() {
     let window = (
-        chrono::Utc.with_ymd_and_hms(2024, 2, 1, 8, 0, 0).unwrap(),
-        chrono::Utc.with_ymd_and_hms(2024, 2, 1, 9, 0, 0).unwrap(),
+        chrono::Utc
+            .with_ymd_and_hms(2024, 2, 1, 8, 0, 0)
+            .single()
+            .expect("a valid date"),
+        chrono::Utc
+            .with_ymd_and_hms(2024, 2, 1, 9, 0, 0)
+            .single()
+            .expect("a valid date"),
     );
     let request = dry_run(
         &instance("lab", "https://graph.example"),

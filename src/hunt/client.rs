@@ -29,7 +29,7 @@ pub(super) struct Api {
     pub path: &'static str,
     pub base: fn(&Endpoints) -> &String,
     pub permission: &'static str,
-    pub permission_api: &'static str,
+    pub permission_on: &'static str,
     pub time_limit: Duration,
     pub resource: Resource,
     pub default_quota: Quota,

@@ -216,7 +216,7 @@ pub(super) fn classify_status(
                 "the app registration may not run hunting queries (HTTP 403{code_part}: {quote}): \
                  it needs the application permission {} on the {} API, and an administrator \
                  must grant admin consent for it",
-                api.permission, api.permission_api
+                api.permission, api.permission_on
             ),
         )
     } else if status >= 500 {

@@ -16,7 +16,7 @@ pub(super) const API: Api = Api {
     path: "/v1.0/security/runHuntingQuery",
     base: |endpoints| &endpoints.graph,
     permission: "ThreatHunting.Read.All",
-    permission_api: "Microsoft Graph",
+    permission_on: "Microsoft Graph",
     time_limit: Duration::from_secs(180),
     resource: Resource::Graph,
     default_quota: Quota {
@@ -55,8 +55,14 @@ mod tests {
 
     #[test]
     fn body_carries_the_window_as_an_iso_interval_in_utc() {
-        let start = chrono::Utc.with_ymd_and_hms(2024, 2, 1, 8, 0, 0).unwrap();
-        let end = chrono::Utc.with_ymd_and_hms(2024, 2, 15, 8, 0, 0).unwrap();
+        let start = chrono::Utc
+            .with_ymd_and_hms(2024, 2, 1, 8, 0, 0)
+            .single()
+            .expect("a valid date");
+        let end = chrono::Utc
+            .with_ymd_and_hms(2024, 2, 15, 8, 0, 0)
+            .single()
+            .expect("a valid date");
         assert_eq!(
             body("T | take 1", Some((start, end))),
             r#"{"Query":"T | take 1","Timespan":"2024-02-01T08:00:00Z/2024-02-15T08:00:00Z"}"#

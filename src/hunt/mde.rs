@@ -15,7 +15,7 @@ pub(super) const API: Api = Api {
     path: "/api/advancedqueries/run",
     base: |endpoints| &endpoints.mde,
     permission: "AdvancedQuery.Read.All",
-    permission_api: "WindowsDefenderATP",
+    permission_on: "WindowsDefenderATP",
     time_limit: Duration::from_secs(200),
     resource: Resource::Mde,
     default_quota: Quota {

@@ -217,7 +217,7 @@ mod tests {
 
     fn rows(json: &[&str]) -> Vec<Box<RawValue>> {
         json.iter()
-            .map(|j| RawValue::from_string((*j).to_string()).unwrap())
+            .map(|j| RawValue::from_string((*j).to_string()).expect("test rows are valid JSON"))
             .collect()
     }
 
@@ -235,9 +235,10 @@ mod tests {
     fn csv_quotes_what_needs_it_and_keeps_numbers_exact() {
         let mut out = Vec::new();
         let data = rows(&[r#"{"A":"x, \"y\"","B":12345678901234567890,"C":null,"D":{"k":[1]}}"#]);
-        write_csv(&mut out, &columns(&["A", "B", "C", "D"]), &data).unwrap();
+        write_csv(&mut out, &columns(&["A", "B", "C", "D"]), &data)
+            .expect("writing to a Vec cannot fail");
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            String::from_utf8(out).expect("output is UTF-8"),
             "A,B,C,D\n\"x, \"\"y\"\"\",12345678901234567890,,\"{\"\"k\"\":[1]}\"\n"
         );
     }
@@ -249,7 +250,7 @@ mod tests {
             &mut out,
             &rows(&[r#"{"T":"2024-01-01T00:00:00.1234567Z","N":1.50}"#]),
         )
-        .unwrap();
+        .expect("writing to a Vec cannot fail");
         assert_eq!(
             out,
             b"{\"T\":\"2024-01-01T00:00:00.1234567Z\",\"N\":1.50}\n"
@@ -262,8 +263,8 @@ mod tests {
         let long = "z".repeat(60);
         let first = format!(r#"{{"Name":"{long}","N":1}}"#);
         let data = rows(&[first.as_str(), r#"{"Name":"b","N":22}"#]);
-        write_table(&mut out, &[], &data, Some(1)).unwrap();
-        let text = String::from_utf8(out).unwrap();
+        write_table(&mut out, &[], &data, Some(1)).expect("writing to a Vec cannot fail");
+        let text = String::from_utf8(out).expect("output is UTF-8");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], format!("{:<40}  N", "Name"));
         assert!(lines[2].starts_with(&format!("{}…", "z".repeat(39))));

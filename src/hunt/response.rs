@@ -382,7 +382,7 @@ mod tests {
     #[test]
     fn every_chunking_gives_the_same_exact_rows() {
         for size in [1, 2, 3, 7, 64, GRAPH.len()] {
-            let parsed = parse_in(GRAPH.as_bytes(), size).unwrap();
+            let parsed = parse_in(GRAPH.as_bytes(), size).expect("the sample body is valid");
             let rows: Vec<&str> = parsed.rows.iter().map(|r| r.get()).collect();
             assert_eq!(
                 rows,
@@ -404,10 +404,13 @@ mod tests {
     fn mde_shape_with_capital_keys_and_stats() {
         let body = br#"{"Stats":{"ExecutionTime":1.5},"Schema":[{"Name":"T","Type":"DateTime"}],"Results":[]}"#;
         for size in [1, 5, body.len()] {
-            let parsed = parse_in(body, size).unwrap();
+            let parsed = parse_in(body, size).expect("the sample body is valid");
             assert_eq!(parsed.columns[0].name, "T");
             assert!(parsed.rows.is_empty());
-            assert_eq!(parsed.stats.unwrap().get(), r#"{"ExecutionTime":1.5}"#);
+            assert_eq!(
+                parsed.stats.expect("Stats was sent").get(),
+                r#"{"ExecutionTime":1.5}"#
+            );
         }
     }
 
@@ -429,7 +432,7 @@ mod tests {
     #[test]
     fn malformed_bodies_are_invalid() {
         for body in [
-            &br#"<html>"#[..],
+            &br"<html>"[..],
             br#"{"schema":[]}"#,
             br#"{"results":{"a":1}}"#,
             br#"{"results":[{"a":1]}]}"#,

@@ -1,4 +1,6 @@
 //! Shared pieces of the hunt tests: instances pointing at a loopback server, a fake token source.
+// Each test binary includes this file and uses only part of it.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -75,14 +77,20 @@ impl FakeTokens {
 
     /// What it has been asked so far.
     pub fn state(&self) -> FakeState {
-        self.state.lock().unwrap().clone()
+        self.state
+            .lock()
+            .expect("no test thread panicked holding the lock")
+            .clone()
     }
 }
 
 #[async_trait]
 impl TokenSource for FakeTokens {
     async fn token(&self, _instance: &Instance, resource: Resource) -> auth::Result<AccessToken> {
-        let mut state = self.state.lock().unwrap();
+        let mut state = self
+            .state
+            .lock()
+            .expect("no test thread panicked holding the lock");
         state.fetched += 1;
         state.resources.push(resource);
         if let Some(message) = &self.fail {
@@ -95,6 +103,9 @@ impl TokenSource for FakeTokens {
     }
 
     async fn invalidate(&self, _instance: &Instance, _resource: Resource) {
-        self.state.lock().unwrap().invalidated += 1;
+        self.state
+            .lock()
+            .expect("no test thread panicked holding the lock")
+            .invalidated += 1;
     }
 }
