@@ -698,7 +698,7 @@ async fn cpu_quota_429_pauses_its_instance_and_not_another() {
 }
 
 #[tokio::test]
-async fn cancelling_a_run_ends_it_as_cancelled() {
+async fn cancelling_a_spawned_run_ends_it_as_cancelled() {
     let server = MockServer::start().await;
     answer(
         &server,
@@ -707,22 +707,32 @@ async fn cancelling_a_run_ends_it_as_cancelled() {
     )
     .await;
     let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        trigger.cancel();
+    let hunter = Arc::new(hunter(&Arc::default()));
+    let lab = instance("lab", &server.uri());
+    // The daemon spawns runs, so the run future must be `Send`.
+    let run = tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            hunter
+                .run(&lab, Environment::Graph, "T", None, &cancel)
+                .await
+        }
     });
-    let error = hunter(&Arc::default())
-        .run(
-            &instance("lab", &server.uri()),
-            Environment::Graph,
-            "T",
-            None,
-            &cancel,
-        )
+    while server
+        .received_requests()
         .await
+        .expect("wiremock records requests")
+        .is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cancel.cancel();
+    let error = run
+        .await
+        .expect("the task does not panic")
         .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Cancelled);
+    assert_eq!(error.message, "the run was cancelled before it finished");
 }
 
 #[test]

@@ -271,7 +271,7 @@ impl Hunter {
                 let bytes = response.bytes().await.unwrap_or_default();
                 return Err(classify_status(api, status, retry_after.as_deref(), &bytes));
             }
-            read_body(api, response, status, started).await
+            read_body(api, response, status, started, request_id).await
         };
         let result = match tokio::time::timeout(limit, exchange).await {
             Ok(result) => result,
@@ -286,8 +286,7 @@ impl Hunter {
             )),
         };
         match result {
-            Ok(mut result) => {
-                result.client_request_id = request_id;
+            Ok(result) => {
                 tracing::info!(
                     client_request_id = %request_id,
                     rows = result.rows.len(),
@@ -351,6 +350,7 @@ async fn read_body(
     response: reqwest::Response,
     status: u16,
     started: Instant,
+    request_id: Uuid,
 ) -> Attempt {
     let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(CHANNEL_CHUNKS);
     let parser = tokio::task::spawn_blocking(move || {
@@ -411,7 +411,7 @@ async fn read_body(
         truncated,
         stats: body.stats,
         api_time: started.elapsed(),
-        client_request_id: Uuid::nil(),
+        client_request_id: request_id,
         http_status: status,
         body_bytes,
     })

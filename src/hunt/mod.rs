@@ -72,7 +72,7 @@ pub struct HuntResult {
 pub struct HuntOutcome {
     /// The answer.
     pub result: HuntResult,
-    /// API calls made, including retries and the call after a token refresh.
+    /// Attempts made; a call repeated with a fresh token after a 401 is part of its attempt.
     pub attempts: u32,
     /// Time spent waiting for the tenant's quota (calls per minute/hour, CPU pauses).
     pub quota_wait: Duration,

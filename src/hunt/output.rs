@@ -272,6 +272,36 @@ mod tests {
     }
 
     #[test]
+    fn summary_names_rows_columns_times_and_waits() {
+        let outcome = HuntOutcome {
+            result: super::super::HuntResult {
+                columns: columns(&["A"]),
+                rows: rows(&[r#"{"A":"x"}"#]),
+                truncated: true,
+                stats: None,
+                api_time: std::time::Duration::from_millis(1500),
+                client_request_id: uuid::Uuid::nil(),
+                http_status: 200,
+                body_bytes: 9,
+            },
+            attempts: 2,
+            quota_wait: std::time::Duration::from_secs(3),
+            retry_wait: std::time::Duration::from_secs(4),
+        };
+        let mut out = Vec::new();
+        write_summary(&mut out, &outcome).expect("writing to a Vec cannot fail");
+        assert_eq!(
+            String::from_utf8(out).expect("output is UTF-8"),
+            "rows: 1 (truncated: the API returns at most 100000 rows; narrow the query)\n\
+             columns: A (String)\n\
+             api time: 1.500 s\n\
+             throttle waits: 7.000 s (quota 3.000 s, retries 4.000 s)\n\
+             attempts: 2\n\
+             client-request-id: 00000000-0000-0000-0000-000000000000\n"
+        );
+    }
+
+    #[test]
     fn output_format_parses_known_names_only() {
         assert_eq!("CSV".parse::<OutputFormat>(), Ok(OutputFormat::Csv));
         assert!("xml".parse::<OutputFormat>().is_err());
