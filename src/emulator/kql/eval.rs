@@ -1409,6 +1409,15 @@ impl CExpr {
                     _ => Value::Null,
                 })
             }
+            // In a value context a predicate over a null is null, so `not()` keeps it false.
+            CExpr::Cmp(_, a, b) if a.eval(row).is_null() || b.eval(row).is_null() => {
+                Cow::Owned(Value::Null)
+            }
+            CExpr::Str { lhs: x, .. } | CExpr::List(_, x, _) | CExpr::Between(x, ..)
+                if x.eval(row).is_null() =>
+            {
+                Cow::Owned(Value::Null)
+            }
             CExpr::Cmp(..) | CExpr::Str { .. } | CExpr::List(..) | CExpr::Between(..) => {
                 Cow::Owned(Value::Bool(self.truthy(row)))
             }
