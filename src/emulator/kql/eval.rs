@@ -163,8 +163,8 @@ impl<'a> Ctx<'a> {
                     rows,
                 })
             }
-            OpKind::Project(items) => self.project(rel, items, false, "project"),
-            OpKind::Extend(items) => self.project(rel, items, true, "extend"),
+            OpKind::Project(items) => self.project(&rel, items, false, "project"),
+            OpKind::Extend(items) => self.project(&rel, items, true, "extend"),
             OpKind::ProjectAway(patterns) => {
                 let keep: Vec<usize> = (0..rel.cols.len())
                     .filter(|&i| !patterns.iter().any(|p| wildcard(p, &rel.cols[i].0)))
@@ -208,7 +208,7 @@ impl<'a> Ctx<'a> {
                 }
                 Ok(rel)
             }
-            OpKind::Summarize { aggs, by } => self.summarize(rel, aggs, by),
+            OpKind::Summarize { aggs, by } => self.summarize(&rel, aggs, by),
             OpKind::Take(n) => {
                 let n = self.const_count(n, &rel, "take")?;
                 let mut rel = rel;
@@ -228,7 +228,7 @@ impl<'a> Ctx<'a> {
                     Some(exprs) => {
                         let items: Vec<NamedExpr> =
                             exprs.iter().map(|e| (None, e.clone())).collect();
-                        self.project(rel, &items, false, "distinct")?
+                        self.project(&rel, &items, false, "distinct")?
                     }
                 };
                 let mut seen: HashSet<Row> = HashSet::new();
@@ -260,7 +260,7 @@ impl<'a> Ctx<'a> {
                 let right = self.tabular(right)?;
                 self.join(rel, right, *kind, on, op.pos)
             }
-            OpKind::MvExpand { items, limit } => self.mv_expand(rel, items, *limit),
+            OpKind::MvExpand { items, limit } => self.mv_expand(&rel, items, *limit),
         }
     }
 
@@ -295,7 +295,7 @@ impl<'a> Ctx<'a> {
 
     fn project(
         &self,
-        rel: Rel,
+        rel: &Rel,
         items: &[NamedExpr],
         extend: bool,
         op: &str,
@@ -306,13 +306,12 @@ impl<'a> Ctx<'a> {
         let mut compiled = Vec::new();
         let mut unnamed = 0;
         for (name, e) in items {
-            let (c, ty) = self.compile(e, &rel, op)?;
-            let name = match name.clone().or_else(|| derive_name(e)) {
-                Some(n) => n,
-                None => {
-                    unnamed += 1;
-                    format!("Column{unnamed}")
-                }
+            let (c, ty) = self.compile(e, rel, op)?;
+            let name = if let Some(n) = name.clone().or_else(|| derive_name(e)) {
+                n
+            } else {
+                unnamed += 1;
+                format!("Column{unnamed}")
             };
             let slot = match cols.iter().position(|(n, _)| *n == name) {
                 Some(i) if extend => {
@@ -406,12 +405,12 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    fn summarize(&self, rel: Rel, aggs: &[NamedExpr], by: &[NamedExpr]) -> Result<Rel, KqlError> {
+    fn summarize(&self, rel: &Rel, aggs: &[NamedExpr], by: &[NamedExpr]) -> Result<Rel, KqlError> {
         let mut cols: Vec<(String, KqlType)> = Vec::new();
         let mut keys = Vec::new();
         let mut unnamed = 0;
         for (name, e) in by {
-            let (c, ty) = self.compile(e, &rel, "summarize")?;
+            let (c, ty) = self.compile(e, rel, "summarize")?;
             let name = name.clone().or_else(|| derive_name(e)).unwrap_or_else(|| {
                 unnamed += 1;
                 format!("Column{unnamed}")
@@ -421,27 +420,24 @@ impl<'a> Ctx<'a> {
         }
         let mut specs = Vec::new();
         for (name, e) in aggs {
-            let spec = self.compile_agg(e, &rel)?;
-            match &spec.kind {
-                AggKind::Arg { cols: picked, .. } => {
-                    let key_name = name
-                        .clone()
-                        .or_else(|| derive_name(agg_arg(e, 0)))
-                        .unwrap_or_else(|| format!("{}_", spec.prefix));
-                    push_unique(&mut cols, key_name, spec.ty);
-                    for &i in picked {
-                        if !cols.iter().any(|(n, _)| *n == rel.cols[i].0) {
-                            cols.push(rel.cols[i].clone());
-                        }
+            let spec = self.compile_agg(e, rel)?;
+            if let AggKind::Arg { cols: picked, .. } = &spec.kind {
+                let key_name = name
+                    .clone()
+                    .or_else(|| derive_name(agg_arg(e, 0)))
+                    .unwrap_or_else(|| format!("{}_", spec.prefix));
+                push_unique(&mut cols, key_name, spec.ty);
+                for &i in picked {
+                    if !cols.iter().any(|(n, _)| *n == rel.cols[i].0) {
+                        cols.push(rel.cols[i].clone());
                     }
                 }
-                _ => {
-                    let default = match agg_arg_opt(e, 0).and_then(derive_name) {
-                        Some(n) if spec.names_column => format!("{}_{n}", spec.prefix),
-                        _ => format!("{}_", spec.prefix),
-                    };
-                    push_unique(&mut cols, name.clone().unwrap_or(default), spec.ty);
-                }
+            } else {
+                let default = match agg_arg_opt(e, 0).and_then(derive_name) {
+                    Some(n) if spec.names_column => format!("{}_{n}", spec.prefix),
+                    _ => format!("{}_", spec.prefix),
+                };
+                push_unique(&mut cols, name.clone().unwrap_or(default), spec.ty);
             }
             specs.push(spec);
         }
@@ -721,7 +717,7 @@ impl<'a> Ctx<'a> {
 
     fn mv_expand(
         &self,
-        rel: Rel,
+        rel: &Rel,
         items: &[(Option<String>, Expr, Option<KqlType>)],
         limit: Option<usize>,
     ) -> Result<Rel, KqlError> {
@@ -729,7 +725,7 @@ impl<'a> Ctx<'a> {
         let mut slots = Vec::new();
         let mut compiled = Vec::new();
         for (name, e, ty) in items {
-            let (c, _) = self.compile(e, &rel, "mv-expand")?;
+            let (c, _) = self.compile(e, rel, "mv-expand")?;
             let name = name.clone().or_else(|| derive_name(e)).ok_or_else(|| {
                 self.err(
                     "'mv-expand' operator: name the expanded expression ('name = expr')"
@@ -979,7 +975,7 @@ impl<'a> Ctx<'a> {
         let Some((f, lo, hi)) = scalar::lookup(name) else {
             return Err(self.err(format!("'{name}' function is not supported"), e.pos));
         };
-        if args.len() < lo || args.len() > hi || (f == Func::Case && args.len() % 2 == 0) {
+        if args.len() < lo || args.len() > hi || (f == Func::Case && args.len().is_multiple_of(2)) {
             return Err(self.err(
                 format!(
                     "'{name}' was called with {} arguments, which it does not accept",
@@ -995,18 +991,18 @@ impl<'a> Ctx<'a> {
             compiled.push(c);
             types.push(t);
         }
-        if f == Func::Extract {
-            if let CExpr::Lit(v) = &compiled[0] {
-                let re = regex::Regex::new(&scalar::to_text(v)).map_err(|err| {
-                    self.err(format!("invalid regular expression: {err}"), args[0].pos)
-                })?;
-                let mut rest = compiled.into_iter().skip(1);
-                let (Some(group), Some(text)) = (rest.next(), rest.next()) else {
-                    return Err(self.err("'extract' expects 3 arguments".to_string(), e.pos));
-                };
-                let c = CExpr::Extract(Box::new(re), Box::new(group), Box::new(text));
-                return Ok((fold(c), KqlType::String));
-            }
+        if f == Func::Extract
+            && let CExpr::Lit(v) = &compiled[0]
+        {
+            let re = regex::Regex::new(&scalar::to_text(v)).map_err(|err| {
+                self.err(format!("invalid regular expression: {err}"), args[0].pos)
+            })?;
+            let mut rest = compiled.into_iter().skip(1);
+            let (Some(group), Some(text)) = (rest.next(), rest.next()) else {
+                return Err(self.err("'extract' expects 3 arguments".to_string(), e.pos));
+            };
+            let c = CExpr::Extract(Box::new(re), Box::new(group), Box::new(text));
+            return Ok((fold(c), KqlType::String));
         }
         let ty = scalar::return_type(f, &types);
         Ok((fold(CExpr::Call(f, compiled)), ty))
@@ -1074,8 +1070,7 @@ fn fold(c: CExpr) -> CExpr {
         }
         CExpr::Call(_, args) => args.iter().all(CExpr::is_lit),
         CExpr::Member(a, _) => a.is_lit(),
-        CExpr::Index(a, b) => a.is_lit() && b.is_lit(),
-        CExpr::Extract(_, a, b) => a.is_lit() && b.is_lit(),
+        CExpr::Index(a, b) | CExpr::Extract(_, a, b) => a.is_lit() && b.is_lit(),
         _ => false,
     };
     if constant {
@@ -1229,12 +1224,12 @@ fn cast_expanded(v: Value, ty: KqlType) -> Value {
     let ok = match (ty, &s) {
         (KqlType::String | KqlType::Guid, Value::String(_))
         | (KqlType::Long | KqlType::Int, Value::Long(_))
-        | (KqlType::Bool, Value::Bool(_)) => true,
+        | (KqlType::Bool, Value::Bool(_))
+        | (KqlType::Real, Value::Real(_)) => true,
         (KqlType::Real, Value::Long(n)) => {
             #[allow(clippy::cast_precision_loss)]
             return Value::Real(*n as f64);
         }
-        (KqlType::Real, Value::Real(_)) => true,
         (KqlType::DateTime, Value::String(t)) => {
             return super::value::parse_datetime(t).map_or(Value::Null, Value::DateTime);
         }
@@ -1504,12 +1499,12 @@ impl AggSpec {
         match (&self.kind, st) {
             (AggKind::Count, AggState::Count(n)) => *n += 1,
             (AggKind::CountIf(p), AggState::Count(n)) => *n += i64::from(p.truthy(row)),
-            (AggKind::DCount(x, cond), AggState::Distinct(set)) => {
-                if cond.as_ref().is_none_or(|c| c.truthy(row)) {
-                    let v = x.eval(row);
-                    if !v.is_null() && !set.contains(&*v) {
-                        set.insert(v.into_owned());
-                    }
+            (AggKind::DCount(x, cond), AggState::Distinct(set))
+                if cond.as_ref().is_none_or(|c| c.truthy(row)) =>
+            {
+                let v = x.eval(row);
+                if !v.is_null() && !set.contains(&*v) {
+                    set.insert(v.into_owned());
                 }
             }
             (AggKind::Sum(x), AggState::Sum(acc)) => {
@@ -1565,10 +1560,8 @@ impl AggSpec {
                     *picked = Some(Row::from(row));
                 }
             }
-            (AggKind::Any(x), AggState::Any(slot)) => {
-                if slot.is_none() {
-                    *slot = Some(x.eval(row).into_owned());
-                }
+            (AggKind::Any(x), AggState::Any(slot)) if slot.is_none() => {
+                *slot = Some(x.eval(row).into_owned());
             }
             _ => {}
         }
@@ -1584,7 +1577,7 @@ impl AggSpec {
         match (st, &self.kind) {
             (AggState::Count(n), _) => out.push(Value::Long(n)),
             (AggState::Distinct(set), _) => {
-                out.push(Value::Long(i64::try_from(set.len()).unwrap_or(i64::MAX)))
+                out.push(Value::Long(i64::try_from(set.len()).unwrap_or(i64::MAX)));
             }
             (AggState::Sum(v), _) => out.push(if v.is_null() && self.ty.is_numeric() {
                 Value::Long(0)
@@ -1608,11 +1601,11 @@ impl AggSpec {
                 // Returned columns fill the output slots named after them that are still empty.
                 for &i in cols {
                     let name = &in_cols[i].0;
-                    if let Some(slot) = out_cols.iter().position(|(n, _)| n == name) {
-                        if slot >= out.len() {
-                            out.resize(slot + 1, Value::Null);
-                            out[slot] = picked.as_ref().map_or(Value::Null, |r| r[i].clone());
-                        }
+                    if let Some(slot) = out_cols.iter().position(|(n, _)| n == name)
+                        && slot >= out.len()
+                    {
+                        out.resize(slot + 1, Value::Null);
+                        out[slot] = picked.as_ref().map_or(Value::Null, |r| r[i].clone());
                     }
                 }
             }

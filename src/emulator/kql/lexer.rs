@@ -311,7 +311,11 @@ mod tests {
     use super::*;
 
     fn toks(src: &str) -> Vec<Tok> {
-        lex(src).unwrap().into_iter().map(|t| t.tok).collect()
+        lex(src)
+            .expect("fixture value")
+            .into_iter()
+            .map(|t| t.tok)
+            .collect()
     }
 
     #[test]
@@ -358,7 +362,7 @@ mod tests {
 
     #[test]
     fn unterminated_string_reports_its_opening_position() {
-        let err = lex("T\n| where A == 'x").unwrap_err();
+        let err = lex("T\n| where A == 'x").expect_err("the query must fail");
         assert_eq!((err.line, err.column), (2, 14));
     }
 }

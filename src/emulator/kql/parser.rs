@@ -453,13 +453,13 @@ impl Parser<'_> {
             self.bump();
             return Ok(w);
         }
-        if self.is_sym("[") {
-            if let (Tok::Str(s), Tok::Sym("]")) = (self.peek_at(1).clone(), self.peek_at(2)) {
-                self.bump();
-                self.bump();
-                self.bump();
-                return Ok(s);
-            }
+        if self.is_sym("[")
+            && let (Tok::Str(s), Tok::Sym("]")) = (self.peek_at(1).clone(), self.peek_at(2))
+        {
+            self.bump();
+            self.bump();
+            self.bump();
+            return Ok(s);
         }
         Err(self.err_here("a name"))
     }
@@ -545,14 +545,14 @@ impl Parser<'_> {
     }
 
     fn unexpected_after_expression(&self) -> KqlError {
-        if let Tok::Ident(w) = self.peek() {
-            if UNSUPPORTED_STRING_OPERATORS.contains(&w.as_str()) {
-                return KqlError::new(
-                    format!("'{w}' operator is not supported"),
-                    self.src,
-                    self.pos(),
-                );
-            }
+        if let Tok::Ident(w) = self.peek()
+            && UNSUPPORTED_STRING_OPERATORS.contains(&w.as_str())
+        {
+            return KqlError::new(
+                format!("'{w}' operator is not supported"),
+                self.src,
+                self.pos(),
+            );
         }
         KqlError::syntax(
             &format!("unexpected {}", self.describe()),
@@ -588,16 +588,15 @@ impl Parser<'_> {
             self.expect_sym(")")?;
             return Ok(Source::Sub(Box::new(inner)));
         }
-        if let Tok::Ident(w) = self.peek() {
-            if UNSUPPORTED_OPERATORS.contains(&w.as_str())
-                && !matches!(self.peek_at(1), Tok::Sym("|" | ")" | ";" | ",") | Tok::Eof)
-            {
-                return Err(KqlError::new(
-                    format!("'{w}' operator is not supported"),
-                    self.src,
-                    pos,
-                ));
-            }
+        if let Tok::Ident(w) = self.peek()
+            && UNSUPPORTED_OPERATORS.contains(&w.as_str())
+            && !matches!(self.peek_at(1), Tok::Sym("|" | ")" | ";" | ",") | Tok::Eof)
+        {
+            return Err(KqlError::new(
+                format!("'{w}' operator is not supported"),
+                self.src,
+                pos,
+            ));
         }
         let name = self.ident()?;
         Ok(Source::Name(name, pos))
@@ -1402,15 +1401,12 @@ impl Parser<'_> {
                 let mut map = serde_json::Map::new();
                 if !self.eat_sym("}") {
                     loop {
-                        let key = match self.bump().tok {
-                            Tok::Str(s) | Tok::Ident(s) => s,
-                            _ => {
-                                return Err(KqlError::syntax(
-                                    "expected a property name",
-                                    self.src,
-                                    pos,
-                                ));
-                            }
+                        let (Tok::Str(key) | Tok::Ident(key)) = self.bump().tok else {
+                            return Err(KqlError::syntax(
+                                "expected a property name",
+                                self.src,
+                                pos,
+                            ));
                         };
                         self.expect_sym(":")?;
                         map.insert(key, self.dynamic_literal()?);
@@ -1452,7 +1448,7 @@ mod tests {
     #[test]
     fn pipeline_with_lets_parses() {
         let q = parse("let x = 5;\nlet t = T | where A > x;\nt | project A, b = A + 1 | take 3")
-            .unwrap();
+            .expect("fixture value");
         assert_eq!(q.lets.len(), 2);
         assert!(matches!(q.lets[0].value, LetValue::Scalar(_)));
         assert!(matches!(q.lets[1].value, LetValue::Tabular(_)));
@@ -1461,7 +1457,7 @@ mod tests {
 
     #[test]
     fn and_binds_tighter_than_or() {
-        let q = parse("T | where a == 1 or b == 2 and c == 3").unwrap();
+        let q = parse("T | where a == 1 or b == 2 and c == 3").expect("fixture value");
         let OpKind::Where(e) = &q.body.ops[0].kind else {
             panic!()
         };
@@ -1470,7 +1466,7 @@ mod tests {
 
     #[test]
     fn negated_and_case_insensitive_list_operators_parse() {
-        let q = parse("T | where a !in~ ('x', 'y') and b !has 'z'").unwrap();
+        let q = parse("T | where a !in~ ('x', 'y') and b !has 'z'").expect("fixture value");
         let OpKind::Where(e) = &q.body.ops[0].kind else {
             panic!()
         };
@@ -1492,7 +1488,7 @@ mod tests {
 
     #[test]
     fn project_away_wildcards_are_patterns() {
-        let q = parse("T | project-away *1, Name*, Plain").unwrap();
+        let q = parse("T | project-away *1, Name*, Plain").expect("fixture value");
         let OpKind::ProjectAway(p) = &q.body.ops[0].kind else {
             panic!()
         };
@@ -1504,7 +1500,8 @@ mod tests {
 
     #[test]
     fn join_on_left_right_pairs() {
-        let q = parse("T | join kind=leftouter (U) on $left.A == $right.B, C").unwrap();
+        let q =
+            parse("T | join kind=leftouter (U) on $left.A == $right.B, C").expect("fixture value");
         let OpKind::Join { kind, on, .. } = &q.body.ops[0].kind else {
             panic!()
         };
@@ -1520,14 +1517,14 @@ mod tests {
 
     #[test]
     fn unsupported_operator_is_named_with_its_position() {
-        let err = parse("T\n| parse A with * 'x' B").unwrap_err();
+        let err = parse("T\n| parse A with * 'x' B").expect_err("the query must fail");
         assert_eq!(err.message, "'parse' operator is not supported");
         assert_eq!((err.line, err.column), (2, 3));
     }
 
     #[test]
     fn syntax_error_reports_line_and_column() {
-        let err = parse("T\n| where A == ").unwrap_err();
+        let err = parse("T\n| where A == ").expect_err("the query must fail");
         assert!(
             err.message
                 .starts_with("Syntax error: expected an expression"),
@@ -1539,14 +1536,14 @@ mod tests {
 
     #[test]
     fn trailing_garbage_is_a_syntax_error() {
-        let err = parse("T | where A == 1 B").unwrap_err();
+        let err = parse("T | where A == 1 B").expect_err("the query must fail");
         assert_eq!(err.message, "Syntax error: unexpected 'B'");
         assert_eq!(err.column, 18);
     }
 
     #[test]
     fn user_defined_functions_are_rejected() {
-        let err = parse("let f = (x: string) { x }; T").unwrap_err();
+        let err = parse("let f = (x: string) { x }; T").expect_err("the query must fail");
         assert!(err.message.contains("not supported"));
     }
 }

@@ -121,8 +121,7 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
         | Func::IsNotNull
         | Func::Not
         | Func::ToBool => KqlType::Bool,
-        Func::Iff => args.get(1).copied().unwrap_or(KqlType::Dynamic),
-        Func::Case => args.get(1).copied().unwrap_or(KqlType::Dynamic),
+        Func::Iff | Func::Case => args.get(1).copied().unwrap_or(KqlType::Dynamic),
     }
 }
 
@@ -429,7 +428,6 @@ pub fn arith(op: BinOp, a: &Value, b: &Value) -> Value {
         return arith(op, &a, &b);
     }
     match (op, a, b) {
-        (_, Value::Null, _) | (_, _, Value::Null) => Value::Null,
         (BinOp::Add, Long(x), Long(y)) => x.checked_add(*y).map_or(Value::Null, Long),
         (BinOp::Sub, Long(x), Long(y)) => x.checked_sub(*y).map_or(Value::Null, Long),
         (BinOp::Mul, Long(x), Long(y)) => x.checked_mul(*y).map_or(Value::Null, Long),
@@ -477,12 +475,12 @@ pub fn arith_type(op: BinOp, a: KqlType, b: KqlType) -> Option<KqlType> {
     Some(match (op, a, b) {
         (_, Dynamic, _) | (_, _, Dynamic) => Dynamic,
         (_, Int | Long, Int | Long) => Long,
-        (_, Int | Long | Real, Int | Long | Real) => Real,
-        (BinOp::Add, Dt, Ts) | (BinOp::Add, Ts, Dt) | (BinOp::Sub, Dt, Ts) => Dt,
-        (BinOp::Sub, Dt, Dt) | (BinOp::Add | BinOp::Sub, Ts, Ts) => Ts,
-        (BinOp::Div, Ts, Ts) => Real,
-        (BinOp::Mul, Ts, Int | Long | Real) | (BinOp::Mul, Int | Long | Real, Ts) => Ts,
-        (BinOp::Div, Ts, Int | Long | Real) => Ts,
+        (_, Int | Long | Real, Int | Long | Real) | (BinOp::Div, Ts, Ts) => Real,
+        (BinOp::Add | BinOp::Sub, Dt, Ts) | (BinOp::Add, Ts, Dt) => Dt,
+        (BinOp::Sub, Dt, Dt)
+        | (BinOp::Add | BinOp::Sub, Ts, Ts)
+        | (BinOp::Mul | BinOp::Div, Ts, Int | Long | Real)
+        | (BinOp::Mul, Int | Long | Real, Ts) => Ts,
         _ => return None,
     })
 }
@@ -678,15 +676,18 @@ mod tests {
 
     #[test]
     fn bin_floors_datetimes_numbers_and_timespans() {
-        let t = Utc.with_ymd_and_hms(2024, 2, 1, 8, 47, 13).unwrap();
+        let t = Utc
+            .with_ymd_and_hms(2024, 2, 1, 8, 47, 13)
+            .single()
+            .expect("valid date");
         let hour = Value::TimeSpan(36_000_000_000);
         assert!(
-            matches!(bin(&Value::DateTime(t), &hour), Value::DateTime(d) if d == Utc.with_ymd_and_hms(2024, 2, 1, 8, 0, 0).unwrap())
+            matches!(bin(&Value::DateTime(t), &hour), Value::DateTime(d) if d == Utc.with_ymd_and_hms(2024, 2, 1, 8, 0, 0).single().expect("valid date"))
         );
         // 7-day bins start on Mondays, counted from 0001-01-01.
         let week = Value::TimeSpan(7 * 864_000_000_000);
         assert!(
-            matches!(bin(&Value::DateTime(t), &week), Value::DateTime(d) if d == Utc.with_ymd_and_hms(2024, 1, 29, 0, 0, 0).unwrap())
+            matches!(bin(&Value::DateTime(t), &week), Value::DateTime(d) if d == Utc.with_ymd_and_hms(2024, 1, 29, 0, 0, 0).single().expect("valid date"))
         );
         assert_eq!(bin(&Value::Long(17), &Value::Long(5)), Value::Long(15));
         assert_eq!(bin(&Value::Long(-1), &Value::Long(5)), Value::Long(-5));
@@ -696,7 +697,10 @@ mod tests {
 
     #[test]
     fn arithmetic_follows_kql_types() {
-        let t = Utc.with_ymd_and_hms(2024, 2, 1, 0, 0, 0).unwrap();
+        let t = Utc
+            .with_ymd_and_hms(2024, 2, 1, 0, 0, 0)
+            .single()
+            .expect("valid date");
         let day = Value::TimeSpan(864_000_000_000);
         assert_eq!(
             arith(BinOp::Add, &Value::Long(2), &Value::Long(3)),
@@ -716,7 +720,11 @@ mod tests {
         );
         assert_eq!(
             arith(BinOp::Sub, &Value::DateTime(t), &day),
-            Value::DateTime(Utc.with_ymd_and_hms(2024, 1, 31, 0, 0, 0).unwrap())
+            Value::DateTime(
+                Utc.with_ymd_and_hms(2024, 1, 31, 0, 0, 0)
+                    .single()
+                    .expect("valid date")
+            )
         );
         assert_eq!(
             arith(BinOp::Sub, &Value::DateTime(t), &Value::DateTime(t)),
@@ -750,7 +758,10 @@ mod tests {
 
     #[test]
     fn format_datetime_uses_dotnet_specifiers() {
-        let t = Utc.with_ymd_and_hms(2024, 2, 1, 15, 4, 5).unwrap()
+        let t = Utc
+            .with_ymd_and_hms(2024, 2, 1, 15, 4, 5)
+            .single()
+            .expect("valid date")
             + chrono::TimeDelta::milliseconds(120);
         assert_eq!(
             format_datetime(&t, "yyyy-MM-dd HH:mm:ss.fff"),

@@ -240,7 +240,7 @@ fn summarize_default_names_and_values() {
     assert_eq!(row["set_DeviceName"], json!(["ws1", "WS2", "srv1"]));
     assert_eq!(row["list_Size"], json!([10, 20, 5]));
     assert_eq!(row["any_DeviceName"], json!("ws1"));
-    let avg = row["avg_Size"].as_f64().unwrap();
+    let avg = row["avg_Size"].as_f64().expect("fixture value");
     assert!(
         (avg - 35.0 / 3.0).abs() < 1e-9,
         "nulls are skipped by avg: {avg}"
@@ -298,7 +298,7 @@ fn arg_max_with_star_returns_whole_rows() {
         serde_json::from_value::<serde_json::Map<String, J>>(
             json!({"DeviceName": "srv1", "Size": 3, "OS": "WindowsServer2"})
         )
-        .unwrap()
+        .expect("fixture value")
     );
 }
 
@@ -501,7 +501,7 @@ fn mv_expand_arrays_drops_empty_and_keeps_null() {
 fn mv_expand_with_type_and_limit() {
     let r = run_ok("Proc | take 1 | mv-expand Tag = Extra.Tags to typeof(string) limit 1");
     assert_eq!(r.rows.len(), 1);
-    assert_eq!(r.schema().last().unwrap().1, "String");
+    assert_eq!(r.schema().last().expect("fixture value").1, "String");
 }
 
 #[test]
@@ -796,9 +796,9 @@ fn literals_of_every_kind() {
 
 #[test]
 fn window_restricts_every_table_with_a_timestamp() {
-    let start = "2024-02-10T00:00:00Z".parse().unwrap();
-    let end = "2024-02-10T09:00:00Z".parse().unwrap();
-    let r = run(&test_db(), "Proc | union Dev", now(), Some((start, end))).unwrap();
+    let start = "2024-02-10T00:00:00Z".parse().expect("fixture value");
+    let end = "2024-02-10T09:00:00Z".parse().expect("fixture value");
+    let r = run(&test_db(), "Proc | union Dev", now(), Some((start, end))).expect("fixture value");
     assert_eq!(
         r.rows.len(),
         1 + 3,
@@ -949,10 +949,10 @@ fn big_table(n: usize) -> Table {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        usize::try_from(x % 1_000_000_007).unwrap()
+        usize::try_from(x % 1_000_000_007).expect("fixture value")
     };
     for i in 0..n {
-        let ts = base + chrono::TimeDelta::seconds(i64::try_from(i).unwrap() * 2);
+        let ts = base + chrono::TimeDelta::seconds(i64::try_from(i).expect("fixture value") * 2);
         t.rows.push(Row::from(vec![
             Value::DateTime(ts),
             devices[next() % devices.len()].clone(),
@@ -980,7 +980,7 @@ fn big_table_query_counts_match_a_direct_scan() {
         now(),
         None,
     )
-    .unwrap();
+    .expect("fixture value");
     assert_eq!(r.rows_json()[0]["n"], json!(expected));
 }
 
@@ -1001,7 +1001,7 @@ fn bench_where_summarize_over_a_million_rows() {
         let mut groups = 0;
         for _ in 0..3 {
             let start = std::time::Instant::now();
-            let r = run(&d, q, now(), None).unwrap();
+            let r = run(&d, q, now(), None).expect("fixture value");
             best = best.min(start.elapsed().as_secs_f64());
             groups = r.rows.len();
         }

@@ -225,12 +225,13 @@ fn rank(value: &Value) -> u8 {
 /// (KQL then answers false for every comparison).
 pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     match (a, b) {
-        (Value::Long(x), Value::Long(y)) => Some(x.cmp(y)),
+        (Value::Long(x), Value::Long(y)) | (Value::TimeSpan(x), Value::TimeSpan(y)) => {
+            Some(x.cmp(y))
+        }
         (Value::Long(_) | Value::Real(_), Value::Long(_) | Value::Real(_)) => {
             a.as_f64()?.partial_cmp(&b.as_f64()?)
         }
         (Value::DateTime(x), Value::DateTime(y)) => Some(x.cmp(y)),
-        (Value::TimeSpan(x), Value::TimeSpan(y)) => Some(x.cmp(y)),
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
         (Value::Dynamic(x), Value::Dynamic(y)) if !x.is_string() && !y.is_string() => {
@@ -243,9 +244,11 @@ pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
         }
         (Value::Dynamic(_), _) | (_, Value::Dynamic(_)) => {
             let (sx, sy) = (a.scalarize(), b.scalarize());
-            if matches!(*sx, Value::Dynamic(_)) || matches!(*sy, Value::Dynamic(_)) {
-                None
-            } else if sx.is_null() || sy.is_null() {
+            if matches!(*sx, Value::Dynamic(_))
+                || matches!(*sy, Value::Dynamic(_))
+                || sx.is_null()
+                || sy.is_null()
+            {
                 None
             } else {
                 compare(&sx, &sy)
@@ -269,10 +272,9 @@ impl PartialEq for Value {
         match (self, other) {
             (Value::Null, Value::Null) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
-            (Value::Long(a), Value::Long(b)) => a == b,
+            (Value::Long(a), Value::Long(b)) | (Value::TimeSpan(a), Value::TimeSpan(b)) => a == b,
             (Value::Real(a), Value::Real(b)) => a.to_bits() == b.to_bits(),
             (Value::DateTime(a), Value::DateTime(b)) => a == b,
-            (Value::TimeSpan(a), Value::TimeSpan(b)) => a == b,
             (Value::String(a), Value::String(b)) => a == b,
             (Value::Dynamic(a), Value::Dynamic(b)) => a == b,
             _ => false,
@@ -447,7 +449,10 @@ mod tests {
 
     #[test]
     fn datetimes_render_with_seven_fraction_digits_and_z() {
-        let t = Utc.with_ymd_and_hms(2024, 2, 1, 8, 0, 0).unwrap()
+        let t = Utc
+            .with_ymd_and_hms(2024, 2, 1, 8, 0, 0)
+            .single()
+            .expect("valid date")
             + chrono::TimeDelta::nanoseconds(123_456_700);
         assert_eq!(format_datetime_iso(&t), "2024-02-01T08:00:00.1234567Z");
         assert_eq!(
@@ -478,12 +483,19 @@ mod tests {
 
     #[test]
     fn datetime_text_forms_parse() {
-        let want = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 0).unwrap();
+        let want = Utc
+            .with_ymd_and_hms(2024, 1, 2, 3, 4, 0)
+            .single()
+            .expect("valid date");
         assert_eq!(parse_datetime("2024-01-02T03:04:00Z"), Some(want));
         assert_eq!(parse_datetime("2024-01-02 03:04"), Some(want));
         assert_eq!(
             parse_datetime("2024-01-02"),
-            Some(Utc.with_ymd_and_hms(2024, 1, 2, 0, 0, 0).unwrap())
+            Some(
+                Utc.with_ymd_and_hms(2024, 1, 2, 0, 0, 0)
+                    .single()
+                    .expect("valid date")
+            )
         );
         assert_eq!(parse_datetime("yesterday"), None);
     }
