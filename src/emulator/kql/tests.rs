@@ -312,6 +312,17 @@ fn arg_min_with_column_list() {
 }
 
 #[test]
+fn tuple_names_rename_arg_max_outputs() {
+    let r = rows(
+        "Dev | summarize (Biggest, System) = arg_max(Size, OS) by DeviceName | where DeviceName == 'srv1'",
+    );
+    assert_eq!(
+        r,
+        vec![json!({"DeviceName": "srv1", "Biggest": 3, "System": "WindowsServer2"})]
+    );
+}
+
+#[test]
 fn old_aggregate_names_are_accepted() {
     let r = rows("Dev | summarize makeset(OS), argmax(Size, OS), dcountif(OS, Size > 1)");
     assert_eq!(
@@ -651,12 +662,12 @@ fn and_or_precedence_and_parentheses() {
 fn datetime_and_timespan_arithmetic_in_extend() {
     let r = rows(
         "Proc | take 1 | project a = Timestamp + 1h, b = Timestamp - datetime(2024-02-10), c = 1d / 1h, d = 7 % 3, \
-         e = 1.5 * 2, f = -Size, g = 30m * 2, h = 10s + 1ms, i = time(1.02:00:00), j = 10 / 4",
+         e = 1.5 * 2, f = -Size, k = -(1h + 1h), g = 30m * 2, h = 10s + 1ms, i = time(1.02:00:00), j = 10 / 4",
     );
     assert_eq!(
         r[0],
         json!({"a": "2024-02-10T09:00:00.0000000Z", "b": "08:00:00", "c": 24.0, "d": 1, "e": 3.0, "f": -10,
-               "g": "01:00:00", "h": "00:00:10.0010000", "i": "1.02:00:00", "j": 2})
+               "g": "01:00:00", "h": "00:00:10.0010000", "i": "1.02:00:00", "j": 2, "k": "-02:00:00"})
     );
 }
 
@@ -792,6 +803,37 @@ fn literals_of_every_kind() {
     );
 }
 
+#[test]
+fn extractjson_parse_url_and_url_decode() {
+    let r = rows(
+        "Proc | take 1 | project a = extractjson('$.Parent', tostring(Extra)), b = extractjson('$.Tags[1]', Extra), \
+         c = extractjson('$.n', '{\"n\": \"42\"}', typeof(long)), d = extractjson('$.missing', '{}'), \
+         e = parse_url('https://u:p@example.com:8443/a/b?x=1&url=http%3A%2F%2Fevil#top').Host, \
+         f = url_decode(tostring(parse_url('https://h/p?url=http%3A%2F%2Fevil%2Fx')['Query Parameters']['url'])), \
+         g = parse_url('not a url')",
+    );
+    assert_eq!(
+        r[0],
+        json!({"a": "explorer.exe", "b": "b", "c": 42, "d": null, "e": "example.com", "f": "http://evil/x", "g": {}})
+    );
+    let p =
+        rows("Proc | take 1 | project p = parse_url('https://u:p@example.com:8443/a/b?x=1#top')");
+    assert_eq!(
+        p[0]["p"],
+        json!({"Scheme": "https", "Host": "example.com", "Port": "8443", "Path": "/a/b", "Username": "u",
+               "Password": "p", "Query Parameters": {"x": "1"}, "Fragment": "top"})
+    );
+    assert_eq!(
+        run_ok("Proc | project c = extractjson('$.n', '{}', typeof(long))").schema()[0].1,
+        "Int64"
+    );
+    assert!(
+        fails("Proc | project c = extractjson('$.n', '{}', 5)")
+            .message
+            .contains("typeof")
+    );
+}
+
 // ---- window ----
 
 #[test]
@@ -886,6 +928,26 @@ fn error_display_includes_line_and_column() {
         fails("Nope").to_string(),
         "Failed to resolve table or column expression named 'Nope' (line 1, column 1)"
     );
+}
+
+#[test]
+fn long_or_chains_and_deep_parentheses_evaluate() {
+    let chain = format!("Proc | where {}", vec!["Size == 10"; 900].join(" or "));
+    assert_eq!(rows(&chain).len(), 1);
+    let nested = format!(
+        "Proc | where {}Size == 10{}",
+        "(".repeat(90),
+        ")".repeat(90)
+    );
+    assert_eq!(rows(&nested).len(), 1);
+    let sum = format!("Proc | where Size == {}", vec!["1"; 90].join(" + "));
+    assert_eq!(rows(&sum).len(), 0);
+    let nested = format!(
+        "Proc | where not(isnull(Size) or {}Size == 10{})",
+        "(".repeat(90),
+        ")".repeat(90)
+    );
+    assert_eq!(rows(&nested).len(), 2);
 }
 
 #[test]
