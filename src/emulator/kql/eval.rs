@@ -15,6 +15,50 @@ use super::scalar::{self, Func};
 use super::value::{KqlType, Value};
 use super::{Database, KqlError, Row};
 
+/// A small multiply-rotate hasher for group and join keys: they are hashed once per row,
+/// and SipHash's flooding resistance buys nothing for an in-process emulator.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(
+                c.try_into().expect("chunks_exact yields 8 bytes"),
+            ));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type KeyMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<KeyHasher>>;
+type KeySet<K> = HashSet<K, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// Rows flowing between operators.
 #[derive(Debug, Clone)]
 pub struct Rel {
@@ -231,7 +275,7 @@ impl<'a> Ctx<'a> {
                         self.project(&rel, &items, false, "distinct")?
                     }
                 };
-                let mut seen: HashSet<Row> = HashSet::new();
+                let mut seen: KeySet<Row> = KeySet::default();
                 let rows = rel
                     .rows
                     .into_iter()
@@ -457,7 +501,7 @@ impl<'a> Ctx<'a> {
             layout.push((slot, extra));
             specs.push(spec);
         }
-        let mut groups: HashMap<Vec<Value>, usize> = HashMap::new();
+        let mut groups: KeyMap<Vec<Value>, usize> = KeyMap::default();
         let mut states: Vec<(Vec<Value>, Vec<AggState>)> = Vec::new();
         let mut key_buf: Vec<Value> = Vec::with_capacity(keys.len());
         for r in &rel.rows {
@@ -662,7 +706,7 @@ impl<'a> Ctx<'a> {
                 Some(k)
             }
         };
-        let mut index: HashMap<Vec<Value>, Vec<usize>> = HashMap::new();
+        let mut index: KeyMap<Vec<Value>, Vec<usize>> = KeyMap::default();
         for (i, r) in right.rows.iter().enumerate() {
             if let Some(k) = key_of(r, &rk) {
                 index.entry(k).or_default().push(i);
@@ -682,7 +726,7 @@ impl<'a> Ctx<'a> {
                 });
             }
             JoinKind::RightAnti | JoinKind::RightSemi => {
-                let left_keys: HashSet<Vec<Value>> =
+                let left_keys: KeySet<Vec<Value>> =
                     left.rows.iter().filter_map(|r| key_of(r, &lk)).collect();
                 let want = kind == JoinKind::RightSemi;
                 let rows = right
@@ -701,7 +745,7 @@ impl<'a> Ctx<'a> {
         for (name, ty) in &right.cols {
             push_unique(&mut cols, name.clone(), *ty);
         }
-        let mut seen_left: HashSet<Vec<Value>> = HashSet::new();
+        let mut seen_left: KeySet<Vec<Value>> = KeySet::default();
         let mut rows = Vec::new();
         let right_nulls = vec![Value::Null; right.cols.len()];
         for l in &left.rows {
@@ -1520,11 +1564,11 @@ fn member(v: &Value, key: &Value) -> Value {
 /// Aggregate state per group.
 enum AggState {
     Count(i64),
-    Distinct(HashSet<Value>),
+    Distinct(KeySet<Value>),
     Sum(Value),
     Avg(f64, i64),
     Best(Value),
-    Make(Vec<Value>, HashSet<Value>),
+    Make(Vec<Value>, KeySet<Value>),
     Arg(Value, Option<Row>),
     Any(Option<Value>),
 }
@@ -1556,11 +1600,11 @@ impl AggSpec {
     fn start(&self) -> AggState {
         match &self.kind {
             AggKind::Count | AggKind::CountIf(_) => AggState::Count(0),
-            AggKind::DCount(..) => AggState::Distinct(HashSet::new()),
+            AggKind::DCount(..) => AggState::Distinct(KeySet::default()),
             AggKind::Sum(_) => AggState::Sum(Value::Null),
             AggKind::Avg(_) => AggState::Avg(0.0, 0),
             AggKind::MinMax(..) => AggState::Best(Value::Null),
-            AggKind::Make(..) => AggState::Make(Vec::new(), HashSet::new()),
+            AggKind::Make(..) => AggState::Make(Vec::new(), KeySet::default()),
             AggKind::Arg { .. } => AggState::Arg(Value::Null, None),
             AggKind::Any(_) => AggState::Any(None),
         }

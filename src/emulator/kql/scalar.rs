@@ -649,7 +649,8 @@ pub fn comparison(op: BinOp, a: &Value, b: &Value) -> bool {
 
 /// Case-insensitive equality without allocating for ASCII text.
 pub fn eq_ci(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
+    // An ASCII side can only equal ASCII text, which ASCII case folding compares exactly.
+    if b.is_ascii() || a.is_ascii() {
         a.eq_ignore_ascii_case(b)
     } else {
         a.to_lowercase() == b.to_lowercase()
@@ -661,19 +662,34 @@ fn is_term_char(c: char) -> bool {
 }
 
 /// Byte offsets of every case-insensitive occurrence of `needle` in `hay`, lazily.
+/// The needle must be ASCII, so every hit starts and ends on a character boundary.
 fn find_ci<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + 'h {
     let h = hay.as_bytes();
     let n = needle.as_bytes();
-    let last = h.len().checked_sub(n.len());
-    let first = n.first().copied();
-    (0..=last.unwrap_or(0)).filter(move |&i| {
-        last.is_some()
-            && match first {
-                None => true,
-                Some(f) => {
-                    h[i].eq_ignore_ascii_case(&f) && h[i..i + n.len()].eq_ignore_ascii_case(n)
-                }
+    let (lower, upper) = n
+        .first()
+        .map_or((0, 0), |f| (f.to_ascii_lowercase(), f.to_ascii_uppercase()));
+    let mut next = 0;
+    std::iter::from_fn(move || {
+        let last = h.len().checked_sub(n.len())?;
+        if n.is_empty() {
+            return (next == 0).then(|| {
+                next = 1;
+                0
+            });
+        }
+        while next <= last {
+            // Scan for the first byte in either case, then compare the rest.
+            let offset = h[next..=last]
+                .iter()
+                .position(|&b| b == lower || b == upper)?;
+            let i = next + offset;
+            next = i + 1;
+            if h[i + 1..i + n.len()].eq_ignore_ascii_case(&n[1..]) {
+                return Some(i);
             }
+        }
+        None
     })
 }
 
@@ -787,6 +803,9 @@ mod tests {
         assert!(string_op(StrOp::Has, "C:\\Windows\\cmd.exe", "cmd.exe"));
         assert!(!string_op(StrOp::Has, "powershell.exe", "power"));
         assert!(!string_op(StrOp::Has, "xcmd.exe", "cmd.exe"));
+        assert!(string_op(StrOp::Has, "xcmd.exe then CMD.EXE", "cmd.exe"));
+        assert!(string_op(StrOp::Has, "anything", ""));
+        assert!(!string_op(StrOp::Has, "cm", "cmd"));
         assert!(string_op(StrOp::HasCs, "Run Now", "Run"));
         assert!(!string_op(StrOp::HasCs, "Run Now", "run"));
         assert!(string_op(StrOp::HasPrefix, "invoke-expression", "expr"));
