@@ -180,6 +180,14 @@ impl<'a> Ctx<'a> {
                     .columns
                     .iter()
                     .position(|(n, t)| n == "Timestamp" && *t == KqlType::DateTime);
+                // `Table::rows` is public, so a caller could have pushed a row of the wrong
+                // width; refuse the table rather than index out of bounds later.
+                if table.rows.iter().any(|r| r.len() != table.columns.len()) {
+                    return Err(self.err(
+                        format!("table '{name}' has rows that do not match its columns"),
+                        *pos,
+                    ));
+                }
                 let rows = match (self.window, ts) {
                     (Some((start, end)), Some(i)) => table
                         .rows

@@ -959,6 +959,23 @@ fn comments_are_ignored() {
 }
 
 #[test]
+fn schema_json_uses_defender_names() {
+    let r = run_ok("Dev | project DeviceName, Size | take 0");
+    assert_eq!(
+        r.schema_json(),
+        json!([{"Name": "DeviceName", "Type": "String"}, {"Name": "Size", "Type": "Int64"}])
+    );
+}
+
+#[test]
+fn malformed_rows_pushed_directly_are_an_error_not_a_panic() {
+    let mut t = devices();
+    t.rows.push(Row::from(vec![s("short")]));
+    let e = run(&db(vec![t]), "Dev | project OS", now(), None).expect_err("malformed table");
+    assert!(e.message.contains("do not match its columns"));
+}
+
+#[test]
 fn table_rejects_rows_of_the_wrong_width() {
     let mut t = Table::new("T", vec![("A".to_string(), KqlType::String)]);
     assert!(t.push(vec![]).is_err());
