@@ -982,6 +982,23 @@ fn table_rejects_rows_of_the_wrong_width() {
     assert!(t.push(vec![s("x")]).is_ok());
 }
 
+#[test]
+fn every_prefix_of_valid_queries_answers_without_panicking() {
+    let queries = [
+        "let n = dynamic(['ws1', \"srv1\"]);\nProc | where DeviceName in~ (n) and CommandLine has_any ('a', 'b') | extend x = Extra.Tags[0], y = bin(Timestamp, 1h) | summarize (m, o) = arg_max(Size, FileName), c = countif(Size between (1 .. 20)) by y | top 3 by c asc nulls last",
+        "union Dev, (Proc | project-away *Name | mv-expand t = Extra.Tags to typeof(string) limit 2) | join kind=leftouter (Dev) on $left.OS == $right.OS | sort by Size desc, OS asc | project-rename Z = OS | distinct *",
+        "Proc | where not(isempty(CommandLine)) or FileName matches regex @'^c' | project a = iff(Size > 1, strcat('x', tostring(Size)), 'y'), b = case(Size == 1, 1.5, -2.5), c = time(1.02:03:04) * 2 - 30m, d = datetime(2024-01-01) + 1d | take 10 // done",
+    ];
+    let d = test_db();
+    for q in queries {
+        assert!(run(&d, q, now(), None).is_ok(), "{q}");
+        for (i, _) in q.char_indices() {
+            let _ = run(&d, &q[..i], now(), None);
+            let _ = run(&d, &format!("{}){}", &q[..i], &q[i..]), now(), None);
+        }
+    }
+}
+
 /// Builds a DeviceProcessEvents-like table of `n` rows with realistic value pools.
 fn big_table(n: usize) -> Table {
     use std::sync::Arc;
