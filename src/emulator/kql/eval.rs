@@ -208,7 +208,16 @@ impl<'a> Ctx<'a> {
     fn operator(&self, rel: Rel, op: &Op) -> Result<Rel, KqlError> {
         match &op.kind {
             OpKind::Where(e) => {
-                let (pred, _) = self.compile(e, &rel, "where")?;
+                let (pred, ty) = self.compile(e, &rel, "where")?;
+                if !matches!(ty, KqlType::Bool | KqlType::Dynamic) {
+                    return Err(self.err(
+                        format!(
+                            "'where' operator: the predicate must be a bool, not {}",
+                            kql_name(ty)
+                        ),
+                        e.pos,
+                    ));
+                }
                 let rows = rel.rows.into_iter().filter(|r| pred.truthy(r)).collect();
                 Ok(Rel {
                     cols: rel.cols,
@@ -956,7 +965,19 @@ impl<'a> Ctx<'a> {
                             KqlType::Bool,
                         )
                     }
-                    cmp => (CExpr::Cmp(*cmp, Box::new(ca), Box::new(cb)), KqlType::Bool),
+                    cmp => {
+                        if !comparable(*cmp, ta, tb) {
+                            return Err(self.err(
+                                format!(
+                                    "Cannot compare values of types {} and {}",
+                                    kql_name(ta),
+                                    kql_name(tb)
+                                ),
+                                e.pos,
+                            ));
+                        }
+                        (CExpr::Cmp(*cmp, Box::new(ca), Box::new(cb)), KqlType::Bool)
+                    }
                 }
             }
             ExprKind::Between {
@@ -1146,6 +1167,23 @@ fn item_pos(item: &ListItem) -> usize {
         ListItem::Scalar(e) => e.pos,
         ListItem::Tabular(_) => 0,
     }
+}
+
+/// Whether KQL accepts comparing these types (`=~`/`!~` need strings); dynamic goes with anything.
+fn comparable(op: BinOp, a: KqlType, b: KqlType) -> bool {
+    use KqlType::{Dynamic, Guid, String};
+    let family = |t: KqlType| match t {
+        KqlType::Int | KqlType::Long | KqlType::Real => 1,
+        String | Guid => 2,
+        other => other as u8 + 10,
+    };
+    if a == Dynamic || b == Dynamic {
+        return true;
+    }
+    if matches!(op, BinOp::EqCi | BinOp::NeCi) {
+        return family(a) == 2 && family(b) == 2;
+    }
+    family(a) == family(b)
 }
 
 fn kql_name(t: KqlType) -> &'static str {

@@ -650,6 +650,14 @@ impl Parser<'_> {
                         pos,
                     ));
                 }
+                // Only the default outer union is evaluated; `kind=inner` must not pass as it.
+                if w == "kind" && !matches!(self.peek_at(2), Tok::Ident(k) if k == "outer") {
+                    return Err(KqlError::new(
+                        "only 'union kind=outer' is supported".to_string(),
+                        self.src,
+                        pos,
+                    ));
+                }
                 self.bump();
                 self.bump();
                 self.bump();

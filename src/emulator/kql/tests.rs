@@ -672,6 +672,34 @@ fn datetime_and_timespan_arithmetic_in_extend() {
 }
 
 #[test]
+fn mismatched_comparisons_and_non_bool_predicates_are_rejected() {
+    assert_eq!(
+        fails("Proc | where Timestamp > 'yesterday'").message,
+        "Cannot compare values of types datetime and string"
+    );
+    assert!(
+        fails("Proc | where Size =~ 10")
+            .message
+            .starts_with("Cannot compare")
+    );
+    assert!(
+        fails("Proc | where Size")
+            .message
+            .contains("must be a bool")
+    );
+    assert_eq!(
+        rows("Proc | where Extra.Parent == 'explorer.exe' and Size == 10.0").len(),
+        1
+    );
+    assert!(
+        fails("union kind=inner Dev, Proc")
+            .message
+            .contains("kind=outer")
+    );
+    assert_eq!(rows("union kind=outer Dev, Dev").len(), 6);
+}
+
+#[test]
 fn mismatched_arithmetic_is_rejected_not_guessed() {
     assert!(
         fails("Proc | extend x = FileName + 1")
