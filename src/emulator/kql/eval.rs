@@ -367,7 +367,16 @@ impl<'a> Ctx<'a> {
         let mut compiled = Vec::new();
         let mut unnamed = 0;
         for (name, e) in items {
-            let (c, ty) = self.compile(e, rel, op)?;
+            // `extend` items see the columns made by the items before them.
+            let (c, ty) = if extend {
+                let so_far = Rel {
+                    cols: cols.clone(),
+                    rows: Vec::new(),
+                };
+                self.compile(e, &so_far, op)?
+            } else {
+                self.compile(e, rel, op)?
+            };
             let name = if let Some(n) = name.clone().or_else(|| derive_name(e)) {
                 n
             } else {
@@ -404,9 +413,13 @@ impl<'a> Ctx<'a> {
                     Vec::with_capacity(width)
                 };
                 out.resize(width, Value::Null);
-                // Every item sees the input row, as in KQL's project/extend.
                 for (c, &slot) in compiled.iter().zip(&targets) {
-                    out[slot] = c.eval(r).into_owned();
+                    let v = if extend {
+                        c.eval(&out).into_owned()
+                    } else {
+                        c.eval(r).into_owned()
+                    };
+                    out[slot] = v;
                 }
                 Row::from(out)
             })

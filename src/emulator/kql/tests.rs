@@ -207,6 +207,13 @@ fn extend_adds_and_replaces_columns() {
     assert_eq!(r.columns.len(), 4);
     assert_eq!(r.rows_json()[0]["Size"], json!(101));
     assert_eq!(r.rows_json()[0]["Upper"], json!("WINDOWS11"));
+    let chained = rows("Dev | take 1 | extend a = Size * 2, b = a + 1 | project a, b");
+    assert_eq!(chained, vec![json!({"a": 2, "b": 3})]);
+    assert!(
+        fails("Dev | project a = Size, b = a")
+            .message
+            .contains("named 'a'")
+    );
 }
 
 #[test]
