@@ -1758,7 +1758,7 @@ impl AggSpec {
                 }
             }
             AggState::Make(items, _) => Value::dynamic(serde_json::Value::Array(
-                items.iter().map(Value::to_dynamic_json).collect(),
+                items.iter().map(Value::to_json).collect(),
             )),
             AggState::Arg(best, picked) => {
                 for &(i, to) in extra {

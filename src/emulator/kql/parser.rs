@@ -849,9 +849,7 @@ impl Parser<'_> {
         self.expect_word("on")?;
         let mut on = Vec::new();
         loop {
-            if self.is_sym("$")
-                || matches!(self.peek(), Tok::Ident(w) if w == "$left" || w == "$right")
-            {
+            if matches!(self.peek(), Tok::Ident(w) if w == "$left" || w == "$right") {
                 let (side_a, col_a) = self.join_side()?;
                 self.expect_sym("==")?;
                 let (side_b, col_b) = self.join_side()?;

@@ -236,7 +236,7 @@ pub fn call(f: Func, args: &[Value]) -> Value {
             _ => Value::Null,
         },
         Func::PackArray => Value::dynamic(serde_json::Value::Array(
-            args.iter().map(Value::to_dynamic_json).collect(),
+            args.iter().map(Value::to_json).collect(),
         )),
         Func::ExtractJson => extract_json(&to_text(&args[0]), &args[1], args.get(2)),
         Func::ParseUrl => parse_url(&to_text(&args[0])),
@@ -697,7 +697,7 @@ fn find_cs<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + '
     hay.match_indices(needle).map(|(i, _)| i)
 }
 
-/// A string predicate with a needle; `needle_lower` is its lowercase form, computed once.
+/// A string predicate of `hay` against `needle`, with KQL's case rules for `op`.
 pub fn string_op(op: StrOp, hay: &str, needle: &str) -> bool {
     let ascii = needle.is_ascii();
     if !ascii
