@@ -668,3 +668,93 @@ async fn secret_from_a_file_is_sent_without_its_newline() {
     );
     tokens.token(&inst, Resource::Graph).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_callers_share_one_refusal_too() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            entra_error(
+                401,
+                "invalid_client",
+                7_000_215,
+                "Invalid client secret provided.",
+            )
+            .set_delay(Duration::from_millis(200)),
+        )
+        .mount(&server)
+        .await;
+    let tokens = Arc::new(Tokens::with_options("/nonexistent", quick()));
+    let inst = Arc::new(instance("Prod", &server.uri(), secret_credential("s")));
+    let handles: Vec<_> = (0..50)
+        .map(|_| {
+            let tokens = Arc::clone(&tokens);
+            let inst = Arc::clone(&inst);
+            tokio::spawn(async move { tokens.token(&inst, Resource::Graph).await })
+        })
+        .collect();
+    for handle in handles {
+        let err = handle.await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("AADSTS7000215"), "{err}");
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    // A later caller asks again rather than being handed an old error.
+    tokens.token(&inst, Resource::Graph).await.unwrap_err();
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Prints cached-token lookups per second against certificate sign-ins (assertion signing plus
+/// a loopback token request) per second: the work the cache saves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run with --release -- --ignored --nocapture"]
+async fn bench_cached_lookups_against_certificate_sign_ins() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(CountingTokens::default())
+        .mount(&server)
+        .await;
+    let cert = TestCert::new();
+    let dir = tempfile::tempdir().unwrap();
+    let inst = instance(
+        "Prod",
+        &server.uri(),
+        Credential::Certificate {
+            certificate: write(dir.path(), "c.pem", &cert.cert_pem),
+            private_key: Some(write(dir.path(), "k.pem", &cert.key_pkcs8_pem)),
+            private_key_secret: None,
+            assertion_alg: AssertionAlg::Ps256,
+        },
+    );
+    let tokens = Tokens::with_options("/nonexistent", quick());
+
+    let sign_ins = 200;
+    let started = std::time::Instant::now();
+    for _ in 0..sign_ins {
+        tokens.invalidate(&inst, Resource::Graph).await;
+        tokens.token(&inst, Resource::Graph).await.unwrap();
+    }
+    let sign_in_rate = f64::from(sign_ins) / started.elapsed().as_secs_f64();
+
+    let lookups = 200_000;
+    let started = std::time::Instant::now();
+    for _ in 0..lookups {
+        tokens.token(&inst, Resource::Graph).await.unwrap();
+    }
+    let lookup_rate = f64::from(lookups) / started.elapsed().as_secs_f64();
+
+    println!(
+        "certificate sign-ins (PS256 assertion + loopback token request): {sign_in_rate:.0}/s"
+    );
+    println!("cached token lookups: {lookup_rate:.0}/s");
+    println!("ratio cached/sign-in: {:.0}x", lookup_rate / sign_in_rate);
+    println!("peak RSS: {} KiB", peak_rss_kib());
+}

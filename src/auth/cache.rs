@@ -12,7 +12,9 @@ use tokio::time::Instant;
 
 use super::assertion::ClientCertificate;
 use super::entra::{Context, TokenResponse, oauth_url, request_token};
-use super::{AccessToken, HttpOptions, Resource, Result, TokenSource, http_client, resolve_secret};
+use super::{
+    AccessToken, Error, HttpOptions, Resource, Result, TokenSource, http_client, resolve_secret,
+};
 use crate::config::{Credential, Instance};
 
 /// `client_assertion_type` of a JWT client assertion.
@@ -33,7 +35,7 @@ pub struct Tokens {
     state_dir: PathBuf,
     options: HttpOptions,
     clients: Mutex<HashMap<Option<PathBuf>, reqwest::Client>>,
-    slots: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    slots: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<Slot>>>>,
     /// Serialises refresh token redemption and rotation across resources.
     pub(crate) refresh_lock: tokio::sync::Mutex<()>,
 }
@@ -55,6 +57,14 @@ impl Key {
             resource,
         }
     }
+}
+
+/// One cache entry: the token, and the last failure so that callers who waited for a failed
+/// request share its error instead of each asking again.
+#[derive(Debug, Default)]
+struct Slot {
+    cached: Option<Cached>,
+    failure: Option<(Instant, Error)>,
 }
 
 #[derive(Debug)]
@@ -143,7 +153,7 @@ impl Tokens {
         Ok(client)
     }
 
-    fn slot(&self, key: Key) -> Arc<tokio::sync::Mutex<Option<Cached>>> {
+    fn slot(&self, key: Key) -> Arc<tokio::sync::Mutex<Slot>> {
         self.slots
             .lock()
             .expect("the slot map lock is never held across a panic")
@@ -211,15 +221,21 @@ impl TokenSource for Tokens {
     #[tracing::instrument(skip(self, instance), fields(instance = %instance.name, %resource))]
     async fn token(&self, instance: &Instance, resource: Resource) -> Result<AccessToken> {
         let slot = self.slot(Key::new(instance, resource));
+        let arrived = Instant::now();
         // Holding the entry's lock while fetching is the single flight: everyone else waits
-        // here and then finds the fresh token.
-        let mut cached = slot.lock().await;
+        // here and then finds the fresh token, or the error of the request they waited for.
+        let mut slot = slot.lock().await;
         let now = Instant::now();
-        if let Some(entry) = cached.as_ref()
+        if let Some(entry) = slot.cached.as_ref()
             && entry.is_fresh(now)
         {
             tracing::trace!("token from cache");
             return Ok(entry.token.clone());
+        }
+        if let Some((failed_at, error)) = &slot.failure
+            && *failed_at >= arrived
+        {
+            return Err(error.clone());
         }
         match self.fetch(instance, resource).await {
             Ok(response) => {
@@ -229,34 +245,39 @@ impl TokenSource for Tokens {
                     "new token from Entra ID"
                 );
                 let token = entry.token.clone();
-                *cached = Some(entry);
+                slot.cached = Some(entry);
+                slot.failure = None;
                 Ok(token)
             }
-            Err(error) => match cached.as_mut() {
-                Some(entry) if entry.is_usable(Instant::now()) => {
-                    tracing::warn!(%error, "token refresh failed; the current token is still valid");
-                    entry.retry_not_before = Some(Instant::now() + REFRESH_COOLDOWN);
-                    Ok(entry.token.clone())
+            Err(error) => {
+                slot.failure = Some((Instant::now(), error.clone()));
+                match slot.cached.as_mut() {
+                    Some(entry) if entry.is_usable(Instant::now()) => {
+                        tracing::warn!(%error, "token refresh failed; the current token is still valid");
+                        entry.retry_not_before = Some(Instant::now() + REFRESH_COOLDOWN);
+                        Ok(entry.token.clone())
+                    }
+                    _ => Err(error),
                 }
-                _ => Err(error),
-            },
+            }
         }
     }
 
     async fn invalidate(&self, instance: &Instance, resource: Resource) {
         let slot = self.slot(Key::new(instance, resource));
-        *slot.lock().await = None;
+        slot.lock().await.cached = None;
         tracing::debug!(instance = %instance.name, %resource, "token dropped");
     }
 
     async fn invalidate_if(&self, instance: &Instance, resource: Resource, stale: &AccessToken) {
         let slot = self.slot(Key::new(instance, resource));
-        let mut cached = slot.lock().await;
-        if cached
+        let mut slot = slot.lock().await;
+        if slot
+            .cached
             .as_ref()
             .is_some_and(|entry| entry.token.token == stale.token)
         {
-            *cached = None;
+            slot.cached = None;
             tracing::debug!(instance = %instance.name, %resource, "token dropped");
         }
     }

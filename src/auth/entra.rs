@@ -239,7 +239,7 @@ where
         }
         return Err(Error::Unreachable(format!(
             "cannot reach the {what} {url} (after {attempt} tries): {}",
-            describe_http_error(&failure)
+            describe_http_error(&failure.without_url())
         )));
     }
 }

@@ -201,7 +201,7 @@ impl<'a> KeyVaultClient<'a> {
     }
 
     /// The value of one referenced secret.
-    #[tracing::instrument(skip(self))]
+    #[tracing::instrument(skip(self, reference), fields(secret = %reference.secret))]
     pub async fn secret(&self, reference: &KeyVaultRef) -> Result<Secret> {
         let vault = match (&reference.vault, &self.settings.vault_name) {
             (Some(vault), _) | (None, Some(vault)) => vault.as_str(),

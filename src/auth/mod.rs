@@ -84,7 +84,7 @@ pub struct AccessToken {
 }
 
 /// Why a token could not be had.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Entra ID refused the request; the message names the AADSTS code and what to do.
     #[error("{0}")]
