@@ -758,3 +758,45 @@ async fn bench_cached_lookups_against_certificate_sign_ins() {
     println!("ratio cached/sign-in: {:.0}x", lookup_rate / sign_in_rate);
     println!("peak RSS: {} KiB", peak_rss_kib());
 }
+
+#[test]
+fn check_instance_credential_finds_a_missing_secret_file_and_a_wrong_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = instance(
+        "Prod",
+        "http://127.0.0.1:9",
+        Credential::ClientSecret(SecretSource::File(dir.path().join("absent"))),
+    );
+    let err = huntd::auth::check_instance_credential(&missing).unwrap_err();
+    assert!(err.to_string().contains("absent"), "{err}");
+
+    let cert = TestCert::new();
+    let other = TestCert::new();
+    let mismatched = instance(
+        "Prod",
+        "http://127.0.0.1:9",
+        Credential::Certificate {
+            certificate: write(dir.path(), "c.der", &cert.cert_der),
+            private_key: Some(write(dir.path(), "k.pem", &other.key_pkcs8_pem)),
+            private_key_secret: None,
+            assertion_alg: AssertionAlg::Ps256,
+        },
+    );
+    let err = huntd::auth::check_instance_credential(&mismatched).unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+
+    let matching = instance(
+        "Prod",
+        "http://127.0.0.1:9",
+        Credential::Certificate {
+            certificate: write(dir.path(), "c2.der", &cert.cert_der),
+            private_key: Some(write(dir.path(), "k2.pem", &cert.key_pkcs8_pem)),
+            private_key_secret: None,
+            assertion_alg: AssertionAlg::Ps256,
+        },
+    );
+    let info = huntd::auth::check_instance_credential(&matching)
+        .unwrap()
+        .unwrap();
+    assert!(!info.expired());
+}

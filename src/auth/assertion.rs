@@ -11,8 +11,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use pkcs8::der::Decode;
 
-use super::{Error, Result};
-use crate::config::{AssertionAlg, Secret};
+use super::{Error, Result, resolve_secret};
+use crate::config::{AssertionAlg, Credential, Instance, Secret, SecretSource};
 
 /// The `rsaEncryption` algorithm OID of an RSA certificate's public key.
 const RSA_ENCRYPTION: pkcs8::ObjectIdentifier =
@@ -50,6 +50,35 @@ pub fn check_certificate(
 ) -> Result<CertificateInfo> {
     let loaded = ClientCertificate::load(certificate, private_key, password)?;
     Ok(loaded.info)
+}
+
+/// What `huntd validate` can check of an instance's credential without the network: secret
+/// files, environment variables and systemd credentials exist, and a certificate's key loads and
+/// matches it. Returns the certificate's details for certificate credentials. Settings that
+/// come from Key Vault are skipped (they are read at start).
+pub fn check_instance_credential(instance: &Instance) -> Result<Option<CertificateInfo>> {
+    match &instance.credential {
+        Credential::ClientSecret(SecretSource::KeyVault(_)) | Credential::Delegated { .. } => {
+            Ok(None)
+        }
+        Credential::ClientSecret(source) => resolve_secret(source).map(|_| None),
+        Credential::Certificate {
+            private_key_secret: Some(SecretSource::KeyVault(_)),
+            ..
+        } => Ok(None),
+        Credential::Certificate {
+            certificate,
+            private_key,
+            private_key_secret,
+            ..
+        } => {
+            let password = private_key_secret
+                .as_ref()
+                .map(resolve_secret)
+                .transpose()?;
+            check_certificate(certificate, private_key.as_deref(), password.as_ref()).map(Some)
+        }
+    }
 }
 
 /// A certificate and its RSA private key, ready to sign client assertions.

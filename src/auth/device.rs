@@ -223,6 +223,11 @@ impl Tokens {
                 .iter()
                 .find_map(|name| claims.get(*name)?.as_str().map(str::to_owned))
         });
+        if let (Credential::Delegated { user_name }, Some(user)) = (&instance.credential, &user)
+            && !user.eq_ignore_ascii_case(user_name)
+        {
+            tracing::warn!(instance = %instance.name, configured = %user_name, signed_in = %user, "signed in as another user than UserName");
+        }
         tracing::info!(instance = %instance.name, file = %refresh_token_file.display(), "signed in");
         Ok(LoginOutcome {
             refresh_token_file,

@@ -152,14 +152,11 @@ impl<'a> KeyVaultClient<'a> {
     /// A token from the Azure instance metadata endpoint (`Metadata: true`).
     async fn managed_identity(&self, endpoint: &str) -> Result<AccessToken> {
         // The metadata endpoint is link-local: a configured HTTP proxy must not see it.
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(
-                self.tokens
-                    .options()
-                    .timeout
-                    .unwrap_or(std::time::Duration::MAX),
-            )
+        let mut builder = reqwest::Client::builder().no_proxy();
+        if let Some(timeout) = self.tokens.options().timeout {
+            builder = builder.timeout(timeout);
+        }
+        let http = builder
             .build()
             .map_err(|e| Error::KeyVault(format!("cannot set up HTTP: {e}")))?;
         let resource = vault_resource(&self.vault_template);

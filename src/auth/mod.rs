@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{Endpoints, Instance, Secret, SecretSource};
 
-pub use assertion::{CertificateInfo, check_certificate};
+pub use assertion::{CertificateInfo, check_certificate, check_instance_credential};
 pub use cache::Tokens;
 pub use device::LoginOutcome;
 pub use info::{TokenInfo, token_info};
