@@ -7,12 +7,18 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{self, Config};
-use crate::diagnostic::Diagnostics;
+use chrono::DateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{self, Resource, TokenSource, Tokens};
+use crate::config::{self, Config, Credential, Instance};
+use crate::diagnostic::{Diagnostics, Location, did_you_mean};
+use crate::hunt::{self, Hunter, HunterOptions, output};
 use crate::jobs::{self, Job, Library};
 
 /// Exit code: input (config or jobs) is invalid.
@@ -60,6 +66,95 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// Run one job now, outside the schedule, and print what came back.
+    Once {
+        /// The job's name.
+        job: String,
+        /// Window start: RFC 3339 (`2026-01-31T08:00:00Z`) or a duration ago (`2h`).
+        #[arg(long, value_parser = parse_time)]
+        start: Option<DateTime<Utc>>,
+        /// Window end: RFC 3339 or a duration ago; default now minus the job's `delay`.
+        #[arg(long, value_parser = parse_time)]
+        end: Option<DateTime<Utc>>,
+        /// Print every row in this format instead of a summary and the first rows.
+        #[arg(long, value_enum)]
+        output: Option<RowFormat>,
+        /// Print the rendered query and the request without sending it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Get a token for an instance and show its tenant, app, expiry and permissions (never the token).
+    Token {
+        /// Instance name.
+        #[arg(long)]
+        instance: String,
+        /// The API to get a token for.
+        #[arg(long, value_enum, default_value_t = ApiName::M365dGraph)]
+        environment: ApiName,
+        /// State directory; default the config's, `$STATE_DIRECTORY` or /var/lib/huntd.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Sign in as a user (device code, or a browser with --browser) for an instance with `UserName`.
+    Login {
+        /// Instance name.
+        #[arg(long)]
+        instance: String,
+        /// Use the browser sign-in (authorization code with PKCE) instead of a device code.
+        #[arg(long)]
+        browser: bool,
+        /// The API the sign-in is for.
+        #[arg(long, value_enum, default_value_t = ApiName::M365dGraph)]
+        environment: ApiName,
+        /// Where the refresh token is stored; default the config's state directory.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+}
+
+/// Reads `--start`/`--end`: an RFC 3339 time, or a duration meaning that long ago.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    let ago = crate::duration::parse(text).map_err(|_| {
+        format!(
+            "`{text}` is neither an RFC 3339 time (2026-01-31T08:00:00Z) nor a duration ago (2h)"
+        )
+    })?;
+    let ago = chrono::Duration::from_std(ago).map_err(|e| e.to_string())?;
+    Ok(Utc::now() - ago)
+}
+
+/// Which API a token or sign-in is for, in the names jobs use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApiName {
+    /// Microsoft Graph `runHuntingQuery`.
+    #[value(name = "M365DGraph")]
+    M365dGraph,
+    /// Defender for Endpoint advanced queries (also `MDATP`, `M365D`).
+    #[value(name = "MDE", alias = "MDATP", alias = "M365D")]
+    Mde,
+}
+
+impl ApiName {
+    fn resource(self) -> Resource {
+        match self {
+            ApiName::M365dGraph => Resource::Graph,
+            ApiName::Mde => Resource::Mde,
+        }
+    }
+}
+
+/// How `huntd once` prints all rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RowFormat {
+    /// One JSON object per line, values exactly as the API sent them.
+    Jsonl,
+    /// CSV with a header line.
+    Csv,
+    /// Aligned columns.
+    Table,
 }
 
 /// Output format of listing commands.
@@ -89,6 +184,33 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Validate => validate(&cli),
         Command::Jobs { format } => list_jobs(&cli, format),
+        Command::Once {
+            ref job,
+            start,
+            end,
+            output,
+            dry_run,
+        } => once(
+            &cli,
+            &OnceArgs {
+                job,
+                start,
+                end,
+                output,
+                dry_run,
+            },
+        ),
+        Command::Token {
+            ref instance,
+            environment,
+            ref state_dir,
+        } => token(&cli, instance, environment, state_dir.as_deref()),
+        Command::Login {
+            ref instance,
+            browser,
+            environment,
+            ref state_dir,
+        } => login(&cli, instance, browser, environment, state_dir.as_deref()),
     };
     outcome.unwrap_or_else(|e| {
         // A reader that stopped early (`huntd jobs | head`) is not a failure of ours.
@@ -132,6 +254,7 @@ fn load_all(cli: &Cli) -> Loaded {
                 .cloned()
                 .collect();
             let jobs = jobs::load(&config.jobs, &library, &instances, &mut diags);
+            check_credentials(config, &mut diags);
             (library, jobs)
         }
         None => (Library::default(), Vec::new()),
@@ -141,6 +264,41 @@ fn load_all(cli: &Cli) -> Loaded {
         library,
         jobs,
         diags,
+    }
+}
+
+/// Opens each instance's certificate and key now, so a mismatch shows up in `validate`, not at
+/// the first run at 3 a.m.
+fn check_credentials(config: &Config, diags: &mut Diagnostics) {
+    for instance in config.instances.values() {
+        if !matches!(instance.credential, Credential::Certificate { .. }) {
+            continue;
+        }
+        // The instance was defined in huntd.yaml or msticpyconfig.yaml; its exact line is not
+        // kept past loading, so point at the top of that file and name the instance.
+        let at = Location::START;
+        match auth::check_instance_credential(instance) {
+            Ok(Some(info)) if info.expired() => {
+                diags
+                    .warning(
+                        &instance.source,
+                        at,
+                        format!(
+                            "instance `{}`: certificate {} expired on {}",
+                            instance.name, info.subject, info.not_after
+                        ),
+                    )
+                    .hint("upload a new certificate to the app registration and point `Certificate` at it");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                diags.error(
+                    &instance.source,
+                    at,
+                    format!("instance `{}`: {e}", instance.name),
+                );
+            }
+        }
     }
 }
 
@@ -186,6 +344,218 @@ fn list_jobs(cli: &Cli, format: ListFormat) -> anyhow::Result<ExitCode> {
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A loaded, valid configuration with its jobs, or the exit code for invalid input.
+fn load_valid(cli: &Cli) -> Result<(Config, Vec<Job>), ExitCode> {
+    let loaded = load_all(cli);
+    let _ = print_diagnostics(&loaded.diags, &mut std::io::stderr().lock());
+    match loaded.config {
+        Some(config) if !loaded.diags.has_errors() => Ok((config, loaded.jobs)),
+        _ => {
+            eprintln!("invalid input: run `huntd validate` for details");
+            Err(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+fn find_instance<'a>(config: &'a Config, name: &str) -> Result<&'a Instance, ExitCode> {
+    config.instances.get(name).ok_or_else(|| {
+        let hint = did_you_mean(name, config.instances.keys().map(String::as_str))
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        eprintln!("error: no instance named `{name}`{hint}");
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Token cache for commands, with `{KeyVault: ...}` secrets resolved first.
+async fn tokens_for(
+    config: &mut Config,
+    state_dir: Option<&std::path::Path>,
+) -> auth::Result<Tokens> {
+    let dir = state_dir.map_or_else(
+        || config.daemon.state_dir.clone(),
+        std::path::Path::to_path_buf,
+    );
+    let tokens = Tokens::new(dir);
+    auth::resolve_key_vault_secrets(config, &tokens).await?;
+    Ok(tokens)
+}
+
+struct OnceArgs<'a> {
+    job: &'a str,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    output: Option<RowFormat>,
+    dry_run: bool,
+}
+
+fn once(cli: &Cli, args: &OnceArgs<'_>) -> anyhow::Result<ExitCode> {
+    let (mut config, jobs) = match load_valid(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let Some(job) = jobs.iter().find(|j| j.name == args.job) else {
+        let hint = did_you_mean(args.job, jobs.iter().map(|j| j.name.as_str()))
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        eprintln!("error: no job named `{}`{hint}", args.job);
+        return Ok(ExitCode::from(EXIT_INVALID));
+    };
+    // Without --end: the window a run fired now would cover, so no future time is hunted.
+    let end = args
+        .end
+        .unwrap_or_else(|| Utc::now() - chrono::Duration::from_std(job.delay).unwrap_or_default());
+    let start = args
+        .start
+        .unwrap_or_else(|| end - chrono::Duration::from_std(job.lookback).unwrap_or_default());
+    if start >= end {
+        eprintln!("error: the window start {start} is not before its end {end}");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let query = job.render(start, end)?;
+    let window = job.timespan.then_some((start, end));
+    if args.dry_run {
+        let instance = match find_instance(&config, &job.instance) {
+            Ok(instance) => instance,
+            Err(code) => return Ok(code),
+        };
+        println!("# window {start} .. {end}\n{query}\n");
+        println!(
+            "{}",
+            hunt::dry_run(instance, job.environment, &query, window)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let tokens: Arc<dyn TokenSource> = Arc::new(tokens_for(&mut config, None).await?);
+        let instance = match find_instance(&config, &job.instance) {
+            Ok(instance) => instance,
+            Err(code) => return Ok(code),
+        };
+        let hunter = Hunter::new(tokens, HunterOptions::default());
+        let cancel = CancellationToken::new();
+        let ctrl_c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                ctrl_c.cancel();
+            }
+        });
+        eprintln!(
+            "running `{}` on {} for {start} .. {end}",
+            job.name, job.instance
+        );
+        match hunter
+            .run(instance, job.environment, &query, window, &cancel)
+            .await
+        {
+            Ok(outcome) => {
+                let mut out = std::io::stdout().lock();
+                let result = &outcome.result;
+                if let Some(format) = args.output {
+                    let format = row_format(format);
+                    output::write_rows(&mut out, format, &result.columns, &result.rows)?;
+                } else {
+                    output::write_summary(&mut out, &outcome)?;
+                    output::write_table(&mut out, &result.columns, &result.rows, Some(20))?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("error ({}): {e}", e.class.as_str());
+                if let Some(id) = e.client_request_id {
+                    eprintln!("client-request-id: {id}");
+                }
+                Ok(ExitCode::from(EXIT_RUNTIME))
+            }
+        }
+    })
+}
+
+fn row_format(format: RowFormat) -> output::OutputFormat {
+    match format {
+        RowFormat::Jsonl => output::OutputFormat::Jsonl,
+        RowFormat::Csv => output::OutputFormat::Csv,
+        RowFormat::Table => output::OutputFormat::Table,
+    }
+}
+
+fn token(
+    cli: &Cli,
+    instance: &str,
+    environment: ApiName,
+    state_dir: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let (mut config, _) = match load_valid(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    runtime()?.block_on(async {
+        let tokens = tokens_for(&mut config, state_dir).await?;
+        let instance = match find_instance(&config, instance) {
+            Ok(instance) => instance,
+            Err(code) => return Ok(code),
+        };
+        match auth::token_info(&tokens, instance, environment.resource()).await {
+            Ok(info) => {
+                print!("{info}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("error (auth): {e}");
+                Ok(ExitCode::from(EXIT_RUNTIME))
+            }
+        }
+    })
+}
+
+fn login(
+    cli: &Cli,
+    instance: &str,
+    browser: bool,
+    environment: ApiName,
+    state_dir: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let (mut config, _) = match load_valid(cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    runtime()?.block_on(async {
+        let tokens = tokens_for(&mut config, state_dir).await?;
+        let instance = match find_instance(&config, instance) {
+            Ok(instance) => instance,
+            Err(code) => return Ok(code),
+        };
+        let mut out = std::io::stdout();
+        let resource = environment.resource();
+        let outcome = if browser {
+            tokens.login_browser(instance, resource, &mut out).await
+        } else {
+            tokens.login_device_code(instance, resource, &mut out).await
+        };
+        match outcome {
+            Ok(outcome) => {
+                let user = outcome.user.as_deref().unwrap_or("the signed-in user");
+                println!(
+                    "signed in as {user}; refresh token stored in {}",
+                    outcome.refresh_token_file.display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("error (auth): {e}");
+                Ok(ExitCode::from(EXIT_RUNTIME))
+            }
+        }
+    })
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {
