@@ -1,0 +1,195 @@
+//! `huntd once` as a user runs it, against a loopback fake of Entra ID and both hunting APIs.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use wiremock::matchers::{body_partial_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+/// A config with one Graph and one MDE job, both pointed at `server`.
+fn write_setup(dir: &Path, server: &str) {
+    std::fs::create_dir(dir.join("jobs")).expect("mkdir");
+    std::fs::write(dir.join("secret"), "fake-secret-value\n").expect("write");
+    let config = format!(
+        "jobs: [./jobs]\ndatabase: sqlite://{db}\ndaemon: {{state_dir: {state}}}\n\
+         instances:\n  Lab:\n    TenantId: {TENANT}\n\
+         \x20   ClientId: 11111111-1111-1111-1111-111111111111\n\
+         \x20   ClientSecret: {{File: ./secret}}\n\
+         \x20   Endpoints: {{login: '{server}', graph: '{server}', mde: '{server}'}}\n",
+        db = dir.join("h.db").display(),
+        state = dir.display(),
+    );
+    std::fs::write(dir.join("huntd.yaml"), config).expect("write");
+    let jobs = r#"jobs:
+  - name: graph-hunt
+    instance: Lab
+    environment: M365DGraph
+    every: 1h
+    query: "DeviceEvents | where Timestamp between (datetime({start}) .. datetime({end}))"
+  - name: mde-hunt
+    instance: Lab
+    environment: MDE
+    every: 1h
+    query: "DeviceInfo | where Timestamp > datetime({start})"
+"#;
+    std::fs::write(dir.join("jobs/hunts.yaml"), jobs).expect("write");
+}
+
+async fn huntd(dir: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_huntd"));
+    command
+        .arg("--config")
+        .arg(dir.join("huntd.yaml"))
+        .args(args)
+        .env_remove("HUNTD_CONFIG")
+        .env_remove("MSTICPYCONFIG");
+    tokio::task::spawn_blocking(move || command.output().expect("huntd runs"))
+        .await
+        .expect("join")
+}
+
+async fn entra(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "token_type": "Bearer", "expires_in": 3599, "access_token": "fake-access-token"
+        })))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn once_runs_a_graph_job_and_prints_a_summary_and_rows() {
+    let server = MockServer::start().await;
+    entra(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/security/runHuntingQuery"))
+        .and(header("authorization", "Bearer fake-access-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "schema": [{"name": "DeviceName", "type": "String"}, {"name": "Count", "type": "Int64"}],
+            "results": [{"DeviceName": "ws-0042", "Count": 9_007_199_254_740_993_i64}]
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &server.uri());
+
+    let out = huntd(dir.path(), &["once", "graph-hunt", "--start", "2h"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("rows: 1"), "{text}");
+    assert!(text.contains("ws-0042"), "{text}");
+
+    let out = huntd(dir.path(), &["once", "graph-hunt", "--output", "jsonl"]).await;
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        line.trim(),
+        r#"{"DeviceName":"ws-0042","Count":9007199254740993}"#
+    );
+}
+
+#[tokio::test]
+async fn once_dry_run_prints_the_request_without_sending_it() {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &server.uri());
+
+    let out = huntd(
+        dir.path(),
+        &[
+            "once",
+            "mde-hunt",
+            "--start",
+            "2026-01-01T00:00:00Z",
+            "--end",
+            "2026-01-02T00:00:00Z",
+            "--dry-run",
+        ],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("datetime(2026-01-01T00:00:00.0000000Z)"),
+        "{text}"
+    );
+    assert!(text.contains("/api/advancedqueries/run"), "{text}");
+    assert!(!text.contains("fake-secret-value"), "{text}");
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn once_shows_the_error_class_and_api_message_and_exits_three() {
+    let server = MockServer::start().await;
+    entra(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/api/advancedqueries/run"))
+        .and(body_partial_json(serde_json::json!({})))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": {"code": "BadRequest", "message": "Syntax error near 'whre'", "target": "x"}
+        })))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &server.uri());
+
+    let out = huntd(dir.path(), &["once", "mde-hunt"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("error (query)"), "{err}");
+    assert!(err.contains("Syntax error near 'whre'"), "{err}");
+    assert!(err.contains("client-request-id:"), "{err}");
+}
+
+#[tokio::test]
+async fn once_with_an_unknown_job_suggests_the_closest_name() {
+    let server = MockServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &server.uri());
+    let out = huntd(dir.path(), &["once", "graph-hnt"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `graph-hunt`?"));
+}
+
+#[tokio::test]
+async fn token_shows_roles_and_warns_about_a_missing_permission_without_printing_the_token() {
+    let server = MockServer::start().await;
+    // A JWT whose payload carries roles without ThreatHunting.Read.All.
+    let payload = base64_url(r#"{"tid":"t","appid":"a","roles":["User.Read.All"]}"#);
+    let jwt = format!("eyJhbGciOiJub25lIn0.{payload}.c2ln");
+    Mock::given(method("POST"))
+        .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "token_type": "Bearer", "expires_in": 3599, "access_token": jwt
+        })))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &server.uri());
+
+    let out = huntd(dir.path(), &["token", "--instance", "Lab"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("User.Read.All"), "{text}");
+    assert!(text.contains("ThreatHunting.Read.All"), "{text}");
+    assert!(!text.contains(&jwt), "{text}");
+}
+
+fn base64_url(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
