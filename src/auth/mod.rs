@@ -218,10 +218,12 @@ impl RetryPolicy {
     }
 }
 
-/// A reqwest client that trusts the system roots plus `ca_file` (PEM, one or more certificates).
+/// A reqwest client that trusts the system roots plus `ca_file` (PEM, one or more certificates);
+/// shared by the token, Key Vault and hunting clients so every call trusts the same CAs.
 pub fn http_client(ca_file: Option<&Path>, options: &HttpOptions) -> Result<reqwest::Client> {
-    let mut builder =
-        reqwest::Client::builder().user_agent(concat!("huntd/", env!("CARGO_PKG_VERSION")));
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("huntd/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10));
     if let Some(timeout) = options.timeout {
         builder = builder
             .timeout(timeout)

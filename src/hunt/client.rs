@@ -18,7 +18,7 @@ use super::quota::{Limiter, Quotas};
 use super::response::BodyParser;
 use super::retry::{self, Jitter, RetryPolicy};
 use super::{ErrorClass, HuntError, HuntOutcome, HuntResult, MAX_ROWS, Window, graph, mde};
-use crate::auth::{Resource, TokenSource};
+use crate::auth::{self, Resource, TokenSource};
 use crate::config::{Endpoints, Instance, Quota};
 use crate::jobs::Environment;
 
@@ -314,30 +314,13 @@ impl Hunter {
         if let Some(client) = clients.get(&instance.ca_file) {
             return Ok(client.clone());
         }
-        let mut builder = reqwest::Client::builder()
-            .user_agent(user_agent())
-            .connect_timeout(Duration::from_secs(30));
-        if let Some(path) = &instance.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                HuntError::new(
-                    ErrorClass::Transient,
-                    format!("cannot read CA file {}: {e}", path.display()),
-                )
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                HuntError::new(
-                    ErrorClass::Transient,
-                    format!("CA file {} holds no PEM certificate: {e}", path.display()),
-                )
-            })?;
-            builder = builder.tls_certs_merge(certs);
-        }
-        let client = builder.build().map_err(|e| {
-            HuntError::new(
-                ErrorClass::Transient,
-                format!("cannot set up the HTTP client: {e}"),
-            )
-        })?;
+        // Per-call time limits are the hunt's own (API limit plus margin), not the client's.
+        let options = auth::HttpOptions {
+            timeout: None,
+            ..auth::HttpOptions::default()
+        };
+        let client = auth::http_client(instance.ca_file.as_deref(), &options)
+            .map_err(|e| HuntError::new(ErrorClass::Transient, e.to_string()))?;
         clients.insert(instance.ca_file.clone(), client.clone());
         Ok(client)
     }
