@@ -11,4 +11,5 @@ pub mod diagnostic;
 pub mod duration;
 pub mod jobs;
 pub mod schedule;
+pub mod store;
 pub mod yaml;
