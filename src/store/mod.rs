@@ -703,9 +703,9 @@ fn parse_dedup(stored: Option<&str>) -> Result<Option<Vec<String>>> {
         .map_err(Into::into)
 }
 
-/// A retention as seconds for the database.
-fn retention_seconds(retention: Duration) -> i64 {
-    i64::try_from(retention.as_secs()).unwrap_or(i64::MAX)
+/// A duration in whole seconds for the database, saturating.
+fn whole_seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// The instant `seconds` before `now`, clamped to the earliest representable time.

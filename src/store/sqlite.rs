@@ -233,7 +233,7 @@ impl Store for SqliteStore {
         .bind(&job.query_sha256)
         .bind(job.enabled)
         .bind(dedup)
-        .bind(super::retention_seconds(job.retention))
+        .bind(super::whole_seconds(job.retention))
         .bind(&view)
         .bind(ts(Utc::now()))
         .execute(&self.pool)
