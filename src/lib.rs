@@ -13,4 +13,5 @@ pub mod emulator;
 pub mod hunt;
 pub mod jobs;
 pub mod schedule;
+pub mod store;
 pub mod yaml;
