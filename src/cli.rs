@@ -20,6 +20,7 @@ use crate::config::{self, Config, Credential, Instance};
 use crate::diagnostic::{Diagnostics, Location, did_you_mean};
 use crate::hunt::{self, Hunter, HunterOptions, output};
 use crate::jobs::{self, Job, Library};
+use crate::store::{self, RunStatus, report};
 
 /// Exit code: input (config or jobs) is invalid.
 pub const EXIT_INVALID: u8 = 1;
@@ -83,6 +84,42 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Create or upgrade the database schema (the daemon also does this at start).
+    Migrate,
+    /// Recent runs: window, status, rows, new rows, duration, error class and message.
+    History {
+        /// Only this job.
+        job: Option<String>,
+        /// Only runs with this status (running, succeeded, failed, interrupted, skipped).
+        #[arg(long, value_parser = parse_status)]
+        status: Option<RunStatus>,
+        /// Only runs started within this long (e.g. 24h, 7d).
+        #[arg(long, value_parser = parse_span)]
+        since: Option<std::time::Duration>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
+    /// A job's findings: distinct result rows with first and last seen times.
+    Findings {
+        /// The job.
+        job: String,
+        /// Only findings first seen within this long (e.g. 24h).
+        #[arg(long, value_parser = parse_span)]
+        new_since: Option<std::time::Duration>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FindingsFormat::Table)]
+        format: FindingsFormat,
+    },
+    /// Delete results, runs and unseen findings older than each job's `retention`, in batches.
+    Prune {
+        /// Rows deleted per statement, so the database stays responsive.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
+        batch_size: u32,
+    },
     /// Get a token for an instance and show its tenant, app, expiry and permissions (never the token).
     Token {
         /// Instance name.
@@ -110,6 +147,38 @@ pub enum Command {
         #[arg(long)]
         state_dir: Option<PathBuf>,
     },
+}
+
+/// Output format of `huntd history`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    /// Aligned columns for people.
+    Table,
+    /// A JSON array with every `hunt_runs` column.
+    Json,
+}
+
+/// Output format of `huntd findings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FindingsFormat {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON object per line, `data` exactly as stored.
+    Jsonl,
+    /// CSV with a header row, one column per result column.
+    Csv,
+}
+
+/// Reads a `--since 24h` style duration.
+fn parse_span(text: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// Reads a run status name.
+fn parse_status(text: &str) -> Result<RunStatus, String> {
+    text.parse::<RunStatus>().map_err(|_| {
+        format!("`{text}` is not a run status: running, succeeded, failed, interrupted or skipped")
+    })
 }
 
 /// Reads `--start`/`--end`: an RFC 3339 time, or a duration meaning that long ago.
@@ -200,6 +269,56 @@ pub fn main() -> ExitCode {
                 dry_run,
             },
         ),
+        // Opening the store applies any pending migration, under the backend's lock.
+        Command::Migrate => with_store(&cli, async |store, out| {
+            writeln!(out, "schema up to date ({:?})", store.backend()).map_err(store::Error::from)
+        }),
+        Command::History {
+            ref job,
+            status,
+            since,
+            limit,
+            format,
+        } => {
+            let options = report::HistoryOptions {
+                job: job.clone(),
+                status,
+                since,
+                limit: Some(limit),
+                format: match format {
+                    HistoryFormat::Table => report::HistoryFormat::Table,
+                    HistoryFormat::Json => report::HistoryFormat::Json,
+                },
+            };
+            with_store(&cli, async move |store, out| {
+                report::history(&*store, &options, Utc::now(), out).await
+            })
+        }
+        Command::Findings {
+            ref job,
+            new_since,
+            format,
+        } => {
+            let options = report::FindingsOptions {
+                job: job.clone(),
+                new_since,
+                format: match format {
+                    FindingsFormat::Table => report::FindingsFormat::Table,
+                    FindingsFormat::Jsonl => report::FindingsFormat::Jsonl,
+                    FindingsFormat::Csv => report::FindingsFormat::Csv,
+                },
+            };
+            with_store(&cli, async move |store, out| {
+                report::findings(&*store, &options, Utc::now(), out).await
+            })
+        }
+        Command::Prune { batch_size } => with_store(&cli, async move |store, out| {
+            let options = store::PruneOptions {
+                now: Utc::now(),
+                batch_size,
+            };
+            report::prune(&*store, &options, out).await.map(drop)
+        }),
         Command::Token {
             ref instance,
             environment,
@@ -478,6 +597,57 @@ fn once(cli: &Cli, args: &OnceArgs<'_>) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// Opens (and migrates) the configured database, runs `work` with it and stdout, and closes it.
+fn with_store<F>(cli: &Cli, work: F) -> anyhow::Result<ExitCode>
+where
+    F: AsyncFnOnce(Arc<dyn store::Store>, &mut Vec<u8>) -> store::Result<()>,
+{
+    let Some(config) = load_config_only(cli) else {
+        return Ok(ExitCode::from(EXIT_INVALID));
+    };
+    runtime()?.block_on(async {
+        let store = match store::open(&config.database).await {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("error: database {}: {e}", config.database_for_display());
+                return Ok(ExitCode::from(EXIT_RUNTIME));
+            }
+        };
+        // Output is buffered so a failed query prints an error, not half a table.
+        let mut out = Vec::new();
+        let outcome = work(Arc::clone(&store), &mut out).await;
+        store.close().await;
+        match outcome {
+            Ok(()) => {
+                std::io::stdout().lock().write_all(&out)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(EXIT_RUNTIME))
+            }
+        }
+    })
+}
+
+/// Just the config, for commands that only need the database: job problems do not stop them.
+fn load_config_only(cli: &Cli) -> Option<Config> {
+    let mut diags = Diagnostics::new();
+    let config = match config::locate(cli.config.as_deref()) {
+        Ok(path) => config::load(&path, &mut diags),
+        Err(diagnostic) => {
+            diags.push(diagnostic);
+            None
+        }
+    };
+    let _ = print_diagnostics(&diags, &mut std::io::stderr().lock());
+    if diags.has_errors() {
+        eprintln!("invalid config: run `huntd validate` for details");
+        return None;
+    }
+    config
 }
 
 fn row_format(format: RowFormat) -> output::OutputFormat {
