@@ -3,7 +3,6 @@
 //! This is the binary's edge, so errors here are `anyhow` and become exit codes:
 //! 0 ok, 1 invalid input (config or jobs), 2 usage error, 3 runtime failure.
 
-use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -363,16 +362,7 @@ fn load_all(cli: &Cli) -> Loaded {
     };
     let (library, jobs) = match &config {
         Some(config) => {
-            let library = Library::load(&config.query_library, &mut diags);
-            // Jobs naming an instance that failed validation already have its error; treat the
-            // name as known so they do not also get a misleading "unknown instance".
-            let instances: BTreeSet<String> = config
-                .instances
-                .keys()
-                .chain(&config.invalid_instances)
-                .cloned()
-                .collect();
-            let jobs = jobs::load(&config.jobs, &library, &instances, &mut diags);
+            let (library, jobs) = jobs::load_for(config, &mut diags);
             check_credentials(config, &mut diags);
             (library, jobs)
         }

@@ -186,6 +186,23 @@ struct Context<'a> {
 /// Where each job name was first defined, for duplicate errors.
 type SeenNames = BTreeMap<String, (PathBuf, Location)>;
 
+/// Loads a config's query library and jobs, checking jobs against its instances.
+///
+/// This is what `huntd validate`, the commands and the daemon (at start and on SIGHUP) read.
+pub fn load_for(config: &crate::config::Config, diags: &mut Diagnostics) -> (Library, Vec<Job>) {
+    let library = Library::load(&config.query_library, diags);
+    // Jobs naming an instance that failed validation already have its error; treat the name as
+    // known so they do not also get a misleading "unknown instance".
+    let instances: BTreeSet<String> = config
+        .instances
+        .keys()
+        .chain(&config.invalid_instances)
+        .cloned()
+        .collect();
+    let jobs = load(&config.jobs, &library, &instances, diags);
+    (library, jobs)
+}
+
 /// Loads and validates the jobs in `paths` (directories, non-recursive, or files).
 ///
 /// Every problem goes to `diags`; a job with any error is left out of the result.
