@@ -12,4 +12,5 @@ pub mod duration;
 pub mod hunt;
 pub mod jobs;
 pub mod schedule;
+pub mod store;
 pub mod yaml;

@@ -1,0 +1,634 @@
+//! The PostgreSQL backend: results arrive by `copy ... from stdin`, findings are upserted from
+//! them server-side, and several daemons can share one database.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
+
+use super::{
+    Backend, Claim, ClaimRequest, Error, FindingRecord, Finished, GapRecord, HashedRows,
+    HistoryFilter, JobRecord, Lease, PruneOptions, PruneReport, Result, RunFailure, RunRecord,
+    RunStatus, RunSuccess, SqlType, Store, ViewColumn,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Bytes buffered before a `copy` chunk is sent.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// The PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects and applies the migrations (sqlx holds an advisory lock while migrating, so
+    /// daemons starting together do not race).
+    #[tracing::instrument(skip_all)]
+    pub async fn open(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for tests and tools that run their own SQL.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn map_unknown_job(job: &str, error: sqlx::Error) -> Error {
+    match error.as_database_error() {
+        Some(db) if db.is_foreign_key_violation() => Error::UnknownJob(job.to_string()),
+        _ => Error::Database(error),
+    }
+}
+
+fn lease_from_row(row: &sqlx::postgres::PgRow) -> Result<Lease> {
+    Ok(Lease {
+        run_id: row.try_get("id")?,
+        attempt: row.try_get("attempt")?,
+        node: row.try_get("node")?,
+        job: row.try_get("job")?,
+        slot_at: row.try_get("slot_at")?,
+        window_start: row.try_get("window_start")?,
+        window_end: row.try_get("window_end")?,
+    })
+}
+
+/// Expression reading one result column from `r.data` as its SQL type.
+fn column_expr(column: &ViewColumn) -> String {
+    let key = super::quote_literal(&column.key);
+    match column.sql_type {
+        SqlType::Timestamp => format!("nullif(r.data ->> {key}, '')::timestamptz"),
+        SqlType::BigInt => format!("nullif(r.data ->> {key}, '')::numeric::bigint"),
+        SqlType::Double => format!("nullif(r.data ->> {key}, '')::double precision"),
+        SqlType::Boolean => format!("nullif(r.data ->> {key}, '')::boolean"),
+        SqlType::Json => format!("r.data -> {key}"),
+        SqlType::Text => format!("r.data ->> {key}"),
+    }
+}
+
+fn view_sql(view: &str, job: &str, query_sha256: &str, columns: &[super::Column]) -> String {
+    let mut sql = format!(
+        r"create view {} as select r.run_id, u.slot_at, u.window_start, u.window_end, r.row_num",
+        super::quote_ident(view)
+    );
+    // Lower-case names, so analysts' unquoted `DeviceName` (folded to `devicename`) finds them.
+    for column in super::plan_view_columns(columns, str::to_lowercase) {
+        let _ = write!(
+            sql,
+            ", {} as {}",
+            column_expr(&column),
+            super::quote_ident(&column.ident)
+        );
+    }
+    let _ = write!(
+        sql,
+        r" from hunt_results r join hunt_runs u on u.id = r.run_id where u.job = {} and u.query_sha256 = {}",
+        super::quote_literal(job),
+        super::quote_literal(query_sha256)
+    );
+    sql
+}
+
+/// Appends a value in `copy` text format: backslash, tab, newline and carriage return escaped.
+fn push_copy_text(buf: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[start..i]);
+        buf.extend_from_slice(escaped);
+        start = i + 1;
+    }
+    buf.extend_from_slice(&bytes[start..]);
+}
+
+async fn copy_results(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    rows: &[Box<RawValue>],
+    hashes: &[String],
+) -> Result<()> {
+    let mut copy = conn
+        .copy_in_raw(r"copy hunt_results (run_id, job, row_num, row_hash, data) from stdin")
+        .await?;
+    let mut prefix = Vec::new();
+    let _ = write!(prefix_writer(&mut prefix), "{}\t", lease.run_id);
+    push_copy_text(&mut prefix, &lease.job);
+    prefix.push(b'\t');
+    let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
+    for (num, (row, hash)) in rows.iter().zip(hashes).enumerate() {
+        buf.extend_from_slice(&prefix);
+        let _ = write!(prefix_writer(&mut buf), "{num}\t{hash}\t");
+        push_copy_text(&mut buf, row.get());
+        buf.push(b'\n');
+        if buf.len() >= COPY_CHUNK {
+            if let Err(e) = copy.send(std::mem::take(&mut buf)).await {
+                copy.abort("huntd stopped sending").await.ok();
+                return Err(e.into());
+            }
+            buf = Vec::with_capacity(COPY_CHUNK + 4096);
+        }
+    }
+    if !buf.is_empty()
+        && let Err(e) = copy.send(buf).await
+    {
+        copy.abort("huntd stopped sending").await.ok();
+        return Err(e.into());
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+/// `write!` into a byte buffer.
+fn prefix_writer(buf: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
+    struct Bytes<'a>(&'a mut Vec<u8>);
+    impl std::fmt::Write for Bytes<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+    }
+    Bytes(buf)
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    #[tracing::instrument(skip_all, fields(job = %job.name))]
+    async fn upsert_job(&self, job: &JobRecord) -> Result<()> {
+        let view = super::view_name(&job.name);
+        let other: Option<String> =
+            sqlx::query_scalar(r"select name from hunt_jobs where view_name = $1 and name <> $2")
+                .bind(&view)
+                .bind(&job.name)
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some(other) = other {
+            return Err(Error::ViewNameTaken {
+                job: job.name.clone(),
+                view,
+                other,
+            });
+        }
+        sqlx::query(
+            r"insert into hunt_jobs (name, instance, definition, query_sha256, enabled,
+                  dedup_columns, retention_seconds, view_name, updated_at)
+              values ($1, $2, $3, $4, $5, $6, $7, $8, now())
+              on conflict (name) do update set
+                  instance = excluded.instance,
+                  definition = excluded.definition,
+                  query_sha256 = excluded.query_sha256,
+                  enabled = excluded.enabled,
+                  dedup_columns = excluded.dedup_columns,
+                  retention_seconds = excluded.retention_seconds,
+                  updated_at = excluded.updated_at",
+        )
+        .bind(&job.name)
+        .bind(&job.instance)
+        .bind(sqlx::types::Json(&job.definition))
+        .bind(&job.query_sha256)
+        .bind(job.enabled)
+        .bind(job.dedup_columns.as_ref().map(sqlx::types::Json))
+        .bind(super::retention_seconds(job.retention))
+        .bind(&view)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(job = %request.job, slot = %request.slot_at))]
+    async fn claim_slot(&self, request: &ClaimRequest) -> Result<Claim> {
+        // An interrupted run's slot may be claimed again; any other existing run keeps it.
+        let won = sqlx::query(
+            r"insert into hunt_runs (job, instance, slot_at, window_start, window_end, status,
+                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256)
+              values ($1, $2, $3, $4, $5, 'running', 1, $6, $6, $7, $8, $9)
+              on conflict (job, slot_at) do update set
+                  status = 'running', attempt = hunt_runs.attempt + 1, node = excluded.node,
+                  lease_owner = excluded.lease_owner,
+                  lease_expires_at = excluded.lease_expires_at,
+                  started_at = excluded.started_at, window_start = excluded.window_start,
+                  window_end = excluded.window_end, query_sha256 = excluded.query_sha256,
+                  instance = excluded.instance, finished_at = null, duration_ms = null,
+                  error_class = null, error_message = null
+              where hunt_runs.status = 'interrupted'
+              returning id, attempt, node, job, slot_at, window_start, window_end",
+        )
+        .bind(&request.job)
+        .bind(&request.instance)
+        .bind(request.slot_at)
+        .bind(request.window_start)
+        .bind(request.window_end)
+        .bind(&request.node)
+        .bind(request.lease_until)
+        .bind(request.now)
+        .bind(&request.query_sha256)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_unknown_job(&request.job, e))?;
+        if let Some(row) = won {
+            return Ok(Claim::Won(lease_from_row(&row)?));
+        }
+        let row = sqlx::query(
+            r"select id, attempt, status from hunt_runs where job = $1 and slot_at = $2",
+        )
+        .bind(&request.job)
+        .bind(request.slot_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Claim::Lost {
+            run_id: row.try_get("id")?,
+            attempt: row.try_get("attempt")?,
+            status: row.try_get::<String, _>("status")?.parse()?,
+        })
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn take_over_expired(
+        &self,
+        node: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Lease>> {
+        // `skip locked`: runs another node is taking over (or still writing) are left alone.
+        let rows = sqlx::query(
+            r"with expired as (
+                  select id from hunt_runs
+                  where status = 'running' and lease_expires_at < $3
+                  for update skip locked
+              )
+              update hunt_runs u
+              set attempt = u.attempt + 1, node = $1, lease_owner = $1, lease_expires_at = $2,
+                  started_at = $3
+              from expired
+              where u.id = expired.id
+              returning u.id, u.attempt, u.node, u.job, u.slot_at, u.window_start, u.window_end",
+        )
+        .bind(node)
+        .bind(lease_until)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(lease_from_row).collect()
+    }
+
+    async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            r"update hunt_runs set lease_expires_at = $1
+              where id = $2 and attempt = $3 and lease_owner = $4 and status = 'running'",
+        )
+        .bind(until)
+        .bind(lease.run_id)
+        .bind(lease.attempt)
+        .bind(&lease.node)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.len()))]
+    async fn finish_run(&self, lease: &Lease, result: &RunSuccess<'_>) -> Result<Finished> {
+        let dedup: Option<sqlx::types::Json<Vec<String>>> =
+            sqlx::query_scalar(r"select dedup_columns from hunt_jobs where name = $1")
+                .bind(&lease.job)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| Error::UnknownJob(lease.job.clone()))?;
+        // Hash before the transaction, so row locks are held only for the writes.
+        let hashed = HashedRows::new(result.rows, dedup.as_ref().map(|d| d.0.as_slice()))?;
+        let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
+
+        let mut tx = self.pool.begin().await?;
+        // The fence comes first: it locks the run row (a concurrent takeover skips it) and
+        // proves the lease is still ours.
+        let fenced: Option<String> = sqlx::query_scalar(
+            r"update hunt_runs
+              set status = 'succeeded', finished_at = $1,
+                  duration_ms = greatest(0, (extract(epoch from ($1 - started_at)) * 1000)::bigint),
+                  row_count = $2, truncated = $3, api = $4, http_status = $5,
+                  client_request_id = $6, lease_expires_at = null
+              where id = $7 and attempt = $8 and lease_owner = $9 and status = 'running'
+              returning query_sha256",
+        )
+        .bind(result.finished_at)
+        .bind(row_count)
+        .bind(result.truncated)
+        .bind(result.api)
+        .bind(result.http_status.map(i32::from))
+        .bind(result.client_request_id)
+        .bind(lease.run_id)
+        .bind(lease.attempt)
+        .bind(&lease.node)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(query_sha256) = fenced else {
+            return Err(Error::LeaseLost {
+                run_id: lease.run_id,
+                attempt: lease.attempt,
+            });
+        };
+        // One finishing run per job at a time: findings counts stay exact and the view is
+        // rebuilt once. `no key update` still lets new runs of the job be claimed meanwhile.
+        let (view, current_view_sha): (String, Option<String>) = sqlx::query_as(
+            r"select view_name, view_sha256 from hunt_jobs where name = $1 for no key update",
+        )
+        .bind(&lease.job)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        copy_results(&mut tx, lease, result.rows, &hashed.hashes).await?;
+
+        let only_representatives = if hashed.all_distinct() {
+            ""
+        } else {
+            " and row_num = any($3)"
+        };
+        let upsert = format!(
+            r"with up as (
+                  insert into hunt_findings (job, row_hash, first_seen_at, last_seen_at,
+                      first_run_id, last_run_id, times_seen, data)
+                  select job, row_hash, $2, $2, run_id, run_id, 1, data
+                  from hunt_results where run_id = $1{only_representatives}
+                  on conflict (job, row_hash) do update set
+                      last_seen_at = greatest(hunt_findings.last_seen_at, excluded.last_seen_at),
+                      last_run_id = case when excluded.last_seen_at >= hunt_findings.last_seen_at
+                          then excluded.last_run_id else hunt_findings.last_run_id end,
+                      data = case when excluded.last_seen_at >= hunt_findings.last_seen_at
+                          then excluded.data else hunt_findings.data end,
+                      times_seen = hunt_findings.times_seen + 1
+                  returning row_hash, first_run_id
+              )
+              select count(*) from up where first_run_id = $1"
+        );
+        let mut query = sqlx::query_scalar(AssertSqlSafe(upsert))
+            .bind(lease.run_id)
+            .bind(result.finished_at);
+        if !hashed.all_distinct() {
+            query = query.bind(hashed.representatives());
+        }
+        let new_row_count: i64 = query.fetch_one(&mut *tx).await?;
+        sqlx::query(r"update hunt_runs set new_row_count = $1 where id = $2")
+            .bind(new_row_count)
+            .bind(lease.run_id)
+            .execute(&mut *tx)
+            .await?;
+
+        let wanted_view_sha = super::view_sha256(&query_sha256, result.columns);
+        if current_view_sha.as_deref() != Some(wanted_view_sha.as_str()) {
+            let (names, types): (Vec<&str>, Vec<&str>) = result
+                .columns
+                .iter()
+                .map(|c| (c.name.as_str(), c.type_name.as_str()))
+                .unzip();
+            sqlx::query(r"delete from hunt_columns where job = $1 and query_sha256 = $2")
+                .bind(&lease.job)
+                .bind(&query_sha256)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                r"insert into hunt_columns (job, query_sha256, position, name, type)
+                  select $1, $2, (c.ordinality - 1)::integer, c.name, t.type
+                  from unnest($3::text[]) with ordinality as c(name, ordinality)
+                  join unnest($4::text[]) with ordinality as t(type, ordinality)
+                      using (ordinality)",
+            )
+            .bind(&lease.job)
+            .bind(&query_sha256)
+            .bind(names)
+            .bind(types)
+            .execute(&mut *tx)
+            .await?;
+            // Identifiers are quoted and job names are data in literals: see `quote_ident`.
+            sqlx::query(AssertSqlSafe(format!(
+                "drop view if exists {}",
+                super::quote_ident(&view)
+            )))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(AssertSqlSafe(view_sql(
+                &view,
+                &lease.job,
+                &query_sha256,
+                result.columns,
+            )))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(r"update hunt_jobs set view_sha256 = $1 where name = $2")
+                .bind(&wanted_view_sha)
+                .bind(&lease.job)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Finished {
+            row_count,
+            new_row_count,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt))]
+    async fn fail_run(&self, lease: &Lease, failure: &RunFailure<'_>) -> Result<()> {
+        let done = sqlx::query(
+            r"update hunt_runs
+              set status = $1, finished_at = $2,
+                  duration_ms = greatest(0, (extract(epoch from ($2 - started_at)) * 1000)::bigint),
+                  api = $3, http_status = $4, client_request_id = $5, error_class = $6,
+                  error_message = $7, lease_expires_at = null
+              where id = $8 and attempt = $9 and lease_owner = $10 and status = 'running'",
+        )
+        .bind(failure.status.as_str())
+        .bind(failure.finished_at)
+        .bind(failure.api)
+        .bind(failure.http_status.map(i32::from))
+        .bind(failure.client_request_id)
+        .bind(failure.error_class)
+        .bind(failure.error_message)
+        .bind(lease.run_id)
+        .bind(lease.attempt)
+        .bind(&lease.node)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(Error::LeaseLost {
+                run_id: lease.run_id,
+                attempt: lease.attempt,
+            })
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn mark_interrupted(&self, node: &str, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query(
+            r"update hunt_runs
+              set status = 'interrupted', finished_at = $2,
+                  duration_ms = greatest(0, (extract(epoch from ($2 - started_at)) * 1000)::bigint),
+                  error_class = 'interrupted',
+                  error_message = 'the node restarted while the run was in progress',
+                  lease_expires_at = null
+              where status = 'running' and lease_owner = $1",
+        )
+        .bind(node)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn record_gap(&self, gap: &GapRecord) -> Result<()> {
+        sqlx::query(
+            r"insert into hunt_gaps (job, gap_start, gap_end, reason, recorded_at)
+              values ($1, $2, $3, $4, $5)",
+        )
+        .bind(&gap.job)
+        .bind(gap.gap_start)
+        .bind(gap.gap_end)
+        .bind(&gap.reason)
+        .bind(gap.recorded_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_unknown_job(&gap.job, e))?;
+        Ok(())
+    }
+
+    async fn high_water_mark(&self, job: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(sqlx::query_scalar(
+            r"select max(window_end) from hunt_runs where job = $1 and status = 'succeeded'",
+        )
+        .bind(job)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>> {
+        Ok(sqlx::query_as(
+            r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
+                  started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
+                  http_status, client_request_id, error_class, error_message, query_sha256
+              from hunt_runs
+              where ($1::text is null or job = $1) and ($2::text is null or status = $2)
+                  and ($3::timestamptz is null or started_at >= $3)
+              order by started_at desc, id desc
+              limit $4",
+        )
+        .bind(filter.job.as_deref())
+        .bind(filter.status.map(RunStatus::as_str))
+        .bind(filter.since)
+        .bind(filter.limit.map(i64::from))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn findings(
+        &self,
+        job: &str,
+        new_since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<FindingRecord>> {
+        Ok(sqlx::query_as(
+            r"select job, row_hash, first_seen_at, last_seen_at, first_run_id, last_run_id,
+                  times_seen, data::text as data
+              from hunt_findings
+              where job = $1 and ($2::timestamptz is null or first_seen_at >= $2)
+              order by first_seen_at, row_hash",
+        )
+        .bind(job)
+        .bind(new_since)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn prune(&self, options: &PruneOptions) -> Result<PruneReport> {
+        let jobs: Vec<(String, i64)> =
+            sqlx::query_as(r"select name, retention_seconds from hunt_jobs order by name")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut report = PruneReport::default();
+        let batch = i64::from(options.batch_size.max(1));
+        // Results go first: a run is deleted only once none of its results are left.
+        let steps: [(&str, fn(&mut PruneReport) -> &mut u64); 4] = [
+            (
+                r"delete from hunt_results where (run_id, row_num) in (
+                      select r.run_id, r.row_num from hunt_results r
+                      join hunt_runs u on u.id = r.run_id
+                      where u.job = $1 and u.status <> 'running'
+                          and coalesce(u.finished_at, u.started_at) < $2
+                      limit $3)",
+                |r| &mut r.results,
+            ),
+            (
+                r"delete from hunt_runs where id in (
+                      select id from hunt_runs u
+                      where u.job = $1 and u.status <> 'running'
+                          and coalesce(u.finished_at, u.started_at) < $2
+                          and not exists (select 1 from hunt_results r where r.run_id = u.id)
+                      limit $3)",
+                |r| &mut r.runs,
+            ),
+            (
+                r"delete from hunt_findings where (job, row_hash) in (
+                      select job, row_hash from hunt_findings
+                      where job = $1 and last_seen_at < $2 limit $3)",
+                |r| &mut r.findings,
+            ),
+            (
+                r"delete from hunt_gaps where id in (
+                      select id from hunt_gaps where job = $1 and gap_end < $2 limit $3)",
+                |r| &mut r.gaps,
+            ),
+        ];
+        for (job, retention) in &jobs {
+            let cutoff = super::cutoff(options.now, *retention);
+            for (sql, counter) in &steps {
+                loop {
+                    let deleted = sqlx::query(*sql)
+                        .bind(job)
+                        .bind(cutoff)
+                        .bind(batch)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                    report.batches += 1;
+                    *counter(&mut report) += deleted;
+                    if deleted < u64::try_from(batch).expect("batch is positive") {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_only_what_copy_reads_specially() {
+        let mut buf = Vec::new();
+        push_copy_text(&mut buf, "{\"a\":\"x\\\"y\"}\t\n\r");
+        assert_eq!(buf, b"{\"a\":\"x\\\\\"y\"}\\t\\n\\r");
+    }
+}
