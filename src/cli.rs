@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::Utc;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -60,6 +61,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// Run the scheduler daemon: every job on its schedule until SIGTERM (SIGHUP reloads).
+    Run {
+        /// Lease length in seconds: a dead node's runs are taken over this long after its last
+        /// heartbeat.
+        #[arg(long, hide = true, default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
+        lease_secs: u64,
+    },
 }
 
 /// Output format of listing commands.
@@ -89,6 +97,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Validate => validate(&cli),
         Command::Jobs { format } => list_jobs(&cli, format),
+        Command::Run { lease_secs } => run_daemon(&cli, lease_secs),
     };
     outcome.unwrap_or_else(|e| {
         // A reader that stopped early (`huntd jobs | head`) is not a failure of ours.
@@ -185,6 +194,39 @@ fn list_jobs(cli: &Cli, format: ListFormat) -> anyhow::Result<ExitCode> {
         ListFormat::Table => write!(out, "{}", jobs::render_table(&rows))?,
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `huntd run`: loads everything, opens the store and runs the daemon until SIGTERM/SIGINT.
+fn run_daemon(cli: &Cli, lease_secs: u64) -> anyhow::Result<ExitCode> {
+    let path = match config::locate(cli.config.as_deref()) {
+        Ok(path) => path,
+        Err(diagnostic) => {
+            eprintln!("{diagnostic}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let (config, jobs, diags) = match crate::daemon::load(&path) {
+        Ok(loaded) => loaded,
+        Err(diags) => {
+            print_diagnostics(&diags, &mut std::io::stderr().lock())?;
+            eprintln!("invalid input: run `huntd validate` for details");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    print_diagnostics(&diags, &mut std::io::stderr().lock())?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let store = crate::store::open(&config.database).await?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let mut options = crate::daemon::Options::new(path);
+        options.reload = Some(crate::daemon::signals::listen(shutdown.clone())?);
+        options.lease = std::time::Duration::from_secs(lease_secs);
+        let tokens = crate::daemon::token_source(&config);
+        crate::daemon::run(config, jobs, Arc::clone(&store), tokens, shutdown, options).await?;
+        store.close().await;
+        anyhow::Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
