@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use huntd::jobs::template::kql_datetime;
 use huntd::store::{self, HistoryFilter, RunRecord, RunStatus, Store};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -57,8 +59,27 @@ impl Fake {
     }
 
     fn slow(&self, slow: bool) {
-        let ms = if slow { 120_000 } else { 0 };
+        self.delay(Duration::from_secs(if slow { 120 } else { 0 }));
+    }
+
+    fn delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.hunts.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// The query text of every hunt call received.
+    async fn hunt_queries(&self) -> Vec<String> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path().ends_with("runHuntingQuery"))
+            .map(|r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                body["Query"].as_str().unwrap_or_default().to_string()
+            })
+            .collect()
     }
 
     async fn hunt_calls(&self) -> usize {
@@ -75,27 +96,51 @@ impl Fake {
 fn job_yaml(name: &str) -> String {
     format!(
         "name: {name}\ninstance: Fake\nenvironment: M365DGraph\nschedule: '*/2 * * * * *'\n\
-         query: \"DeviceEvents | where Timestamp between (datetime({{start}}) .. datetime({{end}}))\"\n"
+         query: \"{}\"\n",
+        query_template(name)
     )
 }
 
-/// A config directory with one job, `probe`.
+/// The KQL template of job `name`: the name is in it, so the fake can tell jobs apart.
+fn query_template(name: &str) -> String {
+    format!("print job = '{name}', start = datetime({{start}}), end = datetime({{end}})")
+}
+
+/// The query `name` sends for a window.
+fn rendered(name: &str, start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    query_template(name)
+        .replace("{start}", &kql_datetime(start))
+        .replace("{end}", &kql_datetime(end))
+}
+
+/// A config directory with one job, `probe`, on a SQLite file.
 fn setup(fake: &Fake) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("jobs")).expect("mkdir");
+    let database = format!("sqlite://{}", dir.path().join("huntd.db").display());
+    write_config(
+        fake,
+        dir.path(),
+        &database,
+        "node: test-node\n  shutdown_grace: 1s",
+    );
+    std::fs::write(dir.path().join("jobs/probe.yaml"), job_yaml("probe")).expect("write job");
+    dir
+}
+
+/// Writes `huntd.yaml` with the fake instance and `daemon:` settings, and an empty `jobs/`.
+fn write_config(fake: &Fake, dir: &Path, database: &str, daemon: &str) {
+    std::fs::create_dir_all(dir.join("jobs")).expect("mkdir");
     let base = fake.server.uri();
     let config = format!(
-        "database: sqlite://{db}\njobs: [./jobs]\n\
-         daemon:\n  node: test-node\n  shutdown_grace: 1s\n\
+        "database: {database}\njobs: [./jobs]\n\
+         daemon:\n  {daemon}\n\
          instances:\n  Fake:\n    TenantId: 00000000-0000-0000-0000-000000000001\n\
          \x20   ClientId: 00000000-0000-0000-0000-000000000002\n\
          \x20   ClientSecret: {{EnvironmentVar: HUNTD_TEST_SECRET}}\n\
-         \x20   Endpoints: {{login: '{base}', graph: '{base}', mde: '{base}', keyvault: '{base}'}}\n",
-        db = dir.path().join("huntd.db").display(),
+         \x20   Endpoints: {{login: '{base}', graph: '{base}', mde: '{base}', keyvault: '{base}'}}\n\
+         \x20   Quota: {{per_minute: 100000}}\n",
     );
-    std::fs::write(dir.path().join("huntd.yaml"), config).expect("write config");
-    std::fs::write(dir.path().join("jobs/probe.yaml"), job_yaml("probe")).expect("write job");
-    dir
+    std::fs::write(dir.join("huntd.yaml"), config).expect("write config");
 }
 
 /// A running `huntd run`, its log going to a file in the config directory.
@@ -106,6 +151,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, extra: &[&str]) -> Self {
         let log = dir.join(format!(
             "huntd-{}.log",
             std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos())
@@ -113,8 +162,10 @@ impl Daemon {
         let child = Command::new(env!("CARGO_BIN_EXE_huntd"))
             .args(["run", "--config"])
             .arg(dir.join("huntd.yaml"))
+            .args(extra)
             .env("HUNTD_TEST_SECRET", "not-a-real-secret")
             .env("HUNTD_LOG", "info")
+            .env("NO_COLOR", "1")
             .env_remove("NOTIFY_SOCKET")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
@@ -367,4 +418,186 @@ async fn sighup_with_a_new_job_starts_it_and_keeps_the_old_one() {
 
     daemon.signal("TERM");
     assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+}
+
+/// A fresh PostgreSQL database for one test, dropped at the end; `None` (with a notice) when
+/// no server is configured.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Option<Self> {
+        let Ok(admin_url) = std::env::var("HUNTD_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("HUNTD_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "HUNTD_REQUIRE_POSTGRES=1 but HUNTD_TEST_POSTGRES_URL is unset"
+            );
+            eprintln!("notice: HUNTD_TEST_POSTGRES_URL is unset; skipping the PostgreSQL test");
+            return None;
+        };
+        let name = format!("huntd_test_{}", uuid::Uuid::new_v4().simple());
+        Self::admin(&admin_url, &format!("create database {name}")).await;
+        let root = &admin_url[..admin_url.rfind('/').expect("URL has a path")];
+        let url = format!("{root}/{name}");
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    async fn admin(url: &str, sql: &str) {
+        use sqlx::Connection as _;
+        let mut admin = sqlx::PgConnection::connect(url)
+            .await
+            .expect("connect to HUNTD_TEST_POSTGRES_URL");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&mut admin)
+            .await
+            .expect("admin statement");
+    }
+
+    async fn drop_database(self) {
+        Self::admin(
+            &self.admin_url,
+            &format!("drop database if exists {} with (force)", self.name),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_on_postgres_run_every_slot_once_and_take_over_a_killed_nodes_runs() {
+    const JOBS: usize = 50;
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let fake = Fake::start().await;
+    fake.delay(Duration::from_millis(300));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut nodes = Vec::new();
+    for n in 0..3 {
+        let node_dir = dir.path().join(format!("node{n}"));
+        write_config(
+            &fake,
+            &node_dir,
+            &db.url,
+            &format!("node: node-{n}\n  shutdown_grace: 10s\n  max_concurrent_runs: 32"),
+        );
+        for j in 0..JOBS {
+            let name = format!("job-{j:02}");
+            std::fs::write(node_dir.join(format!("jobs/{name}.yaml")), job_yaml(&name))
+                .expect("write job");
+        }
+        nodes.push((node_dir, None::<Daemon>));
+    }
+    for (node_dir, daemon) in &mut nodes {
+        *daemon = Some(Daemon::start_with(node_dir, &["--lease-secs", "3"]));
+    }
+    let store = store::open(&db.url).await.expect("store opens");
+    let first = nodes[0].1.as_ref().expect("started");
+
+    // Let every node win some slots, then kill node 0 while it has hunts in flight.
+    wait_until("several slots of every job", first, || async {
+        succeeded_all(&store).await >= JOBS * 4
+    })
+    .await;
+    wait_until("node-0 with a hunt in flight", first, || async {
+        runs_all(&store)
+            .await
+            .iter()
+            .any(|r| r.node == "node-0" && r.status == RunStatus::Running)
+    })
+    .await;
+    first.signal("KILL");
+    let mut killed = nodes[0].1.take().expect("started");
+    assert_eq!(killed.exit_code().await, None);
+    let orphans: Vec<RunRecord> = runs_all(&store)
+        .await
+        .into_iter()
+        .filter(|r| r.node == "node-0" && r.status == RunStatus::Running)
+        .collect();
+    assert!(!orphans.is_empty(), "node-0 died with runs in flight");
+
+    let survivor = nodes[1].1.as_ref().expect("started");
+    wait_until(
+        "the orphaned runs taken over and finished",
+        survivor,
+        || async {
+            let all = runs_all(&store).await;
+            orphans.iter().all(|o| {
+                all.iter()
+                    .any(|r| r.id == o.id && r.status == RunStatus::Succeeded && r.attempt >= 2)
+            })
+        },
+    )
+    .await;
+    wait_until("the two survivors running on", survivor, || async {
+        succeeded_all(&store).await >= JOBS * 10
+    })
+    .await;
+    for (_, daemon) in &mut nodes {
+        if let Some(daemon) = daemon {
+            daemon.signal("TERM");
+            assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+        }
+    }
+
+    let all = runs_all(&store).await;
+    assert!(all.len() >= JOBS * 10, "{} runs", all.len());
+    let not_succeeded: Vec<&RunRecord> = all
+        .iter()
+        .filter(|r| r.status != RunStatus::Succeeded)
+        .collect();
+    assert!(not_succeeded.is_empty(), "{not_succeeded:#?}");
+    let queries = fake.hunt_queries().await;
+    let mut calls: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for q in &queries {
+        *calls.entry(q.as_str()).or_default() += 1;
+    }
+    for run in &all {
+        let query = rendered(&run.job, run.window_start, run.window_end);
+        let seen = calls.remove(query.as_str()).unwrap_or(0);
+        let allowed = usize::try_from(run.attempt).expect("attempt is positive");
+        assert!(
+            (1..=allowed).contains(&seen),
+            "run {} of {} (attempt {}) was hunted {seen} times",
+            run.id,
+            run.job,
+            run.attempt
+        );
+        if run.attempt == 1 {
+            assert_eq!(seen, 1, "slot {} of {} hunted once", run.slot_at, run.job);
+        }
+    }
+    assert!(calls.is_empty(), "hunts no run accounts for: {calls:#?}");
+
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("pool");
+    let gaps: i64 = sqlx::query_scalar(r"select count(*) from hunt_coverage_gaps")
+        .fetch_one(&pool)
+        .await
+        .expect("view answers");
+    pool.close().await;
+    store.close().await;
+    drop(nodes);
+    db.drop_database().await;
+    assert_eq!(gaps, 0);
+}
+
+async fn runs_all(store: &Arc<dyn Store>) -> Vec<RunRecord> {
+    store
+        .history(&HistoryFilter::default())
+        .await
+        .unwrap_or_default()
+}
+
+async fn succeeded_all(store: &Arc<dyn Store>) -> usize {
+    runs_all(store)
+        .await
+        .iter()
+        .filter(|r| r.status == RunStatus::Succeeded)
+        .count()
 }
