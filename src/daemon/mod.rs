@@ -98,8 +98,15 @@ pub fn load(path: &Path) -> std::result::Result<(Config, Vec<Job>, Diagnostics),
 /// This node's id: `daemon.node`, or the hostname and process id.
 pub fn node_id(config: &Config) -> String {
     config.daemon.node.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map_or_else(|_| "localhost".into(), |h| h.trim().to_string());
+        // systemd's ProcSubset=pid hides /proc/sys, so /etc/hostname is the fallback.
+        let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+            .iter()
+            .find_map(|file| {
+                let name = std::fs::read_to_string(file).ok()?;
+                let name = name.trim();
+                (!name.is_empty()).then(|| name.to_string())
+            })
+            .unwrap_or_else(|| "localhost".into());
         format!("{host}-{}", std::process::id())
     })
 }
