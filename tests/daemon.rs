@@ -155,6 +155,10 @@ impl Daemon {
     }
 
     fn start_with(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_env(dir, extra, &[])
+    }
+
+    fn start_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let log = dir.join(format!(
             "huntd-{}.log",
             std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos())
@@ -167,6 +171,7 @@ impl Daemon {
             .env("HUNTD_LOG", "info")
             .env("NO_COLOR", "1")
             .env_remove("NOTIFY_SOCKET")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
@@ -600,4 +605,87 @@ async fn succeeded_all(store: &Arc<dyn Store>) -> usize {
         .iter()
         .filter(|r| r.status == RunStatus::Succeeded)
         .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn systemd_hears_ready_watchdog_and_stopping_and_metrics_and_healthz_answer() {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let database = format!("sqlite://{}", dir.path().join("huntd.db").display());
+    write_config(
+        &fake,
+        dir.path(),
+        &database,
+        &format!("node: test-node\n  metrics_listen: 127.0.0.1:{port}"),
+    );
+    std::fs::write(dir.path().join("jobs/probe.yaml"), job_yaml("probe")).expect("write job");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut daemon = Daemon::start_env(
+        dir.path(),
+        &[],
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8 path")),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
+    let receive = |socket: &std::os::unix::net::UnixDatagram| {
+        let mut buf = [0u8; 512];
+        let n = socket.recv(&mut buf).expect("a datagram from huntd");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = receive(&socket);
+    assert_eq!(
+        first,
+        "READY=1\nSTATUS=1 jobs, 0 running",
+        "{}",
+        daemon.log()
+    );
+    let mut seen = Vec::new();
+    while !seen.iter().any(|m| m == "WATCHDOG=1") {
+        seen.push(receive(&socket));
+    }
+
+    let store = store(dir.path()).await;
+    wait_until("a success", &daemon, || async {
+        succeeded(&store, "probe").await >= 1
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .expect("healthz answers");
+    assert_eq!(health.status().as_u16(), 200);
+    let metrics = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("metrics answers")
+        .text()
+        .await
+        .expect("metrics text");
+    for needle in [
+        r#"huntd_runs_total{job="probe",status="succeeded"}"#,
+        "huntd_run_duration_seconds_bucket",
+        r#"huntd_api_calls_total{instance="Fake",http_status="200"}"#,
+        r#"huntd_coverage_lag_seconds{job="probe"}"#,
+    ] {
+        assert!(metrics.contains(needle), "{needle} in:\n{metrics}");
+    }
+
+    daemon.signal("TERM");
+    let mut stopping = false;
+    while !stopping {
+        stopping = receive(&socket) == "STOPPING=1";
+    }
+    assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
 }

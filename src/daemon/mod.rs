@@ -5,6 +5,7 @@
 //! planned by the pure functions in [`window`]; one run's life is in [`run`](mod@run).
 
 pub mod lease;
+pub mod metrics;
 pub mod notify;
 pub mod run;
 pub mod scheduler;
@@ -41,6 +42,14 @@ pub enum Error {
     /// The store failed at start-up.
     #[error("{0}")]
     Store(#[from] store::Error),
+    /// The metrics listener could not be opened.
+    #[error("cannot listen on {addr} for metrics: {source}")]
+    MetricsListen {
+        /// `daemon.metrics_listen`.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// Result alias for this module.
@@ -241,6 +250,22 @@ pub async fn run(
         Ok(leases) => loops.route(&store, leases).await,
         Err(e) => warn!(error = %e, "cannot take over expired runs"),
     }
+    let tick = notifier
+        .watchdog_every()
+        .unwrap_or(Duration::MAX)
+        .min(options.lease / 2)
+        .max(Duration::from_millis(100));
+    let health = Arc::new(metrics::Health {
+        last_tick_ms: std::sync::atomic::AtomicI64::new(Utc::now().timestamp_millis()),
+        max_silence: tick * 3 + Duration::from_secs(5),
+        store: Arc::clone(&store),
+    });
+    if let Some(addr) = config.daemon.metrics_listen {
+        let bound = metrics::serve(addr, Arc::clone(&health), shutdown.clone())
+            .await
+            .map_err(|source| Error::MetricsListen { addr, source })?;
+        info!(%bound, "serving /metrics and /healthz");
+    }
     info!(node = %node, jobs = loops.current.len(), "huntd running");
     let status = |loops: &Jobs| {
         format!(
@@ -251,11 +276,6 @@ pub async fn run(
     };
     notifier.notify(&format!("READY=1\n{}", status(&loops)));
 
-    let tick = notifier
-        .watchdog_every()
-        .unwrap_or(Duration::MAX)
-        .min(options.lease / 2)
-        .max(Duration::from_millis(100));
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reload = options.reload.take();
@@ -284,6 +304,7 @@ pub async fn run(
                 }
             }
             _ = ticker.tick() => {
+                health.beat();
                 if notifier.watchdog_every().is_some() {
                     notifier.notify("WATCHDOG=1");
                 }

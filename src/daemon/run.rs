@@ -10,9 +10,9 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
 
-use super::lease;
 use super::scheduler::{JobSpec, Shared};
 use super::window::{self, MIN_SPLIT_SPAN, PlannedRun};
+use super::{lease, metrics};
 use crate::hunt::{ErrorClass, HuntError, HuntOutcome};
 use crate::jobs::Environment;
 use crate::store::{self, Claim, ClaimRequest, Lease, RunFailure, RunStatus, RunSuccess};
@@ -50,6 +50,8 @@ pub struct Collected {
     pub client_request_id: Option<String>,
     /// API calls made.
     pub calls: u32,
+    /// Time spent waiting on quotas and `Retry-After`.
+    pub throttle_wait: Duration,
 }
 
 /// Hunts `window`; a truncated answer is dropped and both halves are hunted instead, down to
@@ -67,7 +69,8 @@ where
     let mut collected = Collected::default();
     while let Some((start, end)) = pending.pop_front() {
         let outcome = call((start, end)).await?;
-        collected.calls += 1;
+        collected.calls += outcome.attempts.max(1);
+        collected.throttle_wait += outcome.throttle_wait();
         let result = outcome.result;
         if result.truncated
             && let Some([first, second]) = window::halves(start, end, min_span)
@@ -191,8 +194,17 @@ pub async fn execute(shared: &Arc<Shared>, spec: &Arc<JobSpec>, lease: Lease) ->
         window_end = %lease.window_end,
     );
     shared.running.fetch_add(1, Ordering::Relaxed);
+    let started = std::time::Instant::now();
     let outcome = execute_inner(shared, spec, &lease).instrument(span).await;
     shared.running.fetch_sub(1, Ordering::Relaxed);
+    let status = match outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed { .. } => "failed",
+        Outcome::Interrupted => "interrupted",
+        Outcome::NotOurs => "lease_lost",
+        Outcome::Stopped => "stopped",
+    };
+    metrics::run_finished(&lease.job, status, started.elapsed());
     outcome
 }
 
@@ -278,8 +290,20 @@ async fn execute_inner(shared: &Arc<Shared>, spec: &Arc<JobSpec>, lease: &Lease)
                 http_status: collected.http_status,
                 client_request_id: collected.client_request_id.as_deref(),
             };
+            metrics::api_call(
+                &spec.instance.name,
+                collected.http_status,
+                collected.calls,
+                collected.throttle_wait,
+            );
             match shared.store.finish_run(lease, &success).await {
                 Ok(finished) => {
+                    metrics::committed(
+                        &lease.job,
+                        finished.row_count,
+                        finished.new_row_count,
+                        lease.window_end,
+                    );
                     info!(
                         rows = finished.row_count,
                         new = finished.new_row_count,
@@ -315,6 +339,12 @@ async fn execute_inner(shared: &Arc<Shared>, spec: &Arc<JobSpec>, lease: &Lease)
         }
         Ok(Err(error)) => {
             warn!(class = %error.class, error = %error, "run failed");
+            metrics::api_call(
+                &spec.instance.name,
+                error.http_status,
+                error.attempts,
+                Duration::ZERO,
+            );
             let request_id = error.client_request_id.map(|id| id.to_string());
             let record = RunFailure {
                 finished_at,
