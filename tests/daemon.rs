@@ -1,6 +1,7 @@
 //! `huntd run` as a real process: a loopback fake of Entra ID and Graph, a real SQLite file,
 //! real signals.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -688,4 +689,142 @@ async fn systemd_hears_ready_watchdog_and_stopping_and_metrics_and_healthz_answe
         stopping = receive(&socket) == "STOPPING=1";
     }
     assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+}
+
+/// Resident and peak memory (kB) and CPU ticks (user + system) of a process.
+fn process_figures(pid: u32) -> (u64, u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    (kb("VmRSS:"), kb("VmHWM:"), ticks)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[index]
+}
+
+#[allow(clippy::cast_precision_loss)]
+/// Benchmark: 10,000 jobs on one node (SQLite) against the fake API. Prints start-up time to
+/// READY, idle CPU and RSS before the first slot, and slot lateness (claim time minus the
+/// slot plus its splay) p50/p99 over one minute of runs.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run with --release -- --ignored --nocapture"]
+async fn bench_ten_thousand_jobs_on_one_node() {
+    const JOBS: usize = 10_000;
+    let splay = Duration::from_secs(50);
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = format!("sqlite://{}", dir.path().join("huntd.db").display());
+    write_config(
+        &fake,
+        dir.path(),
+        &database,
+        "node: bench\n  splay: 50s\n  max_concurrent_runs: 64",
+    );
+    let mut jobs = String::from("jobs:\n");
+    for j in 0..JOBS {
+        let name = format!("job-{j:05}");
+        writeln!(
+            jobs,
+            "  - name: {name}\n    instance: Fake\n    environment: M365DGraph\n    \
+             schedule: '0 * * * * *'\n    query: \"{}\"",
+            query_template(&name)
+        )
+        .expect("writing to a String cannot fail");
+    }
+    std::fs::write(dir.path().join("jobs/all.yaml"), jobs).expect("write jobs");
+    // Start right after a minute boundary so the first slots are ~50 s away.
+    let into_minute = std::time::UNIX_EPOCH.elapsed().expect("clock").as_secs() % 60;
+    if into_minute > 2 {
+        tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
+    }
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut daemon = Daemon::start_env(
+        dir.path(),
+        &[],
+        &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))],
+    );
+    let mut buf = [0u8; 512];
+    loop {
+        let n = socket.recv(&mut buf).expect("READY from huntd");
+        if buf[..n].starts_with(b"READY=1") {
+            break;
+        }
+    }
+    let ready = started.elapsed();
+    let pid = daemon.child.id();
+    let (_, _, ticks_before) = process_figures(pid);
+    let idle_window = Duration::from_secs(5);
+    tokio::time::sleep(idle_window).await;
+    let (idle_rss, _, ticks_after) = process_figures(pid);
+    #[allow(clippy::cast_precision_loss)]
+    let idle_cpu = (ticks_after - ticks_before) as f64 / 100.0 / idle_window.as_secs_f64() * 100.0;
+
+    let store = store(dir.path()).await;
+    wait_until("one minute of slots", &daemon, || async {
+        succeeded_all(&store).await >= JOBS
+    })
+    .await;
+    let (_, peak_rss, _) = process_figures(pid);
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+
+    let runs = runs_all(&store).await;
+    #[allow(clippy::cast_precision_loss)]
+    let mut lateness: Vec<f64> = runs
+        .iter()
+        .filter(|r| r.attempt == 1)
+        .map(|r| {
+            let due = r.slot_at
+                + chrono::TimeDelta::from_std(huntd::daemon::window::splay_offset(&r.job, splay))
+                    .expect("splay fits");
+            (r.started_at - due).num_milliseconds() as f64 / 1000.0
+        })
+        .collect();
+    lateness.sort_by(f64::total_cmp);
+    println!("bench: {JOBS} jobs, one node, SQLite, fake API on loopback");
+    println!("  start-up to READY: {:.3} s", ready.as_secs_f64());
+    println!(
+        "  idle before the first slot: CPU {idle_cpu:.1} % of one core, RSS {:.1} MB",
+        idle_rss as f64 / 1024.0
+    );
+    println!(
+        "  peak RSS (VmHWM) after {} runs: {:.1} MB",
+        runs.len(),
+        peak_rss as f64 / 1024.0
+    );
+    println!(
+        "  slot lateness (claim - slot - splay): p50 {:.3} s, p99 {:.3} s, max {:.3} s",
+        percentile(&lateness, 0.5),
+        percentile(&lateness, 0.99),
+        lateness.last().copied().unwrap_or(f64::NAN)
+    );
 }
