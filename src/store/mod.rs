@@ -643,13 +643,11 @@ struct HashedRows {
 
 impl HashedRows {
     fn new(rows: &[Box<RawValue>], dedup: Option<&[String]>) -> Result<Self> {
-        let mut hashes = Vec::with_capacity(rows.len());
+        let hashes = hash_rows(rows, dedup)?;
         let mut last_row = std::collections::HashMap::with_capacity(rows.len());
-        for (num, row) in rows.iter().enumerate() {
-            let hash = row_hash(row, dedup)?;
+        for (num, hash) in hashes.iter().enumerate() {
             let num = i64::try_from(num).expect("a slice index fits in i64");
             last_row.insert(hash.clone(), num);
-            hashes.push(hash);
         }
         Ok(Self { hashes, last_row })
     }
@@ -667,6 +665,36 @@ impl HashedRows {
     }
 }
 
+/// Rows below this are hashed on the calling thread; thread start-up would cost more.
+const PARALLEL_HASH_MIN_ROWS: usize = 4096;
+
+/// Hashes rows in order, on all cores for large results: hashing is the CPU-bound part of a
+/// write, and the rows are borrowed, so scoped threads are used rather than the runtime's pool.
+fn hash_rows(rows: &[Box<RawValue>], dedup: Option<&[String]>) -> Result<Vec<String>> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if threads == 1 || rows.len() < PARALLEL_HASH_MIN_ROWS {
+        return rows.iter().map(|row| row_hash(row, dedup)).collect();
+    }
+    let chunk = rows.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|row| row_hash(row, dedup))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut hashes = Vec::with_capacity(rows.len());
+        for worker in workers {
+            hashes.extend(worker.join().expect("hashing does not panic")?);
+        }
+        Ok(hashes)
+    })
+}
+
 /// Reads the dedup column list stored in `hunt_jobs.dedup_columns`.
 fn parse_dedup(stored: Option<&str>) -> Result<Option<Vec<String>>> {
     stored
@@ -675,9 +703,9 @@ fn parse_dedup(stored: Option<&str>) -> Result<Option<Vec<String>>> {
         .map_err(Into::into)
 }
 
-/// A retention as seconds for the database.
-fn retention_seconds(retention: Duration) -> i64 {
-    i64::try_from(retention.as_secs()).unwrap_or(i64::MAX)
+/// A duration in whole seconds for the database, saturating.
+fn whole_seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// The instant `seconds` before `now`, clamped to the earliest representable time.

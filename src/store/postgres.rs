@@ -205,7 +205,7 @@ impl Store for PostgresStore {
         .bind(&job.query_sha256)
         .bind(job.enabled)
         .bind(job.dedup_columns.as_ref().map(sqlx::types::Json))
-        .bind(super::retention_seconds(job.retention))
+        .bind(super::whole_seconds(job.retention))
         .bind(&view)
         .execute(&self.pool)
         .await?;

@@ -64,7 +64,7 @@ pub struct FindingsOptions {
 }
 
 fn ago(now: DateTime<Utc>, span: Duration) -> DateTime<Utc> {
-    super::cutoff(now, super::retention_seconds(span))
+    super::cutoff(now, super::whole_seconds(span))
 }
 
 /// `huntd history`: queries the runs and writes them in the chosen format.

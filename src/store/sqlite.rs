@@ -137,16 +137,15 @@ fn view_sql(view: &str, job: &str, query_sha256: &str, columns: &[super::Column]
     sql
 }
 
-/// Multi-row insert of results: `?1` run id and `?2` job are shared, three binds per row.
+/// Multi-row insert of results, five anonymous binds per row.
 fn results_insert_sql(rows: usize) -> String {
     let mut sql =
         String::from(r"insert into hunt_results (run_id, job, row_num, row_hash, data) values ");
     for i in 0..rows {
-        let p = 3 + i * 3;
         if i > 0 {
             sql.push(',');
         }
-        let _ = write!(sql, "(?1, ?2, ?{p}, ?{}, ?{})", p + 1, p + 2);
+        sql.push_str("(?, ?, ?, ?, ?)");
     }
     sql
 }
@@ -157,7 +156,9 @@ async fn insert_results(
     rows: &[Box<serde_json::value::RawValue>],
     hashes: &[String],
 ) -> Result<()> {
-    let per_batch = (MAX_BINDS - 2) / 3;
+    // Anonymous `?` binds only: sqlx looks each numbered parameter's name up, and SQLite's
+    // lookup is linear, which makes `?NNN` batches quadratic.
+    let per_batch = MAX_BINDS / 5;
     let mut full_sql: Option<Arc<str>> = None;
     for (batch, (rows, hashes)) in rows
         .chunks(per_batch)
@@ -170,13 +171,16 @@ async fn insert_results(
         } else {
             results_insert_sql(rows.len()).into()
         };
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(lease.run_id)
-            .bind(&lease.job);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
         let first = batch * per_batch;
         for (offset, (row, hash)) in rows.iter().zip(hashes).enumerate() {
             let num = i64::try_from(first + offset).expect("a slice index fits in i64");
-            query = query.bind(num).bind(hash).bind(row.get());
+            query = query
+                .bind(lease.run_id)
+                .bind(&lease.job)
+                .bind(num)
+                .bind(hash)
+                .bind(row.get());
         }
         query.execute(&mut *conn).await?;
     }
@@ -229,7 +233,7 @@ impl Store for SqliteStore {
         .bind(&job.query_sha256)
         .bind(job.enabled)
         .bind(dedup)
-        .bind(super::retention_seconds(job.retention))
+        .bind(super::whole_seconds(job.retention))
         .bind(&view)
         .bind(ts(Utc::now()))
         .execute(&self.pool)
@@ -366,7 +370,6 @@ impl Store for SqliteStore {
                 attempt: lease.attempt,
             });
         };
-
         insert_results(&mut tx, lease, result.rows, &hashed.hashes).await?;
 
         let only_representatives = if hashed.all_distinct() {
@@ -650,11 +653,11 @@ mod tests {
     }
 
     #[test]
-    fn result_batches_share_run_and_job_parameters() {
+    fn result_batches_use_anonymous_parameters() {
         assert_eq!(
             results_insert_sql(2),
             "insert into hunt_results (run_id, job, row_num, row_hash, data) values \
-             (?1, ?2, ?3, ?4, ?5),(?1, ?2, ?6, ?7, ?8)"
+             (?, ?, ?, ?, ?),(?, ?, ?, ?, ?)"
         );
     }
 }
