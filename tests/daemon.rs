@@ -228,12 +228,21 @@ async fn runs(store: &Arc<dyn Store>, job: &str) -> Vec<RunRecord> {
 }
 
 /// Polls until `check` holds, for at most a minute.
-async fn wait_until<F, Fut>(what: &str, daemon: &Daemon, mut check: F)
+async fn wait_until<F, Fut>(what: &str, daemon: &Daemon, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    for _ in 0..600 {
+    wait_until_for(what, daemon, Duration::from_secs(60), check).await;
+}
+
+/// Polls until `check` holds, for at most `limit`.
+async fn wait_until_for<F, Fut>(what: &str, daemon: &Daemon, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..limit.as_millis() / 100 {
         if check().await {
             return;
         }
@@ -789,9 +798,12 @@ async fn bench_ten_thousand_jobs_on_one_node() {
     let idle_cpu = (ticks_after - ticks_before) as f64 / 100.0 / idle_window.as_secs_f64() * 100.0;
 
     let store = store(dir.path()).await;
-    wait_until("one minute of slots", &daemon, || async {
-        succeeded_all(&store).await >= JOBS
-    })
+    wait_until_for(
+        "one minute of slots",
+        &daemon,
+        Duration::from_secs(300),
+        || async { succeeded_all(&store).await >= JOBS },
+    )
     .await;
     let (_, peak_rss, _) = process_figures(pid);
     daemon.signal("TERM");

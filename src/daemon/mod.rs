@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::StreamExt as _;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +55,9 @@ pub enum Error {
 
 /// Result alias for this module.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Job registrations in flight at start-up and reload.
+const REGISTER_CONCURRENCY: usize = 8;
 
 /// Default lease length of a claimed run.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -140,16 +144,33 @@ impl Jobs {
         for handle in old.values() {
             handle.stop.cancel();
         }
-        for job in jobs.into_iter().filter(|j| j.enabled) {
-            let Some(instance) = config.instances.get(&job.instance).cloned() else {
-                warn!(job = %job.name, instance = %job.instance, "job's instance is unusable: not scheduled");
-                continue;
-            };
-            let spec = JobSpec::new(job, instance, config.daemon.splay);
-            if let Err(e) = shared.store.upsert_job(&spec.record()).await {
-                warn!(job = %spec.job.name, error = %e, "cannot register the job: not scheduled");
-                continue;
-            }
+        let specs: Vec<JobSpec> = jobs
+            .into_iter()
+            .filter(|j| j.enabled)
+            .filter_map(|job| {
+                if let Some(instance) = config.instances.get(&job.instance) {
+                    Some(JobSpec::new(job, instance.clone(), config.daemon.splay))
+                } else {
+                    warn!(job = %job.name, instance = %job.instance, "job's instance is unusable: not scheduled");
+                    None
+                }
+            })
+            .collect();
+        // Registered a few at a time: start-up with thousands of jobs is bound by these writes.
+        let registered: Vec<Option<JobSpec>> = futures_util::stream::iter(specs)
+            .map(|spec| async move {
+                match shared.store.upsert_job(&spec.record()).await {
+                    Ok(()) => Some(spec),
+                    Err(e) => {
+                        warn!(job = %spec.job.name, error = %e, "cannot register the job: not scheduled");
+                        None
+                    }
+                }
+            })
+            .buffer_unordered(REGISTER_CONCURRENCY)
+            .collect()
+            .await;
+        for spec in registered.into_iter().flatten() {
             let predecessor = old.remove(&spec.job.name).map(|h| h.task);
             let name = spec.job.name.clone();
             let handle = scheduler::spawn(

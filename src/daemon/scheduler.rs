@@ -205,7 +205,8 @@ async fn job_loop(
                 () = stop.cancelled() => return,
                 Some(lease) = takeovers.recv() => {
                     info!(job = %job.name, run_id = lease.run_id, "running a slot taken over from a dead node");
-                    run::run_taken_over(&shared, &spec, lease, &stop).await;
+                    // Boxed: an idle loop then stays small, which matters with thousands of jobs.
+                    Box::pin(run::run_taken_over(&shared, &spec, lease, &stop)).await;
                 }
                 () = tokio::time::sleep(sleep) => {}
             }
@@ -240,7 +241,7 @@ async fn job_loop(
             }
         }
         for planned in plan.runs {
-            match run::claim_and_run(&shared, &spec, planned, &stop).await {
+            match Box::pin(run::claim_and_run(&shared, &spec, planned, &stop)).await {
                 Outcome::Succeeded => {
                     backoff.succeeded();
                     paused_until = None;
