@@ -66,6 +66,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// Run the scheduler daemon: every job on its schedule until SIGTERM (SIGHUP reloads).
+    Run {
+        /// Lease length in seconds: a dead node's runs are taken over this long after its last
+        /// heartbeat.
+        #[arg(long, hide = true, default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
+        lease_secs: u64,
+    },
     /// Run one job now, outside the schedule, and print what came back.
     Once {
         /// The job's name.
@@ -329,6 +336,7 @@ pub fn main() -> ExitCode {
             environment,
             ref state_dir,
         } => login(&cli, instance, browser, environment, state_dir.as_deref()),
+        Command::Run { lease_secs } => run_daemon(&cli, lease_secs),
     };
     outcome.unwrap_or_else(|e| {
         // A reader that stopped early (`huntd jobs | head`) is not a failure of ours.
@@ -716,6 +724,39 @@ fn login(
             }
         }
     })
+}
+
+/// `huntd run`: loads everything, opens the store and runs the daemon until SIGTERM/SIGINT.
+fn run_daemon(cli: &Cli, lease_secs: u64) -> anyhow::Result<ExitCode> {
+    let path = match config::locate(cli.config.as_deref()) {
+        Ok(path) => path,
+        Err(diagnostic) => {
+            eprintln!("{diagnostic}");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let (mut config, jobs, diags) = match crate::daemon::load(&path) {
+        Ok(loaded) => loaded,
+        Err(diags) => {
+            print_diagnostics(&diags, &mut std::io::stderr().lock())?;
+            eprintln!("invalid input: run `huntd validate` for details");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    print_diagnostics(&diags, &mut std::io::stderr().lock())?;
+    runtime()?.block_on(async {
+        let tokens = Arc::new(tokens_for(&mut config, None).await?);
+        let store = crate::store::open(&config.database).await?;
+        let shutdown = CancellationToken::new();
+        let mut options = crate::daemon::Options::new(path);
+        options.reload = Some(crate::daemon::signals::listen(shutdown.clone())?);
+        options.lease = std::time::Duration::from_secs(lease_secs);
+        options.key_vault = Some(Arc::clone(&tokens));
+        crate::daemon::run(config, jobs, Arc::clone(&store), tokens, shutdown, options).await?;
+        store.close().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {

@@ -1,0 +1,165 @@
+//! `/metrics` (Prometheus text) and `/healthz` on `daemon.metrics_listen`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+
+/// Run duration histogram buckets, in seconds: sub-second hunts to the 10-minute default timeout.
+const DURATION_BUCKETS: [f64; 12] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 300.0, 600.0,
+];
+
+/// The process-wide Prometheus recorder, installed once.
+static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
+
+/// Installs the recorder (once per process); `None` when another recorder is already installed.
+pub fn install() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full("huntd_run_duration_seconds".into()),
+                    &DURATION_BUCKETS,
+                )
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .clone()
+}
+
+/// Records the end of a run.
+pub fn run_finished(job: &str, status: &'static str, took: Duration) {
+    metrics::counter!("huntd_runs_total", "job" => job.to_string(), "status" => status)
+        .increment(1);
+    metrics::histogram!("huntd_run_duration_seconds", "job" => job.to_string())
+        .record(took.as_secs_f64());
+}
+
+/// Records an answered or failed API call of a run.
+pub fn api_call(instance: &str, http_status: Option<u16>, calls: u32, throttled: Duration) {
+    let status = http_status.map_or_else(|| "none".to_string(), |s| s.to_string());
+    metrics::counter!("huntd_api_calls_total", "instance" => instance.to_string(), "http_status" => status)
+        .increment(u64::from(calls));
+    metrics::counter!("huntd_throttle_wait_seconds_total", "instance" => instance.to_string())
+        .increment(throttled.as_secs());
+}
+
+/// Records a committed run's rows, new findings and how far coverage lags now.
+pub fn committed(job: &str, rows: i64, new_findings: i64, window_end: DateTime<Utc>) {
+    let job = job.to_string();
+    metrics::counter!("huntd_rows_total", "job" => job.clone())
+        .increment(u64::try_from(rows).unwrap_or(0));
+    metrics::counter!("huntd_new_findings_total", "job" => job.clone())
+        .increment(u64::try_from(new_findings).unwrap_or(0));
+    let now = Utc::now();
+    #[allow(clippy::cast_precision_loss)]
+    {
+        metrics::gauge!("huntd_last_success_timestamp_seconds", "job" => job.clone())
+            .set(now.timestamp() as f64);
+        metrics::gauge!("huntd_coverage_lag_seconds", "job" => job)
+            .set((now - window_end).num_milliseconds() as f64 / 1000.0);
+    }
+}
+
+/// What `/healthz` checks: the scheduler loop's last beat and the database.
+#[derive(Debug)]
+pub struct Health {
+    /// Unix milliseconds of the scheduler loop's last tick.
+    pub last_tick_ms: AtomicI64,
+    /// How old the last tick may be before the loop counts as hung.
+    pub max_silence: Duration,
+    /// The store to ping.
+    pub store: Arc<dyn Store>,
+}
+
+impl Health {
+    /// Called by the scheduler loop on every tick.
+    pub fn beat(&self) {
+        self.last_tick_ms
+            .store(Utc::now().timestamp_millis(), Ordering::Relaxed);
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    handle: Option<PrometheusHandle>,
+    health: Arc<Health>,
+}
+
+/// Serves `/metrics` and `/healthz` on `addr` until `shutdown`.
+pub async fn serve(
+    addr: SocketAddr,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let state = AppState {
+        handle: install(),
+        health,
+    };
+    let app = Router::new()
+        .route("/metrics", get(render))
+        .route("/healthz", get(healthz))
+        .with_state(state);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "metrics listener failed");
+        }
+    });
+    Ok(bound)
+}
+
+async fn render(State(state): State<AppState>) -> (StatusCode, String) {
+    match &state.handle {
+        Some(handle) => {
+            handle.run_upkeep();
+            (StatusCode::OK, handle.render())
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable\n".into(),
+        ),
+    }
+}
+
+async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    let health = &state.health;
+    let silence = Utc::now().timestamp_millis() - health.last_tick_ms.load(Ordering::Relaxed);
+    let max = i64::try_from(health.max_silence.as_millis()).unwrap_or(i64::MAX);
+    if silence > max {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "scheduler loop is not ticking\n",
+        );
+    }
+    let ping = tokio::time::timeout(
+        Duration::from_secs(5),
+        health.store.high_water_mark("healthz"),
+    )
+    .await;
+    match ping {
+        Ok(Ok(_)) => (StatusCode::OK, "ok\n"),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database does not answer\n",
+        ),
+    }
+}

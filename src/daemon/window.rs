@@ -1,0 +1,527 @@
+//! Pure window planning: which runs a slot needs, which spans become gaps, splay and backoff.
+//!
+//! Nothing here reads a clock or a database, so every rule is tested with fixed times.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::jobs::{CatchUp, Job};
+
+/// How far back the hunting APIs keep data; older spans are recorded as gaps.
+pub const MAX_DATA_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Gap reason for spans older than [`MAX_DATA_AGE`].
+pub const REASON_TOO_OLD: &str = "older than 30 days: the hunting API no longer has this data";
+
+/// Gap reason for spans skipped by `catch_up: skip`.
+pub const REASON_SKIPPED: &str = "missed while huntd was down (catch_up: skip)";
+
+/// Smallest window a truncated result is split down to before it is accepted as truncated.
+pub const MIN_SPLIT_SPAN: Duration = Duration::from_secs(60);
+
+/// Longest pause of a job that keeps failing with a non-retryable error class.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+
+/// Failures in a row before a job starts backing off.
+pub const BACKOFF_AFTER: u32 = 3;
+
+/// First backoff pause; it doubles with every further failure up to [`MAX_BACKOFF`].
+pub const BACKOFF_BASE: Duration = Duration::from_secs(60);
+
+/// What a job's windows depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSettings {
+    /// Window length of the first run.
+    pub lookback: Duration,
+    /// Ingestion delay: a window ends this long before its slot.
+    pub delay: Duration,
+    /// Longest window one API call may cover.
+    pub max_window: Duration,
+    /// What to do with missed slots.
+    pub catch_up: CatchUp,
+}
+
+impl WindowSettings {
+    /// The settings of a job.
+    pub fn of(job: &Job) -> Self {
+        Self {
+            lookback: job.lookback,
+            delay: job.delay,
+            max_window: job.max_window,
+            catch_up: job.catch_up,
+        }
+    }
+}
+
+/// One run to claim: its slot and window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlannedRun {
+    /// The slot claimed; for all but the last chunk of a window, the chunk's end plus `delay`.
+    pub slot_at: DateTime<Utc>,
+    /// Window start (inclusive).
+    pub start: DateTime<Utc>,
+    /// Window end.
+    pub end: DateTime<Utc>,
+}
+
+/// A span that will not be hunted, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedGap {
+    /// Start of the span.
+    pub start: DateTime<Utc>,
+    /// End of the span.
+    pub end: DateTime<Utc>,
+    /// Why.
+    pub reason: &'static str,
+}
+
+/// Runs (in commit order) and gaps for one scheduling step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Runs to claim and execute in order; a failure ends the plan (the next slot makes it good).
+    pub runs: Vec<PlannedRun>,
+    /// Spans to record in `hunt_gaps`.
+    pub gaps: Vec<PlannedGap>,
+}
+
+/// Converts a std duration to chrono's, saturating at chrono's maximum.
+pub fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// Plans the runs for `slot` when `missed` slots (oldest first, all before `slot`) went by
+/// without a run, given where coverage ends (`covered_until`: the high-water mark).
+pub fn plan(
+    settings: &WindowSettings,
+    covered_until: Option<DateTime<Utc>>,
+    missed: &[DateTime<Utc>],
+    slot: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Plan {
+    let mut plan = Plan::default();
+    let delay = delta(settings.delay);
+    let mut cursor = covered_until;
+    let slots: Vec<DateTime<Utc>> = match settings.catch_up {
+        CatchUp::All => missed.iter().copied().chain([slot]).collect(),
+        CatchUp::Latest => vec![slot],
+        CatchUp::Skip => {
+            let resume = slot - delay - delta(settings.lookback);
+            if let Some(from) = cursor
+                && !missed.is_empty()
+                && from < resume
+            {
+                plan.gaps.push(PlannedGap {
+                    start: from,
+                    end: resume,
+                    reason: REASON_SKIPPED,
+                });
+                cursor = Some(resume);
+            }
+            vec![slot]
+        }
+    };
+    let oldest = now - delta(MAX_DATA_AGE);
+    for slot in slots {
+        let end = slot - delay;
+        let mut start = cursor.unwrap_or(end - delta(settings.lookback));
+        if start >= end {
+            continue;
+        }
+        if start < oldest {
+            let gap_end = oldest.min(end);
+            plan.gaps.push(PlannedGap {
+                start,
+                end: gap_end,
+                reason: REASON_TOO_OLD,
+            });
+            start = gap_end;
+            if start >= end {
+                cursor = Some(end);
+                continue;
+            }
+        }
+        chunk(
+            start,
+            end,
+            slot,
+            delay,
+            delta(settings.max_window),
+            &mut plan.runs,
+        );
+        cursor = Some(end);
+    }
+    plan
+}
+
+/// Splits `[start, end)` into consecutive chunks of at most `max`; every chunk but the last
+/// gets the slot its window would have had (`chunk end + delay`), so each is its own run.
+fn chunk(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    slot: DateTime<Utc>,
+    delay: TimeDelta,
+    max: TimeDelta,
+    runs: &mut Vec<PlannedRun>,
+) {
+    let max = if max <= TimeDelta::zero() {
+        end - start
+    } else {
+        max
+    };
+    let mut from = start;
+    while end - from > max {
+        let to = from + max;
+        runs.push(PlannedRun {
+            slot_at: to + delay,
+            start: from,
+            end: to,
+        });
+        from = to;
+    }
+    runs.push(PlannedRun {
+        slot_at: slot,
+        start: from,
+        end,
+    });
+}
+
+/// The two halves of a window, or `None` when halves would be shorter than `min_span`.
+pub fn halves(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    min_span: Duration,
+) -> Option<[(DateTime<Utc>, DateTime<Utc>); 2]> {
+    let half = (end - start) / 2;
+    if half < delta(min_span) {
+        return None;
+    }
+    let middle = start + half;
+    Some([(start, middle), (middle, end)])
+}
+
+/// The job's fixed offset within `splay`, derived from its name so every node agrees.
+pub fn splay_offset(name: &str, splay: Duration) -> Duration {
+    let millis = u64::try_from(splay.as_millis()).unwrap_or(u64::MAX);
+    if millis == 0 {
+        return Duration::ZERO;
+    }
+    let digest = Sha256::digest(name.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    Duration::from_millis(u64::from_be_bytes(first) % millis)
+}
+
+/// Consecutive non-retryable failures of a job and the pause they cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// Counts a failure; only non-retryable classes (query, permission, auth) count.
+    pub fn failed(&mut self, non_retryable: bool) {
+        if non_retryable {
+            self.failures = self.failures.saturating_add(1);
+        }
+    }
+
+    /// A success ends the backoff.
+    pub fn succeeded(&mut self) {
+        self.failures = 0;
+    }
+
+    /// Failures in a row.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// How long to pause before the next slot; `None` while below [`BACKOFF_AFTER`].
+    pub fn pause(&self) -> Option<Duration> {
+        let over = self.failures.checked_sub(BACKOFF_AFTER)?;
+        let factor = 1u32.checked_shl(over.min(31)).unwrap_or(u32::MAX);
+        Some(BACKOFF_BASE.saturating_mul(factor).min(MAX_BACKOFF))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("test time parses")
+            .with_timezone(&Utc)
+    }
+
+    fn hours(n: u64) -> Duration {
+        Duration::from_secs(n * 3600)
+    }
+
+    fn settings(catch_up: CatchUp) -> WindowSettings {
+        WindowSettings {
+            lookback: hours(1),
+            delay: Duration::from_secs(300),
+            max_window: hours(24),
+            catch_up,
+        }
+    }
+
+    fn run(slot: &str, start: &str, end: &str) -> PlannedRun {
+        PlannedRun {
+            slot_at: t(slot),
+            start: t(start),
+            end: t(end),
+        }
+    }
+
+    const NOW: &str = "2024-03-10T12:00:00Z";
+
+    #[test]
+    fn first_run_window_is_lookback_ending_delay_before_the_slot() {
+        let plan = plan(
+            &settings(CatchUp::All),
+            None,
+            &[],
+            t("2024-03-10T12:00:00Z"),
+            t(NOW),
+        );
+        assert_eq!(
+            plan.runs,
+            [run(
+                "2024-03-10T12:00:00Z",
+                "2024-03-10T10:55:00Z",
+                "2024-03-10T11:55:00Z"
+            )]
+        );
+        assert!(plan.gaps.is_empty());
+    }
+
+    #[test]
+    fn later_runs_start_at_the_high_water_mark_so_failed_runs_are_made_good() {
+        let plan = plan(
+            &settings(CatchUp::All),
+            Some(t("2024-03-10T09:55:00Z")),
+            &[],
+            t("2024-03-10T12:00:00Z"),
+            t(NOW),
+        );
+        assert_eq!(
+            plan.runs,
+            [run(
+                "2024-03-10T12:00:00Z",
+                "2024-03-10T09:55:00Z",
+                "2024-03-10T11:55:00Z"
+            )]
+        );
+    }
+
+    #[test]
+    fn catch_up_all_runs_each_missed_slot_in_order_without_gaps() {
+        let plan = plan(
+            &settings(CatchUp::All),
+            Some(t("2024-03-10T08:55:00Z")),
+            &[t("2024-03-10T10:00:00Z"), t("2024-03-10T11:00:00Z")],
+            t("2024-03-10T12:00:00Z"),
+            t(NOW),
+        );
+        assert_eq!(
+            plan.runs,
+            [
+                run(
+                    "2024-03-10T10:00:00Z",
+                    "2024-03-10T08:55:00Z",
+                    "2024-03-10T09:55:00Z"
+                ),
+                run(
+                    "2024-03-10T11:00:00Z",
+                    "2024-03-10T09:55:00Z",
+                    "2024-03-10T10:55:00Z"
+                ),
+                run(
+                    "2024-03-10T12:00:00Z",
+                    "2024-03-10T10:55:00Z",
+                    "2024-03-10T11:55:00Z"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn catch_up_latest_is_one_window_over_the_missed_span_chunked_by_max_window() {
+        let mut s = settings(CatchUp::Latest);
+        s.max_window = hours(1);
+        let plan = plan(
+            &s,
+            Some(t("2024-03-10T09:25:00Z")),
+            &[t("2024-03-10T10:00:00Z"), t("2024-03-10T11:00:00Z")],
+            t("2024-03-10T12:00:00Z"),
+            t(NOW),
+        );
+        assert_eq!(
+            plan.runs,
+            [
+                run(
+                    "2024-03-10T10:30:00Z",
+                    "2024-03-10T09:25:00Z",
+                    "2024-03-10T10:25:00Z"
+                ),
+                run(
+                    "2024-03-10T11:30:00Z",
+                    "2024-03-10T10:25:00Z",
+                    "2024-03-10T11:25:00Z"
+                ),
+                run(
+                    "2024-03-10T12:00:00Z",
+                    "2024-03-10T11:25:00Z",
+                    "2024-03-10T11:55:00Z"
+                ),
+            ]
+        );
+        assert!(plan.gaps.is_empty());
+    }
+
+    #[test]
+    fn catch_up_skip_records_the_missed_span_as_a_gap_and_resumes_from_now() {
+        let plan = plan(
+            &settings(CatchUp::Skip),
+            Some(t("2024-03-10T07:55:00Z")),
+            &[t("2024-03-10T10:00:00Z")],
+            t("2024-03-10T12:00:00Z"),
+            t(NOW),
+        );
+        assert_eq!(
+            plan.gaps,
+            [PlannedGap {
+                start: t("2024-03-10T07:55:00Z"),
+                end: t("2024-03-10T10:55:00Z"),
+                reason: REASON_SKIPPED,
+            }]
+        );
+        assert_eq!(
+            plan.runs,
+            [run(
+                "2024-03-10T12:00:00Z",
+                "2024-03-10T10:55:00Z",
+                "2024-03-10T11:55:00Z"
+            )]
+        );
+    }
+
+    #[test]
+    fn catch_up_skip_without_missed_slots_still_makes_failed_windows_good() {
+        let plan = plan(
+            &settings(CatchUp::Skip),
+            Some(t("2024-03-10T07:55:00Z")),
+            &[],
+            t("2024-03-10T12:00:00Z"),
+            t(NOW),
+        );
+        assert!(plan.gaps.is_empty());
+        assert_eq!(plan.runs[0].start, t("2024-03-10T07:55:00Z"));
+    }
+
+    #[test]
+    fn data_older_than_30_days_is_a_gap_with_its_reason_and_the_rest_is_chunked() {
+        let plan = plan(
+            &settings(CatchUp::Latest),
+            Some(t("2024-01-01T00:00:00Z")),
+            &[],
+            t("2024-03-10T12:00:00Z"),
+            t(NOW),
+        );
+        assert_eq!(
+            plan.gaps,
+            [PlannedGap {
+                start: t("2024-01-01T00:00:00Z"),
+                end: t("2024-02-09T12:00:00Z"),
+                reason: REASON_TOO_OLD,
+            }]
+        );
+        assert_eq!(
+            plan.runs.first().map(|r| r.start),
+            Some(t("2024-02-09T12:00:00Z"))
+        );
+        assert_eq!(
+            plan.runs.last().map(|r| r.end),
+            Some(t("2024-03-10T11:55:00Z"))
+        );
+        assert_eq!(plan.runs.len(), 30);
+        for pair in plan.runs.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start, "chunks are consecutive");
+            assert!(pair[0].slot_at < pair[1].slot_at, "chunks commit in order");
+        }
+        assert!(
+            plan.runs
+                .iter()
+                .all(|r| r.end - r.start <= TimeDelta::hours(24))
+        );
+    }
+
+    #[test]
+    fn a_slot_whose_window_is_already_covered_plans_nothing() {
+        let plan = plan(
+            &settings(CatchUp::All),
+            Some(t("2024-03-10T11:55:00Z")),
+            &[],
+            t("2024-03-10T12:00:00Z"),
+            t(NOW),
+        );
+        assert_eq!(plan, Plan::default());
+    }
+
+    #[test]
+    fn truncated_windows_split_in_halves_down_to_the_minimum_span() {
+        let [a, b] = halves(
+            t("2024-03-10T10:00:00Z"),
+            t("2024-03-10T12:00:00Z"),
+            MIN_SPLIT_SPAN,
+        )
+        .expect("two hours split");
+        assert_eq!(a, (t("2024-03-10T10:00:00Z"), t("2024-03-10T11:00:00Z")));
+        assert_eq!(b, (t("2024-03-10T11:00:00Z"), t("2024-03-10T12:00:00Z")));
+        assert!(
+            halves(
+                t("2024-03-10T10:00:00Z"),
+                t("2024-03-10T10:01:59Z"),
+                MIN_SPLIT_SPAN
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn splay_is_deterministic_per_job_name_and_within_bounds() {
+        let splay = Duration::from_secs(30);
+        let a = splay_offset("encoded-powershell", splay);
+        assert_eq!(a, splay_offset("encoded-powershell", splay));
+        assert!(a < splay);
+        let offsets: std::collections::BTreeSet<Duration> = (0..20)
+            .map(|i| splay_offset(&format!("job-{i}"), splay))
+            .collect();
+        assert!(offsets.len() > 10, "different names spread out");
+        assert_eq!(splay_offset("x", Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn backoff_starts_after_repeated_non_retryable_failures_and_is_capped() {
+        let mut backoff = Backoff::default();
+        for _ in 0..10 {
+            backoff.failed(false);
+        }
+        assert_eq!(backoff.pause(), None, "retryable classes do not back off");
+        for _ in 0..BACKOFF_AFTER {
+            backoff.failed(true);
+        }
+        assert_eq!(backoff.pause(), Some(BACKOFF_BASE));
+        backoff.failed(true);
+        assert_eq!(backoff.pause(), Some(BACKOFF_BASE * 2));
+        for _ in 0..1000 {
+            backoff.failed(true);
+        }
+        assert_eq!(backoff.pause(), Some(MAX_BACKOFF));
+        backoff.succeeded();
+        assert_eq!(backoff.pause(), None);
+    }
+}
