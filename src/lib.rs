@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnostic;
 pub mod duration;
+pub mod emulator;
 pub mod hunt;
 pub mod jobs;
 pub mod schedule;

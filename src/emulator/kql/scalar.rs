@@ -1,0 +1,772 @@
+//! Scalar semantics: arithmetic, comparisons, string predicates and the built-in functions.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+
+use super::parser::{BinOp, StrOp};
+use super::value::{
+    KqlType, Value, compare, datetime_diff_ticks, equals, parse_datetime, ticks_to_duration,
+};
+
+/// The built-in scalar functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    /// `bin(x, size)` / `floor(x, size)`.
+    Bin,
+    /// `startofday(dt)`.
+    StartOfDay,
+    /// `tolower(s)`.
+    ToLower,
+    /// `toupper(s)`.
+    ToUpper,
+    /// `strcat(...)`.
+    StrCat,
+    /// `split(s, delimiter [, index])`.
+    Split,
+    /// `substring(s, start [, length])`.
+    Substring,
+    /// `strlen(s)`.
+    StrLen,
+    /// `isempty(x)`.
+    IsEmpty,
+    /// `isnotempty(x)`.
+    IsNotEmpty,
+    /// `isnull(x)`.
+    IsNull,
+    /// `isnotnull(x)`.
+    IsNotNull,
+    /// `iff(c, a, b)` / `iif`.
+    Iff,
+    /// `case(c1, v1, ..., else)`.
+    Case,
+    /// `tostring(x)`.
+    ToString,
+    /// `toint(x)`.
+    ToInt,
+    /// `tolong(x)`.
+    ToLong,
+    /// `todouble(x)` / `toreal`.
+    ToDouble,
+    /// `todatetime(x)`.
+    ToDateTime,
+    /// `tobool(x)`.
+    ToBool,
+    /// `extract(regex, group, text)`.
+    Extract,
+    /// `format_datetime(dt, format)`.
+    FormatDateTime,
+    /// `parse_json(s)` / `todynamic`.
+    ParseJson,
+    /// `array_length(a)`.
+    ArrayLength,
+    /// `coalesce(...)`.
+    Coalesce,
+    /// `not(b)`.
+    Not,
+    /// `pack_array(...)`.
+    PackArray,
+}
+
+/// Looks up a function by name with its accepted argument counts.
+pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
+    Some(match name {
+        "bin" | "floor" => (Func::Bin, 2, 2),
+        "startofday" => (Func::StartOfDay, 1, 1),
+        "tolower" => (Func::ToLower, 1, 1),
+        "toupper" => (Func::ToUpper, 1, 1),
+        "strcat" => (Func::StrCat, 1, 64),
+        "split" => (Func::Split, 2, 3),
+        "substring" => (Func::Substring, 2, 3),
+        "strlen" => (Func::StrLen, 1, 1),
+        "isempty" => (Func::IsEmpty, 1, 1),
+        "isnotempty" => (Func::IsNotEmpty, 1, 1),
+        "isnull" => (Func::IsNull, 1, 1),
+        "isnotnull" => (Func::IsNotNull, 1, 1),
+        "iff" | "iif" => (Func::Iff, 3, 3),
+        "case" => (Func::Case, 3, 255),
+        "tostring" => (Func::ToString, 1, 1),
+        "toint" => (Func::ToInt, 1, 1),
+        "tolong" => (Func::ToLong, 1, 1),
+        "todouble" | "toreal" => (Func::ToDouble, 1, 1),
+        "todatetime" => (Func::ToDateTime, 1, 1),
+        "tobool" | "toboolean" => (Func::ToBool, 1, 1),
+        "extract" => (Func::Extract, 3, 3),
+        "format_datetime" => (Func::FormatDateTime, 2, 2),
+        "parse_json" | "todynamic" => (Func::ParseJson, 1, 1),
+        "array_length" => (Func::ArrayLength, 1, 1),
+        "coalesce" => (Func::Coalesce, 1, 64),
+        "not" => (Func::Not, 1, 1),
+        "pack_array" => (Func::PackArray, 1, 64),
+        _ => return None,
+    })
+}
+
+/// The static result type of a function given its argument types.
+pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
+    match f {
+        Func::Bin | Func::Coalesce => args.first().copied().unwrap_or(KqlType::Dynamic),
+        Func::StartOfDay | Func::ToDateTime => KqlType::DateTime,
+        Func::ToLower | Func::ToUpper | Func::StrCat | Func::Substring | Func::ToString => {
+            KqlType::String
+        }
+        Func::FormatDateTime | Func::Extract => KqlType::String,
+        Func::Split | Func::ParseJson | Func::PackArray => KqlType::Dynamic,
+        Func::StrLen | Func::ToLong | Func::ArrayLength => KqlType::Long,
+        Func::ToInt => KqlType::Int,
+        Func::ToDouble => KqlType::Real,
+        Func::IsEmpty
+        | Func::IsNotEmpty
+        | Func::IsNull
+        | Func::IsNotNull
+        | Func::Not
+        | Func::ToBool => KqlType::Bool,
+        Func::Iff | Func::Case => args.get(1).copied().unwrap_or(KqlType::Dynamic),
+    }
+}
+
+/// Evaluates a function over its evaluated arguments (argument counts are checked at compile time).
+pub fn call(f: Func, args: &[Value]) -> Value {
+    let arg = |i: usize| {
+        args.get(i)
+            .map_or(Cow::Owned(Value::Null), Value::scalarize)
+    };
+    match f {
+        Func::Bin => bin(&arg(0), &arg(1)),
+        Func::StartOfDay => match &*arg(0) {
+            Value::DateTime(t) => t
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .map_or(Value::Null, |d| Value::DateTime(d.and_utc())),
+            _ => Value::Null,
+        },
+        Func::ToLower => Value::str(&to_text(&args[0]).to_lowercase()),
+        Func::ToUpper => Value::str(&to_text(&args[0]).to_uppercase()),
+        Func::StrCat => {
+            let mut out = String::new();
+            for a in args {
+                out.push_str(&to_text(a));
+            }
+            Value::str(&out)
+        }
+        Func::Split => split(args),
+        Func::Substring => substring(args),
+        #[allow(clippy::cast_possible_wrap)]
+        Func::StrLen => Value::Long(to_text(&args[0]).chars().count() as i64),
+        Func::IsEmpty => Value::Bool(is_empty(&args[0])),
+        Func::IsNotEmpty => Value::Bool(!is_empty(&args[0])),
+        Func::IsNull => Value::Bool(args[0].is_null()),
+        Func::IsNotNull => Value::Bool(!args[0].is_null()),
+        Func::Iff => {
+            if matches!(*arg(0), Value::Bool(true)) {
+                args[1].clone()
+            } else {
+                args[2].clone()
+            }
+        }
+        Func::Case => {
+            let pairs = args.len() / 2;
+            (0..pairs)
+                .find(|i| matches!(*args[2 * i].scalarize(), Value::Bool(true)))
+                .map_or_else(|| args[args.len() - 1].clone(), |i| args[2 * i + 1].clone())
+        }
+        Func::ToString => Value::str(&args[0].to_kql_string()),
+        Func::ToInt => match to_long(&arg(0)) {
+            Value::Long(n) => i32::try_from(n).map_or(Value::Null, |n| Value::Long(i64::from(n))),
+            other => other,
+        },
+        Func::ToLong => to_long(&arg(0)),
+        Func::ToDouble => match &*arg(0) {
+            Value::Long(_) | Value::Real(_) => arg(0).as_f64().map_or(Value::Null, Value::Real),
+            Value::String(s) => s.trim().parse().map_or(Value::Null, Value::Real),
+            Value::Bool(b) => Value::Real(if *b { 1.0 } else { 0.0 }),
+            #[allow(clippy::cast_precision_loss)]
+            Value::TimeSpan(t) => Value::Real(*t as f64),
+            _ => Value::Null,
+        },
+        Func::ToDateTime => match &*arg(0) {
+            Value::DateTime(t) => Value::DateTime(*t),
+            Value::String(s) => parse_datetime(s).map_or(Value::Null, Value::DateTime),
+            _ => Value::Null,
+        },
+        Func::ToBool => match &*arg(0) {
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Long(n) => Value::Bool(*n != 0),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
+            _ => Value::Null,
+        },
+        Func::Extract => match regex::Regex::new(&to_text(&args[0])) {
+            Ok(re) => extract(&re, &args[1], &args[2]),
+            Err(_) => Value::Null,
+        },
+        Func::FormatDateTime => match &*arg(0) {
+            Value::DateTime(t) => Value::str(&format_datetime(t, &to_text(&args[1]))),
+            _ => Value::str(""),
+        },
+        Func::ParseJson => parse_json(&args[0]),
+        Func::ArrayLength => match &args[0] {
+            #[allow(clippy::cast_possible_wrap)]
+            Value::Dynamic(json) => json
+                .as_array()
+                .map_or(Value::Null, |a| Value::Long(a.len() as i64)),
+            _ => Value::Null,
+        },
+        Func::Coalesce => args
+            .iter()
+            .find(|a| !a.is_null() && !matches!(a, Value::String(s) if s.is_empty()))
+            .cloned()
+            .unwrap_or_else(|| args.last().cloned().unwrap_or_default()),
+        Func::Not => match &*arg(0) {
+            Value::Bool(b) => Value::Bool(!b),
+            _ => Value::Null,
+        },
+        Func::PackArray => Value::dynamic(serde_json::Value::Array(
+            args.iter().map(Value::to_dynamic_json).collect(),
+        )),
+    }
+}
+
+/// `extract(regex, group, text)` with a compiled regex.
+pub fn extract(re: &regex::Regex, group: &Value, text: &Value) -> Value {
+    let Value::Long(group) = *group.scalarize() else {
+        return Value::Null;
+    };
+    let Ok(group) = usize::try_from(group) else {
+        return Value::Null;
+    };
+    let text = to_text(text);
+    re.captures(&text)
+        .and_then(|c| c.get(group))
+        .map_or(Value::str(""), |m| Value::str(m.as_str()))
+}
+
+/// The string form of a value as string functions see it (no allocation for strings).
+pub fn to_text(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_kql_string()),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_empty(),
+        Value::Dynamic(json) => json.is_null() || json.as_str().is_some_and(str::is_empty),
+        other => other.is_null(),
+    }
+}
+
+fn to_long(v: &Value) -> Value {
+    match v {
+        Value::Long(n) => Value::Long(*n),
+        #[allow(clippy::cast_possible_truncation)]
+        Value::Real(r) if r.is_finite() => Value::Long(r.trunc() as i64),
+        Value::Bool(b) => Value::Long(i64::from(*b)),
+        Value::String(s) => s.trim().parse::<i64>().map_or_else(
+            |_| {
+                s.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite())
+                    .map_or(Value::Null, |r| {
+                        #[allow(clippy::cast_possible_truncation)]
+                        Value::Long(r.trunc() as i64)
+                    })
+            },
+            Value::Long,
+        ),
+        Value::TimeSpan(t) => Value::Long(*t),
+        _ => Value::Null,
+    }
+}
+
+fn parse_json(v: &Value) -> Value {
+    match v {
+        Value::String(s) => serde_json::from_str(s).map_or_else(
+            |_| Value::dynamic(serde_json::Value::String(s.to_string())),
+            Value::dynamic,
+        ),
+        Value::Dynamic(json) => match json.as_str() {
+            Some(s) => serde_json::from_str(s).map_or_else(|_| v.clone(), Value::dynamic),
+            None => v.clone(),
+        },
+        Value::Null => Value::Null,
+        other => Value::dynamic(other.to_json()),
+    }
+}
+
+fn split(args: &[Value]) -> Value {
+    let text = to_text(&args[0]);
+    let delim = to_text(&args[1]);
+    let parts: Vec<serde_json::Value> = if delim.is_empty() {
+        vec![serde_json::Value::String(text.to_string())]
+    } else {
+        text.split(&*delim)
+            .map(|p| serde_json::Value::String(p.to_string()))
+            .collect()
+    };
+    match args.get(2).map(Value::scalarize).as_deref() {
+        None => Value::dynamic(serde_json::Value::Array(parts)),
+        Some(Value::Long(i)) => usize::try_from(*i)
+            .ok()
+            .and_then(|i| parts.get(i).cloned())
+            .map_or(Value::dynamic(serde_json::Value::Array(Vec::new())), |p| {
+                Value::dynamic(serde_json::Value::Array(vec![p]))
+            }),
+        Some(_) => Value::Null,
+    }
+}
+
+fn substring(args: &[Value]) -> Value {
+    let text = to_text(&args[0]);
+    let Value::Long(start) = *args[1].scalarize() else {
+        return Value::Null;
+    };
+    let chars: Vec<char> = text.chars().collect();
+    let start = usize::try_from(start.max(0))
+        .unwrap_or(usize::MAX)
+        .min(chars.len());
+    let end = match args.get(2).map(Value::scalarize).as_deref() {
+        Some(Value::Long(len)) => start
+            .saturating_add(usize::try_from((*len).max(0)).unwrap_or(usize::MAX))
+            .min(chars.len()),
+        Some(_) => return Value::Null,
+        None => chars.len(),
+    };
+    Value::str(&chars[start..end].iter().collect::<String>())
+}
+
+fn kql_epoch() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(1, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("0001-01-01 is a valid date")
+        .and_utc()
+}
+
+/// `bin()`: rounds down to a multiple of `size`; datetimes count from 0001-01-01 as KQL does.
+pub fn bin(x: &Value, size: &Value) -> Value {
+    match (x, size) {
+        (Value::DateTime(t), Value::TimeSpan(s)) if *s > 0 => {
+            let epoch = kql_epoch();
+            let ticks = datetime_diff_ticks(t, &epoch);
+            let floored = ticks.div_euclid(*s) * s;
+            Value::DateTime(epoch + ticks_to_duration(floored))
+        }
+        (Value::TimeSpan(t), Value::TimeSpan(s)) if *s > 0 => Value::TimeSpan(t.div_euclid(*s) * s),
+        (Value::Long(n), Value::Long(s)) if *s > 0 => Value::Long(n.div_euclid(*s) * s),
+        (Value::Long(_) | Value::Real(_), Value::Long(_) | Value::Real(_)) => {
+            match (x.as_f64(), size.as_f64()) {
+                (Some(n), Some(s)) if s > 0.0 => {
+                    let r = (n / s).floor() * s;
+                    if matches!(x, Value::Long(_)) {
+                        #[allow(clippy::cast_possible_truncation)]
+                        Value::Long(r as i64)
+                    } else {
+                        Value::Real(r)
+                    }
+                }
+                _ => Value::Null,
+            }
+        }
+        _ => Value::Null,
+    }
+}
+
+/// `format_datetime` with KQL's .NET-style specifiers (`yyyy MM dd HH hh mm ss f… tt`).
+pub fn format_datetime(t: &DateTime<Utc>, format: &str) -> String {
+    let chars: Vec<char> = format.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let mut run = 1;
+        while i + run < chars.len() && chars[i + run] == c {
+            run += 1;
+        }
+        let pad = |n: u32, width: usize| format!("{n:0width$}");
+        match c {
+            'y' => {
+                let y = u32::try_from(t.year()).unwrap_or(0);
+                out.push_str(&if run <= 2 {
+                    pad(y % 100, run)
+                } else {
+                    pad(y, run)
+                });
+            }
+            'M' => out.push_str(&pad(t.month(), run.min(2))),
+            'd' => out.push_str(&pad(t.day(), run.min(2))),
+            'H' => out.push_str(&pad(t.hour(), run.min(2))),
+            'h' => out.push_str(&pad((t.hour() + 11) % 12 + 1, run.min(2))),
+            'm' => out.push_str(&pad(t.minute(), run.min(2))),
+            's' => out.push_str(&pad(t.second(), run.min(2))),
+            'f' | 'F' => {
+                let digits = run.min(7);
+                let frac = format!("{:07}", t.nanosecond().min(999_999_999) / 100);
+                out.push_str(&frac[..digits]);
+            }
+            't' => out.push_str(if t.hour() < 12 { "AM" } else { "PM" }),
+            other => {
+                for _ in 0..run {
+                    out.push(other);
+                }
+            }
+        }
+        i += run;
+    }
+    out
+}
+
+/// Arithmetic with KQL's type rules; mismatched types and nulls give null.
+pub fn arith(op: BinOp, a: &Value, b: &Value) -> Value {
+    use Value::{DateTime as Dt, Long, Real, TimeSpan as Ts};
+    if matches!(a, Value::Dynamic(_)) || matches!(b, Value::Dynamic(_)) {
+        let (a, b) = (a.scalarize(), b.scalarize());
+        if matches!(*a, Value::Dynamic(_)) || matches!(*b, Value::Dynamic(_)) {
+            return Value::Null;
+        }
+        return arith(op, &a, &b);
+    }
+    match (op, a, b) {
+        (BinOp::Add, Long(x), Long(y)) => x.checked_add(*y).map_or(Value::Null, Long),
+        (BinOp::Sub, Long(x), Long(y)) => x.checked_sub(*y).map_or(Value::Null, Long),
+        (BinOp::Mul, Long(x), Long(y)) => x.checked_mul(*y).map_or(Value::Null, Long),
+        (BinOp::Div, Long(x), Long(y)) => x.checked_div(*y).map_or(Value::Null, Long),
+        (BinOp::Mod, Long(x), Long(y)) => x.checked_rem(*y).map_or(Value::Null, Long),
+        (_, Long(_) | Real(_), Long(_) | Real(_)) => {
+            let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) else {
+                return Value::Null;
+            };
+            Real(match op {
+                BinOp::Add => x + y,
+                BinOp::Sub => x - y,
+                BinOp::Mul => x * y,
+                BinOp::Div => x / y,
+                BinOp::Mod => x % y,
+                _ => return Value::Null,
+            })
+        }
+        (BinOp::Add, Dt(t), Ts(s)) | (BinOp::Add, Ts(s), Dt(t)) => t
+            .checked_add_signed(ticks_to_duration(*s))
+            .map_or(Value::Null, Dt),
+        (BinOp::Sub, Dt(t), Ts(s)) => t
+            .checked_sub_signed(ticks_to_duration(*s))
+            .map_or(Value::Null, Dt),
+        (BinOp::Sub, Dt(x), Dt(y)) => Ts(datetime_diff_ticks(x, y)),
+        (BinOp::Add, Ts(x), Ts(y)) => x.checked_add(*y).map_or(Value::Null, Ts),
+        (BinOp::Sub, Ts(x), Ts(y)) => x.checked_sub(*y).map_or(Value::Null, Ts),
+        #[allow(clippy::cast_precision_loss)]
+        (BinOp::Div, Ts(x), Ts(y)) if *y != 0 => Real(*x as f64 / *y as f64),
+        (BinOp::Mul, Ts(x), Long(n)) | (BinOp::Mul, Long(n), Ts(x)) => {
+            x.checked_mul(*n).map_or(Value::Null, Ts)
+        }
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        (BinOp::Mul, Ts(x), Real(r)) | (BinOp::Mul, Real(r), Ts(x)) => Ts((*x as f64 * r) as i64),
+        (BinOp::Div, Ts(x), Long(n)) => x.checked_div(*n).map_or(Value::Null, Ts),
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        (BinOp::Div, Ts(x), Real(r)) if *r != 0.0 => Ts((*x as f64 / r) as i64),
+        _ => Value::Null,
+    }
+}
+
+/// The static type of an arithmetic result; `None` when KQL rejects the operand types.
+pub fn arith_type(op: BinOp, a: KqlType, b: KqlType) -> Option<KqlType> {
+    use KqlType::{DateTime as Dt, Dynamic, Int, Long, Real, TimeSpan as Ts};
+    Some(match (op, a, b) {
+        (_, Dynamic, _) | (_, _, Dynamic) => Dynamic,
+        (_, Int | Long, Int | Long) => Long,
+        (_, Int | Long | Real, Int | Long | Real) | (BinOp::Div, Ts, Ts) => Real,
+        (BinOp::Add | BinOp::Sub, Dt, Ts) | (BinOp::Add, Ts, Dt) => Dt,
+        (BinOp::Sub, Dt, Dt)
+        | (BinOp::Add | BinOp::Sub, Ts, Ts)
+        | (BinOp::Mul | BinOp::Div, Ts, Int | Long | Real)
+        | (BinOp::Mul, Int | Long | Real, Ts) => Ts,
+        _ => return None,
+    })
+}
+
+/// A comparison operator; any null operand makes it false.
+pub fn comparison(op: BinOp, a: &Value, b: &Value) -> bool {
+    match op {
+        BinOp::Eq => equals(a, b),
+        BinOp::Ne => !a.is_null() && !b.is_null() && !equals(a, b),
+        BinOp::EqCi | BinOp::NeCi => {
+            if a.is_null() || b.is_null() {
+                return false;
+            }
+            let same = eq_ci(&to_text(&a.scalarize()), &to_text(&b.scalarize()));
+            same == (op == BinOp::EqCi)
+        }
+        _ => {
+            if a.is_null() || b.is_null() {
+                return false;
+            }
+            let Some(ord) = compare(a, b) else {
+                return false;
+            };
+            match op {
+                BinOp::Lt => ord.is_lt(),
+                BinOp::Le => ord.is_le(),
+                BinOp::Gt => ord.is_gt(),
+                BinOp::Ge => ord.is_ge(),
+                _ => false,
+            }
+        }
+    }
+}
+
+/// Case-insensitive equality without allocating for ASCII text.
+pub fn eq_ci(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
+}
+
+fn is_term_char(c: char) -> bool {
+    c.is_alphanumeric()
+}
+
+/// Byte offsets of every case-insensitive occurrence of `needle` in `hay`, lazily.
+fn find_ci<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + 'h {
+    let h = hay.as_bytes();
+    let n = needle.as_bytes();
+    let last = h.len().checked_sub(n.len());
+    let first = n.first().copied();
+    (0..=last.unwrap_or(0)).filter(move |&i| {
+        last.is_some()
+            && match first {
+                None => true,
+                Some(f) => {
+                    h[i].eq_ignore_ascii_case(&f) && h[i..i + n.len()].eq_ignore_ascii_case(n)
+                }
+            }
+    })
+}
+
+fn find_cs<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + 'h {
+    hay.match_indices(needle).map(|(i, _)| i)
+}
+
+/// A string predicate with a needle; `needle_lower` is its lowercase form, computed once.
+pub fn string_op(op: StrOp, hay: &str, needle: &str) -> bool {
+    let ascii = needle.is_ascii();
+    if !ascii
+        && !matches!(
+            op,
+            StrOp::HasCs | StrOp::ContainsCs | StrOp::StartsWithCs | StrOp::EndsWithCs
+        )
+    {
+        // Unicode case folding can change lengths; fall back to lowercasing both sides.
+        let (h, n) = (hay.to_lowercase(), needle.to_lowercase());
+        let cs = match op {
+            StrOp::Has => StrOp::HasCs,
+            StrOp::Contains => StrOp::ContainsCs,
+            StrOp::StartsWith => StrOp::StartsWithCs,
+            StrOp::EndsWith => StrOp::EndsWithCs,
+            other => other,
+        };
+        return string_op_cs_only(cs, &h, &n);
+    }
+    match op {
+        StrOp::Contains => find_ci(hay, needle).next().is_some(),
+        StrOp::StartsWith => {
+            hay.len() >= needle.len()
+                && hay.as_bytes()[..needle.len()].eq_ignore_ascii_case(needle.as_bytes())
+        }
+        StrOp::EndsWith => {
+            hay.len() >= needle.len()
+                && hay.as_bytes()[hay.len() - needle.len()..]
+                    .eq_ignore_ascii_case(needle.as_bytes())
+        }
+        StrOp::Has => term_match(hay, needle, find_ci(hay, needle), true, true),
+        StrOp::HasPrefix => term_match(hay, needle, find_ci(hay, needle), true, false),
+        StrOp::HasSuffix => term_match(hay, needle, find_ci(hay, needle), false, true),
+        _ => string_op_cs_only(op, hay, needle),
+    }
+}
+
+fn string_op_cs_only(op: StrOp, hay: &str, needle: &str) -> bool {
+    match op {
+        StrOp::ContainsCs | StrOp::Contains => hay.contains(needle),
+        StrOp::StartsWithCs | StrOp::StartsWith => hay.starts_with(needle),
+        StrOp::EndsWithCs | StrOp::EndsWith => hay.ends_with(needle),
+        StrOp::HasCs | StrOp::Has => term_match(hay, needle, find_cs(hay, needle), true, true),
+        StrOp::HasPrefix => term_match(hay, needle, find_cs(hay, needle), true, false),
+        StrOp::HasSuffix => term_match(hay, needle, find_cs(hay, needle), false, true),
+        StrOp::Regex => false,
+    }
+}
+
+/// Whether an occurrence sits on term boundaries: a needle edge that is a term character
+/// must not touch another term character in the text.
+fn term_match(
+    hay: &str,
+    needle: &str,
+    mut hits: impl Iterator<Item = usize>,
+    left: bool,
+    right: bool,
+) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    let first_term = needle.chars().next().is_some_and(is_term_char);
+    let last_term = needle.chars().next_back().is_some_and(is_term_char);
+    hits.any(|i| {
+        let end = i + needle.len();
+        let left_ok = !left
+            || !first_term
+            || hay[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !is_term_char(c));
+        let right_ok =
+            !right || !last_term || hay[end..].chars().next().is_none_or(|c| !is_term_char(c));
+        left_ok && right_ok
+    })
+}
+
+/// Flattens list items: dynamic arrays contribute their elements.
+pub fn flatten_into(v: &Value, out: &mut Vec<Value>) {
+    match v {
+        Value::Dynamic(json) if json.is_array() => {
+            for item in json.as_array().into_iter().flatten() {
+                out.push(Value::dynamic(item.clone()).scalarize().into_owned());
+            }
+        }
+        other => out.push(other.scalarize().into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn has_matches_whole_terms_only() {
+        assert!(string_op(
+            StrOp::Has,
+            "powershell.exe -enc AAA",
+            "POWERSHELL"
+        ));
+        assert!(string_op(StrOp::Has, "powershell.exe -enc AAA", "-enc"));
+        assert!(string_op(StrOp::Has, "C:\\Windows\\cmd.exe", "cmd.exe"));
+        assert!(!string_op(StrOp::Has, "powershell.exe", "power"));
+        assert!(!string_op(StrOp::Has, "xcmd.exe", "cmd.exe"));
+        assert!(string_op(StrOp::HasCs, "Run Now", "Run"));
+        assert!(!string_op(StrOp::HasCs, "Run Now", "run"));
+        assert!(string_op(StrOp::HasPrefix, "invoke-expression", "expr"));
+        assert!(!string_op(StrOp::HasPrefix, "invoke-expression", "press"));
+        assert!(string_op(StrOp::HasSuffix, "invoke-expression", "sion"));
+    }
+
+    #[test]
+    fn contains_and_affixes_ignore_case_unless_cs() {
+        assert!(string_op(StrOp::Contains, "PowerShell", "rsh"));
+        assert!(!string_op(StrOp::ContainsCs, "PowerShell", "rsh"));
+        assert!(string_op(StrOp::StartsWith, "PowerShell", "power"));
+        assert!(!string_op(StrOp::StartsWithCs, "PowerShell", "power"));
+        assert!(string_op(StrOp::EndsWith, "PowerShell", "SHELL"));
+        assert!(!string_op(StrOp::EndsWithCs, "PowerShell", "SHELL"));
+        assert!(string_op(StrOp::Contains, "ÉCOLE", "éco"));
+        assert!(!string_op(StrOp::Contains, "ab", "abc"));
+    }
+
+    #[test]
+    fn bin_floors_datetimes_numbers_and_timespans() {
+        let t = Utc
+            .with_ymd_and_hms(2024, 2, 1, 8, 47, 13)
+            .single()
+            .expect("valid date");
+        let hour = Value::TimeSpan(36_000_000_000);
+        assert!(
+            matches!(bin(&Value::DateTime(t), &hour), Value::DateTime(d) if d == Utc.with_ymd_and_hms(2024, 2, 1, 8, 0, 0).single().expect("valid date"))
+        );
+        // 7-day bins start on Mondays, counted from 0001-01-01.
+        let week = Value::TimeSpan(7 * 864_000_000_000);
+        assert!(
+            matches!(bin(&Value::DateTime(t), &week), Value::DateTime(d) if d == Utc.with_ymd_and_hms(2024, 1, 29, 0, 0, 0).single().expect("valid date"))
+        );
+        assert_eq!(bin(&Value::Long(17), &Value::Long(5)), Value::Long(15));
+        assert_eq!(bin(&Value::Long(-1), &Value::Long(5)), Value::Long(-5));
+        assert_eq!(bin(&Value::Real(2.7), &Value::Real(0.5)), Value::Real(2.5));
+        assert_eq!(bin(&Value::Null, &hour), Value::Null);
+    }
+
+    #[test]
+    fn arithmetic_follows_kql_types() {
+        let t = Utc
+            .with_ymd_and_hms(2024, 2, 1, 0, 0, 0)
+            .single()
+            .expect("valid date");
+        let day = Value::TimeSpan(864_000_000_000);
+        assert_eq!(
+            arith(BinOp::Add, &Value::Long(2), &Value::Long(3)),
+            Value::Long(5)
+        );
+        assert_eq!(
+            arith(BinOp::Div, &Value::Long(7), &Value::Long(2)),
+            Value::Long(3)
+        );
+        assert_eq!(
+            arith(BinOp::Div, &Value::Long(7), &Value::Long(0)),
+            Value::Null
+        );
+        assert_eq!(
+            arith(BinOp::Mul, &Value::Long(2), &Value::Real(1.5)),
+            Value::Real(3.0)
+        );
+        assert_eq!(
+            arith(BinOp::Sub, &Value::DateTime(t), &day),
+            Value::DateTime(
+                Utc.with_ymd_and_hms(2024, 1, 31, 0, 0, 0)
+                    .single()
+                    .expect("valid date")
+            )
+        );
+        assert_eq!(
+            arith(BinOp::Sub, &Value::DateTime(t), &Value::DateTime(t)),
+            Value::TimeSpan(0)
+        );
+        assert_eq!(
+            arith(BinOp::Div, &day, &Value::TimeSpan(36_000_000_000)),
+            Value::Real(24.0)
+        );
+        assert_eq!(
+            arith(BinOp::Mul, &day, &Value::Long(2)),
+            Value::TimeSpan(1_728_000_000_000)
+        );
+        assert_eq!(
+            arith(BinOp::Add, &Value::Null, &Value::Long(1)),
+            Value::Null
+        );
+        assert_eq!(arith_type(BinOp::Add, KqlType::String, KqlType::Long), None);
+    }
+
+    #[test]
+    fn comparisons_are_false_on_nulls_and_case_rules_hold() {
+        assert!(!comparison(BinOp::Eq, &Value::Null, &Value::Null));
+        assert!(!comparison(BinOp::Ne, &Value::Null, &Value::Long(1)));
+        assert!(!comparison(BinOp::Lt, &Value::Null, &Value::Long(1)));
+        assert!(!comparison(BinOp::Eq, &Value::str("A"), &Value::str("a")));
+        assert!(comparison(BinOp::EqCi, &Value::str("A"), &Value::str("a")));
+        assert!(comparison(BinOp::NeCi, &Value::str("A"), &Value::str("b")));
+        assert!(!comparison(BinOp::NeCi, &Value::str("A"), &Value::str("a")));
+    }
+
+    #[test]
+    fn format_datetime_uses_dotnet_specifiers() {
+        let t = Utc
+            .with_ymd_and_hms(2024, 2, 1, 15, 4, 5)
+            .single()
+            .expect("valid date")
+            + chrono::TimeDelta::milliseconds(120);
+        assert_eq!(
+            format_datetime(&t, "yyyy-MM-dd HH:mm:ss.fff"),
+            "2024-02-01 15:04:05.120"
+        );
+        assert_eq!(format_datetime(&t, "yy/M/d h tt"), "24/2/1 3 PM");
+    }
+}
