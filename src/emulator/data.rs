@@ -1218,12 +1218,12 @@ mod tests {
     #[test]
     fn a_bad_jsonl_line_is_reported_with_its_line_number() {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(
-            dir.path().join("T.jsonl"),
-            "{\"a\":1}\n{\"a\":\"x\"}\nnot json\n",
-        )
-        .expect("write");
+        let path = dir.path().join("T.jsonl");
+        std::fs::write(&path, "{\"a\":1}\n{\"a\":\"x\"}\n").expect("write");
         let err = load_dir(dir.path()).expect_err("value of the wrong type");
         assert!(matches!(err, Error::Data { line: 2, .. }), "{err}");
+        std::fs::write(&path, "{\"a\":1}\n\nnot json\n").expect("write");
+        let err = load_dir(dir.path()).expect_err("not JSON");
+        assert!(matches!(err, Error::Data { line: 3, .. }), "{err}");
     }
 }
