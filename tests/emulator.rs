@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -605,7 +606,10 @@ async fn the_request_log_has_one_json_line_per_call() {
 #[tokio::test]
 async fn answers_stop_at_100000_rows_and_oversized_ones_are_too_large() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let rows: String = (0..100_005).map(|i| format!("{{\"N\":{i}}}\n")).collect();
+    let mut rows = String::new();
+    for i in 0..100_005 {
+        writeln!(rows, "{{\"N\":{i}}}").expect("writing to a String cannot fail");
+    }
     std::fs::write(dir.path().join("Numbers.jsonl"), rows).expect("write");
     let e = start(EmulatorOptions {
         data: DataSource::Dir(dir.path().to_path_buf()),
@@ -723,4 +727,43 @@ fn render_with_samples(
     QueryTemplate::new(query.query.clone(), params)
         .render(start, end)
         .ok()
+}
+
+#[tokio::test]
+async fn huntd_emulate_serves_until_sigterm_and_exits_0() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_huntd"))
+        .args([
+            "emulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--rows-per-table",
+            "200",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("huntd starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut base = None;
+    while let Some(line) = lines.next_line().await.expect("stderr readable") {
+        if let Some(url) = line.split("listening on ").nth(1) {
+            base = Some(url.trim().to_string());
+            break;
+        }
+    }
+    let base = base.expect("huntd emulate prints its address");
+    let t = token(&base, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
+    let (status, _, body) = call(&base, MDE, &t, json!({"Query": "AlertInfo | count"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["Results"][0]["Count"], 200);
+    let pid = child.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = child.wait().await.expect("huntd exits");
+    assert_eq!(status.code(), Some(0));
 }

@@ -525,13 +525,13 @@ fn process_row(
 }
 
 fn device_process_events(g: &mut Gen, rows: usize) -> Table {
-    let mut b = Builder::new("DeviceProcessEvents");
+    let mut out = Builder::new("DeviceProcessEvents");
     for _ in 0..rows {
         let (t, d, u) = (g.time(), g.device(), g.user());
         let pair = PROCESS_PAIRS[g.rng.random_range(0..PROCESS_PAIRS.len())];
         let sha = hex_id(&mut g.rng, 32);
         let row = process_row(g, t, d, u, pair, &sha);
-        b.push(row);
+        out.push(row);
     }
     let encoded = "powershell.exe -NoP -W Hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA";
     for t in planted_times(g.now, 20) {
@@ -543,7 +543,7 @@ fn device_process_events(g: &mut Gen, rows: usize) -> Table {
             ("cmd.exe", "powershell.exe", encoded),
             KNOWN_BAD_SHA256,
         );
-        b.push(row);
+        out.push(row);
         let shell = process_row(
             g,
             t - TimeDelta::seconds(5),
@@ -556,13 +556,13 @@ fn device_process_events(g: &mut Gen, rows: usize) -> Table {
             ),
             &"ab".repeat(32),
         );
-        b.push(shell);
+        out.push(shell);
     }
-    b.table
+    out.table
 }
 
 fn device_network_events(g: &mut Gen, rows: usize) -> Table {
-    let mut b = Builder::new("DeviceNetworkEvents");
+    let mut out = Builder::new("DeviceNetworkEvents");
     let mut push = |g: &mut Gen,
                     t: DateTime<Utc>,
                     d: usize,
@@ -597,7 +597,7 @@ fn device_network_events(g: &mut Gen, rows: usize) -> Table {
             user,
             g.report(),
         ];
-        b.push(row);
+        out.push(row);
     };
     for _ in 0..rows {
         let (t, d) = (g.time(), g.device());
@@ -609,11 +609,11 @@ fn device_network_events(g: &mut Gen, rows: usize) -> Table {
     for t in planted_times(g.now, 15) {
         push(g, t, 3, RARE_PORT, "TCP", "", "powershell.exe");
     }
-    b.table
+    out.table
 }
 
 fn device_file_events(g: &mut Gen, rows: usize) -> Table {
-    let mut b = Builder::new("DeviceFileEvents");
+    let mut out = Builder::new("DeviceFileEvents");
     let mut push =
         |g: &mut Gen, t: DateTime<Utc>, d: usize, name: &str, sha: &str, action: &str| {
             let dev = &g.devices[d];
@@ -637,7 +637,7 @@ fn device_file_events(g: &mut Gen, rows: usize) -> Table {
                 user,
                 g.report(),
             ];
-            b.push(row);
+            out.push(row);
         };
     for _ in 0..rows {
         let (t, d) = (g.time(), g.device());
@@ -662,11 +662,11 @@ fn device_file_events(g: &mut Gen, rows: usize) -> Table {
             "FileCreated",
         );
     }
-    b.table
+    out.table
 }
 
 fn device_logon_events(g: &mut Gen, rows: usize) -> Table {
-    let mut b = Builder::new("DeviceLogonEvents");
+    let mut out = Builder::new("DeviceLogonEvents");
     for _ in 0..rows {
         let (t, d, u) = (g.time(), g.device(), g.user());
         let ok = g.rng.random_bool(0.9);
@@ -695,13 +695,13 @@ fn device_logon_events(g: &mut Gen, rows: usize) -> Table {
             s("lsass.exe"),
             g.report(),
         ];
-        b.push(row);
+        out.push(row);
     }
-    b.table
+    out.table
 }
 
 fn device_events(g: &mut Gen, rows: usize) -> Table {
-    let mut b = Builder::new("DeviceEvents");
+    let mut out = Builder::new("DeviceEvents");
     for _ in 0..rows {
         let (t, d, u) = (g.time(), g.device(), g.user());
         let action = g.pick(&[
@@ -738,13 +738,13 @@ fn device_events(g: &mut Gen, rows: usize) -> Table {
             Value::dynamic(fields),
             g.report(),
         ];
-        b.push(row);
+        out.push(row);
     }
-    b.table
+    out.table
 }
 
 fn device_info(g: &mut Gen, rows: usize) -> Table {
-    let mut b = Builder::new("DeviceInfo");
+    let mut out = Builder::new("DeviceInfo");
     for _ in 0..rows {
         let (t, d, u) = (g.time(), g.device(), g.user());
         let public_ip = g.public_ip();
@@ -769,9 +769,9 @@ fn device_info(g: &mut Gen, rows: usize) -> Table {
             s("Onboarded"),
             g.report(),
         ];
-        b.push(row);
+        out.push(row);
     }
-    b.table
+    out.table
 }
 
 const ALERTS: [(&str, &str, &str, &str); 4] = [
@@ -845,7 +845,7 @@ fn alerts(g: &mut Gen, rows: usize) -> (Table, Table) {
 }
 
 fn identity_logon_events(g: &mut Gen, rows: usize) -> Table {
-    let mut b = Builder::new("IdentityLogonEvents");
+    let mut out = Builder::new("IdentityLogonEvents");
     let mut push = |g: &mut Gen, t: DateTime<Utc>, u: usize, country: &str, ok: bool| {
         let ip = g.public_ip();
         let app = g.pick(&[
@@ -880,7 +880,7 @@ fn identity_logon_events(g: &mut Gen, rows: usize) -> Table {
             Value::dynamic(json!({"Pass-through": false})),
             g.report(),
         ];
-        b.push(row);
+        out.push(row);
     };
     for _ in 0..rows {
         let (t, u) = (g.time(), g.user());
@@ -896,11 +896,11 @@ fn identity_logon_events(g: &mut Gen, rows: usize) -> Table {
     for t in planted_times(g.now, 60) {
         push(g, t, traveller, NEW_COUNTRY, true);
     }
-    b.table
+    out.table
 }
 
 fn email_events(g: &mut Gen, rows: usize) -> Table {
-    let mut b = Builder::new("EmailEvents");
+    let mut out = Builder::new("EmailEvents");
     for _ in 0..rows {
         let (t, u) = (g.time(), g.user());
         let phish = g.rng.random_bool(0.03);
@@ -945,9 +945,9 @@ fn email_events(g: &mut Gen, rows: usize) -> Table {
             s("en"),
             g.report(),
         ];
-        b.push(row);
+        out.push(row);
     }
-    b.table
+    out.table
 }
 
 /// Generates the sample dataset.
@@ -1087,24 +1087,23 @@ fn load_table(path: &Path) -> Result<Table> {
         records.push((i + 1, record));
     }
     let schema_path = path.with_file_name(format!("{name}.schema.json"));
-    let columns = match read_schema(&schema_path)? {
-        Some(columns) => columns,
-        None => {
-            let mut columns: Vec<(String, Option<KqlType>)> = Vec::new();
-            for (_, record) in &records {
-                for (key, value) in record {
-                    match columns.iter_mut().find(|(n, _)| n == key) {
-                        Some((_, kind @ None)) => *kind = infer_type(value),
-                        Some(_) => {}
-                        None => columns.push((key.clone(), infer_type(value))),
-                    }
+    let columns = if let Some(columns) = read_schema(&schema_path)? {
+        columns
+    } else {
+        let mut columns: Vec<(String, Option<KqlType>)> = Vec::new();
+        for (_, record) in &records {
+            for (key, value) in record {
+                match columns.iter_mut().find(|(n, _)| n == key) {
+                    Some((_, kind @ None)) => *kind = infer_type(value),
+                    Some(_) => {}
+                    None => columns.push((key.clone(), infer_type(value))),
                 }
             }
-            columns
-                .into_iter()
-                .map(|(n, t)| (n, t.unwrap_or(KqlType::String)))
-                .collect()
         }
+        columns
+            .into_iter()
+            .map(|(n, t)| (n, t.unwrap_or(KqlType::String)))
+            .collect()
     };
     let mut table = Table::new(name, columns);
     for (line, mut record) in records {
