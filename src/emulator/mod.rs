@@ -153,6 +153,8 @@ pub enum DataSource {
     },
     /// `<Table>.jsonl` files in a directory.
     Dir(PathBuf),
+    /// Tables built by the caller (tests, benchmarks, `huntd demo`).
+    Tables(std::sync::Arc<kql::Database>),
 }
 
 /// Everything `huntd emulate` can be told.

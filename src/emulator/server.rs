@@ -82,7 +82,7 @@ struct Counters {
 
 #[derive(Debug)]
 struct Shared {
-    db: Database,
+    db: Arc<Database>,
     options: EmulatorOptions,
     signer: Signer,
     counters: Mutex<Counters>,
@@ -132,12 +132,13 @@ fn build(options: EmulatorOptions) -> Result<Shared> {
         DataSource::Sample {
             seed,
             rows_per_table,
-        } => data::sample(&SampleOptions {
+        } => Arc::new(data::sample(&SampleOptions {
             seed: *seed,
             rows_per_table: *rows_per_table,
             now: Utc::now(),
-        }),
-        DataSource::Dir(dir) => data::load_dir(dir)?,
+        })),
+        DataSource::Dir(dir) => Arc::new(data::load_dir(dir)?),
+        DataSource::Tables(db) => Arc::clone(db),
     };
     let log = match &options.request_log {
         Some(path) => Some(Mutex::new(
@@ -154,7 +155,7 @@ fn build(options: EmulatorOptions) -> Result<Shared> {
     };
     let seed = match options.data {
         DataSource::Sample { seed, .. } => seed,
-        DataSource::Dir(_) => 0,
+        DataSource::Dir(_) | DataSource::Tables(_) => 0,
     };
     Ok(Shared {
         db,
