@@ -112,6 +112,7 @@ pub fn sample_schema(table: &str) -> Option<Vec<(String, KqlType)>> {
             ("InitiatingProcessFileName", Str),
             ("InitiatingProcessCommandLine", Str),
             ("InitiatingProcessAccountName", Str),
+            ("InitiatingProcessParentFileName", Str),
             ("ReportId", Long),
         ],
         "DeviceFileEvents" => &[
@@ -126,6 +127,7 @@ pub fn sample_schema(table: &str) -> Option<Vec<(String, KqlType)>> {
             ("MD5", Str),
             ("FileSize", Long),
             ("FileOriginUrl", Str),
+            ("FileOriginReferrerUrl", Str),
             ("InitiatingProcessFileName", Str),
             ("InitiatingProcessCommandLine", Str),
             ("InitiatingProcessAccountDomain", Str),
@@ -218,6 +220,10 @@ pub fn sample_schema(table: &str) -> Option<Vec<(String, KqlType)>> {
             ("DeviceId", Str),
             ("DeviceName", Str),
             ("ProcessCommandLine", Str),
+            ("SHA1", Str),
+            ("Application", Str),
+            ("NetworkMessageId", Str),
+            ("RegistryKey", Str),
             ("AdditionalFields", Dynamic),
         ],
         "IdentityLogonEvents" => &[
@@ -595,6 +601,7 @@ fn device_network_events(g: &mut Gen, rows: usize) -> Table {
             s(process),
             s(process),
             user,
+            s("explorer.exe"),
             g.report(),
         ];
         out.push(row);
@@ -631,6 +638,7 @@ fn device_file_events(g: &mut Gen, rows: usize) -> Table {
                 s(&hex_id(&mut g.rng, 16)),
                 Value::Long(g.rng.random_range(1_000..10_000_000)),
                 s("https://github.com/releases/download"),
+                s("https://github.com/"),
                 s("chrome.exe"),
                 s("\"chrome.exe\" --type=utility"),
                 s("contoso"),
@@ -837,6 +845,10 @@ fn alerts(g: &mut Gen, rows: usize) -> (Table, Table) {
             s(&user.upn),
             s(&dev.id),
             s(&dev.name),
+            s(""),
+            s(""),
+            s(""),
+            s(""),
             s(""),
             Value::dynamic(json!({"MachineId": dev.id})),
         ]);
