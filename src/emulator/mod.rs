@@ -204,3 +204,36 @@ impl Default for EmulatorOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_file_lists_tenants_apps_and_roles() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("emulator.yaml");
+        std::fs::write(
+            &path,
+            "tenants:\n  - id: t1\n    apps:\n      - client_id: a1\n        secret: s3cret\n        \
+             roles: [ThreatHunting.Read.All]\n",
+        )
+        .expect("write");
+        let config = EmulatorConfig::load(&path).expect("valid");
+        let app = &config.tenants[0].apps[0];
+        assert_eq!(
+            (config.tenants[0].id.as_str(), app.client_id.as_str()),
+            ("t1", "a1")
+        );
+        assert_eq!(app.secret.expose(), "s3cret");
+        assert_eq!(app.roles, [GRAPH_ROLE]);
+        assert!(
+            !format!("{config:?}").contains("s3cret"),
+            "Debug hides secrets"
+        );
+
+        std::fs::write(&path, "tenants:\n  - id: t1\n    app: []\n").expect("write");
+        let err = EmulatorConfig::load(&path).expect_err("unknown key");
+        assert!(matches!(err, Error::Config { .. }), "{err}");
+    }
+}

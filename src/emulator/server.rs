@@ -118,6 +118,7 @@ pub async fn start(options: EmulatorOptions) -> Result<Emulator> {
 }
 
 /// Serves the emulator on `listener` until `shutdown` is cancelled.
+#[tracing::instrument(skip_all)]
 pub async fn serve(
     options: EmulatorOptions,
     listener: tokio::net::TcpListener,
@@ -236,6 +237,7 @@ fn aadsts(status: StatusCode, error: &str, code: u32, text: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
 async fn token(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<String>,
@@ -395,6 +397,7 @@ fn query_hash(query: &str) -> String {
     hex::encode(&Sha256::digest(query.as_bytes())[..8])
 }
 
+#[tracing::instrument(skip_all, fields(api = ?api))]
 async fn hunt(shared: Arc<Shared>, api: Api, headers: HeaderMap, body: String) -> Response {
     if !shared.options.latency.is_zero() {
         tokio::time::sleep(shared.options.latency).await;
