@@ -771,3 +771,66 @@ async fn huntd_emulate_serves_until_sigterm_and_exits_0() {
     let status = child.wait().await.expect("huntd exits");
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn managed_identity_tokens_read_key_vault_secrets() {
+    let e = start(options()).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/metadata/identity/oauth2/token", e.base_url);
+    let query = [
+        ("api-version", "2018-02-01"),
+        ("resource", "https://vault.azure.net"),
+    ];
+    let refused = client
+        .get(&url)
+        .query(&query)
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(
+        refused.status().as_u16(),
+        400,
+        "the Metadata header is required"
+    );
+    let answer: Value = client
+        .get(&url)
+        .query(&query)
+        .header("Metadata", "true")
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["client_id"], emulator::DEMO_MANAGED_IDENTITY);
+    assert_eq!(answer["expires_in"], "3600");
+    let vault_token = answer["access_token"].as_str().expect("a token");
+
+    let secret = |name: &str, token: &str| {
+        client
+            .get(format!("{}/secrets/{name}?api-version=7.4", e.base_url))
+            .bearer_auth(token)
+            .send()
+    };
+    let found: Value = secret(emulator::DEMO_VAULT_SECRET, vault_token)
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(found["value"], DEMO_SECRET);
+    let missing = secret("nope", vault_token).await.expect("answers");
+    assert_eq!(missing.status().as_u16(), 404);
+    let missing: Value = missing.json().await.expect("JSON");
+    assert_eq!(missing["error"]["code"], "SecretNotFound");
+
+    let graph_token = token(&e.base_url, DEMO_APP, DEMO_SECRET, GRAPH_SCOPE).await;
+    let wrong = secret(emulator::DEMO_VAULT_SECRET, &graph_token)
+        .await
+        .expect("answers");
+    assert_eq!(
+        wrong.status().as_u16(),
+        401,
+        "a Graph token is not for the vault"
+    );
+}

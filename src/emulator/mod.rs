@@ -29,6 +29,10 @@ pub const DEMO_SECRET: &str = "demo-secret";
 pub const DEMO_GRAPH_ONLY_APP: &str = "7e57d000-0000-4000-8000-0000000000a2";
 /// Secret of [`DEMO_GRAPH_ONLY_APP`].
 pub const DEMO_GRAPH_ONLY_SECRET: &str = "demo-secret-graph-only";
+/// Client id of the demo managed identity.
+pub const DEMO_MANAGED_IDENTITY: &str = "7e57d000-0000-4000-8000-0000000000a3";
+/// Name of the demo Key Vault secret holding [`DEMO_SECRET`].
+pub const DEMO_VAULT_SECRET: &str = "huntd-demo-client-secret";
 
 /// Why the emulator could not start or load its data.
 #[derive(Debug, thiserror::Error)]
@@ -98,16 +102,47 @@ pub struct TenantConfig {
     pub apps: Vec<AppConfig>,
 }
 
+/// A Key Vault secret the emulator serves at `GET /secrets/{name}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSecret {
+    /// Secret name.
+    pub name: String,
+    /// Its value.
+    #[serde(deserialize_with = "secret")]
+    pub value: crate::config::Secret,
+}
+
+/// The identity the managed-identity endpoint hands tokens for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedIdentityConfig {
+    /// Tenant of the identity.
+    pub tenant: String,
+    /// Its client id.
+    pub client_id: String,
+    /// Application roles it holds.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
 /// The tenants the emulator knows (`--config FILE`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmulatorConfig {
     /// Every tenant.
     pub tenants: Vec<TenantConfig>,
+    /// Secrets of the (single) emulated Key Vault.
+    #[serde(default)]
+    pub key_vault: Vec<VaultSecret>,
+    /// The machine's managed identity; without it the metadata endpoint refuses.
+    #[serde(default)]
+    pub managed_identity: Option<ManagedIdentityConfig>,
 }
 
 impl EmulatorConfig {
-    /// The built-in demo tenant: one app with both roles, one with only the Graph role.
+    /// The built-in demo tenant: one app with both roles, one with only the Graph role, a
+    /// managed identity, and a Key Vault holding the first app's secret.
     pub fn demo() -> EmulatorConfig {
         EmulatorConfig {
             tenants: vec![TenantConfig {
@@ -125,6 +160,15 @@ impl EmulatorConfig {
                     },
                 ],
             }],
+            key_vault: vec![VaultSecret {
+                name: DEMO_VAULT_SECRET.to_string(),
+                value: crate::config::Secret::new(DEMO_SECRET),
+            }],
+            managed_identity: Some(ManagedIdentityConfig {
+                tenant: DEMO_TENANT.to_string(),
+                client_id: DEMO_MANAGED_IDENTITY.to_string(),
+                roles: vec![GRAPH_ROLE.to_string(), MDE_ROLE.to_string()],
+            }),
         }
     }
 

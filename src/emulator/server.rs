@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -177,6 +177,8 @@ async fn run(
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route(Api::Graph.path(), post(graph))
         .route(Api::Mde.path(), post(mde))
+        .route("/secrets/{name}", get(vault_secret))
+        .route("/metadata/identity/oauth2/token", get(managed_identity))
         .with_state(shared);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -329,6 +331,157 @@ fn issue_token(shared: &Shared, tenant: &str, form: &TokenForm) -> Response {
         "access_token": token,
     }))
     .into_response()
+}
+
+// ---- managed identity and Key Vault ----
+
+#[derive(Debug, Deserialize)]
+struct IdentityQuery {
+    resource: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn managed_identity(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(query): Query<IdentityQuery>,
+) -> Response {
+    let refuse = |status: StatusCode, error: &str, description: &str| {
+        (
+            status,
+            axum::Json(json!({"error": error, "error_description": description})),
+        )
+            .into_response()
+    };
+    let response = if headers.get("metadata").and_then(|v| v.to_str().ok()) != Some("true") {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Required metadata header not specified",
+        )
+    } else if let Some(identity) = &shared.options.config.managed_identity {
+        match query.resource.filter(|r| !r.is_empty()) {
+            None => refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Required query variable 'resource' is missing",
+            ),
+            Some(resource) => {
+                let ttl = i64::try_from(shared.options.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+                let resource = resource.trim_end_matches('/').to_string();
+                let token = shared.signer.issue(
+                    &identity.tenant,
+                    &identity.client_id,
+                    &resource,
+                    &identity.roles,
+                    ttl,
+                );
+                axum::Json(json!({
+                    "access_token": token,
+                    "client_id": identity.client_id,
+                    "expires_in": ttl.to_string(),
+                    "expires_on": (Utc::now().timestamp() + ttl).to_string(),
+                    "resource": resource,
+                    "token_type": "Bearer",
+                }))
+                .into_response()
+            }
+        }
+    } else {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Identity not found",
+        )
+    };
+    shared.log(
+        "",
+        "/metadata/identity/oauth2/token",
+        None,
+        response.status(),
+    );
+    response
+}
+
+fn vault_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+#[tracing::instrument(skip_all, fields(secret = %name))]
+async fn vault_secret(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let claims = token.map(|t| shared.signer.verify(t));
+    let (tenant, response) = match claims {
+        None | Some(Err(Refusal::Invalid)) => (
+            String::new(),
+            vault_error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "AKV10000: Request is missing a Bearer or PoP token.",
+            ),
+        ),
+        Some(Err(Refusal::Expired)) => (
+            String::new(),
+            vault_error(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "AKV10022: Invalid audience or the token is expired.",
+            ),
+        ),
+        Some(Ok(claims))
+            if !claims.aud.contains("vault.azure.net")
+                && !claims.aud.contains("vault.usgovcloudapi.net") =>
+        {
+            (
+                claims.tid,
+                vault_error(
+                    StatusCode::UNAUTHORIZED,
+                    "Unauthorized",
+                    &format!(
+                        "AKV10022: Invalid audience. Expected https://vault.azure.net, found: {}.",
+                        claims.aud
+                    ),
+                ),
+            )
+        }
+        Some(Ok(claims)) => {
+            let found = shared
+                .options
+                .config
+                .key_vault
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(&name));
+            let response = match found {
+                Some(secret) => axum::Json(json!({
+                    "value": secret.value.expose(),
+                    "id": format!("https://emulator.vault.azure.net/secrets/{}/0", secret.name),
+                    "attributes": {"enabled": true},
+                }))
+                .into_response(),
+                None => vault_error(
+                    StatusCode::NOT_FOUND,
+                    "SecretNotFound",
+                    &format!(
+                        "A secret with (name/id) {name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command."
+                    ),
+                ),
+            };
+            (claims.tid, response)
+        }
+    };
+    shared.log(&tenant, "/secrets", None, response.status());
+    response
 }
 
 // ---- hunting APIs ----
