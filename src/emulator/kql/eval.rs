@@ -8,12 +8,56 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::parser::{
-    BinOp, Expr, ExprKind, JoinKind, LetValue, ListItem, ListOp, NamedExpr, Op, OpKind, Query,
-    SortKey, Source, StrOp, TabExpr,
+    Aggregate, BinOp, Expr, ExprKind, JoinKind, LetValue, ListItem, ListOp, NamedExpr, Op, OpKind,
+    Query, SortKey, Source, StrOp, TabExpr,
 };
 use super::scalar::{self, Func};
 use super::value::{KqlType, Value};
 use super::{Database, KqlError, Row};
+
+/// A small multiply-rotate hasher for group and join keys: they are hashed once per row,
+/// and SipHash's flooding resistance buys nothing for an in-process emulator.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(
+                c.try_into().expect("chunks_exact yields 8 bytes"),
+            ));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
+impl KeyHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type KeyMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<KeyHasher>>;
+type KeySet<K> = HashSet<K, std::hash::BuildHasherDefault<KeyHasher>>;
 
 /// Rows flowing between operators.
 #[derive(Debug, Clone)]
@@ -136,6 +180,14 @@ impl<'a> Ctx<'a> {
                     .columns
                     .iter()
                     .position(|(n, t)| n == "Timestamp" && *t == KqlType::DateTime);
+                // `Table::rows` is public, so a caller could have pushed a row of the wrong
+                // width; refuse the table rather than index out of bounds later.
+                if table.rows.iter().any(|r| r.len() != table.columns.len()) {
+                    return Err(self.err(
+                        format!("table '{name}' has rows that do not match its columns"),
+                        *pos,
+                    ));
+                }
                 let rows = match (self.window, ts) {
                     (Some((start, end)), Some(i)) => table
                         .rows
@@ -156,7 +208,16 @@ impl<'a> Ctx<'a> {
     fn operator(&self, rel: Rel, op: &Op) -> Result<Rel, KqlError> {
         match &op.kind {
             OpKind::Where(e) => {
-                let (pred, _) = self.compile(e, &rel, "where")?;
+                let (pred, ty) = self.compile(e, &rel, "where")?;
+                if !matches!(ty, KqlType::Bool | KqlType::Dynamic) {
+                    return Err(self.err(
+                        format!(
+                            "'where' operator: the predicate must be a bool, not {}",
+                            kql_name(ty)
+                        ),
+                        e.pos,
+                    ));
+                }
                 let rows = rel.rows.into_iter().filter(|r| pred.truthy(r)).collect();
                 Ok(Rel {
                     cols: rel.cols,
@@ -231,7 +292,7 @@ impl<'a> Ctx<'a> {
                         self.project(&rel, &items, false, "distinct")?
                     }
                 };
-                let mut seen: HashSet<Row> = HashSet::new();
+                let mut seen: KeySet<Row> = KeySet::default();
                 let rows = rel
                     .rows
                     .into_iter()
@@ -306,7 +367,16 @@ impl<'a> Ctx<'a> {
         let mut compiled = Vec::new();
         let mut unnamed = 0;
         for (name, e) in items {
-            let (c, ty) = self.compile(e, rel, op)?;
+            // `extend` items see the columns made by the items before them.
+            let (c, ty) = if extend {
+                let so_far = Rel {
+                    cols: cols.clone(),
+                    rows: Vec::new(),
+                };
+                self.compile(e, &so_far, op)?
+            } else {
+                self.compile(e, rel, op)?
+            };
             let name = if let Some(n) = name.clone().or_else(|| derive_name(e)) {
                 n
             } else {
@@ -343,9 +413,13 @@ impl<'a> Ctx<'a> {
                     Vec::with_capacity(width)
                 };
                 out.resize(width, Value::Null);
-                // Every item sees the input row, as in KQL's project/extend.
                 for (c, &slot) in compiled.iter().zip(&targets) {
-                    out[slot] = c.eval(r).into_owned();
+                    let v = if extend {
+                        c.eval(&out).into_owned()
+                    } else {
+                        c.eval(r).into_owned()
+                    };
+                    out[slot] = v;
                 }
                 Row::from(out)
             })
@@ -405,7 +479,7 @@ impl<'a> Ctx<'a> {
         })
     }
 
-    fn summarize(&self, rel: &Rel, aggs: &[NamedExpr], by: &[NamedExpr]) -> Result<Rel, KqlError> {
+    fn summarize(&self, rel: &Rel, aggs: &[Aggregate], by: &[NamedExpr]) -> Result<Rel, KqlError> {
         let mut cols: Vec<(String, KqlType)> = Vec::new();
         let mut keys = Vec::new();
         let mut unnamed = 0;
@@ -419,17 +493,28 @@ impl<'a> Ctx<'a> {
             keys.push(c);
         }
         let mut specs = Vec::new();
-        for (name, e) in aggs {
+        // Per aggregate: its output slot, and for arg_max/arg_min (input column, output slot).
+        let mut layout: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
+        for Aggregate { names, expr: e } in aggs {
             let spec = self.compile_agg(e, rel)?;
+            let slot = cols.len();
+            let mut extra = Vec::new();
             if let AggKind::Arg { cols: picked, .. } = &spec.kind {
-                let key_name = name
-                    .clone()
+                let key_name = names
+                    .first()
+                    .cloned()
                     .or_else(|| derive_name(agg_arg(e, 0)))
                     .unwrap_or_else(|| format!("{}_", spec.prefix));
                 push_unique(&mut cols, key_name, spec.ty);
-                for &i in picked {
-                    if !cols.iter().any(|(n, _)| *n == rel.cols[i].0) {
-                        cols.push(rel.cols[i].clone());
+                for (k, &i) in picked.iter().enumerate() {
+                    // `(a, b) = arg_max(x, b)` renames the returned columns in order.
+                    let name = names
+                        .get(k + 1)
+                        .cloned()
+                        .unwrap_or_else(|| rel.cols[i].0.clone());
+                    if !cols.iter().any(|(n, _)| *n == name) {
+                        extra.push((i, cols.len()));
+                        cols.push((name, rel.cols[i].1));
                     }
                 }
             } else {
@@ -437,11 +522,16 @@ impl<'a> Ctx<'a> {
                     Some(n) if spec.names_column => format!("{}_{n}", spec.prefix),
                     _ => format!("{}_", spec.prefix),
                 };
-                push_unique(&mut cols, name.clone().unwrap_or(default), spec.ty);
+                push_unique(
+                    &mut cols,
+                    names.first().cloned().unwrap_or(default),
+                    spec.ty,
+                );
             }
+            layout.push((slot, extra));
             specs.push(spec);
         }
-        let mut groups: HashMap<Vec<Value>, usize> = HashMap::new();
+        let mut groups: KeyMap<Vec<Value>, usize> = KeyMap::default();
         let mut states: Vec<(Vec<Value>, Vec<AggState>)> = Vec::new();
         let mut key_buf: Vec<Value> = Vec::with_capacity(keys.len());
         for r in &rel.rows {
@@ -465,8 +555,9 @@ impl<'a> Ctx<'a> {
             .into_iter()
             .map(|(key, st)| {
                 let mut out = key;
-                for (spec, s) in specs.iter().zip(st) {
-                    spec.finish(s, &mut out, &rel.cols, &cols);
+                out.resize(cols.len(), Value::Null);
+                for ((spec, s), (slot, extra)) in specs.iter().zip(st).zip(&layout) {
+                    spec.finish(s, &mut out, *slot, extra);
                 }
                 Row::from(out)
             })
@@ -645,7 +736,7 @@ impl<'a> Ctx<'a> {
                 Some(k)
             }
         };
-        let mut index: HashMap<Vec<Value>, Vec<usize>> = HashMap::new();
+        let mut index: KeyMap<Vec<Value>, Vec<usize>> = KeyMap::default();
         for (i, r) in right.rows.iter().enumerate() {
             if let Some(k) = key_of(r, &rk) {
                 index.entry(k).or_default().push(i);
@@ -665,7 +756,7 @@ impl<'a> Ctx<'a> {
                 });
             }
             JoinKind::RightAnti | JoinKind::RightSemi => {
-                let left_keys: HashSet<Vec<Value>> =
+                let left_keys: KeySet<Vec<Value>> =
                     left.rows.iter().filter_map(|r| key_of(r, &lk)).collect();
                 let want = kind == JoinKind::RightSemi;
                 let rows = right
@@ -684,7 +775,7 @@ impl<'a> Ctx<'a> {
         for (name, ty) in &right.cols {
             push_unique(&mut cols, name.clone(), *ty);
         }
-        let mut seen_left: HashSet<Vec<Value>> = HashSet::new();
+        let mut seen_left: KeySet<Vec<Value>> = KeySet::default();
         let mut rows = Vec::new();
         let right_nulls = vec![Value::Null; right.cols.len()];
         for l in &left.rows {
@@ -811,14 +902,43 @@ impl<'a> Ctx<'a> {
             }
             ExprKind::Neg(inner) => {
                 let (c, t) = self.compile(inner, rel, op)?;
+                if !t.is_numeric() && !matches!(t, KqlType::TimeSpan | KqlType::Dynamic) {
+                    return Err(self.err(
+                        format!("Cannot negate a value of type {}", kql_name(t)),
+                        e.pos,
+                    ));
+                }
+                // Multiplying by -1 negates numbers and timespans alike.
                 (
                     CExpr::Arith(
-                        BinOp::Sub,
-                        Box::new(CExpr::Lit(Value::Long(0))),
+                        BinOp::Mul,
                         Box::new(c),
+                        Box::new(CExpr::Lit(Value::Long(-1))),
                     ),
                     t,
                 )
+            }
+            ExprKind::Binary(chain @ (BinOp::And | BinOp::Or), ..) => {
+                // Long `and`/`or` chains become one n-ary node, walked without recursion.
+                let mut rights = Vec::new();
+                let mut cur = e;
+                while let ExprKind::Binary(b, l, r) = &cur.kind {
+                    if b != chain {
+                        break;
+                    }
+                    rights.push(r.as_ref());
+                    cur = l;
+                }
+                let mut parts = vec![self.compile(cur, rel, op)?.0];
+                for r in rights.into_iter().rev() {
+                    parts.push(self.compile(r, rel, op)?.0);
+                }
+                let c = if *chain == BinOp::And {
+                    CExpr::And(parts)
+                } else {
+                    CExpr::Or(parts)
+                };
+                (c, KqlType::Bool)
             }
             ExprKind::Binary(bop, a, b) => {
                 let (ca, ta) = self.compile(a, rel, op)?;
@@ -838,8 +958,6 @@ impl<'a> Ctx<'a> {
                         })?;
                         (CExpr::Arith(*bop, Box::new(ca), Box::new(cb)), t)
                     }
-                    BinOp::And => (CExpr::And(Box::new(ca), Box::new(cb)), KqlType::Bool),
-                    BinOp::Or => (CExpr::Or(Box::new(ca), Box::new(cb)), KqlType::Bool),
                     BinOp::Str(sop, negate) => {
                         let needle = match cb {
                             CExpr::Lit(v) if *sop == StrOp::Regex => Needle::Regex(
@@ -860,7 +978,19 @@ impl<'a> Ctx<'a> {
                             KqlType::Bool,
                         )
                     }
-                    cmp => (CExpr::Cmp(*cmp, Box::new(ca), Box::new(cb)), KqlType::Bool),
+                    cmp => {
+                        if !comparable(*cmp, ta, tb) {
+                            return Err(self.err(
+                                format!(
+                                    "Cannot compare values of types {} and {}",
+                                    kql_name(ta),
+                                    kql_name(tb)
+                                ),
+                                e.pos,
+                            ));
+                        }
+                        (CExpr::Cmp(*cmp, Box::new(ca), Box::new(cb)), KqlType::Bool)
+                    }
                 }
             }
             ExprKind::Between {
@@ -986,7 +1116,18 @@ impl<'a> Ctx<'a> {
         }
         let mut compiled = Vec::new();
         let mut types = Vec::new();
-        for a in args {
+        for (i, a) in args.iter().enumerate() {
+            if f == Func::ExtractJson && i == 2 {
+                let ty = type_argument(a).ok_or_else(|| {
+                    self.err(
+                        "'extractjson' expects typeof(<type>) as its third argument".to_string(),
+                        a.pos,
+                    )
+                })?;
+                compiled.push(CExpr::Lit(Value::str(kql_name(ty))));
+                types.push(ty);
+                continue;
+            }
             let (c, t) = self.compile(a, rel, op)?;
             compiled.push(c);
             types.push(t);
@@ -1004,7 +1145,11 @@ impl<'a> Ctx<'a> {
             let c = CExpr::Extract(Box::new(re), Box::new(group), Box::new(text));
             return Ok((fold(c), KqlType::String));
         }
-        let ty = scalar::return_type(f, &types);
+        let ty = if f == Func::ExtractJson {
+            types.get(2).copied().unwrap_or(KqlType::String)
+        } else {
+            scalar::return_type(f, &types)
+        };
         Ok((fold(CExpr::Call(f, compiled)), ty))
     }
 
@@ -1019,11 +1164,39 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Reads `typeof(string)` and friends.
+fn type_argument(e: &Expr) -> Option<KqlType> {
+    match &e.kind {
+        ExprKind::Call(f, args) if f == "typeof" && args.len() == 1 => match &args[0].kind {
+            ExprKind::Ident(t) => KqlType::from_kql_name(t),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn item_pos(item: &ListItem) -> usize {
     match item {
         ListItem::Scalar(e) => e.pos,
         ListItem::Tabular(_) => 0,
     }
+}
+
+/// Whether KQL accepts comparing these types (`=~`/`!~` need strings); dynamic goes with anything.
+fn comparable(op: BinOp, a: KqlType, b: KqlType) -> bool {
+    use KqlType::{Dynamic, Guid, String};
+    let family = |t: KqlType| match t {
+        KqlType::Int | KqlType::Long | KqlType::Real => 1,
+        String | Guid => 2,
+        other => other as u8 + 10,
+    };
+    if a == Dynamic || b == Dynamic {
+        return true;
+    }
+    if matches!(op, BinOp::EqCi | BinOp::NeCi) {
+        return family(a) == 2 && family(b) == 2;
+    }
+    family(a) == family(b)
 }
 
 fn kql_name(t: KqlType) -> &'static str {
@@ -1065,12 +1238,12 @@ fn listop_text(op: ListOp) -> &'static str {
 fn fold(c: CExpr) -> CExpr {
     let constant = match &c {
         CExpr::Lit(_) => return c,
-        CExpr::Arith(_, a, b) | CExpr::Cmp(_, a, b) | CExpr::And(a, b) | CExpr::Or(a, b) => {
-            a.is_lit() && b.is_lit()
-        }
-        CExpr::Call(_, args) => args.iter().all(CExpr::is_lit),
+        CExpr::Arith(_, a, b)
+        | CExpr::Cmp(_, a, b)
+        | CExpr::Index(a, b)
+        | CExpr::Extract(_, a, b) => a.is_lit() && b.is_lit(),
+        CExpr::Call(_, args) | CExpr::And(args) | CExpr::Or(args) => args.iter().all(CExpr::is_lit),
         CExpr::Member(a, _) => a.is_lit(),
-        CExpr::Index(a, b) | CExpr::Extract(_, a, b) => a.is_lit() && b.is_lit(),
         _ => false,
     };
     if constant {
@@ -1274,8 +1447,8 @@ enum CExpr {
     Lit(Value),
     Arith(BinOp, Box<CExpr>, Box<CExpr>),
     Cmp(BinOp, Box<CExpr>, Box<CExpr>),
-    And(Box<CExpr>, Box<CExpr>),
-    Or(Box<CExpr>, Box<CExpr>),
+    And(Vec<CExpr>),
+    Or(Vec<CExpr>),
     Str {
         op: StrOp,
         negate: bool,
@@ -1304,8 +1477,8 @@ impl CExpr {
     /// Whether a predicate holds for a row (null and non-booleans count as false).
     fn truthy(&self, row: &[Value]) -> bool {
         match self {
-            CExpr::And(a, b) => a.truthy(row) && b.truthy(row),
-            CExpr::Or(a, b) => a.truthy(row) || b.truthy(row),
+            CExpr::And(parts) => parts.iter().all(|p| p.truthy(row)),
+            CExpr::Or(parts) => parts.iter().any(|p| p.truthy(row)),
             CExpr::Cmp(op, a, b) => scalar::comparison(*op, &a.eval(row), &b.eval(row)),
             CExpr::Str {
                 op,
@@ -1388,20 +1561,21 @@ impl CExpr {
             CExpr::Col(i) => Cow::Borrowed(&row[*i]),
             CExpr::Lit(v) => Cow::Borrowed(v),
             CExpr::Arith(op, a, b) => Cow::Owned(scalar::arith(*op, &a.eval(row), &b.eval(row))),
-            CExpr::And(a, b) => {
-                let (x, y) = (a.eval(row), b.eval(row));
-                Cow::Owned(match (&*x.scalarize(), &*y.scalarize()) {
-                    (Value::Bool(false), _) | (_, Value::Bool(false)) => Value::Bool(false),
-                    (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
-                    _ => Value::Null,
-                })
-            }
-            CExpr::Or(a, b) => {
-                let (x, y) = (a.eval(row), b.eval(row));
-                Cow::Owned(match (&*x.scalarize(), &*y.scalarize()) {
-                    (Value::Bool(true), _) | (_, Value::Bool(true)) => Value::Bool(true),
-                    (Value::Bool(false), Value::Bool(false)) => Value::Bool(false),
-                    _ => Value::Null,
+            // Three-valued logic: a deciding operand wins, otherwise any null makes it null.
+            CExpr::And(parts) | CExpr::Or(parts) => {
+                let decider = matches!(self, CExpr::Or(_));
+                let mut unknown = false;
+                for p in parts {
+                    match *p.eval(row).scalarize() {
+                        Value::Bool(b) if b == decider => return Cow::Owned(Value::Bool(decider)),
+                        Value::Bool(_) => {}
+                        _ => unknown = true,
+                    }
+                }
+                Cow::Owned(if unknown {
+                    Value::Null
+                } else {
+                    Value::Bool(!decider)
                 })
             }
             // In a value context a predicate over a null is null, so `not()` keeps it false.
@@ -1449,11 +1623,11 @@ fn member(v: &Value, key: &Value) -> Value {
 /// Aggregate state per group.
 enum AggState {
     Count(i64),
-    Distinct(HashSet<Value>),
+    Distinct(KeySet<Value>),
     Sum(Value),
     Avg(f64, i64),
     Best(Value),
-    Make(Vec<Value>, HashSet<Value>),
+    Make(Vec<Value>, KeySet<Value>),
     Arg(Value, Option<Row>),
     Any(Option<Value>),
 }
@@ -1485,11 +1659,11 @@ impl AggSpec {
     fn start(&self) -> AggState {
         match &self.kind {
             AggKind::Count | AggKind::CountIf(_) => AggState::Count(0),
-            AggKind::DCount(..) => AggState::Distinct(HashSet::new()),
+            AggKind::DCount(..) => AggState::Distinct(KeySet::default()),
             AggKind::Sum(_) => AggState::Sum(Value::Null),
             AggKind::Avg(_) => AggState::Avg(0.0, 0),
             AggKind::MinMax(..) => AggState::Best(Value::Null),
-            AggKind::Make(..) => AggState::Make(Vec::new(), HashSet::new()),
+            AggKind::Make(..) => AggState::Make(Vec::new(), KeySet::default()),
             AggKind::Arg { .. } => AggState::Arg(Value::Null, None),
             AggKind::Any(_) => AggState::Any(None),
         }
@@ -1567,50 +1741,32 @@ impl AggSpec {
         }
     }
 
-    fn finish(
-        &self,
-        st: AggState,
-        out: &mut Vec<Value>,
-        in_cols: &[(String, KqlType)],
-        out_cols: &[(String, KqlType)],
-    ) {
-        match (st, &self.kind) {
-            (AggState::Count(n), _) => out.push(Value::Long(n)),
-            (AggState::Distinct(set), _) => {
-                out.push(Value::Long(i64::try_from(set.len()).unwrap_or(i64::MAX)));
-            }
-            (AggState::Sum(v), _) => out.push(if v.is_null() && self.ty.is_numeric() {
-                Value::Long(0)
-            } else {
-                v
-            }),
+    /// Writes the aggregate's value into `out[slot]` and, for arg_max/arg_min, the
+    /// returned columns into their `(input column, output slot)` places.
+    fn finish(&self, st: AggState, out: &mut [Value], slot: usize, extra: &[(usize, usize)]) {
+        out[slot] = match st {
+            AggState::Count(n) => Value::Long(n),
+            AggState::Distinct(set) => Value::Long(i64::try_from(set.len()).unwrap_or(i64::MAX)),
+            AggState::Sum(v) if v.is_null() && self.ty.is_numeric() => Value::Long(0),
+            AggState::Sum(v) | AggState::Best(v) => v,
             #[allow(clippy::cast_precision_loss)]
-            (AggState::Avg(sum, n), _) => out.push(if n == 0 {
-                Value::Null
-            } else {
-                Value::Real(sum / n as f64)
-            }),
-            (AggState::Best(v), _) => out.push(v),
-            (AggState::Make(items, _), _) => {
-                out.push(Value::dynamic(serde_json::Value::Array(
-                    items.iter().map(Value::to_dynamic_json).collect(),
-                )));
-            }
-            (AggState::Arg(best, picked), AggKind::Arg { cols, .. }) => {
-                out.push(best);
-                // Returned columns fill the output slots named after them that are still empty.
-                for &i in cols {
-                    let name = &in_cols[i].0;
-                    if let Some(slot) = out_cols.iter().position(|(n, _)| n == name)
-                        && slot >= out.len()
-                    {
-                        out.resize(slot + 1, Value::Null);
-                        out[slot] = picked.as_ref().map_or(Value::Null, |r| r[i].clone());
-                    }
+            AggState::Avg(sum, n) => {
+                if n == 0 {
+                    Value::Null
+                } else {
+                    Value::Real(sum / n as f64)
                 }
             }
-            (AggState::Any(v), _) => out.push(v.unwrap_or_default()),
-            (AggState::Arg(..), _) => out.push(Value::Null),
-        }
+            AggState::Make(items, _) => Value::dynamic(serde_json::Value::Array(
+                items.iter().map(Value::to_json).collect(),
+            )),
+            AggState::Arg(best, picked) => {
+                for &(i, to) in extra {
+                    out[to] = picked.as_ref().map_or(Value::Null, |r| r[i].clone());
+                }
+                best
+            }
+            AggState::Any(v) => v.unwrap_or_default(),
+        };
     }
 }

@@ -223,15 +223,15 @@ fn lex_string(
         }
         if c == b'\\' && !verbatim {
             text.push_str(&src[run_start..i]);
-            let escaped = bytes.get(i + 1).copied().unwrap_or(b'\\');
+            let escaped = src[i + 1..].chars().next().unwrap_or('\\');
             text.push(match escaped {
-                b'n' => '\n',
-                b't' => '\t',
-                b'r' => '\r',
-                b'0' => '\0',
-                other => char::from(other),
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                '0' => '\0',
+                other => other,
             });
-            i += 2;
+            i += 1 + escaped.len_utf8();
             run_start = i;
             continue;
         }
@@ -339,6 +339,11 @@ mod tests {
         assert_eq!(toks(r"'it\'s'")[0], Tok::Str("it's".into()));
         assert_eq!(toks(r#"@"C:\Windows""#)[0], Tok::Str(r"C:\Windows".into()));
         assert_eq!(toks(r"@'a''b'")[0], Tok::Str("a'b".into()));
+    }
+
+    #[test]
+    fn escaped_non_ascii_characters_do_not_split_code_points() {
+        assert_eq!(toks("'a\\é'")[0], Tok::Str("aé".into()));
     }
 
     #[test]

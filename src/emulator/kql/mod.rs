@@ -156,6 +156,14 @@ impl QueryResult {
             .collect()
     }
 
+    /// The schema as Defender's APIs send it: `[{"Name": ..., "Type": ...}]`.
+    pub fn schema_json(&self) -> serde_json::Value {
+        self.columns
+            .iter()
+            .map(|(n, t)| serde_json::json!({"Name": n, "Type": t.defender_name()}))
+            .collect()
+    }
+
     /// Every row as JSON objects.
     pub fn rows_json(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
         self.rows.iter().map(|r| self.row_json(r)).collect()

@@ -83,7 +83,7 @@ pub enum OpKind {
     /// `summarize aggs by keys`.
     Summarize {
         /// Aggregates.
-        aggs: Vec<NamedExpr>,
+        aggs: Vec<Aggregate>,
         /// Group keys.
         by: Vec<NamedExpr>,
     },
@@ -115,6 +115,15 @@ pub enum OpKind {
         /// `limit N`.
         limit: Option<usize>,
     },
+}
+
+/// One aggregate of `summarize`: output names (`n =`, `(a, b) =`, or none) and the call.
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    /// Explicit output names, in order; empty for default names.
+    pub names: Vec<String>,
+    /// The aggregation call.
+    pub expr: Expr,
 }
 
 /// The join kinds the engine evaluates.
@@ -353,7 +362,12 @@ const UNSUPPORTED_STRING_OPERATORS: [&str; 8] = [
 /// Parses a query into its syntax tree.
 pub fn parse(src: &str) -> Result<Query, KqlError> {
     let tokens = lex(src)?;
-    let mut p = Parser { src, tokens, i: 0 };
+    let mut p = Parser {
+        src,
+        tokens,
+        i: 0,
+        depth: 0,
+    };
     p.query()
 }
 
@@ -361,9 +375,28 @@ struct Parser<'a> {
     src: &'a str,
     tokens: Vec<Token>,
     i: usize,
+    /// Depth of the tree being built, bounded so that neither parsing, evaluating nor
+    /// dropping the tree can overflow the stack.
+    depth: usize,
 }
 
+/// Limit on [`Parser::depth`]: a nested expression counts [`NEST_WEIGHT`], a chained operator 1.
+const MAX_DEPTH: usize = 1000;
+const NEST_WEIGHT: usize = 10;
+
 impl Parser<'_> {
+    fn deeper(&mut self, weight: usize) -> Result<(), KqlError> {
+        self.depth += weight;
+        if self.depth > MAX_DEPTH {
+            return Err(KqlError::syntax(
+                "the query is nested too deeply",
+                self.src,
+                self.pos(),
+            ));
+        }
+        Ok(())
+    }
+
     fn peek(&self) -> &Tok {
         &self.tokens[self.i].tok
     }
@@ -562,11 +595,13 @@ impl Parser<'_> {
     }
 
     fn tabular(&mut self) -> Result<TabExpr, KqlError> {
+        self.deeper(NEST_WEIGHT)?;
         let source = self.source()?;
         let mut ops = Vec::new();
         while self.eat_sym("|") {
             ops.push(self.operator()?);
         }
+        self.depth -= NEST_WEIGHT;
         Ok(TabExpr { source, ops })
     }
 
@@ -611,6 +646,14 @@ impl Parser<'_> {
                 if w == "withsource" {
                     return Err(KqlError::new(
                         "'union withsource' is not supported".to_string(),
+                        self.src,
+                        pos,
+                    ));
+                }
+                // Only the default outer union is evaluated; `kind=inner` must not pass as it.
+                if w == "kind" && !matches!(self.peek_at(2), Tok::Ident(k) if k == "outer") {
+                    return Err(KqlError::new(
+                        "only 'union kind=outer' is supported".to_string(),
                         self.src,
                         pos,
                     ));
@@ -678,11 +721,15 @@ impl Parser<'_> {
             }
             "summarize" => {
                 self.skip_hints();
-                let aggs = if self.is_word("by") {
-                    Vec::new()
-                } else {
-                    self.named_list()?
-                };
+                let mut aggs = Vec::new();
+                if !self.is_word("by") {
+                    loop {
+                        aggs.push(self.aggregate()?);
+                        if !self.eat_sym(",") {
+                            break;
+                        }
+                    }
+                }
                 let by = if self.eat_word("by") {
                     self.named_list()?
                 } else {
@@ -802,9 +849,7 @@ impl Parser<'_> {
         self.expect_word("on")?;
         let mut on = Vec::new();
         loop {
-            if self.is_sym("$")
-                || matches!(self.peek(), Tok::Ident(w) if w == "$left" || w == "$right")
-            {
+            if matches!(self.peek(), Tok::Ident(w) if w == "$left" || w == "$right") {
                 let (side_a, col_a) = self.join_side()?;
                 self.expect_sym("==")?;
                 let (side_b, col_b) = self.join_side()?;
@@ -944,6 +989,30 @@ impl Parser<'_> {
         Ok(out)
     }
 
+    fn aggregate(&mut self) -> Result<Aggregate, KqlError> {
+        if self.is_sym("(")
+            && matches!(self.peek_at(1), Tok::Ident(_))
+            && matches!(self.peek_at(2), Tok::Sym("," | ")"))
+        {
+            self.bump();
+            let mut names = vec![self.ident()?];
+            while self.eat_sym(",") {
+                names.push(self.ident()?);
+            }
+            self.expect_sym(")")?;
+            self.expect_sym("=")?;
+            return Ok(Aggregate {
+                names,
+                expr: self.expr()?,
+            });
+        }
+        let (name, expr) = self.named_expr()?;
+        Ok(Aggregate {
+            names: name.into_iter().collect(),
+            expr,
+        })
+    }
+
     fn named_expr(&mut self) -> Result<NamedExpr, KqlError> {
         if matches!(self.peek(), Tok::Ident(_)) && matches!(self.peek_at(1), Tok::Sym("=")) {
             let name = self.ident()?;
@@ -965,8 +1034,17 @@ impl Parser<'_> {
 
     /// Parses a scalar expression.
     fn expr(&mut self) -> Result<Expr, KqlError> {
+        self.deeper(NEST_WEIGHT)?;
+        let e = self.or_expr();
+        self.depth -= NEST_WEIGHT;
+        e
+    }
+
+    fn or_expr(&mut self) -> Result<Expr, KqlError> {
         let mut lhs = self.and_expr()?;
+        let start = self.depth;
         while self.is_word("or") {
+            self.deeper(1)?;
             let pos = self.pos();
             self.bump();
             let rhs = self.and_expr()?;
@@ -975,12 +1053,15 @@ impl Parser<'_> {
                 pos,
             };
         }
+        self.depth = start;
         Ok(lhs)
     }
 
     fn and_expr(&mut self) -> Result<Expr, KqlError> {
         let mut lhs = self.cmp_expr()?;
+        let start = self.depth;
         while self.is_word("and") {
+            self.deeper(1)?;
             let pos = self.pos();
             self.bump();
             let rhs = self.cmp_expr()?;
@@ -989,6 +1070,7 @@ impl Parser<'_> {
                 pos,
             };
         }
+        self.depth = start;
         Ok(lhs)
     }
 
@@ -1136,13 +1218,18 @@ impl Parser<'_> {
 
     fn add_expr(&mut self) -> Result<Expr, KqlError> {
         let mut lhs = self.mul_expr()?;
+        let start = self.depth;
         loop {
             let pos = self.pos();
             let op = match self.peek() {
                 Tok::Sym("+") => BinOp::Add,
                 Tok::Sym("-") => BinOp::Sub,
-                _ => return Ok(lhs),
+                _ => {
+                    self.depth = start;
+                    return Ok(lhs);
+                }
             };
+            self.deeper(1)?;
             self.bump();
             let rhs = self.mul_expr()?;
             lhs = Expr {
@@ -1154,14 +1241,19 @@ impl Parser<'_> {
 
     fn mul_expr(&mut self) -> Result<Expr, KqlError> {
         let mut lhs = self.unary()?;
+        let start = self.depth;
         loop {
             let pos = self.pos();
             let op = match self.peek() {
                 Tok::Sym("*") => BinOp::Mul,
                 Tok::Sym("/") => BinOp::Div,
                 Tok::Sym("%") => BinOp::Mod,
-                _ => return Ok(lhs),
+                _ => {
+                    self.depth = start;
+                    return Ok(lhs);
+                }
             };
+            self.deeper(1)?;
             self.bump();
             let rhs = self.unary()?;
             lhs = Expr {
@@ -1174,7 +1266,9 @@ impl Parser<'_> {
     fn unary(&mut self) -> Result<Expr, KqlError> {
         let pos = self.pos();
         if self.eat_sym("-") {
+            self.deeper(1)?;
             let inner = self.unary()?;
+            self.depth -= 1;
             return Ok(match inner.kind {
                 ExprKind::Lit(Value::Long(n), t) => Expr {
                     kind: ExprKind::Lit(Value::Long(-n), t),
@@ -1198,15 +1292,22 @@ impl Parser<'_> {
             });
         }
         if self.eat_sym("+") {
-            return self.unary();
+            self.deeper(1)?;
+            let inner = self.unary();
+            self.depth -= 1;
+            return inner;
         }
         self.postfix()
     }
 
     fn postfix(&mut self) -> Result<Expr, KqlError> {
         let mut e = self.primary()?;
+        let start = self.depth;
         loop {
             let pos = self.pos();
+            if self.is_sym(".") || self.is_sym("[") {
+                self.deeper(1)?;
+            }
             if self.is_sym(".") && matches!(self.peek_at(1), Tok::Ident(_)) {
                 self.bump();
                 let field = self.ident()?;
@@ -1222,6 +1323,7 @@ impl Parser<'_> {
                     pos,
                 };
             } else {
+                self.depth = start;
                 return Ok(e);
             }
         }
@@ -1539,6 +1641,28 @@ mod tests {
         let err = parse("T | where A == 1 B").expect_err("the query must fail");
         assert_eq!(err.message, "Syntax error: unexpected 'B'");
         assert_eq!(err.column, 18);
+    }
+
+    #[test]
+    fn deep_nesting_and_long_chains_are_errors_not_stack_overflows() {
+        let nested = format!("T | where {}1{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(
+            parse(&nested)
+                .expect_err("too deep")
+                .message
+                .contains("nested too deeply")
+        );
+        let chain = format!("T | where {}", vec!["A == 1"; 50_000].join(" or "));
+        assert!(
+            parse(&chain)
+                .expect_err("too long")
+                .message
+                .contains("nested too deeply")
+        );
+        let minus = format!("T | where A == {}1", "-".repeat(100_000));
+        assert!(parse(&minus).is_err());
+        let fine = format!("T | where {}", vec!["A == 1"; 500].join(" or "));
+        assert!(parse(&fine).is_ok());
     }
 
     #[test]

@@ -66,6 +66,12 @@ pub enum Func {
     Not,
     /// `pack_array(...)`.
     PackArray,
+    /// `extractjson(path, json [, typeof(t)])`; the type travels as a string argument.
+    ExtractJson,
+    /// `parse_url(url)`.
+    ParseUrl,
+    /// `url_decode(s)`.
+    UrlDecode,
 }
 
 /// Looks up a function by name with its accepted argument counts.
@@ -98,6 +104,9 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
         "coalesce" => (Func::Coalesce, 1, 64),
         "not" => (Func::Not, 1, 1),
         "pack_array" => (Func::PackArray, 1, 64),
+        "extractjson" | "extract_json" => (Func::ExtractJson, 2, 3),
+        "parse_url" => (Func::ParseUrl, 1, 1),
+        "url_decode" => (Func::UrlDecode, 1, 1),
         _ => return None,
     })
 }
@@ -107,11 +116,16 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
     match f {
         Func::Bin | Func::Coalesce => args.first().copied().unwrap_or(KqlType::Dynamic),
         Func::StartOfDay | Func::ToDateTime => KqlType::DateTime,
-        Func::ToLower | Func::ToUpper | Func::StrCat | Func::Substring | Func::ToString => {
-            KqlType::String
-        }
-        Func::FormatDateTime | Func::Extract => KqlType::String,
-        Func::Split | Func::ParseJson | Func::PackArray => KqlType::Dynamic,
+        Func::ToLower
+        | Func::ToUpper
+        | Func::StrCat
+        | Func::Substring
+        | Func::ToString
+        | Func::FormatDateTime
+        | Func::Extract
+        | Func::UrlDecode
+        | Func::ExtractJson => KqlType::String,
+        Func::Split | Func::ParseJson | Func::PackArray | Func::ParseUrl => KqlType::Dynamic,
         Func::StrLen | Func::ToLong | Func::ArrayLength => KqlType::Long,
         Func::ToInt => KqlType::Int,
         Func::ToDouble => KqlType::Real,
@@ -222,9 +236,127 @@ pub fn call(f: Func, args: &[Value]) -> Value {
             _ => Value::Null,
         },
         Func::PackArray => Value::dynamic(serde_json::Value::Array(
-            args.iter().map(Value::to_dynamic_json).collect(),
+            args.iter().map(Value::to_json).collect(),
         )),
+        Func::ExtractJson => extract_json(&to_text(&args[0]), &args[1], args.get(2)),
+        Func::ParseUrl => parse_url(&to_text(&args[0])),
+        Func::UrlDecode => url_decode(&to_text(&args[0])).map_or(Value::Null, |s| Value::str(&s)),
     }
+}
+
+/// `extractjson`: a `$.a.b[0]` path into JSON text (or a dynamic value), optionally typed.
+fn extract_json(path: &str, json: &Value, ty: Option<&Value>) -> Value {
+    let doc = match json {
+        Value::Dynamic(d) => match d.as_str() {
+            Some(s) => serde_json::from_str(s).ok(),
+            None => Some(d.as_ref().clone()),
+        },
+        Value::String(s) => serde_json::from_str(s).ok(),
+        _ => None,
+    };
+    let Some(doc) = doc else { return Value::Null };
+    let Some(rest) = path.trim().strip_prefix('$') else {
+        return Value::Null;
+    };
+    let mut node = &doc;
+    let mut rest = rest;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let Some(next) = node.get(&r[..end]) else {
+                return Value::Null;
+            };
+            node = next;
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let Some(end) = r.find(']') else {
+                return Value::Null;
+            };
+            let key = r[..end].trim_matches(|c| c == '\'' || c == '"');
+            let next = match key.parse::<usize>() {
+                Ok(i) => node.get(i),
+                Err(_) => node.get(key),
+            };
+            let Some(next) = next else { return Value::Null };
+            node = next;
+            rest = &r[end + 1..];
+        } else {
+            return Value::Null;
+        }
+    }
+    let text = match node {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match ty
+        .map(|t| to_text(t).into_owned())
+        .as_deref()
+        .and_then(KqlType::from_kql_name)
+    {
+        None | Some(KqlType::String | KqlType::Guid) => Value::str(&text),
+        Some(KqlType::Long | KqlType::Int) => to_long(&Value::str(&text)),
+        Some(KqlType::Real) => text.trim().parse().map_or(Value::Null, Value::Real),
+        Some(KqlType::Bool) => call(Func::ToBool, &[Value::str(&text)]),
+        Some(KqlType::DateTime) => parse_datetime(&text).map_or(Value::Null, Value::DateTime),
+        Some(KqlType::TimeSpan) => {
+            super::value::parse_timespan(&text).map_or(Value::Null, Value::TimeSpan)
+        }
+        Some(KqlType::Dynamic) => Value::dynamic(node.clone()),
+    }
+}
+
+/// `parse_url`: the parts of a URL in the property bag KQL returns.
+fn parse_url(url: &str) -> Value {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Value::dynamic(serde_json::json!({}));
+    };
+    let (rest, fragment) = rest.split_once('#').unwrap_or((rest, ""));
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, path) = rest
+        .find('/')
+        .map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+    let (userinfo, hostport) = authority.rsplit_once('@').unwrap_or(("", authority));
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (h, p),
+        _ => (hostport, ""),
+    };
+    let mut params = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        params.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+    }
+    Value::dynamic(serde_json::json!({
+        "Scheme": scheme,
+        "Host": host,
+        "Port": port,
+        "Path": path,
+        "Username": user,
+        "Password": password,
+        "Query Parameters": params,
+        "Fragment": fragment,
+    }))
+}
+
+/// `url_decode`: percent-decoding; `None` when the result is not UTF-8.
+fn url_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 /// `extract(regex, group, text)` with a compiled regex.
@@ -517,7 +649,8 @@ pub fn comparison(op: BinOp, a: &Value, b: &Value) -> bool {
 
 /// Case-insensitive equality without allocating for ASCII text.
 pub fn eq_ci(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
+    // An ASCII side can only equal ASCII text, which ASCII case folding compares exactly.
+    if b.is_ascii() || a.is_ascii() {
         a.eq_ignore_ascii_case(b)
     } else {
         a.to_lowercase() == b.to_lowercase()
@@ -529,19 +662,34 @@ fn is_term_char(c: char) -> bool {
 }
 
 /// Byte offsets of every case-insensitive occurrence of `needle` in `hay`, lazily.
+/// The needle must be ASCII, so every hit starts and ends on a character boundary.
 fn find_ci<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + 'h {
     let h = hay.as_bytes();
     let n = needle.as_bytes();
-    let last = h.len().checked_sub(n.len());
-    let first = n.first().copied();
-    (0..=last.unwrap_or(0)).filter(move |&i| {
-        last.is_some()
-            && match first {
-                None => true,
-                Some(f) => {
-                    h[i].eq_ignore_ascii_case(&f) && h[i..i + n.len()].eq_ignore_ascii_case(n)
-                }
+    let (lower, upper) = n
+        .first()
+        .map_or((0, 0), |f| (f.to_ascii_lowercase(), f.to_ascii_uppercase()));
+    let mut next = 0;
+    std::iter::from_fn(move || {
+        let last = h.len().checked_sub(n.len())?;
+        if n.is_empty() {
+            return (next == 0).then(|| {
+                next = 1;
+                0
+            });
+        }
+        while next <= last {
+            // Scan for the first byte in either case, then compare the rest.
+            let offset = h[next..=last]
+                .iter()
+                .position(|&b| b == lower || b == upper)?;
+            let i = next + offset;
+            next = i + 1;
+            if h[i + 1..i + n.len()].eq_ignore_ascii_case(&n[1..]) {
+                return Some(i);
             }
+        }
+        None
     })
 }
 
@@ -549,7 +697,7 @@ fn find_cs<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + '
     hay.match_indices(needle).map(|(i, _)| i)
 }
 
-/// A string predicate with a needle; `needle_lower` is its lowercase form, computed once.
+/// A string predicate of `hay` against `needle`, with KQL's case rules for `op`.
 pub fn string_op(op: StrOp, hay: &str, needle: &str) -> bool {
     let ascii = needle.is_ascii();
     if !ascii
@@ -655,6 +803,9 @@ mod tests {
         assert!(string_op(StrOp::Has, "C:\\Windows\\cmd.exe", "cmd.exe"));
         assert!(!string_op(StrOp::Has, "powershell.exe", "power"));
         assert!(!string_op(StrOp::Has, "xcmd.exe", "cmd.exe"));
+        assert!(string_op(StrOp::Has, "xcmd.exe then CMD.EXE", "cmd.exe"));
+        assert!(string_op(StrOp::Has, "anything", ""));
+        assert!(!string_op(StrOp::Has, "cm", "cmd"));
         assert!(string_op(StrOp::HasCs, "Run Now", "Run"));
         assert!(!string_op(StrOp::HasCs, "Run Now", "run"));
         assert!(string_op(StrOp::HasPrefix, "invoke-expression", "expr"));

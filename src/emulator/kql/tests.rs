@@ -207,6 +207,13 @@ fn extend_adds_and_replaces_columns() {
     assert_eq!(r.columns.len(), 4);
     assert_eq!(r.rows_json()[0]["Size"], json!(101));
     assert_eq!(r.rows_json()[0]["Upper"], json!("WINDOWS11"));
+    let chained = rows("Dev | take 1 | extend a = Size * 2, b = a + 1 | project a, b");
+    assert_eq!(chained, vec![json!({"a": 2, "b": 3})]);
+    assert!(
+        fails("Dev | project a = Size, b = a")
+            .message
+            .contains("named 'a'")
+    );
 }
 
 #[test]
@@ -308,6 +315,17 @@ fn arg_min_with_column_list() {
     assert_eq!(
         r,
         vec![json!({"DeviceName": "srv1", "Size": 2, "OS": "WindowsServer"})]
+    );
+}
+
+#[test]
+fn tuple_names_rename_arg_max_outputs() {
+    let r = rows(
+        "Dev | summarize (Biggest, System) = arg_max(Size, OS) by DeviceName | where DeviceName == 'srv1'",
+    );
+    assert_eq!(
+        r,
+        vec![json!({"DeviceName": "srv1", "Biggest": 3, "System": "WindowsServer2"})]
     );
 }
 
@@ -651,13 +669,41 @@ fn and_or_precedence_and_parentheses() {
 fn datetime_and_timespan_arithmetic_in_extend() {
     let r = rows(
         "Proc | take 1 | project a = Timestamp + 1h, b = Timestamp - datetime(2024-02-10), c = 1d / 1h, d = 7 % 3, \
-         e = 1.5 * 2, f = -Size, g = 30m * 2, h = 10s + 1ms, i = time(1.02:00:00), j = 10 / 4",
+         e = 1.5 * 2, f = -Size, k = -(1h + 1h), g = 30m * 2, h = 10s + 1ms, i = time(1.02:00:00), j = 10 / 4",
     );
     assert_eq!(
         r[0],
         json!({"a": "2024-02-10T09:00:00.0000000Z", "b": "08:00:00", "c": 24.0, "d": 1, "e": 3.0, "f": -10,
-               "g": "01:00:00", "h": "00:00:10.0010000", "i": "1.02:00:00", "j": 2})
+               "g": "01:00:00", "h": "00:00:10.0010000", "i": "1.02:00:00", "j": 2, "k": "-02:00:00"})
     );
+}
+
+#[test]
+fn mismatched_comparisons_and_non_bool_predicates_are_rejected() {
+    assert_eq!(
+        fails("Proc | where Timestamp > 'yesterday'").message,
+        "Cannot compare values of types datetime and string"
+    );
+    assert!(
+        fails("Proc | where Size =~ 10")
+            .message
+            .starts_with("Cannot compare")
+    );
+    assert!(
+        fails("Proc | where Size")
+            .message
+            .contains("must be a bool")
+    );
+    assert_eq!(
+        rows("Proc | where Extra.Parent == 'explorer.exe' and Size == 10.0").len(),
+        1
+    );
+    assert!(
+        fails("union kind=inner Dev, Proc")
+            .message
+            .contains("kind=outer")
+    );
+    assert_eq!(rows("union kind=outer Dev, Dev").len(), 6);
 }
 
 #[test]
@@ -792,6 +838,37 @@ fn literals_of_every_kind() {
     );
 }
 
+#[test]
+fn extractjson_parse_url_and_url_decode() {
+    let r = rows(
+        "Proc | take 1 | project a = extractjson('$.Parent', tostring(Extra)), b = extractjson('$.Tags[1]', Extra), \
+         c = extractjson('$.n', '{\"n\": \"42\"}', typeof(long)), d = extractjson('$.missing', '{}'), \
+         e = parse_url('https://u:p@example.com:8443/a/b?x=1&url=http%3A%2F%2Fevil#top').Host, \
+         f = url_decode(tostring(parse_url('https://h/p?url=http%3A%2F%2Fevil%2Fx')['Query Parameters']['url'])), \
+         g = parse_url('not a url')",
+    );
+    assert_eq!(
+        r[0],
+        json!({"a": "explorer.exe", "b": "b", "c": 42, "d": null, "e": "example.com", "f": "http://evil/x", "g": {}})
+    );
+    let p =
+        rows("Proc | take 1 | project p = parse_url('https://u:p@example.com:8443/a/b?x=1#top')");
+    assert_eq!(
+        p[0]["p"],
+        json!({"Scheme": "https", "Host": "example.com", "Port": "8443", "Path": "/a/b", "Username": "u",
+               "Password": "p", "Query Parameters": {"x": "1"}, "Fragment": "top"})
+    );
+    assert_eq!(
+        run_ok("Proc | project c = extractjson('$.n', '{}', typeof(long))").schema()[0].1,
+        "Int64"
+    );
+    assert!(
+        fails("Proc | project c = extractjson('$.n', '{}', 5)")
+            .message
+            .contains("typeof")
+    );
+}
+
 // ---- window ----
 
 #[test]
@@ -889,6 +966,26 @@ fn error_display_includes_line_and_column() {
 }
 
 #[test]
+fn long_or_chains_and_deep_parentheses_evaluate() {
+    let chain = format!("Proc | where {}", vec!["Size == 10"; 900].join(" or "));
+    assert_eq!(rows(&chain).len(), 1);
+    let nested = format!(
+        "Proc | where {}Size == 10{}",
+        "(".repeat(90),
+        ")".repeat(90)
+    );
+    assert_eq!(rows(&nested).len(), 1);
+    let sum = format!("Proc | where Size == {}", vec!["1"; 90].join(" + "));
+    assert_eq!(rows(&sum).len(), 0);
+    let nested = format!(
+        "Proc | where not(isnull(Size) or {}Size == 10{})",
+        "(".repeat(90),
+        ")".repeat(90)
+    );
+    assert_eq!(rows(&nested).len(), 2);
+}
+
+#[test]
 fn comments_are_ignored() {
     assert_eq!(
         rows("// leading comment\nProc // trailing\n| where Size > 5 // why\n// end").len(),
@@ -897,10 +994,44 @@ fn comments_are_ignored() {
 }
 
 #[test]
+fn schema_json_uses_defender_names() {
+    let r = run_ok("Dev | project DeviceName, Size | take 0");
+    assert_eq!(
+        r.schema_json(),
+        json!([{"Name": "DeviceName", "Type": "String"}, {"Name": "Size", "Type": "Int64"}])
+    );
+}
+
+#[test]
+fn malformed_rows_pushed_directly_are_an_error_not_a_panic() {
+    let mut t = devices();
+    t.rows.push(Row::from(vec![s("short")]));
+    let e = run(&db(vec![t]), "Dev | project OS", now(), None).expect_err("malformed table");
+    assert!(e.message.contains("do not match its columns"));
+}
+
+#[test]
 fn table_rejects_rows_of_the_wrong_width() {
     let mut t = Table::new("T", vec![("A".to_string(), KqlType::String)]);
     assert!(t.push(vec![]).is_err());
     assert!(t.push(vec![s("x")]).is_ok());
+}
+
+#[test]
+fn every_prefix_of_valid_queries_answers_without_panicking() {
+    let queries = [
+        "let n = dynamic(['ws1', \"srv1\"]);\nProc | where DeviceName in~ (n) and CommandLine has_any ('a', 'b') | extend x = Extra.Tags[0], y = bin(Timestamp, 1h) | summarize (m, o) = arg_max(Size, FileName), c = countif(Size between (1 .. 20)) by y | top 3 by c asc nulls last",
+        "union Dev, (Proc | project-away *Name | mv-expand t = Extra.Tags to typeof(string) limit 2) | join kind=leftouter (Dev) on $left.OS == $right.OS | sort by Size desc, OS asc | project-rename Z = OS | distinct *",
+        "Proc | where not(isempty(CommandLine)) or FileName matches regex @'^c' | project a = iff(Size > 1, strcat('x', tostring(Size)), 'y'), b = case(Size == 1, 1.5, -2.5), c = time(1.02:03:04) * 2 - 30m, d = datetime(2024-01-01) + 1d | take 10 // done",
+    ];
+    let d = test_db();
+    for q in queries {
+        assert!(run(&d, q, now(), None).is_ok(), "{q}");
+        for (i, _) in q.char_indices() {
+            let _ = run(&d, &q[..i], now(), None);
+            let _ = run(&d, &format!("{}){}", &q[..i], &q[i..]), now(), None);
+        }
+    }
 }
 
 /// Builds a DeviceProcessEvents-like table of `n` rows with realistic value pools.

@@ -113,20 +113,6 @@ impl Value {
         }
     }
 
-    /// The type this value has on its own, used when a column type cannot be known in advance.
-    pub fn natural_type(&self) -> Option<KqlType> {
-        Some(match self {
-            Value::Null => return None,
-            Value::Bool(_) => KqlType::Bool,
-            Value::Long(_) => KqlType::Long,
-            Value::Real(_) => KqlType::Real,
-            Value::DateTime(_) => KqlType::DateTime,
-            Value::TimeSpan(_) => KqlType::TimeSpan,
-            Value::String(_) => KqlType::String,
-            Value::Dynamic(_) => KqlType::Dynamic,
-        })
-    }
-
     /// Unwraps a dynamic scalar (string, number, bool, null) into a plain value, so that
     /// `AdditionalFields.Name == "x"` compares like a string column would.
     pub fn scalarize(&self) -> std::borrow::Cow<'_, Value> {
@@ -172,11 +158,6 @@ impl Value {
             Value::String(s) => serde_json::Value::String(s.to_string()),
             Value::Dynamic(json) => json.as_ref().clone(),
         }
-    }
-
-    /// Converts to JSON for embedding in a dynamic value (`make_set`, `pack_array`).
-    pub fn to_dynamic_json(&self) -> serde_json::Value {
-        self.to_json()
     }
 
     /// The text `tostring()` gives this value.
