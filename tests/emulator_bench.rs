@@ -14,6 +14,10 @@ const ROWS: usize = 1_000_000;
 const QUERY: &str = "DeviceNetworkEvents
 | where ActionType == \"ConnectionSuccess\" and RemotePort != 443
 | summarize Connections = count(), Devices = dcount(DeviceId) by RemotePort";
+/// The same filter with a count only: what the engine does without `dcount`'s string hashing.
+const COUNT_QUERY: &str = "DeviceNetworkEvents
+| where ActionType == \"ConnectionSuccess\" and RemotePort != 443
+| summarize Connections = count() by RemotePort";
 
 fn status_kib(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -48,20 +52,23 @@ async fn where_summarize_over_a_million_rows_prints_rows_per_second() {
     println!("generated {rows} rows in {:.2?}", generated.elapsed());
     let db = Arc::new(db);
 
-    // The engine alone, best of three.
-    let mut best = f64::MAX;
+    // The engine alone, best of three per query.
     let mut groups = 0;
-    for _ in 0..3 {
-        let started = Instant::now();
-        let result = kql::run(&db, QUERY, Utc::now(), None).expect("the query runs");
-        best = best.min(started.elapsed().as_secs_f64());
-        groups = result.rows.len();
+    for query in [QUERY, COUNT_QUERY] {
+        let mut best = f64::MAX;
+        for _ in 0..3 {
+            let started = Instant::now();
+            let result = kql::run(&db, query, Utc::now(), None).expect("the query runs");
+            best = best.min(started.elapsed().as_secs_f64());
+            groups = result.rows.len();
+        }
+        println!(
+            "engine: {rows} rows in {:.1} ms -> {:.1} M rows/s scanned ({groups} groups): {}",
+            best * 1000.0,
+            per_second(rows, best) / 1e6,
+            query.replace('\n', " ")
+        );
     }
-    println!(
-        "engine: {rows} rows in {:.1} ms -> {:.1} M rows/s scanned ({groups} groups)",
-        best * 1000.0,
-        per_second(rows, best) / 1e6
-    );
 
     let e = emulator::start(EmulatorOptions {
         data: DataSource::Tables(Arc::clone(&db)),
