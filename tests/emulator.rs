@@ -834,3 +834,80 @@ async fn managed_identity_tokens_read_key_vault_secrets() {
         "a Graph token is not for the vault"
     );
 }
+
+#[tokio::test]
+async fn device_code_sign_in_is_pending_once_then_gives_delegated_and_refresh_tokens() {
+    let e = start(options()).await;
+    let client = reqwest::Client::new();
+    let base = format!("{}/{DEMO_TENANT}/oauth2/v2.0", e.base_url);
+    let scope = format!("{GRAPH_SCOPE} offline_access");
+    let device: Value = client
+        .post(format!("{base}/devicecode"))
+        .form(&[("client_id", DEMO_APP), ("scope", &scope)])
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON");
+    let code = device["device_code"]
+        .as_str()
+        .expect("a device code")
+        .to_string();
+    assert!(
+        device["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("devicelogin"))
+    );
+    let poll = async |form: &[(&str, &str)]| {
+        let response = client
+            .post(format!("{base}/token"))
+            .form(form)
+            .send()
+            .await
+            .expect("answers");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("JSON"))
+    };
+    let grant = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("client_id", DEMO_APP),
+        ("device_code", &code),
+    ];
+    let (status, pending) = poll(&grant).await;
+    assert_eq!(
+        (status, pending["error"].as_str()),
+        (400, Some("authorization_pending"))
+    );
+    let (status, signed_in) = poll(&grant).await;
+    assert_eq!(status, 200, "{signed_in}");
+    let access = signed_in["access_token"].as_str().expect("a token");
+    let (status, _, body) = call(
+        &e.base_url,
+        GRAPH,
+        access,
+        json!({"Query": "DeviceInfo | take 1"}),
+    )
+    .await;
+    assert_eq!(status, 200, "a delegated token reads Graph: {body}");
+
+    let refresh = signed_in["refresh_token"]
+        .as_str()
+        .expect("offline_access gives one");
+    let renew = [
+        ("grant_type", "refresh_token"),
+        ("client_id", DEMO_APP),
+        ("refresh_token", refresh),
+    ];
+    let (status, renewed) = poll(&renew).await;
+    assert_eq!(status, 200, "{renewed}");
+    assert_ne!(
+        renewed["refresh_token"], signed_in["refresh_token"],
+        "refresh tokens rotate"
+    );
+    let (status, reused) = poll(&renew).await;
+    assert_eq!(
+        (status, reused["error_codes"].clone()),
+        (400, json!([700_082]))
+    );
+}

@@ -29,6 +29,8 @@ pub const DEMO_SECRET: &str = "demo-secret";
 pub const DEMO_GRAPH_ONLY_APP: &str = "7e57d000-0000-4000-8000-0000000000a2";
 /// Secret of [`DEMO_GRAPH_ONLY_APP`].
 pub const DEMO_GRAPH_ONLY_SECRET: &str = "demo-secret-graph-only";
+/// The demo user who approves device code sign-ins.
+pub const DEMO_USER: &str = "analyst@contoso.com";
 /// Client id of the demo managed identity.
 pub const DEMO_MANAGED_IDENTITY: &str = "7e57d000-0000-4000-8000-0000000000a3";
 /// Name of the demo Key Vault secret holding [`DEMO_SECRET`].
@@ -100,6 +102,9 @@ pub struct TenantConfig {
     /// The registered apps.
     #[serde(default)]
     pub apps: Vec<AppConfig>,
+    /// UPN of the user who approves device code sign-ins (default `analyst@emulator.local`).
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// A Key Vault secret the emulator serves at `GET /secrets/{name}`.
@@ -147,6 +152,7 @@ impl EmulatorConfig {
         EmulatorConfig {
             tenants: vec![TenantConfig {
                 id: DEMO_TENANT.to_string(),
+                user: Some(DEMO_USER.to_string()),
                 apps: vec![
                     AppConfig {
                         client_id: DEMO_APP.to_string(),

@@ -80,8 +80,27 @@ struct Counters {
     query_calls: HashMap<String, u32>,
 }
 
+/// A delegated sign-in in progress or done: who, for which app and API.
+#[derive(Debug, Clone)]
+struct Grant {
+    tenant: String,
+    client_id: String,
+    resource: String,
+    scope: String,
+    offline: bool,
+}
+
+/// Device codes waiting for their first poll, and live refresh tokens.
+#[derive(Debug, Default)]
+struct Sessions {
+    /// Device code -> grant and whether it was polled once (the first poll is pending).
+    device_codes: HashMap<String, (Grant, bool)>,
+    refresh_tokens: HashMap<String, Grant>,
+}
+
 #[derive(Debug)]
 struct Shared {
+    sessions: Mutex<Sessions>,
     db: Arc<Database>,
     options: EmulatorOptions,
     signer: Signer,
@@ -159,6 +178,7 @@ fn build(options: EmulatorOptions) -> Result<Shared> {
         DataSource::Dir(_) | DataSource::Tables(_) => 0,
     };
     Ok(Shared {
+        sessions: Mutex::new(Sessions::default()),
         db,
         signer: Signer::new(),
         counters: Mutex::new(Counters::default()),
@@ -175,6 +195,7 @@ async fn run(
 ) -> Result<()> {
     let app = Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
+        .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
         .route(Api::Graph.path(), post(graph))
         .route(Api::Mde.path(), post(mde))
         .route("/secrets/{name}", get(vault_secret))
@@ -219,7 +240,11 @@ struct TokenForm {
     client_id: Option<String>,
     client_secret: Option<String>,
     scope: Option<String>,
+    device_code: Option<String>,
+    refresh_token: Option<String>,
 }
+
+const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 fn aadsts(status: StatusCode, error: &str, code: u32, text: &str) -> Response {
     let trace = uuid::Uuid::new_v4();
@@ -267,13 +292,18 @@ fn issue_token(shared: &Shared, tenant: &str, form: &TokenForm) -> Response {
             ),
         );
     };
-    if form.grant_type.as_deref() != Some("client_credentials") {
-        return aadsts(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            70003,
-            "The app requested an unsupported grant type.",
-        );
+    match form.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        Some(DEVICE_CODE_GRANT) => return redeem_device_code(shared, tenant_config, form),
+        Some("refresh_token") => return redeem_refresh_token(shared, tenant_config, form),
+        _ => {
+            return aadsts(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                70003,
+                "The app requested an unsupported grant type.",
+            );
+        }
     }
     let client_id = form.client_id.as_deref().unwrap_or_default();
     let Some(app) = tenant_config
@@ -331,6 +361,188 @@ fn issue_token(shared: &Shared, tenant: &str, form: &TokenForm) -> Response {
         "access_token": token,
     }))
     .into_response()
+}
+
+// ---- delegated sign-in: device code and refresh tokens ----
+
+fn find_tenant<'a>(shared: &'a Shared, tenant: &str) -> Option<&'a super::TenantConfig> {
+    shared
+        .options
+        .config
+        .tenants
+        .iter()
+        .find(|t| t.id.eq_ignore_ascii_case(tenant))
+}
+
+fn lock_sessions(shared: &Shared) -> std::sync::MutexGuard<'_, Sessions> {
+    shared
+        .sessions
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn random_code(bytes: usize) -> String {
+    let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    hex::encode(raw)
+}
+
+#[derive(Debug, Deserialize)]
+struct DeviceCodeForm {
+    client_id: Option<String>,
+    scope: Option<String>,
+}
+
+/// Starts a device code sign-in that the emulated user approves by the second poll.
+#[tracing::instrument(skip_all, fields(tenant = %tenant))]
+async fn device_code(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+    Form(form): Form<DeviceCodeForm>,
+) -> Response {
+    let response = start_device_code(&shared, &tenant, &form);
+    shared.log(&tenant, "/oauth2/v2.0/devicecode", None, response.status());
+    response
+}
+
+fn start_device_code(shared: &Shared, tenant: &str, form: &DeviceCodeForm) -> Response {
+    let Some(tenant_config) = find_tenant(shared, tenant) else {
+        return aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
+    };
+    let client_id = form.client_id.as_deref().unwrap_or_default();
+    if !tenant_config
+        .apps
+        .iter()
+        .any(|a| a.client_id.eq_ignore_ascii_case(client_id))
+    {
+        return aadsts(
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+            700_016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'."
+            ),
+        );
+    }
+    let scope = form.scope.clone().unwrap_or_default();
+    let Some(resource) = scope
+        .split_whitespace()
+        .find_map(|s| s.strip_suffix("/.default"))
+        .map(str::to_string)
+    else {
+        return aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            70011,
+            &format!("The provided value for the input parameter 'scope' is not valid: '{scope}'."),
+        );
+    };
+    let grant = Grant {
+        tenant: tenant_config.id.clone(),
+        client_id: client_id.to_string(),
+        resource,
+        offline: scope.split_whitespace().any(|s| s == "offline_access"),
+        scope,
+    };
+    let device_code = random_code(24);
+    let user_code = random_code(4).to_ascii_uppercase();
+    lock_sessions(shared)
+        .device_codes
+        .insert(device_code.clone(), (grant, false));
+    axum::Json(json!({
+        "device_code": device_code,
+        "user_code": user_code,
+        "verification_uri": "https://microsoft.com/devicelogin",
+        "expires_in": 900,
+        "interval": 1,
+        "message": format!("To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code {user_code} to authenticate."),
+    }))
+    .into_response()
+}
+
+/// A delegated token answer for `grant`, with a fresh refresh token when it asked for one.
+fn delegated_answer(shared: &Shared, tenant: &super::TenantConfig, grant: Grant) -> Response {
+    let ttl = i64::try_from(shared.options.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    let roles: Vec<String> = tenant
+        .apps
+        .iter()
+        .find(|a| a.client_id.eq_ignore_ascii_case(&grant.client_id))
+        .map(|a| a.roles.clone())
+        .unwrap_or_default();
+    let user = tenant
+        .user
+        .clone()
+        .unwrap_or_else(|| "analyst@emulator.local".to_string());
+    let access = shared.signer.issue_delegated(
+        &grant.tenant,
+        &grant.client_id,
+        &grant.resource,
+        &roles.join(" "),
+        &user,
+        ttl,
+    );
+    let mut body = json!({
+        "token_type": "Bearer",
+        "scope": grant.scope,
+        "expires_in": ttl,
+        "ext_expires_in": ttl,
+        "access_token": access,
+    });
+    if grant.offline {
+        let refresh = random_code(32);
+        body["refresh_token"] = json!(refresh);
+        lock_sessions(shared).refresh_tokens.insert(refresh, grant);
+    }
+    axum::Json(body).into_response()
+}
+
+fn redeem_device_code(shared: &Shared, tenant: &super::TenantConfig, form: &TokenForm) -> Response {
+    let code = form.device_code.as_deref().unwrap_or_default();
+    let mut sessions = lock_sessions(shared);
+    let Some((grant, polled)) = sessions.device_codes.get_mut(code) else {
+        return aadsts(
+            StatusCode::BAD_REQUEST,
+            "expired_token",
+            70020,
+            "The provided value for the input parameter 'device_code' is not valid or has expired.",
+        );
+    };
+    if !*polled {
+        *polled = true;
+        return aadsts(
+            StatusCode::BAD_REQUEST,
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+        );
+    }
+    let grant = grant.clone();
+    sessions.device_codes.remove(code);
+    drop(sessions);
+    delegated_answer(shared, tenant, grant)
+}
+
+fn redeem_refresh_token(
+    shared: &Shared,
+    tenant: &super::TenantConfig,
+    form: &TokenForm,
+) -> Response {
+    let token = form.refresh_token.as_deref().unwrap_or_default();
+    // Refresh tokens rotate: each is good once, as Entra ID lets clients assume.
+    let grant = lock_sessions(shared).refresh_tokens.remove(token);
+    match grant {
+        Some(grant) if grant.tenant == tenant.id => delegated_answer(shared, tenant, grant),
+        _ => aadsts(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            700_082,
+            "The refresh token has expired due to inactivity.",
+        ),
+    }
 }
 
 // ---- managed identity and Key Vault ----
@@ -662,7 +874,11 @@ fn authorize(
             claims.aud
         )));
     }
-    if !claims.roles.iter().any(|r| r == api.role()) {
+    let delegated = claims.scp.as_deref().is_some_and(|scp| {
+        scp.split_whitespace()
+            .any(|s| s == api.role() || Some(s) == api.role().strip_suffix(".All"))
+    });
+    if !delegated && !claims.roles.iter().any(|r| r == api.role()) {
         return Err(Failure::new(
             StatusCode::FORBIDDEN,
             "Forbidden",

@@ -18,6 +18,12 @@ pub(crate) struct Claims {
     pub sub: String,
     pub roles: Vec<String>,
     pub ver: String,
+    /// Delegated permissions (space-separated), on tokens a user signed in for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<String>,
+    /// The signed-in user, on delegated tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
 }
 
 /// Why a presented token is refused.
@@ -58,7 +64,7 @@ impl Signer {
         }
     }
 
-    /// Issues a token for `appid` of tenant `tid` for audience `aud`, valid `ttl_secs`.
+    /// Issues an app token for `appid` of tenant `tid` for audience `aud`, valid `ttl_secs`.
     pub fn issue(
         &self,
         tid: &str,
@@ -67,8 +73,33 @@ impl Signer {
         roles: &[String],
         ttl_secs: i64,
     ) -> String {
+        self.sign(&Signer::claims(tid, appid, aud, roles, ttl_secs))
+    }
+
+    /// Issues a delegated token: `scp` instead of roles, and the user's `upn`.
+    pub fn issue_delegated(
+        &self,
+        tid: &str,
+        appid: &str,
+        aud: &str,
+        scp: &str,
+        upn: &str,
+        ttl_secs: i64,
+    ) -> String {
+        let mut claims = Signer::claims(tid, appid, aud, &[], ttl_secs);
+        claims.scp = Some(scp.to_string());
+        claims.upn = Some(upn.to_string());
+        self.sign(&claims)
+    }
+
+    fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 signing of plain claims cannot fail")
+    }
+
+    fn claims(tid: &str, appid: &str, aud: &str, roles: &[String], ttl_secs: i64) -> Claims {
         let now = Utc::now().timestamp();
-        let claims = Claims {
+        Claims {
             aud: aud.to_string(),
             iss: format!("https://sts.windows.net/{tid}/"),
             iat: now,
@@ -79,9 +110,9 @@ impl Signer {
             sub: appid.to_string(),
             roles: roles.to_vec(),
             ver: "1.0".to_string(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 signing of plain claims cannot fail")
+            scp: None,
+            upn: None,
+        }
     }
 
     /// The claims of a token this signer issued and that has not expired.
