@@ -911,3 +911,100 @@ async fn device_code_sign_in_is_pending_once_then_gives_delegated_and_refresh_to
         (400, json!([700_082]))
     );
 }
+
+#[tokio::test]
+async fn fail_rate_one_fails_every_call_with_a_5xx_and_latency_delays_answers() {
+    let e = start(EmulatorOptions {
+        fail_rate: 1.0,
+        latency: Duration::from_millis(200),
+        ..options()
+    })
+    .await;
+    let t = token(&e.base_url, DEMO_APP, DEMO_SECRET, GRAPH_SCOPE).await;
+    let started = std::time::Instant::now();
+    let (status, _, body) = call(
+        &e.base_url,
+        GRAPH,
+        &t,
+        json!({"Query": "DeviceInfo | take 1"}),
+    )
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "the answer waits for --latency"
+    );
+    assert!([500, 503].contains(&status), "{status}: {body}");
+    assert_eq!(body["error"]["code"], "UnknownError");
+    let error = hunt(&e, Environment::Mde, "DeviceInfo | take 1", None)
+        .await
+        .expect_err("every call fails");
+    assert_eq!(error.class, ErrorClass::Transient, "{error}");
+    assert_eq!(error.attempts, 3, "retried up to the policy's limit");
+}
+
+/// Caches one token until the API refuses it, like huntd's token cache.
+#[derive(Debug, Default)]
+struct CachingTokens {
+    cached: tokio::sync::Mutex<Option<AccessToken>>,
+    fetched: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl TokenSource for CachingTokens {
+    async fn token(&self, instance: &Instance, resource: Resource) -> auth::Result<AccessToken> {
+        let mut cached = self.cached.lock().await;
+        if let Some(token) = cached.as_ref() {
+            return Ok(token.clone());
+        }
+        let token = EmulatorTokens.token(instance, resource).await?;
+        self.fetched
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *cached = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn invalidate(&self, _instance: &Instance, _resource: Resource) {
+        *self.cached.lock().await = None;
+    }
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused_and_the_hunt_client_recovers_with_a_fresh_one() {
+    let e = start(EmulatorOptions {
+        token_ttl: Duration::from_secs(1),
+        ..options()
+    })
+    .await;
+    let tokens = Arc::new(CachingTokens::default());
+    let hunter = Hunter::new(tokens.clone(), common::fast_options());
+    let instance = demo_instance("Contoso", &e.base_url, DEMO_APP, DEMO_SECRET);
+    let cancel = CancellationToken::new();
+    let first = hunter
+        .run(
+            &instance,
+            Environment::Graph,
+            "DeviceInfo | take 1",
+            None,
+            &cancel,
+        )
+        .await
+        .expect("runs");
+    assert_eq!(first.attempts, 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let second = hunter
+        .run(
+            &instance,
+            Environment::Graph,
+            "DeviceInfo | take 1",
+            None,
+            &cancel,
+        )
+        .await
+        .expect("runs after refreshing the token");
+    assert_eq!(second.result.rows.len(), 1);
+    assert_eq!(
+        tokens.fetched.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "the 401 made the client fetch a second token"
+    );
+}
