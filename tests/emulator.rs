@@ -22,6 +22,7 @@ use huntd::emulator::{
 };
 use huntd::hunt::{ErrorClass, HuntError, HuntOutcome, Hunter, Window};
 use huntd::jobs::{self, Environment, Library};
+use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -1006,5 +1007,116 @@ async fn an_expired_token_is_refused_and_the_hunt_client_recovers_with_a_fresh_o
         tokens.fetched.load(std::sync::atomic::Ordering::Relaxed),
         2,
         "the 401 made the client fetch a second token"
+    );
+}
+
+/// A client assertion signed with the fixture key, naming it by `x5t#S256` or by `x5t`.
+fn assertion(alg: Algorithm, x5t_s256: bool, aud: &str, exp_in: i64) -> String {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use sha2::Digest as _;
+    let fixtures = repo().join("tests/fixtures/emulator");
+    let pem = std::fs::read_to_string(fixtures.join("app-cert.pem")).expect("fixture cert");
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = STANDARD.decode(body).expect("PEM base64");
+    let mut header = jsonwebtoken::Header::new(alg);
+    if x5t_s256 {
+        header.x5t_s256 = Some(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der)));
+    } else {
+        let sha1 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &der);
+        header.x5t = Some(URL_SAFE_NO_PAD.encode(sha1.as_ref()));
+    }
+    let now = Utc::now().timestamp();
+    let claims = json!({
+        "aud": aud, "iss": "cert-app", "sub": "cert-app", "jti": uuid::Uuid::new_v4().to_string(),
+        "nbf": now, "iat": now, "exp": now + exp_in,
+    });
+    let key = std::fs::read(fixtures.join("app-key.der")).expect("fixture key");
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(&key),
+    )
+    .expect("signs")
+}
+
+#[tokio::test]
+async fn certificate_assertions_are_checked_against_registered_certificates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("emulator.yaml");
+    let cert = repo().join("tests/fixtures/emulator/app-cert.pem");
+    std::fs::write(
+        &config,
+        format!(
+            "tenants:\n  - id: t1\n    apps:\n      - client_id: cert-app\n        certificates: [{}]\n        \
+             roles: [AdvancedQuery.Read.All]\n",
+            cert.display()
+        ),
+    )
+    .expect("write");
+    let e = start(EmulatorOptions {
+        config: emulator::EmulatorConfig::load(&config).expect("valid config"),
+        ..options()
+    })
+    .await;
+    let url = format!("{}/t1/oauth2/v2.0/token", e.base_url);
+    let ask = async |assertion: &str| {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "cert-app"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion),
+                ("scope", MDE_SCOPE),
+            ])
+            .send()
+            .await
+            .expect("answers");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("JSON"))
+    };
+    for (alg, s256) in [(Algorithm::PS256, true), (Algorithm::RS256, false)] {
+        let (status, body) = ask(&assertion(alg, s256, &url, 600)).await;
+        assert_eq!(status, 200, "{alg:?}: {body}");
+        let token = body["access_token"].as_str().expect("a token");
+        let (status, _, _) = call(
+            &e.base_url,
+            MDE,
+            token,
+            json!({"Query": "DeviceInfo | take 1"}),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let (status, body) = ask(&assertion(
+        Algorithm::PS256,
+        true,
+        "https://elsewhere/t2/oauth2/v2.0/token",
+        600,
+    ))
+    .await;
+    assert_eq!(
+        (status, body["error_codes"].clone()),
+        (401, json!([700_027])),
+        "{body}"
+    );
+    let (status, body) = ask(&assertion(Algorithm::PS256, true, &url, -10)).await;
+    assert_eq!(
+        (status, body["error_codes"].clone()),
+        (401, json!([700_024])),
+        "{body}"
+    );
+    let mut forged = assertion(Algorithm::RS256, false, &url, 600);
+    forged.truncate(forged.len() - 4);
+    forged.push_str("AAAA");
+    let (status, body) = ask(&forged).await;
+    assert_eq!(
+        (status, body["error_codes"].clone()),
+        (401, json!([700_027])),
+        "{body}"
     );
 }

@@ -2,6 +2,7 @@
 //! and both hunting APIs' wire formats, answering KQL over a sample dataset, and misbehaving on
 //! request the way the real service does.
 
+mod certs;
 pub mod data;
 pub mod kql;
 pub mod server;
@@ -79,9 +80,12 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct AppConfig {
     /// Application (client) id.
     pub client_id: String,
-    /// The client secret it must present.
-    #[serde(deserialize_with = "secret")]
-    pub secret: crate::config::Secret,
+    /// The client secret it may present.
+    #[serde(default, deserialize_with = "optional_secret")]
+    pub secret: Option<crate::config::Secret>,
+    /// Certificates (PEM or DER files) whose keys may sign its client assertions.
+    #[serde(default)]
+    pub certificates: Vec<PathBuf>,
     /// Application roles granted: `ThreatHunting.Read.All`, `AdvancedQuery.Read.All`.
     #[serde(default)]
     pub roles: Vec<String>,
@@ -91,6 +95,12 @@ fn secret<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> std::result::Result<crate::config::Secret, D::Error> {
     String::deserialize(deserializer).map(crate::config::Secret::new)
+}
+
+fn optional_secret<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<crate::config::Secret>, D::Error> {
+    secret(deserializer).map(Some)
 }
 
 /// A tenant and its apps.
@@ -156,12 +166,14 @@ impl EmulatorConfig {
                 apps: vec![
                     AppConfig {
                         client_id: DEMO_APP.to_string(),
-                        secret: crate::config::Secret::new(DEMO_SECRET),
+                        secret: Some(crate::config::Secret::new(DEMO_SECRET)),
+                        certificates: Vec::new(),
                         roles: vec![GRAPH_ROLE.to_string(), MDE_ROLE.to_string()],
                     },
                     AppConfig {
                         client_id: DEMO_GRAPH_ONLY_APP.to_string(),
-                        secret: crate::config::Secret::new(DEMO_GRAPH_ONLY_SECRET),
+                        secret: Some(crate::config::Secret::new(DEMO_GRAPH_ONLY_SECRET)),
+                        certificates: Vec::new(),
                         roles: vec![GRAPH_ROLE.to_string()],
                     },
                 ],
@@ -178,16 +190,25 @@ impl EmulatorConfig {
         }
     }
 
-    /// Reads a YAML file: `tenants: [{id, apps: [{client_id, secret, roles}]}]`.
+    /// Reads a YAML file: `tenants: [{id, apps: [{client_id, secret, certificates, roles}]}]`;
+    /// relative certificate paths are resolved against the file's directory.
     pub fn load(path: &Path) -> Result<EmulatorConfig> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        serde_saphyr::from_str(&text).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        let mut config: EmulatorConfig =
+            serde_saphyr::from_str(&text).map_err(|e| Error::Config {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for app in config.tenants.iter_mut().flat_map(|t| &mut t.apps) {
+            for certificate in &mut app.certificates {
+                *certificate = base.join(&*certificate);
+            }
+        }
+        Ok(config)
     }
 }
 
@@ -275,7 +296,10 @@ mod tests {
             (config.tenants[0].id.as_str(), app.client_id.as_str()),
             ("t1", "a1")
         );
-        assert_eq!(app.secret.expose(), "s3cret");
+        assert_eq!(
+            app.secret.as_ref().map(crate::config::Secret::expose),
+            Some("s3cret")
+        );
         assert_eq!(app.roles, [GRAPH_ROLE]);
         assert!(
             !format!("{config:?}").contains("s3cret"),

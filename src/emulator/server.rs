@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::certs::{self, AppCertificate};
 use super::data::{self, SampleOptions};
 use super::kql::{self, Database};
 use super::tokens::{Claims, Refusal, Signer};
@@ -101,6 +102,8 @@ struct Sessions {
 #[derive(Debug)]
 struct Shared {
     sessions: Mutex<Sessions>,
+    /// Registered certificates by lowercase client id.
+    certificates: HashMap<String, Vec<AppCertificate>>,
     db: Arc<Database>,
     options: EmulatorOptions,
     signer: Signer,
@@ -177,7 +180,17 @@ fn build(options: EmulatorOptions) -> Result<Shared> {
         DataSource::Sample { seed, .. } => seed,
         DataSource::Dir(_) | DataSource::Tables(_) => 0,
     };
+    let mut certificates: HashMap<String, Vec<AppCertificate>> = HashMap::new();
+    for app in options.config.tenants.iter().flat_map(|t| &t.apps) {
+        for path in &app.certificates {
+            certificates
+                .entry(app.client_id.to_ascii_lowercase())
+                .or_default()
+                .push(AppCertificate::load(path)?);
+        }
+    }
     Ok(Shared {
+        certificates,
         sessions: Mutex::new(Sessions::default()),
         db,
         signer: Signer::new(),
@@ -242,7 +255,11 @@ struct TokenForm {
     scope: Option<String>,
     device_code: Option<String>,
     refresh_token: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
 }
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -320,24 +337,39 @@ fn issue_token(shared: &Shared, tenant: &str, form: &TokenForm) -> Response {
             ),
         );
     };
-    let Some(secret) = &form.client_secret else {
-        return aadsts(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7_000_218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        );
-    };
-    if secret != app.secret.expose() {
-        return aadsts(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7_000_215,
-            &format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
-                app.client_id
-            ),
-        );
+    if let (Some(JWT_BEARER), Some(assertion)) = (
+        form.client_assertion_type.as_deref(),
+        form.client_assertion.as_deref(),
+    ) {
+        let registered = shared
+            .certificates
+            .get(&app.client_id.to_ascii_lowercase())
+            .map_or(&[][..], Vec::as_slice);
+        if let Err((code, text)) =
+            certs::verify_assertion(assertion, &app.client_id, tenant, registered)
+        {
+            return aadsts(StatusCode::UNAUTHORIZED, "invalid_client", code, &text);
+        }
+    } else {
+        let Some(secret) = &form.client_secret else {
+            return aadsts(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7_000_218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            );
+        };
+        if app.secret.as_ref().is_none_or(|s| s.expose() != secret) {
+            return aadsts(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                7_000_215,
+                &format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                    app.client_id
+                ),
+            );
+        }
     }
     let scope = form.scope.as_deref().unwrap_or_default();
     let Some(resource) = scope.strip_suffix("/.default").filter(|r| !r.is_empty()) else {
