@@ -66,6 +66,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// Serve an offline Defender API (token endpoint, Graph and MDE hunting) over sample data.
+    ///
+    /// The global --config names the emulator's tenants file here; without it a demo tenant.
+    Emulate(EmulateArgs),
     /// Run the scheduler daemon: every job on its schedule until SIGTERM (SIGHUP reloads).
     Run {
         /// Lease length in seconds: a dead node's runs are taken over this long after its last
@@ -232,6 +236,41 @@ pub enum RowFormat {
     Table,
 }
 
+/// Flags of `huntd emulate`.
+#[derive(Debug, clap::Args)]
+pub struct EmulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Load tables from `DIR/<Table>.jsonl` instead of the generated sample.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Ordinary rows per sample table.
+    #[arg(long, default_value_t = 3000)]
+    pub rows_per_table: usize,
+    /// Seed of the sample data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Lifetime of issued tokens, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub token_ttl: u64,
+    /// Share of API calls (0 to 1) answered with a random 5xx.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Delay before each API answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency: u64,
+    /// The first N calls of each distinct query fail with 503.
+    #[arg(long, default_value_t = 0)]
+    pub fail_first: u32,
+    /// After N API calls per tenant, answer 429 for exhausted CPU.
+    #[arg(long, value_name = "N")]
+    pub cpu_quota_after: Option<u32>,
+    /// Append one JSON line per request to this file.
+    #[arg(long, value_name = "FILE")]
+    pub request_log: Option<PathBuf>,
+}
+
 /// Output format of listing commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
@@ -337,6 +376,7 @@ pub fn main() -> ExitCode {
             ref state_dir,
         } => login(&cli, instance, browser, environment, state_dir.as_deref()),
         Command::Run { lease_secs } => run_daemon(&cli, lease_secs),
+        Command::Emulate(ref args) => emulate(&cli, args),
     };
     outcome.unwrap_or_else(|e| {
         // A reader that stopped early (`huntd jobs | head`) is not a failure of ours.
@@ -757,6 +797,56 @@ fn run_daemon(cli: &Cli, lease_secs: u64) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `huntd emulate`: serves until Ctrl-C or SIGTERM.
+fn emulate(cli: &Cli, args: &EmulateArgs) -> anyhow::Result<ExitCode> {
+    use crate::emulator::{DataSource, EmulatorConfig, EmulatorOptions};
+    if !(0.0..=1.0).contains(&args.fail_rate) {
+        anyhow::bail!("--fail-rate must be between 0 and 1");
+    }
+    let options = EmulatorOptions {
+        data: match &args.data {
+            Some(dir) => DataSource::Dir(dir.clone()),
+            None => DataSource::Sample {
+                seed: args.seed,
+                rows_per_table: args.rows_per_table,
+            },
+        },
+        config: match &cli.config {
+            Some(path) => EmulatorConfig::load(path)?,
+            None => EmulatorConfig::demo(),
+        },
+        token_ttl: std::time::Duration::from_secs(args.token_ttl),
+        fail_rate: args.fail_rate,
+        latency: std::time::Duration::from_millis(args.latency),
+        fail_first: args.fail_first,
+        cpu_quota_after: args.cpu_quota_after,
+        request_log: args.request_log.clone(),
+        ..EmulatorOptions::default()
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen).await?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            stop.cancel();
+            std::io::Result::Ok(())
+        });
+        eprintln!(
+            "huntd emulate: listening on http://{}",
+            listener.local_addr()?
+        );
+        crate::emulator::serve(options, listener, shutdown).await?;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {

@@ -1,0 +1,1269 @@
+//! The emulator's tables: a sample dataset generated from a seed, or JSON Lines files.
+//!
+//! The sample spreads ordinary activity over the last 30 days and plants, at regular intervals
+//! through the last day, the activity the example jobs hunt for: encoded PowerShell, Word
+//! starting a shell, a logon from a country the account never used, files with a known-bad
+//! SHA256 and connections to rare ports. The intervals are shorter than every example job's
+//! window, so each job finds something whenever it runs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use super::kql::{Database, KqlType, Table, Value};
+use super::{Error, Result};
+
+/// SHA256 the sample plants as a malicious file; the `known-bad-hash` example job lists it.
+pub const KNOWN_BAD_SHA256: &str =
+    "0b1f4e1f5b4b1e9c6a0f6b0e6f1c7d3b2a9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c";
+
+/// Remote port of the planted command-and-control traffic.
+pub const RARE_PORT: i64 = 4444;
+
+/// Account that signs in from a new country in the last day.
+pub const TRAVELLER_UPN: &str = "megan.bowen@contoso.com";
+
+/// The country of those planted sign-ins.
+pub const NEW_COUNTRY: &str = "RU";
+
+/// Names of the tables the sample dataset holds.
+pub const SAMPLE_TABLES: [&str; 10] = [
+    "DeviceProcessEvents",
+    "DeviceNetworkEvents",
+    "DeviceFileEvents",
+    "DeviceLogonEvents",
+    "DeviceEvents",
+    "DeviceInfo",
+    "AlertInfo",
+    "AlertEvidence",
+    "IdentityLogonEvents",
+    "EmailEvents",
+];
+
+/// How the sample dataset is generated.
+#[derive(Debug, Clone, Copy)]
+pub struct SampleOptions {
+    /// Seed of the generator: the same seed and `now` give the same rows.
+    pub seed: u64,
+    /// Ordinary rows per table (planted rows come on top).
+    pub rows_per_table: usize,
+    /// The end of the 30 days the timestamps cover.
+    pub now: DateTime<Utc>,
+}
+
+use KqlType::{Bool, DateTime as Dt, Dynamic, Int, Long, String as Str};
+
+fn schema(columns: &[(&str, KqlType)]) -> Vec<(String, KqlType)> {
+    columns
+        .iter()
+        .map(|(n, t)| ((*n).to_string(), *t))
+        .collect()
+}
+
+/// The columns of each sample table: Defender's names and types (the main ones of each).
+pub fn sample_schema(table: &str) -> Option<Vec<(String, KqlType)>> {
+    let cols: &[(&str, KqlType)] = match table {
+        "DeviceProcessEvents" => &[
+            ("Timestamp", Dt),
+            ("DeviceId", Str),
+            ("DeviceName", Str),
+            ("ActionType", Str),
+            ("FileName", Str),
+            ("FolderPath", Str),
+            ("SHA1", Str),
+            ("SHA256", Str),
+            ("MD5", Str),
+            ("FileSize", Long),
+            ("ProcessId", Long),
+            ("ProcessCommandLine", Str),
+            ("ProcessIntegrityLevel", Str),
+            ("ProcessCreationTime", Dt),
+            ("AccountDomain", Str),
+            ("AccountName", Str),
+            ("AccountSid", Str),
+            ("AccountUpn", Str),
+            ("LogonId", Long),
+            ("InitiatingProcessFileName", Str),
+            ("InitiatingProcessFolderPath", Str),
+            ("InitiatingProcessId", Long),
+            ("InitiatingProcessCommandLine", Str),
+            ("InitiatingProcessAccountDomain", Str),
+            ("InitiatingProcessAccountName", Str),
+            ("InitiatingProcessParentFileName", Str),
+            ("ReportId", Long),
+        ],
+        "DeviceNetworkEvents" => &[
+            ("Timestamp", Dt),
+            ("DeviceId", Str),
+            ("DeviceName", Str),
+            ("ActionType", Str),
+            ("RemoteIP", Str),
+            ("RemotePort", Int),
+            ("RemoteUrl", Str),
+            ("LocalIP", Str),
+            ("LocalPort", Int),
+            ("Protocol", Str),
+            ("LocalIPType", Str),
+            ("RemoteIPType", Str),
+            ("InitiatingProcessFileName", Str),
+            ("InitiatingProcessCommandLine", Str),
+            ("InitiatingProcessAccountName", Str),
+            ("InitiatingProcessParentFileName", Str),
+            ("ReportId", Long),
+        ],
+        "DeviceFileEvents" => &[
+            ("Timestamp", Dt),
+            ("DeviceId", Str),
+            ("DeviceName", Str),
+            ("ActionType", Str),
+            ("FileName", Str),
+            ("FolderPath", Str),
+            ("SHA1", Str),
+            ("SHA256", Str),
+            ("MD5", Str),
+            ("FileSize", Long),
+            ("FileOriginUrl", Str),
+            ("FileOriginReferrerUrl", Str),
+            ("InitiatingProcessFileName", Str),
+            ("InitiatingProcessCommandLine", Str),
+            ("InitiatingProcessAccountDomain", Str),
+            ("InitiatingProcessAccountName", Str),
+            ("ReportId", Long),
+        ],
+        "DeviceLogonEvents" => &[
+            ("Timestamp", Dt),
+            ("DeviceId", Str),
+            ("DeviceName", Str),
+            ("ActionType", Str),
+            ("LogonType", Str),
+            ("AccountDomain", Str),
+            ("AccountName", Str),
+            ("AccountSid", Str),
+            ("Protocol", Str),
+            ("FailureReason", Str),
+            ("IsLocalAdmin", Bool),
+            ("LogonId", Long),
+            ("RemoteDeviceName", Str),
+            ("RemoteIP", Str),
+            ("RemoteIPType", Str),
+            ("RemotePort", Int),
+            ("InitiatingProcessFileName", Str),
+            ("ReportId", Long),
+        ],
+        "DeviceEvents" => &[
+            ("Timestamp", Dt),
+            ("DeviceId", Str),
+            ("DeviceName", Str),
+            ("ActionType", Str),
+            ("FileName", Str),
+            ("FolderPath", Str),
+            ("SHA256", Str),
+            ("AccountDomain", Str),
+            ("AccountName", Str),
+            ("ProcessCommandLine", Str),
+            ("RemoteIP", Str),
+            ("RemotePort", Int),
+            ("InitiatingProcessFileName", Str),
+            ("InitiatingProcessCommandLine", Str),
+            ("AdditionalFields", Dynamic),
+            ("ReportId", Long),
+        ],
+        "DeviceInfo" => &[
+            ("Timestamp", Dt),
+            ("DeviceId", Str),
+            ("DeviceName", Str),
+            ("ClientVersion", Str),
+            ("PublicIP", Str),
+            ("OSArchitecture", Str),
+            ("OSPlatform", Str),
+            ("OSBuild", Long),
+            ("OSVersion", Str),
+            ("IsAzureADJoined", Bool),
+            ("LoggedOnUsers", Dynamic),
+            ("MachineGroup", Str),
+            ("DeviceType", Str),
+            ("OnboardingStatus", Str),
+            ("ReportId", Long),
+        ],
+        "AlertInfo" => &[
+            ("Timestamp", Dt),
+            ("AlertId", Str),
+            ("Title", Str),
+            ("Category", Str),
+            ("Severity", Str),
+            ("ServiceSource", Str),
+            ("DetectionSource", Str),
+            ("AttackTechniques", Str),
+        ],
+        "AlertEvidence" => &[
+            ("Timestamp", Dt),
+            ("AlertId", Str),
+            ("Title", Str),
+            ("Categories", Str),
+            ("AttackTechniques", Str),
+            ("ServiceSource", Str),
+            ("DetectionSource", Str),
+            ("EntityType", Str),
+            ("EvidenceRole", Str),
+            ("FileName", Str),
+            ("FolderPath", Str),
+            ("SHA256", Str),
+            ("RemoteIP", Str),
+            ("RemoteUrl", Str),
+            ("AccountName", Str),
+            ("AccountDomain", Str),
+            ("AccountUpn", Str),
+            ("DeviceId", Str),
+            ("DeviceName", Str),
+            ("ProcessCommandLine", Str),
+            ("SHA1", Str),
+            ("Application", Str),
+            ("NetworkMessageId", Str),
+            ("RegistryKey", Str),
+            ("AdditionalFields", Dynamic),
+        ],
+        "IdentityLogonEvents" => &[
+            ("Timestamp", Dt),
+            ("ActionType", Str),
+            ("Application", Str),
+            ("LogonType", Str),
+            ("Protocol", Str),
+            ("FailureReason", Str),
+            ("AccountName", Str),
+            ("AccountDomain", Str),
+            ("AccountUpn", Str),
+            ("AccountSid", Str),
+            ("AccountObjectId", Str),
+            ("AccountDisplayName", Str),
+            ("DeviceName", Str),
+            ("DeviceType", Str),
+            ("OSPlatform", Str),
+            ("IPAddress", Str),
+            ("Port", Int),
+            ("DestinationDeviceName", Str),
+            ("Location", Str),
+            ("ISP", Str),
+            ("AdditionalFields", Dynamic),
+            ("ReportId", Long),
+        ],
+        "EmailEvents" => &[
+            ("Timestamp", Dt),
+            ("NetworkMessageId", Str),
+            ("InternetMessageId", Str),
+            ("SenderMailFromAddress", Str),
+            ("SenderFromAddress", Str),
+            ("SenderDisplayName", Str),
+            ("SenderFromDomain", Str),
+            ("SenderIPv4", Str),
+            ("RecipientEmailAddress", Str),
+            ("RecipientObjectId", Str),
+            ("Subject", Str),
+            ("EmailDirection", Str),
+            ("DeliveryAction", Str),
+            ("DeliveryLocation", Str),
+            ("ThreatTypes", Str),
+            ("DetectionMethods", Str),
+            ("AttachmentCount", Int),
+            ("UrlCount", Int),
+            ("EmailLanguage", Str),
+            ("ReportId", Long),
+        ],
+        _ => return None,
+    };
+    Some(schema(cols))
+}
+
+struct Device {
+    id: String,
+    name: String,
+    ip: String,
+}
+
+struct User {
+    name: &'static str,
+    upn: String,
+    sid: String,
+    object_id: String,
+    country: &'static str,
+}
+
+const USER_NAMES: [&str; 16] = [
+    "megan.bowen",
+    "alex.wilber",
+    "adele.vance",
+    "diego.siciliani",
+    "grady.archie",
+    "henrietta.mueller",
+    "isaiah.langer",
+    "johanna.lorenz",
+    "joni.sherman",
+    "lee.gu",
+    "lidia.holloway",
+    "lynne.robbins",
+    "miriam.graham",
+    "nestor.wilke",
+    "patti.fernandez",
+    "pradeep.gupta",
+];
+
+const COUNTRIES: [&str; 4] = ["NL", "US", "DE", "GB"];
+
+/// Ordinary parent/child pairs, each common across devices.
+const PROCESS_PAIRS: [(&str, &str, &str); 8] = [
+    (
+        "explorer.exe",
+        "chrome.exe",
+        "\"chrome.exe\" --profile-directory=Default",
+    ),
+    ("explorer.exe", "outlook.exe", "\"OUTLOOK.EXE\" /recycle"),
+    (
+        "explorer.exe",
+        "teams.exe",
+        "\"Teams.exe\" --system-initiated",
+    ),
+    ("services.exe", "svchost.exe", "svchost.exe -k netsvcs -p"),
+    (
+        "svchost.exe",
+        "taskhostw.exe",
+        "taskhostw.exe Install $(Arg0)",
+    ),
+    (
+        "explorer.exe",
+        "notepad.exe",
+        "notepad.exe C:\\Users\\Public\\notes.txt",
+    ),
+    (
+        "explorer.exe",
+        "powershell.exe",
+        "powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\\scripts\\inventory.ps1",
+    ),
+    ("cmd.exe", "conhost.exe", "conhost.exe 0xffffffff -ForceV1"),
+];
+
+const COMMON_PORTS: [(i64, &str); 6] = [
+    (443, "TCP"),
+    (443, "TCP"),
+    (80, "TCP"),
+    (53, "UDP"),
+    (123, "UDP"),
+    (445, "TCP"),
+];
+
+const URLS: [&str; 6] = [
+    "login.microsoftonline.com",
+    "www.office.com",
+    "update.googleapis.com",
+    "github.com",
+    "teams.microsoft.com",
+    "ctldl.windowsupdate.com",
+];
+
+struct Gen {
+    rng: StdRng,
+    now: DateTime<Utc>,
+    devices: Vec<Device>,
+    users: Vec<User>,
+    report_id: i64,
+}
+
+fn hex_id(rng: &mut StdRng, bytes: usize) -> String {
+    let raw: Vec<u8> = (0..bytes).map(|_| rng.random()).collect();
+    hex::encode(raw)
+}
+
+fn guid(rng: &mut StdRng) -> String {
+    let h = hex_id(rng, 16);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn s(text: &str) -> Value {
+    Value::str(text)
+}
+
+impl Gen {
+    fn new(options: &SampleOptions) -> Gen {
+        let mut rng = StdRng::seed_from_u64(options.seed);
+        let devices = (1..=40)
+            .map(|i| Device {
+                id: hex_id(&mut rng, 20),
+                name: format!("ws-{i:04}.contoso.local"),
+                ip: format!("10.0.{}.{}", i / 200, 10 + i % 200),
+            })
+            .collect();
+        let users = USER_NAMES
+            .iter()
+            .enumerate()
+            .map(|(i, name)| User {
+                name,
+                upn: format!("{name}@contoso.com"),
+                sid: format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1100 + i),
+                object_id: guid(&mut rng),
+                country: COUNTRIES[i % COUNTRIES.len()],
+            })
+            .collect();
+        Gen {
+            rng,
+            now: options.now,
+            devices,
+            users,
+            report_id: 1000,
+        }
+    }
+
+    /// A random time in the last 30 days.
+    fn time(&mut self) -> DateTime<Utc> {
+        let ms = self.rng.random_range(0..30 * 86_400_000_i64);
+        self.now - TimeDelta::milliseconds(ms)
+    }
+
+    fn device(&mut self) -> usize {
+        self.rng.random_range(0..self.devices.len())
+    }
+
+    fn user(&mut self) -> usize {
+        self.rng.random_range(0..self.users.len())
+    }
+
+    fn report(&mut self) -> Value {
+        self.report_id += 1;
+        Value::Long(self.report_id)
+    }
+
+    fn public_ip(&mut self) -> String {
+        format!(
+            "{}.{}.{}.{}",
+            self.rng.random_range(20..220),
+            self.rng.random_range(0..255),
+            self.rng.random_range(0..255),
+            self.rng.random_range(1..255)
+        )
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.rng.random_range(0..items.len())]
+    }
+}
+
+/// Times at `every` through the last day (offset so they never fall exactly on `now`).
+fn planted_times(now: DateTime<Utc>, every_minutes: i64) -> impl Iterator<Item = DateTime<Utc>> {
+    (0..(24 * 60 / every_minutes))
+        .map(move |k| now - TimeDelta::minutes(k * every_minutes) - TimeDelta::seconds(90))
+}
+
+struct Builder {
+    table: Table,
+}
+
+impl Builder {
+    fn new(name: &str) -> Builder {
+        let columns = sample_schema(name).expect("every sample table has a schema");
+        Builder {
+            table: Table::new(name, columns),
+        }
+    }
+
+    fn push(&mut self, row: Vec<Value>) {
+        self.table
+            .push(row)
+            .expect("sample rows are built to their table's schema");
+    }
+}
+
+fn process_row(
+    g: &mut Gen,
+    t: DateTime<Utc>,
+    d: usize,
+    u: usize,
+    (parent, child, cmd): (&str, &str, &str),
+    sha256: &str,
+) -> Vec<Value> {
+    let dev = &g.devices[d];
+    let user = &g.users[u];
+    let (dev_id, dev_name, uname, usid, uupn) = (
+        s(&dev.id),
+        s(&dev.name),
+        s(user.name),
+        s(&user.sid),
+        s(&user.upn),
+    );
+    let pid = g.rng.random_range(1000..40_000);
+    let ppid = g.rng.random_range(500..1000);
+    vec![
+        Value::DateTime(t),
+        dev_id,
+        dev_name,
+        s("ProcessCreated"),
+        s(child),
+        s(&format!("C:\\Windows\\System32\\{child}")),
+        s(&hex_id(&mut g.rng, 20)),
+        s(sha256),
+        s(&hex_id(&mut g.rng, 16)),
+        Value::Long(g.rng.random_range(40_000..4_000_000)),
+        Value::Long(pid),
+        s(cmd),
+        s("Medium"),
+        Value::DateTime(t),
+        s("contoso"),
+        uname.clone(),
+        usid,
+        uupn,
+        Value::Long(g.rng.random_range(100_000..999_999)),
+        s(parent),
+        s(&format!("C:\\Windows\\{parent}")),
+        Value::Long(ppid),
+        s(parent),
+        s("contoso"),
+        uname,
+        s("userinit.exe"),
+        g.report(),
+    ]
+}
+
+fn device_process_events(g: &mut Gen, rows: usize) -> Table {
+    let mut out = Builder::new("DeviceProcessEvents");
+    for _ in 0..rows {
+        let (t, d, u) = (g.time(), g.device(), g.user());
+        let pair = PROCESS_PAIRS[g.rng.random_range(0..PROCESS_PAIRS.len())];
+        let sha = hex_id(&mut g.rng, 32);
+        let row = process_row(g, t, d, u, pair, &sha);
+        out.push(row);
+    }
+    let encoded = "powershell.exe -NoP -W Hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA";
+    for t in planted_times(g.now, 20) {
+        let row = process_row(
+            g,
+            t,
+            3,
+            0,
+            ("cmd.exe", "powershell.exe", encoded),
+            KNOWN_BAD_SHA256,
+        );
+        out.push(row);
+        let shell = process_row(
+            g,
+            t - TimeDelta::seconds(5),
+            3,
+            0,
+            (
+                "winword.exe",
+                "cmd.exe",
+                "cmd.exe /c whoami /all > %TEMP%\\o.txt",
+            ),
+            &"ab".repeat(32),
+        );
+        out.push(shell);
+    }
+    out.table
+}
+
+fn device_network_events(g: &mut Gen, rows: usize) -> Table {
+    let mut out = Builder::new("DeviceNetworkEvents");
+    let mut push = |g: &mut Gen,
+                    t: DateTime<Utc>,
+                    d: usize,
+                    port: i64,
+                    proto: &str,
+                    url: &str,
+                    process: &str| {
+        let remote = g.public_ip();
+        let dev = &g.devices[d];
+        let (id, name, ip) = (s(&dev.id), s(&dev.name), s(&dev.ip));
+        let action = if g.rng.random_bool(0.95) {
+            "ConnectionSuccess"
+        } else {
+            "ConnectionFailed"
+        };
+        let user = s(g.users[d % g.users.len()].name);
+        let row = vec![
+            Value::DateTime(t),
+            id,
+            name,
+            s(action),
+            s(&remote),
+            Value::Long(port),
+            s(url),
+            ip,
+            Value::Long(g.rng.random_range(49_152..65_535)),
+            s(if proto == "UDP" { "Udp" } else { "Tcp" }),
+            s("Private"),
+            s("Public"),
+            s(process),
+            s(process),
+            user,
+            s("explorer.exe"),
+            g.report(),
+        ];
+        out.push(row);
+    };
+    for _ in 0..rows {
+        let (t, d) = (g.time(), g.device());
+        let (port, proto) = COMMON_PORTS[g.rng.random_range(0..COMMON_PORTS.len())];
+        let url = g.pick(&URLS);
+        let process = g.pick(&["chrome.exe", "msedge.exe", "teams.exe", "svchost.exe"]);
+        push(g, t, d, port, proto, url, process);
+    }
+    for t in planted_times(g.now, 15) {
+        push(g, t, 3, RARE_PORT, "TCP", "", "powershell.exe");
+    }
+    out.table
+}
+
+fn device_file_events(g: &mut Gen, rows: usize) -> Table {
+    let mut out = Builder::new("DeviceFileEvents");
+    let mut push =
+        |g: &mut Gen, t: DateTime<Utc>, d: usize, name: &str, sha: &str, action: &str| {
+            let dev = &g.devices[d];
+            let (id, dname) = (s(&dev.id), s(&dev.name));
+            let user = s(g.users[d % g.users.len()].name);
+            let row = vec![
+                Value::DateTime(t),
+                id,
+                dname,
+                s(action),
+                s(name),
+                s(&format!("C:\\Users\\Public\\Downloads\\{name}")),
+                s(&hex_id(&mut g.rng, 20)),
+                s(sha),
+                s(&hex_id(&mut g.rng, 16)),
+                Value::Long(g.rng.random_range(1_000..10_000_000)),
+                s("https://github.com/releases/download"),
+                s("https://github.com/"),
+                s("chrome.exe"),
+                s("\"chrome.exe\" --type=utility"),
+                s("contoso"),
+                user,
+                g.report(),
+            ];
+            out.push(row);
+        };
+    for _ in 0..rows {
+        let (t, d) = (g.time(), g.device());
+        let name = g.pick(&[
+            "report.docx",
+            "setup.msi",
+            "budget.xlsx",
+            "tool.zip",
+            "notes.txt",
+        ]);
+        let action = g.pick(&["FileCreated", "FileModified", "FileRenamed", "FileDeleted"]);
+        let sha = hex_id(&mut g.rng, 32);
+        push(g, t, d, name, &sha, action);
+    }
+    for t in planted_times(g.now, 30) {
+        push(
+            g,
+            t,
+            7,
+            "invoice_viewer.exe",
+            KNOWN_BAD_SHA256,
+            "FileCreated",
+        );
+    }
+    out.table
+}
+
+fn device_logon_events(g: &mut Gen, rows: usize) -> Table {
+    let mut out = Builder::new("DeviceLogonEvents");
+    for _ in 0..rows {
+        let (t, d, u) = (g.time(), g.device(), g.user());
+        let ok = g.rng.random_bool(0.9);
+        let logon_type = g.pick(&["Interactive", "Network", "RemoteInteractive", "Unlock"]);
+        let other = g.device();
+        let remote = g.devices[other].ip.clone();
+        let dev = &g.devices[d];
+        let user = &g.users[u];
+        let row = vec![
+            Value::DateTime(t),
+            s(&dev.id),
+            s(&dev.name),
+            s(if ok { "LogonSuccess" } else { "LogonFailed" }),
+            s(logon_type),
+            s("contoso"),
+            s(user.name),
+            s(&user.sid),
+            s("Kerberos"),
+            s(if ok { "" } else { "InvalidUserNameOrPassword" }),
+            Value::Bool(u % 5 == 0),
+            Value::Long(g.rng.random_range(100_000..999_999)),
+            s(""),
+            s(&remote),
+            s("Private"),
+            Value::Long(g.rng.random_range(49_152..65_535)),
+            s("lsass.exe"),
+            g.report(),
+        ];
+        out.push(row);
+    }
+    out.table
+}
+
+fn device_events(g: &mut Gen, rows: usize) -> Table {
+    let mut out = Builder::new("DeviceEvents");
+    for _ in 0..rows {
+        let (t, d, u) = (g.time(), g.device(), g.user());
+        let action = g.pick(&[
+            "AntivirusScanCompleted",
+            "UsbDriveMounted",
+            "ScheduledTaskCreated",
+            "DnsQueryResponse",
+            "PowerShellCommand",
+        ]);
+        let fields = match action {
+            "UsbDriveMounted" => json!({"DriveLetter": "E:", "ProductName": "Cruzer Blade"}),
+            "ScheduledTaskCreated" => {
+                json!({"TaskName": "\\Microsoft\\Office\\Office Feature Updates"})
+            }
+            "PowerShellCommand" => json!({"Command": "Get-Process"}),
+            _ => json!({}),
+        };
+        let dev = &g.devices[d];
+        let row = vec![
+            Value::DateTime(t),
+            s(&dev.id),
+            s(&dev.name),
+            s(action),
+            s(""),
+            s(""),
+            s(""),
+            s("contoso"),
+            s(g.users[u].name),
+            s(""),
+            s(""),
+            Value::Null,
+            s("svchost.exe"),
+            s("svchost.exe -k netsvcs -p"),
+            Value::dynamic(fields),
+            g.report(),
+        ];
+        out.push(row);
+    }
+    out.table
+}
+
+fn device_info(g: &mut Gen, rows: usize) -> Table {
+    let mut out = Builder::new("DeviceInfo");
+    for _ in 0..rows {
+        let (t, d, u) = (g.time(), g.device(), g.user());
+        let public_ip = g.public_ip();
+        let dev = &g.devices[d];
+        let user = &g.users[u];
+        let row = vec![
+            Value::DateTime(t),
+            s(&dev.id),
+            s(&dev.name),
+            s("10.8750.26100.1000"),
+            s(&public_ip),
+            s("64-bit"),
+            s(if d % 4 == 0 { "Windows10" } else { "Windows11" }),
+            Value::Long(if d % 4 == 0 { 19045 } else { 26100 }),
+            s("10.0"),
+            Value::Bool(true),
+            Value::dynamic(
+                json!([{"UserName": user.name, "DomainName": "contoso", "Sid": user.sid}]),
+            ),
+            s("Workstations"),
+            s("Workstation"),
+            s("Onboarded"),
+            g.report(),
+        ];
+        out.push(row);
+    }
+    out.table
+}
+
+const ALERTS: [(&str, &str, &str, &str); 4] = [
+    (
+        "Suspicious PowerShell command line",
+        "Execution",
+        "Medium",
+        "T1059.001",
+    ),
+    ("Known malware detected", "Malware", "High", "T1204.002"),
+    (
+        "Suspicious sign-in from a new country",
+        "InitialAccess",
+        "Medium",
+        "T1078",
+    ),
+    (
+        "Anomalous scheduled task",
+        "Persistence",
+        "Low",
+        "T1053.005",
+    ),
+];
+
+fn alerts(g: &mut Gen, rows: usize) -> (Table, Table) {
+    let mut info = Builder::new("AlertInfo");
+    let mut evidence = Builder::new("AlertEvidence");
+    for _ in 0..rows {
+        let t = g.time();
+        let (title, category, severity, technique) = ALERTS[g.rng.random_range(0..ALERTS.len())];
+        let id = format!("da{}", hex_id(&mut g.rng, 16));
+        let techniques = format!("[\"{technique}\"]");
+        info.push(vec![
+            Value::DateTime(t),
+            s(&id),
+            s(title),
+            s(category),
+            s(severity),
+            s("Microsoft Defender for Endpoint"),
+            s("EDR"),
+            s(&techniques),
+        ]);
+        let (d, u) = (g.device(), g.user());
+        let dev = &g.devices[d];
+        let user = &g.users[u];
+        evidence.push(vec![
+            Value::DateTime(t),
+            s(&id),
+            s(title),
+            s(&format!("[\"{category}\"]")),
+            s(&techniques),
+            s("Microsoft Defender for Endpoint"),
+            s("EDR"),
+            s("Machine"),
+            s("Impacted"),
+            s(""),
+            s(""),
+            s(""),
+            s(""),
+            s(""),
+            s(user.name),
+            s("contoso"),
+            s(&user.upn),
+            s(&dev.id),
+            s(&dev.name),
+            s(""),
+            s(""),
+            s(""),
+            s(""),
+            s(""),
+            Value::dynamic(json!({"MachineId": dev.id})),
+        ]);
+    }
+    (info.table, evidence.table)
+}
+
+fn identity_logon_events(g: &mut Gen, rows: usize) -> Table {
+    let mut out = Builder::new("IdentityLogonEvents");
+    let mut push = |g: &mut Gen, t: DateTime<Utc>, u: usize, country: &str, ok: bool| {
+        let ip = g.public_ip();
+        let app = g.pick(&[
+            "Office 365",
+            "Microsoft Teams",
+            "Azure Portal",
+            "Active Directory",
+        ]);
+        let dev = g.devices[u % g.devices.len()].name.clone();
+        let user = &g.users[u];
+        let row = vec![
+            Value::DateTime(t),
+            s(if ok { "LogonSuccess" } else { "LogonFailed" }),
+            s(app),
+            s("Interactive"),
+            s("OAuth2"),
+            s(if ok { "" } else { "InvalidPassword" }),
+            s(user.name),
+            s("contoso.com"),
+            s(&user.upn),
+            s(&user.sid),
+            s(&user.object_id),
+            s(user.name),
+            s(&dev),
+            s("Desktop"),
+            s("Windows"),
+            s(&ip),
+            Value::Long(443),
+            s(""),
+            s(country),
+            s("Contoso ISP"),
+            Value::dynamic(json!({"Pass-through": false})),
+            g.report(),
+        ];
+        out.push(row);
+    };
+    for _ in 0..rows {
+        let (t, u) = (g.time(), g.user());
+        let ok = g.rng.random_bool(0.92);
+        let country = g.users[u].country;
+        push(g, t, u, country, ok);
+    }
+    let traveller = g
+        .users
+        .iter()
+        .position(|u| u.upn == TRAVELLER_UPN)
+        .expect("the traveller is one of the sample users");
+    for t in planted_times(g.now, 60) {
+        push(g, t, traveller, NEW_COUNTRY, true);
+    }
+    out.table
+}
+
+fn email_events(g: &mut Gen, rows: usize) -> Table {
+    let mut out = Builder::new("EmailEvents");
+    for _ in 0..rows {
+        let (t, u) = (g.time(), g.user());
+        let phish = g.rng.random_bool(0.03);
+        let sender = if phish {
+            "billing@contoso-payments.example"
+        } else {
+            g.pick(&["news@fabrikam.com", "noreply@github.com", "hr@contoso.com"])
+        };
+        let domain = sender.split('@').nth(1).unwrap_or_default();
+        let subject = if phish {
+            "Invoice overdue: action required"
+        } else {
+            g.pick(&[
+                "Weekly update",
+                "Your build passed",
+                "Team lunch",
+                "Benefits enrolment",
+            ])
+        };
+        let ip = g.public_ip();
+        let id = guid(&mut g.rng);
+        let user = &g.users[u];
+        let row = vec![
+            Value::DateTime(t),
+            s(&id),
+            s(&format!("<{id}@mail.example>")),
+            s(sender),
+            s(sender),
+            s(sender.split('@').next().unwrap_or_default()),
+            s(domain),
+            s(&ip),
+            s(&user.upn),
+            s(&user.object_id),
+            s(subject),
+            s("Inbound"),
+            s(if phish { "Junked" } else { "Delivered" }),
+            s(if phish { "Junk folder" } else { "Inbox/folder" }),
+            s(if phish { "Phish" } else { "" }),
+            s(if phish { "[\"URL detonation\"]" } else { "" }),
+            Value::Long(i64::from(phish)),
+            Value::Long(g.rng.random_range(0..4)),
+            s("en"),
+            g.report(),
+        ];
+        out.push(row);
+    }
+    out.table
+}
+
+/// Generates the sample dataset.
+pub fn sample(options: &SampleOptions) -> Database {
+    sample_tables(options, &SAMPLE_TABLES)
+}
+
+/// Generates only the named sample tables (`AlertInfo` and `AlertEvidence` come together).
+///
+/// Each table draws from its own generator seeded by the seed and the table, so a table's rows
+/// do not depend on which other tables are generated.
+pub fn sample_tables(options: &SampleOptions, names: &[&str]) -> Database {
+    let mut g = Gen::new(options);
+    let rows = options.rows_per_table;
+    let mut db = Database::new();
+    for (index, name) in (0_u64..).zip(SAMPLE_TABLES) {
+        let wanted =
+            names.contains(&name) || (name == "AlertInfo" && names.contains(&"AlertEvidence"));
+        if !wanted || name == "AlertEvidence" {
+            continue;
+        }
+        g.rng =
+            StdRng::seed_from_u64(options.seed ^ (index + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        g.report_id = i64::try_from(index).unwrap_or_default() * 1_000_000_000;
+        match name {
+            "DeviceProcessEvents" => db.insert(device_process_events(&mut g, rows)),
+            "DeviceNetworkEvents" => db.insert(device_network_events(&mut g, rows)),
+            "DeviceFileEvents" => db.insert(device_file_events(&mut g, rows)),
+            "DeviceLogonEvents" => db.insert(device_logon_events(&mut g, rows)),
+            "DeviceEvents" => db.insert(device_events(&mut g, rows)),
+            "DeviceInfo" => db.insert(device_info(&mut g, rows)),
+            "AlertInfo" => {
+                let (info, evidence) = alerts(&mut g, rows);
+                db.insert(info);
+                db.insert(evidence);
+            }
+            "IdentityLogonEvents" => db.insert(identity_logon_events(&mut g, rows)),
+            _ => db.insert(email_events(&mut g, rows)),
+        }
+    }
+    db
+}
+
+/// Loads every `<Table>.jsonl` in `dir`, with the schema from `<Table>.schema.json` when present
+/// (`[{"name": ..., "type": ...}]`, Defender or KQL type names) or inferred from the values.
+pub fn load_dir(dir: &Path) -> Result<Database> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    paths.sort();
+    let mut db = Database::new();
+    for path in paths {
+        db.insert(load_table(&path)?);
+    }
+    Ok(db)
+}
+
+fn data_error(path: &Path, line: usize, message: impl Into<String>) -> Error {
+    Error::Data {
+        path: path.to_path_buf(),
+        line,
+        message: message.into(),
+    }
+}
+
+fn read_schema(path: &Path) -> Result<Option<Vec<(String, KqlType)>>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let columns: Vec<HashMap<String, String>> =
+        serde_json::from_str(&text).map_err(|e| data_error(path, e.line(), e.to_string()))?;
+    let mut schema = Vec::new();
+    for column in columns {
+        let get = |key: &str| {
+            column
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.clone())
+        };
+        let (Some(name), Some(type_name)) = (get("name"), get("type")) else {
+            return Err(data_error(path, 1, "each column needs a name and a type"));
+        };
+        let kind = match type_name.as_str() {
+            "Int32" => Some(KqlType::Int),
+            "Object" => Some(KqlType::Dynamic),
+            other => KqlType::from_kql_name(other),
+        }
+        .ok_or_else(|| {
+            data_error(
+                path,
+                1,
+                format!("unknown type {type_name} of column {name}"),
+            )
+        })?;
+        schema.push((name, kind));
+    }
+    Ok(Some(schema))
+}
+
+fn infer_type(value: &serde_json::Value) -> Option<KqlType> {
+    Some(match value {
+        serde_json::Value::Null => return None,
+        serde_json::Value::Bool(_) => KqlType::Bool,
+        serde_json::Value::Number(n) if n.is_i64() => KqlType::Long,
+        serde_json::Value::Number(_) => KqlType::Real,
+        serde_json::Value::String(text) if text.parse::<DateTime<Utc>>().is_ok() => {
+            KqlType::DateTime
+        }
+        serde_json::Value::String(_) => KqlType::String,
+        _ => KqlType::Dynamic,
+    })
+}
+
+fn convert(value: serde_json::Value, kind: KqlType) -> Option<Value> {
+    use serde_json::Value as J;
+    Some(match (kind, value) {
+        (_, J::Null) => Value::Null,
+        (KqlType::Dynamic, v) => Value::dynamic(v),
+        (KqlType::Bool, J::Bool(b)) => Value::Bool(b),
+        (KqlType::Int | KqlType::Long, J::Number(n)) => Value::Long(n.as_i64()?),
+        (KqlType::Real, J::Number(n)) => Value::Real(n.as_f64()?),
+        (KqlType::DateTime, J::String(t)) => Value::DateTime(t.parse().ok()?),
+        (KqlType::String | KqlType::Guid, J::String(t)) => Value::str(&t),
+        (KqlType::String, other) => Value::str(&other.to_string()),
+        _ => return None,
+    })
+}
+
+fn load_table(path: &Path) -> Result<Table> {
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| data_error(path, 0, "the file name is not a table name"))?
+        .to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
+            .map_err(|e| data_error(path, i + 1, format!("not a JSON object: {e}")))?;
+        records.push((i + 1, record));
+    }
+    let schema_path = path.with_file_name(format!("{name}.schema.json"));
+    let columns = if let Some(columns) = read_schema(&schema_path)? {
+        columns
+    } else {
+        let mut columns: Vec<(String, Option<KqlType>)> = Vec::new();
+        for (_, record) in &records {
+            for (key, value) in record {
+                match columns.iter_mut().find(|(n, _)| n == key) {
+                    Some((_, kind @ None)) => *kind = infer_type(value),
+                    Some(_) => {}
+                    None => columns.push((key.clone(), infer_type(value))),
+                }
+            }
+        }
+        columns
+            .into_iter()
+            .map(|(n, t)| (n, t.unwrap_or(KqlType::String)))
+            .collect()
+    };
+    let mut table = Table::new(name, columns);
+    for (line, mut record) in records {
+        let mut row = Vec::with_capacity(table.columns.len());
+        for (column, kind) in &table.columns {
+            let raw = record.remove(column).unwrap_or(serde_json::Value::Null);
+            let cell = convert(raw, *kind).ok_or_else(|| {
+                data_error(
+                    path,
+                    line,
+                    format!(
+                        "column {column} holds a value that is not a {}",
+                        kind.defender_name()
+                    ),
+                )
+            })?;
+            row.push(cell);
+        }
+        table
+            .push(row)
+            .expect("rows are built from the table's own columns");
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> SampleOptions {
+        SampleOptions {
+            seed: 7,
+            rows_per_table: 300,
+            now: "2026-03-01T12:00:00Z".parse().expect("valid time"),
+        }
+    }
+
+    #[test]
+    fn same_seed_gives_the_same_rows() {
+        let (a, b) = (sample(&options()), sample(&options()));
+        for name in SAMPLE_TABLES {
+            let (ta, tb) = (&a.tables[name], &b.tables[name]);
+            assert_eq!(ta.rows.len(), tb.rows.len(), "{name}");
+            for (ra, rb) in ta.rows.iter().zip(&tb.rows) {
+                assert_eq!(format!("{ra:?}"), format!("{rb:?}"), "{name}");
+            }
+        }
+        let other = sample(&SampleOptions {
+            seed: 8,
+            ..options()
+        });
+        let alone = sample_tables(&options(), &["DeviceNetworkEvents"]);
+        assert_eq!(alone.tables.len(), 1);
+        assert_eq!(
+            format!("{:?}", alone.tables["DeviceNetworkEvents"].rows),
+            format!("{:?}", a.tables["DeviceNetworkEvents"].rows),
+            "a table does not depend on the others"
+        );
+        let first = |db: &Database| format!("{:?}", db.tables["DeviceNetworkEvents"].rows[0]);
+        assert_ne!(first(&a), first(&other));
+    }
+
+    #[test]
+    fn every_timestamp_lies_in_the_last_30_days() {
+        let o = options();
+        let db = sample(&o);
+        for name in SAMPLE_TABLES {
+            let table = &db.tables[name];
+            assert!(table.rows.len() >= o.rows_per_table, "{name}");
+            assert_eq!(table.columns[0].0, "Timestamp");
+            for row in &table.rows {
+                let Value::DateTime(t) = row[0] else {
+                    panic!("{name}: timestamp {:?}", row[0])
+                };
+                assert!(
+                    t <= o.now && t >= o.now - TimeDelta::days(30),
+                    "{name}: {t}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn jsonl_tables_load_with_inferred_or_given_schema() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("Events.jsonl"),
+            "{\"Timestamp\":\"2026-03-01T10:00:00Z\",\"N\":1,\"Name\":\"a\",\"Extra\":null}\n\n\
+             {\"Timestamp\":\"2026-03-01T11:00:00Z\",\"N\":2,\"Name\":\"b\",\"Extra\":{\"x\":1}}\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("Typed.jsonl"),
+            "{\"Id\":\"7\",\"Port\":443}\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("Typed.schema.json"),
+            r#"[{"Name":"Id","Type":"String"},{"name":"Port","type":"Int32"}]"#,
+        )
+        .expect("write");
+        let db = load_dir(dir.path()).expect("loads");
+        let events = &db.tables["Events"];
+        let types: Vec<KqlType> = events.columns.iter().map(|c| c.1).collect();
+        assert_eq!(
+            types,
+            [
+                KqlType::DateTime,
+                KqlType::Long,
+                KqlType::String,
+                KqlType::Dynamic
+            ]
+        );
+        assert_eq!(events.rows.len(), 2);
+        assert_eq!(db.tables["Typed"].columns[1], ("Port".into(), KqlType::Int));
+    }
+
+    #[test]
+    fn a_bad_jsonl_line_is_reported_with_its_line_number() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("T.jsonl");
+        std::fs::write(&path, "{\"a\":1}\n{\"a\":\"x\"}\n").expect("write");
+        let err = load_dir(dir.path()).expect_err("value of the wrong type");
+        assert!(matches!(err, Error::Data { line: 2, .. }), "{err}");
+        std::fs::write(&path, "{\"a\":1}\n\nnot json\n").expect("write");
+        let err = load_dir(dir.path()).expect_err("not JSON");
+        assert!(matches!(err, Error::Data { line: 3, .. }), "{err}");
+    }
+}
