@@ -252,6 +252,7 @@ contract!(
     a_failed_write_leaves_no_rows_and_the_run_running,
     overlapping_runs_never_count_a_finding_as_new_twice,
     dedup_columns_merge_rows_into_one_finding,
+    large_runs_keep_row_order_and_dedup_across_write_batches,
     the_typed_view_has_one_typed_column_per_result_column,
     the_view_is_recreated_when_the_schema_changes,
     coverage_gaps_show_uncovered_and_skipped_spans,
@@ -440,6 +441,59 @@ async fn a_failed_write_leaves_no_rows_and_the_run_running(ctx: Ctx) {
     }
     assert_eq!(ctx.succeed(&lease, &columns, &data).await, 25_000);
     assert_eq!(ctx.int("select count(*) from hunt_results").await, 25_000);
+}
+
+async fn large_runs_keep_row_order_and_dedup_across_write_batches(ctx: Ctx) {
+    // 20,000 rows span several write batches on both backends, and each device's rows sit in
+    // different batches: its finding must keep the last of them and count once.
+    ctx.job("j", Some(&["DeviceName"])).await;
+    let columns = cols(&[("DeviceName", "String"), ("Seq", "Int64")]);
+    let devices_rows = |devices: usize, total: usize| {
+        let texts: Vec<String> = (0..total)
+            .map(|i| format!(r#"{{"DeviceName":"pc{}","Seq":{i}}}"#, i % devices))
+            .collect();
+        rows(&texts)
+    };
+    let t = at("2024-05-01T09:00:00Z");
+    let lease = ctx.claim("j", t, TimeDelta::hours(1), "a").await;
+    let data = devices_rows(7_000, 20_000);
+    assert_eq!(ctx.succeed(&lease, &columns, &data).await, 7_000);
+    assert_eq!(
+        ctx.int("select count(*) from hunt_j where seq = row_num")
+            .await,
+        20_000
+    );
+    assert_eq!(
+        ctx.int(
+            r"select count(*) from hunt_results a
+              join hunt_results b on b.run_id = a.run_id and b.row_num = a.row_num + 7000
+              where a.row_hash = b.row_hash"
+        )
+        .await,
+        13_000
+    );
+    let kept_last = match ctx.backend() {
+        Backend::Sqlite => {
+            r"select count(*) from hunt_findings
+              where cast(json_extract(data, '$.Seq') as integer) >= 13000"
+        }
+        Backend::Postgres => {
+            r"select count(*) from hunt_findings where (data ->> 'Seq')::bigint >= 13000"
+        }
+    };
+    assert_eq!(ctx.int(kept_last).await, 7_000);
+
+    let lease = ctx
+        .claim("j", t + TimeDelta::hours(1), TimeDelta::hours(1), "a")
+        .await;
+    let data = devices_rows(8_000, 16_000);
+    assert_eq!(ctx.succeed(&lease, &columns, &data).await, 1_000);
+    assert_eq!(ctx.int("select count(*) from hunt_findings").await, 8_000);
+    assert_eq!(
+        ctx.int("select count(*) from hunt_findings where times_seen = 2")
+            .await,
+        7_000
+    );
 }
 
 async fn overlapping_runs_never_count_a_finding_as_new_twice(ctx: Ctx) {

@@ -642,14 +642,21 @@ struct HashedRows {
 }
 
 impl HashedRows {
-    fn new(rows: &[Box<RawValue>], dedup: Option<&[String]>) -> Result<Self> {
-        let hashes = hash_rows(rows, dedup)?;
-        let mut last_row = std::collections::HashMap::with_capacity(rows.len());
-        for (num, hash) in hashes.iter().enumerate() {
-            let num = i64::try_from(num).expect("a slice index fits in i64");
-            last_row.insert(hash.clone(), num);
+    /// An empty set, sized for a run of `rows` rows.
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            hashes: Vec::with_capacity(rows),
+            last_row: std::collections::HashMap::with_capacity(rows),
         }
-        Ok(Self { hashes, last_row })
+    }
+
+    /// Records the hashes of the run's next rows, in row order.
+    fn extend(&mut self, hashes: Vec<String>) {
+        for hash in hashes {
+            let num = i64::try_from(self.hashes.len()).expect("a slice length fits in i64");
+            self.last_row.insert(hash.clone(), num);
+            self.hashes.push(hash);
+        }
     }
 
     /// Whether every row has its own hash (then every row is its finding's representative).

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgCopyIn, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::{
@@ -16,8 +16,9 @@ use super::{
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Bytes buffered before a `copy` chunk is sent.
-const COPY_CHUNK: usize = 1 << 20;
+/// Rows per `copy` message; also the unit of hashing, which runs while the previous chunk is
+/// sent (at ~1 KB a row, a few MiB per message).
+const COPY_CHUNK_ROWS: usize = 4096;
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -115,41 +116,67 @@ fn push_copy_text(buf: &mut Vec<u8>, text: &str) {
     buf.extend_from_slice(&bytes[start..]);
 }
 
+/// Sends the run's rows by `copy` and returns their hashes: each chunk's successor is hashed
+/// while the chunk is on its way and the server parses it.
 async fn copy_results(
     conn: &mut PgConnection,
     lease: &Lease,
     rows: &[Box<RawValue>],
-    hashes: &[String],
-) -> Result<()> {
+    dedup: Option<&[String]>,
+) -> Result<HashedRows> {
     let mut copy = conn
         .copy_in_raw(r"copy hunt_results (run_id, job, row_num, row_hash, data) from stdin")
         .await?;
+    let sent = send_rows(&mut copy, lease, rows, dedup).await;
+    match sent {
+        Ok(hashed) => {
+            copy.finish().await?;
+            Ok(hashed)
+        }
+        Err(e) => {
+            copy.abort("huntd stopped sending").await.ok();
+            Err(e)
+        }
+    }
+}
+
+async fn send_rows(
+    copy: &mut PgCopyIn<&mut PgConnection>,
+    lease: &Lease,
+    rows: &[Box<RawValue>],
+    dedup: Option<&[String]>,
+) -> Result<HashedRows> {
     let mut prefix = Vec::new();
     let _ = write!(prefix_writer(&mut prefix), "{}\t", lease.run_id);
     push_copy_text(&mut prefix, &lease.job);
     prefix.push(b'\t');
-    let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
-    for (num, (row, hash)) in rows.iter().zip(hashes).enumerate() {
-        buf.extend_from_slice(&prefix);
-        let _ = write!(prefix_writer(&mut buf), "{num}\t{hash}\t");
-        push_copy_text(&mut buf, row.get());
-        buf.push(b'\n');
-        if buf.len() >= COPY_CHUNK {
-            if let Err(e) = copy.send(std::mem::take(&mut buf)).await {
-                copy.abort("huntd stopped sending").await.ok();
-                return Err(e.into());
-            }
-            buf = Vec::with_capacity(COPY_CHUNK + 4096);
+    let mut hashed = HashedRows::with_capacity(rows.len());
+    let mut chunks = rows.chunks(COPY_CHUNK_ROWS);
+    let mut current = chunks
+        .next()
+        .map(|chunk| Ok::<_, Error>((chunk, super::hash_rows(chunk, dedup)?)))
+        .transpose()?;
+    let mut num = 0_usize;
+    while let Some((chunk, hashes)) = current {
+        let mut buf = Vec::with_capacity(chunk.iter().map(|r| r.get().len() + 128).sum());
+        for (row, hash) in chunk.iter().zip(&hashes) {
+            buf.extend_from_slice(&prefix);
+            let _ = write!(prefix_writer(&mut buf), "{num}\t{hash}\t");
+            push_copy_text(&mut buf, row.get());
+            buf.push(b'\n');
+            num += 1;
         }
+        let next = chunks.next();
+        // `join` polls the send first, so the chunk is on the wire while the next is hashed.
+        let (sent, next_hashes) = futures_util::future::join(copy.send(buf), async {
+            next.map(|chunk| super::hash_rows(chunk, dedup)).transpose()
+        })
+        .await;
+        sent?;
+        hashed.extend(hashes);
+        current = next.zip(next_hashes?);
     }
-    if !buf.is_empty()
-        && let Err(e) = copy.send(buf).await
-    {
-        copy.abort("huntd stopped sending").await.ok();
-        return Err(e.into());
-    }
-    copy.finish().await?;
-    Ok(())
+    Ok(hashed)
 }
 
 /// `write!` into a byte buffer.
@@ -310,8 +337,6 @@ impl Store for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?
                 .ok_or_else(|| Error::UnknownJob(lease.job.clone()))?;
-        // Hash before the transaction, so row locks are held only for the writes.
-        let hashed = HashedRows::new(result.rows, dedup.as_ref().map(|d| d.0.as_slice()))?;
         let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
 
         let mut tx = self.pool.begin().await?;
@@ -352,7 +377,13 @@ impl Store for PostgresStore {
         .fetch_one(&mut *tx)
         .await?;
 
-        copy_results(&mut tx, lease, result.rows, &hashed.hashes).await?;
+        let hashed = copy_results(
+            &mut tx,
+            lease,
+            result.rows,
+            dedup.as_ref().map(|d| d.0.as_slice()),
+        )
+        .await?;
 
         let only_representatives = if hashed.all_distinct() {
             ""
@@ -372,7 +403,7 @@ impl Store for PostgresStore {
                       data = case when excluded.last_seen_at >= hunt_findings.last_seen_at
                           then excluded.data else hunt_findings.data end,
                       times_seen = hunt_findings.times_seen + 1
-                  returning row_hash, first_run_id
+                  returning first_run_id
               )
               select count(*) from up where first_run_id = $1"
         );

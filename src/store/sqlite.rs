@@ -22,6 +22,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 /// SQLite's default limit on bound parameters per statement (since 3.32).
 const MAX_BINDS: usize = 32_766;
 
+/// Page cache per connection, in KiB when negative (SQLite's convention): 64 MiB.
+const CACHE_SIZE: &str = "-65536";
+
 /// How long a writer waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -56,6 +59,10 @@ impl SqliteStore {
             // transactions but never corrupts the file or splits one.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // A run's findings upsert touches the `(job, row_hash)` index at random places; with
+            // the default 2 MiB cache its pages are evicted and spilled to the WAL over and over.
+            // The cache is allocated as pages are used, so idle connections stay small.
+            .pragma("cache_size", CACHE_SIZE)
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -150,30 +157,34 @@ fn results_insert_sql(rows: usize) -> String {
     sql
 }
 
+/// Inserts the run's rows in batches near the bind limit and returns their hashes: each batch's
+/// successor is hashed on this thread while SQLite's worker thread inserts it.
 async fn insert_results(
     conn: &mut SqliteConnection,
     lease: &Lease,
     rows: &[Box<serde_json::value::RawValue>],
-    hashes: &[String],
-) -> Result<()> {
+    dedup: Option<&[String]>,
+) -> Result<HashedRows> {
     // Anonymous `?` binds only: sqlx looks each numbered parameter's name up, and SQLite's
     // lookup is linear, which makes `?NNN` batches quadratic.
     let per_batch = MAX_BINDS / 5;
+    let mut hashed = HashedRows::with_capacity(rows.len());
     let mut full_sql: Option<Arc<str>> = None;
-    for (batch, (rows, hashes)) in rows
-        .chunks(per_batch)
-        .zip(hashes.chunks(per_batch))
-        .enumerate()
-    {
+    let mut batches = rows.chunks(per_batch);
+    let mut current = batches
+        .next()
+        .map(|batch| Ok::<_, Error>((batch, super::hash_rows(batch, dedup)?)))
+        .transpose()?;
+    while let Some((batch, hashes)) = current {
         // Full batches share one SQL text, so sqlx prepares it once per connection.
-        let sql = if rows.len() == per_batch {
+        let sql = if batch.len() == per_batch {
             Arc::clone(full_sql.get_or_insert_with(|| results_insert_sql(per_batch).into()))
         } else {
-            results_insert_sql(rows.len()).into()
+            results_insert_sql(batch.len()).into()
         };
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        let first = batch * per_batch;
-        for (offset, (row, hash)) in rows.iter().zip(hashes).enumerate() {
+        let first = hashed.hashes.len();
+        for (offset, (row, hash)) in batch.iter().zip(&hashes).enumerate() {
             let num = i64::try_from(first + offset).expect("a slice index fits in i64");
             query = query
                 .bind(lease.run_id)
@@ -182,9 +193,19 @@ async fn insert_results(
                 .bind(hash)
                 .bind(row.get());
         }
-        query.execute(&mut *conn).await?;
+        let next = batches.next();
+        // `join` polls the insert first, which hands it to the worker thread; hashing then
+        // runs here while the worker writes.
+        let (inserted, next_hashes) =
+            futures_util::future::join(query.execute(&mut *conn), async {
+                next.map(|batch| super::hash_rows(batch, dedup)).transpose()
+            })
+            .await;
+        inserted?;
+        hashed.extend(hashes);
+        current = next.zip(next_hashes?);
     }
-    Ok(())
+    Ok(hashed)
 }
 
 #[async_trait::async_trait]
@@ -337,8 +358,6 @@ impl Store for SqliteStore {
         let dedup = super::parse_dedup(job.try_get("dedup_columns")?)?;
         let view: String = job.try_get("view_name")?;
         let current_view_sha: Option<String> = job.try_get("view_sha256")?;
-        // Hash before taking the write lock, so the lock is held only for the writes.
-        let hashed = HashedRows::new(result.rows, dedup.as_deref())?;
         let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
 
         let mut tx = self.pool.begin().await?;
@@ -370,7 +389,22 @@ impl Store for SqliteStore {
                 attempt: lease.attempt,
             });
         };
-        insert_results(&mut tx, lease, result.rows, &hashed.hashes).await?;
+        let hashed = insert_results(&mut tx, lease, result.rows, dedup.as_deref()).await?;
+
+        // Counted before the upsert rather than with `returning`: SQLite materialises a
+        // `returning` statement's whole input before the first row comes back, which for a large
+        // run is a second copy of every row in temp storage. The write lock is held, so nothing
+        // changes the findings in between.
+        let distinct: Vec<&String> = hashed.last_row.keys().collect();
+        let new_row_count: i64 = sqlx::query_scalar(
+            r"select count(*) from json_each(?1) h
+              where not exists (
+                  select 1 from hunt_findings f where f.job = ?2 and f.row_hash = h.value)",
+        )
+        .bind(serde_json::to_string(&distinct)?)
+        .bind(&lease.job)
+        .fetch_one(&mut *tx)
+        .await?;
 
         let only_representatives = if hashed.all_distinct() {
             ""
@@ -388,8 +422,7 @@ impl Store for SqliteStore {
                       then excluded.last_run_id else hunt_findings.last_run_id end,
                   data = case when excluded.last_seen_at >= hunt_findings.last_seen_at
                       then excluded.data else hunt_findings.data end,
-                  times_seen = hunt_findings.times_seen + 1
-              returning first_run_id = ?1 as is_new"
+                  times_seen = hunt_findings.times_seen + 1"
         );
         let mut query = sqlx::query(AssertSqlSafe(upsert))
             .bind(lease.run_id)
@@ -397,13 +430,7 @@ impl Store for SqliteStore {
         if !hashed.all_distinct() {
             query = query.bind(serde_json::to_string(&hashed.representatives())?);
         }
-        let upserted = query.fetch_all(&mut *tx).await?;
-        let mut new_row_count = 0_i64;
-        for row in &upserted {
-            if row.try_get::<bool, _>("is_new")? {
-                new_row_count += 1;
-            }
-        }
+        query.execute(&mut *tx).await?;
         sqlx::query(r"update hunt_runs set new_row_count = ?1 where id = ?2")
             .bind(new_row_count)
             .bind(lease.run_id)
