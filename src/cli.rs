@@ -70,6 +70,27 @@ pub enum Command {
     ///
     /// The global --config names the emulator's tenants file here; without it a demo tenant.
     Emulate(EmulateArgs),
+    /// Try huntd without a tenant: the emulator, the example jobs on fast schedules, a summary.
+    Demo {
+        /// Leave the daemon and emulator running after the summary, until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+        /// Directory of jobs to run.
+        #[arg(long, default_value = "jobs")]
+        jobs: PathBuf,
+        /// msticpy-format query library the jobs use.
+        #[arg(long, default_value = "queries")]
+        queries: PathBuf,
+        /// SQLite file for the results; replaced at start.
+        #[arg(long, default_value = "huntd-demo.db")]
+        database: PathBuf,
+        /// How often each job runs during the demo.
+        #[arg(long, default_value = "5s", value_parser = parse_span)]
+        every: std::time::Duration,
+        /// How long the scheduler runs before the summary.
+        #[arg(long, default_value = "20s", value_parser = parse_span)]
+        run_for: std::time::Duration,
+    },
     /// Run the scheduler daemon: every job on its schedule until SIGTERM (SIGHUP reloads).
     Run {
         /// Lease length in seconds: a dead node's runs are taken over this long after its last
@@ -294,7 +315,9 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    init_logging(cli.log_format, cli.verbose);
+    // The demo prints its own progress; daemon logs below warnings would drown it.
+    let quiet = matches!(cli.command, Command::Demo { .. });
+    init_logging(cli.log_format, cli.verbose, quiet);
     let outcome = match cli.command {
         Command::Validate => validate(&cli),
         Command::Jobs { format } => list_jobs(&cli, format),
@@ -376,6 +399,25 @@ pub fn main() -> ExitCode {
             ref state_dir,
         } => login(&cli, instance, browser, environment, state_dir.as_deref()),
         Command::Run { lease_secs } => run_daemon(&cli, lease_secs),
+        Command::Demo {
+            keep_running,
+            ref jobs,
+            ref queries,
+            ref database,
+            every,
+            run_for,
+        } => {
+            let options = crate::demo::Options {
+                jobs: jobs.clone(),
+                queries: queries.clone(),
+                database: database.clone(),
+                work_dir: std::env::temp_dir().join(format!("huntd-demo-{}", std::process::id())),
+                every,
+                run_for,
+                keep_running,
+            };
+            demo(&options)
+        }
         Command::Emulate(ref args) => emulate(&cli, args),
     };
     outcome.unwrap_or_else(|e| {
@@ -849,8 +891,30 @@ fn emulate(cli: &Cli, args: &EmulateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn init_logging(format: LogFormat, verbose: u8) {
+fn demo(options: &crate::demo::Options) -> anyhow::Result<ExitCode> {
+    if !options.jobs.is_dir() {
+        eprintln!(
+            "error: no jobs directory at {}: run the demo from the huntd source directory, or pass --jobs",
+            options.jobs.display()
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    if options.every.is_zero() {
+        eprintln!("error: --every must be at least 1s");
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
+    let outcome = runtime()?.block_on(async {
+        let mut out = std::io::stdout();
+        crate::demo::run(options, &mut out).await
+    });
+    let _ = std::fs::remove_dir_all(&options.work_dir);
+    outcome?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(format: LogFormat, verbose: u8, quiet: bool) {
     let default = match verbose {
+        0 if quiet => "warn",
         0 => "info",
         1 => "debug",
         _ => "trace",
