@@ -677,9 +677,11 @@ async fn every_example_job_finds_its_planted_activity() {
 
 /// The msticpy reference queries: how many the engine runs, how many it rejects (printed).
 #[tokio::test]
-#[ignore = "reads /work/shared/reference; run by hand or from .ci/run"]
+#[ignore = "reads msticpy's query files from $HUNTD_MSTICPY_QUERIES; run from .ci/run"]
 async fn msticpy_reference_queries_run_or_are_rejected_as_unsupported() {
-    let root = PathBuf::from("/work/shared/reference/msticpy-queries");
+    let root = PathBuf::from(
+        std::env::var_os("HUNTD_MSTICPY_QUERIES").expect("HUNTD_MSTICPY_QUERIES names the folder"),
+    );
     let mut diags = Diagnostics::new();
     let library = Library::load(&[root], &mut diags);
     let e = start(EmulatorOptions {
@@ -707,7 +709,12 @@ async fn msticpy_reference_queries_run_or_are_rejected_as_unsupported() {
         "msticpy queries: {} total, {ran} run, {rejected} rejected, {unrendered} not rendered",
         library.len()
     );
+    assert_eq!(library.len(), 99, "the reference library has 99 queries");
     assert_eq!(ran + rejected + unrendered, library.len());
+    assert!(
+        ran >= 60,
+        "at least 60 of the msticpy queries must run, {ran} did"
+    );
 }
 
 fn render_with_samples(
