@@ -24,6 +24,11 @@ impl Respond for Hunts {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
         let query = body["Query"].as_str().unwrap_or_default().to_string();
+        if query.contains("'rejected") {
+            return ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                "error": {"code": "BadRequest", "message": "Query could not be parsed"}
+            }));
+        }
         let answer = serde_json::json!({
             "schema": [{"name": "Query", "type": "String"}],
             "results": [{"Query": query}],
@@ -848,4 +853,60 @@ async fn bench_ten_thousand_jobs_on_one_node() {
         percentile(&lateness, 0.99),
         lateness.last().copied().unwrap_or(f64::NAN)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_the_api_keeps_rejecting_backs_off_says_so_in_its_status_and_others_run_on() {
+    let fake = Fake::start().await;
+    let dir = setup(&fake);
+    std::fs::write(dir.path().join("jobs/rejected.yaml"), job_yaml("rejected")).expect("write job");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut daemon = Daemon::start_env(
+        dir.path(),
+        &["--lease-secs", "3"],
+        &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))],
+    );
+    let store = store(dir.path()).await;
+    let failed = |store: Arc<dyn Store>| async move {
+        runs(&store, "rejected")
+            .await
+            .iter()
+            .filter(|r| r.status == RunStatus::Failed)
+            .count()
+    };
+    wait_until("three rejected runs", &daemon, || async {
+        failed(Arc::clone(&store)).await >= 3
+    })
+    .await;
+    let mut buf = [0u8; 512];
+    let mut status = String::new();
+    while !status.contains("backing off") {
+        let n = socket.recv(&mut buf).expect("a status from huntd");
+        status = String::from_utf8_lossy(&buf[..n]).into_owned();
+    }
+    assert_eq!(
+        status,
+        "STATUS=2 jobs, 0 running, 1 backing off after repeated failures"
+    );
+    let probe_before = succeeded(&store, "probe").await;
+    wait_until("the other job running on", &daemon, || async {
+        succeeded(&store, "probe").await >= probe_before + 2
+    })
+    .await;
+    // The first pause is a minute: the rejected job made no further call meanwhile.
+    assert_eq!(failed(Arc::clone(&store)).await, 3, "{}", daemon.log());
+    let all = runs(&store, "rejected").await;
+    assert!(
+        all.iter()
+            .all(|r| r.error_class.as_deref() == Some("query")),
+        "{all:#?}"
+    );
+    assert!(daemon.log().contains("job backs off"), "{}", daemon.log());
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
 }
