@@ -254,6 +254,7 @@ pub async fn run(
         hard_cancel: CancellationToken::new(),
         lease: options.lease,
         running: AtomicUsize::new(0),
+        backing_off: AtomicUsize::new(0),
     });
     let interrupted = store.mark_interrupted(&node, Utc::now()).await?;
     if interrupted > 0 {
@@ -297,8 +298,12 @@ pub async fn run(
     }
     info!(node = %node, jobs = loops.current.len(), "huntd running");
     let status = |loops: &Jobs| {
+        let backing_off = match shared.backing_off.load(Ordering::Relaxed) {
+            0 => String::new(),
+            n => format!(", {n} backing off after repeated failures"),
+        };
         format!(
-            "STATUS={} jobs, {} running",
+            "STATUS={} jobs, {} running{backing_off}",
             loops.current.len(),
             shared.running.load(Ordering::Relaxed)
         )

@@ -113,13 +113,15 @@ pub async fn claim_and_run(
     planned: PlannedRun,
     stop: &CancellationToken,
 ) -> Outcome {
-    // Wait for a permit before claiming, so no lease is held while queueing.
+    // Wait for a permit before claiming, so no lease is held while queueing; a stop wins
+    // over a free permit, so nothing is claimed once shutdown began.
     let permit = tokio::select! {
+        biased;
+        () = stop.cancelled() => return Outcome::Stopped,
         permit = Arc::clone(&shared.permits).acquire_owned() => match permit {
             Ok(permit) => permit,
             Err(_) => return Outcome::Stopped,
         },
-        () = stop.cancelled() => return Outcome::Stopped,
     };
     let now = Utc::now();
     let request = ClaimRequest {
@@ -158,8 +160,9 @@ pub async fn run_taken_over(
     stop: &CancellationToken,
 ) -> Outcome {
     let permit = tokio::select! {
-        permit = Arc::clone(&shared.permits).acquire_owned() => permit.ok(),
+        biased;
         () = stop.cancelled() => None,
+        permit = Arc::clone(&shared.permits).acquire_owned() => permit.ok(),
     };
     let Some(permit) = permit else {
         // Stopping with a lease in hand: give the slot back for the next start or node.

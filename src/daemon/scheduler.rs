@@ -1,7 +1,7 @@
 //! The per-job loop: wait for the next slot, plan its windows, claim and run them in order.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -39,6 +39,26 @@ pub struct Shared {
     pub lease: Duration,
     /// Runs in flight.
     pub running: AtomicUsize,
+    /// Jobs backing off after repeated non-retryable failures.
+    pub backing_off: AtomicUsize,
+}
+
+/// Counts a job in [`Shared::backing_off`] while it is held, so the count stays right however
+/// the job's loop ends.
+#[derive(Debug)]
+struct BackingOff<'a>(&'a AtomicUsize);
+
+impl<'a> BackingOff<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for BackingOff<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A job ready to schedule: the job, its instance, its splay and query hash.
@@ -187,6 +207,7 @@ async fn job_loop(
     let (floor, mut cursor) = resume_point(&shared, job, Utc::now()).await;
     let mut backoff = Backoff::default();
     let mut paused_until: Option<DateTime<Utc>> = None;
+    let mut counted: Option<BackingOff<'_>> = None;
     loop {
         if stop.is_cancelled() {
             return;
@@ -245,12 +266,14 @@ async fn job_loop(
                 Outcome::Succeeded => {
                     backoff.succeeded();
                     paused_until = None;
+                    counted = None;
                 }
                 Outcome::NotOurs => {}
                 Outcome::Failed { non_retryable } => {
                     backoff.failed(non_retryable);
                     if let Some(pause) = backoff.pause() {
                         paused_until = Some(Utc::now() + delta(pause));
+                        counted.get_or_insert_with(|| BackingOff::new(&shared.backing_off));
                         warn!(job = %job.name, failures = backoff.failures(), pause = ?pause, "job backs off");
                     }
                     // The next slot's window starts at the high-water mark and makes this good.
