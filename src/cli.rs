@@ -114,6 +114,10 @@ pub enum Command {
         /// Print the rendered query and the request without sending it.
         #[arg(long)]
         dry_run: bool,
+        /// Record the run in the database like a scheduled one (window from the job's
+        /// high-water mark when --start is not given).
+        #[arg(long, conflicts_with_all = ["dry_run", "output"])]
+        store: bool,
     },
     /// Create or upgrade the database schema (the daemon also does this at start).
     Migrate,
@@ -327,6 +331,7 @@ pub fn main() -> ExitCode {
             end,
             output,
             dry_run,
+            store,
         } => once(
             &cli,
             &OnceArgs {
@@ -335,6 +340,7 @@ pub fn main() -> ExitCode {
                 end,
                 output,
                 dry_run,
+                store,
             },
         ),
         // Opening the store applies any pending migration, under the backend's lock.
@@ -594,6 +600,7 @@ struct OnceArgs<'a> {
     end: Option<DateTime<Utc>>,
     output: Option<RowFormat>,
     dry_run: bool,
+    store: bool,
 }
 
 fn once(cli: &Cli, args: &OnceArgs<'_>) -> anyhow::Result<ExitCode> {
@@ -612,9 +619,11 @@ fn once(cli: &Cli, args: &OnceArgs<'_>) -> anyhow::Result<ExitCode> {
     let end = args
         .end
         .unwrap_or_else(|| Utc::now() - chrono::Duration::from_std(job.delay).unwrap_or_default());
-    let start = args
-        .start
-        .unwrap_or_else(|| end - chrono::Duration::from_std(job.lookback).unwrap_or_default());
+    let lookback_start = end - chrono::Duration::from_std(job.lookback).unwrap_or_default();
+    if args.store {
+        return once_stored(&mut config, job, args.start, end, lookback_start);
+    }
+    let start = args.start.unwrap_or(lookback_start);
     if start >= end {
         eprintln!("error: the window start {start} is not before its end {end}");
         return Ok(ExitCode::from(EXIT_USAGE));
@@ -728,6 +737,65 @@ fn load_config_only(cli: &Cli) -> Option<Config> {
         return None;
     }
     config
+}
+
+/// `huntd once --store`: one run claimed, hunted and committed like a scheduled one.
+fn once_stored(
+    config: &mut Config,
+    job: &Job,
+    start: Option<DateTime<Utc>>,
+    end: DateTime<Utc>,
+    lookback_start: DateTime<Utc>,
+) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let tokens: Arc<dyn TokenSource> = Arc::new(tokens_for(config, None).await?);
+        let store = store::open(&config.database).await?;
+        let start = match start {
+            Some(start) => start,
+            None => store
+                .high_water_mark(&job.name)
+                .await?
+                .unwrap_or(lookback_start),
+        };
+        if start >= end {
+            eprintln!("nothing to hunt: {} is covered up to {start}", job.name);
+            store.close().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "running `{}` on {} for {start} .. {end}, into the database",
+            job.name, job.instance
+        );
+        let planned = crate::daemon::window::PlannedRun {
+            slot_at: Utc::now(),
+            start,
+            end,
+        };
+        let cancel = CancellationToken::new();
+        let ctrl_c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                ctrl_c.cancel();
+            }
+        });
+        let outcome =
+            crate::daemon::run_one(config, job, Arc::clone(&store), tokens, planned, cancel)
+                .await?;
+        let filter = store::HistoryFilter {
+            job: Some(job.name.clone()),
+            limit: Some(1),
+            ..store::HistoryFilter::default()
+        };
+        let runs = store.history(&filter).await?;
+        let mut out = Vec::new();
+        store::report::write_history(&mut out, &runs, report::HistoryFormat::Table)?;
+        std::io::stdout().lock().write_all(&out)?;
+        store.close().await;
+        Ok(match outcome {
+            crate::daemon::run::Outcome::Succeeded => ExitCode::SUCCESS,
+            _ => ExitCode::from(EXIT_RUNTIME),
+        })
+    })
 }
 
 fn row_format(format: RowFormat) -> output::OutputFormat {

@@ -193,3 +193,54 @@ fn base64_url(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
+
+#[tokio::test]
+async fn once_store_records_a_run_and_the_next_one_starts_at_its_window_end() {
+    let server = MockServer::start().await;
+    entra(&server).await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/security/runHuntingQuery"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "schema": [{"name": "DeviceName", "type": "String"}],
+            "results": [{"DeviceName": "ws-0042"}, {"DeviceName": "ws-0043"}]
+        })))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &server.uri());
+
+    let out = huntd(
+        dir.path(),
+        &["once", "graph-hunt", "--store", "--end", "1h"],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("succeeded"), "{text}");
+
+    let out = huntd(dir.path(), &["history", "graph-hunt", "--format", "json"]).await;
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+    assert_eq!(runs[0]["row_count"], 2, "{runs}");
+    assert_eq!(runs[0]["new_row_count"], 2, "{runs}");
+    let first_end = runs[0]["window_end"].clone();
+
+    // The same rows again: the next window starts where the first ended, and nothing is new.
+    let out = huntd(dir.path(), &["once", "graph-hunt", "--store"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = huntd(dir.path(), &["history", "graph-hunt", "--format", "json"]).await;
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let latest = &runs[0];
+    assert_eq!(latest["window_start"], first_end, "{runs}");
+    assert_eq!(latest["new_row_count"], 0, "{runs}");
+}

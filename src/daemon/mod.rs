@@ -101,6 +101,34 @@ pub fn load(path: &Path) -> std::result::Result<(Config, Vec<Job>, Diagnostics),
     }
 }
 
+/// Runs one window of `job` now as a claimed slot, the way the scheduler runs one
+/// (`huntd once --store`): recorded in `hunt_runs`, results and findings committed together.
+pub async fn run_one(
+    config: &Config,
+    job: &Job,
+    store: Arc<dyn Store>,
+    tokens: Arc<dyn TokenSource>,
+    planned: window::PlannedRun,
+    cancel: CancellationToken,
+) -> Result<run::Outcome> {
+    let Some(instance) = config.instances.get(&job.instance) else {
+        return Ok(run::Outcome::Stopped);
+    };
+    let spec = Arc::new(JobSpec::new(job.clone(), instance.clone(), Duration::ZERO));
+    store.upsert_job(&spec.record()).await?;
+    let shared = Arc::new(Shared {
+        store,
+        hunter: Arc::new(Hunter::new(tokens, HunterOptions::default())),
+        node: node_id(config),
+        permits: Arc::new(Semaphore::new(1)),
+        hard_cancel: cancel,
+        lease: DEFAULT_LEASE,
+        running: AtomicUsize::new(0),
+        backing_off: AtomicUsize::new(0),
+    });
+    Ok(run::claim_and_run(&shared, &spec, planned, &CancellationToken::new()).await)
+}
+
 /// [`load`] for a reload, with Key Vault secrets resolved again so rotated secrets are picked up.
 async fn reload_config(
     options: &Options,
