@@ -53,7 +53,7 @@ pub struct Schedule {
 
 /// Fire times sampled by [`Schedule::interval`]: enough to see every gap of a daily or
 /// minute-level pattern, few enough to stay cheap for `huntd validate`.
-const INTERVAL_SAMPLE: usize = 512;
+const INTERVAL_SAMPLE: usize = 64;
 
 /// How far ahead [`Schedule::interval`] samples, so rare patterns (leap days) stay bounded.
 const INTERVAL_HORIZON_DAYS: i64 = 4 * 366;
