@@ -241,7 +241,11 @@ async fn write_summary(
         "JOB", "RUNS", "SUCCEEDED", "ROWS", "NEW", "AVG MS"
     )?;
     for job in jobs {
-        let mine: Vec<&RunRecord> = runs.iter().filter(|r| r.job == job.name).collect();
+        // Runs still in flight at the cut-off are left out: the table shows finished runs.
+        let mine: Vec<&RunRecord> = runs
+            .iter()
+            .filter(|r| r.job == job.name && r.status != RunStatus::Running)
+            .collect();
         let finished: Vec<&RunRecord> = mine
             .iter()
             .copied()
