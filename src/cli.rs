@@ -806,32 +806,46 @@ fn row_format(format: RowFormat) -> output::OutputFormat {
     }
 }
 
-fn token(
+/// Loads the config, signs in for instance `name` and runs `work`; an auth failure exits 3.
+fn with_instance<F>(
     cli: &Cli,
-    instance: &str,
-    environment: ApiName,
+    name: &str,
     state_dir: Option<&std::path::Path>,
-) -> anyhow::Result<ExitCode> {
+    work: F,
+) -> anyhow::Result<ExitCode>
+where
+    F: AsyncFnOnce(&Tokens, &Instance) -> auth::Result<()>,
+{
     let (mut config, _) = match load_valid(cli) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
     runtime()?.block_on(async {
         let tokens = tokens_for(&mut config, state_dir).await?;
-        let instance = match find_instance(&config, instance) {
+        let instance = match find_instance(&config, name) {
             Ok(instance) => instance,
             Err(code) => return Ok(code),
         };
-        match auth::token_info(&tokens, instance, environment.resource()).await {
-            Ok(info) => {
-                print!("{info}");
-                Ok(ExitCode::SUCCESS)
-            }
+        match work(&tokens, instance).await {
+            Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
                 eprintln!("error (auth): {e}");
                 Ok(ExitCode::from(EXIT_RUNTIME))
             }
         }
+    })
+}
+
+fn token(
+    cli: &Cli,
+    instance: &str,
+    environment: ApiName,
+    state_dir: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    with_instance(cli, instance, state_dir, async |tokens, instance| {
+        let info = auth::token_info(tokens, instance, environment.resource()).await?;
+        print!("{info}");
+        Ok(())
     })
 }
 
@@ -842,37 +856,22 @@ fn login(
     environment: ApiName,
     state_dir: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    let (mut config, _) = match load_valid(cli) {
-        Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
-    };
-    runtime()?.block_on(async {
-        let tokens = tokens_for(&mut config, state_dir).await?;
-        let instance = match find_instance(&config, instance) {
-            Ok(instance) => instance,
-            Err(code) => return Ok(code),
-        };
+    with_instance(cli, instance, state_dir, async |tokens, instance| {
         let mut out = std::io::stdout();
         let resource = environment.resource();
         let outcome = if browser {
-            tokens.login_browser(instance, resource, &mut out).await
+            tokens.login_browser(instance, resource, &mut out).await?
         } else {
-            tokens.login_device_code(instance, resource, &mut out).await
+            tokens
+                .login_device_code(instance, resource, &mut out)
+                .await?
         };
-        match outcome {
-            Ok(outcome) => {
-                let user = outcome.user.as_deref().unwrap_or("the signed-in user");
-                println!(
-                    "signed in as {user}; refresh token stored in {}",
-                    outcome.refresh_token_file.display()
-                );
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(e) => {
-                eprintln!("error (auth): {e}");
-                Ok(ExitCode::from(EXIT_RUNTIME))
-            }
-        }
+        let user = outcome.user.as_deref().unwrap_or("the signed-in user");
+        println!(
+            "signed in as {user}; refresh token stored in {}",
+            outcome.refresh_token_file.display()
+        );
+        Ok(())
     })
 }
 
