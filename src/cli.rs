@@ -294,6 +294,17 @@ pub struct EmulateArgs {
     /// Append one JSON line per request to this file.
     #[arg(long, value_name = "FILE")]
     pub request_log: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate for localhost, 127.0.0.1 and ::1.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls, write the certificate (PEM) here for clients to trust (an instance's CaFile).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "huntd-emulator.pem",
+        requires = "tls"
+    )]
+    pub tls_cert: PathBuf,
 }
 
 /// Output format of listing commands.
@@ -932,28 +943,33 @@ fn emulate(cli: &Cli, args: &EmulateArgs) -> anyhow::Result<ExitCode> {
         fail_first: args.fail_first,
         cpu_quota_after: args.cpu_quota_after,
         request_log: args.request_log.clone(),
+        tls_certificate: args.tls.then(|| args.tls_cert.clone()),
         ..EmulatorOptions::default()
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
+        // Registered before the (slow) data load, so an early SIGTERM still exits cleanly.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let stop = shutdown.clone();
+        let emulator = crate::emulator::serve(options, listener)?;
+        let stop = emulator.shutdown.clone();
         tokio::spawn(async move {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
             stop.cancel();
-            std::io::Result::Ok(())
         });
-        eprintln!(
-            "huntd emulate: listening on http://{}",
-            listener.local_addr()?
-        );
-        crate::emulator::serve(options, listener, shutdown).await?;
+        eprintln!("huntd emulate: listening on {}", emulator.base_url);
+        if let Some(path) = &emulator.certificate {
+            eprintln!(
+                "huntd emulate: certificate in {} (set it as the instances' CaFile)",
+                std::path::absolute(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+            );
+        }
+        emulator.task.await??;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

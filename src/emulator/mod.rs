@@ -6,6 +6,7 @@ mod certs;
 pub mod data;
 pub mod kql;
 pub mod server;
+mod tls;
 mod tokens;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,9 @@ pub enum Error {
     /// The server failed while serving.
     #[error("emulator server: {0}")]
     Serve(std::io::Error),
+    /// The HTTPS certificate or TLS setup could not be made.
+    #[error("emulator TLS: {0}")]
+    Tls(String),
 }
 
 /// Result alias for this module.
@@ -115,6 +119,23 @@ pub struct TenantConfig {
     /// UPN of the user who approves device code sign-ins (default `analyst@emulator.local`).
     #[serde(default)]
     pub user: Option<String>,
+    /// How the user answers device code sign-ins.
+    #[serde(default)]
+    pub device_code: DeviceCodeOutcome,
+}
+
+/// What the emulated user does with a device code sign-in, by its second poll (the first is
+/// always `authorization_pending`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceCodeOutcome {
+    /// Signs in: the poll gets tokens.
+    #[default]
+    Approve,
+    /// Refuses: the poll gets `authorization_declined`.
+    Decline,
+    /// Never finishes: the poll gets `expired_token`.
+    Expire,
 }
 
 /// A Key Vault secret the emulator serves at `GET /secrets/{name}`.
@@ -163,6 +184,7 @@ impl EmulatorConfig {
             tenants: vec![TenantConfig {
                 id: DEMO_TENANT.to_string(),
                 user: Some(DEMO_USER.to_string()),
+                device_code: DeviceCodeOutcome::Approve,
                 apps: vec![
                     AppConfig {
                         client_id: DEMO_APP.to_string(),
@@ -253,6 +275,9 @@ pub struct EmulatorOptions {
     pub request_log: Option<PathBuf>,
     /// Answers larger than this (rendered JSON bytes) are refused as too large.
     pub max_result_bytes: usize,
+    /// Serve HTTPS with a certificate made at start-up for `localhost`, `127.0.0.1` and `::1`,
+    /// written as PEM to this file for clients to trust; plain HTTP without it.
+    pub tls_certificate: Option<PathBuf>,
 }
 
 impl Default for EmulatorOptions {
@@ -272,6 +297,7 @@ impl Default for EmulatorOptions {
             mde_per_hour: 1500,
             request_log: None,
             max_result_bytes: server::MAX_RESULT_BYTES,
+            tls_certificate: None,
         }
     }
 }
@@ -305,6 +331,15 @@ mod tests {
             !format!("{config:?}").contains("s3cret"),
             "Debug hides secrets"
         );
+
+        assert_eq!(config.tenants[0].device_code, DeviceCodeOutcome::Approve);
+
+        std::fs::write(&path, "tenants:\n  - id: t1\n    device_code: decline\n").expect("write");
+        let config = EmulatorConfig::load(&path).expect("valid");
+        assert_eq!(config.tenants[0].device_code, DeviceCodeOutcome::Decline);
+
+        std::fs::write(&path, "tenants:\n  - id: t1\n    device_code: maybe\n").expect("write");
+        assert!(EmulatorConfig::load(&path).is_err(), "unknown outcome");
 
         std::fs::write(&path, "tenants:\n  - id: t1\n    app: []\n").expect("write");
         let err = EmulatorConfig::load(&path).expect_err("unknown key");

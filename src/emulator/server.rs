@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 use super::certs::{self, AppCertificate};
 use super::data::{self, SampleOptions};
 use super::kql::{self, Database};
+use super::tls;
 use super::tokens::{Claims, Refusal, Signer};
-use super::{DataSource, EmulatorOptions, Error, GRAPH_ROLE, MDE_ROLE, Result};
+use super::{DataSource, DeviceCodeOutcome, EmulatorOptions, Error, GRAPH_ROLE, MDE_ROLE, Result};
 
 /// Rows an answer holds at most; more are cut off silently, as the service does.
 pub const MAX_ROWS: usize = 100_000;
@@ -112,11 +114,13 @@ struct Shared {
     log: Option<Mutex<std::fs::File>>,
 }
 
-/// A running in-process emulator.
+/// A running emulator.
 #[derive(Debug)]
 pub struct Emulator {
-    /// `http://127.0.0.1:<port>`: the login, Graph and MDE base URL alike.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS): the login, Graph and MDE base URL alike.
     pub base_url: String,
+    /// With TLS, the PEM file holding the certificate clients must trust.
+    pub certificate: Option<PathBuf>,
     /// Cancel to stop the server.
     pub shutdown: CancellationToken,
     /// The server task; ends after `shutdown` is cancelled.
@@ -128,26 +132,33 @@ pub async fn start(options: EmulatorOptions) -> Result<Emulator> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(Error::Serve)?;
+    serve(options, listener)
+}
+
+/// Loads the data (and with TLS writes the certificate), then serves on `listener` in a
+/// background task until the returned [`Emulator`]'s `shutdown` is cancelled.
+#[tracing::instrument(skip_all)]
+pub fn serve(options: EmulatorOptions, listener: tokio::net::TcpListener) -> Result<Emulator> {
     let addr = listener.local_addr().map_err(Error::Serve)?;
+    let certificate = options.tls_certificate.clone();
+    let acceptor = certificate.as_deref().map(tls::self_signed).transpose()?;
     let shared = Arc::new(build(options)?);
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(run(shared, listener, shutdown.clone()));
+    let app = router(shared);
+    let stop = shutdown.clone();
+    let (scheme, task) = match acceptor {
+        Some(acceptor) => {
+            let listener = tls::TlsListener::new(listener, acceptor)?;
+            ("https", tokio::spawn(run(listener, app, stop)))
+        }
+        None => ("http", tokio::spawn(run(listener, app, stop))),
+    };
     Ok(Emulator {
-        base_url: format!("http://{addr}"),
+        base_url: format!("{scheme}://{addr}"),
+        certificate,
         shutdown,
         task,
     })
-}
-
-/// Serves the emulator on `listener` until `shutdown` is cancelled.
-#[tracing::instrument(skip_all)]
-pub async fn serve(
-    options: EmulatorOptions,
-    listener: tokio::net::TcpListener,
-    shutdown: CancellationToken,
-) -> Result<()> {
-    let shared = Arc::new(build(options)?);
-    run(shared, listener, shutdown).await
 }
 
 fn build(options: EmulatorOptions) -> Result<Shared> {
@@ -201,19 +212,22 @@ fn build(options: EmulatorOptions) -> Result<Shared> {
     })
 }
 
-async fn run(
-    shared: Arc<Shared>,
-    listener: tokio::net::TcpListener,
-    shutdown: CancellationToken,
-) -> Result<()> {
-    let app = Router::new()
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
         .route(Api::Graph.path(), post(graph))
         .route(Api::Mde.path(), post(mde))
         .route("/secrets/{name}", get(vault_secret))
         .route("/metadata/identity/oauth2/token", get(managed_identity))
-        .with_state(shared);
+        .with_state(shared)
+}
+
+async fn run<L>(listener: L, app: Router, shutdown: CancellationToken) -> Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
@@ -424,7 +438,8 @@ struct DeviceCodeForm {
     scope: Option<String>,
 }
 
-/// Starts a device code sign-in that the emulated user approves by the second poll.
+/// Starts a device code sign-in that the emulated user approves, declines or lets expire (the
+/// tenant's `device_code`) by the second poll.
 #[tracing::instrument(skip_all, fields(tenant = %tenant))]
 async fn device_code(
     State(shared): State<Arc<Shared>>,
@@ -536,12 +551,7 @@ fn redeem_device_code(shared: &Shared, tenant: &super::TenantConfig, form: &Toke
     let code = form.device_code.as_deref().unwrap_or_default();
     let mut sessions = lock_sessions(shared);
     let Some((grant, polled)) = sessions.device_codes.get_mut(code) else {
-        return aadsts(
-            StatusCode::BAD_REQUEST,
-            "expired_token",
-            70020,
-            "The provided value for the input parameter 'device_code' is not valid or has expired.",
-        );
+        return expired_device_code();
     };
     if !*polled {
         *polled = true;
@@ -555,7 +565,25 @@ fn redeem_device_code(shared: &Shared, tenant: &super::TenantConfig, form: &Toke
     let grant = grant.clone();
     sessions.device_codes.remove(code);
     drop(sessions);
-    delegated_answer(shared, tenant, grant)
+    match tenant.device_code {
+        DeviceCodeOutcome::Approve => delegated_answer(shared, tenant, grant),
+        DeviceCodeOutcome::Decline => aadsts(
+            StatusCode::BAD_REQUEST,
+            "authorization_declined",
+            70000,
+            "The user declined the sign-in request.",
+        ),
+        DeviceCodeOutcome::Expire => expired_device_code(),
+    }
+}
+
+fn expired_device_code() -> Response {
+    aadsts(
+        StatusCode::BAD_REQUEST,
+        "expired_token",
+        70020,
+        "The provided value for the input parameter 'device_code' is not valid or has expired.",
+    )
 }
 
 fn redeem_refresh_token(
