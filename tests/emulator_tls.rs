@@ -80,7 +80,8 @@ async fn huntd_once_hunts_both_apis_over_tls_when_the_instance_trusts_the_emulat
 }
 
 #[tokio::test]
-async fn without_the_ca_file_huntd_once_fails_with_a_certificate_error_naming_the_endpoint() {
+async fn without_the_ca_file_huntd_once_fails_at_once_with_a_certificate_error_naming_the_endpoint_and_ca_file()
+ {
     let dir = tempfile::tempdir().expect("tempdir");
     let emulate = Emulate::start(dir.path(), &["--tls", "--rows-per-table", "50"]).await;
     assert!(
@@ -94,6 +95,10 @@ async fn without_the_ca_file_huntd_once_fails_with_a_certificate_error_naming_th
     let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert!(stderr.contains("certificate"), "{text}");
     assert!(stderr.contains(&emulate.base_url), "{text}");
+    assert!(
+        stderr.contains("after 1 tries") && stderr.contains("set cafile"),
+        "an untrusted certificate is not retried, and the error says how to trust it: {text}"
+    );
 }
 
 #[tokio::test]

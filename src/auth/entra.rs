@@ -230,16 +230,26 @@ where
             }
             Err(e) => e,
         };
-        let transient = failure.is_timeout() || failure.is_connect() || failure.is_body();
+        let failure = failure.without_url();
+        let description = describe_http_error(&failure);
+        // A certificate the client does not trust will not be trusted on the next try either.
+        let untrusted = description.contains("invalid peer certificate");
+        let transient =
+            !untrusted && (failure.is_timeout() || failure.is_connect() || failure.is_body());
         if transient && attempt < attempts {
             tracing::warn!(attempt, endpoint = url, error = %describe_http_error(&failure), "{what} unreachable, retrying");
             tokio::time::sleep(policy.delay(attempt, None)).await;
             attempt += 1;
             continue;
         }
+        let hint = if untrusted {
+            "; if the endpoint uses a private or self-signed certificate, set CaFile on the \
+             instance to a PEM file holding its CA"
+        } else {
+            ""
+        };
         return Err(Error::Unreachable(format!(
-            "cannot reach the {what} {url} (after {attempt} tries): {}",
-            describe_http_error(&failure.without_url())
+            "cannot reach the {what} {url} (after {attempt} tries): {description}{hint}"
         )));
     }
 }
