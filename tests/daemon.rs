@@ -14,14 +14,27 @@ use huntd::store::{self, HistoryFilter, RunRecord, RunStatus, Store};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-/// Answers each hunt with one row naming the query's window, after `delay_ms`.
+/// Answers each hunt with one row naming the query's window, after `delay_ms`; the next
+/// `throttle` hunts get a 429 with `Retry-After: 1` instead.
 #[derive(Debug, Clone, Default)]
 struct Hunts {
     delay_ms: Arc<AtomicU64>,
+    throttle: Arc<AtomicU64>,
 }
 
 impl Respond for Hunts {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        let throttled = self
+            .throttle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if throttled {
+            return ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_json(serde_json::json!({
+                    "error": {"code": "TooManyRequests", "message": "Too many requests"}
+                }));
+        }
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
         let query = body["Query"].as_str().unwrap_or_default().to_string();
         if query.contains("'rejected") {
@@ -673,6 +686,14 @@ async fn systemd_hears_ready_watchdog_and_stopping_and_metrics_and_healthz_answe
         succeeded(&store, "probe").await >= 1
     })
     .await;
+    // One 429 then 200: both answers are counted, and the Retry-After sleep is a throttle wait.
+    fake.hunts.throttle.store(1, Ordering::SeqCst);
+    let before = succeeded(&store, "probe").await;
+    wait_until("a success after a 429", &daemon, || async {
+        fake.hunts.throttle.load(Ordering::SeqCst) == 0
+            && succeeded(&store, "probe").await > before + 1
+    })
+    .await;
     let http = reqwest::Client::new();
     let health = http
         .get(format!("http://127.0.0.1:{port}/healthz"))
@@ -691,11 +712,42 @@ async fn systemd_hears_ready_watchdog_and_stopping_and_metrics_and_healthz_answe
     for needle in [
         r#"huntd_runs_total{job="probe",status="succeeded"}"#,
         "huntd_run_duration_seconds_bucket",
-        r#"huntd_api_calls_total{instance="Fake",http_status="200"}"#,
         r#"huntd_coverage_lag_seconds{job="probe"}"#,
     ] {
         assert!(metrics.contains(needle), "{needle} in:\n{metrics}");
     }
+    let count = |series: &str| sample(&metrics, series).parse::<u64>().unwrap_or(0);
+    let runs = count(r#"huntd_runs_total{job="probe",status="succeeded"}"#);
+    assert!(runs >= 2, "{metrics}");
+    assert_eq!(
+        count(r#"huntd_api_calls_total{instance="Fake",http_status="429"}"#),
+        1,
+        "one call per 429 answer:\n{metrics}"
+    );
+    assert!(
+        count(r#"huntd_api_calls_total{instance="Fake",http_status="200"}"#) >= runs,
+        "one call per 200 answer, at least one per succeeded run:\n{metrics}"
+    );
+    assert_eq!(
+        count(r#"huntd_token_refreshes_total{instance="Fake",outcome="ok"}"#),
+        1,
+        "one token fetched, then served from the cache:\n{metrics}"
+    );
+    assert_eq!(
+        count(r#"huntd_throttle_wait_seconds_count{instance="Fake",reason="retry_after"}"#),
+        1,
+        "{metrics}"
+    );
+    let waited: f64 = sample(
+        &metrics,
+        r#"huntd_throttle_wait_seconds_sum{instance="Fake",reason="retry_after"}"#,
+    )
+    .parse()
+    .expect("a wait in seconds");
+    assert!(
+        (1.0..=2.0).contains(&waited),
+        "slept at least Retry-After, at most the first backoff ceiling: {waited}"
+    );
 
     daemon.signal("TERM");
     let mut stopping = false;
@@ -703,6 +755,13 @@ async fn systemd_hears_ready_watchdog_and_stopping_and_metrics_and_healthz_answe
         stopping = receive(&socket) == "STOPPING=1";
     }
     assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+}
+
+/// The value of one series in a Prometheus text exposition; empty when it is absent.
+fn sample<'a>(text: &'a str, series: &str) -> &'a str {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or("", str::trim)
 }
 
 /// Resident and peak memory (kB) and CPU ticks (user + system) of a process.

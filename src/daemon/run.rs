@@ -50,8 +50,6 @@ pub struct Collected {
     pub client_request_id: Option<String>,
     /// API calls made.
     pub calls: u32,
-    /// Time spent waiting on quotas and `Retry-After`.
-    pub throttle_wait: Duration,
 }
 
 /// Hunts `window`; a truncated answer is dropped and both halves are hunted instead, down to
@@ -70,7 +68,6 @@ where
     while let Some((start, end)) = pending.pop_front() {
         let outcome = call((start, end)).await?;
         collected.calls += outcome.attempts.max(1);
-        collected.throttle_wait += outcome.throttle_wait();
         let result = outcome.result;
         if result.truncated
             && let Some([first, second]) = window::halves(start, end, min_span)
@@ -293,12 +290,6 @@ async fn execute_inner(shared: &Arc<Shared>, spec: &Arc<JobSpec>, lease: &Lease)
                 http_status: collected.http_status,
                 client_request_id: collected.client_request_id.as_deref(),
             };
-            metrics::api_call(
-                &spec.instance.name,
-                collected.http_status,
-                collected.calls,
-                collected.throttle_wait,
-            );
             match shared.store.finish_run(lease, &success).await {
                 Ok(finished) => {
                     metrics::committed(
@@ -342,12 +333,6 @@ async fn execute_inner(shared: &Arc<Shared>, spec: &Arc<JobSpec>, lease: &Lease)
         }
         Ok(Err(error)) => {
             warn!(class = %error.class, error = %error, "run failed");
-            metrics::api_call(
-                &spec.instance.name,
-                error.http_status,
-                error.attempts,
-                Duration::ZERO,
-            );
             let request_id = error.client_request_id.map(|id| id.to_string());
             let record = RunFailure {
                 finished_at,
