@@ -63,6 +63,12 @@ pub fn run_finished(job: &str, status: &'static str, took: Duration) {
         .record(took.as_secs_f64());
 }
 
+/// Records a `skipped` run: counted by status like the others, but it took no time to hunt.
+pub fn run_skipped(job: &str) {
+    metrics::counter!("huntd_runs_total", "job" => job.to_string(), "status" => "skipped")
+        .increment(1);
+}
+
 /// Records a committed run's rows, new findings and how far coverage lags now.
 pub fn committed(job: &str, rows: i64, new_findings: i64, window_end: DateTime<Utc>) {
     let job = job.to_string();

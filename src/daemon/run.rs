@@ -149,6 +149,47 @@ pub async fn claim_and_run(
     outcome
 }
 
+/// Records the span `catch_up: skip` leaves out as a `skipped` run, so history shows it;
+/// another node that planned the same skip has already recorded it when the claim is lost.
+pub async fn record_skipped(shared: &Arc<Shared>, spec: &Arc<JobSpec>, skipped: PlannedRun) {
+    let now = Utc::now();
+    let request = ClaimRequest {
+        job: spec.job.name.clone(),
+        instance: spec.instance.name.clone(),
+        slot_at: skipped.slot_at,
+        window_start: skipped.start,
+        window_end: skipped.end,
+        node: shared.node.clone(),
+        lease_until: now + window::delta(shared.lease),
+        now,
+        query_sha256: spec.query_sha256.clone(),
+    };
+    let lease = match shared.store.claim_slot(&request).await {
+        Ok(Claim::Won(lease)) => lease,
+        Ok(Claim::Lost { .. }) => return,
+        Err(e) => {
+            warn!(job = %spec.job.name, error = %e, "cannot record the skipped span");
+            return;
+        }
+    };
+    let failure = RunFailure {
+        finished_at: now,
+        status: RunStatus::Skipped,
+        error_class: "skipped",
+        error_message: window::REASON_SKIPPED,
+        api: None,
+        http_status: None,
+        client_request_id: None,
+    };
+    match shared.store.fail_run(&lease, &failure).await {
+        Ok(()) => {
+            warn!(job = %spec.job.name, start = %skipped.start, end = %skipped.end, "missed span skipped (catch_up: skip)");
+            metrics::run_skipped(&lease.job);
+        }
+        Err(e) => warn!(job = %spec.job.name, error = %e, "cannot record the skipped span"),
+    }
+}
+
 /// Runs a lease this node took over from a node whose lease expired.
 pub async fn run_taken_over(
     shared: &Arc<Shared>,

@@ -261,6 +261,9 @@ async fn job_loop(
                 warn!(job = %job.name, error = %e, "cannot record a coverage gap");
             }
         }
+        if let Some(skipped) = plan.skipped {
+            run::record_skipped(&shared, &spec, skipped).await;
+        }
         for planned in plan.runs {
             match Box::pin(run::claim_and_run(&shared, &spec, planned, &stop)).await {
                 Outcome::Succeeded => {
