@@ -969,3 +969,79 @@ async fn a_job_the_api_keeps_rejecting_backs_off_says_so_in_its_status_and_other
     daemon.signal("TERM");
     assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_keeps_an_unchanged_jobs_backoff_and_restarts_a_changed_job() {
+    let fake = Fake::start().await;
+    let dir = setup(&fake);
+    let rejected = dir.path().join("jobs/rejected.yaml");
+    std::fs::write(&rejected, job_yaml("rejected")).expect("write job");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut daemon = Daemon::start_env(
+        dir.path(),
+        &["--lease-secs", "3"],
+        &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))],
+    );
+    let store = store(dir.path()).await;
+    let failed = |store: Arc<dyn Store>| async move {
+        runs(&store, "rejected")
+            .await
+            .iter()
+            .filter(|r| r.status == RunStatus::Failed)
+            .count()
+    };
+    wait_until("three rejected runs", &daemon, || async {
+        failed(Arc::clone(&store)).await >= 3
+    })
+    .await;
+    wait_until("the rejected job backing off", &daemon, || async {
+        daemon.log().contains("job backs off")
+    })
+    .await;
+
+    // A new job: the rejected job's loop is unchanged and stays paused.
+    std::fs::write(dir.path().join("jobs/second.yaml"), job_yaml("second")).expect("write job");
+    daemon.signal("HUP");
+    wait_until("the new job's first success", &daemon, || async {
+        succeeded(&store, "second").await >= 1
+    })
+    .await;
+    let mut buf = [0u8; 512];
+    let mut status = String::new();
+    while !status.contains("3 jobs") {
+        let n = socket.recv(&mut buf).expect("a status from huntd");
+        status = String::from_utf8_lossy(&buf[..n]).into_owned();
+    }
+    assert!(status.contains("1 backing off"), "{status}");
+    assert!(
+        !daemon.log().contains("job changed"),
+        "no job changed: {}",
+        daemon.log()
+    );
+    // The first pause is a minute: the kept loop made no further call.
+    assert_eq!(failed(Arc::clone(&store)).await, 3, "{}", daemon.log());
+
+    // The operator edits the rejected job: its loop restarts without the backoff.
+    std::fs::write(
+        &rejected,
+        format!("{}description: edited\n", job_yaml("rejected")),
+    )
+    .expect("write job");
+    daemon.signal("HUP");
+    wait_until("the edited job run again", &daemon, || async {
+        failed(Arc::clone(&store)).await >= 4
+    })
+    .await;
+    assert!(
+        daemon.log().contains("job changed: its loop restarts"),
+        "{}",
+        daemon.log()
+    );
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+}

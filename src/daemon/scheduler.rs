@@ -87,6 +87,26 @@ impl JobSpec {
         }
     }
 
+    /// Whether a reload may keep this job's loop for `other`: same query, schedule, windows,
+    /// settings, instance (endpoints, credentials, quota) and splay.
+    pub fn unchanged(&self, other: &JobSpec) -> bool {
+        let (a, b) = (&self.job, &other.job);
+        self.query_sha256 == other.query_sha256
+            && a.query == b.query
+            && a.definition == b.definition
+            && a.schedule.text == b.schedule.text
+            && a.schedule.timezone == b.schedule.timezone
+            && WindowSettings::of(a) == WindowSettings::of(b)
+            && a.environment == b.environment
+            && a.timespan == b.timespan
+            && a.timeout == b.timeout
+            && a.enabled == b.enabled
+            && a.dedup_columns == b.dedup_columns
+            && a.retention == b.retention
+            && self.instance == other.instance
+            && self.splay == other.splay
+    }
+
     /// The job as `hunt_jobs` keeps it.
     pub fn record(&self) -> JobRecord {
         JobRecord {
@@ -110,6 +130,8 @@ impl JobSpec {
 /// A running job loop.
 #[derive(Debug)]
 pub struct JobHandle {
+    /// The job it runs, to tell on reload whether it changed.
+    pub spec: Arc<JobSpec>,
     /// Cancel to stop claiming new slots (a run in flight finishes).
     pub stop: CancellationToken,
     /// Leases taken over from dead nodes, to run between slots.
@@ -128,13 +150,16 @@ pub fn spawn(
 ) -> JobHandle {
     let (takeovers, receiver) = mpsc::unbounded_channel();
     let task_stop = stop.clone();
+    let spec = Arc::new(spec);
+    let task_spec = Arc::clone(&spec);
     let task = tokio::spawn(async move {
         if let Some(previous) = predecessor {
             let _ = previous.await;
         }
-        job_loop(shared, Arc::new(spec), task_stop, receiver).await;
+        job_loop(shared, task_spec, task_stop, receiver).await;
     });
     JobHandle {
+        spec,
         stop,
         takeovers,
         task,
