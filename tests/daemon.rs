@@ -568,8 +568,9 @@ async fn three_nodes_on_postgres_run_every_slot_once_and_take_over_a_killed_node
         },
     )
     .await;
+    // About 30 s of slots in all: 50 jobs every 2 s make 25 slots a second.
     wait_until("the two survivors running on", survivor, || async {
-        succeeded_all(&store).await >= JOBS * 10
+        succeeded_all(&store).await >= JOBS * 15
     })
     .await;
     for (_, daemon) in &mut nodes {
@@ -580,7 +581,7 @@ async fn three_nodes_on_postgres_run_every_slot_once_and_take_over_a_killed_node
     }
 
     let all = runs_all(&store).await;
-    assert!(all.len() >= JOBS * 10, "{} runs", all.len());
+    assert!(all.len() >= JOBS * 15, "{} runs", all.len());
     let not_succeeded: Vec<&RunRecord> = all
         .iter()
         .filter(|r| r.status != RunStatus::Succeeded)
