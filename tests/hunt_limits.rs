@@ -119,6 +119,7 @@ async fn attempt_times(
     let result = retry::run(
         policy,
         &Jitter::fixed(|c| c),
+        "lab",
         &CancellationToken::new(),
         |n| {
             times

@@ -256,6 +256,7 @@ contract!(
     the_typed_view_has_one_typed_column_per_result_column,
     the_view_is_recreated_when_the_schema_changes,
     coverage_gaps_show_uncovered_and_skipped_spans,
+    skipped_runs_and_recorded_gaps_are_each_listed_once_as_coverage_gaps,
     prune_deletes_old_data_in_batches_and_keeps_recent_data,
     history_and_findings_filters_select_the_right_rows,
     json_values_come_back_exactly,
@@ -837,6 +838,97 @@ async fn coverage_gaps_show_uncovered_and_skipped_spans(ctx: Ctx) {
         Some(t0 + h(4))
     );
     assert_eq!(ctx.store.high_water_mark("other").await.expect("hwm"), None);
+}
+
+async fn skipped_runs_and_recorded_gaps_are_each_listed_once_as_coverage_gaps(ctx: Ctx) {
+    ctx.job("j", None).await;
+    let t0 = at("2024-05-01T00:00:00Z");
+    let h = TimeDelta::hours;
+    let columns = device_cols();
+    let none = device_rows(&[]);
+    let ended = |status, class: &'static str, message: &'static str| RunFailure {
+        finished_at: t0 + h(8),
+        status,
+        error_class: class,
+        error_message: message,
+        api: None,
+        http_status: None,
+        client_request_id: None,
+    };
+    // [0,1) ok, [1,3) skipped, [3,4) ok, [4,5) recorded gap, [5,6) ok, [6,7) failed.
+    let run = ctx.claim("j", t0 + h(1), h(1), "a").await;
+    ctx.succeed(&run, &columns, &none).await;
+    let skipped = ctx.claim("j", t0 + h(3), h(2), "a").await;
+    ctx.store
+        .fail_run(
+            &skipped,
+            &ended(RunStatus::Skipped, "skipped", "missed (catch_up: skip)"),
+        )
+        .await
+        .expect("skip");
+    let run = ctx.claim("j", t0 + h(4), h(1), "a").await;
+    ctx.succeed(&run, &columns, &none).await;
+    ctx.store
+        .record_gap(&GapRecord {
+            job: "j".to_string(),
+            gap_start: t0 + h(4),
+            gap_end: t0 + h(5),
+            reason: "too old".to_string(),
+            recorded_at: t0 + h(6),
+        })
+        .await
+        .expect("gap");
+    let run = ctx.claim("j", t0 + h(6), h(1), "a").await;
+    ctx.succeed(&run, &columns, &none).await;
+    let run = ctx.claim("j", t0 + h(7), h(1), "a").await;
+    ctx.store
+        .fail_run(&run, &ended(RunStatus::Failed, "transient", "500"))
+        .await
+        .expect("fail");
+    let gaps: Vec<String> = ctx
+        .texts(
+            r"select gap_start || ' ' || gap_end || ' ' || reason from (
+                  select cast(gap_start as text) as gap_start, cast(gap_end as text) as gap_end,
+                      reason
+                  from hunt_coverage_gaps where job = 'j') g
+              order by gap_start",
+        )
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let show = |t: DateTime<Utc>| match ctx.backend() {
+        Backend::Sqlite => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        Backend::Postgres => t.format("%Y-%m-%d %H:%M:%S+00").to_string(),
+    };
+    assert_eq!(
+        gaps,
+        [
+            format!(
+                "{} {} missed (catch_up: skip)",
+                show(t0 + h(1)),
+                show(t0 + h(3))
+            ),
+            format!("{} {} too old", show(t0 + h(4)), show(t0 + h(5))),
+            format!("{} {} no succeeded run", show(t0 + h(6)), show(t0 + h(7))),
+        ]
+    );
+    let history = ctx
+        .store
+        .history(&HistoryFilter {
+            status: Some(RunStatus::Skipped),
+            ..HistoryFilter::default()
+        })
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 1, "{history:#?}");
+    assert_eq!(history[0].id, skipped.run_id);
+    assert_eq!(history[0].error_class.as_deref(), Some("skipped"));
+    assert_eq!(
+        ctx.store.high_water_mark("j").await.expect("hwm"),
+        Some(t0 + h(6)),
+        "a skipped span is not coverage"
+    );
 }
 
 async fn prune_deletes_old_data_in_batches_and_keeps_recent_data(ctx: Ctx) {

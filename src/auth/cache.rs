@@ -237,7 +237,15 @@ impl TokenSource for Tokens {
         {
             return Err(error.clone());
         }
-        match self.fetch(instance, resource).await {
+        let fetched = self.fetch(instance, resource).await;
+        let outcome = if fetched.is_ok() { "ok" } else { "error" };
+        metrics::counter!(
+            "huntd_token_refreshes_total",
+            "instance" => instance.name.clone(),
+            "outcome" => outcome
+        )
+        .increment(1);
+        match fetched {
             Ok(response) => {
                 let entry = Cached::new(response);
                 tracing::debug!(

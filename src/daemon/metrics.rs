@@ -1,4 +1,8 @@
 //! `/metrics` (Prometheus text) and `/healthz` on `daemon.metrics_listen`.
+//!
+//! Series are recorded through the `metrics` facade where things happen, so modules below the
+//! daemon need no dependency on it: runs, rows, findings and coverage here; API calls per HTTP
+//! answer and throttle waits in `hunt`; token requests in `auth`'s token cache.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +24,9 @@ const DURATION_BUCKETS: [f64; 12] = [
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 300.0, 600.0,
 ];
 
+/// Throttle wait histogram buckets, in seconds: a short backoff to a 15-minute CPU-quota pause.
+const WAIT_BUCKETS: [f64; 10] = [0.5, 1.0, 2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0];
+
 /// The process-wide Prometheus recorder, installed once.
 static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
 
@@ -31,6 +38,13 @@ pub fn install() -> Option<PrometheusHandle> {
                 .set_buckets_for_metric(
                     metrics_exporter_prometheus::Matcher::Full("huntd_run_duration_seconds".into()),
                     &DURATION_BUCKETS,
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        "huntd_throttle_wait_seconds".into(),
+                    ),
+                    &WAIT_BUCKETS,
                 )
                 .ok()?
                 .build_recorder();
@@ -49,13 +63,10 @@ pub fn run_finished(job: &str, status: &'static str, took: Duration) {
         .record(took.as_secs_f64());
 }
 
-/// Records an answered or failed API call of a run.
-pub fn api_call(instance: &str, http_status: Option<u16>, calls: u32, throttled: Duration) {
-    let status = http_status.map_or_else(|| "none".to_string(), |s| s.to_string());
-    metrics::counter!("huntd_api_calls_total", "instance" => instance.to_string(), "http_status" => status)
-        .increment(u64::from(calls));
-    metrics::counter!("huntd_throttle_wait_seconds_total", "instance" => instance.to_string())
-        .increment(throttled.as_secs());
+/// Records a `skipped` run: counted by status like the others, but it took no time to hunt.
+pub fn run_skipped(job: &str) {
+    metrics::counter!("huntd_runs_total", "job" => job.to_string(), "status" => "skipped")
+        .increment(1);
 }
 
 /// Records a committed run's rows, new findings and how far coverage lags now.

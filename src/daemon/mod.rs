@@ -168,7 +168,12 @@ struct Jobs {
 }
 
 impl Jobs {
-    /// Replaces every loop: old loops stop claiming, new ones start once their predecessor ended.
+    /// Brings the loops in line with `jobs`: loops of unchanged jobs keep running, with their
+    /// backoff; changed jobs' loops stop claiming and new ones start once their predecessor
+    /// ended; removed jobs' loops stop; new jobs start.
+    ///
+    /// Only a changed job's backoff is reset: an operator fixing one job should not make every
+    /// other failing job hammer the API again.
     async fn replace(
         &mut self,
         shared: &Arc<Shared>,
@@ -177,21 +182,27 @@ impl Jobs {
         shutdown: &CancellationToken,
     ) {
         let mut old = std::mem::take(&mut self.current);
+        let mut specs = Vec::new();
+        for job in jobs.into_iter().filter(|j| j.enabled) {
+            let Some(instance) = config.instances.get(&job.instance) else {
+                warn!(job = %job.name, instance = %job.instance, "job's instance is unusable: not scheduled");
+                continue;
+            };
+            let spec = JobSpec::new(job, instance.clone(), config.daemon.splay);
+            if let Some(handle) = old.remove(&spec.job.name) {
+                if spec.unchanged(&handle.spec) && !handle.task.is_finished() {
+                    self.current.insert(spec.job.name.clone(), handle);
+                    continue;
+                }
+                info!(job = %spec.job.name, "job changed: its loop restarts");
+                handle.stop.cancel();
+                old.insert(spec.job.name.clone(), handle);
+            }
+            specs.push(spec);
+        }
         for handle in old.values() {
             handle.stop.cancel();
         }
-        let specs: Vec<JobSpec> = jobs
-            .into_iter()
-            .filter(|j| j.enabled)
-            .filter_map(|job| {
-                if let Some(instance) = config.instances.get(&job.instance) {
-                    Some(JobSpec::new(job, instance.clone(), config.daemon.splay))
-                } else {
-                    warn!(job = %job.name, instance = %job.instance, "job's instance is unusable: not scheduled");
-                    None
-                }
-            })
-            .collect();
         // Registered a few at a time: start-up with thousands of jobs is bound by these writes.
         let registered: Vec<Option<JobSpec>> = futures_util::stream::iter(specs)
             .map(|spec| async move {

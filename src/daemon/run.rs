@@ -50,8 +50,6 @@ pub struct Collected {
     pub client_request_id: Option<String>,
     /// API calls made.
     pub calls: u32,
-    /// Time spent waiting on quotas and `Retry-After`.
-    pub throttle_wait: Duration,
 }
 
 /// Hunts `window`; a truncated answer is dropped and both halves are hunted instead, down to
@@ -70,7 +68,6 @@ where
     while let Some((start, end)) = pending.pop_front() {
         let outcome = call((start, end)).await?;
         collected.calls += outcome.attempts.max(1);
-        collected.throttle_wait += outcome.throttle_wait();
         let result = outcome.result;
         if result.truncated
             && let Some([first, second]) = window::halves(start, end, min_span)
@@ -150,6 +147,47 @@ pub async fn claim_and_run(
     };
     drop(permit);
     outcome
+}
+
+/// Records the span `catch_up: skip` leaves out as a `skipped` run, so history shows it;
+/// another node that planned the same skip has already recorded it when the claim is lost.
+pub async fn record_skipped(shared: &Arc<Shared>, spec: &Arc<JobSpec>, skipped: PlannedRun) {
+    let now = Utc::now();
+    let request = ClaimRequest {
+        job: spec.job.name.clone(),
+        instance: spec.instance.name.clone(),
+        slot_at: skipped.slot_at,
+        window_start: skipped.start,
+        window_end: skipped.end,
+        node: shared.node.clone(),
+        lease_until: now + window::delta(shared.lease),
+        now,
+        query_sha256: spec.query_sha256.clone(),
+    };
+    let lease = match shared.store.claim_slot(&request).await {
+        Ok(Claim::Won(lease)) => lease,
+        Ok(Claim::Lost { .. }) => return,
+        Err(e) => {
+            warn!(job = %spec.job.name, error = %e, "cannot record the skipped span");
+            return;
+        }
+    };
+    let failure = RunFailure {
+        finished_at: now,
+        status: RunStatus::Skipped,
+        error_class: "skipped",
+        error_message: window::REASON_SKIPPED,
+        api: None,
+        http_status: None,
+        client_request_id: None,
+    };
+    match shared.store.fail_run(&lease, &failure).await {
+        Ok(()) => {
+            warn!(job = %spec.job.name, start = %skipped.start, end = %skipped.end, "missed span skipped (catch_up: skip)");
+            metrics::run_skipped(&lease.job);
+        }
+        Err(e) => warn!(job = %spec.job.name, error = %e, "cannot record the skipped span"),
+    }
 }
 
 /// Runs a lease this node took over from a node whose lease expired.
@@ -293,12 +331,6 @@ async fn execute_inner(shared: &Arc<Shared>, spec: &Arc<JobSpec>, lease: &Lease)
                 http_status: collected.http_status,
                 client_request_id: collected.client_request_id.as_deref(),
             };
-            metrics::api_call(
-                &spec.instance.name,
-                collected.http_status,
-                collected.calls,
-                collected.throttle_wait,
-            );
             match shared.store.finish_run(lease, &success).await {
                 Ok(finished) => {
                     metrics::committed(
@@ -342,12 +374,6 @@ async fn execute_inner(shared: &Arc<Shared>, spec: &Arc<JobSpec>, lease: &Lease)
         }
         Ok(Err(error)) => {
             warn!(class = %error.class, error = %error, "run failed");
-            metrics::api_call(
-                &spec.instance.name,
-                error.http_status,
-                error.attempts,
-                Duration::ZERO,
-            );
             let request_id = error.client_request_id.map(|id| id.to_string());
             let record = RunFailure {
                 finished_at,

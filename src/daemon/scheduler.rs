@@ -87,6 +87,26 @@ impl JobSpec {
         }
     }
 
+    /// Whether a reload may keep this job's loop for `other`: same query, schedule, windows,
+    /// settings, instance (endpoints, credentials, quota) and splay.
+    pub fn unchanged(&self, other: &JobSpec) -> bool {
+        let (a, b) = (&self.job, &other.job);
+        self.query_sha256 == other.query_sha256
+            && a.query == b.query
+            && a.definition == b.definition
+            && a.schedule.text == b.schedule.text
+            && a.schedule.timezone == b.schedule.timezone
+            && WindowSettings::of(a) == WindowSettings::of(b)
+            && a.environment == b.environment
+            && a.timespan == b.timespan
+            && a.timeout == b.timeout
+            && a.enabled == b.enabled
+            && a.dedup_columns == b.dedup_columns
+            && a.retention == b.retention
+            && self.instance == other.instance
+            && self.splay == other.splay
+    }
+
     /// The job as `hunt_jobs` keeps it.
     pub fn record(&self) -> JobRecord {
         JobRecord {
@@ -107,9 +127,47 @@ impl JobSpec {
     }
 }
 
+/// Where a job's loop reads the time and waits for its next slot.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    /// The system clock, with tokio timers for the waits.
+    #[default]
+    System,
+    /// Moved by hand, so a test drives a loop over hours of slots while its runs (HTTP, the
+    /// database) keep real time; tokio's paused clock would fire their timeouts early.
+    #[cfg(test)]
+    Manual(tests::ManualClock),
+}
+
+impl Clock {
+    fn now(&self) -> DateTime<Utc> {
+        match self {
+            Self::System => Utc::now(),
+            #[cfg(test)]
+            Self::Manual(clock) => clock.now(),
+        }
+    }
+
+    /// Returns at `wake`; never when it is `None`.
+    async fn sleep_until(&self, wake: Option<DateTime<Utc>>) {
+        match self {
+            Self::System => {
+                let sleep = wake.map_or(Duration::MAX, |wake| {
+                    (wake - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+                });
+                tokio::time::sleep(sleep).await;
+            }
+            #[cfg(test)]
+            Self::Manual(clock) => clock.sleep_until(wake).await,
+        }
+    }
+}
+
 /// A running job loop.
 #[derive(Debug)]
 pub struct JobHandle {
+    /// The job it runs, to tell on reload whether it changed.
+    pub spec: Arc<JobSpec>,
     /// Cancel to stop claiming new slots (a run in flight finishes).
     pub stop: CancellationToken,
     /// Leases taken over from dead nodes, to run between slots.
@@ -128,13 +186,16 @@ pub fn spawn(
 ) -> JobHandle {
     let (takeovers, receiver) = mpsc::unbounded_channel();
     let task_stop = stop.clone();
+    let spec = Arc::new(spec);
+    let task_spec = Arc::clone(&spec);
     let task = tokio::spawn(async move {
         if let Some(previous) = predecessor {
             let _ = previous.await;
         }
-        job_loop(shared, Arc::new(spec), task_stop, receiver).await;
+        job_loop(shared, task_spec, task_stop, receiver, Clock::System).await;
     });
     JobHandle {
+        spec,
         stop,
         takeovers,
         task,
@@ -200,11 +261,12 @@ async fn job_loop(
     spec: Arc<JobSpec>,
     stop: CancellationToken,
     mut takeovers: mpsc::UnboundedReceiver<Lease>,
+    clock: Clock,
 ) {
     let job = &spec.job;
     let offset = window::splay_offset(&job.name, spec.splay);
     let settings = WindowSettings::of(job);
-    let (floor, mut cursor) = resume_point(&shared, job, Utc::now()).await;
+    let (floor, mut cursor) = resume_point(&shared, job, clock.now()).await;
     let mut backoff = Backoff::default();
     let mut paused_until: Option<DateTime<Utc>> = None;
     let mut counted: Option<BackingOff<'_>> = None;
@@ -212,16 +274,13 @@ async fn job_loop(
         if stop.is_cancelled() {
             return;
         }
-        let now = Utc::now();
+        let now = clock.now();
         let due = due_slots(&job.schedule, cursor, now - delta(offset), MAX_DUE_SLOTS);
         let Some((&slot, missed)) = due.split_last() else {
             let wake = job
                 .schedule
                 .next_after(cursor)
                 .map(|next| next + delta(offset));
-            let sleep = wake.map_or(Duration::MAX, |wake| {
-                (wake - now).to_std().unwrap_or(Duration::ZERO)
-            });
             tokio::select! {
                 () = stop.cancelled() => return,
                 Some(lease) = takeovers.recv() => {
@@ -229,7 +288,7 @@ async fn job_loop(
                     // Boxed: an idle loop then stays small, which matters with thousands of jobs.
                     Box::pin(run::run_taken_over(&shared, &spec, lease, &stop)).await;
                 }
-                () = tokio::time::sleep(sleep) => {}
+                () = clock.sleep_until(wake) => {}
             }
             continue;
         };
@@ -261,6 +320,9 @@ async fn job_loop(
                 warn!(job = %job.name, error = %e, "cannot record a coverage gap");
             }
         }
+        if let Some(skipped) = plan.skipped {
+            run::record_skipped(&shared, &spec, skipped).await;
+        }
         for planned in plan.runs {
             match Box::pin(run::claim_and_run(&shared, &spec, planned, &stop)).await {
                 Outcome::Succeeded => {
@@ -272,7 +334,7 @@ async fn job_loop(
                 Outcome::Failed { non_retryable } => {
                     backoff.failed(non_retryable);
                     if let Some(pause) = backoff.pause() {
-                        paused_until = Some(Utc::now() + delta(pause));
+                        paused_until = Some(clock.now() + delta(pause));
                         counted.get_or_insert_with(|| BackingOff::new(&shared.backing_off));
                         warn!(job = %job.name, failures = backoff.failures(), pause = ?pause, "job backs off");
                     }
@@ -287,7 +349,229 @@ async fn job_loop(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::AtomicBool;
+
+    use async_trait::async_trait;
+    use tokio::sync::watch;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
     use super::*;
+    use crate::auth::{self, AccessToken, Resource, TokenSource};
+    use crate::config::{Cloud, Credential, Endpoints, Instance, Secret, SecretSource};
+    use crate::diagnostic::Diagnostics;
+    use crate::hunt::HunterOptions;
+    use crate::store::RunStatus;
+
+    /// A clock the test sets; each wait the loop starts is reported on `waits`.
+    #[derive(Debug, Clone)]
+    pub struct ManualClock {
+        now: watch::Receiver<DateTime<Utc>>,
+        waits: mpsc::UnboundedSender<Option<DateTime<Utc>>>,
+    }
+
+    impl ManualClock {
+        pub fn now(&self) -> DateTime<Utc> {
+            *self.now.borrow()
+        }
+
+        pub async fn sleep_until(&self, wake: Option<DateTime<Utc>>) {
+            let _ = self.waits.send(wake);
+            let mut now = self.now.clone();
+            let woken = now
+                .wait_for(|now| wake.is_some_and(|wake| *now >= wake))
+                .await
+                .is_ok();
+            if !woken {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    struct FixedToken;
+
+    #[async_trait]
+    impl TokenSource for FixedToken {
+        async fn token(&self, _: &Instance, _: Resource) -> auth::Result<AccessToken> {
+            Ok(AccessToken {
+                token: Secret::new("t"),
+                expires_at: Utc::now() + TimeDelta::days(1),
+            })
+        }
+
+        async fn invalidate(&self, _: &Instance, _: Resource) {}
+    }
+
+    /// Answers hunts with no rows, or rejects the query (a non-retryable class) when `reject`.
+    #[derive(Debug, Clone, Default)]
+    struct Hunts {
+        reject: Arc<AtomicBool>,
+    }
+
+    impl Respond for Hunts {
+        fn respond(&self, _: &Request) -> ResponseTemplate {
+            if self.reject.load(Ordering::SeqCst) {
+                return ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                    "error": {"code": "BadRequest", "message": "Query could not be parsed"}
+                }));
+            }
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "schema": [{"name": "a", "type": "String"}], "results": []
+            }))
+        }
+    }
+
+    fn instance(base: &str) -> Instance {
+        Instance {
+            name: "Fake".into(),
+            tenant_id: "00000000-0000-0000-0000-000000000001".into(),
+            client_id: "00000000-0000-0000-0000-000000000002".into(),
+            credential: Credential::ClientSecret(SecretSource::Plain(Secret::new("s"))),
+            cloud: Cloud::Global,
+            endpoints: Endpoints {
+                login: base.to_string(),
+                graph: base.to_string(),
+                mde: base.to_string(),
+                keyvault: base.to_string(),
+            },
+            quota: None,
+            ca_file: None,
+            source: "huntd.yaml".into(),
+        }
+    }
+
+    fn job(dir: &std::path::Path) -> Job {
+        let file = dir.join("probe.yaml");
+        std::fs::write(
+            &file,
+            "name: probe\ninstance: Fake\nenvironment: M365DGraph\nevery: 30s\n\
+             lookback: 30s\ndelay: 0s\nquery: \"print start = datetime({start})\"\n",
+        )
+        .expect("write job");
+        let mut diags = Diagnostics::new();
+        let instances = BTreeSet::from(["Fake".to_string()]);
+        let mut jobs = crate::jobs::load(
+            &[file],
+            &crate::jobs::Library::default(),
+            &instances,
+            &mut diags,
+        );
+        assert!(!diags.has_errors(), "{diags:?}");
+        jobs.pop().expect("one job")
+    }
+
+    /// The loop over its first 30-second slots, then over 20 hours of a rejected query: slots
+    /// fire on time, a failed window is made good by the next run, and the backoff doubles
+    /// from a minute up to its six-hour cap.
+    #[tokio::test]
+    async fn job_loop_fires_slots_on_time_makes_failed_windows_good_and_caps_its_backoff() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("huntd.db").display());
+        let store = crate::store::open(&url).await.expect("store opens");
+        let server = MockServer::start().await;
+        let hunts = Hunts::default();
+        Mock::given(method("POST"))
+            .and(path("/v1.0/security/runHuntingQuery"))
+            .respond_with(hunts.clone())
+            .mount(&server)
+            .await;
+        let spec = Arc::new(JobSpec::new(
+            job(dir.path()),
+            instance(&server.uri()),
+            Duration::ZERO,
+        ));
+        store.upsert_job(&spec.record()).await.expect("register");
+        let shared = Arc::new(Shared {
+            store: Arc::clone(&store),
+            hunter: Arc::new(Hunter::new(Arc::new(FixedToken), HunterOptions::default())),
+            node: "n".into(),
+            permits: Arc::new(Semaphore::new(1)),
+            hard_cancel: CancellationToken::new(),
+            lease: Duration::from_secs(60),
+            running: AtomicUsize::new(0),
+            backing_off: AtomicUsize::new(0),
+        });
+        let start = t("2026-01-05T00:00:10Z");
+        let (set_now, now) = watch::channel(start);
+        let (waits, mut waited) = mpsc::unbounded_channel();
+        let clock = Clock::Manual(ManualClock { now, waits });
+        let stop = CancellationToken::new();
+        let (_takeovers, receiver) = mpsc::unbounded_channel();
+        let task = tokio::spawn(job_loop(
+            Arc::clone(&shared),
+            Arc::clone(&spec),
+            stop.clone(),
+            receiver,
+            clock,
+        ));
+
+        // Moves the clock to where the loop waits and returns the slot it then handled,
+        // once the loop waits again: always for the very next slot.
+        let mut wake = waited.recv().await.flatten().expect("a first wait");
+        assert_eq!(
+            wake,
+            t("2026-01-05T00:00:30Z"),
+            "the first slot after start"
+        );
+        let mut step = async || {
+            let slot = wake;
+            set_now.send(slot).expect("the loop listens");
+            wake = waited.recv().await.flatten().expect("a next wait");
+            assert_eq!(
+                wake,
+                slot + TimeDelta::seconds(30),
+                "waits for the next slot"
+            );
+            slot
+        };
+        step().await;
+        hunts.reject.store(true, Ordering::SeqCst);
+        step().await;
+        hunts.reject.store(false, Ordering::SeqCst);
+        step().await;
+        hunts.reject.store(true, Ordering::SeqCst);
+        let until = t("2026-01-05T21:00:00Z");
+        while step().await < until {}
+        stop.cancel();
+        set_now
+            .send(until + TimeDelta::hours(1))
+            .expect("the loop listens");
+        task.await.expect("the loop ends");
+
+        let mut runs = store
+            .history(&HistoryFilter::default())
+            .await
+            .expect("history");
+        runs.reverse();
+        let seen: Vec<_> = runs
+            .iter()
+            .map(|r| (r.slot_at, r.status, r.window_start, r.window_end))
+            .collect();
+        let at = |text: &str| t(&format!("2026-01-05T{text}Z"));
+        let ok = RunStatus::Succeeded;
+        let failed = RunStatus::Failed;
+        let mut expected = vec![
+            (at("00:00:30"), ok, at("00:00:00"), at("00:00:30")),
+            (at("00:01:00"), failed, at("00:00:30"), at("00:01:00")),
+            // The failed window is part of the next one.
+            (at("00:01:30"), ok, at("00:00:30"), at("00:01:30")),
+        ];
+        // Rejected from here on: three failures in a row, then pauses of 1, 2, 4, ... minutes,
+        // capped at six hours.
+        let mut slot = at("00:02:00");
+        for failures in 1..=14 {
+            expected.push((slot, failed, at("00:01:30"), slot));
+            let pause = match failures {
+                1 | 2 => TimeDelta::seconds(30),
+                n => TimeDelta::minutes(1 << (n - 3)).min(TimeDelta::hours(6)),
+            };
+            slot += pause;
+        }
+        assert!(slot > until, "the cap was reached and held twice");
+        assert_eq!(seen, expected);
+    }
 
     fn t(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)

@@ -15,7 +15,7 @@ pub const MAX_DATA_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Gap reason for spans older than [`MAX_DATA_AGE`].
 pub const REASON_TOO_OLD: &str = "older than 30 days: the hunting API no longer has this data";
 
-/// Gap reason for spans skipped by `catch_up: skip`.
+/// Why a `skipped` run (`catch_up: skip`) was not hunted, stored as its error message.
 pub const REASON_SKIPPED: &str = "missed while huntd was down (catch_up: skip)";
 
 /// Smallest window a truncated result is split down to before it is accepted as truncated.
@@ -84,6 +84,8 @@ pub struct Plan {
     pub runs: Vec<PlannedRun>,
     /// Spans to record in `hunt_gaps`.
     pub gaps: Vec<PlannedGap>,
+    /// The span `catch_up: skip` leaves out, to record as a `skipped` run.
+    pub skipped: Option<PlannedRun>,
 }
 
 /// Converts a std duration to chrono's, saturating at chrono's maximum.
@@ -112,10 +114,12 @@ pub fn plan(
                 && !missed.is_empty()
                 && from < resume
             {
-                plan.gaps.push(PlannedGap {
+                // The slot a window ending at `resume` would have had: the newest missed slot
+                // when lookback equals the interval, and never one of the next window's chunks.
+                plan.skipped = Some(PlannedRun {
+                    slot_at: resume + delay,
                     start: from,
                     end: resume,
-                    reason: REASON_SKIPPED,
                 });
                 cursor = Some(resume);
             }
@@ -383,7 +387,7 @@ mod tests {
     }
 
     #[test]
-    fn catch_up_skip_records_the_missed_span_as_a_gap_and_resumes_from_now() {
+    fn catch_up_skip_plans_the_missed_span_as_a_skipped_run_and_resumes_from_now() {
         let plan = plan(
             &settings(CatchUp::Skip),
             Some(t("2024-03-10T07:55:00Z")),
@@ -392,13 +396,14 @@ mod tests {
             t(NOW),
         );
         assert_eq!(
-            plan.gaps,
-            [PlannedGap {
-                start: t("2024-03-10T07:55:00Z"),
-                end: t("2024-03-10T10:55:00Z"),
-                reason: REASON_SKIPPED,
-            }]
+            plan.skipped,
+            Some(run(
+                "2024-03-10T11:00:00Z",
+                "2024-03-10T07:55:00Z",
+                "2024-03-10T10:55:00Z"
+            ))
         );
+        assert!(plan.gaps.is_empty());
         assert_eq!(
             plan.runs,
             [run(
@@ -419,6 +424,7 @@ mod tests {
             t(NOW),
         );
         assert!(plan.gaps.is_empty());
+        assert_eq!(plan.skipped, None);
         assert_eq!(plan.runs[0].start, t("2024-03-10T07:55:00Z"));
     }
 

@@ -163,7 +163,9 @@ impl Hunter {
             cancel,
             waited_nanos: AtomicU64::new(0),
         };
-        let (result, stats) = retry::run(&self.options.retry, &self.options.jitter, cancel, |_| {
+        let retry = &self.options.retry;
+        let jitter = &self.options.jitter;
+        let (result, stats) = retry::run(retry, jitter, &instance.name, cancel, |_| {
             let (client, body, slot) = (&client, &body, &slot);
             async move {
                 let result = self
@@ -285,6 +287,11 @@ impl Hunter {
                 ),
             )),
         };
+        let answered = match &result {
+            Ok(result) => Some(result.http_status),
+            Err(error) => error.http_status,
+        };
+        super::api_called(&instance.name, answered);
         match result {
             Ok(result) => {
                 tracing::info!(

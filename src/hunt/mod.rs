@@ -67,6 +67,28 @@ pub struct HuntResult {
     pub body_bytes: u64,
 }
 
+/// Counts one answer (or failed exchange, as `none`) of a hunting API, for `/metrics`.
+fn api_called(instance: &str, http_status: Option<u16>) {
+    let status = http_status.map_or_else(|| "none".to_string(), |s| s.to_string());
+    metrics::counter!(
+        "huntd_api_calls_total",
+        "instance" => instance.to_string(),
+        "http_status" => status
+    )
+    .increment(1);
+}
+
+/// Records one throttle wait (`reason`: `quota`, `retry_after` or `backoff`), for `/metrics`:
+/// the histogram's count is the number of waits, its sum the seconds waited.
+fn throttle_waited(instance: &str, reason: &'static str, wait: Duration) {
+    metrics::histogram!(
+        "huntd_throttle_wait_seconds",
+        "instance" => instance.to_string(),
+        "reason" => reason
+    )
+    .record(wait.as_secs_f64());
+}
+
 /// A finished run: the answer plus what it cost to get it.
 #[derive(Debug)]
 pub struct HuntOutcome {

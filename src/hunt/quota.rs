@@ -28,13 +28,19 @@ impl Quotas {
     /// The limiter of instance `name`, created on first use.
     pub fn limiter(&self, name: &str) -> Arc<Limiter> {
         let mut limiters = self.limiters.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(limiters.entry(name.to_string()).or_default())
+        Arc::clone(
+            limiters
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::new(Limiter::new(name))),
+        )
     }
 }
 
 /// One instance's limits: a lane of call start times per API, and a tenant-wide pause.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Limiter {
+    /// The instance, for the throttle-wait metric.
+    instance: String,
     graph: Lane,
     mde: Lane,
     paused_until: Mutex<Option<Instant>>,
@@ -54,6 +60,16 @@ struct Lane {
 pub struct Cancelled;
 
 impl Limiter {
+    /// The limiter of instance `instance`, with no call started yet.
+    pub fn new(instance: &str) -> Self {
+        Self {
+            instance: instance.to_string(),
+            graph: Lane::default(),
+            mde: Lane::default(),
+            paused_until: Mutex::new(None),
+        }
+    }
+
     /// Waits until a call to `environment` may start under `quota` and no pause is in effect,
     /// records the start, and returns how long it waited.
     pub async fn acquire(
@@ -82,7 +98,12 @@ impl Limiter {
         loop {
             let now = Instant::now();
             let Some(wake) = self.next_free(lane, quota, now) else {
-                return Ok(if waited { now - asked } else { Duration::ZERO });
+                if !waited {
+                    return Ok(Duration::ZERO);
+                }
+                let wait = now - asked;
+                super::throttle_waited(&self.instance, "quota", wait);
+                return Ok(wait);
             };
             waited = true;
             tokio::select! {
@@ -165,7 +186,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn hourly_limit_holds_after_the_minute_frees() {
-        let limiter = Limiter::default();
+        let limiter = Limiter::new("test");
         let cancel = CancellationToken::new();
         let t0 = Instant::now();
         let mut starts = Vec::new();
@@ -185,7 +206,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn lanes_of_one_instance_are_independent() {
-        let limiter = Limiter::default();
+        let limiter = Limiter::new("test");
         let cancel = CancellationToken::new();
         for _ in 0..2 {
             limiter
@@ -202,7 +223,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn cancel_ends_the_wait() {
-        let limiter = Limiter::default();
+        let limiter = Limiter::new("test");
         let cancel = CancellationToken::new();
         limiter.pause_until(Instant::now() + HOUR);
         cancel.cancel();

@@ -99,10 +99,12 @@ pub struct RetryStats {
 }
 
 /// Runs `attempt(n)` (n from 1) until it succeeds, fails with a class that cannot succeed, or
-/// the policy's bounds are reached; sleeps on tokio's clock between attempts.
+/// the policy's bounds are reached; sleeps on tokio's clock between attempts, each sleep
+/// counted as a throttle wait of `instance`.
 pub async fn run<T, F, Fut>(
     policy: &RetryPolicy,
     jitter: &Jitter,
+    instance: &str,
     cancel: &CancellationToken,
     mut attempt: F,
 ) -> Result<(T, RetryStats), HuntError>
@@ -149,6 +151,12 @@ where
             () = cancel.cancelled() => return Err(HuntError::cancelled()),
             () = tokio::time::sleep(delay) => {}
         }
+        let reason = if error.retry_after.is_some() {
+            "retry_after"
+        } else {
+            "backoff"
+        };
+        super::throttle_waited(instance, reason, delay);
         stats.waited += delay;
     }
 }

@@ -68,14 +68,18 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        // SQLite has no advisory lock: two processes opening a fresh file both try migration 1,
-        // and the loser fails once the winner has committed it. Running again then finds it
-        // applied, so a failed migration is retried before it is reported.
+        // SQLite has no advisory lock: two processes opening a fresh file both try the same
+        // migration, and the loser fails once the winner has committed it: in its SQL (a table
+        // that exists) or, for a migration that can run twice, recording its version. Running
+        // again then finds it applied, so a failed migration is retried before it is reported.
         let mut retries = 2;
         loop {
             match MIGRATOR.run(&pool).await {
                 Ok(()) => break,
-                Err(sqlx::migrate::MigrateError::ExecuteMigration(..)) if retries > 0 => {
+                Err(
+                    sqlx::migrate::MigrateError::ExecuteMigration(..)
+                    | sqlx::migrate::MigrateError::Execute(..),
+                ) if retries > 0 => {
                     retries -= 1;
                 }
                 Err(e) => return Err(e.into()),
