@@ -12,14 +12,13 @@ pub mod scheduler;
 pub mod signals;
 pub mod window;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::StreamExt as _;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -52,9 +51,6 @@ pub enum Error {
 
 /// Result alias for this module.
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// Job registrations in flight at start-up and reload.
-const REGISTER_CONCURRENCY: usize = 8;
 
 /// Default lease length of a claimed run.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -114,7 +110,11 @@ pub async fn run_one(
     let Some(instance) = config.instances.get(&job.instance) else {
         return Ok(run::Outcome::Stopped);
     };
-    let spec = Arc::new(JobSpec::new(job.clone(), instance.clone(), Duration::ZERO));
+    let spec = Arc::new(JobSpec::new(
+        job.clone(),
+        Arc::new(instance.clone()),
+        Duration::ZERO,
+    ));
     store.upsert_job(&spec.record()).await?;
     let shared = Arc::new(Shared {
         store,
@@ -180,33 +180,46 @@ impl Jobs {
         for handle in old.values() {
             handle.stop.cancel();
         }
+        let instances: BTreeMap<&str, Arc<config::Instance>> = config
+            .instances
+            .iter()
+            .map(|(name, instance)| (name.as_str(), Arc::new(instance.clone())))
+            .collect();
         let specs: Vec<JobSpec> = jobs
             .into_iter()
             .filter(|j| j.enabled)
             .filter_map(|job| {
-                if let Some(instance) = config.instances.get(&job.instance) {
-                    Some(JobSpec::new(job, instance.clone(), config.daemon.splay))
+                if let Some(instance) = instances.get(job.instance.as_str()) {
+                    Some(JobSpec::new(job, Arc::clone(instance), config.daemon.splay))
                 } else {
                     warn!(job = %job.name, instance = %job.instance, "job's instance is unusable: not scheduled");
                     None
                 }
             })
             .collect();
-        // Registered a few at a time: start-up with thousands of jobs is bound by these writes.
-        let registered: Vec<Option<JobSpec>> = futures_util::stream::iter(specs)
-            .map(|spec| async move {
-                match shared.store.upsert_job(&spec.record()).await {
-                    Ok(()) => Some(spec),
-                    Err(e) => {
-                        warn!(job = %spec.job.name, error = %e, "cannot register the job: not scheduled");
-                        None
-                    }
-                }
-            })
-            .buffer_unordered(REGISTER_CONCURRENCY)
-            .collect()
-            .await;
-        for spec in registered.into_iter().flatten() {
+        let records: Vec<store::JobRecord> = specs.iter().map(JobSpec::record).collect();
+        let registered: Vec<JobSpec> = match shared.store.upsert_jobs(&records).await {
+            Ok(clashes) => {
+                let refused: HashSet<String> = clashes
+                    .into_iter()
+                    .map(|clash| {
+                        let job = clash.job.clone();
+                        let error = store::Error::from(clash);
+                        warn!(job = %job, error = %error, "cannot register the job: not scheduled");
+                        job
+                    })
+                    .collect();
+                specs
+                    .into_iter()
+                    .filter(|spec| !refused.contains(&spec.job.name))
+                    .collect()
+            }
+            Err(e) => {
+                warn!(jobs = specs.len(), error = %e, "cannot register the jobs: none scheduled");
+                Vec::new()
+            }
+        };
+        for spec in registered {
             let predecessor = old.remove(&spec.job.name).map(|h| h.task);
             let name = spec.job.name.clone();
             let handle = scheduler::spawn(

@@ -66,8 +66,8 @@ impl Drop for BackingOff<'_> {
 pub struct JobSpec {
     /// The job.
     pub job: Job,
-    /// Its instance.
-    pub instance: Instance,
+    /// Its instance, shared by the jobs that use it.
+    pub instance: Arc<Instance>,
     /// Its splay (the job's own or the daemon default).
     pub splay: Duration,
     /// SHA-256 hex of the query template.
@@ -76,7 +76,7 @@ pub struct JobSpec {
 
 impl JobSpec {
     /// Builds the spec of a job whose instance is known.
-    pub fn new(job: Job, instance: Instance, default_splay: Duration) -> Self {
+    pub fn new(job: Job, instance: Arc<Instance>, default_splay: Duration) -> Self {
         let query_sha256 = hex::encode(Sha256::digest(job.query.text.as_bytes()));
         let splay = job.splay.unwrap_or(default_splay);
         Self {
