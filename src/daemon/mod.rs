@@ -110,12 +110,9 @@ pub async fn run_one(
     let Some(instance) = config.instances.get(&job.instance) else {
         return Ok(run::Outcome::Stopped);
     };
-    let spec = Arc::new(JobSpec::new(
-        job.clone(),
-        Arc::new(instance.clone()),
-        Duration::ZERO,
-    ));
-    store.upsert_job(&spec.record()).await?;
+    let (spec, record) = JobSpec::new(job.clone(), Arc::new(instance.clone()), Duration::ZERO);
+    store.upsert_job(&record).await?;
+    let spec = Arc::new(spec);
     let shared = Arc::new(Shared {
         store,
         hunter: Arc::new(Hunter::new(tokens, HunterOptions::default())),
@@ -125,6 +122,7 @@ pub async fn run_one(
         lease: DEFAULT_LEASE,
         running: AtomicUsize::new(0),
         backing_off: AtomicUsize::new(0),
+        resume_lookups: Semaphore::new(scheduler::RESUME_LOOKUPS),
     });
     Ok(run::claim_and_run(&shared, &spec, planned, &CancellationToken::new()).await)
 }
@@ -185,7 +183,7 @@ impl Jobs {
             .iter()
             .map(|(name, instance)| (name.as_str(), Arc::new(instance.clone())))
             .collect();
-        let specs: Vec<JobSpec> = jobs
+        let (specs, records): (Vec<JobSpec>, Vec<store::JobRecord>) = jobs
             .into_iter()
             .filter(|j| j.enabled)
             .filter_map(|job| {
@@ -196,8 +194,7 @@ impl Jobs {
                     None
                 }
             })
-            .collect();
-        let records: Vec<store::JobRecord> = specs.iter().map(JobSpec::record).collect();
+            .unzip();
         let registered: Vec<JobSpec> = match shared.store.upsert_jobs(&records).await {
             Ok(clashes) => {
                 let refused: HashSet<String> = clashes
@@ -241,8 +238,8 @@ impl Jobs {
         for lease in leases {
             match self.current.get(&lease.job) {
                 Some(handle) => {
-                    if let Err(unsent) = handle.takeovers.send(lease) {
-                        give_back(store, &unsent.0, "the job's loop has ended").await;
+                    if let Err(unsent) = handle.takeovers.unbounded_send(lease) {
+                        give_back(store, &unsent.into_inner(), "the job's loop has ended").await;
                     }
                 }
                 None => give_back(store, &lease, "the job is not scheduled on this node").await,
@@ -296,6 +293,7 @@ pub async fn run(
         lease: options.lease,
         running: AtomicUsize::new(0),
         backing_off: AtomicUsize::new(0),
+        resume_lookups: Semaphore::new(scheduler::RESUME_LOOKUPS),
     });
     let interrupted = store.mark_interrupted(&node, Utc::now()).await?;
     if interrupted > 0 {

@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_channel::mpsc;
+use futures_util::StreamExt as _;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -41,7 +43,14 @@ pub struct Shared {
     pub running: AtomicUsize,
     /// Jobs backing off after repeated non-retryable failures.
     pub backing_off: AtomicUsize,
+    /// [`RESUME_LOOKUPS`] permits.
+    pub resume_lookups: Semaphore,
 }
+
+/// Jobs looking up where they resume at once. Thousands of loops start together; unbounded,
+/// their lookups queue on the store's few connections, each holding a query in memory, and
+/// delay everything else that needs a connection.
+pub const RESUME_LOOKUPS: usize = 4;
 
 /// Counts a job in [`Shared::backing_off`] while it is held, so the count stays right however
 /// the job's loop ends.
@@ -75,35 +84,35 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// Builds the spec of a job whose instance is known.
-    pub fn new(job: Job, instance: Arc<Instance>, default_splay: Duration) -> Self {
+    /// Builds the spec of a job whose instance is known, and the job as `hunt_jobs` keeps it.
+    ///
+    /// The job's definition moves into the record: a job's loop never reads it, and with
+    /// thousands of jobs a copy per loop would stay resident for nothing.
+    pub fn new(
+        mut job: Job,
+        instance: Arc<Instance>,
+        default_splay: Duration,
+    ) -> (Self, JobRecord) {
         let query_sha256 = hex::encode(Sha256::digest(job.query.text.as_bytes()));
         let splay = job.splay.unwrap_or(default_splay);
-        Self {
+        let record = JobRecord {
+            name: job.name.clone(),
+            instance: job.instance.clone(),
+            definition: serde_json::Value::Object(
+                std::mem::take(&mut job.definition).into_iter().collect(),
+            ),
+            query_sha256: query_sha256.clone(),
+            enabled: job.enabled,
+            dedup_columns: job.dedup_columns.clone(),
+            retention: job.retention,
+        };
+        let spec = Self {
             job,
             instance,
             splay,
             query_sha256,
-        }
-    }
-
-    /// The job as `hunt_jobs` keeps it.
-    pub fn record(&self) -> JobRecord {
-        JobRecord {
-            name: self.job.name.clone(),
-            instance: self.job.instance.clone(),
-            definition: serde_json::Value::Object(
-                self.job
-                    .definition
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
-            query_sha256: self.query_sha256.clone(),
-            enabled: self.job.enabled,
-            dedup_columns: self.job.dedup_columns.clone(),
-            retention: self.job.retention,
-        }
+        };
+        (spec, record)
     }
 }
 
@@ -112,7 +121,8 @@ impl JobSpec {
 pub struct JobHandle {
     /// Cancel to stop claiming new slots (a run in flight finishes).
     pub stop: CancellationToken,
-    /// Leases taken over from dead nodes, to run between slots.
+    /// Leases taken over from dead nodes, to run between slots. A futures channel, not a
+    /// tokio one: tokio allocates a 32-slot block per channel up front, 3 KB for every job.
     pub takeovers: mpsc::UnboundedSender<Lease>,
     /// The loop's task.
     pub task: JoinHandle<()>,
@@ -126,7 +136,7 @@ pub fn spawn(
     stop: CancellationToken,
     predecessor: Option<JoinHandle<()>>,
 ) -> JobHandle {
-    let (takeovers, receiver) = mpsc::unbounded_channel();
+    let (takeovers, receiver) = mpsc::unbounded();
     let task_stop = stop.clone();
     let task = tokio::spawn(async move {
         if let Some(previous) = predecessor {
@@ -204,7 +214,14 @@ async fn job_loop(
     let job = &spec.job;
     let offset = window::splay_offset(&job.name, spec.splay);
     let settings = WindowSettings::of(job);
-    let (floor, mut cursor) = resume_point(&shared, job, Utc::now()).await;
+    let (floor, mut cursor) = {
+        let _permit = shared
+            .resume_lookups
+            .acquire()
+            .await
+            .expect("the semaphore lives in `shared` and is never closed");
+        resume_point(&shared, job, Utc::now()).await
+    };
     let mut backoff = Backoff::default();
     let mut paused_until: Option<DateTime<Utc>> = None;
     let mut counted: Option<BackingOff<'_>> = None;
@@ -224,7 +241,7 @@ async fn job_loop(
             });
             tokio::select! {
                 () = stop.cancelled() => return,
-                Some(lease) = takeovers.recv() => {
+                Some(lease) = takeovers.next() => {
                     info!(job = %job.name, run_id = lease.run_id, "running a slot taken over from a dead node");
                     // Boxed: an idle loop then stays small, which matters with thousands of jobs.
                     Box::pin(run::run_taken_over(&shared, &spec, lease, &stop)).await;
