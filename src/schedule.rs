@@ -1,6 +1,8 @@
 //! When jobs fire: cron expressions or fixed intervals, in an IANA time zone.
 
+use std::collections::HashMap;
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
@@ -34,8 +36,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// How a job's fire times are computed.
 #[derive(Debug, Clone)]
 pub enum Trigger {
-    /// A 5- or 6-field cron expression (6 = with seconds).
-    Cron(Box<croner::Cron>),
+    /// A 5- or 6-field cron expression (6 = with seconds); shared by the jobs that use it.
+    Cron(Arc<croner::Cron>),
     /// Every fixed interval, aligned to the Unix epoch so restarts keep the same slots.
     Every(Duration),
 }
@@ -49,6 +51,8 @@ pub struct Schedule {
     pub timezone: chrono_tz::Tz,
     /// The schedule as written, for display.
     pub text: String,
+    /// See [`Schedule::interval`]; sampled once, when the schedule is built.
+    interval: Duration,
 }
 
 /// Fire times sampled by [`Schedule::interval`]: enough to see every gap of a daily or
@@ -83,15 +87,16 @@ impl Schedule {
             text: text.to_string(),
             reason: e.to_string(),
         })?;
-        let schedule = Self {
-            trigger: Trigger::Cron(Box::new(cron)),
-            timezone,
-            text: text.trim().to_string(),
-        };
-        if schedule.next_after(sample_start()).is_none() {
+        if cron_next_after(&cron, timezone, sample_start()).is_none() {
             return Err(Error::NeverFires(text.to_string()));
         }
-        Ok(schedule)
+        let interval = cron_interval(&cron);
+        Ok(Self {
+            trigger: Trigger::Cron(Arc::new(cron)),
+            timezone,
+            text: text.trim().to_string(),
+            interval,
+        })
     }
 
     /// A fixed interval, aligned to the Unix epoch (the zone only matters for display).
@@ -103,20 +108,14 @@ impl Schedule {
             trigger: Trigger::Every(interval),
             timezone,
             text: format!("every {}", crate::duration::format(interval)),
+            interval,
         })
     }
 
     /// The first fire time strictly after `t`; `None` when there is none.
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.trigger {
-            Trigger::Cron(cron) => {
-                let local = t.with_timezone(&self.timezone);
-                cron.find_next_occurrence(&local, false)
-                    .ok()
-                    .map(|next| next.with_timezone(&Utc))
-                    // croner steps whole seconds; a sub-second `t` must not yield itself.
-                    .filter(|next| *next > t)
-            }
+            Trigger::Cron(cron) => cron_next_after(cron, self.timezone, t),
             Trigger::Every(every) => next_slot(*every, t),
         }
     }
@@ -140,38 +139,66 @@ impl Schedule {
     ///
     /// Cron gaps are measured in UTC so that a DST shift does not pass for a shorter interval.
     pub fn interval(&self) -> Duration {
-        match &self.trigger {
-            Trigger::Every(every) => *every,
-            Trigger::Cron(_) => {
-                let utc = Self {
-                    timezone: chrono_tz::UTC,
-                    ..self.clone()
-                };
-                let start = sample_start();
-                let horizon = start + TimeDelta::days(INTERVAL_HORIZON_DAYS);
-                let mut smallest: Option<TimeDelta> = None;
-                let mut previous = None;
-                let mut cursor = start;
-                for _ in 0..INTERVAL_SAMPLE {
-                    let Some(next) = utc.next_after(cursor).filter(|n| *n <= horizon) else {
-                        break;
-                    };
-                    if let Some(prev) = previous {
-                        let gap = next - prev;
-                        smallest = Some(smallest.map_or(gap, |s: TimeDelta| s.min(gap)));
-                    }
-                    previous = Some(next);
-                    cursor = next;
-                }
-                // A pattern firing at most once in the horizon (a leap day on a Monday)
-                // is treated as firing once per horizon.
-                smallest
-                    .unwrap_or(TimeDelta::days(INTERVAL_HORIZON_DAYS))
-                    .to_std()
-                    .unwrap_or(Duration::from_secs(1))
-            }
-        }
+        self.interval
     }
+}
+
+/// Cron schedules built during one load, by pattern and zone: thousands of jobs often share a
+/// few patterns, and building one samples dozens of its fire times.
+#[derive(Debug, Default)]
+pub struct CronCache {
+    built: HashMap<(String, chrono_tz::Tz), Result<Schedule>>,
+}
+
+impl CronCache {
+    /// [`Schedule::cron`], built once per pattern and zone.
+    pub fn cron(&mut self, text: &str, timezone: chrono_tz::Tz) -> Result<Schedule> {
+        self.built
+            .entry((text.to_string(), timezone))
+            .or_insert_with(|| Schedule::cron(text, timezone))
+            .clone()
+    }
+}
+
+/// The first fire time of `cron`, read in `timezone`, strictly after `t`.
+fn cron_next_after(
+    cron: &croner::Cron,
+    timezone: chrono_tz::Tz,
+    t: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    cron.find_next_occurrence(&t.with_timezone(&timezone), false)
+        .ok()
+        .map(|next| next.with_timezone(&Utc))
+        // croner steps whole seconds; a sub-second `t` must not yield itself.
+        .filter(|next| *next > t)
+}
+
+/// The smallest gap between consecutive fire times over a sample, measured in UTC so that a
+/// DST shift does not pass for a shorter interval.
+fn cron_interval(cron: &croner::Cron) -> Duration {
+    let start = sample_start();
+    let horizon = start + TimeDelta::days(INTERVAL_HORIZON_DAYS);
+    let mut smallest: Option<TimeDelta> = None;
+    let mut previous = None;
+    let mut cursor = start;
+    for _ in 0..INTERVAL_SAMPLE {
+        let Some(next) = cron_next_after(cron, chrono_tz::UTC, cursor).filter(|n| *n <= horizon)
+        else {
+            break;
+        };
+        if let Some(prev) = previous {
+            let gap = next - prev;
+            smallest = Some(smallest.map_or(gap, |s: TimeDelta| s.min(gap)));
+        }
+        previous = Some(next);
+        cursor = next;
+    }
+    // A pattern firing at most once in the horizon (a leap day on a Monday) is treated as
+    // firing once per horizon.
+    smallest
+        .unwrap_or(TimeDelta::days(INTERVAL_HORIZON_DAYS))
+        .to_std()
+        .unwrap_or(Duration::from_secs(1))
 }
 
 fn sample_start() -> DateTime<Utc> {
@@ -379,6 +406,30 @@ mod tests {
         assert_eq!(
             cron("0 0 1 * *", "UTC").interval(),
             Duration::from_secs(28 * 86_400)
+        );
+    }
+
+    #[test]
+    fn a_cron_cache_shares_one_pattern_per_zone_and_keeps_errors() {
+        let mut cache = CronCache::default();
+        let pointer = |s: &Schedule| match &s.trigger {
+            Trigger::Cron(cron) => Arc::as_ptr(cron),
+            Trigger::Every(_) => std::ptr::null(),
+        };
+        let utc = cache.cron("0 3 * * *", chrono_tz::UTC).expect("valid cron");
+        let again = cache.cron("0 3 * * *", chrono_tz::UTC).expect("valid cron");
+        let ams = cache
+            .cron("0 3 * * *", chrono_tz::Europe::Amsterdam)
+            .expect("valid cron");
+        assert_eq!(pointer(&utc), pointer(&again));
+        assert_ne!(pointer(&utc), pointer(&ams));
+        assert_eq!(ams.timezone, chrono_tz::Europe::Amsterdam);
+        assert_eq!(again.interval(), Duration::from_secs(86_400));
+        assert_eq!(
+            cache
+                .cron("0 0 30 2 *", chrono_tz::UTC)
+                .expect_err("feb 30"),
+            Error::NeverFires("0 0 30 2 *".into())
         );
     }
 

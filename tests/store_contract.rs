@@ -264,6 +264,7 @@ contract!(
     concurrent_migrations_against_one_fresh_database_both_succeed,
     reporting_queries_in_the_docs_run,
     unknown_jobs_are_reported_as_such,
+    many_jobs_are_registered_at_once_and_view_clashes_are_left_out,
 );
 
 async fn a_slot_is_won_by_exactly_one_of_many_concurrent_claimers(ctx: Ctx) {
@@ -1340,4 +1341,64 @@ fn unsupported_urls_are_rejected() {
         .block_on(store::open("mysql://user:pw@localhost/db"))
         .expect_err("mysql is not supported");
     assert!(!err.to_string().contains("pw"), "{err}");
+}
+
+async fn many_jobs_are_registered_at_once_and_view_clashes_are_left_out(ctx: Ctx) {
+    ctx.job("kept-name", Some(&["DeviceId"])).await;
+    // More jobs than one SQLite statement can bind, so the write spans several statements.
+    let mut batch: Vec<JobRecord> = (0..5000)
+        .map(|i| job_record(&format!("job-{i:04}"), None, "q"))
+        .collect();
+    batch.push(job_record("kept-name", None, "q2"));
+    batch.push(job_record("kept_name", None, "q"));
+    batch.push(job_record("new-twin", None, "q"));
+    batch.push(job_record("new_twin", None, "q"));
+    let clashes = ctx.store.upsert_jobs(&batch).await.expect("bulk upsert");
+    let mut refused: Vec<(&str, &str, &str)> = clashes
+        .iter()
+        .map(|c| (c.job.as_str(), c.view.as_str(), c.other.as_str()))
+        .collect();
+    refused.sort_unstable();
+    assert_eq!(
+        refused,
+        [
+            ("kept_name", "hunt_kept_name", "kept-name"),
+            ("new_twin", "hunt_new_twin", "new-twin"),
+        ]
+    );
+    assert_eq!(ctx.int("select count(*) from hunt_jobs").await, 5002);
+    assert_eq!(
+        ctx.texts(
+            "select query_sha256 from hunt_jobs \
+             where name in ('kept-name', 'new-twin', 'job-4999') order by name"
+        )
+        .await,
+        [
+            Some("q".to_string()),
+            Some("q2".to_string()),
+            Some("q".to_string())
+        ]
+    );
+    // An update replaces the whole record, dedup columns included.
+    assert_eq!(
+        ctx.int(
+            "select count(*) from hunt_jobs where name = 'kept-name' and dedup_columns is null"
+        )
+        .await,
+        1
+    );
+    let again = ctx
+        .store
+        .upsert_jobs(&batch[..10])
+        .await
+        .expect("upsert again");
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(ctx.int("select count(*) from hunt_jobs").await, 5002);
+    assert!(
+        ctx.store
+            .upsert_jobs(&[])
+            .await
+            .expect("empty batch")
+            .is_empty()
+    );
 }

@@ -12,14 +12,13 @@ pub mod scheduler;
 pub mod signals;
 pub mod window;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::StreamExt as _;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -52,9 +51,6 @@ pub enum Error {
 
 /// Result alias for this module.
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// Job registrations in flight at start-up and reload.
-const REGISTER_CONCURRENCY: usize = 8;
 
 /// Default lease length of a claimed run.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
@@ -114,8 +110,9 @@ pub async fn run_one(
     let Some(instance) = config.instances.get(&job.instance) else {
         return Ok(run::Outcome::Stopped);
     };
-    let spec = Arc::new(JobSpec::new(job.clone(), instance.clone(), Duration::ZERO));
-    store.upsert_job(&spec.record()).await?;
+    let (spec, record) = JobSpec::new(job.clone(), Arc::new(instance.clone()), Duration::ZERO);
+    store.upsert_job(&record).await?;
+    let spec = Arc::new(spec);
     let shared = Arc::new(Shared {
         store,
         hunter: Arc::new(Hunter::new(tokens, HunterOptions::default())),
@@ -125,6 +122,7 @@ pub async fn run_one(
         lease: DEFAULT_LEASE,
         running: AtomicUsize::new(0),
         backing_off: AtomicUsize::new(0),
+        resume_lookups: Semaphore::new(scheduler::RESUME_LOOKUPS),
     });
     Ok(run::claim_and_run(&shared, &spec, planned, &CancellationToken::new()).await)
 }
@@ -182,13 +180,18 @@ impl Jobs {
         shutdown: &CancellationToken,
     ) {
         let mut old = std::mem::take(&mut self.current);
-        let mut specs = Vec::new();
+        let instances: BTreeMap<&str, Arc<config::Instance>> = config
+            .instances
+            .iter()
+            .map(|(name, instance)| (name.as_str(), Arc::new(instance.clone())))
+            .collect();
+        let (mut specs, mut records) = (Vec::new(), Vec::new());
         for job in jobs.into_iter().filter(|j| j.enabled) {
-            let Some(instance) = config.instances.get(&job.instance) else {
+            let Some(instance) = instances.get(job.instance.as_str()) else {
                 warn!(job = %job.name, instance = %job.instance, "job's instance is unusable: not scheduled");
                 continue;
             };
-            let spec = JobSpec::new(job, instance.clone(), config.daemon.splay);
+            let (spec, record) = JobSpec::new(job, Arc::clone(instance), config.daemon.splay);
             if let Some(handle) = old.remove(&spec.job.name) {
                 if spec.unchanged(&handle.spec) && !handle.task.is_finished() {
                     self.current.insert(spec.job.name.clone(), handle);
@@ -199,25 +202,33 @@ impl Jobs {
                 old.insert(spec.job.name.clone(), handle);
             }
             specs.push(spec);
+            records.push(record);
         }
         for handle in old.values() {
             handle.stop.cancel();
         }
-        // Registered a few at a time: start-up with thousands of jobs is bound by these writes.
-        let registered: Vec<Option<JobSpec>> = futures_util::stream::iter(specs)
-            .map(|spec| async move {
-                match shared.store.upsert_job(&spec.record()).await {
-                    Ok(()) => Some(spec),
-                    Err(e) => {
-                        warn!(job = %spec.job.name, error = %e, "cannot register the job: not scheduled");
-                        None
-                    }
-                }
-            })
-            .buffer_unordered(REGISTER_CONCURRENCY)
-            .collect()
-            .await;
-        for spec in registered.into_iter().flatten() {
+        let registered: Vec<JobSpec> = match shared.store.upsert_jobs(&records).await {
+            Ok(clashes) => {
+                let refused: HashSet<String> = clashes
+                    .into_iter()
+                    .map(|clash| {
+                        let job = clash.job.clone();
+                        let error = store::Error::from(clash);
+                        warn!(job = %job, error = %error, "cannot register the job: not scheduled");
+                        job
+                    })
+                    .collect();
+                specs
+                    .into_iter()
+                    .filter(|spec| !refused.contains(&spec.job.name))
+                    .collect()
+            }
+            Err(e) => {
+                warn!(jobs = specs.len(), error = %e, "cannot register the jobs: none scheduled");
+                Vec::new()
+            }
+        };
+        for spec in registered {
             let predecessor = old.remove(&spec.job.name).map(|h| h.task);
             let name = spec.job.name.clone();
             let handle = scheduler::spawn(
@@ -239,8 +250,8 @@ impl Jobs {
         for lease in leases {
             match self.current.get(&lease.job) {
                 Some(handle) => {
-                    if let Err(unsent) = handle.takeovers.send(lease) {
-                        give_back(store, &unsent.0, "the job's loop has ended").await;
+                    if let Err(unsent) = handle.takeovers.unbounded_send(lease) {
+                        give_back(store, &unsent.into_inner(), "the job's loop has ended").await;
                     }
                 }
                 None => give_back(store, &lease, "the job is not scheduled on this node").await,
@@ -294,6 +305,7 @@ pub async fn run(
         lease: options.lease,
         running: AtomicUsize::new(0),
         backing_off: AtomicUsize::new(0),
+        resume_lookups: Semaphore::new(scheduler::RESUME_LOOKUPS),
     });
     let interrupted = store.mark_interrupted(&node, Utc::now()).await?;
     if interrupted > 0 {

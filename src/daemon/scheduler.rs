@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use futures_channel::mpsc;
+use futures_util::StreamExt as _;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -41,7 +43,14 @@ pub struct Shared {
     pub running: AtomicUsize,
     /// Jobs backing off after repeated non-retryable failures.
     pub backing_off: AtomicUsize,
+    /// [`RESUME_LOOKUPS`] permits.
+    pub resume_lookups: Semaphore,
 }
+
+/// Jobs looking up where they resume at once. Thousands of loops start together; unbounded,
+/// their lookups queue on the store's few connections, each holding a query in memory, and
+/// delay everything else that needs a connection.
+pub const RESUME_LOOKUPS: usize = 4;
 
 /// Counts a job in [`Shared::backing_off`] while it is held, so the count stays right however
 /// the job's loop ends.
@@ -66,25 +75,48 @@ impl Drop for BackingOff<'_> {
 pub struct JobSpec {
     /// The job.
     pub job: Job,
-    /// Its instance.
-    pub instance: Instance,
+    /// Its instance, shared by the jobs that use it.
+    pub instance: Arc<Instance>,
     /// Its splay (the job's own or the daemon default).
     pub splay: Duration,
     /// SHA-256 hex of the query template.
     pub query_sha256: String,
+    /// SHA-256 hex of the job's definition, which the spec itself does not keep.
+    pub definition_sha256: String,
 }
 
 impl JobSpec {
-    /// Builds the spec of a job whose instance is known.
-    pub fn new(job: Job, instance: Instance, default_splay: Duration) -> Self {
+    /// Builds the spec of a job whose instance is known, and the job as `hunt_jobs` keeps it.
+    ///
+    /// The job's definition moves into the record: a job's loop never reads it, and with
+    /// thousands of jobs a copy per loop would stay resident for nothing.
+    pub fn new(
+        mut job: Job,
+        instance: Arc<Instance>,
+        default_splay: Duration,
+    ) -> (Self, JobRecord) {
         let query_sha256 = hex::encode(Sha256::digest(job.query.text.as_bytes()));
         let splay = job.splay.unwrap_or(default_splay);
-        Self {
+        let definition =
+            serde_json::Value::Object(std::mem::take(&mut job.definition).into_iter().collect());
+        let definition_sha256 = hex::encode(Sha256::digest(definition.to_string().as_bytes()));
+        let record = JobRecord {
+            name: job.name.clone(),
+            instance: job.instance.clone(),
+            definition,
+            query_sha256: query_sha256.clone(),
+            enabled: job.enabled,
+            dedup_columns: job.dedup_columns.clone(),
+            retention: job.retention,
+        };
+        let spec = Self {
             job,
             instance,
             splay,
             query_sha256,
-        }
+            definition_sha256,
+        };
+        (spec, record)
     }
 
     /// Whether a reload may keep this job's loop for `other`: same query, schedule, windows,
@@ -93,7 +125,7 @@ impl JobSpec {
         let (a, b) = (&self.job, &other.job);
         self.query_sha256 == other.query_sha256
             && a.query == b.query
-            && a.definition == b.definition
+            && self.definition_sha256 == other.definition_sha256
             && a.schedule.text == b.schedule.text
             && a.schedule.timezone == b.schedule.timezone
             && WindowSettings::of(a) == WindowSettings::of(b)
@@ -105,25 +137,6 @@ impl JobSpec {
             && a.retention == b.retention
             && self.instance == other.instance
             && self.splay == other.splay
-    }
-
-    /// The job as `hunt_jobs` keeps it.
-    pub fn record(&self) -> JobRecord {
-        JobRecord {
-            name: self.job.name.clone(),
-            instance: self.job.instance.clone(),
-            definition: serde_json::Value::Object(
-                self.job
-                    .definition
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
-            query_sha256: self.query_sha256.clone(),
-            enabled: self.job.enabled,
-            dedup_columns: self.job.dedup_columns.clone(),
-            retention: self.job.retention,
-        }
     }
 }
 
@@ -170,7 +183,8 @@ pub struct JobHandle {
     pub spec: Arc<JobSpec>,
     /// Cancel to stop claiming new slots (a run in flight finishes).
     pub stop: CancellationToken,
-    /// Leases taken over from dead nodes, to run between slots.
+    /// Leases taken over from dead nodes, to run between slots. A futures channel, not a
+    /// tokio one: tokio allocates a 32-slot block per channel up front, 3 KB for every job.
     pub takeovers: mpsc::UnboundedSender<Lease>,
     /// The loop's task.
     pub task: JoinHandle<()>,
@@ -184,7 +198,7 @@ pub fn spawn(
     stop: CancellationToken,
     predecessor: Option<JoinHandle<()>>,
 ) -> JobHandle {
-    let (takeovers, receiver) = mpsc::unbounded_channel();
+    let (takeovers, receiver) = mpsc::unbounded();
     let task_stop = stop.clone();
     let spec = Arc::new(spec);
     let task_spec = Arc::clone(&spec);
@@ -266,7 +280,14 @@ async fn job_loop(
     let job = &spec.job;
     let offset = window::splay_offset(&job.name, spec.splay);
     let settings = WindowSettings::of(job);
-    let (floor, mut cursor) = resume_point(&shared, job, clock.now()).await;
+    let (floor, mut cursor) = {
+        let _permit = shared
+            .resume_lookups
+            .acquire()
+            .await
+            .expect("the semaphore lives in `shared` and is never closed");
+        resume_point(&shared, job, clock.now()).await
+    };
     let mut backoff = Backoff::default();
     let mut paused_until: Option<DateTime<Utc>> = None;
     let mut counted: Option<BackingOff<'_>> = None;
@@ -283,7 +304,7 @@ async fn job_loop(
                 .map(|next| next + delta(offset));
             tokio::select! {
                 () = stop.cancelled() => return,
-                Some(lease) = takeovers.recv() => {
+                Some(lease) = takeovers.next() => {
                     info!(job = %job.name, run_id = lease.run_id, "running a slot taken over from a dead node");
                     // Boxed: an idle loop then stays small, which matters with thousands of jobs.
                     Box::pin(run::run_taken_over(&shared, &spec, lease, &stop)).await;
@@ -368,7 +389,7 @@ mod tests {
     #[derive(Debug, Clone)]
     pub struct ManualClock {
         now: watch::Receiver<DateTime<Utc>>,
-        waits: mpsc::UnboundedSender<Option<DateTime<Utc>>>,
+        waits: tokio::sync::mpsc::UnboundedSender<Option<DateTime<Utc>>>,
     }
 
     impl ManualClock {
@@ -477,12 +498,13 @@ mod tests {
             .respond_with(hunts.clone())
             .mount(&server)
             .await;
-        let spec = Arc::new(JobSpec::new(
+        let (spec, record) = JobSpec::new(
             job(dir.path()),
-            instance(&server.uri()),
+            Arc::new(instance(&server.uri())),
             Duration::ZERO,
-        ));
-        store.upsert_job(&spec.record()).await.expect("register");
+        );
+        let spec = Arc::new(spec);
+        store.upsert_job(&record).await.expect("register");
         let shared = Arc::new(Shared {
             store: Arc::clone(&store),
             hunter: Arc::new(Hunter::new(Arc::new(FixedToken), HunterOptions::default())),
@@ -492,13 +514,14 @@ mod tests {
             lease: Duration::from_secs(60),
             running: AtomicUsize::new(0),
             backing_off: AtomicUsize::new(0),
+            resume_lookups: Semaphore::new(RESUME_LOOKUPS),
         });
         let start = t("2026-01-05T00:00:10Z");
         let (set_now, now) = watch::channel(start);
-        let (waits, mut waited) = mpsc::unbounded_channel();
+        let (waits, mut waited) = tokio::sync::mpsc::unbounded_channel();
         let clock = Clock::Manual(ManualClock { now, waits });
         let stop = CancellationToken::new();
-        let (_takeovers, receiver) = mpsc::unbounded_channel();
+        let (_takeovers, receiver) = mpsc::unbounded();
         let task = tokio::spawn(job_loop(
             Arc::clone(&shared),
             Arc::clone(&spec),

@@ -214,6 +214,7 @@ pub fn load(
 ) -> Vec<Job> {
     let context = Context { library, instances };
     let mut seen = SeenNames::new();
+    let mut crons = schedule::CronCache::default();
     let mut jobs = Vec::new();
     for file in job_files(paths, diags) {
         let root = match yaml::load_file(&file) {
@@ -242,7 +243,7 @@ pub fn load(
             None => vec![&root],
         };
         for node in items {
-            if let Some(job) = parse_job(&mut check, node, context, &mut seen) {
+            if let Some(job) = parse_job(&mut check, node, context, &mut seen, &mut crons) {
                 jobs.push(job);
             }
         }
@@ -314,6 +315,7 @@ fn parse_job(
     node: &Node,
     context: Context<'_>,
     seen: &mut SeenNames,
+    crons: &mut schedule::CronCache,
 ) -> Option<Job> {
     let entries = check.map(node, "a job")?;
     let errors_before = check.diags.error_count();
@@ -327,7 +329,7 @@ fn parse_job(
         .unwrap_or_default();
     let instance = instance(check, &fields, node.location, context.instances);
     let environment = environment(check, &fields, node.location);
-    let schedule = schedule(check, &fields, node.location);
+    let schedule = schedule(check, &fields, node.location, crons);
 
     let interval = schedule.as_ref().map(Schedule::interval);
     let lookback = match fields.get("lookback") {
@@ -587,7 +589,12 @@ fn environment(
     }
 }
 
-fn schedule(check: &mut Checker<'_>, fields: &Fields<'_>, at: Location) -> Option<Schedule> {
+fn schedule(
+    check: &mut Checker<'_>,
+    fields: &Fields<'_>,
+    at: Location,
+    crons: &mut schedule::CronCache,
+) -> Option<Schedule> {
     let timezone = match fields.get("timezone") {
         Some(node) => {
             let name = check.string(node, "`timezone`")?;
@@ -623,7 +630,7 @@ fn schedule(check: &mut Checker<'_>, fields: &Fields<'_>, at: Location) -> Optio
         }
         (Some(node), None) => {
             let text = check.string(node, "`schedule`")?;
-            match Schedule::cron(&text, timezone) {
+            match crons.cron(&text, timezone) {
                 Ok(s) => Some(s),
                 Err(e) => {
                     check

@@ -107,6 +107,59 @@ pub struct JobRecord {
     pub retention: Duration,
 }
 
+/// A job [`Store::upsert_jobs`] left out because another job already uses its view name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewClash {
+    /// The job left out.
+    pub job: String,
+    /// The view name.
+    pub view: String,
+    /// The job that owns it.
+    pub other: String,
+}
+
+impl From<ViewClash> for Error {
+    fn from(clash: ViewClash) -> Self {
+        Error::ViewNameTaken {
+            job: clash.job,
+            view: clash.view,
+            other: clash.other,
+        }
+    }
+}
+
+/// The jobs of a batch to write, each with its view name, and those left out: a job clashes when
+/// `owners` (view name to job name, from the store) or an earlier job of the batch has its view.
+/// A name listed twice keeps its last record.
+fn plan_upsert(
+    jobs: &[JobRecord],
+    mut owners: std::collections::HashMap<String, String>,
+) -> (Vec<(&JobRecord, String)>, Vec<ViewClash>) {
+    let mut accepted: Vec<(&JobRecord, String)> = Vec::with_capacity(jobs.len());
+    let mut positions = std::collections::HashMap::with_capacity(jobs.len());
+    let mut clashes = Vec::new();
+    for job in jobs {
+        let view = view_name(&job.name);
+        match owners.get(&view) {
+            Some(other) if *other != job.name => clashes.push(ViewClash {
+                job: job.name.clone(),
+                view,
+                other: other.clone(),
+            }),
+            _ => {
+                owners.insert(view.clone(), job.name.clone());
+                if let Some(&at) = positions.get(job.name.as_str()) {
+                    accepted[at] = (job, view);
+                } else {
+                    positions.insert(job.name.as_str(), accepted.len());
+                    accepted.push((job, view));
+                }
+            }
+        }
+    }
+    (accepted, clashes)
+}
+
 /// Status of a run in `hunt_runs.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -444,8 +497,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Which database this is.
     fn backend(&self) -> Backend;
 
-    /// Inserts or updates a job's row in `hunt_jobs`.
-    async fn upsert_job(&self, job: &JobRecord) -> Result<()>;
+    /// Inserts or updates a job's row in `hunt_jobs`; [`Error::ViewNameTaken`] when another
+    /// job already uses its view name.
+    async fn upsert_job(&self, job: &JobRecord) -> Result<()> {
+        match self.upsert_jobs(std::slice::from_ref(job)).await?.pop() {
+            Some(clash) => Err(clash.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Inserts or updates many jobs' rows in one transaction, in order; a job whose view name
+    /// another job already uses (in the store or earlier in `jobs`) is left out and returned.
+    async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>>;
 
     /// Inserts the run for `(job, slot_at)` unless one exists; only the inserter wins.
     async fn claim_slot(&self, request: &ClaimRequest) -> Result<Claim>;

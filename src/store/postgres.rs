@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use super::{
     Backend, Claim, ClaimRequest, Error, FindingRecord, Finished, GapRecord, HashedRows,
     HistoryFilter, JobRecord, Lease, PruneOptions, PruneReport, Result, RunFailure, RunRecord,
-    RunStatus, RunSuccess, SqlType, Store, ViewColumn,
+    RunStatus, RunSuccess, SqlType, Store, ViewClash, ViewColumn,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -19,6 +19,53 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 /// Rows per `copy` message; also the unit of hashing, which runs while the previous chunk is
 /// sent (at ~1 KB a row, a few MiB per message).
 const COPY_CHUNK_ROWS: usize = 4096;
+
+/// `hunt_jobs` rows as one array per column, for an `unnest` upsert.
+#[derive(Debug, Default)]
+struct JobColumns {
+    name: Vec<String>,
+    instance: Vec<String>,
+    definition: Vec<String>,
+    query_sha256: Vec<String>,
+    enabled: Vec<bool>,
+    dedup_columns: Vec<Option<String>>,
+    retention_seconds: Vec<i64>,
+    view_name: Vec<String>,
+}
+
+impl JobColumns {
+    fn with_capacity(rows: usize) -> Self {
+        Self {
+            name: Vec::with_capacity(rows),
+            instance: Vec::with_capacity(rows),
+            definition: Vec::with_capacity(rows),
+            query_sha256: Vec::with_capacity(rows),
+            enabled: Vec::with_capacity(rows),
+            dedup_columns: Vec::with_capacity(rows),
+            retention_seconds: Vec::with_capacity(rows),
+            view_name: Vec::with_capacity(rows),
+        }
+    }
+
+    fn push(&mut self, job: &JobRecord, view: String) -> Result<()> {
+        self.name.push(job.name.clone());
+        self.instance.push(job.instance.clone());
+        self.definition
+            .push(serde_json::to_string(&job.definition)?);
+        self.query_sha256.push(job.query_sha256.clone());
+        self.enabled.push(job.enabled);
+        self.dedup_columns.push(
+            job.dedup_columns
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+        );
+        self.retention_seconds
+            .push(super::whole_seconds(job.retention));
+        self.view_name.push(view);
+        Ok(())
+    }
+}
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -197,26 +244,30 @@ impl Store for PostgresStore {
         Backend::Postgres
     }
 
-    #[tracing::instrument(skip_all, fields(job = %job.name))]
-    async fn upsert_job(&self, job: &JobRecord) -> Result<()> {
-        let view = super::view_name(&job.name);
-        let other: Option<String> =
-            sqlx::query_scalar(r"select name from hunt_jobs where view_name = $1 and name <> $2")
-                .bind(&view)
-                .bind(&job.name)
-                .fetch_optional(&self.pool)
+    #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
+    async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {
+        let views: Vec<String> = jobs.iter().map(|j| super::view_name(&j.name)).collect();
+        let mut tx = self.pool.begin().await?;
+        let owners: Vec<(String, String)> =
+            sqlx::query_as(r"select view_name, name from hunt_jobs where view_name = any($1)")
+                .bind(&views)
+                .fetch_all(&mut *tx)
                 .await?;
-        if let Some(other) = other {
-            return Err(Error::ViewNameTaken {
-                job: job.name.clone(),
-                view,
-                other,
-            });
+        let (accepted, clashes) = super::plan_upsert(jobs, owners.into_iter().collect());
+        let mut columns = JobColumns::with_capacity(accepted.len());
+        for (job, view) in accepted {
+            columns.push(job, view)?;
         }
+        // One statement for the whole batch: each column travels as one array.
         sqlx::query(
             r"insert into hunt_jobs (name, instance, definition, query_sha256, enabled,
                   dedup_columns, retention_seconds, view_name, updated_at)
-              values ($1, $2, $3, $4, $5, $6, $7, $8, now())
+              select name, instance, definition::jsonb, query_sha256, enabled,
+                  dedup_columns::jsonb, retention_seconds, view_name, now()
+              from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[],
+                  $6::text[], $7::bigint[], $8::text[])
+                  as j(name, instance, definition, query_sha256, enabled, dedup_columns,
+                      retention_seconds, view_name)
               on conflict (name) do update set
                   instance = excluded.instance,
                   definition = excluded.definition,
@@ -226,17 +277,18 @@ impl Store for PostgresStore {
                   retention_seconds = excluded.retention_seconds,
                   updated_at = excluded.updated_at",
         )
-        .bind(&job.name)
-        .bind(&job.instance)
-        .bind(sqlx::types::Json(&job.definition))
-        .bind(&job.query_sha256)
-        .bind(job.enabled)
-        .bind(job.dedup_columns.as_ref().map(sqlx::types::Json))
-        .bind(super::whole_seconds(job.retention))
-        .bind(&view)
-        .execute(&self.pool)
+        .bind(columns.name)
+        .bind(columns.instance)
+        .bind(columns.definition)
+        .bind(columns.query_sha256)
+        .bind(columns.enabled)
+        .bind(columns.dedup_columns)
+        .bind(columns.retention_seconds)
+        .bind(columns.view_name)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(clashes)
     }
 
     #[tracing::instrument(skip_all, fields(job = %request.job, slot = %request.slot_at))]

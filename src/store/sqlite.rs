@@ -14,7 +14,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use super::{
     Backend, Claim, ClaimRequest, Error, FindingRecord, Finished, GapRecord, HashedRows,
     HistoryFilter, JobRecord, Lease, PruneOptions, PruneReport, Result, RunFailure, RunRecord,
-    RunStatus, RunSuccess, SqlType, Store, ViewColumn,
+    RunStatus, RunSuccess, SqlType, Store, ViewClash, ViewColumn,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -161,6 +161,36 @@ fn results_insert_sql(rows: usize) -> String {
     sql
 }
 
+/// Values one `hunt_jobs` row binds in [`jobs_upsert_sql`].
+const JOB_COLUMNS: usize = 9;
+
+/// Upserts `rows` jobs in one statement, with anonymous binds (see [`insert_results`]).
+fn jobs_upsert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        r"insert into hunt_jobs (name, instance, definition, query_sha256, enabled,
+              dedup_columns, retention_seconds, view_name, updated_at)
+          values ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+    sql.push_str(
+        r"
+          on conflict (name) do update set
+              instance = excluded.instance,
+              definition = excluded.definition,
+              query_sha256 = excluded.query_sha256,
+              enabled = excluded.enabled,
+              dedup_columns = excluded.dedup_columns,
+              retention_seconds = excluded.retention_seconds,
+              updated_at = excluded.updated_at",
+    );
+    sql
+}
+
 /// Inserts the run's rows in batches near the bind limit and returns their hashes: each batch's
 /// successor is hashed on this thread while SQLite's worker thread inserts it.
 async fn insert_results(
@@ -218,52 +248,43 @@ impl Store for SqliteStore {
         Backend::Sqlite
     }
 
-    #[tracing::instrument(skip_all, fields(job = %job.name))]
-    async fn upsert_job(&self, job: &JobRecord) -> Result<()> {
-        let view = super::view_name(&job.name);
-        let other: Option<String> =
-            sqlx::query_scalar(r"select name from hunt_jobs where view_name = ?1 and name <> ?2")
-                .bind(&view)
-                .bind(&job.name)
-                .fetch_optional(&self.pool)
-                .await?;
-        if let Some(other) = other {
-            return Err(Error::ViewNameTaken {
-                job: job.name.clone(),
-                view,
-                other,
-            });
-        }
-        let dedup = job
-            .dedup_columns
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()?;
-        sqlx::query(
-            r"insert into hunt_jobs (name, instance, definition, query_sha256, enabled,
-                  dedup_columns, retention_seconds, view_name, updated_at)
-              values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-              on conflict (name) do update set
-                  instance = excluded.instance,
-                  definition = excluded.definition,
-                  query_sha256 = excluded.query_sha256,
-                  enabled = excluded.enabled,
-                  dedup_columns = excluded.dedup_columns,
-                  retention_seconds = excluded.retention_seconds,
-                  updated_at = excluded.updated_at",
+    #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
+    async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {
+        let views: Vec<String> = jobs.iter().map(|j| super::view_name(&j.name)).collect();
+        let mut tx = self.pool.begin().await?;
+        // One bind however many jobs: the view names travel as a JSON array.
+        let owners: Vec<(String, String)> = sqlx::query_as(
+            r"select view_name, name from hunt_jobs
+              where view_name in (select value from json_each(?1))",
         )
-        .bind(&job.name)
-        .bind(&job.instance)
-        .bind(serde_json::to_string(&job.definition)?)
-        .bind(&job.query_sha256)
-        .bind(job.enabled)
-        .bind(dedup)
-        .bind(super::whole_seconds(job.retention))
-        .bind(&view)
-        .bind(ts(Utc::now()))
-        .execute(&self.pool)
+        .bind(serde_json::to_string(&views)?)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(())
+        let (accepted, clashes) = super::plan_upsert(jobs, owners.into_iter().collect());
+        let updated_at = ts(Utc::now());
+        for batch in accepted.chunks(MAX_BINDS / JOB_COLUMNS) {
+            let mut query = sqlx::query(AssertSqlSafe(jobs_upsert_sql(batch.len())));
+            for (job, view) in batch {
+                let dedup = job
+                    .dedup_columns
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()?;
+                query = query
+                    .bind(&job.name)
+                    .bind(&job.instance)
+                    .bind(serde_json::to_string(&job.definition)?)
+                    .bind(&job.query_sha256)
+                    .bind(job.enabled)
+                    .bind(dedup)
+                    .bind(super::whole_seconds(job.retention))
+                    .bind(view)
+                    .bind(&updated_at);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(clashes)
     }
 
     #[tracing::instrument(skip_all, fields(job = %request.job, slot = %request.slot_at))]
