@@ -1,5 +1,6 @@
 //! Benchmark: the emulator answering a `where`/`summarize` hunt over 1,000,000 rows, over HTTP
-//! and straight through the engine. Prints rows scanned per second and peak RSS.
+//! and straight through the engine. Prints rows scanned per second (wall clock and per CPU
+//! second, which load on a shared machine does not skew) and peak RSS.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +32,20 @@ fn status_kib(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// On-CPU seconds of every thread of this process so far (`/proc/self/task/*/schedstat`, in
+/// ns). On a shared machine wall time also counts other programs' turns; this counts only ours,
+/// so it gives the one-core figure even under load.
+#[allow(clippy::cast_precision_loss)]
+fn process_cpu_seconds() -> f64 {
+    let nanos: u64 = std::fs::read_dir("/proc/self/task").map_or(0, |tasks| {
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    });
+    nanos as f64 / 1e9
+}
+
 #[allow(clippy::cast_precision_loss)]
 fn per_second(rows: usize, seconds: f64) -> f64 {
     rows as f64 / seconds
@@ -55,17 +70,20 @@ async fn where_summarize_over_a_million_rows_prints_rows_per_second() {
     // The engine alone, best of three per query.
     let mut groups = 0;
     for query in [QUERY, COUNT_QUERY] {
-        let mut best = f64::MAX;
+        let (mut best, mut best_cpu) = (f64::MAX, f64::MAX);
         for _ in 0..3 {
-            let started = Instant::now();
+            let (started, cpu) = (Instant::now(), process_cpu_seconds());
             let result = kql::run(&db, query, Utc::now(), None).expect("the query runs");
             best = best.min(started.elapsed().as_secs_f64());
+            best_cpu = best_cpu.min(process_cpu_seconds() - cpu);
             groups = result.rows.len();
         }
         println!(
-            "engine: {rows} rows in {:.1} ms -> {:.1} M rows/s scanned ({groups} groups): {}",
+            "engine: {rows} rows in {:.1} ms -> {:.1} M rows/s scanned ({groups} groups; {:.1} ms on CPU -> {:.1} M rows/s per CPU second): {}",
             best * 1000.0,
             per_second(rows, best) / 1e6,
+            best_cpu * 1000.0,
+            per_second(rows, best_cpu) / 1e6,
             query.replace('\n', " ")
         );
     }
@@ -92,9 +110,9 @@ async fn where_summarize_over_a_million_rows_prints_rows_per_second() {
         .await
         .expect("JSON");
     let token = token["access_token"].as_str().expect("a token").to_string();
-    let mut best_http = f64::MAX;
+    let (mut best_http, mut best_http_cpu) = (f64::MAX, f64::MAX);
     for _ in 0..3 {
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), process_cpu_seconds());
         let answer: Value = client
             .post(format!("{}/v1.0/security/runHuntingQuery", e.base_url))
             .bearer_auth(&token)
@@ -106,12 +124,15 @@ async fn where_summarize_over_a_million_rows_prints_rows_per_second() {
             .await
             .expect("JSON");
         best_http = best_http.min(started.elapsed().as_secs_f64());
+        best_http_cpu = best_http_cpu.min(process_cpu_seconds() - cpu);
         assert_eq!(answer["results"].as_array().map(Vec::len), Some(groups));
     }
     println!(
-        "over HTTP (Graph, incl. 30-day window filter): {:.1} ms -> {:.1} M rows/s scanned",
+        "over HTTP (Graph, incl. 30-day window filter): {:.1} ms -> {:.1} M rows/s scanned ({:.1} ms on CPU, client and server -> {:.1} M rows/s per CPU second)",
         best_http * 1000.0,
-        per_second(rows, best_http) / 1e6
+        per_second(rows, best_http) / 1e6,
+        best_http_cpu * 1000.0,
+        per_second(rows, best_http_cpu) / 1e6
     );
     println!("peak RSS (VmHWM): {} MiB", status_kib("VmHWM:") / 1024);
     e.shutdown.cancel();

@@ -619,6 +619,37 @@ pub fn arith_type(op: BinOp, a: KqlType, b: KqlType) -> Option<KqlType> {
 
 /// A comparison operator; any null operand makes it false.
 pub fn comparison(op: BinOp, a: &Value, b: &Value) -> bool {
+    // Filters nearly always compare a string, long or datetime column with a value of its own
+    // type. Deciding those here skips the null, dynamic and type-family checks that the
+    // general path makes per row; every other pairing takes the general path.
+    let fast = match (a, b) {
+        (Value::String(x), Value::String(y)) => match op {
+            BinOp::Eq => Some(x == y),
+            BinOp::Ne => Some(x != y),
+            _ => order_holds(op, x.cmp(y)),
+        },
+        (Value::Long(x), Value::Long(y)) => order_holds(op, x.cmp(y)),
+        (Value::DateTime(x), Value::DateTime(y)) => order_holds(op, x.cmp(y)),
+        _ => None,
+    };
+    fast.unwrap_or_else(|| general_comparison(op, a, b))
+}
+
+/// Whether `op` holds for two values ordered `ord`; `None` for the case-insensitive forms.
+fn order_holds(op: BinOp, ord: std::cmp::Ordering) -> Option<bool> {
+    Some(match op {
+        BinOp::Eq => ord.is_eq(),
+        BinOp::Ne => ord.is_ne(),
+        BinOp::Lt => ord.is_lt(),
+        BinOp::Le => ord.is_le(),
+        BinOp::Gt => ord.is_gt(),
+        BinOp::Ge => ord.is_ge(),
+        _ => return None,
+    })
+}
+
+/// `comparison` for any pair of values, dynamic and mixed types included.
+fn general_comparison(op: BinOp, a: &Value, b: &Value) -> bool {
     match op {
         BinOp::Eq => equals(a, b),
         BinOp::Ne => !a.is_null() && !b.is_null() && !equals(a, b),
@@ -905,6 +936,53 @@ mod tests {
         assert!(comparison(BinOp::EqCi, &Value::str("A"), &Value::str("a")));
         assert!(comparison(BinOp::NeCi, &Value::str("A"), &Value::str("b")));
         assert!(!comparison(BinOp::NeCi, &Value::str("A"), &Value::str("a")));
+    }
+
+    #[test]
+    fn comparison_fast_paths_agree_with_the_general_path() {
+        let t = Utc
+            .with_ymd_and_hms(2024, 2, 1, 0, 0, 0)
+            .single()
+            .expect("valid date");
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Long(1),
+            Value::Long(2),
+            Value::Real(2.0),
+            Value::str(""),
+            Value::str("a"),
+            Value::str("A"),
+            Value::str("b"),
+            Value::str("2"),
+            Value::DateTime(t),
+            Value::DateTime(t + chrono::TimeDelta::nanoseconds(100)),
+            Value::TimeSpan(2),
+            Value::dynamic(serde_json::json!("a")),
+            Value::dynamic(serde_json::json!(2)),
+            Value::dynamic(serde_json::Value::Null),
+        ];
+        let ops = [
+            BinOp::Eq,
+            BinOp::Ne,
+            BinOp::EqCi,
+            BinOp::NeCi,
+            BinOp::Lt,
+            BinOp::Le,
+            BinOp::Gt,
+            BinOp::Ge,
+        ];
+        for a in &values {
+            for b in &values {
+                for op in ops {
+                    assert_eq!(
+                        comparison(op, a, b),
+                        general_comparison(op, a, b),
+                        "{a:?} {op:?} {b:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

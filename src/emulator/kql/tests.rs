@@ -883,6 +883,38 @@ fn window_restricts_every_table_with_a_timestamp() {
     );
 }
 
+// ---- the single-pass table scan ----
+
+#[test]
+fn a_table_scanned_with_its_filters_and_summarize_gives_what_operator_by_operator_gives() {
+    // `(Proc)` makes the table a relation first and runs each operator on it in turn: the
+    // general path, which the single pass over `Proc | where ... | summarize` must agree with.
+    let window = (
+        "2024-02-09T00:00:00Z".parse().expect("fixture value"),
+        "2024-02-10T09:00:00Z".parse().expect("fixture value"),
+    );
+    for query in [
+        "| where Size > 5 | summarize n = count(), d = dcount(DeviceName), t = sum(Size) by FileName",
+        "| where Size != 10 and DeviceName == 'ws1'",
+        "| where Extra.Parent == 'explorer.exe' | where Size >= 5 | summarize count() by DeviceName",
+        "| where isnull(Size) or Size < 20 | summarize arg_max(Timestamp, *) by DeviceName",
+        "| where Size == 20 or FileName =~ 'POWERSHELL.EXE' | summarize make_set(FileName)",
+        "| summarize count(), dcount(Extra) by bin(Timestamp, 1d)",
+        "| where Timestamp > datetime(2024-02-09T12:00:00Z) | project DeviceName, Size",
+        "| where DeviceName != 'ws1' | sort by Size desc",
+        "",
+    ] {
+        for window in [None, Some(window)] {
+            let fused =
+                run(&test_db(), &format!("Proc {query}"), now(), window).expect("the query runs");
+            let general =
+                run(&test_db(), &format!("(Proc) {query}"), now(), window).expect("the query runs");
+            assert_eq!(fused.columns, general.columns, "{query}");
+            assert_eq!(fused.rows_json(), general.rows_json(), "{query}");
+        }
+    }
+}
+
 // ---- errors ----
 
 #[test]
