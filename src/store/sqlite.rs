@@ -64,10 +64,24 @@ impl SqliteStore {
             // The cache is allocated as pages are used, so idle connections stay small.
             .pragma("cache_size", CACHE_SIZE)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        // Switching a fresh file to WAL needs a moment alone with it: a second process doing
+        // the same at that instant is told "database is locked" without waiting out
+        // busy_timeout, so that error is retried a few times before it is reported.
+        let mut attempts = 0;
+        let pool = loop {
+            match SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.clone())
+                .await
+            {
+                Ok(pool) => break pool,
+                Err(e) if attempts < 5 && is_busy(&e) => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * attempts)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         // SQLite has no advisory lock: two processes opening a fresh file both try the same
         // migration, and the loser fails once the winner has committed it: in its SQL (a table
         // that exists) or, for a migration that can run twice, recording its version. Running
@@ -92,6 +106,14 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Whether SQLite refused for a lock another connection holds (SQLITE_BUSY or SQLITE_LOCKED).
+fn is_busy(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(sqlx::error::DatabaseError::code)
+        .is_some_and(|code| code == "5" || code == "6")
 }
 
 fn map_unknown_job(job: &str, error: sqlx::Error) -> Error {
@@ -251,7 +273,10 @@ impl Store for SqliteStore {
     #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
     async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {
         let views: Vec<String> = jobs.iter().map(|j| super::view_name(&j.name)).collect();
-        let mut tx = self.pool.begin().await?;
+        // Immediate: this transaction reads before it writes, and a deferred one whose read
+        // snapshot another process has moved past fails with "database is locked" at its first
+        // write instead of waiting out busy_timeout.
+        let mut tx = self.pool.begin_with("begin immediate").await?;
         // One bind however many jobs: the view names travel as a JSON array.
         let owners: Vec<(String, String)> = sqlx::query_as(
             r"select view_name, name from hunt_jobs
