@@ -2,12 +2,15 @@
 //! database per test, from `HUNTD_TEST_POSTGRES_URL`).
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::value::RawValue;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgPool, SqlitePool};
 
 use huntd::store::{
@@ -29,18 +32,45 @@ enum Raw {
     Postgres(PgPool),
 }
 
+impl Raw {
+    async fn exec(&self, sql: &str) {
+        let sql = AssertSqlSafe(sql.to_string());
+        match self {
+            Raw::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
+            Raw::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
+        }
+        .expect("statement runs");
+    }
+}
+
 impl Ctx {
     fn backend(&self) -> Backend {
         self.store.backend()
     }
 
     async fn exec(&self, sql: &str) {
-        let sql = AssertSqlSafe(sql.to_string());
-        match &self.raw {
-            Raw::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
-            Raw::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(|_| ()),
+        self.raw.exec(sql).await;
+    }
+
+    /// A second, empty database next to the one under test.
+    async fn fresh_database(&self) -> String {
+        match self.backend() {
+            Backend::Sqlite => format!("{}-fresh.db", self.url.trim_end_matches(".db")),
+            Backend::Postgres => {
+                let name = format!("{}_fresh", database_name(&self.url));
+                self.exec(&format!("create database {name}")).await;
+                replace_database(&self.url, &name)
+            }
         }
-        .expect("statement runs");
+    }
+
+    /// Drops what [`Ctx::fresh_database`] made (a SQLite file goes with the temp dir).
+    async fn drop_fresh_database(&self, url: &str) {
+        if self.backend() == Backend::Postgres {
+            let name = database_name(url);
+            self.exec(&format!("drop database {name} with (force)"))
+                .await;
+        }
     }
 
     async fn int(&self, sql: &str) -> i64 {
@@ -262,6 +292,7 @@ contract!(
     json_values_come_back_exactly,
     interrupted_runs_can_be_claimed_again,
     concurrent_migrations_against_one_fresh_database_both_succeed,
+    upgrading_keeps_every_finding_pointing_at_its_latest_row,
     reporting_queries_in_the_docs_run,
     unknown_jobs_are_reported_as_such,
     many_jobs_are_registered_at_once_and_view_clashes_are_left_out,
@@ -399,7 +430,7 @@ async fn a_failed_write_leaves_no_rows_and_the_run_running(ctx: Ctx) {
     match ctx.backend() {
         Backend::Sqlite => {
             ctx.exec(
-                r"create trigger boom before insert on hunt_findings
+                r"create trigger boom before insert on hunt_finding_state
                   begin select raise(abort, 'boom'); end",
             )
             .await;
@@ -408,7 +439,7 @@ async fn a_failed_write_leaves_no_rows_and_the_run_running(ctx: Ctx) {
             ctx.exec(
                 r"create function boom() returns trigger language plpgsql as
                   $$ begin raise exception 'boom'; end $$;
-                  create trigger boom before insert on hunt_findings
+                  create trigger boom before insert on hunt_finding_state
                   for each row execute function boom();",
             )
             .await;
@@ -439,7 +470,7 @@ async fn a_failed_write_leaves_no_rows_and_the_run_running(ctx: Ctx) {
     );
     match ctx.backend() {
         Backend::Sqlite => ctx.exec("drop trigger boom").await,
-        Backend::Postgres => ctx.exec("drop trigger boom on hunt_findings").await,
+        Backend::Postgres => ctx.exec("drop trigger boom on hunt_finding_state").await,
     }
     assert_eq!(ctx.succeed(&lease, &columns, &data).await, 25_000);
     assert_eq!(ctx.int("select count(*) from hunt_results").await, 25_000);
@@ -972,11 +1003,17 @@ async fn prune_deletes_old_data_in_batches_and_keeps_recent_data(ctx: Ctx) {
     assert_eq!(report.runs, 1);
     assert_eq!(report.findings, 24);
     assert_eq!(report.gaps, 1);
-    // Batches of 10: results 10+10+5, runs 1, findings 10+10+4, gaps 1.
+    // Batches of 10: findings 10+10+4, results 10+10+5, runs 1, gaps 1.
     assert_eq!(report.batches, 8, "{report:?}");
     assert_eq!(ctx.int("select count(*) from hunt_results").await, 3);
     assert_eq!(ctx.int("select count(*) from hunt_runs").await, 1);
     assert_eq!(ctx.int("select count(*) from hunt_findings").await, 3);
+    assert_eq!(
+        ctx.int("select count(*) from hunt_findings where data is null")
+            .await,
+        0,
+        "every finding left still points at a result row"
+    );
     let again = ctx
         .store
         .prune(&PruneOptions {
@@ -1173,15 +1210,7 @@ async fn interrupted_runs_can_be_claimed_again(ctx: Ctx) {
 }
 
 async fn concurrent_migrations_against_one_fresh_database_both_succeed(ctx: Ctx) {
-    // A second, empty database next to the one under test.
-    let fresh_url = match ctx.backend() {
-        Backend::Sqlite => format!("{}-fresh.db", ctx.url.trim_end_matches(".db")),
-        Backend::Postgres => {
-            let name = format!("{}_fresh", database_name(&ctx.url));
-            ctx.exec(&format!("create database {name}")).await;
-            replace_database(&ctx.url, &name)
-        }
-    };
+    let fresh_url = ctx.fresh_database().await;
     let (a, b) = tokio::join!(store::open(&fresh_url), store::open(&fresh_url));
     let (a, b) = (a.expect("first store"), b.expect("second store"));
     a.upsert_job(&job_record("j", None, "q1"))
@@ -1196,11 +1225,104 @@ async fn concurrent_migrations_against_one_fresh_database_both_succeed(ctx: Ctx)
     );
     a.close().await;
     b.close().await;
-    if ctx.backend() == Backend::Postgres {
-        let name = database_name(&fresh_url);
-        ctx.exec(&format!("drop database {name} with (force)"))
-            .await;
+    ctx.drop_fresh_database(&fresh_url).await;
+}
+
+/// Rows as huntd wrote them before findings pointed at results (migrations 0001 and 0002):
+/// `h1` seen by both runs, `h2` by the second, `h3` an orphan whose runs an interrupted prune
+/// already deleted.
+const FINDINGS_BEFORE_0003: &str = r#"
+insert into hunt_jobs (name, instance, definition, query_sha256, enabled, retention_seconds,
+    view_name, updated_at)
+values ('j', 'prod', '{"name":"j"}', 'q1', true, 7776000, 'hunt_j', '2024-05-01T00:00:00.000000Z');
+insert into hunt_runs (job, instance, slot_at, window_start, window_end, status, node,
+    started_at, finished_at, query_sha256)
+values ('j', 'prod', '2024-05-01T09:00:00.000000Z', '2024-05-01T08:00:00.000000Z',
+        '2024-05-01T09:00:00.000000Z', 'succeeded', 'a', '2024-05-01T09:00:00.000000Z',
+        '2024-05-01T09:00:01.000000Z', 'q1'),
+       ('j', 'prod', '2024-05-01T10:00:00.000000Z', '2024-05-01T09:00:00.000000Z',
+        '2024-05-01T10:00:00.000000Z', 'succeeded', 'a', '2024-05-01T10:00:00.000000Z',
+        '2024-05-01T10:00:01.000000Z', 'q1');
+insert into hunt_results (run_id, job, row_num, row_hash, data)
+values (1, 'j', 0, 'h1', '{"DeviceName":"pc1","Seen":1}'),
+       (2, 'j', 0, 'h2', '{"DeviceName":"pc2","Seen":2}'),
+       (2, 'j', 1, 'h1', '{"DeviceName":"pc1","Seen":2}');
+insert into hunt_findings (job, row_hash, first_seen_at, last_seen_at, first_run_id,
+    last_run_id, times_seen, data)
+values ('j', 'h1', '2024-05-01T09:00:01.000000Z', '2024-05-01T10:00:01.000000Z', 1, 2, 2,
+        '{"DeviceName":"pc1","Seen":2}'),
+       ('j', 'h2', '2024-05-01T10:00:01.000000Z', '2024-05-01T10:00:01.000000Z', 2, 2, 1,
+        '{"DeviceName":"pc2","Seen":2}'),
+       ('j', 'h3', '2024-04-01T00:00:00.000000Z', '2024-04-01T00:00:00.000000Z', 7, 7, 3,
+        '{"DeviceName":"gone"}');
+"#;
+
+async fn upgrading_keeps_every_finding_pointing_at_its_latest_row(ctx: Ctx) {
+    let url = ctx.fresh_database().await;
+    let backend = match ctx.backend() {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    // The schema before 0003: the first two migrations, byte for byte, so their checksums match
+    // the ones huntd embeds.
+    let old = tempfile::tempdir().expect("temp dir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for name in ["0001_result_store.sql", "0002_skipped_runs.sql"] {
+        std::fs::copy(source.join(name), old.path().join(name)).expect("copy migration");
     }
+    let migrator = sqlx::migrate::Migrator::new(old.path())
+        .await
+        .expect("read migrations");
+    let raw = match ctx.backend() {
+        Backend::Sqlite => {
+            let options = SqliteConnectOptions::from_str(&url)
+                .expect("sqlite URL")
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.expect("connect");
+            migrator.run(&pool).await.expect("old schema");
+            Raw::Sqlite(pool)
+        }
+        Backend::Postgres => {
+            let pool = PgPool::connect(&url).await.expect("connect");
+            migrator.run(&pool).await.expect("old schema");
+            Raw::Postgres(pool)
+        }
+    };
+    raw.exec(FINDINGS_BEFORE_0003).await;
+
+    let upgraded = Ctx {
+        store: store::open(&url).await.expect("upgrade"),
+        url: url.clone(),
+        raw,
+    };
+    assert_eq!(
+        upgraded
+            .texts(
+                r"select row_hash || ' ' || last_run_id || ' ' || times_seen || ' '
+                      || coalesce(cast(data ->> 'Seen' as text), 'no data')
+                  from hunt_findings order by row_hash"
+            )
+            .await,
+        [
+            Some("h1 2 2 2".to_string()),
+            Some("h2 2 1 2".to_string()),
+            Some("h3 7 3 no data".to_string()),
+        ]
+    );
+    assert_eq!(
+        upgraded
+            .texts("select cast(last_row_num as text) from hunt_finding_state order by row_hash")
+            .await,
+        [Some("1".to_string()), Some("0".to_string()), None]
+    );
+    upgraded.store.close().await;
+    match &upgraded.raw {
+        Raw::Sqlite(pool) => pool.close().await,
+        Raw::Postgres(pool) => pool.close().await,
+    }
+    ctx.drop_fresh_database(&url).await;
 }
 
 /// The database named in a PostgreSQL URL.

@@ -596,11 +596,12 @@ fn redact_url(url: &str) -> String {
 }
 
 /// Tables and views huntd owns; a job view may not take one of these names.
-const RESERVED_VIEW_NAMES: [&str; 7] = [
+const RESERVED_VIEW_NAMES: [&str; 8] = [
     "hunt_jobs",
     "hunt_runs",
     "hunt_results",
     "hunt_findings",
+    "hunt_finding_state",
     "hunt_columns",
     "hunt_gaps",
     "hunt_coverage_gaps",
@@ -696,11 +697,11 @@ fn view_sha256(query_sha256: &str, columns: &[Column]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Per-run dedup of the rows: hashes in row order, and for each distinct hash the last row
-/// number carrying it (the row its finding keeps as `data`).
+/// Per-run dedup of the rows: how many rows were hashed, and for each distinct hash the last row
+/// number carrying it (the result row its finding points at).
 #[derive(Debug)]
 struct HashedRows {
-    hashes: Vec<String>,
+    rows: usize,
     last_row: std::collections::HashMap<String, i64>,
 }
 
@@ -708,30 +709,35 @@ impl HashedRows {
     /// An empty set, sized for a run of `rows` rows.
     fn with_capacity(rows: usize) -> Self {
         Self {
-            hashes: Vec::with_capacity(rows),
+            rows: 0,
             last_row: std::collections::HashMap::with_capacity(rows),
         }
+    }
+
+    /// Row number of the next row to hash.
+    fn next_row_num(&self) -> i64 {
+        i64::try_from(self.rows).expect("a slice length fits in i64")
     }
 
     /// Records the hashes of the run's next rows, in row order.
     fn extend(&mut self, hashes: Vec<String>) {
         for hash in hashes {
-            let num = i64::try_from(self.hashes.len()).expect("a slice length fits in i64");
-            self.last_row.insert(hash.clone(), num);
-            self.hashes.push(hash);
+            let num = self.next_row_num();
+            self.last_row.insert(hash, num);
+            self.rows += 1;
         }
     }
 
-    /// Whether every row has its own hash (then every row is its finding's representative).
-    fn all_distinct(&self) -> bool {
-        self.last_row.len() == self.hashes.len()
-    }
-
-    /// Row numbers that represent their finding, ascending.
-    fn representatives(&self) -> Vec<i64> {
-        let mut nums: Vec<i64> = self.last_row.values().copied().collect();
-        nums.sort_unstable();
-        nums
+    /// Each distinct hash with the row its finding points at, in hash order: the findings
+    /// table's key order, so the upsert walks its index forward instead of hopping around it.
+    fn findings(&self) -> Vec<(&str, i64)> {
+        let mut pairs: Vec<(&str, i64)> = self
+            .last_row
+            .iter()
+            .map(|(hash, num)| (hash.as_str(), *num))
+            .collect();
+        pairs.sort_unstable();
+        pairs
     }
 }
 

@@ -437,35 +437,35 @@ impl Store for PostgresStore {
         )
         .await?;
 
-        let only_representatives = if hashed.all_distinct() {
-            ""
-        } else {
-            " and row_num = any($3)"
-        };
-        let upsert = format!(
+        // Each distinct row once: its finding points at that result row.
+        let (hashes, nums): (Vec<&str>, Vec<i64>) = hashed.findings().into_iter().unzip();
+        let new_row_count: i64 = sqlx::query_scalar(
             r"with up as (
-                  insert into hunt_findings (job, row_hash, first_seen_at, last_seen_at,
-                      first_run_id, last_run_id, times_seen, data)
-                  select job, row_hash, $2, $2, run_id, run_id, 1, data
-                  from hunt_results where run_id = $1{only_representatives}
+                  insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
+                      first_run_id, last_run_id, last_row_num, times_seen)
+                  select $1, h.row_hash, $2, $2, $3, $3, h.row_num, 1
+                  from unnest($4::text[], $5::bigint[]) as h (row_hash, row_num)
                   on conflict (job, row_hash) do update set
-                      last_seen_at = greatest(hunt_findings.last_seen_at, excluded.last_seen_at),
-                      last_run_id = case when excluded.last_seen_at >= hunt_findings.last_seen_at
-                          then excluded.last_run_id else hunt_findings.last_run_id end,
-                      data = case when excluded.last_seen_at >= hunt_findings.last_seen_at
-                          then excluded.data else hunt_findings.data end,
-                      times_seen = hunt_findings.times_seen + 1
+                      last_seen_at = greatest(hunt_finding_state.last_seen_at,
+                          excluded.last_seen_at),
+                      last_run_id = case
+                          when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                          then excluded.last_run_id else hunt_finding_state.last_run_id end,
+                      last_row_num = case
+                          when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                          then excluded.last_row_num else hunt_finding_state.last_row_num end,
+                      times_seen = hunt_finding_state.times_seen + 1
                   returning first_run_id
               )
-              select count(*) from up where first_run_id = $1"
-        );
-        let mut query = sqlx::query_scalar(AssertSqlSafe(upsert))
-            .bind(lease.run_id)
-            .bind(result.finished_at);
-        if !hashed.all_distinct() {
-            query = query.bind(hashed.representatives());
-        }
-        let new_row_count: i64 = query.fetch_one(&mut *tx).await?;
+              select count(*) from up where first_run_id = $3",
+        )
+        .bind(&lease.job)
+        .bind(result.finished_at)
+        .bind(lease.run_id)
+        .bind(hashes)
+        .bind(nums)
+        .fetch_one(&mut *tx)
+        .await?;
         sqlx::query(r"update hunt_runs set new_row_count = $1 where id = $2")
             .bind(new_row_count)
             .bind(lease.run_id)
@@ -645,8 +645,16 @@ impl Store for PostgresStore {
                 .await?;
         let mut report = PruneReport::default();
         let batch = i64::from(options.batch_size.max(1));
-        // Results go first: a run is deleted only once none of its results are left.
+        // Findings go first, so a finding never outlives the result row it points at (it is
+        // pruned with its last run); results go before runs, so a run is deleted only once none
+        // of its results are left.
         let steps: [(&str, fn(&mut PruneReport) -> &mut u64); 4] = [
+            (
+                r"delete from hunt_finding_state where (job, row_hash) in (
+                      select job, row_hash from hunt_finding_state
+                      where job = $1 and last_seen_at < $2 limit $3)",
+                |r| &mut r.findings,
+            ),
             (
                 r"delete from hunt_results where (run_id, row_num) in (
                       select r.run_id, r.row_num from hunt_results r
@@ -664,12 +672,6 @@ impl Store for PostgresStore {
                           and not exists (select 1 from hunt_results r where r.run_id = u.id)
                       limit $3)",
                 |r| &mut r.runs,
-            ),
-            (
-                r"delete from hunt_findings where (job, row_hash) in (
-                      select job, row_hash from hunt_findings
-                      where job = $1 and last_seen_at < $2 limit $3)",
-                |r| &mut r.findings,
             ),
             (
                 r"delete from hunt_gaps where id in (

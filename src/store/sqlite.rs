@@ -239,9 +239,7 @@ async fn insert_results(
             results_insert_sql(batch.len()).into()
         };
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        let first = hashed.hashes.len();
-        for (offset, (row, hash)) in batch.iter().zip(&hashes).enumerate() {
-            let num = i64::try_from(first + offset).expect("a slice index fits in i64");
+        for (num, (row, hash)) in (hashed.next_row_num()..).zip(batch.iter().zip(&hashes)) {
             query = query
                 .bind(lease.run_id)
                 .bind(&lease.job)
@@ -441,46 +439,43 @@ impl Store for SqliteStore {
         };
         let hashed = insert_results(&mut tx, lease, result.rows, dedup.as_deref()).await?;
 
-        // Counted before the upsert rather than with `returning`: SQLite materialises a
-        // `returning` statement's whole input before the first row comes back, which for a large
-        // run is a second copy of every row in temp storage. The write lock is held, so nothing
-        // changes the findings in between.
-        let distinct: Vec<&String> = hashed.last_row.keys().collect();
+        // Each distinct row once, as `[hash, row_num]`: its finding points at that result row.
+        let findings = serde_json::to_string(&hashed.findings())?;
+        // Counted before the upsert rather than with `returning`, which would send a row back per
+        // finding. The write lock is held, so nothing changes the findings in between.
         let new_row_count: i64 = sqlx::query_scalar(
             r"select count(*) from json_each(?1) h
               where not exists (
-                  select 1 from hunt_findings f where f.job = ?2 and f.row_hash = h.value)",
+                  select 1 from hunt_finding_state f
+                  where f.job = ?2 and f.row_hash = h.value ->> 0)",
         )
-        .bind(serde_json::to_string(&distinct)?)
+        .bind(&findings)
         .bind(&lease.job)
         .fetch_one(&mut *tx)
         .await?;
-
-        let only_representatives = if hashed.all_distinct() {
-            ""
-        } else {
-            " and row_num in (select value from json_each(?3))"
-        };
-        let upsert = format!(
-            r"insert into hunt_findings (job, row_hash, first_seen_at, last_seen_at, first_run_id,
-                  last_run_id, times_seen, data)
-              select job, row_hash, ?2, ?2, run_id, run_id, 1, data
-              from hunt_results where run_id = ?1{only_representatives}
+        // `where true` tells SQLite's parser that `on conflict` belongs to the insert.
+        sqlx::query(
+            r"insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
+                  first_run_id, last_run_id, last_row_num, times_seen)
+              select ?1, h.value ->> 0, ?2, ?2, ?3, ?3, h.value ->> 1, 1
+              from json_each(?4) h
+              where true
               on conflict (job, row_hash) do update set
-                  last_seen_at = max(hunt_findings.last_seen_at, excluded.last_seen_at),
-                  last_run_id = case when excluded.last_seen_at >= hunt_findings.last_seen_at
-                      then excluded.last_run_id else hunt_findings.last_run_id end,
-                  data = case when excluded.last_seen_at >= hunt_findings.last_seen_at
-                      then excluded.data else hunt_findings.data end,
-                  times_seen = hunt_findings.times_seen + 1"
-        );
-        let mut query = sqlx::query(AssertSqlSafe(upsert))
-            .bind(lease.run_id)
-            .bind(ts(result.finished_at));
-        if !hashed.all_distinct() {
-            query = query.bind(serde_json::to_string(&hashed.representatives())?);
-        }
-        query.execute(&mut *tx).await?;
+                  last_seen_at = max(hunt_finding_state.last_seen_at, excluded.last_seen_at),
+                  last_run_id = case
+                      when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                      then excluded.last_run_id else hunt_finding_state.last_run_id end,
+                  last_row_num = case
+                      when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                      then excluded.last_row_num else hunt_finding_state.last_row_num end,
+                  times_seen = hunt_finding_state.times_seen + 1",
+        )
+        .bind(&lease.job)
+        .bind(ts(result.finished_at))
+        .bind(lease.run_id)
+        .bind(&findings)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(r"update hunt_runs set new_row_count = ?1 where id = ?2")
             .bind(new_row_count)
             .bind(lease.run_id)
@@ -658,8 +653,17 @@ impl Store for SqliteStore {
                 .await?;
         let mut report = PruneReport::default();
         let batch = i64::from(options.batch_size.max(1));
-        // Results go first: a run is deleted only once none of its results are left.
+        // Findings go first, so a finding never outlives the result row it points at (it is
+        // pruned with its last run); results go before runs, so a run is deleted only once none
+        // of its results are left.
         let steps: [(&str, fn(&mut PruneReport) -> &mut u64); 4] = [
+            (
+                r"delete from hunt_finding_state where (job, row_hash) in (
+                      select job, row_hash from hunt_finding_state
+                      where job = ?1 and last_seen_at < ?2
+                      limit ?3)",
+                |r| &mut r.findings,
+            ),
             (
                 r"delete from hunt_results where rowid in (
                       select r.rowid from hunt_results r join hunt_runs u on u.id = r.run_id
@@ -676,12 +680,6 @@ impl Store for SqliteStore {
                           and not exists (select 1 from hunt_results r where r.run_id = u.id)
                       limit ?3)",
                 |r| &mut r.runs,
-            ),
-            (
-                r"delete from hunt_findings where rowid in (
-                      select rowid from hunt_findings where job = ?1 and last_seen_at < ?2
-                      limit ?3)",
-                |r| &mut r.findings,
             ),
             (
                 r"delete from hunt_gaps where id in (
