@@ -1,14 +1,17 @@
 //! `huntd run` as a real process: a loopback fake of Entra ID and Graph, a real SQLite file,
 //! real signals.
 
+#[path = "common/process.rs"]
+mod common;
+
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::{Daemon, coverage_gaps};
 use huntd::jobs::template::kql_datetime;
 use huntd::store::{self, HistoryFilter, RunRecord, RunStatus, Store};
 use wiremock::matchers::{method, path, path_regex};
@@ -162,71 +165,17 @@ fn write_config(fake: &Fake, dir: &Path, database: &str, daemon: &str) {
     std::fs::write(dir.join("huntd.yaml"), config).expect("write config");
 }
 
-/// A running `huntd run`, its log going to a file in the config directory.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
+/// The secret the fake instance's `ClientSecret` reads from the environment.
+const SECRET_ENV: (&str, &str) = ("HUNTD_TEST_SECRET", "not-a-real-secret");
+
+/// Starts `huntd run` on the config in `dir`.
+fn start_daemon(dir: &Path) -> Daemon {
+    start_daemon_with(dir, &[], &[])
 }
 
-impl Daemon {
-    fn start(dir: &Path) -> Self {
-        Self::start_with(dir, &[])
-    }
-
-    fn start_with(dir: &Path, extra: &[&str]) -> Self {
-        Self::start_env(dir, extra, &[])
-    }
-
-    fn start_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let log = dir.join(format!(
-            "huntd-{}.log",
-            std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos())
-        ));
-        let child = Command::new(env!("CARGO_BIN_EXE_huntd"))
-            .args(["run", "--config"])
-            .arg(dir.join("huntd.yaml"))
-            .args(extra)
-            .env("HUNTD_TEST_SECRET", "not-a-real-secret")
-            .env("HUNTD_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env_remove("NOTIFY_SOCKET")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("huntd starts");
-        Self { child, log }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args(["-s", name, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -s {name}");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for the process to exit and returns its exit code.
-    async fn exit_code(&mut self) -> Option<i32> {
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait().expect("wait works") {
-                return status.code();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("huntd did not exit; log:\n{}", self.log());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `huntd run` on the config in `dir` with `args` and `env` added.
+fn start_daemon_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    Daemon::start(dir, args, &[&[SECRET_ENV], env].concat())
 }
 
 async fn store(dir: &Path) -> Arc<dyn Store> {
@@ -277,21 +226,9 @@ async fn succeeded(store: &Arc<dyn Store>, job: &str) -> usize {
         .count()
 }
 
-async fn coverage_gaps(dir: &Path) -> i64 {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("huntd.db").display()))
-        .await
-        .expect("sqlite opens");
-    let n = sqlx::query_scalar(r"select count(*) from hunt_coverage_gaps")
-        .fetch_one(&pool)
-        .await
-        .expect("view answers");
-    pool.close().await;
-    n
-}
-
 /// Starts a daemon, lets `probe` succeed once, then leaves a hunt hanging in flight.
 async fn start_then_hang(fake: &Fake, dir: &Path, store: &Arc<dyn Store>) -> Daemon {
-    let daemon = Daemon::start(dir);
+    let daemon = start_daemon(dir);
     wait_until("a first success", &daemon, || async {
         succeeded(store, "probe").await >= 1
     })
@@ -309,7 +246,7 @@ async fn start_then_hang(fake: &Fake, dir: &Path, store: &Arc<dyn Store>) -> Dae
 /// window is hunted exactly once (one finding per window) and no coverage gap remains.
 async fn assert_rehunted(fake: &Fake, dir: &Path, store: &Arc<dyn Store>, stopped: &RunRecord) {
     fake.slow(false);
-    let mut daemon = Daemon::start(dir);
+    let mut daemon = start_daemon(dir);
     wait_until("the stopped window hunted again", &daemon, || async {
         runs(store, "probe").await.iter().any(|r| {
             r.status == RunStatus::Succeeded
@@ -394,7 +331,7 @@ async fn sighup_with_a_broken_job_file_keeps_the_old_jobs_running() {
     let fake = Fake::start().await;
     let dir = setup(&fake);
     let store = store(dir.path()).await;
-    let mut daemon = Daemon::start(dir.path());
+    let mut daemon = start_daemon(dir.path());
     wait_until("a first success", &daemon, || async {
         succeeded(&store, "probe").await >= 1
     })
@@ -431,7 +368,7 @@ async fn sighup_with_a_new_job_starts_it_and_keeps_the_old_one() {
     let fake = Fake::start().await;
     let dir = setup(&fake);
     let store = store(dir.path()).await;
-    let mut daemon = Daemon::start(dir.path());
+    let mut daemon = start_daemon(dir.path());
     wait_until("a first success", &daemon, || async {
         succeeded(&store, "probe").await >= 1
     })
@@ -528,7 +465,7 @@ async fn three_nodes_on_postgres_run_every_slot_once_and_take_over_a_killed_node
         nodes.push((node_dir, None::<Daemon>));
     }
     for (node_dir, daemon) in &mut nodes {
-        *daemon = Some(Daemon::start_with(node_dir, &["--lease-secs", "3"]));
+        *daemon = Some(start_daemon_with(node_dir, &["--lease-secs", "3"], &[]));
     }
     let store = store::open(&db.url).await.expect("store opens");
     let first = nodes[0].1.as_ref().expect("started");
@@ -657,7 +594,7 @@ async fn systemd_hears_ready_watchdog_and_stopping_and_metrics_and_healthz_answe
     socket
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    let mut daemon = Daemon::start_env(
+    let mut daemon = start_daemon_with(
         dir.path(),
         &[],
         &[
@@ -844,7 +781,7 @@ async fn bench_ten_thousand_jobs_on_one_node() {
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
     let started = std::time::Instant::now();
-    let mut daemon = Daemon::start_env(
+    let mut daemon = start_daemon_with(
         dir.path(),
         &[],
         &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))],
@@ -857,7 +794,7 @@ async fn bench_ten_thousand_jobs_on_one_node() {
         }
     }
     let ready = started.elapsed();
-    let pid = daemon.child.id();
+    let pid = daemon.pid();
     let idle_window = Duration::from_secs(5);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, _, ticks_before) = process_figures(pid);
@@ -925,7 +862,7 @@ async fn a_job_the_api_keeps_rejecting_backs_off_says_so_in_its_status_and_other
     socket
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    let mut daemon = Daemon::start_env(
+    let mut daemon = start_daemon_with(
         dir.path(),
         &["--lease-secs", "3"],
         &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))],
@@ -982,7 +919,7 @@ async fn sighup_keeps_an_unchanged_jobs_backoff_and_restarts_a_changed_job() {
     socket
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    let mut daemon = Daemon::start_env(
+    let mut daemon = start_daemon_with(
         dir.path(),
         &["--lease-secs", "3"],
         &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))],

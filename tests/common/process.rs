@@ -1,5 +1,6 @@
-//! Real `huntd` processes for the end-to-end tests: `huntd emulate` on a free port with its log
-//! in a file, commands run to completion, and signals.
+//! Real `huntd` processes for the end-to-end tests: `huntd emulate` on a free port and `huntd run`,
+//! each with its log in a file, commands run to completion, signals, and the coverage gaps a run
+//! left in its SQLite file.
 // Each test binary includes this file and uses only part of it.
 #![allow(dead_code)]
 
@@ -66,6 +67,78 @@ impl Drop for Emulate {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A running `huntd run`, its log going to a file in the config directory; killed when dropped.
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `huntd run --config <dir>/huntd.yaml <args>` with `env` added to its environment.
+    pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let log = dir.join(format!("huntd-{}.log", unique()));
+        let child = Command::new(env!("CARGO_BIN_EXE_huntd"))
+            .args(["run", "--config"])
+            .arg(dir.join("huntd.yaml"))
+            .args(args)
+            .env("HUNTD_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("NOTIFY_SOCKET")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("huntd run starts");
+        Daemon { child, log }
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends signal `name` (`TERM`, `HUP`, ...) to the daemon.
+    pub fn signal(&self, name: &str) {
+        signal(self.pid(), name);
+    }
+
+    /// Waits for the process to exit, for at most a minute, and returns its exit code.
+    pub async fn exit_code(&mut self) -> Option<i32> {
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().expect("wait works") {
+                return status.code();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("huntd run did not exit; log:\n{}", self.log());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Rows of the `hunt_coverage_gaps` view in the SQLite file `<dir>/huntd.db`.
+pub async fn coverage_gaps(dir: &Path) -> i64 {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("huntd.db").display()))
+        .await
+        .expect("sqlite opens");
+    let n = sqlx::query_scalar(r"select count(*) from hunt_coverage_gaps")
+        .fetch_one(&pool)
+        .await
+        .expect("view answers");
+    pool.close().await;
+    n
 }
 
 /// A file name part no other call in this process returns.
