@@ -13,10 +13,18 @@ use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use huntd::auth::{Error, Resource, TokenSource, Tokens, send_authorized, token_info};
-use huntd::config::{AssertionAlg, Credential, Secret, SecretSource};
+use huntd::auth::{AccessToken, Error, Resource, TokenSource, Tokens, send_authorized, token_info};
+use huntd::config::{AssertionAlg, Credential, Instance, Secret, SecretSource};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// Answers every POST to `server`, whatever its path, with `responder`.
+async fn answer_every_post(server: &MockServer, responder: impl Respond + 'static) {
+    Mock::given(method("POST"))
+        .respond_with(responder)
+        .mount(server)
+        .await;
+}
 
 #[tokio::test]
 async fn client_secret_flow_posts_the_form_and_returns_the_token() {
@@ -438,10 +446,7 @@ async fn throttling_and_server_errors_are_retried_until_an_answer() {
 #[tokio::test]
 async fn retries_are_bounded() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&server)
-        .await;
+    answer_every_post(&server, ResponseTemplate::new(503)).await;
     let tokens = Tokens::with_options("/nonexistent", quick());
     let inst = instance("Prod", &server.uri(), secret_credential("s"));
     let err = tokens.token(&inst, Resource::Graph).await.unwrap_err();
@@ -479,10 +484,7 @@ async fn timed_out_token_request_is_retried() {
 async fn token_is_reused_until_ten_percent_of_its_life_remains_then_refreshed() {
     let server = MockServer::start().await;
     let counter = CountingTokens::default();
-    Mock::given(method("POST"))
-        .respond_with(counter.clone())
-        .mount(&server)
-        .await;
+    answer_every_post(&server, counter.clone()).await;
     let tokens = Tokens::with_options("/nonexistent", paused());
     let inst = instance("Prod", &server.uri(), secret_credential("s"));
 
@@ -525,6 +527,25 @@ async fn failed_early_refresh_keeps_using_the_valid_token() {
     assert!(err.to_string().contains("AADSTS7000215"), "{err}");
 }
 
+/// Asks `tokens` for a Graph token for `inst` from 50 tasks at once; their answers.
+async fn fifty_concurrent_graph_tokens(
+    tokens: &Arc<Tokens>,
+    inst: &Arc<Instance>,
+) -> Vec<huntd::auth::Result<AccessToken>> {
+    let handles: Vec<_> = (0..50)
+        .map(|_| {
+            let tokens = Arc::clone(tokens);
+            let inst = Arc::clone(inst);
+            tokio::spawn(async move { tokens.token(&inst, Resource::Graph).await })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(handles.len());
+    for handle in handles {
+        answers.push(handle.await.unwrap());
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_callers_cause_one_token_request_and_share_its_answer() {
     let server = MockServer::start().await;
@@ -532,22 +553,11 @@ async fn fifty_concurrent_callers_cause_one_token_request_and_share_its_answer()
         delay: Some(Duration::from_millis(200)),
         ..CountingTokens::default()
     };
-    Mock::given(method("POST"))
-        .respond_with(counter.clone())
-        .mount(&server)
-        .await;
+    answer_every_post(&server, counter.clone()).await;
     let tokens = Arc::new(Tokens::with_options("/nonexistent", quick()));
     let inst = Arc::new(instance("Prod", &server.uri(), secret_credential("s")));
-    let handles: Vec<_> = (0..50)
-        .map(|_| {
-            let tokens = Arc::clone(&tokens);
-            let inst = Arc::clone(&inst);
-            tokio::spawn(async move { tokens.token(&inst, Resource::Graph).await })
-        })
-        .collect();
-    for handle in handles {
-        let token = handle.await.unwrap().unwrap();
-        assert_eq!(token.token.expose(), "token-1");
+    for answer in fifty_concurrent_graph_tokens(&tokens, &inst).await {
+        assert_eq!(answer.unwrap().token.expose(), "token-1");
     }
     assert_eq!(counter.count.load(Ordering::SeqCst), 1);
 }
@@ -592,10 +602,7 @@ async fn api_401_drops_the_token_fetches_a_new_one_and_retries_once() {
 async fn invalidate_if_ignores_a_token_already_replaced() {
     let server = MockServer::start().await;
     let counter = CountingTokens::default();
-    Mock::given(method("POST"))
-        .respond_with(counter.clone())
-        .mount(&server)
-        .await;
+    answer_every_post(&server, counter.clone()).await;
     let tokens = Tokens::with_options("/nonexistent", quick());
     let inst = instance("Prod", &server.uri(), secret_credential("s"));
     let stale = tokens.token(&inst, Resource::Graph).await.unwrap();
@@ -672,29 +679,21 @@ async fn secret_from_a_file_is_sent_without_its_newline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_callers_share_one_refusal_too() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            entra_error(
-                401,
-                "invalid_client",
-                7_000_215,
-                "Invalid client secret provided.",
-            )
-            .set_delay(Duration::from_millis(200)),
+    answer_every_post(
+        &server,
+        entra_error(
+            401,
+            "invalid_client",
+            7_000_215,
+            "Invalid client secret provided.",
         )
-        .mount(&server)
-        .await;
+        .set_delay(Duration::from_millis(200)),
+    )
+    .await;
     let tokens = Arc::new(Tokens::with_options("/nonexistent", quick()));
     let inst = Arc::new(instance("Prod", &server.uri(), secret_credential("s")));
-    let handles: Vec<_> = (0..50)
-        .map(|_| {
-            let tokens = Arc::clone(&tokens);
-            let inst = Arc::clone(&inst);
-            tokio::spawn(async move { tokens.token(&inst, Resource::Graph).await })
-        })
-        .collect();
-    for handle in handles {
-        let err = handle.await.unwrap().unwrap_err();
+    for answer in fifty_concurrent_graph_tokens(&tokens, &inst).await {
+        let err = answer.unwrap_err();
         assert!(err.to_string().contains("AADSTS7000215"), "{err}");
     }
     assert_eq!(server.received_requests().await.unwrap().len(), 1);
@@ -718,10 +717,7 @@ fn peak_rss_kib() -> u64 {
 #[ignore = "benchmark: run with --release -- --ignored --nocapture"]
 async fn bench_cached_lookups_against_certificate_sign_ins() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(CountingTokens::default())
-        .mount(&server)
-        .await;
+    answer_every_post(&server, CountingTokens::default()).await;
     let cert = TestCert::new();
     let dir = tempfile::tempdir().unwrap();
     let inst = instance(

@@ -1,8 +1,11 @@
 //! `huntd once` as a user runs it, against a loopback fake of Entra ID and both hunting APIs.
 
-use std::path::Path;
-use std::process::{Command, Output};
+#[path = "common/process.rs"]
+mod common;
 
+use std::path::Path;
+
+use common::{LabSetup, huntd, printed};
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -10,44 +13,16 @@ const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
 /// A config with one Graph and one MDE job, both pointed at `server`.
 fn write_setup(dir: &Path, server: &str) {
-    std::fs::create_dir(dir.join("jobs")).expect("mkdir");
-    std::fs::write(dir.join("secret"), "fake-secret-value\n").expect("write");
-    let config = format!(
-        "jobs: [./jobs]\ndatabase: sqlite://{db}\ndaemon: {{state_dir: {state}}}\n\
-         instances:\n  Lab:\n    TenantId: {TENANT}\n\
-         \x20   ClientId: 11111111-1111-1111-1111-111111111111\n\
-         \x20   ClientSecret: {{File: ./secret}}\n\
-         \x20   Endpoints: {{login: '{server}', graph: '{server}', mde: '{server}'}}\n",
-        db = dir.join("h.db").display(),
-        state = dir.display(),
-    );
-    std::fs::write(dir.join("huntd.yaml"), config).expect("write");
-    let jobs = r#"jobs:
-  - name: graph-hunt
-    instance: Lab
-    environment: M365DGraph
-    every: 1h
-    query: "DeviceEvents | where Timestamp between (datetime({start}) .. datetime({end}))"
-  - name: mde-hunt
-    instance: Lab
-    environment: MDE
-    every: 1h
-    query: "DeviceInfo | where Timestamp > datetime({start})"
-"#;
-    std::fs::write(dir.join("jobs/hunts.yaml"), jobs).expect("write");
-}
-
-async fn huntd(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_huntd"));
-    command
-        .arg("--config")
-        .arg(dir.join("huntd.yaml"))
-        .args(args)
-        .env_remove("HUNTD_CONFIG")
-        .env_remove("MSTICPYCONFIG");
-    tokio::task::spawn_blocking(move || command.output().expect("huntd runs"))
-        .await
-        .expect("join")
+    LabSetup {
+        tenant: TENANT,
+        client_id: "11111111-1111-1111-1111-111111111111",
+        secret: "fake-secret-value\n",
+        base: server,
+        ca_file: None,
+        graph_query: "DeviceEvents | where Timestamp between (datetime({start}) .. datetime({end}))",
+        mde_query: "DeviceInfo | where Timestamp > datetime({start})",
+    }
+    .write(dir);
 }
 
 async fn entra(server: &MockServer) {
@@ -79,12 +54,7 @@ async fn once_runs_a_graph_job_and_prints_a_summary_and_rows() {
 
     let out = huntd(dir.path(), &["once", "graph-hunt", "--start", "2h"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     assert!(text.contains("rows: 1"), "{text}");
     assert!(text.contains("ws-0042"), "{text}");
 
@@ -215,12 +185,7 @@ async fn once_store_records_a_run_and_the_next_one_starts_at_its_window_end() {
     )
     .await;
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     assert!(text.contains("succeeded"), "{text}");
 
     let out = huntd(dir.path(), &["history", "graph-hunt", "--format", "json"]).await;
@@ -232,12 +197,7 @@ async fn once_store_records_a_run_and_the_next_one_starts_at_its_window_end() {
 
     // The same rows again: the next window starts where the first ended, and nothing is new.
     let out = huntd(dir.path(), &["once", "graph-hunt", "--store"]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
     let out = huntd(dir.path(), &["history", "graph-hunt", "--format", "json"]).await;
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let latest = &runs[0];

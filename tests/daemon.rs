@@ -1,14 +1,18 @@
 //! `huntd run` as a real process: a loopback fake of Entra ID and Graph, a real SQLite file,
 //! real signals.
 
+#[path = "common/process.rs"]
+mod common;
+
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::{Daemon, coverage_gaps};
 use huntd::jobs::template::kql_datetime;
 use huntd::store::{self, HistoryFilter, RunRecord, RunStatus, Store};
 use wiremock::matchers::{method, path, path_regex};
@@ -102,13 +106,7 @@ impl Fake {
     }
 
     async fn hunt_calls(&self) -> usize {
-        self.server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter(|r| r.url.path().ends_with("runHuntingQuery"))
-            .count()
+        self.hunt_queries().await.len()
     }
 }
 
@@ -162,71 +160,17 @@ fn write_config(fake: &Fake, dir: &Path, database: &str, daemon: &str) {
     std::fs::write(dir.join("huntd.yaml"), config).expect("write config");
 }
 
-/// A running `huntd run`, its log going to a file in the config directory.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
+/// The secret the fake instance's `ClientSecret` reads from the environment.
+const SECRET_ENV: (&str, &str) = ("HUNTD_TEST_SECRET", "not-a-real-secret");
+
+/// Starts `huntd run` on the config in `dir`.
+fn start_daemon(dir: &Path) -> Daemon {
+    start_daemon_with(dir, &[], &[])
 }
 
-impl Daemon {
-    fn start(dir: &Path) -> Self {
-        Self::start_with(dir, &[])
-    }
-
-    fn start_with(dir: &Path, extra: &[&str]) -> Self {
-        Self::start_env(dir, extra, &[])
-    }
-
-    fn start_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let log = dir.join(format!(
-            "huntd-{}.log",
-            std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos())
-        ));
-        let child = Command::new(env!("CARGO_BIN_EXE_huntd"))
-            .args(["run", "--config"])
-            .arg(dir.join("huntd.yaml"))
-            .args(extra)
-            .env("HUNTD_TEST_SECRET", "not-a-real-secret")
-            .env("HUNTD_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env_remove("NOTIFY_SOCKET")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("huntd starts");
-        Self { child, log }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args(["-s", name, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -s {name}");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for the process to exit and returns its exit code.
-    async fn exit_code(&mut self) -> Option<i32> {
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait().expect("wait works") {
-                return status.code();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("huntd did not exit; log:\n{}", self.log());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `huntd run` on the config in `dir` with `args` and `env` added.
+fn start_daemon_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    Daemon::start(dir, args, &[&[SECRET_ENV], env].concat())
 }
 
 async fn store(dir: &Path) -> Arc<dyn Store> {
@@ -269,33 +213,62 @@ where
     panic!("timed out waiting for {what}; log:\n{}", daemon.log());
 }
 
-async fn succeeded(store: &Arc<dyn Store>, job: &str) -> usize {
+/// How many runs of `job` ended with `status`.
+async fn ended(store: &Arc<dyn Store>, job: &str, status: RunStatus) -> usize {
     runs(store, job)
         .await
         .iter()
-        .filter(|r| r.status == RunStatus::Succeeded)
+        .filter(|r| r.status == status)
         .count()
 }
 
-async fn coverage_gaps(dir: &Path) -> i64 {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("huntd.db").display()))
-        .await
-        .expect("sqlite opens");
-    let n = sqlx::query_scalar(r"select count(*) from hunt_coverage_gaps")
-        .fetch_one(&pool)
-        .await
-        .expect("view answers");
-    pool.close().await;
-    n
+async fn succeeded(store: &Arc<dyn Store>, job: &str) -> usize {
+    ended(store, job, RunStatus::Succeeded).await
 }
 
-/// Starts a daemon, lets `probe` succeed once, then leaves a hunt hanging in flight.
-async fn start_then_hang(fake: &Fake, dir: &Path, store: &Arc<dyn Store>) -> Daemon {
-    let daemon = Daemon::start(dir);
+async fn failed(store: &Arc<dyn Store>, job: &str) -> usize {
+    ended(store, job, RunStatus::Failed).await
+}
+
+/// Binds `<dir>/notify.sock` for huntd's systemd notifications, reads giving up after
+/// `timeout`; returns it and the `NOTIFY_SOCKET` value naming it.
+fn notify_socket(dir: &Path, timeout: Duration) -> (UnixDatagram, String) {
+    let path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&path).expect("bind notify socket");
+    socket.set_read_timeout(Some(timeout)).expect("timeout");
+    (socket, path.to_str().expect("utf-8 path").to_string())
+}
+
+/// The next notification huntd sends.
+fn receive(socket: &UnixDatagram) -> String {
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).expect("a notification from huntd");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Receives notifications until one contains `needle`, and returns that one.
+fn receive_until(socket: &UnixDatagram, needle: &str) -> String {
+    loop {
+        let message = receive(socket);
+        if message.contains(needle) {
+            return message;
+        }
+    }
+}
+
+/// Starts a daemon on the config in `dir` and waits for `probe`'s first success.
+async fn start_after_a_first_success(dir: &Path, store: &Arc<dyn Store>) -> Daemon {
+    let daemon = start_daemon(dir);
     wait_until("a first success", &daemon, || async {
         succeeded(store, "probe").await >= 1
     })
     .await;
+    daemon
+}
+
+/// Starts a daemon, lets `probe` succeed once, then leaves a hunt hanging in flight.
+async fn start_then_hang(fake: &Fake, dir: &Path, store: &Arc<dyn Store>) -> Daemon {
+    let daemon = start_after_a_first_success(dir, store).await;
     fake.slow(true);
     let calls = fake.hunt_calls().await;
     wait_until("a hunt in flight", &daemon, || async {
@@ -309,7 +282,7 @@ async fn start_then_hang(fake: &Fake, dir: &Path, store: &Arc<dyn Store>) -> Dae
 /// window is hunted exactly once (one finding per window) and no coverage gap remains.
 async fn assert_rehunted(fake: &Fake, dir: &Path, store: &Arc<dyn Store>, stopped: &RunRecord) {
     fake.slow(false);
-    let mut daemon = Daemon::start(dir);
+    let mut daemon = start_daemon(dir);
     wait_until("the stopped window hunted again", &daemon, || async {
         runs(store, "probe").await.iter().any(|r| {
             r.status == RunStatus::Succeeded
@@ -394,11 +367,7 @@ async fn sighup_with_a_broken_job_file_keeps_the_old_jobs_running() {
     let fake = Fake::start().await;
     let dir = setup(&fake);
     let store = store(dir.path()).await;
-    let mut daemon = Daemon::start(dir.path());
-    wait_until("a first success", &daemon, || async {
-        succeeded(&store, "probe").await >= 1
-    })
-    .await;
+    let mut daemon = start_after_a_first_success(dir.path(), &store).await;
 
     std::fs::write(
         dir.path().join("jobs/broken.yaml"),
@@ -431,11 +400,7 @@ async fn sighup_with_a_new_job_starts_it_and_keeps_the_old_one() {
     let fake = Fake::start().await;
     let dir = setup(&fake);
     let store = store(dir.path()).await;
-    let mut daemon = Daemon::start(dir.path());
-    wait_until("a first success", &daemon, || async {
-        succeeded(&store, "probe").await >= 1
-    })
-    .await;
+    let mut daemon = start_after_a_first_success(dir.path(), &store).await;
 
     std::fs::write(dir.path().join("jobs/second.yaml"), job_yaml("second")).expect("write job");
     daemon.signal("HUP");
@@ -528,7 +493,7 @@ async fn three_nodes_on_postgres_run_every_slot_once_and_take_over_a_killed_node
         nodes.push((node_dir, None::<Daemon>));
     }
     for (node_dir, daemon) in &mut nodes {
-        *daemon = Some(Daemon::start_with(node_dir, &["--lease-secs", "3"]));
+        *daemon = Some(start_daemon_with(node_dir, &["--lease-secs", "3"], &[]));
     }
     let store = store::open(&db.url).await.expect("store opens");
     let first = nodes[0].1.as_ref().expect("started");
@@ -652,24 +617,12 @@ async fn systemd_hears_ready_watchdog_and_stopping_and_metrics_and_healthz_answe
         &format!("node: test-node\n  metrics_listen: 127.0.0.1:{port}"),
     );
     std::fs::write(dir.path().join("jobs/probe.yaml"), job_yaml("probe")).expect("write job");
-    let socket_path = dir.path().join("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind notify socket");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut daemon = Daemon::start_env(
+    let (socket, notify) = notify_socket(dir.path(), Duration::from_secs(30));
+    let mut daemon = start_daemon_with(
         dir.path(),
         &[],
-        &[
-            ("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8 path")),
-            ("WATCHDOG_USEC", "1000000"),
-        ],
+        &[("NOTIFY_SOCKET", &notify), ("WATCHDOG_USEC", "1000000")],
     );
-    let receive = |socket: &std::os::unix::net::UnixDatagram| {
-        let mut buf = [0u8; 512];
-        let n = socket.recv(&mut buf).expect("a datagram from huntd");
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
     let first = receive(&socket);
     assert_eq!(
         first,
@@ -838,26 +791,12 @@ async fn bench_ten_thousand_jobs_on_one_node() {
         names.push(name);
     }
     std::fs::write(dir.path().join("jobs/all.yaml"), jobs).expect("write jobs");
-    let socket_path = dir.path().join("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
+    let (socket, notify) = notify_socket(dir.path(), Duration::from_secs(60));
     let started = std::time::Instant::now();
-    let mut daemon = Daemon::start_env(
-        dir.path(),
-        &[],
-        &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))],
-    );
-    let mut buf = [0u8; 512];
-    loop {
-        let n = socket.recv(&mut buf).expect("READY from huntd");
-        if buf[..n].starts_with(b"READY=1") {
-            break;
-        }
-    }
+    let mut daemon = start_daemon_with(dir.path(), &[], &[("NOTIFY_SOCKET", &notify)]);
+    receive_until(&socket, "READY=1");
     let ready = started.elapsed();
-    let pid = daemon.child.id();
+    let pid = daemon.pid();
     let idle_window = Duration::from_secs(5);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (_, _, ticks_before) = process_figures(pid);
@@ -915,39 +854,32 @@ async fn bench_ten_thousand_jobs_on_one_node() {
     );
 }
 
+/// Starts a daemon on `probe` and `rejected`, a job the API rejects, that notifies a socket;
+/// returns once `rejected` has failed three times.
+async fn start_with_a_rejected_job(
+    fake: &Fake,
+) -> (tempfile::TempDir, Daemon, UnixDatagram, Arc<dyn Store>) {
+    let dir = setup(fake);
+    std::fs::write(dir.path().join("jobs/rejected.yaml"), job_yaml("rejected")).expect("write job");
+    let (socket, notify) = notify_socket(dir.path(), Duration::from_secs(30));
+    let daemon = start_daemon_with(
+        dir.path(),
+        &["--lease-secs", "3"],
+        &[("NOTIFY_SOCKET", &notify)],
+    );
+    let store = store(dir.path()).await;
+    wait_until("three rejected runs", &daemon, || async {
+        failed(&store, "rejected").await >= 3
+    })
+    .await;
+    (dir, daemon, socket, store)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_the_api_keeps_rejecting_backs_off_says_so_in_its_status_and_others_run_on() {
     let fake = Fake::start().await;
-    let dir = setup(&fake);
-    std::fs::write(dir.path().join("jobs/rejected.yaml"), job_yaml("rejected")).expect("write job");
-    let socket_path = dir.path().join("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut daemon = Daemon::start_env(
-        dir.path(),
-        &["--lease-secs", "3"],
-        &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))],
-    );
-    let store = store(dir.path()).await;
-    let failed = |store: Arc<dyn Store>| async move {
-        runs(&store, "rejected")
-            .await
-            .iter()
-            .filter(|r| r.status == RunStatus::Failed)
-            .count()
-    };
-    wait_until("three rejected runs", &daemon, || async {
-        failed(Arc::clone(&store)).await >= 3
-    })
-    .await;
-    let mut buf = [0u8; 512];
-    let mut status = String::new();
-    while !status.contains("backing off") {
-        let n = socket.recv(&mut buf).expect("a status from huntd");
-        status = String::from_utf8_lossy(&buf[..n]).into_owned();
-    }
+    let (_dir, mut daemon, socket, store) = start_with_a_rejected_job(&fake).await;
+    let status = receive_until(&socket, "backing off");
     assert_eq!(
         status,
         "STATUS=2 jobs, 0 running, 1 backing off after repeated failures"
@@ -958,7 +890,7 @@ async fn a_job_the_api_keeps_rejecting_backs_off_says_so_in_its_status_and_other
     })
     .await;
     // The first pause is a minute: the rejected job made no further call meanwhile.
-    assert_eq!(failed(Arc::clone(&store)).await, 3, "{}", daemon.log());
+    assert_eq!(failed(&store, "rejected").await, 3, "{}", daemon.log());
     let all = runs(&store, "rejected").await;
     assert!(
         all.iter()
@@ -974,31 +906,8 @@ async fn a_job_the_api_keeps_rejecting_backs_off_says_so_in_its_status_and_other
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_keeps_an_unchanged_jobs_backoff_and_restarts_a_changed_job() {
     let fake = Fake::start().await;
-    let dir = setup(&fake);
+    let (dir, mut daemon, socket, store) = start_with_a_rejected_job(&fake).await;
     let rejected = dir.path().join("jobs/rejected.yaml");
-    std::fs::write(&rejected, job_yaml("rejected")).expect("write job");
-    let socket_path = dir.path().join("notify.sock");
-    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut daemon = Daemon::start_env(
-        dir.path(),
-        &["--lease-secs", "3"],
-        &[("NOTIFY_SOCKET", socket_path.to_str().expect("utf-8"))],
-    );
-    let store = store(dir.path()).await;
-    let failed = |store: Arc<dyn Store>| async move {
-        runs(&store, "rejected")
-            .await
-            .iter()
-            .filter(|r| r.status == RunStatus::Failed)
-            .count()
-    };
-    wait_until("three rejected runs", &daemon, || async {
-        failed(Arc::clone(&store)).await >= 3
-    })
-    .await;
     wait_until("the rejected job backing off", &daemon, || async {
         daemon.log().contains("job backs off")
     })
@@ -1011,12 +920,7 @@ async fn sighup_keeps_an_unchanged_jobs_backoff_and_restarts_a_changed_job() {
         succeeded(&store, "second").await >= 1
     })
     .await;
-    let mut buf = [0u8; 512];
-    let mut status = String::new();
-    while !status.contains("3 jobs") {
-        let n = socket.recv(&mut buf).expect("a status from huntd");
-        status = String::from_utf8_lossy(&buf[..n]).into_owned();
-    }
+    let status = receive_until(&socket, "3 jobs");
     assert!(status.contains("1 backing off"), "{status}");
     assert!(
         !daemon.log().contains("job changed"),
@@ -1024,7 +928,7 @@ async fn sighup_keeps_an_unchanged_jobs_backoff_and_restarts_a_changed_job() {
         daemon.log()
     );
     // The first pause is a minute: the kept loop made no further call.
-    assert_eq!(failed(Arc::clone(&store)).await, 3, "{}", daemon.log());
+    assert_eq!(failed(&store, "rejected").await, 3, "{}", daemon.log());
 
     // The operator edits the rejected job: its loop restarts without the backoff.
     std::fs::write(
@@ -1034,7 +938,7 @@ async fn sighup_keeps_an_unchanged_jobs_backoff_and_restarts_a_changed_job() {
     .expect("write job");
     daemon.signal("HUP");
     wait_until("the edited job run again", &daemon, || async {
-        failed(Arc::clone(&store)).await >= 4
+        failed(&store, "rejected").await >= 4
     })
     .await;
     assert!(

@@ -122,6 +122,18 @@ async fn hunt(
         .await
 }
 
+/// Runs `DeviceInfo | take 1` on `environment` with `hunter`, signed in as `instance`.
+async fn take_one(
+    hunter: &Hunter,
+    instance: &Instance,
+    environment: Environment,
+) -> Result<HuntOutcome, HuntError> {
+    let cancel = CancellationToken::new();
+    hunter
+        .run(instance, environment, "DeviceInfo | take 1", None, &cancel)
+        .await
+}
+
 async fn token_response(
     base: &str,
     tenant: &str,
@@ -150,12 +162,12 @@ async fn token(base: &str, app: &str, secret: &str, scope: &str) -> String {
     body["access_token"].as_str().expect("a token").to_string()
 }
 
-/// A raw API call: status, `Retry-After`, body.
-async fn call(base: &str, path: &str, token: &str, body: Value) -> (u16, Option<String>, Value) {
+/// A raw API call running `query`: status, `Retry-After`, body.
+async fn call(base: &str, path: &str, token: &str, query: &str) -> (u16, Option<String>, Value) {
     let response = reqwest::Client::new()
         .post(format!("{base}{path}"))
         .bearer_auth(token)
-        .json(&body)
+        .json(&json!({"Query": query}))
         .send()
         .await
         .expect("API answers");
@@ -233,7 +245,7 @@ async fn graph_and_mde_answer_in_their_own_shapes() {
     let e = start(options()).await;
     let query = "DeviceProcessEvents | take 3 | project Timestamp, DeviceName, ProcessId";
     let graph_token = token(&e.base_url, DEMO_APP, DEMO_SECRET, GRAPH_SCOPE).await;
-    let (status, _, body) = call(&e.base_url, GRAPH, &graph_token, json!({"Query": query})).await;
+    let (status, _, body) = call(&e.base_url, GRAPH, &graph_token, query).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["@odata.context"].as_str().is_some());
     assert_eq!(
@@ -247,7 +259,7 @@ async fn graph_and_mde_answer_in_their_own_shapes() {
     assert_eq!(body["results"].as_array().map(Vec::len), Some(3));
 
     let mde_token = token(&e.base_url, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
-    let (status, _, body) = call(&e.base_url, MDE, &mde_token, json!({"Query": query})).await;
+    let (status, _, body) = call(&e.base_url, MDE, &mde_token, query).await;
     assert_eq!(status, 200, "{body}");
     assert!(body["Stats"].is_object());
     assert_eq!(
@@ -324,13 +336,7 @@ async fn graph_timespan_bounds_every_timestamp() {
 async fn bad_kql_is_a_400_with_its_position_and_a_query_error_for_huntd() {
     let e = start(options()).await;
     let mde_token = token(&e.base_url, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
-    let (status, _, body) = call(
-        &e.base_url,
-        MDE,
-        &mde_token,
-        json!({"Query": "DeviceInfo\n| frobnicate x"}),
-    )
-    .await;
+    let (status, _, body) = call(&e.base_url, MDE, &mde_token, "DeviceInfo\n| frobnicate x").await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "BadRequest");
     assert!(body["error"]["target"].as_str().is_some());
@@ -353,25 +359,10 @@ async fn a_missing_role_is_403_and_a_permission_error() {
         DEMO_GRAPH_ONLY_APP,
         DEMO_GRAPH_ONLY_SECRET,
     );
-    let cancel = CancellationToken::new();
-    hunter()
-        .run(
-            &instance,
-            Environment::Graph,
-            "DeviceInfo | take 1",
-            None,
-            &cancel,
-        )
+    take_one(&hunter(), &instance, Environment::Graph)
         .await
         .expect("the app has the Graph role");
-    let error = hunter()
-        .run(
-            &instance,
-            Environment::Mde,
-            "DeviceInfo | take 1",
-            None,
-            &cancel,
-        )
+    let error = take_one(&hunter(), &instance, Environment::Mde)
         .await
         .expect_err("no MDE role");
     assert_eq!(error.class, ErrorClass::Permission, "{error}");
@@ -383,8 +374,7 @@ async fn a_missing_role_is_403_and_a_permission_error() {
         MDE_SCOPE,
     )
     .await;
-    let (status, _, body) =
-        call(&e.base_url, MDE, &mde_token, json!({"Query": "DeviceInfo"})).await;
+    let (status, _, body) = call(&e.base_url, MDE, &mde_token, "DeviceInfo").await;
     assert_eq!(status, 403);
     assert!(
         body["error"]["message"]
@@ -401,34 +391,16 @@ async fn expired_wrong_audience_and_missing_tokens_are_401_in_each_shape() {
     })
     .await;
     let graph_token = token(&e.base_url, DEMO_APP, DEMO_SECRET, GRAPH_SCOPE).await;
-    let (status, _, body) = call(
-        &e.base_url,
-        MDE,
-        &graph_token,
-        json!({"Query": "DeviceInfo"}),
-    )
-    .await;
+    let (status, _, body) = call(&e.base_url, MDE, &graph_token, "DeviceInfo").await;
     assert_eq!(status, 401, "a Graph token on MDE: {body}");
     assert!(body["error"]["target"].is_string());
-    let (status, _, body) = call(
-        &e.base_url,
-        GRAPH,
-        "not-a-jwt",
-        json!({"Query": "DeviceInfo"}),
-    )
-    .await;
+    let (status, _, body) = call(&e.base_url, GRAPH, "not-a-jwt", "DeviceInfo").await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
     assert!(body["error"]["innerError"]["request-id"].is_string());
 
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let (status, _, body) = call(
-        &e.base_url,
-        GRAPH,
-        &graph_token,
-        json!({"Query": "DeviceInfo"}),
-    )
-    .await;
+    let (status, _, body) = call(&e.base_url, GRAPH, &graph_token, "DeviceInfo").await;
     assert_eq!(status, 401, "{body}");
     assert!(
         body["error"]["message"]
@@ -447,22 +419,10 @@ async fn the_per_minute_and_mde_hourly_quotas_answer_429_with_retry_after() {
     .await;
     let t = token(&e.base_url, DEMO_APP, DEMO_SECRET, GRAPH_SCOPE).await;
     for _ in 0..2 {
-        let (status, _, body) = call(
-            &e.base_url,
-            GRAPH,
-            &t,
-            json!({"Query": "DeviceInfo | take 1"}),
-        )
-        .await;
+        let (status, _, body) = call(&e.base_url, GRAPH, &t, "DeviceInfo | take 1").await;
         assert_eq!(status, 200, "{body}");
     }
-    let (status, retry_after, body) = call(
-        &e.base_url,
-        GRAPH,
-        &t,
-        json!({"Query": "DeviceInfo | take 1"}),
-    )
-    .await;
+    let (status, retry_after, body) = call(&e.base_url, GRAPH, &t, "DeviceInfo | take 1").await;
     assert_eq!(status, 429);
     assert_eq!(body["error"]["code"], "TooManyRequests");
     let secs: u64 = retry_after
@@ -476,21 +436,9 @@ async fn the_per_minute_and_mde_hourly_quotas_answer_429_with_retry_after() {
     })
     .await;
     let t = token(&e.base_url, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
-    let (status, _, _) = call(
-        &e.base_url,
-        MDE,
-        &t,
-        json!({"Query": "DeviceInfo | take 1"}),
-    )
-    .await;
+    let (status, _, _) = call(&e.base_url, MDE, &t, "DeviceInfo | take 1").await;
     assert_eq!(status, 200);
-    let (status, retry_after, _) = call(
-        &e.base_url,
-        MDE,
-        &t,
-        json!({"Query": "DeviceInfo | take 1"}),
-    )
-    .await;
+    let (status, retry_after, _) = call(&e.base_url, MDE, &t, "DeviceInfo | take 1").await;
     assert_eq!(status, 429);
     let secs: u64 = retry_after
         .and_then(|r| r.parse().ok())
@@ -512,11 +460,7 @@ async fn fail_first_fails_each_distinct_query_n_times_then_answers() {
     let statuses = async |query: &str| {
         let mut out = Vec::new();
         for _ in 0..3 {
-            out.push(
-                call(&e.base_url, GRAPH, &t, json!({"Query": query}))
-                    .await
-                    .0,
-            );
+            out.push(call(&e.base_url, GRAPH, &t, query).await.0);
         }
         out
     };
@@ -536,21 +480,9 @@ async fn cpu_quota_after_n_calls_answers_the_services_message() {
     })
     .await;
     let t = token(&e.base_url, DEMO_APP, DEMO_SECRET, GRAPH_SCOPE).await;
-    let (status, _, _) = call(
-        &e.base_url,
-        GRAPH,
-        &t,
-        json!({"Query": "DeviceInfo | take 1"}),
-    )
-    .await;
+    let (status, _, _) = call(&e.base_url, GRAPH, &t, "DeviceInfo | take 1").await;
     assert_eq!(status, 200);
-    let (status, retry_after, body) = call(
-        &e.base_url,
-        GRAPH,
-        &t,
-        json!({"Query": "DeviceInfo | take 1"}),
-    )
-    .await;
+    let (status, retry_after, body) = call(&e.base_url, GRAPH, &t, "DeviceInfo | take 1").await;
     assert_eq!(status, 429);
     assert_eq!(retry_after.as_deref(), Some("120"));
     let message = body["error"]["message"].as_str().unwrap_or_default();
@@ -574,20 +506,8 @@ async fn the_request_log_has_one_json_line_per_call() {
     })
     .await;
     let t = token(&e.base_url, DEMO_APP, DEMO_SECRET, GRAPH_SCOPE).await;
-    call(
-        &e.base_url,
-        GRAPH,
-        &t,
-        json!({"Query": "DeviceInfo | take 1"}),
-    )
-    .await;
-    call(
-        &e.base_url,
-        GRAPH,
-        &t,
-        json!({"Query": "DeviceInfo | nope"}),
-    )
-    .await;
+    call(&e.base_url, GRAPH, &t, "DeviceInfo | take 1").await;
+    call(&e.base_url, GRAPH, &t, "DeviceInfo | nope").await;
     let lines: Vec<Value> = std::fs::read_to_string(&log)
         .expect("log written")
         .lines()
@@ -767,7 +687,7 @@ async fn huntd_emulate_serves_until_sigterm_and_exits_0() {
     }
     let base = base.expect("huntd emulate prints its address");
     let t = token(&base, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
-    let (status, _, body) = call(&base, MDE, &t, json!({"Query": "AlertInfo | count"})).await;
+    let (status, _, body) = call(&base, MDE, &t, "AlertInfo | count").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["Results"][0]["Count"], 200);
     let pid = child.id().expect("running").to_string();
@@ -890,13 +810,7 @@ async fn device_code_sign_in_is_pending_once_then_gives_delegated_and_refresh_to
     let (status, signed_in) = poll(&grant).await;
     assert_eq!(status, 200, "{signed_in}");
     let access = signed_in["access_token"].as_str().expect("a token");
-    let (status, _, body) = call(
-        &e.base_url,
-        GRAPH,
-        access,
-        json!({"Query": "DeviceInfo | take 1"}),
-    )
-    .await;
+    let (status, _, body) = call(&e.base_url, GRAPH, access, "DeviceInfo | take 1").await;
     assert_eq!(status, 200, "a delegated token reads Graph: {body}");
 
     let refresh = signed_in["refresh_token"]
@@ -930,13 +844,7 @@ async fn fail_rate_one_fails_every_call_with_a_5xx_and_latency_delays_answers() 
     .await;
     let t = token(&e.base_url, DEMO_APP, DEMO_SECRET, GRAPH_SCOPE).await;
     let started = std::time::Instant::now();
-    let (status, _, body) = call(
-        &e.base_url,
-        GRAPH,
-        &t,
-        json!({"Query": "DeviceInfo | take 1"}),
-    )
-    .await;
+    let (status, _, body) = call(&e.base_url, GRAPH, &t, "DeviceInfo | take 1").await;
     assert!(
         started.elapsed() >= Duration::from_millis(200),
         "the answer waits for --latency"
@@ -986,27 +894,12 @@ async fn an_expired_token_is_refused_and_the_hunt_client_recovers_with_a_fresh_o
     let tokens = Arc::new(CachingTokens::default());
     let hunter = Hunter::new(tokens.clone(), common::fast_options());
     let instance = demo_instance("Contoso", &e.base_url, DEMO_APP, DEMO_SECRET);
-    let cancel = CancellationToken::new();
-    let first = hunter
-        .run(
-            &instance,
-            Environment::Graph,
-            "DeviceInfo | take 1",
-            None,
-            &cancel,
-        )
+    let first = take_one(&hunter, &instance, Environment::Graph)
         .await
         .expect("runs");
     assert_eq!(first.attempts, 1);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let second = hunter
-        .run(
-            &instance,
-            Environment::Graph,
-            "DeviceInfo | take 1",
-            None,
-            &cancel,
-        )
+    let second = take_one(&hunter, &instance, Environment::Graph)
         .await
         .expect("runs after refreshing the token");
     assert_eq!(second.result.rows.len(), 1);
@@ -1090,13 +983,7 @@ async fn certificate_assertions_are_checked_against_registered_certificates() {
         let (status, body) = ask(&assertion(alg, s256, &url, 600)).await;
         assert_eq!(status, 200, "{alg:?}: {body}");
         let token = body["access_token"].as_str().expect("a token");
-        let (status, _, _) = call(
-            &e.base_url,
-            MDE,
-            token,
-            json!({"Query": "DeviceInfo | take 1"}),
-        )
-        .await;
+        let (status, _, _) = call(&e.base_url, MDE, token, "DeviceInfo | take 1").await;
         assert_eq!(status, 200);
     }
     let (status, body) = ask(&assertion(

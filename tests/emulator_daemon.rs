@@ -5,10 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Emulate, signal, unique};
+use common::{Daemon, Emulate, coverage_gaps};
 use huntd::emulator::{DEMO_APP, DEMO_SECRET, DEMO_TENANT};
 use huntd::store::{self, HistoryFilter, RunStatus};
 use serde_json::Value;
@@ -55,62 +54,6 @@ fn write_setup(dir: &Path, base: &str) {
     std::fs::write(dir.join("jobs/hunts.yaml"), jobs).expect("write");
 }
 
-/// A running `huntd run`; killed when dropped.
-struct Daemon {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path) -> Daemon {
-        let log = dir.join(format!("huntd-{}.log", unique()));
-        let child = Command::new(env!("CARGO_BIN_EXE_huntd"))
-            .args(["run", "--config"])
-            .arg(dir.join("huntd.yaml"))
-            .env("HUNTD_LOG", "info")
-            .env("NO_COLOR", "1")
-            .env_remove("NOTIFY_SOCKET")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("huntd run starts");
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn exit_code(&mut self) -> Option<i32> {
-        for _ in 0..600 {
-            if let Some(status) = self.child.try_wait().expect("wait works") {
-                return status.code();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("huntd run did not exit; log:\n{}", self.log());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn coverage_gaps(dir: &Path) -> i64 {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("huntd.db").display()))
-        .await
-        .expect("sqlite opens");
-    let n = sqlx::query_scalar(r"select count(*) from hunt_coverage_gaps")
-        .fetch_one(&pool)
-        .await
-        .expect("view answers");
-    pool.close().await;
-    n
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_daemon_hunts_both_apis_through_expiring_tokens_with_every_run_succeeding_and_no_gaps()
 {
@@ -130,9 +73,9 @@ async fn the_daemon_hunts_both_apis_through_expiring_tokens_with_every_run_succe
     .await;
     write_setup(dir.path(), &emulate.base_url);
 
-    let mut daemon = Daemon::start(dir.path());
+    let mut daemon = Daemon::start(dir.path(), &[], &[]);
     tokio::time::sleep(RUN_FOR).await;
-    signal(daemon.child.id(), "TERM");
+    daemon.signal("TERM");
     assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
     let log = format!(
         "daemon log:\n{}\nemulator log:\n{}",

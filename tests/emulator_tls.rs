@@ -6,37 +6,22 @@ mod common;
 
 use std::path::Path;
 
-use common::{Emulate, huntd, printed};
+use common::{Emulate, LabSetup, huntd, printed};
 use huntd::emulator::{self, DEMO_APP, DEMO_SECRET, DEMO_TENANT, EmulatorOptions};
 
 /// A config with one Graph and one MDE job on instance `Lab`, signing in to the emulator at
 /// `base` with the demo app; `ca_file` becomes the instance's `CaFile`.
 fn write_setup(dir: &Path, base: &str, ca_file: Option<&str>) {
-    std::fs::create_dir_all(dir.join("jobs")).expect("mkdir");
-    std::fs::write(dir.join("secret"), DEMO_SECRET).expect("write");
-    let ca = ca_file.map_or(String::new(), |f| format!("    CaFile: {f}\n"));
-    let config = format!(
-        "jobs: [./jobs]\ndatabase: sqlite://{db}\ndaemon: {{state_dir: {state}}}\n\
-         instances:\n  Lab:\n    TenantId: {DEMO_TENANT}\n    ClientId: {DEMO_APP}\n\
-         \x20   ClientSecret: {{File: ./secret}}\n\
-         \x20   Endpoints: {{login: '{base}', graph: '{base}', mde: '{base}'}}\n{ca}",
-        db = dir.join("h.db").display(),
-        state = dir.display(),
-    );
-    std::fs::write(dir.join("huntd.yaml"), config).expect("write");
-    let jobs = r#"jobs:
-  - name: graph-hunt
-    instance: Lab
-    environment: M365DGraph
-    every: 1h
-    query: "DeviceInfo | where Timestamp between (datetime({start}) .. datetime({end})) | take 3"
-  - name: mde-hunt
-    instance: Lab
-    environment: MDE
-    every: 1h
-    query: "DeviceInfo | where Timestamp > datetime({start}) | take 3"
-"#;
-    std::fs::write(dir.join("jobs/hunts.yaml"), jobs).expect("write");
+    LabSetup {
+        tenant: DEMO_TENANT,
+        client_id: DEMO_APP,
+        secret: DEMO_SECRET,
+        base,
+        ca_file,
+        graph_query: "DeviceInfo | where Timestamp between (datetime({start}) .. datetime({end})) | take 3",
+        mde_query: "DeviceInfo | where Timestamp > datetime({start}) | take 3",
+    }
+    .write(dir);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::TimeZone;
+use chrono::{DateTime, TimeZone, Utc};
 use common::{FakeTokens, fast_options, instance};
 use huntd::auth::Resource;
 use huntd::hunt::{ErrorClass, HuntError, HuntOutcome, Hunter, HunterOptions, dry_run};
@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{body_json, header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const GRAPH_PATH: &str = "/v1.0/security/runHuntingQuery";
 const MDE_PATH: &str = "/api/advancedqueries/run";
@@ -50,6 +50,21 @@ async fn answer(server: &MockServer, api_path: &str, response: ResponseTemplate)
         .await;
 }
 
+/// Every request `server` has received so far.
+async fn received(server: &MockServer) -> Vec<Request> {
+    server
+        .received_requests()
+        .await
+        .expect("wiremock records requests")
+}
+
+/// 2024-`month`-`day` at `hour`:00 UTC.
+fn utc(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, month, day, hour, 0, 0)
+        .single()
+        .expect("a valid date")
+}
+
 fn json_body(body: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(body.as_bytes().to_vec(), "application/json")
 }
@@ -64,11 +79,7 @@ async fn failure(environment: Environment, response: ResponseTemplate) -> (HuntE
     let error = run(&hunter(&Arc::default()), &server, environment)
         .await
         .expect_err("the fake answers with a failure");
-    let calls = server
-        .received_requests()
-        .await
-        .expect("wiremock records requests")
-        .len() as u64;
+    let calls = received(&server).await.len() as u64;
     (error, calls)
 }
 
@@ -189,43 +200,25 @@ async fn request_has_headers_body_window_and_the_returned_request_id() {
         .respond_with(json_body(r#"{"schema":[],"results":[]}"#))
         .mount(&server)
         .await;
-    let window = (
-        chrono::Utc
-            .with_ymd_and_hms(2024, 2, 1, 8, 0, 0)
-            .single()
-            .expect("a valid date"),
-        chrono::Utc
-            .with_ymd_and_hms(2024, 2, 15, 8, 0, 0)
-            .single()
-            .expect("a valid date"),
-    );
+    let window = (utc(2, 1, 8), utc(2, 15, 8));
     let hunter = hunter(&Arc::default());
     let lab = instance("lab", &server.uri());
     let cancel = CancellationToken::new();
-    let first = hunter
-        .run(
-            &lab,
-            Environment::Graph,
-            "DeviceEvents | take 1",
-            Some(window),
-            &cancel,
-        )
-        .await
-        .expect("the hunt succeeds");
-    let second = hunter
-        .run(
-            &lab,
-            Environment::Graph,
-            "DeviceEvents | take 1",
-            Some(window),
-            &cancel,
-        )
-        .await
-        .expect("the hunt succeeds");
-    let requests = server
-        .received_requests()
-        .await
-        .expect("wiremock records requests");
+    let hunt = async || {
+        hunter
+            .run(
+                &lab,
+                Environment::Graph,
+                "DeviceEvents | take 1",
+                Some(window),
+                &cancel,
+            )
+            .await
+            .expect("the hunt succeeds")
+    };
+    let first = hunt().await;
+    let second = hunt().await;
+    let requests = received(&server).await;
     let sent: Vec<String> = requests
         .iter()
         .map(|r| {
@@ -256,10 +249,7 @@ async fn mde_body_is_only_the_query() {
         .respond_with(json_body(r#"{"Schema":[],"Results":[]}"#))
         .mount(&server)
         .await;
-    let window = (
-        chrono::Utc::now() - chrono::Duration::hours(1),
-        chrono::Utc::now(),
-    );
+    let window = (Utc::now() - chrono::Duration::hours(1), Utc::now());
     let outcome = hunter(&Arc::default())
         .run(
             &instance("lab", &server.uri()),
@@ -608,14 +598,7 @@ async fn a_second_401_after_refresh_is_an_auth_error() {
          instance's tenant id, client id and cloud"
     );
     assert_eq!(tokens.state().invalidated, 1);
-    assert_eq!(
-        server
-            .received_requests()
-            .await
-            .expect("wiremock records requests")
-            .len(),
-        2
-    );
+    assert_eq!(received(&server).await.len(), 2);
 }
 
 #[tokio::test]
@@ -630,13 +613,7 @@ async fn a_token_that_cannot_be_had_is_an_auth_error_without_a_call() {
         error.message,
         "no access token for instance `lab`: AADSTS7000215: invalid client secret"
     );
-    assert!(
-        server
-            .received_requests()
-            .await
-            .expect("wiremock records requests")
-            .is_empty()
-    );
+    assert!(received(&server).await.is_empty());
 }
 
 #[tokio::test]
@@ -718,12 +695,7 @@ async fn cancelling_a_spawned_run_ends_it_as_cancelled() {
                 .await
         }
     });
-    while server
-        .received_requests()
-        .await
-        .expect("wiremock records requests")
-        .is_empty()
-    {
+    while received(&server).await.is_empty() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     cancel.cancel();
@@ -737,16 +709,7 @@ async fn cancelling_a_spawned_run_ends_it_as_cancelled() {
 
 #[test]
 fn dry_run_shows_the_request_without_the_token() {
-    let window = (
-        chrono::Utc
-            .with_ymd_and_hms(2024, 2, 1, 8, 0, 0)
-            .single()
-            .expect("a valid date"),
-        chrono::Utc
-            .with_ymd_and_hms(2024, 2, 1, 9, 0, 0)
-            .single()
-            .expect("a valid date"),
-    );
+    let window = (utc(2, 1, 8), utc(2, 1, 9));
     let request = dry_run(
         &instance("lab", "https://graph.example"),
         Environment::Graph,
