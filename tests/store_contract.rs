@@ -165,6 +165,24 @@ fn success<'a>(
     }
 }
 
+/// A run ended without results (`failed`, `skipped`, ...) at `finished_at`.
+fn ended(
+    status: RunStatus,
+    class: &'static str,
+    message: &'static str,
+    finished_at: DateTime<Utc>,
+) -> RunFailure<'static> {
+    RunFailure {
+        finished_at,
+        status,
+        error_class: class,
+        error_message: message,
+        api: None,
+        http_status: None,
+        client_request_id: None,
+    }
+}
+
 fn at(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .expect("valid time")
@@ -287,6 +305,7 @@ contract!(
     the_view_is_recreated_when_the_schema_changes,
     coverage_gaps_show_uncovered_and_skipped_spans,
     skipped_runs_and_recorded_gaps_are_each_listed_once_as_coverage_gaps,
+    a_failure_after_a_skip_resumes_after_the_skipped_span,
     prune_deletes_old_data_in_batches_and_keeps_recent_data,
     history_and_findings_filters_select_the_right_rows,
     json_values_come_back_exactly,
@@ -878,15 +897,7 @@ async fn skipped_runs_and_recorded_gaps_are_each_listed_once_as_coverage_gaps(ct
     let h = TimeDelta::hours;
     let columns = device_cols();
     let none = device_rows(&[]);
-    let ended = |status, class: &'static str, message: &'static str| RunFailure {
-        finished_at: t0 + h(8),
-        status,
-        error_class: class,
-        error_message: message,
-        api: None,
-        http_status: None,
-        client_request_id: None,
-    };
+    let ended = |status, class, message| ended(status, class, message, t0 + h(8));
     // [0,1) ok, [1,3) skipped, [3,4) ok, [4,5) recorded gap, [5,6) ok, [6,7) failed.
     let run = ctx.claim("j", t0 + h(1), h(1), "a").await;
     ctx.succeed(&run, &columns, &none).await;
@@ -959,7 +970,42 @@ async fn skipped_runs_and_recorded_gaps_are_each_listed_once_as_coverage_gaps(ct
     assert_eq!(
         ctx.store.high_water_mark("j").await.expect("hwm"),
         Some(t0 + h(6)),
-        "a skipped span is not coverage"
+        "the latest succeeded window ends there; the failed one after it does not count"
+    );
+}
+
+async fn a_failure_after_a_skip_resumes_after_the_skipped_span(ctx: Ctx) {
+    ctx.job("j", None).await;
+    let t0 = at("2024-05-01T00:00:00Z");
+    let h = TimeDelta::hours;
+    let ok = ctx.claim("j", t0 + h(1), h(1), "a").await;
+    ctx.succeed(&ok, &device_cols(), &device_rows(&[])).await;
+    // [1,3) skipped on purpose, then [3,4) failed.
+    let skipped = ctx.claim("j", t0 + h(3), h(2), "a").await;
+    ctx.store
+        .fail_run(
+            &skipped,
+            &ended(
+                RunStatus::Skipped,
+                "skipped",
+                "missed (catch_up: skip)",
+                t0 + h(4),
+            ),
+        )
+        .await
+        .expect("skip");
+    let failed = ctx.claim("j", t0 + h(4), h(1), "a").await;
+    ctx.store
+        .fail_run(
+            &failed,
+            &ended(RunStatus::Failed, "throttled", "429", t0 + h(4)),
+        )
+        .await
+        .expect("fail");
+    assert_eq!(
+        ctx.store.high_water_mark("j").await.expect("hwm"),
+        Some(t0 + h(3)),
+        "the next window starts after the skipped span, at the failed one"
     );
 }
 

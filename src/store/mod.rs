@@ -537,7 +537,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Records a span deliberately left uncovered.
     async fn record_gap(&self, gap: &GapRecord) -> Result<()>;
 
-    /// End of the latest succeeded window of a job.
+    /// End of the latest window a job has accounted for: hunted (`succeeded`) or left out on
+    /// purpose by `catch_up: skip` (`skipped`), so a failure after a skip does not hunt it.
     async fn high_water_mark(&self, job: &str) -> Result<Option<DateTime<Utc>>>;
 
     /// Runs matching the filter, newest first.

@@ -593,7 +593,8 @@ impl Store for PostgresStore {
 
     async fn high_water_mark(&self, job: &str) -> Result<Option<DateTime<Utc>>> {
         Ok(sqlx::query_scalar(
-            r"select max(window_end) from hunt_runs where job = $1 and status = 'succeeded'",
+            r"select max(window_end) from hunt_runs
+              where job = $1 and status in ('succeeded', 'skipped')",
         )
         .bind(job)
         .fetch_one(&self.pool)
