@@ -441,18 +441,6 @@ impl Store for SqliteStore {
 
         // Each distinct row once, as `[hash, row_num]`: its finding points at that result row.
         let findings = serde_json::to_string(&hashed.findings())?;
-        // Counted before the upsert rather than with `returning`, which would send a row back per
-        // finding. The write lock is held, so nothing changes the findings in between.
-        let new_row_count: i64 = sqlx::query_scalar(
-            r"select count(*) from json_each(?1) h
-              where not exists (
-                  select 1 from hunt_finding_state f
-                  where f.job = ?2 and f.row_hash = h.value ->> 0)",
-        )
-        .bind(&findings)
-        .bind(&lease.job)
-        .fetch_one(&mut *tx)
-        .await?;
         // `where true` tells SQLite's parser that `on conflict` belongs to the insert.
         sqlx::query(
             r"insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
@@ -476,11 +464,20 @@ impl Store for SqliteStore {
         .bind(&findings)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(r"update hunt_runs set new_row_count = ?1 where id = ?2")
-            .bind(new_row_count)
-            .bind(lease.run_id)
-            .execute(&mut *tx)
-            .await?;
+        // The findings this run created are those it is the first run of, found through the
+        // `(job, first_seen_at)` index rather than by looking every hash up before the upsert.
+        let new_row_count: i64 = sqlx::query_scalar(
+            r"update hunt_runs set new_row_count = (
+                  select count(*) from hunt_finding_state
+                  where job = ?1 and first_seen_at = ?2 and first_run_id = ?3)
+              where id = ?3
+              returning new_row_count",
+        )
+        .bind(&lease.job)
+        .bind(ts(result.finished_at))
+        .bind(lease.run_id)
+        .fetch_one(&mut *tx)
+        .await?;
 
         let wanted_view_sha = super::view_sha256(&query_sha256, result.columns);
         if current_view_sha.as_deref() != Some(wanted_view_sha.as_str()) {
