@@ -3,21 +3,20 @@
 //! Starts the emulator in-process, writes a config whose two instances (one for Graph jobs, one
 //! for MDE jobs) sign in to it, and runs the real daemon over the example jobs on fast schedules
 //! into a SQLite file. Every part is the production code path; only the schedules are sped up.
+//! Progress goes out as [`Event`]s, which the CLI prints.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{TokenSource, Tokens};
-use crate::diagnostic::Diagnostics;
 use crate::emulator::{self, EmulatorOptions};
+use crate::load::{Loaded, Scope};
 use crate::schedule::Schedule;
-use crate::store::{self, HistoryFilter, RunRecord, RunStatus, Store};
-use crate::{config, daemon, jobs};
+use crate::store::{self, FindingRecord, HistoryFilter, RunRecord, RunStatus, Store};
+use crate::{daemon, jobs};
 
 /// Why the demo could not run.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +41,7 @@ pub enum Error {
     /// The daemon failed.
     #[error("daemon: {0}")]
     Daemon(#[from] daemon::Error),
-    /// Writing to the terminal failed.
+    /// Reporting progress failed (the terminal went away), or the daemon task panicked.
     #[error("output: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -69,26 +68,77 @@ pub struct Options {
     pub keep_running: bool,
 }
 
-/// Runs the demo, printing progress and the summary to `out`.
-pub async fn run(options: &Options, out: &mut (dyn Write + Send)) -> Result<()> {
+/// What the demo reports as it goes; the CLI prints it.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The emulator serves at `base_url`.
+    EmulatorStarted {
+        /// Where the emulator listens.
+        base_url: &'a str,
+    },
+    /// This many enabled jobs are loaded, on the demo's fast schedule.
+    JobsReady {
+        /// How many jobs run.
+        count: usize,
+    },
+    /// The daemon runs for [`Options::run_for`].
+    SchedulerStarted,
+    /// A run finished (seen by polling the history once a second).
+    RunFinished(&'a RunRecord),
+    /// The scheduler ran for its time: what it did.
+    Summary(&'a Summary),
+    /// With [`Options::keep_running`]: the emulator and daemon stay up until Ctrl-C.
+    KeptRunning {
+        /// Where the emulator listens.
+        base_url: &'a str,
+    },
+}
+
+/// Receives the demo's [`Event`]s; an error stops the demo.
+pub type Sink<'s> = dyn FnMut(Event<'_>) -> std::io::Result<()> + Send + 's;
+
+/// One job's runs in the summary; runs still in flight at the cut-off are left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobTally {
+    /// The job.
+    pub name: String,
+    /// Finished runs.
+    pub runs: usize,
+    /// Of those, succeeded.
+    pub succeeded: usize,
+    /// Rows returned over all runs.
+    pub rows: i64,
+    /// New rows over all runs.
+    pub new_rows: i64,
+    /// Mean duration of the runs that recorded one, in milliseconds.
+    pub avg_ms: i64,
+}
+
+/// What the demo did, for its closing summary.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Each job's runs, in job order.
+    pub jobs: Vec<JobTally>,
+    /// Up to two findings, as examples.
+    pub findings: Vec<FindingRecord>,
+    /// The results view of a job that returned rows, to suggest querying.
+    pub view: String,
+}
+
+/// Runs the demo, reporting progress and the summary to `sink`.
+pub async fn run(options: &Options, sink: &mut Sink<'_>) -> Result<()> {
     let emulator = emulator::start(EmulatorOptions::default()).await?;
-    writeln!(
-        out,
-        "emulator: a Defender API with sample data at {}",
-        emulator.base_url
-    )?;
+    sink(Event::EmulatorStarted {
+        base_url: &emulator.base_url,
+    })?;
 
     let config_path = write_config(options, &emulator.base_url)?;
-    let mut diags = Diagnostics::new();
-    let config = config::load(&config_path, &mut diags);
-    let (_, mut jobs) = match &config {
-        Some(config) => jobs::load_for(config, &mut diags),
-        None => Default::default(),
-    };
-    let Some(config) = config.filter(|_| !diags.has_errors()) else {
-        let problems: Vec<String> = diags.sorted().iter().map(ToString::to_string).collect();
-        return Err(Error::Invalid(problems.join("\n")));
-    };
+    let (config, mut jobs, _) = Loaded::from_path(&config_path, Scope::Jobs)
+        .into_valid()
+        .map_err(|diags| {
+            let problems: Vec<String> = diags.sorted().iter().map(ToString::to_string).collect();
+            Error::Invalid(problems.join("\n"))
+        })?;
     for job in &mut jobs {
         job.schedule = Schedule::every(options.every, chrono_tz::UTC)
             .expect("the demo interval is a whole, non-zero number of seconds");
@@ -96,13 +146,7 @@ pub async fn run(options: &Options, out: &mut (dyn Write + Send)) -> Result<()> 
         job.splay = Some(Duration::ZERO);
     }
     jobs.retain(|job| job.enabled);
-    writeln!(
-        out,
-        "jobs: {} from {}, each every {}s against 2 instances (Graph: Contoso, MDE: Fabrikam)",
-        jobs.len(),
-        options.jobs.display(),
-        options.every.as_secs()
-    )?;
+    sink(Event::JobsReady { count: jobs.len() })?;
 
     let store = store::open(&config.database).await?;
     let tokens: Arc<dyn TokenSource> = Arc::new(Tokens::new(config.daemon.state_dir.clone()));
@@ -116,22 +160,15 @@ pub async fn run(options: &Options, out: &mut (dyn Write + Send)) -> Result<()> 
         daemon::Options::new(config_path),
     ));
 
-    writeln!(
-        out,
-        "scheduler: running for {}s, results into {}",
-        options.run_for.as_secs(),
-        options.database.display()
-    )?;
-    let runs = follow(&*store, options.run_for, out).await?;
+    sink(Event::SchedulerStarted)?;
+    let runs = follow(&*store, options.run_for, sink).await?;
 
-    write_summary(&*store, &runs, &jobs, options, out).await?;
+    let summary = summarize(&*store, &runs, &jobs).await?;
+    sink(Event::Summary(&summary))?;
     if options.keep_running {
-        writeln!(
-            out,
-            "\nstill running (emulator at {}); Ctrl-C stops both",
-            emulator.base_url
-        )?;
-        out.flush()?;
+        sink(Event::KeptRunning {
+            base_url: &emulator.base_url,
+        })?;
         let _ = tokio::signal::ctrl_c().await;
     }
     shutdown.cancel();
@@ -194,11 +231,11 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Prints each run as it finishes, until `run_for` has passed; returns every run seen.
+/// Reports each run as it finishes, until `run_for` has passed; returns every run seen.
 async fn follow(
     store: &dyn Store,
     run_for: Duration,
-    out: &mut (dyn Write + Send),
+    sink: &mut Sink<'_>,
 ) -> Result<Vec<RunRecord>> {
     let deadline = tokio::time::Instant::now() + run_for;
     let mut shown = std::collections::BTreeSet::new();
@@ -210,89 +247,54 @@ async fn follow(
             if run.status == RunStatus::Running || !shown.insert(run.id) {
                 continue;
             }
-            writeln!(
-                out,
-                "  {:<20} {:<10} {:>5} rows {:>4} new  window {} .. {}",
-                run.job,
-                run.status.as_str(),
-                run.row_count.unwrap_or(0),
-                run.new_row_count.unwrap_or(0),
-                run.window_start.format("%m-%d %H:%M:%S"),
-                run.window_end.format("%m-%d %H:%M:%S"),
-            )?;
+            sink(Event::RunFinished(run))?;
         }
-        out.flush()?;
     }
     Ok(runs)
 }
 
-/// Runs per job, two findings, and queries to paste into `sqlite3`.
-async fn write_summary(
-    store: &dyn Store,
-    runs: &[RunRecord],
-    jobs: &[jobs::Job],
-    options: &Options,
-    out: &mut (dyn Write + Send),
-) -> Result<()> {
-    writeln!(out, "\nruns by job:")?;
-    writeln!(
-        out,
-        "  {:<20} {:>4} {:>9} {:>6} {:>7} {:>9}",
-        "JOB", "RUNS", "SUCCEEDED", "ROWS", "NEW", "AVG MS"
-    )?;
+/// Runs per job, two findings, and the view to suggest.
+async fn summarize(store: &dyn Store, runs: &[RunRecord], jobs: &[jobs::Job]) -> Result<Summary> {
+    let tallies = jobs
+        .iter()
+        .map(|job| {
+            let mine: Vec<&RunRecord> = runs
+                .iter()
+                .filter(|r| r.job == job.name && r.status != RunStatus::Running)
+                .collect();
+            let durations: Vec<i64> = mine.iter().filter_map(|r| r.duration_ms).collect();
+            let avg_ms = if durations.is_empty() {
+                0
+            } else {
+                durations.iter().sum::<i64>() / i64::try_from(durations.len()).unwrap_or(1)
+            };
+            JobTally {
+                name: job.name.clone(),
+                runs: mine.len(),
+                succeeded: mine
+                    .iter()
+                    .filter(|r| r.status == RunStatus::Succeeded)
+                    .count(),
+                rows: mine.iter().filter_map(|r| r.row_count).sum(),
+                new_rows: mine.iter().filter_map(|r| r.new_row_count).sum(),
+                avg_ms,
+            }
+        })
+        .collect();
+    let mut findings = Vec::new();
     for job in jobs {
-        // Runs still in flight at the cut-off are left out: the table shows finished runs.
-        let mine: Vec<&RunRecord> = runs
-            .iter()
-            .filter(|r| r.job == job.name && r.status != RunStatus::Running)
-            .collect();
-        let finished: Vec<&RunRecord> = mine
-            .iter()
-            .copied()
-            .filter(|r| r.duration_ms.is_some())
-            .collect();
-        let avg_ms = if finished.is_empty() {
-            0
-        } else {
-            finished.iter().filter_map(|r| r.duration_ms).sum::<i64>()
-                / i64::try_from(finished.len()).unwrap_or(1)
-        };
-        writeln!(
-            out,
-            "  {:<20} {:>4} {:>9} {:>6} {:>7} {:>9}",
-            job.name,
-            mine.len(),
-            mine.iter()
-                .filter(|r| r.status == RunStatus::Succeeded)
-                .count(),
-            mine.iter().filter_map(|r| r.row_count).sum::<i64>(),
-            mine.iter().filter_map(|r| r.new_row_count).sum::<i64>(),
-            avg_ms,
-        )?;
-    }
-
-    writeln!(out, "\ntwo findings:")?;
-    let mut printed = 0;
-    for job in jobs {
-        for finding in store
-            .findings(&job.name, None)
-            .await?
-            .iter()
-            .take(2 - printed)
-        {
-            writeln!(
-                out,
-                "  [{}] seen {}x: {}",
-                job.name, finding.times_seen, finding.data
-            )?;
-            printed += 1;
-        }
-        if printed == 2 {
+        let wanted = 2 - findings.len();
+        findings.extend(
+            store
+                .findings(&job.name, None)
+                .await?
+                .into_iter()
+                .take(wanted),
+        );
+        if findings.len() == 2 {
             break;
         }
     }
-
-    let db = options.database.display();
     let view = jobs
         .iter()
         .find(|job| {
@@ -303,21 +305,9 @@ async fn write_summary(
             || "hunt_encoded_powershell".to_string(),
             |job| store::view_name(&job.name),
         );
-    writeln!(out, "\ntry these (sqlite3 is `apt-get install sqlite3`):")?;
-    writeln!(
-        out,
-        "  sqlite3 -header -column {db} \"select * from {view} limit 5\""
-    )?;
-    writeln!(
-        out,
-        "  sqlite3 -header -column {db} \"select job, count(*) as findings, max(last_seen_at) \
-         as last_seen from hunt_findings group by job\""
-    )?;
-    writeln!(
-        out,
-        "  sqlite3 -header -column {db} \"select job, status, count(*) as runs, sum(row_count) \
-         as rows from hunt_runs group by job, status\""
-    )?;
-    writeln!(out, "\nfinished at {}", Utc::now().format("%H:%M:%S UTC"))?;
-    Ok(())
+    Ok(Summary {
+        jobs: tallies,
+        findings,
+        view,
+    })
 }

@@ -51,13 +51,6 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// Adds a hint telling the user what to do.
-    #[must_use]
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
     /// Whether this problem makes the input invalid.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error

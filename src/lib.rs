@@ -14,6 +14,7 @@ pub mod duration;
 pub mod emulator;
 pub mod hunt;
 pub mod jobs;
+pub mod load;
 pub mod schedule;
 pub mod store;
 pub mod yaml;

@@ -83,6 +83,7 @@ impl Schedule {
             .seconds(Seconds::Optional)
             .year(Year::Disallowed)
             .build();
+        check_steps(text)?;
         let cron = parser.parse(text).map_err(|e| Error::Cron {
             text: text.to_string(),
             reason: e.to_string(),
@@ -158,6 +159,49 @@ impl CronCache {
             .or_insert_with(|| Schedule::cron(text, timezone))
             .clone()
     }
+}
+
+/// The cron fields in order, with their ranges, for a 6-field pattern (seconds first).
+const FIELDS: [(&str, u32, u32); 6] = [
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+];
+
+/// Refuses a step larger than its field's range (`*/61` in minutes), which croner accepts and
+/// then fires only at the field's first value: an hourly job where every 61 minutes was meant.
+fn check_steps(text: &str) -> Result<()> {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let names = match fields.len() {
+        5 => &FIELDS[1..],
+        6 => &FIELDS[..],
+        // Aliases (`@hourly`) and wrong field counts are croner's to judge.
+        _ => return Ok(()),
+    };
+    for (field, &(name, min, max)) in fields.iter().zip(names) {
+        for part in field.split(',') {
+            let Some((_, step)) = part.split_once('/') else {
+                continue;
+            };
+            let Ok(step) = step.parse::<u32>() else {
+                continue;
+            };
+            if step > max - min {
+                return Err(Error::Cron {
+                    text: text.to_string(),
+                    reason: format!(
+                        "step {step} in the {name} field is beyond its range {min}-{max}: \
+                         use a step of 1 to {}",
+                        max - min
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The first fire time of `cron`, read in `timezone`, strictly after `t`.
@@ -279,6 +323,34 @@ mod tests {
                 matches!(Schedule::cron(bad, chrono_tz::UTC), Err(Error::Cron { .. })),
                 "{bad} should be rejected"
             );
+        }
+    }
+
+    #[test]
+    fn a_step_beyond_its_field_range_is_rejected() {
+        for (bad, field) in [
+            ("*/61 * * * *", "minute"),
+            ("0 */24 * * *", "hour"),
+            ("*/60 * * * * *", "second"),
+            ("0 0 1 */12 *", "month"),
+            ("0 0 1,5/31 * *", "day-of-month"),
+        ] {
+            let err = Schedule::cron(bad, chrono_tz::UTC)
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.contains(&format!("in the {field} field")),
+                "{bad}: {err}"
+            );
+        }
+        for good in [
+            "*/59 * * * *",
+            "0 */23 * * *",
+            "0 0 */30 * *",
+            "0 0 * * */2",
+            "@hourly",
+        ] {
+            assert!(Schedule::cron(good, chrono_tz::UTC).is_ok(), "{good}");
         }
     }
 

@@ -14,6 +14,7 @@ use auth_support::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use huntd::auth::{Error, Resource, TokenSource, Tokens, refresh_token_path};
+use huntd::config::Instance;
 use sha2::{Digest, Sha256};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -96,9 +97,7 @@ fn stored_refresh_token(state: &Path, instance: &str) -> String {
 async fn device_code_login_waits_out_authorization_pending_and_stores_the_refresh_token() {
     let server = MockServer::start().await;
     let polls = mount_device_code(&server, 2, "rt-1").await;
-    let state = tempfile::tempdir().unwrap();
-    let tokens = Tokens::with_options(state.path(), paused());
-    let inst = instance("Analyst", &server.uri(), delegated());
+    let (state, tokens, inst) = analyst(&server);
     let mut out = Vec::new();
     let started = tokio::time::Instant::now();
     let outcome = tokens
@@ -144,15 +143,31 @@ async fn declined_device_code_sign_in_stops_polling() {
         .expect(1)
         .mount(&server)
         .await;
-    let state = tempfile::tempdir().unwrap();
-    let tokens = Tokens::with_options(state.path(), paused());
-    let inst = instance("Analyst", &server.uri(), delegated());
+    let (state, tokens, inst) = analyst(&server);
     let err = tokens
         .login_device_code(&inst, Resource::Graph, &mut Vec::new())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("declined"), "{err}");
     assert!(!refresh_token_path(state.path(), "Analyst").exists());
+}
+
+/// The delegated instance "Analyst" on `server`, with a fresh state directory.
+fn analyst(server: &MockServer) -> (tempfile::TempDir, Tokens, Instance) {
+    let state = tempfile::tempdir().unwrap();
+    let tokens = Tokens::with_options(state.path(), paused());
+    let inst = instance("Analyst", &server.uri(), delegated());
+    (state, tokens, inst)
+}
+
+/// [`analyst`], signed in by device code against the mounted endpoints.
+async fn signed_in(server: &MockServer) -> (tempfile::TempDir, Tokens, Instance) {
+    let (state, tokens, inst) = analyst(server);
+    tokens
+        .login_device_code(&inst, Resource::Graph, &mut Vec::new())
+        .await
+        .unwrap();
+    (state, tokens, inst)
 }
 
 /// Refresh token redemption: expects `expected` and answers with `next`.
@@ -172,13 +187,7 @@ async fn delegated_instance_redeems_and_rotates_the_refresh_token() {
     mount_device_code(&server, 0, "rt-1").await;
     redeem("rt-1", "access-1", "rt-2").mount(&server).await;
     redeem("rt-2", "access-2", "rt-3").mount(&server).await;
-    let state = tempfile::tempdir().unwrap();
-    let tokens = Tokens::with_options(state.path(), paused());
-    let inst = instance("Analyst", &server.uri(), delegated());
-    tokens
-        .login_device_code(&inst, Resource::Graph, &mut Vec::new())
-        .await
-        .unwrap();
+    let (state, tokens, inst) = signed_in(&server).await;
 
     let first = tokens.token(&inst, Resource::Graph).await.unwrap();
     assert_eq!(first.token.expose(), "access-1");
@@ -208,13 +217,7 @@ async fn expired_refresh_token_tells_to_run_huntd_login_again() {
         ))
         .mount(&server)
         .await;
-    let state = tempfile::tempdir().unwrap();
-    let tokens = Tokens::with_options(state.path(), paused());
-    let inst = instance("Analyst", &server.uri(), delegated());
-    tokens
-        .login_device_code(&inst, Resource::Graph, &mut Vec::new())
-        .await
-        .unwrap();
+    let (_state, tokens, inst) = signed_in(&server).await;
     let err = tokens.token(&inst, Resource::Graph).await.unwrap_err();
     assert!(matches!(err, Error::LoginRequired(_)), "{err:?}");
     let text = err.to_string();

@@ -29,6 +29,16 @@ fn vault_ref(vault: Option<&str>, secret: &str) -> Credential {
     }))
 }
 
+/// A Key Vault client whose login and vault endpoints are all on `server`.
+fn vault_client<'a>(
+    kv: &'a KeyVaultSettings,
+    tokens: &'a Tokens,
+    server: &MockServer,
+) -> KeyVaultClient<'a> {
+    KeyVaultClient::new(kv, tokens)
+        .with_endpoints(server.uri(), format!("{}/vaults/{{vault}}", server.uri()))
+}
+
 async fn mount_secret(server: &MockServer, vault: &str, name: &str, token: &str, value: &str) {
     Mock::given(method("GET"))
         .and(path(format!("/vaults/{vault}/secrets/{name}")))
@@ -98,8 +108,7 @@ async fn key_vault_secret_signed_in_by_client_secret_becomes_the_instance_secret
         Some(kv.clone()),
     );
     let tokens = Tokens::with_options("/nonexistent", quick());
-    let resolved = KeyVaultClient::new(&kv, &tokens)
-        .with_endpoints(server.uri(), format!("{}/vaults/{{vault}}", server.uri()))
+    let resolved = vault_client(&kv, &tokens, &server)
         .resolve_config(&mut config)
         .await
         .unwrap();
@@ -163,8 +172,7 @@ async fn key_vault_secret_signed_in_by_managed_identity_sends_the_metadata_heade
         Some(kv.clone()),
     );
     let tokens = Tokens::with_options("/nonexistent", quick());
-    let resolved = KeyVaultClient::new(&kv, &tokens)
-        .with_endpoints(server.uri(), format!("{}/vaults/{{vault}}", server.uri()))
+    let resolved = vault_client(&kv, &tokens, &server)
         .resolve_config(&mut config)
         .await
         .unwrap();
@@ -192,26 +200,30 @@ async fn missing_secret_and_denied_vault_are_explained() {
         )
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/vaults/huntvault/secrets/absent"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
-            "error": {"code": "SecretNotFound", "message": "A secret with (name/id) absent was not found in this key vault."}
-        })))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/vaults/huntvault/secrets/denied"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({
-            "error": {"code": "Forbidden", "message": "Caller is not authorized."}
-        })))
-        .mount(&server)
-        .await;
+    for (secret, status, code, message) in [
+        (
+            "absent",
+            404,
+            "SecretNotFound",
+            "A secret with (name/id) absent was not found in this key vault.",
+        ),
+        ("denied", 403, "Forbidden", "Caller is not authorized."),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(format!("/vaults/huntvault/secrets/{secret}")))
+            .respond_with(
+                ResponseTemplate::new(status).set_body_json(serde_json::json!({
+                    "error": {"code": code, "message": message}
+                })),
+            )
+            .mount(&server)
+            .await;
+    }
     let kv = settings(KeyVaultAuth::ManagedIdentity {
         endpoint: format!("{}/metadata/identity/oauth2/token", server.uri()),
     });
     let tokens = Tokens::with_options("/nonexistent", quick());
-    let client = KeyVaultClient::new(&kv, &tokens)
-        .with_endpoints(server.uri(), format!("{}/vaults/{{vault}}", server.uri()));
+    let client = vault_client(&kv, &tokens, &server);
     let reference = |secret: &str| KeyVaultRef {
         vault: None,
         secret: secret.into(),

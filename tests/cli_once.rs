@@ -204,3 +204,94 @@ async fn once_store_records_a_run_and_the_next_one_starts_at_its_window_end() {
     assert_eq!(latest["window_start"], first_end, "{runs}");
     assert_eq!(latest["new_row_count"], 0, "{runs}");
 }
+
+#[tokio::test]
+async fn once_store_survives_an_answer_nested_100000_levels_deep_and_retries_it() {
+    let server = MockServer::start().await;
+    entra(&server).await;
+    let depth = 100_000;
+    let hostile = format!(
+        r#"{{"schema":[{{"name":"a","type":"Dynamic"}}],"results":[{{"a":{}1{}}}]}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    Mock::given(method("POST"))
+        .and(path("/v1.0/security/runHuntingQuery"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(hostile, "application/json"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/security/runHuntingQuery"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "schema": [{"name": "a", "type": "Dynamic"}],
+            "results": [{"a": [[1]]}]
+        })))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &server.uri());
+
+    let out = huntd(dir.path(), &["once", "graph-hunt", "--store", "-v"]).await;
+    // The deep answer used to overflow the stack (exit 134); now it is a retried transient error.
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nests deeper than 100 levels"), "{err}");
+    let out = huntd(dir.path(), &["history", "graph-hunt", "--format", "json"]).await;
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(runs[0]["status"], "succeeded", "{runs}");
+    assert_eq!(runs[0]["row_count"], 1, "{runs}");
+}
+
+#[tokio::test]
+async fn once_store_of_a_truncated_query_the_window_cannot_bound_calls_once_and_stores_each_row_once()
+ {
+    let server = MockServer::start().await;
+    entra(&server).await;
+    // Exactly the API's row cap: the answer was cut. The query has no `{start}`/`{end}` and MDE
+    // sends no time span, so any window returns these same rows.
+    let rows: Vec<serde_json::Value> = (0..100_000)
+        .map(|i| serde_json::json!({"DeviceName": format!("ws-{i:06}")}))
+        .collect();
+    Mock::given(method("POST"))
+        .and(path("/api/advancedqueries/run"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "Schema": [{"Name": "DeviceName", "Type": "String"}],
+            "Results": rows
+        })))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    LabSetup {
+        tenant: TENANT,
+        client_id: "11111111-1111-1111-1111-111111111111",
+        secret: "fake-secret-value\n",
+        base: &server.uri(),
+        ca_file: None,
+        graph_query: "DeviceEvents",
+        mde_query: "DeviceProcessEvents | take 100000",
+    }
+    .write(dir.path());
+
+    let out = huntd(
+        dir.path(),
+        &["once", "mde-hunt", "--store", "--start", "1h"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
+    let calls = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/api/advancedqueries/run")
+        .count();
+    assert_eq!(calls, 1, "splitting the window cannot shrink this answer");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the window does not bound the query"), "{err}");
+    let out = huntd(dir.path(), &["history", "mde-hunt", "--format", "json"]).await;
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(runs[0]["row_count"], 100_000, "{runs}");
+    assert_eq!(runs[0]["truncated"], true, "{runs}");
+}

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use chrono::Utc;
 use huntd::emulator::data::{self, SampleOptions};
-use huntd::emulator::kql;
 use huntd::emulator::{self, DEMO_APP, DEMO_SECRET, DEMO_TENANT, DataSource, EmulatorOptions};
 use serde_json::{Value, json};
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{FakeTokens, fast_options, instance};
 use huntd::auth::Resource;
-use huntd::hunt::{ErrorClass, HuntError, HuntOutcome, Hunter, HunterOptions, dry_run};
+use huntd::hunt::{ErrorClass, HuntError, HuntOutcome, Hunter, HunterOptions, TenantKey, dry_run};
 use huntd::jobs::Environment;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -482,13 +482,7 @@ async fn invalid_json_body_is_transient() {
 
 #[tokio::test]
 async fn connection_closed_mid_body_is_transient() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("loopback port");
-    let base = format!(
-        "http://{}",
-        listener.local_addr().expect("bound socket has an address")
-    );
+    let (listener, base) = common::loopback().await;
     tokio::spawn(async move {
         loop {
             let (mut socket, _) = listener.accept().await.expect("the client connects");
@@ -617,7 +611,7 @@ async fn a_token_that_cannot_be_had_is_an_auth_error_without_a_call() {
 }
 
 #[tokio::test]
-async fn cpu_quota_429_pauses_its_instance_and_not_another() {
+async fn cpu_quota_429_pauses_its_tenant_and_not_another() {
     let exhausted = MockServer::start().await;
     answer(
         &exhausted,
@@ -650,28 +644,152 @@ async fn cpu_quota_429_pauses_its_instance_and_not_another() {
         .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Throttled);
     assert!(error.cpu_exhausted);
+    let a = instance("a", &exhausted.uri());
     let paused = hunter
         .quotas()
-        .limiter("a")
+        .limiter(&TenantKey::of(&a))
         .paused_until()
-        .expect("instance a is paused");
+        .expect("tenant a is paused");
     let left = paused - tokio::time::Instant::now();
     assert!(
         left > Duration::from_secs(290) && left <= Duration::from_secs(300),
         "{left:?}"
     );
-    assert!(hunter.quotas().limiter("b").paused_until().is_none());
+    let mut b = instance("b", &healthy.uri());
+    b.tenant_id = "00000000-0000-0000-0000-0000000000bb".into();
+    let b_limiter = hunter.quotas().limiter(&TenantKey::of(&b));
+    assert!(b_limiter.paused_until().is_none());
     let outcome = hunter
-        .run(
-            &instance("b", &healthy.uri()),
-            Environment::Graph,
-            "T",
-            None,
-            &cancel,
-        )
+        .run(&b, Environment::Graph, "T", None, &cancel)
         .await
         .expect("the hunt succeeds");
     assert_eq!(outcome.quota_wait, Duration::ZERO);
+}
+
+#[tokio::test]
+async fn rate_limit_429_waits_for_its_call_and_does_not_pause_the_tenant() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(GRAPH_PATH))
+        .respond_with(graph_error(
+            429,
+            "TooManyRequests",
+            "Rate limit is exceeded. Try again in 1 seconds.",
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    answer(
+        &server,
+        GRAPH_PATH,
+        json_body(r#"{"schema":[],"results":[]}"#),
+    )
+    .await;
+    let hunter = hunter(&Arc::default());
+    let lab = instance("lab", &server.uri());
+    let outcome = hunter
+        .run(
+            &lab,
+            Environment::Graph,
+            "T",
+            None,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("the retry succeeds");
+    assert_eq!(outcome.attempts, 2);
+    assert!(
+        outcome.retry_wait >= Duration::from_secs(1),
+        "{:?}",
+        outcome.retry_wait
+    );
+    assert!(
+        hunter
+            .quotas()
+            .limiter(&TenantKey::of(&lab))
+            .paused_until()
+            .is_none(),
+        "a rate limit is not the tenant's CPU allocation"
+    );
+}
+
+/// A Graph answer whose one row holds a value nested `depth` arrays deep.
+fn nested_answer(depth: usize) -> String {
+    format!(
+        r#"{{"schema":[{{"name":"a","type":"Dynamic"}}],"results":[{{"a":{}1{}}}]}}"#,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    )
+}
+
+#[tokio::test]
+async fn an_answer_nested_100000_levels_deep_is_a_transient_error_naming_the_limit() {
+    let server = MockServer::start().await;
+    answer(&server, GRAPH_PATH, json_body(&nested_answer(100_000))).await;
+    let error = run(&hunter(&Arc::default()), &server, Environment::Graph)
+        .await
+        .expect_err("the hunt fails");
+    assert_eq!(error.class, ErrorClass::Transient);
+    assert!(
+        error.message.contains(&format!(
+            "nests deeper than {} levels",
+            huntd::hunt::MAX_DEPTH
+        )),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn an_answer_over_the_size_cap_is_refused_while_it_streams() {
+    let (listener, base) = common::loopback().await;
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    tokio::spawn({
+        let sent = Arc::clone(&sent);
+        async move {
+            let (mut socket, _) = listener.accept().await.expect("the client connects");
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut buf).await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                        transfer-encoding: chunked\r\n\r\n";
+            let _ = socket.write_all(head.as_bytes()).await;
+            let start = b"{\"schema\":[],\"results\":[";
+            let _ = socket
+                .write_all(format!("{:x}\r\n", start.len()).as_bytes())
+                .await;
+            let _ = socket.write_all(start).await;
+            let _ = socket.write_all(b"\r\n").await;
+            // Rows of 1 MiB without end: only the client's cap stops this stream.
+            let row = format!("{{\"a\":\"{}\"}},", "x".repeat(1024 * 1024 - 9));
+            let chunk = format!("{:x}\r\n{row}\r\n", row.len());
+            while socket.write_all(chunk.as_bytes()).await.is_ok() {
+                sent.fetch_add(row.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    let error = hunter(&Arc::default())
+        .run(
+            &instance("lab", &base),
+            Environment::Graph,
+            "T",
+            None,
+            &CancellationToken::new(),
+        )
+        .await
+        .expect_err("the hunt fails");
+    assert_eq!(error.class, ErrorClass::TooLarge);
+    assert!(
+        error.message.contains("MiB, huntd's limit"),
+        "{}",
+        error.message
+    );
+    // The server stopped soon after the cap: the client did not read on.
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sent < huntd::hunt::MAX_ANSWER_BYTES + 64 * 1024 * 1024,
+        "{sent} bytes were sent"
+    );
 }
 
 #[tokio::test]

@@ -110,13 +110,7 @@ fn status_bytes(field: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run in release with --ignored --nocapture"]
 async fn bench_parse_100k_row_graph_answer_over_loopback() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("loopback port");
-    let base = format!(
-        "http://{}",
-        listener.local_addr().expect("bound socket has an address")
-    );
+    let (listener, base) = common::loopback().await;
     let server = tokio::spawn(serve(listener));
     let hunter = Hunter::new(Arc::new(FakeTokens::default()), fast_options());
     let lab = instance("bench", &base);

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use huntd::config::Quota;
-use huntd::hunt::{ErrorClass, HuntError, Jitter, Quotas, RetryPolicy, retry};
+use huntd::config::{Cloud, Quota};
+use huntd::hunt::quota::MARGIN;
+use huntd::hunt::{ErrorClass, HuntError, Jitter, Quotas, RetryPolicy, TenantKey, retry};
 use huntd::jobs::Environment;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -14,10 +15,26 @@ const GRAPH_DEFAULT: Quota = Quota {
     per_hour: None,
 };
 
-/// Start offsets (from `t0`) of `calls` acquisitions all queued at once on `name`.
+/// The budget of tenant `name` in the global cloud.
+fn tenant(name: &str) -> TenantKey {
+    TenantKey::new(name, Cloud::Global)
+}
+
+/// Start offsets (from `t0`) of `calls` Graph acquisitions all queued at once on tenant `name`.
 async fn queued_starts(
     quotas: &Arc<Quotas>,
     name: &str,
+    quota: Quota,
+    calls: usize,
+) -> Vec<Duration> {
+    queued_starts_on(quotas, &tenant(name), Environment::Graph, quota, calls).await
+}
+
+/// Start offsets (from `t0`) of `calls` acquisitions of `environment` queued at once on `key`.
+async fn queued_starts_on(
+    quotas: &Arc<Quotas>,
+    key: &TenantKey,
+    environment: Environment,
     quota: Quota,
     calls: usize,
 ) -> Vec<Duration> {
@@ -25,11 +42,11 @@ async fn queued_starts(
     let cancel = CancellationToken::new();
     let tasks: Vec<_> = (0..calls)
         .map(|_| {
-            let limiter = quotas.limiter(name);
+            let limiter = quotas.limiter(key);
             let cancel = cancel.clone();
             tokio::spawn(async move {
                 limiter
-                    .acquire(Environment::Graph, quota, &cancel)
+                    .acquire(environment, quota, &cancel)
                     .await
                     .expect("not cancelled");
                 Instant::now() - t0
@@ -59,8 +76,39 @@ async fn limiter_never_starts_more_than_45_calls_in_any_60_second_window() {
     let starts = queued_starts(&quotas, "lab", GRAPH_DEFAULT, 300).await;
     assert_eq!(starts.len(), 300);
     assert_eq!(most_in_any_window(&starts, Duration::from_secs(60)), 45);
-    // Not slower than the quota either: 300 calls need 6 full minutes of 45, and no more.
-    assert_eq!(starts[299], Duration::from_secs(6 * 60));
+    // Not slower than the quota either: 300 calls need 6 full minutes of 45 (each with its
+    // margin), and no more.
+    assert_eq!(starts[299], 6 * (Duration::from_secs(60) + MARGIN));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_46th_call_waits_a_margin_past_the_first_call_leaving_the_minute() {
+    let quotas = Arc::new(Quotas::new());
+    let starts = queued_starts(&quotas, "lab", GRAPH_DEFAULT, 46).await;
+    assert_eq!(starts[44], Duration::ZERO);
+    assert_eq!(starts[45], Duration::from_secs(60) + MARGIN);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_instances_on_one_tenant_share_one_budget() {
+    let quotas = Arc::new(Quotas::new());
+    // One app for Graph and one for MDE is common; the tenant id's case does not matter.
+    let graph_app = TenantKey::new("00000000-0000-0000-0000-00000000000A", Cloud::Global);
+    let other_app = TenantKey::new("00000000-0000-0000-0000-00000000000a", Cloud::Global);
+    let first = queued_starts_on(&quotas, &graph_app, Environment::Graph, GRAPH_DEFAULT, 30).await;
+    let second = queued_starts_on(&quotas, &other_app, Environment::Mde, GRAPH_DEFAULT, 30);
+    let second = second.await;
+    assert_eq!(first, [Duration::ZERO; 30]);
+    assert_eq!(second[14], Duration::ZERO);
+    assert_eq!(
+        second[15],
+        Duration::from_secs(60) + MARGIN,
+        "call 46 of the tenant waits"
+    );
+    // The same tenant id in another cloud is another service with its own budget.
+    let us = TenantKey::new("00000000-0000-0000-0000-00000000000a", Cloud::Us);
+    let elsewhere = queued_starts_on(&quotas, &us, Environment::Graph, GRAPH_DEFAULT, 45).await;
+    assert_eq!(elsewhere, [Duration::ZERO; 45]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -76,16 +124,18 @@ async fn hourly_quota_spreads_a_burst_over_the_hour() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn cpu_pause_holds_every_job_of_its_instance_only() {
+async fn cpu_pause_holds_every_job_of_its_tenant_only() {
     let quotas = Arc::new(Quotas::new());
     let pause = Duration::from_secs(5 * 60);
-    quotas.limiter("a").pause_until(Instant::now() + pause);
+    quotas
+        .limiter(&tenant("a"))
+        .pause_until(Instant::now() + pause);
     let a = tokio::spawn({
         let quotas = quotas.clone();
         async move { queued_starts(&quotas, "a", GRAPH_DEFAULT, 3).await }
     });
     let b = queued_starts(&quotas, "b", GRAPH_DEFAULT, 3).await;
-    assert_eq!(b, [Duration::ZERO; 3], "instance b is not slowed");
+    assert_eq!(b, [Duration::ZERO; 3], "tenant b is not slowed");
     assert_eq!(
         a.await.expect("the task does not panic"),
         [pause; 3],
@@ -96,7 +146,7 @@ async fn cpu_pause_holds_every_job_of_its_instance_only() {
 #[tokio::test(start_paused = true)]
 async fn a_later_shorter_pause_does_not_shorten_the_current_one() {
     let quotas = Quotas::new();
-    let limiter = quotas.limiter("a");
+    let limiter = quotas.limiter(&tenant("a"));
     let long = Instant::now() + Duration::from_secs(600);
     limiter.pause_until(long);
     limiter.pause_until(Instant::now() + Duration::from_secs(60));

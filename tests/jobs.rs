@@ -274,6 +274,44 @@ fn invalid_cron_is_an_error() {
 }
 
 #[test]
+fn a_cron_step_beyond_the_field_range_is_an_error_at_the_schedule_line() {
+    let f = Fixture::new();
+    let file = f.write(
+        "jobs/a.yaml",
+        &job_with("a", "every", "schedule: \"*/61 * * * *\""),
+    );
+    let (jobs, diags) = f.load();
+    let d = single(&diags, Severity::Error);
+    assert_at(&d, &file, 4);
+    assert_eq!(
+        d.message,
+        "invalid cron expression `*/61 * * * *`: step 61 in the minute field is beyond its \
+         range 0-59: use a step of 1 to 59"
+    );
+    assert!(jobs.is_empty(), "the job must not load");
+}
+
+#[test]
+fn lookback_on_a_query_the_window_cannot_bound_is_a_warning_at_the_lookback_line() {
+    let f = Fixture::new();
+    let text =
+        job_with("a", "query", "query: \"DeviceProcessEvents | take 100000\"") + "lookback: 1h\n";
+    let file = f.write("jobs/a.yaml", &text);
+    let (jobs, diags) = f.load();
+    let d = single(&diags, Severity::Warning);
+    assert_at(&d, &file, 6);
+    assert!(
+        d.message.starts_with(
+            "`lookback` is set but the run's window cannot bound this query: it does not use \
+             both `{start}` and `{end}` (MDE sends no time span)"
+        ),
+        "{d}"
+    );
+    assert_eq!(jobs.len(), 1, "a warning, not an error");
+    assert!(!jobs[0].window_bounds_query());
+}
+
+#[test]
 fn invalid_timezone_suggests_the_closest_name() {
     let f = Fixture::new();
     let file = f.write(
@@ -609,7 +647,7 @@ fn listing_shows_next_three_fire_times_and_renders_an_aligned_table() {
             utc("2024-02-01T08:45:00Z")
         ]
     );
-    let table = jobs::render_table(&rows);
+    let table = huntd::cli::jobs_table(&rows);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), rows.len() + 1);
     assert!(lines[0].starts_with("NAME"), "{table}");
@@ -633,7 +671,7 @@ fn disabled_jobs_list_no_fire_times() {
     let (jobs, _) = f.load();
     let rows = jobs::listing(&jobs, utc("2024-02-01T08:07:00Z"));
     assert!(rows[0].next.is_empty());
-    let table = jobs::render_table(&rows);
+    let table = huntd::cli::jobs_table(&rows);
     let row: Vec<&str> = table
         .lines()
         .nth(1)
@@ -755,7 +793,7 @@ fn bench_load_validate_and_render() {
 
     let started = std::time::Instant::now();
     let rows = jobs::listing(&jobs, start);
-    let table = jobs::render_table(&rows);
+    let table = huntd::cli::jobs_table(&rows);
     let listing = started.elapsed();
 
     println!(

@@ -329,18 +329,29 @@ async fn ingest_100k_defender_rows() {
     );
     let dir = tempfile::tempdir().expect("temp dir");
 
+    bench_sqlite(dir.path(), &columns, &data).await;
+    let Ok(base_url) = std::env::var("HUNTD_TEST_POSTGRES_URL") else {
+        println!("postgres: skipped (HUNTD_TEST_POSTGRES_URL is unset)");
+        return;
+    };
+    bench_postgres(dir.path(), &base_url, &columns, &data).await;
+}
+
+/// Rounds of huntd's SQLite store against `sqlite3 .import`, then that loader with every safety
+/// off; files go in `dir`.
+async fn bench_sqlite(dir: &Path, columns: &[Column], data: &[Box<RawValue>]) {
     println!("sqlite:");
-    let load = dir.path().join("rows.ascii");
-    write_load_file(&load, &data, true);
-    let script_path = dir.path().join("import.sql");
+    let load = dir.join("rows.ascii");
+    write_load_file(&load, data, true);
+    let script_path = dir.join("import.sql");
     let mut rounds = Rounds::default();
     for round in 0..ROUNDS {
         let url = format!(
             "sqlite://{}",
-            dir.path().join(format!("bench-{round}.db")).display()
+            dir.join(format!("bench-{round}.db")).display()
         );
         let sqlite = store::open(&url).await.expect("sqlite store");
-        let ours = ingest(&sqlite, &columns, &data).await;
+        let ours = ingest(&sqlite, columns, data).await;
         sqlite.close().await;
         let script = format!(
             "pragma journal_mode = wal;\npragma synchronous = normal;\n\
@@ -352,7 +363,7 @@ async fn ingest_100k_defender_rows() {
         std::fs::write(&script_path, script).expect("write import script");
         let baseline = timed_command(
             Command::new("sqlite3")
-                .arg(dir.path().join(format!("baseline-{round}.db")))
+                .arg(dir.join(format!("baseline-{round}.db")))
                 .arg(format!(".read {}", script_path.display())),
         );
         rounds.record(ours, baseline, "sqlite3 .import");
@@ -368,22 +379,22 @@ async fn ingest_100k_defender_rows() {
     std::fs::write(&script_path, script).expect("write import script");
     let ceiling = timed_command(
         Command::new("sqlite3")
-            .arg(dir.path().join("ceiling.db"))
+            .arg(dir.join("ceiling.db"))
             .arg(format!(".read {}", script_path.display())),
     );
     println!(
         "  for scale: sqlite3 .import with no journal, no syncs and no key {:.0} rows/s",
         rate(ceiling)
     );
+}
 
-    let Ok(base_url) = std::env::var("HUNTD_TEST_POSTGRES_URL") else {
-        println!("postgres: skipped (HUNTD_TEST_POSTGRES_URL is unset)");
-        return;
-    };
+/// Rounds of huntd's PostgreSQL store, each on a fresh database of the server at `base_url`,
+/// against `psql \copy`, then that loader into an unlogged table; the load file goes in `dir`.
+async fn bench_postgres(dir: &Path, base_url: &str, columns: &[Column], data: &[Box<RawValue>]) {
     println!("postgres:");
-    let load = dir.path().join("rows.copy");
-    write_load_file(&load, &data, false);
-    let mut admin = sqlx::PgConnection::connect(&base_url)
+    let load = dir.join("rows.copy");
+    write_load_file(&load, data, false);
+    let mut admin = sqlx::PgConnection::connect(base_url)
         .await
         .expect("connect");
     let root = &base_url[..base_url.rfind('/').expect("URL has a path")];
@@ -391,7 +402,7 @@ async fn ingest_100k_defender_rows() {
     for _ in 0..ROUNDS {
         let (name, url) = create_database(&mut admin, root).await;
         let pg = store::open(&url).await.expect("postgres store");
-        let ours = ingest(&pg, &columns, &data).await;
+        let ours = ingest(&pg, columns, data).await;
         pg.close().await;
         timed_command(Command::new("psql").arg(&url).arg("-qc").arg(
             "create table baseline (run_id bigint not null, job text not null, \

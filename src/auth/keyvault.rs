@@ -16,20 +16,6 @@ use crate::config::{
 /// The Key Vault REST API version huntd speaks.
 const API_VERSION: &str = "7.4";
 
-/// The resource Key Vault tokens are for, from the vault URL template
-/// (`https://{vault}.vault.azure.net` gives `https://vault.azure.net`).
-pub(crate) fn vault_resource(template: &str) -> String {
-    let trimmed = template.trim_end_matches('/');
-    if let Some((scheme, rest)) = trimmed.split_once("://")
-        && let Some(domain) = rest.strip_prefix("{vault}.")
-        && !domain.contains('/')
-    {
-        return format!("{scheme}://{domain}");
-    }
-    // A test or proxy URL that does not name the vault domain: the public cloud's resource.
-    "https://vault.azure.net".to_owned()
-}
-
 /// Sign-in host and vault URL template of a cloud.
 fn cloud_endpoints(cloud: Cloud) -> (&'static str, &'static str) {
     match cloud {
@@ -159,7 +145,7 @@ impl<'a> KeyVaultClient<'a> {
         let http = builder
             .build()
             .map_err(|e| Error::KeyVault(format!("cannot set up HTTP: {e}")))?;
-        let resource = vault_resource(&self.vault_template);
+        let resource = super::vault_resource(&self.vault_template);
         let url = reqwest::Url::parse_with_params(
             endpoint,
             &[
@@ -349,26 +335,4 @@ pub async fn resolve_key_vault_secrets(config: &mut Config, tokens: &Tokens) -> 
     KeyVaultClient::new(&settings, tokens)
         .resolve_config(config)
         .await
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "tests fail loudly on purpose")]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vault_resource_follows_the_vault_domain() {
-        assert_eq!(
-            vault_resource("https://{vault}.vault.azure.net"),
-            "https://vault.azure.net"
-        );
-        assert_eq!(
-            vault_resource("https://{vault}.vault.usgovcloudapi.net/"),
-            "https://vault.usgovcloudapi.net"
-        );
-        assert_eq!(
-            vault_resource("http://127.0.0.1:9/{vault}"),
-            "https://vault.azure.net"
-        );
-    }
 }

@@ -45,7 +45,7 @@ impl Resource {
         match self {
             Resource::Graph => endpoints.graph.trim_end_matches('/').to_owned(),
             Resource::Mde => endpoints.mde.trim_end_matches('/').to_owned(),
-            Resource::KeyVault => keyvault::vault_resource(&endpoints.keyvault),
+            Resource::KeyVault => vault_resource(&endpoints.keyvault),
         }
     }
 
@@ -279,10 +279,40 @@ fn describe_http_error(error: &reqwest::Error) -> String {
     text
 }
 
+/// The resource Key Vault tokens are for, from the vault URL template
+/// (`https://{vault}.vault.azure.net` gives `https://vault.azure.net`).
+fn vault_resource(template: &str) -> String {
+    let trimmed = template.trim_end_matches('/');
+    if let Some((scheme, rest)) = trimmed.split_once("://")
+        && let Some(domain) = rest.strip_prefix("{vault}.")
+        && !domain.contains('/')
+    {
+        return format!("{scheme}://{domain}");
+    }
+    // A test or proxy URL that does not name the vault domain: the public cloud's resource.
+    "https://vault.azure.net".to_owned()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail loudly on purpose")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vault_resource_follows_the_vault_domain() {
+        assert_eq!(
+            vault_resource("https://{vault}.vault.azure.net"),
+            "https://vault.azure.net"
+        );
+        assert_eq!(
+            vault_resource("https://{vault}.vault.usgovcloudapi.net/"),
+            "https://vault.usgovcloudapi.net"
+        );
+        assert_eq!(
+            vault_resource("http://127.0.0.1:9/{vault}"),
+            "https://vault.azure.net"
+        );
+    }
 
     fn endpoints() -> Endpoints {
         Endpoints {

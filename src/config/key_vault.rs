@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::instance::{self, Fields, Site};
+use super::cloud::{Cloud, check_endpoint};
+use super::credential::{Credential, credential};
+use super::fields::{Fields, Site, text};
 use super::secret::Scope;
-use super::{Cloud, Credential};
 use crate::diagnostic::{Diagnostics, Location};
 use crate::yaml::{Checker, Node};
 
@@ -102,21 +103,20 @@ impl Draft {
             what,
             strict,
         );
-        draft.tenant_id = instance::text(check, &fields, "TenantId", what).map(|(t, _)| t);
-        draft.vault_name =
-            instance::text(check, &fields, "VaultName", what).and_then(|(name, at)| {
-                let valid = (3..=24).contains(&name.len())
-                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-                if valid {
-                    Some(name)
-                } else {
-                    check
-                        .error(at, format!("`{name}` is not a Key Vault name"))
-                        .hint("vault names are 3 to 24 letters, digits and dashes");
-                    None
-                }
-            });
-        draft.client_id = instance::text(check, &fields, "ClientId", what).map(|(t, _)| t);
+        draft.tenant_id = text(check, &fields, "TenantId", what).map(|(t, _)| t);
+        draft.vault_name = text(check, &fields, "VaultName", what).and_then(|(name, at)| {
+            let valid = (3..=24).contains(&name.len())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if valid {
+                Some(name)
+            } else {
+                check
+                    .error(at, format!("`{name}` is not a Key Vault name"))
+                    .hint("vault names are 3 to 24 letters, digits and dashes");
+                None
+            }
+        });
+        draft.client_id = text(check, &fields, "ClientId", what).map(|(t, _)| t);
         if fields.get("ClientSecret").is_some() || fields.get("Certificate").is_some() {
             let site = Site {
                 name: "KeyVault",
@@ -128,17 +128,17 @@ impl Draft {
                 allow_key_vault: false,
                 ..*scope
             };
-            draft.credential = instance::credential(check, &site, &fields, what, &scope, None);
+            draft.credential = credential(check, &site, &fields, what, &scope, None);
         }
         if let Some(node) = fields.get("ManagedIdentity") {
             draft.managed_identity = check.boolean(node, "ManagedIdentity of the KeyVault section");
         }
-        if let Some((url, at)) = instance::text(check, &fields, "MetadataEndpoint", what) {
+        if let Some((url, at)) = text(check, &fields, "MetadataEndpoint", what) {
             // The real metadata endpoint is plain http on a link-local address.
             if url.starts_with("http://169.254.169.254/") {
                 draft.metadata_endpoint = Some(url);
             } else {
-                match instance::check_endpoint(&url) {
+                match check_endpoint(&url) {
                     Ok(url) => draft.metadata_endpoint = Some(url),
                     Err(problem) => {
                         check.error(
@@ -230,7 +230,7 @@ impl Draft {
 
 /// `Cloud`, or msticpy's `Authority` (`global`, `usgov`) when no `Cloud` is given.
 fn cloud(check: &mut Checker<'_>, fields: &Fields<'_>) -> Option<Cloud> {
-    if let Some((name, at)) = instance::text(check, fields, "Cloud", "the KeyVault section") {
+    if let Some((name, at)) = text(check, fields, "Cloud", "the KeyVault section") {
         let cloud = Cloud::parse(&name);
         if cloud.is_none() {
             check
@@ -242,7 +242,7 @@ fn cloud(check: &mut Checker<'_>, fields: &Fields<'_>) -> Option<Cloud> {
         }
         return cloud;
     }
-    let (authority, at) = instance::text(check, fields, "Authority", "the KeyVault section")?;
+    let (authority, at) = text(check, fields, "Authority", "the KeyVault section")?;
     match authority.to_ascii_lowercase().as_str() {
         "global" => Some(Cloud::Global),
         "usgov" => Some(Cloud::GccHigh),

@@ -3,18 +3,26 @@
 //! [`load`] reads everything once into validated types and records every problem it finds as
 //! a [`Diagnostic`]; nothing here stops at the first mistake or panics on input.
 
+pub mod cloud;
+pub mod credential;
+mod env;
+mod fields;
 pub mod instance;
 pub mod key_vault;
 mod msticpy;
+pub mod redact;
 pub mod secret;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use instance::{AssertionAlg, Cloud, Credential, Endpoints, Instance, Quota};
+pub use cloud::{Cloud, Endpoints};
+pub use credential::{AssertionAlg, Credential};
+pub use env::EnvVars;
+pub(crate) use env::expand_path;
+pub use instance::{Instance, Quota};
 pub use key_vault::{KeyVaultAuth, KeyVaultSettings};
 pub use secret::{Error, KeyVaultRef, Result, Secret, SecretSource};
 
@@ -48,7 +56,7 @@ pub struct Config {
 impl Config {
     /// The database URL with any password replaced, for logs and messages.
     pub fn database_for_display(&self) -> String {
-        redact_url_password(&self.database)
+        redact::redact_url(&self.database)
     }
 }
 
@@ -85,59 +93,19 @@ pub struct DaemonSettings {
     pub state_dir: PathBuf,
 }
 
-/// The environment variables config loading looks at, captured once so tests can supply
-/// their own. `Debug` lists only the names: values may be secrets.
-#[derive(Clone, Default)]
-pub struct Environment {
-    vars: BTreeMap<String, OsString>,
-}
-
-impl Environment {
-    /// The process environment.
-    pub fn current() -> Self {
-        Self::from_vars(std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))))
-    }
-
-    /// An environment holding exactly `vars`.
-    pub fn from_vars<K: Into<String>, V: Into<OsString>>(
-        vars: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        Self {
-            vars: vars
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
-    }
-
-    /// A variable's value; an empty value counts as unset.
-    pub fn var(&self, name: &str) -> Option<&OsStr> {
-        self.vars
-            .get(name)
-            .map(OsString::as_os_str)
-            .filter(|v| !v.is_empty())
-    }
-}
-
-impl fmt::Debug for Environment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.vars.keys()).finish()
-    }
-}
-
 /// Where the config file is looked for when neither `--config` nor `$HUNTD_CONFIG` is given.
 pub const DEFAULT_PATHS: [&str; 2] = ["huntd.yaml", "/etc/huntd/huntd.yaml"];
 
 /// Finds the config file: `--config`, then `$HUNTD_CONFIG`, then `./huntd.yaml`, then
 /// `/etc/huntd/huntd.yaml`.
 pub fn locate(explicit: Option<&Path>) -> std::result::Result<PathBuf, Diagnostic> {
-    locate_in(explicit, &Environment::current())
+    locate_in(explicit, &EnvVars::current())
 }
 
 /// Like [`locate`], reading `$HUNTD_CONFIG` from `env`.
 pub fn locate_in(
     explicit: Option<&Path>,
-    env: &Environment,
+    env: &EnvVars,
 ) -> std::result::Result<PathBuf, Diagnostic> {
     let missing = |path: &Path, message: String, hint: &str| Diagnostic {
         severity: Severity::Error,
@@ -204,11 +172,11 @@ const DAEMON_KEYS: [&str; 6] = [
 /// Reads and checks `huntd.yaml` (and the msticpyconfig.yaml it uses), recording every problem
 /// in `diags`. `None` only when the file itself cannot be read as a YAML mapping.
 pub fn load(path: &Path, diags: &mut Diagnostics) -> Option<Config> {
-    load_in(path, &Environment::current(), diags)
+    load_in(path, &EnvVars::current(), diags)
 }
 
 /// Like [`load`], with environment variables taken from `env`.
-pub fn load_in(path: &Path, env: &Environment, diags: &mut Diagnostics) -> Option<Config> {
+pub fn load_in(path: &Path, env: &EnvVars, diags: &mut Diagnostics) -> Option<Config> {
     let root = match yaml::load_file(path) {
         Ok(root) => root,
         Err(diag) => {
@@ -256,13 +224,47 @@ pub fn load_in(path: &Path, env: &Environment, diags: &mut Diagnostics) -> Optio
             }
         });
 
+    let (instances, key_vault) = instances_and_vault(
+        &mut check,
+        &root,
+        path,
+        &base,
+        env,
+        msticpy_path.as_deref(),
+        msticpy_root.as_ref(),
+    );
+
+    Some(Config {
+        path: absolute,
+        database,
+        jobs,
+        query_library,
+        msticpyconfig: msticpy_root.is_some().then_some(msticpy_path).flatten(),
+        instances: instances.usable,
+        invalid_instances: instances.invalid,
+        key_vault,
+        daemon,
+    })
+}
+
+/// The instances of huntd.yaml and of the msticpyconfig.yaml it uses, and the `KeyVault`
+/// settings their `{KeyVault: ...}` secrets resolve with: huntd.yaml's where given, else
+/// msticpyconfig.yaml's.
+fn instances_and_vault(
+    check: &mut Checker<'_>,
+    root: &Node,
+    path: &Path,
+    base: &Path,
+    env: &EnvVars,
+    msticpy_path: Option<&Path>,
+    msticpy_root: Option<&Node>,
+) -> (Instances, Option<KeyVaultSettings>) {
     let native_mode = shared_mode(path);
     // `expand_path` made the msticpyconfig path absolute, so it has a parent.
     let msticpy_base = msticpy_path
-        .as_deref()
         .and_then(Path::parent)
-        .map_or_else(|| base.clone(), Path::to_path_buf);
-    let msticpy_mode = msticpy_path.as_deref().and_then(shared_mode);
+        .map_or_else(|| base.to_path_buf(), Path::to_path_buf);
+    let msticpy_mode = msticpy_path.and_then(shared_mode);
     let scope_for = |base_dir, shared_mode| secret::Scope {
         env,
         base_dir,
@@ -277,40 +279,23 @@ pub fn load_in(path: &Path, env: &Environment, diags: &mut Diagnostics) -> Optio
         .and_then(|e| e.iter().find(|(k, _)| k.name == "KeyVault"))
         .map(|(key, node)| {
             key_vault::Draft::parse(
-                &mut check,
+                check,
                 key.location,
                 node,
-                &scope_for(&base, native_mode),
+                &scope_for(base, native_mode),
                 true,
             )
         })
         .unwrap_or_default();
-    let mut msticpy_vault = key_vault::Draft::default();
-    let mut from_msticpy = BTreeMap::new();
-    if let (Some(mpath), Some(mroot)) = (&msticpy_path, &msticpy_root) {
-        let mut mcheck = Checker::new(mpath, check.diags);
-        if mroot.as_map().is_none() {
-            mcheck.error(
-                mroot.location,
-                format!(
-                    "msticpyconfig.yaml must be a mapping, found {}",
-                    mroot.kind()
-                ),
-            );
-        }
-        if let Some((at, node)) = msticpy::key_vault(mroot) {
-            msticpy_vault = key_vault::Draft::parse(
-                &mut mcheck,
-                at,
-                node,
-                &scope_for(&msticpy_base, msticpy_mode),
-                false,
-            );
-        }
-        for section in msticpy::sections(&mut mcheck, mroot) {
-            from_msticpy.insert(section.name.clone(), section);
-        }
-    }
+    let (msticpy_vault, from_msticpy) = match (msticpy_path, msticpy_root) {
+        (Some(mpath), Some(mroot)) => read_msticpy(
+            check.diags,
+            mpath,
+            mroot,
+            &scope_for(&msticpy_base, msticpy_mode),
+        ),
+        _ => (key_vault::Draft::default(), BTreeMap::new()),
+    };
     let vault = native_vault.or(msticpy_vault);
     let scope_with_vault = |base_dir, shared_mode| secret::Scope {
         default_vault: vault.vault_name.as_deref(),
@@ -319,119 +304,175 @@ pub fn load_in(path: &Path, env: &Environment, diags: &mut Diagnostics) -> Optio
         ..scope_for(base_dir, shared_mode)
     };
 
-    let mut instances = BTreeMap::new();
-    let mut invalid_instances = BTreeSet::new();
+    let mut instances = Instances::default();
     let native_names: Vec<&str> = root
         .get("instances")
         .and_then(Node::as_map)
         .map(|entries| entries.iter().map(|(k, _)| k.name.trim()).collect())
         .unwrap_or_default();
-    if let Some(mpath) = &msticpy_path {
-        let mut mcheck = Checker::new(mpath, check.diags);
+    if let Some(mpath) = msticpy_path {
         let scope = scope_with_vault(&msticpy_base, msticpy_mode);
-        for (name, section) in &from_msticpy {
-            // A section replaced by a native instance is not checked: its problems do not matter.
-            if native_names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-                continue;
-            }
-            let site = instance::Site {
-                name,
-                at: section.key.location,
-                setting: vec!["DataProviders", &section.key.name, &section.args.0.name],
-                strict: false,
-            };
-            match instance::parse(&mut mcheck, &site, section.args.1, &scope) {
-                Some(instance) => {
-                    instances.insert(name.clone(), instance);
-                }
-                None => {
-                    invalid_instances.insert(name.clone());
-                }
-            }
-        }
+        msticpy_instances(
+            check.diags,
+            mpath,
+            &from_msticpy,
+            &native_names,
+            &scope,
+            &mut instances,
+        );
     }
-    if let Some(node) = root.get("instances")
-        && let Some(entries) = check.map(node, "instances")
-    {
-        let scope = scope_with_vault(&base, native_mode);
-        let mut seen: Vec<&Key> = Vec::new();
-        for (key, args) in entries {
-            let name = key.name.trim();
-            if let Some(first) = seen
-                .iter()
-                .find(|k| k.name.trim().eq_ignore_ascii_case(name))
-            {
-                check
-                    .error(
-                        key.location,
-                        format!(
-                            "instance `{name}` is defined twice (also `{}` on line {})",
-                            first.name, first.location.line
-                        ),
-                    )
-                    .hint(
-                        "instance names are compared without regard to case; rename or remove one",
-                    );
-                continue;
-            }
-            seen.push(key);
-            if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                check
-                    .error(key.location, format!("`{}` is not a usable instance name", key.name))
-                    .hint("instance names are what jobs write in `instance:`; use letters, digits, `-` and `_`");
-                continue;
-            }
-            if let (Some(mpath), Some((_, section))) = (
-                &msticpy_path,
-                from_msticpy
-                    .iter()
-                    .find(|(other, _)| other.eq_ignore_ascii_case(name)),
-            ) {
-                check.warning(
-                    key.location,
-                    format!(
-                        "instance `{name}` is also defined in {}:{}; the definition in huntd.yaml is used",
-                        mpath.display(),
-                        section.key.location.line
-                    ),
-                );
-            }
-            let site = instance::Site {
-                name,
-                at: key.location,
-                setting: vec!["instances", name],
-                strict: true,
-            };
-            match instance::parse(&mut check, &site, args, &scope) {
-                Some(instance) => {
-                    instances.insert(name.to_string(), instance);
-                }
-                None => {
-                    invalid_instances.insert(name.to_string());
-                }
-            }
-        }
+    if let Some(node) = root.get("instances") {
+        let scope = scope_with_vault(base, native_mode);
+        let msticpy = msticpy_path.map(|mpath| (mpath, &from_msticpy));
+        native_instances(check, node, msticpy, &scope, &mut instances);
     }
     let key_vault = vault.finish(check.diags);
+    (instances, key_vault)
+}
 
-    Some(Config {
-        path: absolute,
-        database,
-        jobs,
-        query_library,
-        msticpyconfig: msticpy_root.is_some().then_some(msticpy_path).flatten(),
-        instances,
-        invalid_instances,
-        key_vault,
-        daemon,
-    })
+/// The `KeyVault` settings and Defender instance sections of a msticpyconfig.yaml.
+fn read_msticpy<'n>(
+    diags: &mut Diagnostics,
+    mpath: &Path,
+    mroot: &'n Node,
+    scope: &secret::Scope<'_>,
+) -> (key_vault::Draft, BTreeMap<String, msticpy::Section<'n>>) {
+    let mut mcheck = Checker::new(mpath, diags);
+    if mroot.as_map().is_none() {
+        mcheck.error(
+            mroot.location,
+            format!(
+                "msticpyconfig.yaml must be a mapping, found {}",
+                mroot.kind()
+            ),
+        );
+    }
+    let vault = match msticpy::key_vault(mroot) {
+        Some((at, node)) => key_vault::Draft::parse(&mut mcheck, at, node, scope, false),
+        None => key_vault::Draft::default(),
+    };
+    let sections = msticpy::sections(&mut mcheck, mroot)
+        .into_iter()
+        .map(|section| (section.name.clone(), section))
+        .collect();
+    (vault, sections)
+}
+
+/// Instances read so far: the usable ones and the names of those with errors.
+#[derive(Default)]
+struct Instances {
+    usable: BTreeMap<String, Instance>,
+    invalid: BTreeSet<String>,
+}
+
+impl Instances {
+    /// Keeps `parsed` as usable, or its name as invalid when it had errors.
+    fn record(&mut self, name: &str, parsed: Option<Instance>) {
+        match parsed {
+            Some(instance) => {
+                self.usable.insert(name.to_string(), instance);
+            }
+            None => {
+                self.invalid.insert(name.to_string());
+            }
+        }
+    }
+}
+
+/// The instances of msticpyconfig.yaml's sections that no huntd.yaml instance replaces.
+fn msticpy_instances(
+    diags: &mut Diagnostics,
+    mpath: &Path,
+    sections: &BTreeMap<String, msticpy::Section<'_>>,
+    native_names: &[&str],
+    scope: &secret::Scope<'_>,
+    out: &mut Instances,
+) {
+    let mut mcheck = Checker::new(mpath, diags);
+    for (name, section) in sections {
+        // A section replaced by a native instance is not checked: its problems do not matter.
+        if native_names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        let site = fields::Site {
+            name,
+            at: section.key.location,
+            setting: vec!["DataProviders", &section.key.name, &section.args.0.name],
+            strict: false,
+        };
+        out.record(
+            name,
+            instance::parse(&mut mcheck, &site, section.args.1, scope),
+        );
+    }
+}
+
+/// The instances under huntd.yaml's `instances:`; `msticpy` is the msticpyconfig.yaml in use
+/// and its sections, to warn about the ones a native instance replaces.
+fn native_instances(
+    check: &mut Checker<'_>,
+    node: &Node,
+    msticpy: Option<(&Path, &BTreeMap<String, msticpy::Section<'_>>)>,
+    scope: &secret::Scope<'_>,
+    out: &mut Instances,
+) {
+    let Some(entries) = check.map(node, "instances") else {
+        return;
+    };
+    let mut seen: Vec<&Key> = Vec::new();
+    for (key, args) in entries {
+        let name = key.name.trim();
+        if let Some(first) = seen
+            .iter()
+            .find(|k| k.name.trim().eq_ignore_ascii_case(name))
+        {
+            check
+                .error(
+                    key.location,
+                    format!(
+                        "instance `{name}` is defined twice (also `{}` on line {})",
+                        first.name, first.location.line
+                    ),
+                )
+                .hint("instance names are compared without regard to case; rename or remove one");
+            continue;
+        }
+        seen.push(key);
+        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            check
+                .error(key.location, format!("`{}` is not a usable instance name", key.name))
+                .hint("instance names are what jobs write in `instance:`; use letters, digits, `-` and `_`");
+            continue;
+        }
+        if let Some((mpath, sections)) = msticpy
+            && let Some((_, section)) = sections
+                .iter()
+                .find(|(other, _)| other.eq_ignore_ascii_case(name))
+        {
+            check.warning(
+                key.location,
+                format!(
+                    "instance `{name}` is also defined in {}:{}; the definition in huntd.yaml is used",
+                    mpath.display(),
+                    section.key.location.line
+                ),
+            );
+        }
+        let site = fields::Site {
+            name,
+            at: key.location,
+            setting: vec!["instances", name],
+            strict: true,
+        };
+        out.record(name, instance::parse(check, &site, args, scope));
+    }
 }
 
 fn daemon(
     check: &mut Checker<'_>,
     node: Option<&Node>,
     base: &Path,
-    env: &Environment,
+    env: &EnvVars,
 ) -> DaemonSettings {
     let state_dir = env
         .var("STATE_DIRECTORY")
@@ -559,7 +600,7 @@ fn paths(
     node: Option<&Node>,
     what: &str,
     base: &Path,
-    env: &Environment,
+    env: &EnvVars,
     dirs_only: bool,
 ) -> Vec<PathBuf> {
     let Some(node) = node else {
@@ -595,7 +636,7 @@ fn msticpy_path(
     check: &mut Checker<'_>,
     node: Option<&Node>,
     base: &Path,
-    env: &Environment,
+    env: &EnvVars,
 ) -> Option<PathBuf> {
     if let Some(node) = node {
         if node.is_null() {
@@ -628,46 +669,11 @@ fn msticpy_path(
     Some(path)
 }
 
-/// Expands a leading `~` to `$HOME` and makes relative paths relative to `base`.
-pub(crate) fn expand_path(text: &str, base: &Path, env: &Environment) -> PathBuf {
-    let home = env.var("HOME").map(PathBuf::from);
-    let path = match (text.strip_prefix('~'), home) {
-        (Some(""), Some(home)) => home,
-        (Some(rest), Some(home)) if rest.starts_with('/') => {
-            home.join(rest.trim_start_matches('/'))
-        }
-        _ => PathBuf::from(text),
-    };
-    let joined = if path.is_absolute() {
-        path
-    } else {
-        base.join(path)
-    };
-    // Drop `.` parts so messages show `/etc/huntd/jobs/a.yaml`, not `/etc/huntd/./jobs/a.yaml`.
-    joined
-        .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
-}
-
 /// The permission bits of `path` when its group or others may read it.
 fn shared_mode(path: &Path) -> Option<u32> {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
     (mode & 0o044 != 0).then_some(mode)
-}
-
-fn redact_url_password(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            if parsed.set_password(Some("[redacted]")).is_ok() {
-                parsed.to_string()
-            } else {
-                "[unprintable database URL]".to_string()
-            }
-        }
-        _ => url.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -718,54 +724,21 @@ mod tests {
     }
 
     #[test]
-    fn database_passwords_are_redacted_for_display() {
-        assert_eq!(
-            redact_url_password("postgres://u:hunter2@db:5432/h"),
-            "postgres://u:%5Bredacted%5D@db:5432/h"
-        );
-        assert_eq!(
-            redact_url_password("postgres://u@db/h"),
-            "postgres://u@db/h"
-        );
-    }
-
-    #[test]
-    fn tilde_means_home_and_relative_means_beside_the_config() {
-        let env = Environment::from_vars([("HOME", "/home/ann")]);
-        let base = Path::new("/etc/huntd");
-        assert_eq!(
-            expand_path("~/.msticpy/m.yaml", base, &env),
-            PathBuf::from("/home/ann/.msticpy/m.yaml")
-        );
-        assert_eq!(
-            expand_path("jobs", base, &env),
-            PathBuf::from("/etc/huntd/jobs")
-        );
-        assert_eq!(expand_path("/abs", base, &env), PathBuf::from("/abs"));
-    }
-
-    #[test]
     fn locate_prefers_explicit_then_environment() {
         let dir = tempfile::tempdir().expect("tempdir");
         let a = dir.path().join("a.yaml");
         let b = dir.path().join("b.yaml");
         std::fs::write(&a, "x: 1").expect("write");
         std::fs::write(&b, "x: 1").expect("write");
-        let env = Environment::from_vars([("HUNTD_CONFIG", b.as_os_str())]);
+        let env = EnvVars::from_vars([("HUNTD_CONFIG", b.as_os_str())]);
         assert_eq!(locate_in(Some(&a), &env), Ok(a.clone()));
         assert_eq!(locate_in(None, &env), Ok(b));
         let missing = dir.path().join("missing.yaml");
         let err = locate_in(Some(&missing), &env).expect_err("missing");
         assert!(err.message.contains("--config"), "{err}");
-        let env = Environment::from_vars([("HUNTD_CONFIG", missing.as_os_str())]);
+        let env = EnvVars::from_vars([("HUNTD_CONFIG", missing.as_os_str())]);
         let err = locate_in(None, &env).expect_err("missing");
         assert!(err.message.contains("$HUNTD_CONFIG"), "{err}");
         assert!(err.hint.is_some());
-    }
-
-    #[test]
-    fn environment_debug_shows_names_only() {
-        let env = Environment::from_vars([("TOKEN", "hunter2")]);
-        assert_eq!(format!("{env:?}"), "{\"TOKEN\"}");
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::Environment;
+use super::env::{EnvVars, expand_path};
 use crate::diagnostic::did_you_mean;
 use crate::yaml::{Checker, Node, Value};
 
@@ -96,11 +96,11 @@ impl SecretSource {
     /// Reads the secret from the process environment and files; Key Vault references fail with
     /// [`Error::KeyVault`] because fetching them needs a signed-in client.
     pub fn resolve(&self) -> Result<Secret> {
-        self.resolve_in(&Environment::current())
+        self.resolve_in(&EnvVars::current())
     }
 
     /// Like [`SecretSource::resolve`], with environment variables taken from `env`.
-    pub fn resolve_in(&self, env: &Environment) -> Result<Secret> {
+    pub fn resolve_in(&self, env: &EnvVars) -> Result<Secret> {
         let value = match self {
             SecretSource::Plain(secret) => return Ok(secret.clone()),
             SecretSource::EnvironmentVar(name) => env
@@ -157,7 +157,7 @@ fn read_secret_file(path: &Path) -> Result<String> {
 #[derive(Debug)]
 pub(crate) struct Scope<'a> {
     /// Environment variables as `huntd validate` or the daemon sees them.
-    pub env: &'a Environment,
+    pub env: &'a EnvVars,
     /// Directory relative paths start from: the directory of the file being read.
     pub base_dir: &'a Path,
     /// The permission bits of the file being read, when group or others can read it.
@@ -278,7 +278,7 @@ fn file(
     scope: &Scope<'_>,
 ) -> Option<SecretSource> {
     let text = check.string(node, &format!("the File of {what}"))?;
-    let path = super::expand_path(&text, scope.base_dir, scope.env);
+    let path = expand_path(&text, scope.base_dir, scope.env);
     match std::fs::File::open(&path).and_then(|f| f.metadata()) {
         Ok(meta) if meta.is_file() => {}
         Ok(_) => {
@@ -480,11 +480,11 @@ mod tests {
     fn resolves_systemd_credentials_from_the_credentials_directory() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("contoso"), "s3cret").expect("write");
-        let env = Environment::from_vars([(CREDENTIALS_DIRECTORY, dir.path().as_os_str())]);
+        let env = EnvVars::from_vars([(CREDENTIALS_DIRECTORY, dir.path().as_os_str())]);
         let source = SecretSource::Credential("contoso".into());
         assert_eq!(source.resolve_in(&env).expect("present").expose(), "s3cret");
         let err = source
-            .resolve_in(&Environment::from_vars::<&str, &str>([]))
+            .resolve_in(&EnvVars::from_vars::<&str, &str>([]))
             .expect_err("no directory");
         assert!(matches!(err, Error::NoCredentialsDirectory(_)), "{err}");
     }
@@ -496,7 +496,7 @@ mod tests {
         std::fs::write(&empty, "\n").expect("write");
         let err = SecretSource::File(empty).resolve().expect_err("empty");
         assert!(matches!(err, Error::Empty(_)), "{err}");
-        let env = Environment::from_vars([("HUNTD_T_SET", "value")]);
+        let env = EnvVars::from_vars([("HUNTD_T_SET", "value")]);
         let err = SecretSource::EnvironmentVar("HUNTD_T_UNSET".into())
             .resolve_in(&env)
             .expect_err("unset");

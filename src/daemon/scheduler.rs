@@ -1,4 +1,5 @@
-//! The per-job loop: wait for the next slot, plan its windows, claim and run them in order.
+//! The per-job loop: wait for the next slot, plan its windows, and hand them in order to the
+//! [`worker`], which claims and runs each; the loop itself never hunts.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,52 +8,22 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_channel::mpsc;
 use futures_util::StreamExt as _;
-use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::run::{self, Outcome};
-use super::window::{self, Backoff, MAX_DATA_AGE, WindowSettings, delta};
-use crate::config::Instance;
-use crate::hunt::Hunter;
-use crate::jobs::Job;
+use super::context::{Context, JobSpec};
+use super::window::{self, Backoff, MAX_DATA_AGE, PlannedGap, WindowSettings, delta};
+use super::worker::{self, Outcome};
+use crate::jobs::{CatchUp, Job};
 use crate::schedule::Schedule;
-use crate::store::{GapRecord, HistoryFilter, JobRecord, Lease, Store};
+use crate::store::{GapRecord, HistoryFilter, Lease};
 
-/// Most slots one scheduling step looks at; a longer backlog is worked off step by step.
+/// Most slots (for `catch_up: all`, merged runs) one scheduling step takes; a longer backlog is
+/// worked off step by step.
 const MAX_DUE_SLOTS: usize = 1000;
 
-/// What every job's loop shares.
-#[derive(Debug)]
-pub struct Shared {
-    /// The result store.
-    pub store: Arc<dyn Store>,
-    /// The hunting client with its per-tenant quotas.
-    pub hunter: Arc<Hunter>,
-    /// This node's id.
-    pub node: String,
-    /// `max_concurrent_runs` permits.
-    pub permits: Arc<Semaphore>,
-    /// Cancelled when the shutdown grace is over: running hunts stop.
-    pub hard_cancel: CancellationToken,
-    /// Lease length.
-    pub lease: Duration,
-    /// Runs in flight.
-    pub running: AtomicUsize,
-    /// Jobs backing off after repeated non-retryable failures.
-    pub backing_off: AtomicUsize,
-    /// [`RESUME_LOOKUPS`] permits.
-    pub resume_lookups: Semaphore,
-}
-
-/// Jobs looking up where they resume at once. Thousands of loops start together; unbounded,
-/// their lookups queue on the store's few connections, each holding a query in memory, and
-/// delay everything else that needs a connection.
-pub const RESUME_LOOKUPS: usize = 4;
-
-/// Counts a job in [`Shared::backing_off`] while it is held, so the count stays right however
+/// Counts a job in [`Context::backing_off`] while it is held, so the count stays right however
 /// the job's loop ends.
 #[derive(Debug)]
 struct BackingOff<'a>(&'a AtomicUsize);
@@ -67,76 +38,6 @@ impl<'a> BackingOff<'a> {
 impl Drop for BackingOff<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A job ready to schedule: the job, its instance, its splay and query hash.
-#[derive(Debug)]
-pub struct JobSpec {
-    /// The job.
-    pub job: Job,
-    /// Its instance, shared by the jobs that use it.
-    pub instance: Arc<Instance>,
-    /// Its splay (the job's own or the daemon default).
-    pub splay: Duration,
-    /// SHA-256 hex of the query template.
-    pub query_sha256: String,
-    /// SHA-256 hex of the job's definition, which the spec itself does not keep.
-    pub definition_sha256: String,
-}
-
-impl JobSpec {
-    /// Builds the spec of a job whose instance is known, and the job as `hunt_jobs` keeps it.
-    ///
-    /// The job's definition moves into the record: a job's loop never reads it, and with
-    /// thousands of jobs a copy per loop would stay resident for nothing.
-    pub fn new(
-        mut job: Job,
-        instance: Arc<Instance>,
-        default_splay: Duration,
-    ) -> (Self, JobRecord) {
-        let query_sha256 = hex::encode(Sha256::digest(job.query.text.as_bytes()));
-        let splay = job.splay.unwrap_or(default_splay);
-        let definition =
-            serde_json::Value::Object(std::mem::take(&mut job.definition).into_iter().collect());
-        let definition_sha256 = hex::encode(Sha256::digest(definition.to_string().as_bytes()));
-        let record = JobRecord {
-            name: job.name.clone(),
-            instance: job.instance.clone(),
-            definition,
-            query_sha256: query_sha256.clone(),
-            enabled: job.enabled,
-            dedup_columns: job.dedup_columns.clone(),
-            retention: job.retention,
-        };
-        let spec = Self {
-            job,
-            instance,
-            splay,
-            query_sha256,
-            definition_sha256,
-        };
-        (spec, record)
-    }
-
-    /// Whether a reload may keep this job's loop for `other`: same query, schedule, windows,
-    /// settings, instance (endpoints, credentials, quota) and splay.
-    pub fn unchanged(&self, other: &JobSpec) -> bool {
-        let (a, b) = (&self.job, &other.job);
-        self.query_sha256 == other.query_sha256
-            && a.query == b.query
-            && self.definition_sha256 == other.definition_sha256
-            && a.schedule.text == b.schedule.text
-            && a.schedule.timezone == b.schedule.timezone
-            && WindowSettings::of(a) == WindowSettings::of(b)
-            && a.environment == b.environment
-            && a.timespan == b.timespan
-            && a.timeout == b.timeout
-            && a.enabled == b.enabled
-            && a.dedup_columns == b.dedup_columns
-            && a.retention == b.retention
-            && self.instance == other.instance
-            && self.splay == other.splay
     }
 }
 
@@ -193,7 +94,7 @@ pub struct JobHandle {
 /// Starts a job's loop; it waits for `predecessor` (the same job's previous loop) to end
 /// first, so a reload never runs a job twice at once.
 pub fn spawn(
-    shared: Arc<Shared>,
+    ctx: Arc<Context>,
     spec: JobSpec,
     stop: CancellationToken,
     predecessor: Option<JoinHandle<()>>,
@@ -206,7 +107,7 @@ pub fn spawn(
         if let Some(previous) = predecessor {
             let _ = previous.await;
         }
-        job_loop(shared, task_spec, task_stop, receiver, Clock::System).await;
+        job_loop(ctx, task_spec, task_stop, receiver, Clock::System).await;
     });
     JobHandle {
         spec,
@@ -223,29 +124,48 @@ pub fn due_slots(
     until: DateTime<Utc>,
     cap: usize,
 ) -> Vec<DateTime<Utc>> {
-    let mut due = Vec::new();
-    let mut at = cursor;
-    while due.len() < cap {
-        match schedule.next_after(at) {
-            Some(next) if next <= until => {
-                due.push(next);
-                at = next;
-            }
-            _ => break,
+    fire_times(schedule, cursor, until).take(cap).collect()
+}
+
+/// Fire times strictly after `cursor` and at or before `until`, oldest first, as they are read.
+fn fire_times(
+    schedule: &Schedule,
+    cursor: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+    std::iter::successors(schedule.next_after(cursor), |&at| schedule.next_after(at))
+        .take_while(move |&at| at <= until)
+}
+
+/// The slots a job's loop handles next: for `catch_up: all` the due slots merged into runs of
+/// up to `max_window` ([`window::merge_slots`]), counted from the window of the slot at
+/// `cursor`; the cap then counts runs, so it never cuts a fast schedule's catch-up into windows
+/// shorter than `max_window`. Otherwise the due slots, at most `cap`.
+pub fn next_slots(
+    schedule: &Schedule,
+    settings: &WindowSettings,
+    cursor: DateTime<Utc>,
+    until: DateTime<Utc>,
+    cap: usize,
+) -> Vec<DateTime<Utc>> {
+    match settings.catch_up {
+        CatchUp::All => {
+            let from = cursor - delta(settings.delay);
+            window::merge_slots(fire_times(schedule, cursor, until), from, settings, cap)
         }
+        CatchUp::Latest | CatchUp::Skip => due_slots(schedule, cursor, until, cap),
     }
-    due
 }
 
 /// Where a job resumes: coverage start when it has no succeeded run yet, and the last slot
 /// already handled.
 async fn resume_point(
-    shared: &Shared,
+    ctx: &Context,
     job: &Job,
     now: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, DateTime<Utc>) {
     let floor = now - delta(MAX_DATA_AGE);
-    match shared.store.high_water_mark(&job.name).await {
+    match ctx.store.high_water_mark(&job.name).await {
         Ok(Some(hwm)) => return (None, (hwm + delta(job.delay)).max(floor)),
         Ok(None) => {}
         Err(e) => warn!(job = %job.name, error = %e, "cannot read the high-water mark"),
@@ -255,7 +175,7 @@ async fn resume_point(
         job: Some(job.name.clone()),
         ..HistoryFilter::default()
     };
-    match shared.store.history(&filter).await {
+    match ctx.store.history(&filter).await {
         Ok(runs) => match runs.last() {
             Some(first) => (
                 Some(first.window_start),
@@ -270,8 +190,63 @@ async fn resume_point(
     }
 }
 
+/// A job's backoff after repeated failures, and whether it pauses the job now.
+#[derive(Debug, Default)]
+struct Pacing<'a> {
+    backoff: Backoff,
+    paused_until: Option<DateTime<Utc>>,
+    counted: Option<BackingOff<'a>>,
+}
+
+impl<'a> Pacing<'a> {
+    /// When the job's pause ends, if it is paused at `now`.
+    fn paused_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.paused_until.filter(|until| now < *until)
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff.succeeded();
+        self.paused_until = None;
+        self.counted = None;
+    }
+
+    /// Counts a failure at `now`; enough of them pause the job and count it in `backing_off`.
+    fn failed(
+        &mut self,
+        job: &str,
+        non_retryable: bool,
+        now: DateTime<Utc>,
+        backing_off: &'a AtomicUsize,
+    ) {
+        self.backoff.failed(non_retryable);
+        if let Some(pause) = self.backoff.pause() {
+            self.paused_until = Some(now + delta(pause));
+            self.counted
+                .get_or_insert_with(|| BackingOff::new(backing_off));
+            warn!(job = %job, failures = self.backoff.failures(), pause = ?pause, "job backs off");
+        }
+    }
+}
+
+/// Logs and stores the coverage gaps a plan found.
+async fn record_gaps(ctx: &Context, job: &Job, gaps: &[PlannedGap], now: DateTime<Utc>) {
+    for gap in gaps {
+        let record = GapRecord {
+            job: job.name.clone(),
+            gap_start: gap.start,
+            gap_end: gap.end,
+            reason: gap.reason.to_string(),
+            recorded_at: now,
+        };
+        warn!(job = %job.name, start = %gap.start, end = %gap.end, reason = gap.reason, "coverage gap");
+        if let Err(e) = ctx.store.record_gap(&record).await {
+            warn!(job = %job.name, error = %e, "cannot record a coverage gap");
+        }
+    }
+}
+
 async fn job_loop(
-    shared: Arc<Shared>,
+    ctx: Arc<Context>,
     spec: Arc<JobSpec>,
     stop: CancellationToken,
     mut takeovers: mpsc::UnboundedReceiver<Lease>,
@@ -281,22 +256,21 @@ async fn job_loop(
     let offset = window::splay_offset(&job.name, spec.splay);
     let settings = WindowSettings::of(job);
     let (floor, mut cursor) = {
-        let _permit = shared
+        let _permit = ctx
             .resume_lookups
             .acquire()
             .await
-            .expect("the semaphore lives in `shared` and is never closed");
-        resume_point(&shared, job, clock.now()).await
+            .expect("the semaphore lives in the context and is never closed");
+        resume_point(&ctx, job, clock.now()).await
     };
-    let mut backoff = Backoff::default();
-    let mut paused_until: Option<DateTime<Utc>> = None;
-    let mut counted: Option<BackingOff<'_>> = None;
+    let mut pacing = Pacing::default();
     loop {
         if stop.is_cancelled() {
             return;
         }
         let now = clock.now();
-        let due = due_slots(&job.schedule, cursor, now - delta(offset), MAX_DUE_SLOTS);
+        let until = now - delta(offset);
+        let due = next_slots(&job.schedule, &settings, cursor, until, MAX_DUE_SLOTS);
         let Some((&slot, missed)) = due.split_last() else {
             let wake = job
                 .schedule
@@ -307,20 +281,18 @@ async fn job_loop(
                 Some(lease) = takeovers.next() => {
                     info!(job = %job.name, run_id = lease.run_id, "running a slot taken over from a dead node");
                     // Boxed: an idle loop then stays small, which matters with thousands of jobs.
-                    Box::pin(run::run_taken_over(&shared, &spec, lease, &stop)).await;
+                    Box::pin(worker::run_taken_over(&ctx, &spec, lease, &stop)).await;
                 }
                 () = clock.sleep_until(wake) => {}
             }
             continue;
         };
         cursor = slot;
-        if let Some(until) = paused_until
-            && now < until
-        {
-            warn!(job = %job.name, %slot, failures = backoff.failures(), %until, "backing off after repeated failures: slot not run");
+        if let Some(until) = pacing.paused_at(now) {
+            warn!(job = %job.name, %slot, failures = pacing.backoff.failures(), %until, "backing off after repeated failures: slot not run");
             continue;
         }
-        let covered = match shared.store.high_water_mark(&job.name).await {
+        let covered = match ctx.store.high_water_mark(&job.name).await {
             Ok(hwm) => hwm.or(floor),
             Err(e) => {
                 warn!(job = %job.name, error = %e, "cannot read the high-water mark: slot not run");
@@ -328,37 +300,16 @@ async fn job_loop(
             }
         };
         let plan = window::plan(&settings, covered, missed, slot, now);
-        for gap in &plan.gaps {
-            let record = GapRecord {
-                job: job.name.clone(),
-                gap_start: gap.start,
-                gap_end: gap.end,
-                reason: gap.reason.to_string(),
-                recorded_at: now,
-            };
-            warn!(job = %job.name, start = %gap.start, end = %gap.end, reason = gap.reason, "coverage gap");
-            if let Err(e) = shared.store.record_gap(&record).await {
-                warn!(job = %job.name, error = %e, "cannot record a coverage gap");
-            }
-        }
+        record_gaps(&ctx, job, &plan.gaps, now).await;
         if let Some(skipped) = plan.skipped {
-            run::record_skipped(&shared, &spec, skipped).await;
+            worker::record_skipped(&ctx, &spec, skipped).await;
         }
         for planned in plan.runs {
-            match Box::pin(run::claim_and_run(&shared, &spec, planned, &stop)).await {
-                Outcome::Succeeded => {
-                    backoff.succeeded();
-                    paused_until = None;
-                    counted = None;
-                }
+            match Box::pin(worker::claim_and_run(&ctx, &spec, planned, &stop)).await {
+                Outcome::Succeeded => pacing.succeeded(),
                 Outcome::NotOurs => {}
                 Outcome::Failed { non_retryable } => {
-                    backoff.failed(non_retryable);
-                    if let Some(pause) = backoff.pause() {
-                        paused_until = Some(clock.now() + delta(pause));
-                        counted.get_or_insert_with(|| BackingOff::new(&shared.backing_off));
-                        warn!(job = %job.name, failures = backoff.failures(), pause = ?pause, "job backs off");
-                    }
+                    pacing.failed(&job.name, non_retryable, clock.now(), &ctx.backing_off);
                     // The next slot's window starts at the high-water mark and makes this good.
                     break;
                 }
@@ -382,7 +333,7 @@ mod tests {
     use crate::auth::{self, AccessToken, Resource, TokenSource};
     use crate::config::{Cloud, Credential, Endpoints, Instance, Secret, SecretSource};
     use crate::diagnostic::Diagnostics;
-    use crate::hunt::HunterOptions;
+    use crate::hunt::{Hunter, HunterOptions};
     use crate::store::RunStatus;
 
     /// A clock the test sets; each wait the loop starts is reported on `waits`.
@@ -505,17 +456,14 @@ mod tests {
         );
         let spec = Arc::new(spec);
         store.upsert_job(&record).await.expect("register");
-        let shared = Arc::new(Shared {
-            store: Arc::clone(&store),
-            hunter: Arc::new(Hunter::new(Arc::new(FixedToken), HunterOptions::default())),
-            node: "n".into(),
-            permits: Arc::new(Semaphore::new(1)),
-            hard_cancel: CancellationToken::new(),
-            lease: Duration::from_secs(60),
-            running: AtomicUsize::new(0),
-            backing_off: AtomicUsize::new(0),
-            resume_lookups: Semaphore::new(RESUME_LOOKUPS),
-        });
+        let ctx = Arc::new(Context::new(
+            Arc::clone(&store),
+            Hunter::new(Arc::new(FixedToken), HunterOptions::default()),
+            "n".into(),
+            1,
+            Duration::from_secs(60),
+            CancellationToken::new(),
+        ));
         let start = t("2026-01-05T00:00:10Z");
         let (set_now, now) = watch::channel(start);
         let (waits, mut waited) = tokio::sync::mpsc::unbounded_channel();
@@ -523,7 +471,7 @@ mod tests {
         let stop = CancellationToken::new();
         let (_takeovers, receiver) = mpsc::unbounded();
         let task = tokio::spawn(job_loop(
-            Arc::clone(&shared),
+            Arc::clone(&ctx),
             Arc::clone(&spec),
             stop.clone(),
             receiver,
@@ -572,6 +520,16 @@ mod tests {
             .iter()
             .map(|r| (r.slot_at, r.status, r.window_start, r.window_end))
             .collect();
+        let expected = expected_runs(until);
+        assert_eq!(seen, expected);
+    }
+
+    /// A run as the job loop test checks it: slot, status, window start and end.
+    type RunSeen = (DateTime<Utc>, RunStatus, DateTime<Utc>, DateTime<Utc>);
+
+    /// The runs the job loop test must leave: its first slots, then the rejected query's
+    /// failures, the backoff doubling up to its cap until `until`.
+    fn expected_runs(until: DateTime<Utc>) -> Vec<RunSeen> {
         let at = |text: &str| t(&format!("2026-01-05T{text}Z"));
         let ok = RunStatus::Succeeded;
         let failed = RunStatus::Failed;
@@ -593,7 +551,7 @@ mod tests {
             slot += pause;
         }
         assert!(slot > until, "the cap was reached and held twice");
-        assert_eq!(seen, expected);
+        expected
     }
 
     fn t(text: &str) -> DateTime<Utc> {
@@ -629,6 +587,33 @@ mod tests {
             .len(),
             2
         );
+    }
+
+    #[test]
+    fn next_slots_of_catch_up_all_merge_a_fast_backlog_and_cap_the_runs() {
+        let schedule = Schedule::every(Duration::from_secs(10), chrono_tz::UTC).expect("valid");
+        let settings = WindowSettings {
+            lookback: Duration::from_secs(3600),
+            delay: Duration::ZERO,
+            max_window: Duration::from_secs(3600),
+            catch_up: CatchUp::All,
+        };
+        let (cursor, until) = (t("2024-03-10T09:00:00Z"), t("2024-03-10T12:00:05Z"));
+        let hourly = [
+            t("2024-03-10T10:00:00Z"),
+            t("2024-03-10T11:00:00Z"),
+            t("2024-03-10T12:00:00Z"),
+        ];
+        assert_eq!(next_slots(&schedule, &settings, cursor, until, 10), hourly);
+        assert_eq!(
+            next_slots(&schedule, &settings, cursor, until, 2),
+            hourly[..2]
+        );
+        let latest = WindowSettings {
+            catch_up: CatchUp::Latest,
+            ..settings
+        };
+        assert_eq!(next_slots(&schedule, &latest, cursor, until, 5).len(), 5);
     }
 
     #[test]

@@ -106,7 +106,16 @@ pub fn plan(
     let delay = delta(settings.delay);
     let mut cursor = covered_until;
     let slots: Vec<DateTime<Utc>> = match settings.catch_up {
-        CatchUp::All => missed.iter().copied().chain([slot]).collect(),
+        CatchUp::All => {
+            let first = missed.first().copied().unwrap_or(slot);
+            let from = cursor.unwrap_or(first - delay - delta(settings.lookback));
+            merge_slots(
+                missed.iter().copied().chain([slot]),
+                from,
+                settings,
+                usize::MAX,
+            )
+        }
         CatchUp::Latest => vec![slot],
         CatchUp::Skip => {
             let resume = slot - delay - delta(settings.lookback);
@@ -157,6 +166,40 @@ pub fn plan(
         cursor = Some(end);
     }
     plan
+}
+
+/// The slots `catch_up: all` runs, out of due fire times (oldest first): consecutive slots
+/// whose windows fit together in `max_window`, counted from `from` (where coverage ends), are
+/// merged into the newest of them, so a fast schedule's missed slots cost one run per
+/// `max_window` rather than one per slot. The newest due slot is kept last unless `cap` slots
+/// were kept before it; a slot whose own window exceeds `max_window` stays alone (and is
+/// chunked).
+pub fn merge_slots(
+    due: impl IntoIterator<Item = DateTime<Utc>>,
+    from: DateTime<Utc>,
+    settings: &WindowSettings,
+    cap: usize,
+) -> Vec<DateTime<Utc>> {
+    let delay = delta(settings.delay);
+    let max = delta(settings.max_window);
+    let mut kept = Vec::new();
+    let mut start = from;
+    let mut pending: Option<DateTime<Utc>> = None;
+    for slot in due {
+        if let Some(last) = pending
+            && max > TimeDelta::zero()
+            && slot - delay - start > max
+        {
+            kept.push(last);
+            if kept.len() >= cap {
+                return kept;
+            }
+            start = last - delay;
+        }
+        pending = Some(slot);
+    }
+    kept.extend(pending);
+    kept
 }
 
 /// Splits `[start, end)` into consecutive chunks of at most `max`; every chunk but the last
@@ -322,9 +365,30 @@ mod tests {
     }
 
     #[test]
-    fn catch_up_all_runs_each_missed_slot_in_order_without_gaps() {
+    fn catch_up_all_merges_missed_slots_into_one_run_when_they_fit_in_max_window() {
         let plan = plan(
             &settings(CatchUp::All),
+            Some(t("2024-03-10T08:55:00Z")),
+            &[t("2024-03-10T10:00:00Z"), t("2024-03-10T11:00:00Z")],
+            t("2024-03-10T12:00:00Z"),
+            t(NOW),
+        );
+        assert_eq!(
+            plan.runs,
+            [run(
+                "2024-03-10T12:00:00Z",
+                "2024-03-10T08:55:00Z",
+                "2024-03-10T11:55:00Z"
+            )]
+        );
+    }
+
+    #[test]
+    fn catch_up_all_runs_each_missed_slot_when_max_window_is_one_slot() {
+        let mut s = settings(CatchUp::All);
+        s.max_window = hours(1);
+        let plan = plan(
+            &s,
             Some(t("2024-03-10T08:55:00Z")),
             &[t("2024-03-10T10:00:00Z"), t("2024-03-10T11:00:00Z")],
             t("2024-03-10T12:00:00Z"),
@@ -350,6 +414,64 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn catch_up_all_of_a_fast_schedule_is_one_run_per_max_window_ending_on_slots() {
+        let mut s = settings(CatchUp::All);
+        s.max_window = hours(2);
+        // Ten-second slots for five hours after coverage ended at 06:55 (slot 07:00).
+        let missed: Vec<DateTime<Utc>> = (1..1800)
+            .map(|i| t("2024-03-10T07:00:00Z") + TimeDelta::seconds(10 * i))
+            .collect();
+        let slot = t("2024-03-10T12:00:00Z");
+        let plan = plan(&s, Some(t("2024-03-10T06:55:00Z")), &missed, slot, t(NOW));
+        assert_eq!(
+            plan.runs,
+            [
+                run(
+                    "2024-03-10T09:00:00Z",
+                    "2024-03-10T06:55:00Z",
+                    "2024-03-10T08:55:00Z"
+                ),
+                run(
+                    "2024-03-10T11:00:00Z",
+                    "2024-03-10T08:55:00Z",
+                    "2024-03-10T10:55:00Z"
+                ),
+                run(
+                    "2024-03-10T12:00:00Z",
+                    "2024-03-10T10:55:00Z",
+                    "2024-03-10T11:55:00Z"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn merge_slots_keeps_the_newest_slot_last_and_stops_at_the_cap() {
+        let s = WindowSettings {
+            max_window: Duration::from_secs(30),
+            delay: Duration::ZERO,
+            ..settings(CatchUp::All)
+        };
+        let from = t("2024-03-10T00:00:00Z");
+        let due: Vec<DateTime<Utc>> = (1..=10)
+            .map(|i| from + TimeDelta::seconds(10 * i))
+            .collect();
+        let at = |i: i64| from + TimeDelta::seconds(10 * i);
+        assert_eq!(
+            merge_slots(due.iter().copied(), from, &s, usize::MAX),
+            [at(3), at(6), at(9), at(10)]
+        );
+        assert_eq!(
+            merge_slots(due.iter().copied(), from, &s, 2),
+            [at(3), at(6)]
+        );
+        assert!(merge_slots(Vec::new(), from, &s, 2).is_empty());
+        // A slot whose own window is longer than max_window stays alone.
+        let sparse = [at(10), at(20)];
+        assert_eq!(merge_slots(sparse, from, &s, usize::MAX), sparse);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The emulator's tables: a sample dataset generated from a seed, or JSON Lines files.
+//! The emulator's sample dataset, generated from a seed (directories of JSON Lines are `jsonl`'s).
 //!
 //! The sample spreads ordinary activity over the last 30 days and plants, at regular intervals
 //! through the last day, the activity the example jobs hunt for: encoded PowerShell, Word
@@ -6,8 +6,7 @@
 //! SHA256 and connections to rare ports. The intervals are shorter than every example job's
 //! window, so each job finds something whenever it runs.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -15,8 +14,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use super::kql::{Database, KqlType, Table, Value};
-use super::{Error, Result};
+use kql::{Database, Table, Value};
+
+pub use super::schema::sample_schema;
 
 /// SHA256 the sample plants as a malicious file; the `known-bad-hash` example job lists it.
 pub const KNOWN_BAD_SHA256: &str =
@@ -54,228 +54,6 @@ pub struct SampleOptions {
     pub rows_per_table: usize,
     /// The end of the 30 days the timestamps cover.
     pub now: DateTime<Utc>,
-}
-
-use KqlType::{Bool, DateTime as Dt, Dynamic, Int, Long, String as Str};
-
-fn schema(columns: &[(&str, KqlType)]) -> Vec<(String, KqlType)> {
-    columns
-        .iter()
-        .map(|(n, t)| ((*n).to_string(), *t))
-        .collect()
-}
-
-/// The columns of each sample table: Defender's names and types (the main ones of each).
-pub fn sample_schema(table: &str) -> Option<Vec<(String, KqlType)>> {
-    let cols: &[(&str, KqlType)] = match table {
-        "DeviceProcessEvents" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ActionType", Str),
-            ("FileName", Str),
-            ("FolderPath", Str),
-            ("SHA1", Str),
-            ("SHA256", Str),
-            ("MD5", Str),
-            ("FileSize", Long),
-            ("ProcessId", Long),
-            ("ProcessCommandLine", Str),
-            ("ProcessIntegrityLevel", Str),
-            ("ProcessCreationTime", Dt),
-            ("AccountDomain", Str),
-            ("AccountName", Str),
-            ("AccountSid", Str),
-            ("AccountUpn", Str),
-            ("LogonId", Long),
-            ("InitiatingProcessFileName", Str),
-            ("InitiatingProcessFolderPath", Str),
-            ("InitiatingProcessId", Long),
-            ("InitiatingProcessCommandLine", Str),
-            ("InitiatingProcessAccountDomain", Str),
-            ("InitiatingProcessAccountName", Str),
-            ("InitiatingProcessParentFileName", Str),
-            ("ReportId", Long),
-        ],
-        "DeviceNetworkEvents" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ActionType", Str),
-            ("RemoteIP", Str),
-            ("RemotePort", Int),
-            ("RemoteUrl", Str),
-            ("LocalIP", Str),
-            ("LocalPort", Int),
-            ("Protocol", Str),
-            ("LocalIPType", Str),
-            ("RemoteIPType", Str),
-            ("InitiatingProcessFileName", Str),
-            ("InitiatingProcessCommandLine", Str),
-            ("InitiatingProcessAccountName", Str),
-            ("InitiatingProcessParentFileName", Str),
-            ("ReportId", Long),
-        ],
-        "DeviceFileEvents" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ActionType", Str),
-            ("FileName", Str),
-            ("FolderPath", Str),
-            ("SHA1", Str),
-            ("SHA256", Str),
-            ("MD5", Str),
-            ("FileSize", Long),
-            ("FileOriginUrl", Str),
-            ("FileOriginReferrerUrl", Str),
-            ("InitiatingProcessFileName", Str),
-            ("InitiatingProcessCommandLine", Str),
-            ("InitiatingProcessAccountDomain", Str),
-            ("InitiatingProcessAccountName", Str),
-            ("ReportId", Long),
-        ],
-        "DeviceLogonEvents" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ActionType", Str),
-            ("LogonType", Str),
-            ("AccountDomain", Str),
-            ("AccountName", Str),
-            ("AccountSid", Str),
-            ("Protocol", Str),
-            ("FailureReason", Str),
-            ("IsLocalAdmin", Bool),
-            ("LogonId", Long),
-            ("RemoteDeviceName", Str),
-            ("RemoteIP", Str),
-            ("RemoteIPType", Str),
-            ("RemotePort", Int),
-            ("InitiatingProcessFileName", Str),
-            ("ReportId", Long),
-        ],
-        "DeviceEvents" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ActionType", Str),
-            ("FileName", Str),
-            ("FolderPath", Str),
-            ("SHA256", Str),
-            ("AccountDomain", Str),
-            ("AccountName", Str),
-            ("ProcessCommandLine", Str),
-            ("RemoteIP", Str),
-            ("RemotePort", Int),
-            ("InitiatingProcessFileName", Str),
-            ("InitiatingProcessCommandLine", Str),
-            ("AdditionalFields", Dynamic),
-            ("ReportId", Long),
-        ],
-        "DeviceInfo" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ClientVersion", Str),
-            ("PublicIP", Str),
-            ("OSArchitecture", Str),
-            ("OSPlatform", Str),
-            ("OSBuild", Long),
-            ("OSVersion", Str),
-            ("IsAzureADJoined", Bool),
-            ("LoggedOnUsers", Dynamic),
-            ("MachineGroup", Str),
-            ("DeviceType", Str),
-            ("OnboardingStatus", Str),
-            ("ReportId", Long),
-        ],
-        "AlertInfo" => &[
-            ("Timestamp", Dt),
-            ("AlertId", Str),
-            ("Title", Str),
-            ("Category", Str),
-            ("Severity", Str),
-            ("ServiceSource", Str),
-            ("DetectionSource", Str),
-            ("AttackTechniques", Str),
-        ],
-        "AlertEvidence" => &[
-            ("Timestamp", Dt),
-            ("AlertId", Str),
-            ("Title", Str),
-            ("Categories", Str),
-            ("AttackTechniques", Str),
-            ("ServiceSource", Str),
-            ("DetectionSource", Str),
-            ("EntityType", Str),
-            ("EvidenceRole", Str),
-            ("FileName", Str),
-            ("FolderPath", Str),
-            ("SHA256", Str),
-            ("RemoteIP", Str),
-            ("RemoteUrl", Str),
-            ("AccountName", Str),
-            ("AccountDomain", Str),
-            ("AccountUpn", Str),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ProcessCommandLine", Str),
-            ("SHA1", Str),
-            ("Application", Str),
-            ("NetworkMessageId", Str),
-            ("RegistryKey", Str),
-            ("AdditionalFields", Dynamic),
-        ],
-        "IdentityLogonEvents" => &[
-            ("Timestamp", Dt),
-            ("ActionType", Str),
-            ("Application", Str),
-            ("LogonType", Str),
-            ("Protocol", Str),
-            ("FailureReason", Str),
-            ("AccountName", Str),
-            ("AccountDomain", Str),
-            ("AccountUpn", Str),
-            ("AccountSid", Str),
-            ("AccountObjectId", Str),
-            ("AccountDisplayName", Str),
-            ("DeviceName", Str),
-            ("DeviceType", Str),
-            ("OSPlatform", Str),
-            ("IPAddress", Str),
-            ("Port", Int),
-            ("DestinationDeviceName", Str),
-            ("Location", Str),
-            ("ISP", Str),
-            ("AdditionalFields", Dynamic),
-            ("ReportId", Long),
-        ],
-        "EmailEvents" => &[
-            ("Timestamp", Dt),
-            ("NetworkMessageId", Str),
-            ("InternetMessageId", Str),
-            ("SenderMailFromAddress", Str),
-            ("SenderFromAddress", Str),
-            ("SenderDisplayName", Str),
-            ("SenderFromDomain", Str),
-            ("SenderIPv4", Str),
-            ("RecipientEmailAddress", Str),
-            ("RecipientObjectId", Str),
-            ("Subject", Str),
-            ("EmailDirection", Str),
-            ("DeliveryAction", Str),
-            ("DeliveryLocation", Str),
-            ("ThreatTypes", Str),
-            ("DetectionMethods", Str),
-            ("AttachmentCount", Int),
-            ("UrlCount", Int),
-            ("EmailLanguage", Str),
-            ("ReportId", Long),
-        ],
-        _ => return None,
-    };
-    Some(schema(cols))
 }
 
 struct Device {
@@ -466,10 +244,10 @@ fn planted_times(now: DateTime<Utc>, every_minutes: i64) -> impl Iterator<Item =
 /// accounts over millions of rows: one allocation per cell made a million-row table take a
 /// gigabyte, and scanning it chased a cache miss per string compared.
 #[derive(Default)]
-struct Interner(HashSet<Arc<str>>);
+pub(super) struct Interner(HashSet<Arc<str>>);
 
 impl Interner {
-    fn share(&mut self, row: &mut [Value]) {
+    pub(super) fn share(&mut self, row: &mut [Value]) {
         for cell in row {
             if let Value::String(text) = cell {
                 if let Some(shared) = self.0.get(&**text) {
@@ -1027,168 +805,6 @@ pub fn sample_tables(options: &SampleOptions, names: &[&str]) -> Database {
     db
 }
 
-/// Loads every `<Table>.jsonl` in `dir`, with the schema from `<Table>.schema.json` when present
-/// (`[{"name": ..., "type": ...}]`, Defender or KQL type names) or inferred from the values.
-pub fn load_dir(dir: &Path) -> Result<Database> {
-    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(std::result::Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    paths.sort();
-    let mut db = Database::new();
-    for path in paths {
-        db.insert(load_table(&path)?);
-    }
-    Ok(db)
-}
-
-fn data_error(path: &Path, line: usize, message: impl Into<String>) -> Error {
-    Error::Data {
-        path: path.to_path_buf(),
-        line,
-        message: message.into(),
-    }
-}
-
-fn read_schema(path: &Path) -> Result<Option<Vec<(String, KqlType)>>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let columns: Vec<HashMap<String, String>> =
-        serde_json::from_str(&text).map_err(|e| data_error(path, e.line(), e.to_string()))?;
-    let mut schema = Vec::new();
-    for column in columns {
-        let get = |key: &str| {
-            column
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.clone())
-        };
-        let (Some(name), Some(type_name)) = (get("name"), get("type")) else {
-            return Err(data_error(path, 1, "each column needs a name and a type"));
-        };
-        let kind = match type_name.as_str() {
-            "Int32" => Some(KqlType::Int),
-            "Object" => Some(KqlType::Dynamic),
-            other => KqlType::from_kql_name(other),
-        }
-        .ok_or_else(|| {
-            data_error(
-                path,
-                1,
-                format!("unknown type {type_name} of column {name}"),
-            )
-        })?;
-        schema.push((name, kind));
-    }
-    Ok(Some(schema))
-}
-
-fn infer_type(value: &serde_json::Value) -> Option<KqlType> {
-    Some(match value {
-        serde_json::Value::Null => return None,
-        serde_json::Value::Bool(_) => KqlType::Bool,
-        serde_json::Value::Number(n) if n.is_i64() => KqlType::Long,
-        serde_json::Value::Number(_) => KqlType::Real,
-        serde_json::Value::String(text) if text.parse::<DateTime<Utc>>().is_ok() => {
-            KqlType::DateTime
-        }
-        serde_json::Value::String(_) => KqlType::String,
-        _ => KqlType::Dynamic,
-    })
-}
-
-fn convert(value: serde_json::Value, kind: KqlType) -> Option<Value> {
-    use serde_json::Value as J;
-    Some(match (kind, value) {
-        (_, J::Null) => Value::Null,
-        (KqlType::Dynamic, v) => Value::dynamic(v),
-        (KqlType::Bool, J::Bool(b)) => Value::Bool(b),
-        (KqlType::Int | KqlType::Long, J::Number(n)) => Value::Long(n.as_i64()?),
-        (KqlType::Real, J::Number(n)) => Value::Real(n.as_f64()?),
-        (KqlType::DateTime, J::String(t)) => Value::DateTime(t.parse().ok()?),
-        (KqlType::String | KqlType::Guid, J::String(t)) => Value::str(&t),
-        (KqlType::String, other) => Value::str(&other.to_string()),
-        _ => return None,
-    })
-}
-
-fn load_table(path: &Path) -> Result<Table> {
-    let name = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .ok_or_else(|| data_error(path, 0, "the file name is not a table name"))?
-        .to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut records = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
-            .map_err(|e| data_error(path, i + 1, format!("not a JSON object: {e}")))?;
-        records.push((i + 1, record));
-    }
-    let schema_path = path.with_file_name(format!("{name}.schema.json"));
-    let columns = if let Some(columns) = read_schema(&schema_path)? {
-        columns
-    } else {
-        let mut columns: Vec<(String, Option<KqlType>)> = Vec::new();
-        for (_, record) in &records {
-            for (key, value) in record {
-                match columns.iter_mut().find(|(n, _)| n == key) {
-                    Some((_, kind @ None)) => *kind = infer_type(value),
-                    Some(_) => {}
-                    None => columns.push((key.clone(), infer_type(value))),
-                }
-            }
-        }
-        columns
-            .into_iter()
-            .map(|(n, t)| (n, t.unwrap_or(KqlType::String)))
-            .collect()
-    };
-    let mut table = Table::new(name, columns);
-    let mut strings = Interner::default();
-    for (line, mut record) in records {
-        let mut row = Vec::with_capacity(table.columns.len());
-        for (column, kind) in &table.columns {
-            let raw = record.remove(column).unwrap_or(serde_json::Value::Null);
-            let cell = convert(raw, *kind).ok_or_else(|| {
-                data_error(
-                    path,
-                    line,
-                    format!(
-                        "column {column} holds a value that is not a {}",
-                        kind.defender_name()
-                    ),
-                )
-            })?;
-            row.push(cell);
-        }
-        strings.share(&mut row);
-        table
-            .push(row)
-            .expect("rows are built from the table's own columns");
-    }
-    Ok(table)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1265,52 +881,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn jsonl_tables_load_with_inferred_or_given_schema() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(
-            dir.path().join("Events.jsonl"),
-            "{\"Timestamp\":\"2026-03-01T10:00:00Z\",\"N\":1,\"Name\":\"a\",\"Extra\":null}\n\n\
-             {\"Timestamp\":\"2026-03-01T11:00:00Z\",\"N\":2,\"Name\":\"b\",\"Extra\":{\"x\":1}}\n",
-        )
-        .expect("write");
-        std::fs::write(
-            dir.path().join("Typed.jsonl"),
-            "{\"Id\":\"7\",\"Port\":443}\n",
-        )
-        .expect("write");
-        std::fs::write(
-            dir.path().join("Typed.schema.json"),
-            r#"[{"Name":"Id","Type":"String"},{"name":"Port","type":"Int32"}]"#,
-        )
-        .expect("write");
-        let db = load_dir(dir.path()).expect("loads");
-        let events = &db.tables["Events"];
-        let types: Vec<KqlType> = events.columns.iter().map(|c| c.1).collect();
-        assert_eq!(
-            types,
-            [
-                KqlType::DateTime,
-                KqlType::Long,
-                KqlType::String,
-                KqlType::Dynamic
-            ]
-        );
-        assert_eq!(events.rows.len(), 2);
-        assert_eq!(db.tables["Typed"].columns[1], ("Port".into(), KqlType::Int));
-    }
-
-    #[test]
-    fn a_bad_jsonl_line_is_reported_with_its_line_number() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("T.jsonl");
-        std::fs::write(&path, "{\"a\":1}\n{\"a\":\"x\"}\n").expect("write");
-        let err = load_dir(dir.path()).expect_err("value of the wrong type");
-        assert!(matches!(err, Error::Data { line: 2, .. }), "{err}");
-        std::fs::write(&path, "{\"a\":1}\n\nnot json\n").expect("write");
-        let err = load_dir(dir.path()).expect_err("not JSON");
-        assert!(matches!(err, Error::Data { line: 3, .. }), "{err}");
     }
 }

@@ -4,7 +4,8 @@
 
 mod certs;
 pub mod data;
-pub mod kql;
+pub mod jsonl;
+pub mod schema;
 pub mod server;
 mod tls;
 mod tokens;
@@ -15,6 +16,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use server::{Emulator, serve, start};
+
+/// Result size over which the APIs refuse an answer (MDE documents 124 MB).
+pub const MAX_RESULT_BYTES: usize = 124 * 1024 * 1024;
 
 /// Role that Graph `runHuntingQuery` requires.
 pub const GRAPH_ROLE: &str = "ThreatHunting.Read.All";
@@ -296,7 +300,7 @@ impl Default for EmulatorOptions {
             per_minute: 45,
             mde_per_hour: 1500,
             request_log: None,
-            max_result_bytes: server::MAX_RESULT_BYTES,
+            max_result_bytes: MAX_RESULT_BYTES,
             tls_certificate: None,
         }
     }

@@ -13,45 +13,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::api::{self, Api};
 use super::error::classify_status;
-use super::quota::{Limiter, Quotas};
+use super::quota::{Limiter, Quotas, TenantKey};
 use super::response::BodyParser;
 use super::retry::{self, Jitter, RetryPolicy};
-use super::{ErrorClass, HuntError, HuntOutcome, HuntResult, MAX_ROWS, Window, graph, mde};
+use super::{ErrorClass, HuntError, HuntOutcome, HuntResult, MAX_ANSWER_BYTES, MAX_ROWS, Window};
 use crate::auth::{self, Resource, TokenSource};
-use crate::config::{Endpoints, Instance, Quota};
+use crate::config::{Instance, Quota};
 use crate::jobs::Environment;
-
-/// The facts of one hunting API.
-#[derive(Debug)]
-pub(super) struct Api {
-    pub name: &'static str,
-    pub path: &'static str,
-    pub base: fn(&Endpoints) -> &String,
-    pub permission: &'static str,
-    pub permission_on: &'static str,
-    pub time_limit: Duration,
-    pub resource: Resource,
-    pub default_quota: Quota,
-    pub body: fn(&str, Option<Window>) -> String,
-}
-
-impl Api {
-    fn of(environment: Environment) -> &'static Api {
-        match environment {
-            Environment::Graph => &graph::API,
-            Environment::Mde => &mde::API,
-        }
-    }
-
-    fn url(&self, instance: &Instance) -> String {
-        format!(
-            "{}{}",
-            (self.base)(&instance.endpoints).trim_end_matches('/'),
-            self.path
-        )
-    }
-}
 
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
@@ -80,8 +50,8 @@ impl Default for HunterOptions {
             retry: RetryPolicy::default(),
             jitter: Jitter::full(),
             timeout_margin: Duration::from_secs(30),
-            graph_time_limit: graph::API.time_limit,
-            mde_time_limit: mde::API.time_limit,
+            graph_time_limit: api::GRAPH.time_limit,
+            mde_time_limit: api::MDE.time_limit,
         }
     }
 }
@@ -99,6 +69,8 @@ pub struct Hunter {
 /// A run's claim on its instance's quota, taken once per API call.
 struct Slot<'a> {
     limiter: &'a Limiter,
+    /// The instance, for the throttle-wait metric.
+    instance: &'a str,
     environment: Environment,
     quota: Quota,
     cancel: &'a CancellationToken,
@@ -112,6 +84,9 @@ impl Slot<'_> {
             .acquire(self.environment, self.quota, self.cancel)
             .await
             .map_err(|_| HuntError::cancelled())?;
+        if !waited.is_zero() {
+            super::throttle_waited(self.instance, "quota", waited);
+        }
         let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
         self.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
         Ok(())
@@ -154,10 +129,11 @@ impl Hunter {
         let api = Api::of(environment);
         let client = self.client(instance)?;
         let body = (api.body)(query, window);
-        let limiter = self.quotas.limiter(&instance.name);
+        let limiter = self.quotas.limiter(&TenantKey::of(instance));
         let quota = instance.quota.unwrap_or(api.default_quota);
         let slot = Slot {
             limiter: &limiter,
+            instance: &instance.name,
             environment,
             quota,
             cancel,
@@ -350,6 +326,12 @@ async fn read_body(
         }
         parser.finish()
     });
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES)
+    {
+        return Err(too_big(api));
+    }
     let mut stream = response.bytes_stream();
     let mut body_bytes = 0u64;
     let mut broken = None;
@@ -357,6 +339,10 @@ async fn read_body(
         match chunk {
             Ok(chunk) => {
                 body_bytes += chunk.len() as u64;
+                if body_bytes > MAX_ANSWER_BYTES {
+                    // Dropping the sender stops the parser, which frees what it holds.
+                    return Err(too_big(api));
+                }
                 // A send error means the parser stopped early; its own error says why.
                 if tx.send(chunk).await.is_err() {
                     break;
@@ -405,6 +391,19 @@ async fn read_body(
         http_status: status,
         body_bytes,
     })
+}
+
+/// An answer past [`MAX_ANSWER_BYTES`]: no retry can make it smaller.
+fn too_big(api: &Api) -> HuntError {
+    HuntError::new(
+        ErrorClass::TooLarge,
+        format!(
+            "{}: the answer is over {} MiB, huntd's limit (the API documents 124 MB); \
+             aggregate with `summarize`, project fewer columns, or use a shorter window",
+            api.name,
+            MAX_ANSWER_BYTES / (1024 * 1024)
+        ),
+    )
 }
 
 /// Chunks in flight between download and parser; bounds the memory of a slow parse.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::client::Api;
+use super::api::Api;
 
 /// What kind of failure a run had; stored with the run and decides whether to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -172,9 +172,36 @@ pub(super) fn classify_status(
     let header = retry_after_header
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    let (class, message) = if said_lower.contains("result size")
-        || said_lower.contains("allowed result size")
-    {
+    let (class, message) = class_and_message(api, status, &said, &said_lower, &code_part, &quote);
+    HuntError {
+        class,
+        message,
+        http_status: Some(status),
+        api_code: code,
+        client_request_id: None,
+        retry_after: match (header, retry_in) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        },
+        // Only the CPU-allocation message pauses the tenant; a plain rate-limit 429 ("Rate
+        // limit is exceeded. Try again in 5 seconds") says "again in" too but only asks this
+        // call to wait.
+        cpu_exhausted: class == ErrorClass::Throttled
+            && said_lower.contains("exceeded processing resources"),
+        attempts: 0,
+    }
+}
+
+/// The class of a failed answer and the message users see, from its status and what it said.
+fn class_and_message(
+    api: &Api,
+    status: u16,
+    said: &str,
+    said_lower: &str,
+    code_part: &str,
+    quote: &str,
+) -> (ErrorClass, String) {
+    if said_lower.contains("result size") || said_lower.contains("allowed result size") {
         (
             ErrorClass::TooLarge,
             format!(
@@ -243,20 +270,6 @@ pub(super) fn classify_status(
                 api.name
             ),
         )
-    };
-    HuntError {
-        class,
-        message,
-        http_status: Some(status),
-        api_code: code,
-        client_request_id: None,
-        retry_after: match (header, retry_in) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        },
-        cpu_exhausted: class == ErrorClass::Throttled
-            && (said_lower.contains("processing resources") || retry_in.is_some()),
-        attempts: 0,
     }
 }
 

@@ -5,11 +5,9 @@
 //! parses the answer as a stream (rows stay raw JSON, exactly as the API sent them) and
 //! retries what can succeed.
 
+mod api;
 mod client;
 mod error;
-mod graph;
-mod mde;
-pub mod output;
 pub mod quota;
 mod response;
 pub mod retry;
@@ -22,7 +20,8 @@ use uuid::Uuid;
 
 pub use client::{DryRun, Hunter, HunterOptions, dry_run};
 pub use error::{ErrorClass, HuntError, parse_retry_in};
-pub use quota::{Limiter, Quotas};
+pub use quota::{Limiter, Quotas, TenantKey};
+pub use response::MAX_DEPTH;
 pub use retry::{Jitter, RetryPolicy};
 
 /// Result alias for this module.
@@ -36,6 +35,10 @@ pub type Window = (DateTime<Utc>, DateTime<Utc>);
 
 /// Most rows either API returns; an answer this long was cut by the API.
 pub const MAX_ROWS: usize = 100_000;
+
+/// The largest answer body huntd reads: MDE documents 124 MB as its result limit, so anything
+/// past 192 MiB is not a Defender answer and is refused as it streams, before it is held.
+pub const MAX_ANSWER_BYTES: u64 = 192 * 1024 * 1024;
 
 /// One column of an answer: its name and the Defender type name as the API wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,11 @@
-//! Per-tenant call limits: a sliding-window limiter per instance, shared by all its jobs.
+//! Per-tenant call limits: a sliding-window limiter per tenant, shared by every job of every
+//! instance on that tenant.
+//!
+//! Defender documents its call limits per tenant (Graph: "at least 45 calls per minute per
+//! tenant"; MDE: 45 a minute and 1,500 an hour) and does not say whether the two APIs, which
+//! front one hunting service, count apart. So that huntd itself never draws a 429 either way,
+//! every call to a tenant counts toward one per-minute budget, whichever API and instance made
+//! it (one app for Graph and another for MDE is common); MDE's hourly limit counts MDE calls.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -7,16 +14,45 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Quota;
+use crate::config::{Cloud, Instance, Quota};
 use crate::jobs::Environment;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 
-/// The limiters of every instance, keyed by instance name.
+/// Added to each window before a freed slot is reused: the server counts a call from when it
+/// arrives, and a call that left on the dot of the window's end was seen arriving a few
+/// milliseconds early, inside the old window, and drew a 429.
+pub const MARGIN: Duration = Duration::from_secs(1);
+
+/// Which budget a call draws from: one tenant in one cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TenantKey {
+    /// Entra ID tenant id, lowercased: ids are GUIDs and compare without case.
+    tenant_id: String,
+    /// Clouds are separate services with separate budgets.
+    cloud: Cloud,
+}
+
+impl TenantKey {
+    /// The key of `tenant_id` in `cloud`.
+    pub fn new(tenant_id: &str, cloud: Cloud) -> Self {
+        Self {
+            tenant_id: tenant_id.trim().to_ascii_lowercase(),
+            cloud,
+        }
+    }
+
+    /// The tenant `instance` signs in to.
+    pub fn of(instance: &Instance) -> Self {
+        Self::new(&instance.tenant_id, instance.cloud)
+    }
+}
+
+/// The limiters of every tenant.
 #[derive(Debug, Default)]
 pub struct Quotas {
-    limiters: Mutex<HashMap<String, Arc<Limiter>>>,
+    limiters: Mutex<HashMap<TenantKey, Arc<Limiter>>>,
 }
 
 impl Quotas {
@@ -25,33 +61,32 @@ impl Quotas {
         Self::default()
     }
 
-    /// The limiter of instance `name`, created on first use.
-    pub fn limiter(&self, name: &str) -> Arc<Limiter> {
+    /// The limiter of tenant `key`, created on first use.
+    pub fn limiter(&self, key: &TenantKey) -> Arc<Limiter> {
         let mut limiters = self.limiters.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(
-            limiters
-                .entry(name.to_string())
-                .or_insert_with(|| Arc::new(Limiter::new(name))),
-        )
+        Arc::clone(limiters.entry(key.clone()).or_default())
     }
 }
 
-/// One instance's limits: a lane of call start times per API, and a tenant-wide pause.
-#[derive(Debug)]
+/// One tenant's limits: the call starts of the last minute, a queue per API, and a
+/// tenant-wide pause.
+#[derive(Debug, Default)]
 pub struct Limiter {
-    /// The instance, for the throttle-wait metric.
-    instance: String,
+    /// Every call to the tenant in the last minute, both APIs. Locked before a lane's `hour`.
+    minute: Mutex<VecDeque<Instant>>,
     graph: Lane,
     mde: Lane,
     paused_until: Mutex<Option<Instant>>,
 }
 
-/// Callers take turns (the async mutex is fair), so the queue is served first come first
-/// served and a woken caller never races a crowd for a freed slot.
+/// Callers of one API take turns (the async mutex is fair), so the queue is served first come
+/// first served and a woken caller never races a crowd for a freed slot. Each API has its own
+/// queue so that an MDE call waiting out the hourly limit does not hold Graph calls behind it.
 #[derive(Debug, Default)]
 struct Lane {
     turn: tokio::sync::Mutex<()>,
-    starts: Mutex<VecDeque<Instant>>,
+    /// This API's call starts of the last hour, kept while its quota has an hourly limit.
+    hour: Mutex<VecDeque<Instant>>,
 }
 
 /// Acquiring a slot was cancelled.
@@ -60,16 +95,6 @@ struct Lane {
 pub struct Cancelled;
 
 impl Limiter {
-    /// The limiter of instance `instance`, with no call started yet.
-    pub fn new(instance: &str) -> Self {
-        Self {
-            instance: instance.to_string(),
-            graph: Lane::default(),
-            mde: Lane::default(),
-            paused_until: Mutex::new(None),
-        }
-    }
-
     /// Waits until a call to `environment` may start under `quota` and no pause is in effect,
     /// records the start, and returns how long it waited.
     pub async fn acquire(
@@ -101,9 +126,7 @@ impl Limiter {
                 if !waited {
                     return Ok(Duration::ZERO);
                 }
-                let wait = now - asked;
-                super::throttle_waited(&self.instance, "quota", wait);
-                return Ok(wait);
+                return Ok(now - asked);
             };
             waited = true;
             tokio::select! {
@@ -117,41 +140,28 @@ impl Limiter {
     /// Records a start at `now` and returns `None` when a call may start, else when to look again.
     fn next_free(&self, lane: &Lane, quota: Quota, now: Instant) -> Option<Instant> {
         let paused = self.paused_until().filter(|until| *until > now);
-        let mut starts = lane.starts.lock().unwrap_or_else(PoisonError::into_inner);
-        let keep = if quota.per_hour.is_some() {
-            HOUR
-        } else {
-            MINUTE
-        };
-        while starts
-            .front()
-            .is_some_and(|s| now.duration_since(*s) >= keep)
-        {
-            starts.pop_front();
-        }
-        // The call `limit` starts back must have left the window before another may start.
-        let free_at = |limit: u32, window: Duration| {
-            let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
-            let len = starts.len();
-            (len >= limit)
-                .then(|| starts[len - limit] + window)
-                .filter(|at| *at > now)
-        };
+        let mut minute = self.minute.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut hour = lane.hour.lock().unwrap_or_else(PoisonError::into_inner);
+        forget_before(&mut minute, now, MINUTE);
+        forget_before(&mut hour, now, HOUR);
         let wake = [
             paused,
-            free_at(quota.per_minute, MINUTE),
-            quota.per_hour.and_then(|h| free_at(h, HOUR)),
+            free_at(&minute, quota.per_minute, MINUTE, now),
+            quota.per_hour.and_then(|h| free_at(&hour, h, HOUR, now)),
         ]
         .into_iter()
         .flatten()
         .max();
         if wake.is_none() {
-            starts.push_back(now);
+            minute.push_back(now);
+            if quota.per_hour.is_some() {
+                hour.push_back(now);
+            }
         }
         wake
     }
 
-    /// Holds every call of this instance until `until` (a CPU-quota 429); never shortens a pause.
+    /// Holds every call to this tenant until `until` (a CPU-quota 429); never shortens a pause.
     pub fn pause_until(&self, until: Instant) {
         let mut paused = self
             .paused_until
@@ -161,7 +171,7 @@ impl Limiter {
             *paused = Some(until);
             tracing::warn!(
                 pause_secs = until.saturating_duration_since(Instant::now()).as_secs(),
-                "tenant CPU allocation exhausted; pausing every job of this instance"
+                "tenant CPU allocation exhausted; pausing every job of this tenant"
             );
         }
     }
@@ -175,6 +185,31 @@ impl Limiter {
     }
 }
 
+/// Drops the starts that left the `window` ending at `now`.
+fn forget_before(starts: &mut VecDeque<Instant>, now: Instant, window: Duration) {
+    while starts
+        .front()
+        .is_some_and(|s| now.duration_since(*s) >= window)
+    {
+        starts.pop_front();
+    }
+}
+
+/// When the call `limit` starts back has left the `window` (and the margin), so another may
+/// start; `None` when one may start now.
+fn free_at(
+    starts: &VecDeque<Instant>,
+    limit: u32,
+    window: Duration,
+    now: Instant,
+) -> Option<Instant> {
+    let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
+    let len = starts.len();
+    (len >= limit)
+        .then(|| starts[len - limit] + window + MARGIN)
+        .filter(|at| *at > now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,9 +219,14 @@ mod tests {
         per_hour: Some(3),
     };
 
+    const NO_HOURLY: Quota = Quota {
+        per_minute: 2,
+        per_hour: None,
+    };
+
     #[tokio::test(start_paused = true)]
     async fn hourly_limit_holds_after_the_minute_frees() {
-        let limiter = Limiter::new("test");
+        let limiter = Limiter::default();
         let cancel = CancellationToken::new();
         let t0 = Instant::now();
         let mut starts = Vec::new();
@@ -199,14 +239,19 @@ mod tests {
         }
         assert_eq!(
             starts,
-            [Duration::ZERO, Duration::ZERO, MINUTE, HOUR],
+            [
+                Duration::ZERO,
+                Duration::ZERO,
+                MINUTE + MARGIN,
+                HOUR + MARGIN
+            ],
             "third call waits for the minute, fourth for the hour"
         );
     }
 
     #[tokio::test(start_paused = true)]
-    async fn lanes_of_one_instance_are_independent() {
-        let limiter = Limiter::new("test");
+    async fn both_apis_count_toward_the_tenant_minute() {
+        let limiter = Limiter::default();
         let cancel = CancellationToken::new();
         for _ in 0..2 {
             limiter
@@ -215,15 +260,47 @@ mod tests {
                 .expect("not cancelled");
         }
         let waited = limiter
-            .acquire(Environment::Graph, QUOTA, &cancel)
+            .acquire(Environment::Graph, NO_HOURLY, &cancel)
             .await
             .expect("not cancelled");
-        assert_eq!(waited, Duration::ZERO);
+        assert_eq!(waited, MINUTE + MARGIN);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_mde_call_waiting_out_the_hour_does_not_hold_graph_calls() {
+        let limiter = Arc::new(Limiter::default());
+        let cancel = CancellationToken::new();
+        for _ in 0..3 {
+            limiter
+                .acquire(Environment::Mde, QUOTA, &cancel)
+                .await
+                .expect("not cancelled");
+        }
+        let held = tokio::spawn({
+            let (limiter, cancel) = (Arc::clone(&limiter), cancel.clone());
+            async move { limiter.acquire(Environment::Mde, QUOTA, &cancel).await }
+        });
+        tokio::task::yield_now().await;
+        let waited = limiter
+            .acquire(Environment::Graph, NO_HOURLY, &cancel)
+            .await
+            .expect("not cancelled");
+        assert_eq!(
+            waited,
+            Duration::ZERO,
+            "only one call is in the last minute"
+        );
+        assert!(
+            !held.is_finished(),
+            "the fourth MDE call waits for the hour"
+        );
+        cancel.cancel();
+        assert_eq!(held.await.expect("no panic"), Err(Cancelled));
     }
 
     #[tokio::test(start_paused = true)]
     async fn cancel_ends_the_wait() {
-        let limiter = Limiter::new("test");
+        let limiter = Limiter::default();
         let cancel = CancellationToken::new();
         limiter.pause_until(Instant::now() + HOUR);
         cancel.cancel();

@@ -21,9 +21,21 @@ pub(super) struct Body {
     pub stats: Option<Box<RawValue>>,
 }
 
+/// How deep one row of an answer may nest. Every later walk of a row (hashing, canonical form,
+/// typed views, output) recurses, and a hostile answer nested thousands deep overflowed the
+/// stack there and aborted the daemon. Below serde_json's own recursion limit (128), so that a
+/// row wrapped in a list or an object by a later step still parses.
+pub const MAX_DEPTH: u32 = 100;
+
 /// Why a body could not be read.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ParseError {
+    /// A value nests deeper than [`MAX_DEPTH`].
+    #[error(
+        "the answer nests deeper than {MAX_DEPTH} levels, huntd's limit for one value \
+         (a broken proxy or a hostile endpoint?)"
+    )]
+    TooDeep,
     /// The body ended before the JSON did.
     #[error("the answer was cut off (truncated JSON)")]
     Truncated,
@@ -123,6 +135,9 @@ impl BodyParser {
                 let start = i;
                 let (used, done) = self.scan.feed(&chunk[i..]);
                 i += used;
+                if self.scan.too_deep() {
+                    return Err(ParseError::TooDeep);
+                }
                 if !done {
                     self.pending.extend_from_slice(&chunk[start..i]);
                 } else if self.pending.is_empty() {
@@ -237,12 +252,18 @@ impl BodyParser {
 #[derive(Debug, Default)]
 struct Scanner {
     scalar: bool,
+    /// Open brackets; past [`MAX_DEPTH`] the scan stops there.
     depth: u32,
     in_string: bool,
     escape: bool,
 }
 
 impl Scanner {
+    /// The value went past [`MAX_DEPTH`].
+    fn too_deep(&self) -> bool {
+        self.depth > MAX_DEPTH
+    }
+
     fn begin(&mut self, first: u8) {
         *self = Self {
             scalar: !matches!(first, b'"' | b'{' | b'['),
@@ -286,7 +307,13 @@ impl Scanner {
             i += 1;
             match byte {
                 b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth += 1,
+                b'{' | b'[' => {
+                    // Depth counts from the piece being scanned: a row is its own level 1.
+                    self.depth += 1;
+                    if self.too_deep() {
+                        return (i, false);
+                    }
+                }
                 b'}' | b']' => {
                     self.depth = self.depth.saturating_sub(1);
                     if self.depth == 0 {
@@ -427,6 +454,27 @@ mod tests {
             parse_in(br#"{"schema":[],"results":[{"a":1},"#, 4),
             Err(ParseError::Truncated)
         ));
+    }
+
+    #[test]
+    fn a_row_nested_past_the_limit_is_refused_without_recursion() {
+        let depth = 100_000;
+        let row = format!("{{\"a\":{}1{}}}", "[".repeat(depth), "]".repeat(depth));
+        let body = format!("{{\"schema\":[],\"results\":[{row}]}}");
+        for size in [7, body.len()] {
+            let error = parse_in(body.as_bytes(), size).expect_err("too deep");
+            assert!(matches!(error, ParseError::TooDeep), "{error}");
+        }
+        let limit = usize::try_from(MAX_DEPTH).expect("small");
+        let row = format!("{}1{}", "[".repeat(limit), "]".repeat(limit));
+        let body = format!("{{\"schema\":[],\"results\":[{row}]}}");
+        assert_eq!(
+            parse_in(body.as_bytes(), 5)
+                .expect("at the limit")
+                .rows
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -1,18 +1,32 @@
 //! The PostgreSQL backend: results arrive by `copy ... from stdin`, findings are upserted from
 //! them server-side, and several daemons can share one database.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::str::FromStr as _;
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
-use sqlx::postgres::{PgCopyIn, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgCopyIn, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use super::{
-    Backend, Claim, ClaimRequest, Error, FindingRecord, Finished, GapRecord, HashedRows,
-    HistoryFilter, JobRecord, Lease, PruneOptions, PruneReport, Result, RunFailure, RunRecord,
-    RunStatus, RunSuccess, SqlType, Store, ViewClash, ViewColumn,
+use super::backend::{
+    PruneSql, end_unstorable, fenced, lease_lost, lost_claim, map_unknown_job, prune_in_batches,
+    whole_seconds,
 };
+use super::connect;
+use super::pgtext::{json_without_nul, text_without_nul};
+use super::records::{
+    Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
+    Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
+    ViewClash,
+};
+use super::rowhash::{HashedRows, RowSink, write_hashed};
+use super::views::{
+    ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
+    refresh_view, view_name,
+};
+use super::{Backend, Error, Result, Store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -60,8 +74,7 @@ impl JobColumns {
                 .map(serde_json::to_string)
                 .transpose()?,
         );
-        self.retention_seconds
-            .push(super::whole_seconds(job.retention));
+        self.retention_seconds.push(whole_seconds(job.retention));
         self.view_name.push(view);
         Ok(())
     }
@@ -78,7 +91,12 @@ impl PostgresStore {
     /// daemons starting together do not race).
     #[tracing::instrument(skip_all)]
     pub async fn open(url: &str) -> Result<Self> {
-        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        let options = PgConnectOptions::from_str(url)?;
+        connect::wait_until_reachable(&options, connect::START_PATIENCE).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }
@@ -86,13 +104,6 @@ impl PostgresStore {
     /// The connection pool, for tests and tools that run their own SQL.
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-}
-
-fn map_unknown_job(job: &str, error: sqlx::Error) -> Error {
-    match error.as_database_error() {
-        Some(db) if db.is_foreign_key_violation() => Error::UnknownJob(job.to_string()),
-        _ => Error::Database(error),
     }
 }
 
@@ -110,38 +121,67 @@ fn lease_from_row(row: &sqlx::postgres::PgRow) -> Result<Lease> {
 
 /// Expression reading one result column from `r.data` as its SQL type.
 fn column_expr(column: &ViewColumn) -> String {
-    let key = super::quote_literal(&column.key);
+    // The key as the row was stored: with any NUL written as `\u0000`.
+    let key = quote_literal(&text_without_nul(&column.key));
     match column.sql_type {
         SqlType::Timestamp => format!("nullif(r.data ->> {key}, '')::timestamptz"),
         SqlType::BigInt => format!("nullif(r.data ->> {key}, '')::numeric::bigint"),
         SqlType::Double => format!("nullif(r.data ->> {key}, '')::double precision"),
         SqlType::Boolean => format!("nullif(r.data ->> {key}, '')::boolean"),
-        SqlType::Json => format!("r.data -> {key}"),
+        // `->` gives a JSON null as jsonb `null`; every other type reads it as SQL NULL.
+        SqlType::Json => format!("nullif(r.data -> {key}, 'null'::jsonb)"),
         SqlType::Text => format!("r.data ->> {key}"),
     }
 }
 
-fn view_sql(view: &str, job: &str, query_sha256: &str, columns: &[super::Column]) -> String {
-    let mut sql = format!(
-        r"create view {} as select r.run_id, u.slot_at, u.window_start, u.window_end, r.row_num",
-        super::quote_ident(view)
-    );
-    // Lower-case names, so analysts' unquoted `DeviceName` (folded to `devicename`) finds them.
-    for column in super::plan_view_columns(columns, str::to_lowercase) {
-        let _ = write!(
-            sql,
-            ", {} as {}",
-            column_expr(&column),
-            super::quote_ident(&column.ident)
-        );
+/// PostgreSQL's typed views: lower-case names, so analysts' unquoted `DeviceName` (folded to
+/// `devicename`) finds them.
+const DIALECT: ViewDialect = ViewDialect {
+    name: "PostgreSQL",
+    // A view is a relation: at most 1600 columns (MaxHeapAttributeNumber), fixed ones included.
+    max_result_columns: 1600 - 5,
+    fixed_columns: "r.run_id, u.slot_at, u.window_start, u.window_end, r.row_num",
+    fold: str::to_lowercase,
+    column_expr,
+};
+
+#[async_trait::async_trait]
+impl ViewWriter for PgConnection {
+    async fn replace_columns(
+        &mut self,
+        job: &str,
+        query_sha256: &str,
+        columns: &[Column],
+    ) -> Result<()> {
+        let (names, types): (Vec<Cow<'_, str>>, Vec<&str>) = columns
+            .iter()
+            .map(|c| (text_without_nul(&c.name), c.type_name.as_str()))
+            .unzip();
+        sqlx::query(r"delete from hunt_columns where job = $1 and query_sha256 = $2")
+            .bind(job)
+            .bind(query_sha256)
+            .execute(&mut *self)
+            .await?;
+        sqlx::query(
+            r"insert into hunt_columns (job, query_sha256, position, name, type)
+              select $1, $2, (c.ordinality - 1)::integer, c.name, t.type
+              from unnest($3::text[]) with ordinality as c(name, ordinality)
+              join unnest($4::text[]) with ordinality as t(type, ordinality)
+                  using (ordinality)",
+        )
+        .bind(job)
+        .bind(query_sha256)
+        .bind(names)
+        .bind(types)
+        .execute(self)
+        .await?;
+        Ok(())
     }
-    let _ = write!(
-        sql,
-        r" from hunt_results r join hunt_runs u on u.id = r.run_id where u.job = {} and u.query_sha256 = {}",
-        super::quote_literal(job),
-        super::quote_literal(query_sha256)
-    );
-    sql
+
+    async fn execute_built(&mut self, sql: String) -> Result<()> {
+        sqlx::query(AssertSqlSafe(sql)).execute(self).await?;
+        Ok(())
+    }
 }
 
 /// Appends a value in `copy` text format: backslash, tab, newline and carriage return escaped.
@@ -174,7 +214,13 @@ async fn copy_results(
     let mut copy = conn
         .copy_in_raw(r"copy hunt_results (run_id, job, row_num, row_hash, data) from stdin")
         .await?;
-    let sent = send_rows(&mut copy, lease, rows, dedup).await;
+    let sent = write_hashed(
+        &mut CopySink::new(&mut copy, lease),
+        rows,
+        COPY_CHUNK_ROWS,
+        dedup,
+    )
+    .await;
     match sent {
         Ok(hashed) => {
             copy.finish().await?;
@@ -187,43 +233,41 @@ async fn copy_results(
     }
 }
 
-async fn send_rows(
-    copy: &mut PgCopyIn<&mut PgConnection>,
-    lease: &Lease,
-    rows: &[Box<RawValue>],
-    dedup: Option<&[String]>,
-) -> Result<HashedRows> {
-    let mut prefix = Vec::new();
-    let _ = write!(prefix_writer(&mut prefix), "{}\t", lease.run_id);
-    push_copy_text(&mut prefix, &lease.job);
-    prefix.push(b'\t');
-    let mut hashed = HashedRows::with_capacity(rows.len());
-    let mut chunks = rows.chunks(COPY_CHUNK_ROWS);
-    let mut current = chunks
-        .next()
-        .map(|chunk| Ok::<_, Error>((chunk, super::hash_rows(chunk, dedup)?)))
-        .transpose()?;
-    let mut num = 0_usize;
-    while let Some((chunk, hashes)) = current {
-        let mut buf = Vec::with_capacity(chunk.iter().map(|r| r.get().len() + 128).sum());
-        for (row, hash) in chunk.iter().zip(&hashes) {
-            buf.extend_from_slice(&prefix);
-            let _ = write!(prefix_writer(&mut buf), "{num}\t{hash}\t");
-            push_copy_text(&mut buf, row.get());
-            buf.push(b'\n');
-            num += 1;
-        }
-        let next = chunks.next();
-        // `join` polls the send first, so the chunk is on the wire while the next is hashed.
-        let (sent, next_hashes) = futures_util::future::join(copy.send(buf), async {
-            next.map(|chunk| super::hash_rows(chunk, dedup)).transpose()
-        })
-        .await;
-        sent?;
-        hashed.extend(hashes);
-        current = next.zip(next_hashes?);
+/// A run's result rows sent as `copy` text, a message per chunk.
+struct CopySink<'c, 'a> {
+    copy: &'c mut PgCopyIn<&'a mut PgConnection>,
+    /// The run id and job columns every line starts with.
+    prefix: Vec<u8>,
+}
+
+impl<'c, 'a> CopySink<'c, 'a> {
+    fn new(copy: &'c mut PgCopyIn<&'a mut PgConnection>, lease: &Lease) -> Self {
+        let mut prefix = Vec::new();
+        let _ = write!(prefix_writer(&mut prefix), "{}\t", lease.run_id);
+        push_copy_text(&mut prefix, &lease.job);
+        prefix.push(b'\t');
+        Self { copy, prefix }
     }
-    Ok(hashed)
+}
+
+#[async_trait::async_trait]
+impl RowSink for CopySink<'_, '_> {
+    async fn write(
+        &mut self,
+        rows: &[Box<RawValue>],
+        hashes: &[String],
+        first_row: i64,
+    ) -> Result<()> {
+        let mut buf = Vec::with_capacity(rows.iter().map(|r| r.get().len() + 128).sum());
+        for (num, (row, hash)) in (first_row..).zip(rows.iter().zip(hashes)) {
+            buf.extend_from_slice(&self.prefix);
+            let _ = write!(prefix_writer(&mut buf), "{num}\t{hash}\t");
+            push_copy_text(&mut buf, &json_without_nul(row.get()));
+            buf.push(b'\n');
+        }
+        self.copy.send(buf).await?;
+        Ok(())
+    }
 }
 
 /// `write!` into a byte buffer.
@@ -238,6 +282,140 @@ fn prefix_writer(buf: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
     Bytes(buf)
 }
 
+/// The prune's deletes in PostgreSQL's SQL.
+const PRUNE: PruneSql = PruneSql {
+    findings: r"delete from hunt_finding_state where (job, row_hash) in (
+                    select job, row_hash from hunt_finding_state
+                    where job = $1 and last_seen_at < $2 limit $3)",
+    results: r"delete from hunt_results where (run_id, row_num) in (
+                   select r.run_id, r.row_num from hunt_results r
+                   join hunt_runs u on u.id = r.run_id
+                   where u.job = $1 and u.status <> 'running'
+                       and coalesce(u.finished_at, u.started_at) < $2
+                   limit $3)",
+    runs: r"delete from hunt_runs where id in (
+                select id from hunt_runs u
+                where u.job = $1 and u.status <> 'running'
+                    and coalesce(u.finished_at, u.started_at) < $2
+                    and not exists (select 1 from hunt_results r where r.run_id = u.id)
+                limit $3)",
+    gaps: r"delete from hunt_gaps where id in (
+                select id from hunt_gaps where job = $1 and gap_end < $2 limit $3)",
+};
+
+/// Upserts the run's findings and records how many it created.
+async fn record_findings(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    finished_at: DateTime<Utc>,
+    hashed: &HashedRows,
+) -> Result<i64> {
+    // Each distinct row once: its finding points at that result row.
+    let (hashes, nums): (Vec<&str>, Vec<i64>) = hashed.findings().into_iter().unzip();
+    let new_row_count: i64 = sqlx::query_scalar(
+        r"with up as (
+              insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
+                  first_run_id, last_run_id, last_row_num, times_seen)
+              select $1, h.row_hash, $2, $2, $3, $3, h.row_num, 1
+              from unnest($4::text[], $5::bigint[]) as h (row_hash, row_num)
+              on conflict (job, row_hash) do update set
+                  last_seen_at = greatest(hunt_finding_state.last_seen_at,
+                      excluded.last_seen_at),
+                  last_run_id = case
+                      when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                      then excluded.last_run_id else hunt_finding_state.last_run_id end,
+                  last_row_num = case
+                      when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                      then excluded.last_row_num else hunt_finding_state.last_row_num end,
+                  times_seen = hunt_finding_state.times_seen + 1
+              returning first_run_id
+          )
+          select count(*) from up where first_run_id = $3",
+    )
+    .bind(&lease.job)
+    .bind(finished_at)
+    .bind(lease.run_id)
+    .bind(hashes)
+    .bind(nums)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(r"update hunt_runs set new_row_count = $1 where id = $2")
+        .bind(new_row_count)
+        .bind(lease.run_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(new_row_count)
+}
+
+/// The writes of `finish_run` inside its transaction: the fence, results, findings and view.
+async fn write_run(
+    tx: &mut PgConnection,
+    lease: &Lease,
+    result: &RunSuccess<'_>,
+    dedup: Option<&[String]>,
+) -> Result<Finished> {
+    let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
+    // The fence comes first: it locks the run row (a concurrent takeover skips it) and
+    // proves the lease is still ours.
+    let fenced: Option<String> = sqlx::query_scalar(
+        r"update hunt_runs
+          set status = 'succeeded', finished_at = $1,
+              duration_ms = greatest(0, (extract(epoch from ($1 - started_at)) * 1000)::bigint),
+              row_count = $2, truncated = $3, api = $4, http_status = $5,
+              client_request_id = $6, lease_expires_at = null, error_message = null
+          where id = $7 and attempt = $8 and lease_owner = $9 and status = 'running'
+          returning query_sha256",
+    )
+    .bind(result.finished_at)
+    .bind(row_count)
+    .bind(result.truncated)
+    .bind(result.api)
+    .bind(result.http_status.map(i32::from))
+    .bind(result.client_request_id)
+    .bind(lease.run_id)
+    .bind(lease.attempt)
+    .bind(&lease.node)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(query_sha256) = fenced else {
+        return Err(lease_lost(lease));
+    };
+    // One finishing run per job at a time: findings counts stay exact and the view is
+    // rebuilt once. `no key update` still lets new runs of the job be claimed meanwhile.
+    let (view, current_view_sha): (String, Option<String>) = sqlx::query_as(
+        r"select view_name, view_sha256 from hunt_jobs where name = $1 for no key update",
+    )
+    .bind(&lease.job)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(note) = left_out_note(&DIALECT, &view, result.columns) {
+        tracing::warn!(job = %lease.job, "{note}");
+        sqlx::query(r"update hunt_runs set error_message = $1 where id = $2")
+            .bind(note)
+            .bind(lease.run_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let hashed = copy_results(tx, lease, result.rows, dedup).await?;
+    let new_row_count = record_findings(tx, lease, result.finished_at, &hashed).await?;
+    refresh_view(
+        tx,
+        &DIALECT,
+        &ViewState {
+            job: &lease.job,
+            view: &view,
+            current_sha256: current_view_sha.as_deref(),
+            query_sha256: &query_sha256,
+            columns: result.columns,
+        },
+    )
+    .await?;
+    Ok(Finished {
+        row_count,
+        new_row_count,
+    })
+}
+
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     fn backend(&self) -> Backend {
@@ -246,14 +424,14 @@ impl Store for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
     async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {
-        let views: Vec<String> = jobs.iter().map(|j| super::view_name(&j.name)).collect();
+        let views: Vec<String> = jobs.iter().map(|j| view_name(&j.name)).collect();
         let mut tx = self.pool.begin().await?;
         let owners: Vec<(String, String)> =
             sqlx::query_as(r"select view_name, name from hunt_jobs where view_name = any($1)")
                 .bind(&views)
                 .fetch_all(&mut *tx)
                 .await?;
-        let (accepted, clashes) = super::plan_upsert(jobs, owners.into_iter().collect());
+        let (accepted, clashes) = plan_upsert(jobs, owners.into_iter().collect());
         let mut columns = JobColumns::with_capacity(accepted.len());
         for (job, view) in accepted {
             columns.push(job, view)?;
@@ -324,18 +502,14 @@ impl Store for PostgresStore {
         if let Some(row) = won {
             return Ok(Claim::Won(lease_from_row(&row)?));
         }
-        let row = sqlx::query(
+        let existing = sqlx::query_as(
             r"select id, attempt, status from hunt_runs where job = $1 and slot_at = $2",
         )
         .bind(&request.job)
         .bind(request.slot_at)
         .fetch_one(&self.pool)
         .await?;
-        Ok(Claim::Lost {
-            run_id: row.try_get("id")?,
-            attempt: row.try_get("attempt")?,
-            status: row.try_get::<String, _>("status")?.parse()?,
-        })
+        lost_claim(existing)
     }
 
     #[tracing::instrument(skip(self))]
@@ -389,140 +563,20 @@ impl Store for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?
                 .ok_or_else(|| Error::UnknownJob(lease.job.clone()))?;
-        let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
-
+        let dedup = dedup.map(|d| d.0);
         let mut tx = self.pool.begin().await?;
-        // The fence comes first: it locks the run row (a concurrent takeover skips it) and
-        // proves the lease is still ours.
-        let fenced: Option<String> = sqlx::query_scalar(
-            r"update hunt_runs
-              set status = 'succeeded', finished_at = $1,
-                  duration_ms = greatest(0, (extract(epoch from ($1 - started_at)) * 1000)::bigint),
-                  row_count = $2, truncated = $3, api = $4, http_status = $5,
-                  client_request_id = $6, lease_expires_at = null
-              where id = $7 and attempt = $8 and lease_owner = $9 and status = 'running'
-              returning query_sha256",
-        )
-        .bind(result.finished_at)
-        .bind(row_count)
-        .bind(result.truncated)
-        .bind(result.api)
-        .bind(result.http_status.map(i32::from))
-        .bind(result.client_request_id)
-        .bind(lease.run_id)
-        .bind(lease.attempt)
-        .bind(&lease.node)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(query_sha256) = fenced else {
-            return Err(Error::LeaseLost {
-                run_id: lease.run_id,
-                attempt: lease.attempt,
-            });
-        };
-        // One finishing run per job at a time: findings counts stay exact and the view is
-        // rebuilt once. `no key update` still lets new runs of the job be claimed meanwhile.
-        let (view, current_view_sha): (String, Option<String>) = sqlx::query_as(
-            r"select view_name, view_sha256 from hunt_jobs where name = $1 for no key update",
-        )
-        .bind(&lease.job)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        let hashed = copy_results(
-            &mut tx,
-            lease,
-            result.rows,
-            dedup.as_ref().map(|d| d.0.as_slice()),
-        )
-        .await?;
-
-        // Each distinct row once: its finding points at that result row.
-        let (hashes, nums): (Vec<&str>, Vec<i64>) = hashed.findings().into_iter().unzip();
-        let new_row_count: i64 = sqlx::query_scalar(
-            r"with up as (
-                  insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
-                      first_run_id, last_run_id, last_row_num, times_seen)
-                  select $1, h.row_hash, $2, $2, $3, $3, h.row_num, 1
-                  from unnest($4::text[], $5::bigint[]) as h (row_hash, row_num)
-                  on conflict (job, row_hash) do update set
-                      last_seen_at = greatest(hunt_finding_state.last_seen_at,
-                          excluded.last_seen_at),
-                      last_run_id = case
-                          when excluded.last_seen_at >= hunt_finding_state.last_seen_at
-                          then excluded.last_run_id else hunt_finding_state.last_run_id end,
-                      last_row_num = case
-                          when excluded.last_seen_at >= hunt_finding_state.last_seen_at
-                          then excluded.last_row_num else hunt_finding_state.last_row_num end,
-                      times_seen = hunt_finding_state.times_seen + 1
-                  returning first_run_id
-              )
-              select count(*) from up where first_run_id = $3",
-        )
-        .bind(&lease.job)
-        .bind(result.finished_at)
-        .bind(lease.run_id)
-        .bind(hashes)
-        .bind(nums)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(r"update hunt_runs set new_row_count = $1 where id = $2")
-            .bind(new_row_count)
-            .bind(lease.run_id)
-            .execute(&mut *tx)
-            .await?;
-
-        let wanted_view_sha = super::view_sha256(&query_sha256, result.columns);
-        if current_view_sha.as_deref() != Some(wanted_view_sha.as_str()) {
-            let (names, types): (Vec<&str>, Vec<&str>) = result
-                .columns
-                .iter()
-                .map(|c| (c.name.as_str(), c.type_name.as_str()))
-                .unzip();
-            sqlx::query(r"delete from hunt_columns where job = $1 and query_sha256 = $2")
-                .bind(&lease.job)
-                .bind(&query_sha256)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                r"insert into hunt_columns (job, query_sha256, position, name, type)
-                  select $1, $2, (c.ordinality - 1)::integer, c.name, t.type
-                  from unnest($3::text[]) with ordinality as c(name, ordinality)
-                  join unnest($4::text[]) with ordinality as t(type, ordinality)
-                      using (ordinality)",
-            )
-            .bind(&lease.job)
-            .bind(&query_sha256)
-            .bind(names)
-            .bind(types)
-            .execute(&mut *tx)
-            .await?;
-            // Identifiers are quoted and job names are data in literals: see `quote_ident`.
-            sqlx::query(AssertSqlSafe(format!(
-                "drop view if exists {}",
-                super::quote_ident(&view)
-            )))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(AssertSqlSafe(view_sql(
-                &view,
-                &lease.job,
-                &query_sha256,
-                result.columns,
-            )))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(r"update hunt_jobs set view_sha256 = $1 where name = $2")
-                .bind(&wanted_view_sha)
-                .bind(&lease.job)
-                .execute(&mut *tx)
-                .await?;
+        match write_run(&mut tx, lease, result, dedup.as_deref()).await {
+            Ok(finished) => match tx.commit().await {
+                Ok(()) => Ok(finished),
+                Err(e) => Err(end_unstorable(self, lease, result, e.into()).await),
+            },
+            Err(e) => {
+                // Rolled back first: the aborted transaction holds the run row's lock, which
+                // failing the run on another connection needs.
+                tx.rollback().await.ok();
+                Err(end_unstorable(self, lease, result, e).await)
+            }
         }
-        tx.commit().await?;
-        Ok(Finished {
-            row_count,
-            new_row_count,
-        })
     }
 
     #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt))]
@@ -547,14 +601,7 @@ impl Store for PostgresStore {
         .bind(&lease.node)
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(Error::LeaseLost {
-                run_id: lease.run_id,
-                attempt: lease.attempt,
-            })
-        }
+        fenced(lease, done.rows_affected())
     }
 
     #[tracing::instrument(skip(self))]
@@ -644,62 +691,22 @@ impl Store for PostgresStore {
             sqlx::query_as(r"select name, retention_seconds from hunt_jobs order by name")
                 .fetch_all(&self.pool)
                 .await?;
-        let mut report = PruneReport::default();
-        let batch = i64::from(options.batch_size.max(1));
-        // Findings go first, so a finding never outlives the result row it points at (it is
-        // pruned with its last run); results go before runs, so a run is deleted only once none
-        // of its results are left.
-        let steps: [(&str, fn(&mut PruneReport) -> &mut u64); 4] = [
-            (
-                r"delete from hunt_finding_state where (job, row_hash) in (
-                      select job, row_hash from hunt_finding_state
-                      where job = $1 and last_seen_at < $2 limit $3)",
-                |r| &mut r.findings,
-            ),
-            (
-                r"delete from hunt_results where (run_id, row_num) in (
-                      select r.run_id, r.row_num from hunt_results r
-                      join hunt_runs u on u.id = r.run_id
-                      where u.job = $1 and u.status <> 'running'
-                          and coalesce(u.finished_at, u.started_at) < $2
-                      limit $3)",
-                |r| &mut r.results,
-            ),
-            (
-                r"delete from hunt_runs where id in (
-                      select id from hunt_runs u
-                      where u.job = $1 and u.status <> 'running'
-                          and coalesce(u.finished_at, u.started_at) < $2
-                          and not exists (select 1 from hunt_results r where r.run_id = u.id)
-                      limit $3)",
-                |r| &mut r.runs,
-            ),
-            (
-                r"delete from hunt_gaps where id in (
-                      select id from hunt_gaps where job = $1 and gap_end < $2 limit $3)",
-                |r| &mut r.gaps,
-            ),
-        ];
-        for (job, retention) in &jobs {
-            let cutoff = super::cutoff(options.now, *retention);
-            for (sql, counter) in &steps {
-                loop {
-                    let deleted = sqlx::query(*sql)
-                        .bind(job)
-                        .bind(cutoff)
-                        .bind(batch)
-                        .execute(&self.pool)
-                        .await?
-                        .rows_affected();
-                    report.batches += 1;
-                    *counter(&mut report) += deleted;
-                    if deleted < u64::try_from(batch).expect("batch is positive") {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(report)
+        let pool = &self.pool;
+        prune_in_batches(
+            &jobs,
+            options,
+            &PRUNE,
+            |sql, job, cutoff, batch| async move {
+                Ok(sqlx::query(sql)
+                    .bind(job)
+                    .bind(cutoff)
+                    .bind(batch)
+                    .execute(pool)
+                    .await?
+                    .rows_affected())
+            },
+        )
+        .await
     }
 
     async fn close(&self) {

@@ -6,16 +6,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Connection as _, Row, SqliteConnection};
 
-use super::{
-    Backend, Claim, ClaimRequest, Error, FindingRecord, Finished, GapRecord, HashedRows,
-    HistoryFilter, JobRecord, Lease, PruneOptions, PruneReport, Result, RunFailure, RunRecord,
-    RunStatus, RunSuccess, SqlType, Store, ViewClash, ViewColumn,
+use super::backend::{
+    PruneSql, end_unstorable, fenced, lease_lost, lost_claim, map_unknown_job, prune_in_batches,
+    whole_seconds,
 };
+use super::records::{
+    Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
+    Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
+    ViewClash,
+};
+use super::rowhash::{HashedRows, RowSink, parse_dedup, write_hashed};
+use super::views::{
+    ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
+    refresh_view, view_name,
+};
+use super::{Backend, Error, Result, Store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -71,6 +82,7 @@ impl SqliteStore {
         let pool = loop {
             match SqlitePoolOptions::new()
                 .max_connections(4)
+                .after_release(|conn, _| Box::pin(still_usable(conn)))
                 .connect_with(options.clone())
                 .await
             {
@@ -82,23 +94,18 @@ impl SqliteStore {
                 Err(e) => return Err(e.into()),
             }
         };
-        // SQLite has no advisory lock: two processes opening a fresh file both try the same
-        // migration, and the loser fails once the winner has committed it: in its SQL (a table
-        // that exists) or, for a migration that can run twice, recording its version. Running
-        // again then finds it applied, so a failed migration is retried before it is reported.
-        let mut retries = 2;
-        loop {
-            match MIGRATOR.run(&pool).await {
-                Ok(()) => break,
-                Err(
-                    sqlx::migrate::MigrateError::ExecuteMigration(..)
-                    | sqlx::migrate::MigrateError::Execute(..),
-                ) if retries > 0 => {
-                    retries -= 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        // SQLite has no advisory lock, and the migrator's transactions are deferred: one that
+        // has read the schema is refused "database is locked" at its first write, without
+        // waiting out busy_timeout, when another process committed in between. Holding the
+        // write lock from the start (`begin immediate` waits out busy_timeout for it) makes
+        // concurrent opens migrate one after another; the later ones find nothing to do. The
+        // migrator nests its transactions as savepoints, so a failed migration leaves none of
+        // this open's migrations applied.
+        let mut lock = pool.begin_with("begin immediate").await?;
+        // `run` over a borrowed connection makes this future's `Send` depend on a lifetime the
+        // compiler cannot generalise; `run_direct` is sqlx's own way around that.
+        MIGRATOR.run_direct(None, &mut *lock, false).await?;
+        lock.commit().await?;
         Ok(Self { pool })
     }
 
@@ -108,19 +115,26 @@ impl SqliteStore {
     }
 }
 
+/// Whether a connection handed back to the pool may serve again. A COMMIT that failed (a full
+/// disk, an I/O error) leaves sqlx counting a transaction that SQLite may already have rolled
+/// back: that connection refuses `begin immediate`, and the next transaction on it is a
+/// savepoint whose rollback keeps the write lock, so every later write waits out
+/// busy_timeout. Such a connection is closed instead, which also ends any transaction it
+/// still holds.
+async fn still_usable(conn: &mut SqliteConnection) -> std::result::Result<bool, sqlx::Error> {
+    if conn.is_in_transaction() {
+        // Runs the rollback a dropped transaction queued, so only one it could not end counts.
+        conn.ping().await?;
+    }
+    Ok(!conn.is_in_transaction())
+}
+
 /// Whether SQLite refused for a lock another connection holds (SQLITE_BUSY or SQLITE_LOCKED).
 fn is_busy(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
         .and_then(sqlx::error::DatabaseError::code)
         .is_some_and(|code| code == "5" || code == "6")
-}
-
-fn map_unknown_job(job: &str, error: sqlx::Error) -> Error {
-    match error.as_database_error() {
-        Some(db) if db.is_foreign_key_violation() => Error::UnknownJob(job.to_string()),
-        _ => Error::Database(error),
-    }
 }
 
 fn lease_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Lease> {
@@ -135,39 +149,84 @@ fn lease_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Lease> {
     })
 }
 
+/// The JSON path of an object key: SQLite ends a quoted label at the first `"` but reads
+/// escapes inside it, so `"`, `\\` and control characters (a NUL would end the SQL text) are
+/// written as JSON escapes.
+fn json_path(key: &str) -> String {
+    let mut path = String::with_capacity(key.len() + 4);
+    path.push_str("$.\"");
+    for c in key.chars() {
+        match c {
+            '"' => path.push_str("\\u0022"),
+            '\\' => path.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(path, "\\u{:04x}", u32::from(c));
+            }
+            c => path.push(c),
+        }
+    }
+    path.push('"');
+    path
+}
+
 /// Expression reading one result column from `r.data` as its SQL type.
 fn column_expr(column: &ViewColumn) -> String {
-    let path = super::quote_literal(&format!("$.\"{}\"", column.key));
+    let path = quote_literal(&json_path(&column.key));
     match column.sql_type {
         SqlType::Timestamp | SqlType::Text | SqlType::Boolean => {
             format!("json_extract(r.data, {path})")
         }
         SqlType::BigInt => format!("cast(json_extract(r.data, {path}) as integer)"),
         SqlType::Double => format!("cast(json_extract(r.data, {path}) as real)"),
-        SqlType::Json => format!("r.data -> {path}"),
+        // `->` gives a JSON null as the text `null`; every other type reads it as SQL NULL.
+        SqlType::Json => format!("nullif(r.data -> {path}, 'null')"),
     }
 }
 
-fn view_sql(view: &str, job: &str, query_sha256: &str, columns: &[super::Column]) -> String {
-    let mut sql = format!(
-        r"create view {} as select r.run_id as run_id, u.slot_at as slot_at, u.window_start as window_start, u.window_end as window_end, r.row_num as row_num",
-        super::quote_ident(view)
-    );
-    for column in super::plan_view_columns(columns, str::to_string) {
-        let _ = write!(
-            sql,
-            ", {} as {}",
-            column_expr(&column),
-            super::quote_ident(&column.ident)
-        );
+/// SQLite's typed views: result column names kept as written, each column aliased, since
+/// SQLite does not promise a result column's name without one.
+const DIALECT: ViewDialect = ViewDialect {
+    name: "SQLite",
+    // SQLITE_MAX_COLUMN (2000, as bundled) bounds a select's result, fixed columns included.
+    max_result_columns: 2000 - 5,
+    fixed_columns: "r.run_id as run_id, u.slot_at as slot_at, u.window_start as window_start, u.window_end as window_end, r.row_num as row_num",
+    fold: str::to_string,
+    column_expr,
+};
+
+#[async_trait::async_trait]
+impl ViewWriter for SqliteConnection {
+    async fn replace_columns(
+        &mut self,
+        job: &str,
+        query_sha256: &str,
+        columns: &[Column],
+    ) -> Result<()> {
+        sqlx::query(r"delete from hunt_columns where job = ?1 and query_sha256 = ?2")
+            .bind(job)
+            .bind(query_sha256)
+            .execute(&mut *self)
+            .await?;
+        for (position, column) in columns.iter().enumerate() {
+            sqlx::query(
+                r"insert into hunt_columns (job, query_sha256, position, name, type)
+                  values (?1, ?2, ?3, ?4, ?5)",
+            )
+            .bind(job)
+            .bind(query_sha256)
+            .bind(i64::try_from(position).expect("a slice index fits in i64"))
+            .bind(&column.name)
+            .bind(&column.type_name)
+            .execute(&mut *self)
+            .await?;
+        }
+        Ok(())
     }
-    let _ = write!(
-        sql,
-        r" from hunt_results r join hunt_runs u on u.id = r.run_id where u.job = {} and u.query_sha256 = {}",
-        super::quote_literal(job),
-        super::quote_literal(query_sha256)
-    );
-    sql
+
+    async fn execute_built(&mut self, sql: String) -> Result<()> {
+        sqlx::query(AssertSqlSafe(sql)).execute(self).await?;
+        Ok(())
+    }
 }
 
 /// Multi-row insert of results, five anonymous binds per row.
@@ -186,7 +245,7 @@ fn results_insert_sql(rows: usize) -> String {
 /// Values one `hunt_jobs` row binds in [`jobs_upsert_sql`].
 const JOB_COLUMNS: usize = 9;
 
-/// Upserts `rows` jobs in one statement, with anonymous binds (see [`insert_results`]).
+/// Upserts `rows` jobs in one statement, with anonymous binds (see [`ResultInserts`]).
 fn jobs_upsert_sql(rows: usize) -> String {
     let mut sql = String::from(
         r"insert into hunt_jobs (name, instance, definition, query_sha256, enabled,
@@ -213,53 +272,193 @@ fn jobs_upsert_sql(rows: usize) -> String {
     sql
 }
 
-/// Inserts the run's rows in batches near the bind limit and returns their hashes: each batch's
-/// successor is hashed on this thread while SQLite's worker thread inserts it.
-async fn insert_results(
-    conn: &mut SqliteConnection,
-    lease: &Lease,
-    rows: &[Box<serde_json::value::RawValue>],
-    dedup: Option<&[String]>,
-) -> Result<HashedRows> {
-    // Anonymous `?` binds only: sqlx looks each numbered parameter's name up, and SQLite's
-    // lookup is linear, which makes `?NNN` batches quadratic.
-    let per_batch = MAX_BINDS / 5;
-    let mut hashed = HashedRows::with_capacity(rows.len());
-    let mut full_sql: Option<Arc<str>> = None;
-    let mut batches = rows.chunks(per_batch);
-    let mut current = batches
-        .next()
-        .map(|batch| Ok::<_, Error>((batch, super::hash_rows(batch, dedup)?)))
-        .transpose()?;
-    while let Some((batch, hashes)) = current {
+/// Result rows per insert: as many as fit SQLite's bind limit.
+const RESULT_BATCH_ROWS: usize = MAX_BINDS / 5;
+
+/// A run's result rows inserted in batches near the bind limit.
+struct ResultInserts<'a> {
+    conn: &'a mut SqliteConnection,
+    lease: &'a Lease,
+    /// The SQL of a full batch, built once.
+    full_sql: Option<Arc<str>>,
+}
+
+#[async_trait::async_trait]
+impl RowSink for ResultInserts<'_> {
+    async fn write(
+        &mut self,
+        rows: &[Box<RawValue>],
+        hashes: &[String],
+        first_row: i64,
+    ) -> Result<()> {
         // Full batches share one SQL text, so sqlx prepares it once per connection.
-        let sql = if batch.len() == per_batch {
-            Arc::clone(full_sql.get_or_insert_with(|| results_insert_sql(per_batch).into()))
+        let sql = if rows.len() == RESULT_BATCH_ROWS {
+            Arc::clone(
+                self.full_sql
+                    .get_or_insert_with(|| results_insert_sql(RESULT_BATCH_ROWS).into()),
+            )
         } else {
-            results_insert_sql(batch.len()).into()
+            results_insert_sql(rows.len()).into()
         };
+        // Anonymous `?` binds only: sqlx looks each numbered parameter's name up, and SQLite's
+        // lookup is linear, which makes `?NNN` batches quadratic.
         let mut query = sqlx::query(AssertSqlSafe(sql));
-        for (num, (row, hash)) in (hashed.next_row_num()..).zip(batch.iter().zip(&hashes)) {
+        for (num, (row, hash)) in (first_row..).zip(rows.iter().zip(hashes)) {
             query = query
-                .bind(lease.run_id)
-                .bind(&lease.job)
+                .bind(self.lease.run_id)
+                .bind(&self.lease.job)
                 .bind(num)
                 .bind(hash)
                 .bind(row.get());
         }
-        let next = batches.next();
-        // `join` polls the insert first, which hands it to the worker thread; hashing then
-        // runs here while the worker writes.
-        let (inserted, next_hashes) =
-            futures_util::future::join(query.execute(&mut *conn), async {
-                next.map(|batch| super::hash_rows(batch, dedup)).transpose()
-            })
-            .await;
-        inserted?;
-        hashed.extend(hashes);
-        current = next.zip(next_hashes?);
+        query.execute(&mut *self.conn).await?;
+        Ok(())
     }
-    Ok(hashed)
+}
+
+/// The prune's deletes in SQLite's SQL.
+const PRUNE: PruneSql = PruneSql {
+    findings: r"delete from hunt_finding_state where (job, row_hash) in (
+                    select job, row_hash from hunt_finding_state
+                    where job = ?1 and last_seen_at < ?2
+                    limit ?3)",
+    results: r"delete from hunt_results where rowid in (
+                   select r.rowid from hunt_results r join hunt_runs u on u.id = r.run_id
+                   where u.job = ?1 and u.status <> 'running'
+                       and coalesce(u.finished_at, u.started_at) < ?2
+                   limit ?3)",
+    runs: r"delete from hunt_runs where id in (
+                select id from hunt_runs u
+                where u.job = ?1 and u.status <> 'running'
+                    and coalesce(u.finished_at, u.started_at) < ?2
+                    and not exists (select 1 from hunt_results r where r.run_id = u.id)
+                limit ?3)",
+    gaps: r"delete from hunt_gaps where id in (
+                select id from hunt_gaps where job = ?1 and gap_end < ?2 limit ?3)",
+};
+
+/// Upserts the run's findings and records how many it created.
+async fn record_findings(
+    conn: &mut SqliteConnection,
+    lease: &Lease,
+    finished_at: DateTime<Utc>,
+    hashed: &HashedRows,
+) -> Result<i64> {
+    // Each distinct row once, as `[hash, row_num]`: its finding points at that result row.
+    let findings = serde_json::to_string(&hashed.findings())?;
+    // `where true` tells SQLite's parser that `on conflict` belongs to the insert.
+    sqlx::query(
+        r"insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
+              first_run_id, last_run_id, last_row_num, times_seen)
+          select ?1, h.value ->> 0, ?2, ?2, ?3, ?3, h.value ->> 1, 1
+          from json_each(?4) h
+          where true
+          on conflict (job, row_hash) do update set
+              last_seen_at = max(hunt_finding_state.last_seen_at, excluded.last_seen_at),
+              last_run_id = case
+                  when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                  then excluded.last_run_id else hunt_finding_state.last_run_id end,
+              last_row_num = case
+                  when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                  then excluded.last_row_num else hunt_finding_state.last_row_num end,
+              times_seen = hunt_finding_state.times_seen + 1",
+    )
+    .bind(&lease.job)
+    .bind(ts(finished_at))
+    .bind(lease.run_id)
+    .bind(&findings)
+    .execute(&mut *conn)
+    .await?;
+    // The findings this run created are those it is the first run of, found through the
+    // `(job, first_seen_at)` index rather than by looking every hash up before the upsert.
+    Ok(sqlx::query_scalar(
+        r"update hunt_runs set new_row_count = (
+              select count(*) from hunt_finding_state
+              where job = ?1 and first_seen_at = ?2 and first_run_id = ?3)
+          where id = ?3
+          returning new_row_count",
+    )
+    .bind(&lease.job)
+    .bind(ts(finished_at))
+    .bind(lease.run_id)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// What `finish_run` reads of the job before its transaction.
+struct JobView {
+    dedup: Option<Vec<String>>,
+    view: String,
+    current_sha256: Option<String>,
+}
+
+/// The writes of `finish_run` inside its transaction: the fence, results, findings and view.
+async fn write_run(
+    tx: &mut SqliteConnection,
+    lease: &Lease,
+    result: &RunSuccess<'_>,
+    job: &JobView,
+) -> Result<Finished> {
+    let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
+    let note = left_out_note(&DIALECT, &job.view, result.columns);
+    // The fence comes first: it takes the write lock and proves the lease is still ours.
+    let fenced: Option<String> = sqlx::query_scalar(
+        r"update hunt_runs
+          set status = 'succeeded', finished_at = ?1,
+              duration_ms = max(0, cast(round((julianday(?1) - julianday(started_at))
+                  * 86400000) as integer)),
+              row_count = ?2, truncated = ?3, api = ?4, http_status = ?5,
+              client_request_id = ?6, lease_expires_at = null, error_message = ?10
+          where id = ?7 and attempt = ?8 and lease_owner = ?9 and status = 'running'
+          returning query_sha256",
+    )
+    .bind(ts(result.finished_at))
+    .bind(row_count)
+    .bind(result.truncated)
+    .bind(result.api)
+    .bind(result.http_status.map(i32::from))
+    .bind(result.client_request_id)
+    .bind(lease.run_id)
+    .bind(lease.attempt)
+    .bind(&lease.node)
+    .bind(note.as_deref())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(query_sha256) = fenced else {
+        return Err(lease_lost(lease));
+    };
+    if let Some(note) = &note {
+        tracing::warn!(job = %lease.job, "{note}");
+    }
+    let mut inserts = ResultInserts {
+        conn: &mut *tx,
+        lease,
+        full_sql: None,
+    };
+    let hashed = write_hashed(
+        &mut inserts,
+        result.rows,
+        RESULT_BATCH_ROWS,
+        job.dedup.as_deref(),
+    )
+    .await?;
+    let new_row_count = record_findings(tx, lease, result.finished_at, &hashed).await?;
+    refresh_view(
+        tx,
+        &DIALECT,
+        &ViewState {
+            job: &lease.job,
+            view: &job.view,
+            current_sha256: job.current_sha256.as_deref(),
+            query_sha256: &query_sha256,
+            columns: result.columns,
+        },
+    )
+    .await?;
+    Ok(Finished {
+        row_count,
+        new_row_count,
+    })
 }
 
 #[async_trait::async_trait]
@@ -270,7 +469,7 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
     async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {
-        let views: Vec<String> = jobs.iter().map(|j| super::view_name(&j.name)).collect();
+        let views: Vec<String> = jobs.iter().map(|j| view_name(&j.name)).collect();
         // Immediate: this transaction reads before it writes, and a deferred one whose read
         // snapshot another process has moved past fails with "database is locked" at its first
         // write instead of waiting out busy_timeout.
@@ -283,7 +482,7 @@ impl Store for SqliteStore {
         .bind(serde_json::to_string(&views)?)
         .fetch_all(&mut *tx)
         .await?;
-        let (accepted, clashes) = super::plan_upsert(jobs, owners.into_iter().collect());
+        let (accepted, clashes) = plan_upsert(jobs, owners.into_iter().collect());
         let updated_at = ts(Utc::now());
         for batch in accepted.chunks(MAX_BINDS / JOB_COLUMNS) {
             let mut query = sqlx::query(AssertSqlSafe(jobs_upsert_sql(batch.len())));
@@ -300,7 +499,7 @@ impl Store for SqliteStore {
                     .bind(&job.query_sha256)
                     .bind(job.enabled)
                     .bind(dedup)
-                    .bind(super::whole_seconds(job.retention))
+                    .bind(whole_seconds(job.retention))
                     .bind(view)
                     .bind(&updated_at);
             }
@@ -343,18 +542,14 @@ impl Store for SqliteStore {
         if let Some(row) = won {
             return Ok(Claim::Won(lease_from_row(&row)?));
         }
-        let row = sqlx::query(
+        let existing = sqlx::query_as(
             r"select id, attempt, status from hunt_runs where job = ?1 and slot_at = ?2",
         )
         .bind(&request.job)
         .bind(ts(request.slot_at))
         .fetch_one(&self.pool)
         .await?;
-        Ok(Claim::Lost {
-            run_id: row.try_get("id")?,
-            attempt: row.try_get("attempt")?,
-            status: row.try_get::<String, _>("status")?.parse()?,
-        })
+        lost_claim(existing)
     }
 
     #[tracing::instrument(skip(self))]
@@ -403,128 +598,24 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| Error::UnknownJob(lease.job.clone()))?;
-        let dedup = super::parse_dedup(job.try_get("dedup_columns")?)?;
-        let view: String = job.try_get("view_name")?;
-        let current_view_sha: Option<String> = job.try_get("view_sha256")?;
-        let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
-
-        let mut tx = self.pool.begin().await?;
-        // The fence comes first: it takes the write lock and proves the lease is still ours.
-        let fenced: Option<String> = sqlx::query_scalar(
-            r"update hunt_runs
-              set status = 'succeeded', finished_at = ?1,
-                  duration_ms = max(0, cast(round((julianday(?1) - julianday(started_at))
-                      * 86400000) as integer)),
-                  row_count = ?2, truncated = ?3, api = ?4, http_status = ?5,
-                  client_request_id = ?6, lease_expires_at = null
-              where id = ?7 and attempt = ?8 and lease_owner = ?9 and status = 'running'
-              returning query_sha256",
-        )
-        .bind(ts(result.finished_at))
-        .bind(row_count)
-        .bind(result.truncated)
-        .bind(result.api)
-        .bind(result.http_status.map(i32::from))
-        .bind(result.client_request_id)
-        .bind(lease.run_id)
-        .bind(lease.attempt)
-        .bind(&lease.node)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(query_sha256) = fenced else {
-            return Err(Error::LeaseLost {
-                run_id: lease.run_id,
-                attempt: lease.attempt,
-            });
+        let job = JobView {
+            dedup: parse_dedup(job.try_get("dedup_columns")?)?,
+            view: job.try_get("view_name")?,
+            current_sha256: job.try_get("view_sha256")?,
         };
-        let hashed = insert_results(&mut tx, lease, result.rows, dedup.as_deref()).await?;
-
-        // Each distinct row once, as `[hash, row_num]`: its finding points at that result row.
-        let findings = serde_json::to_string(&hashed.findings())?;
-        // `where true` tells SQLite's parser that `on conflict` belongs to the insert.
-        sqlx::query(
-            r"insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
-                  first_run_id, last_run_id, last_row_num, times_seen)
-              select ?1, h.value ->> 0, ?2, ?2, ?3, ?3, h.value ->> 1, 1
-              from json_each(?4) h
-              where true
-              on conflict (job, row_hash) do update set
-                  last_seen_at = max(hunt_finding_state.last_seen_at, excluded.last_seen_at),
-                  last_run_id = case
-                      when excluded.last_seen_at >= hunt_finding_state.last_seen_at
-                      then excluded.last_run_id else hunt_finding_state.last_run_id end,
-                  last_row_num = case
-                      when excluded.last_seen_at >= hunt_finding_state.last_seen_at
-                      then excluded.last_row_num else hunt_finding_state.last_row_num end,
-                  times_seen = hunt_finding_state.times_seen + 1",
-        )
-        .bind(&lease.job)
-        .bind(ts(result.finished_at))
-        .bind(lease.run_id)
-        .bind(&findings)
-        .execute(&mut *tx)
-        .await?;
-        // The findings this run created are those it is the first run of, found through the
-        // `(job, first_seen_at)` index rather than by looking every hash up before the upsert.
-        let new_row_count: i64 = sqlx::query_scalar(
-            r"update hunt_runs set new_row_count = (
-                  select count(*) from hunt_finding_state
-                  where job = ?1 and first_seen_at = ?2 and first_run_id = ?3)
-              where id = ?3
-              returning new_row_count",
-        )
-        .bind(&lease.job)
-        .bind(ts(result.finished_at))
-        .bind(lease.run_id)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        let wanted_view_sha = super::view_sha256(&query_sha256, result.columns);
-        if current_view_sha.as_deref() != Some(wanted_view_sha.as_str()) {
-            sqlx::query(r"delete from hunt_columns where job = ?1 and query_sha256 = ?2")
-                .bind(&lease.job)
-                .bind(&query_sha256)
-                .execute(&mut *tx)
-                .await?;
-            for (position, column) in result.columns.iter().enumerate() {
-                sqlx::query(
-                    r"insert into hunt_columns (job, query_sha256, position, name, type)
-                      values (?1, ?2, ?3, ?4, ?5)",
-                )
-                .bind(&lease.job)
-                .bind(&query_sha256)
-                .bind(i64::try_from(position).expect("a slice index fits in i64"))
-                .bind(&column.name)
-                .bind(&column.type_name)
-                .execute(&mut *tx)
-                .await?;
+        let mut tx = self.pool.begin().await?;
+        match write_run(&mut tx, lease, result, &job).await {
+            Ok(finished) => match tx.commit().await {
+                Ok(()) => Ok(finished),
+                Err(e) => Err(end_unstorable(self, lease, result, e.into()).await),
+            },
+            Err(e) => {
+                // Rolled back before the run is failed on another connection: the write lock
+                // this transaction holds would make that wait out busy_timeout.
+                tx.rollback().await.ok();
+                Err(end_unstorable(self, lease, result, e).await)
             }
-            // Identifiers are quoted and job names are data in literals: see `quote_ident`.
-            sqlx::query(AssertSqlSafe(format!(
-                "drop view if exists {}",
-                super::quote_ident(&view)
-            )))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(AssertSqlSafe(view_sql(
-                &view,
-                &lease.job,
-                &query_sha256,
-                result.columns,
-            )))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(r"update hunt_jobs set view_sha256 = ?1 where name = ?2")
-                .bind(&wanted_view_sha)
-                .bind(&lease.job)
-                .execute(&mut *tx)
-                .await?;
         }
-        tx.commit().await?;
-        Ok(Finished {
-            row_count,
-            new_row_count,
-        })
     }
 
     #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt))]
@@ -550,14 +641,7 @@ impl Store for SqliteStore {
         .bind(&lease.node)
         .execute(&self.pool)
         .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(Error::LeaseLost {
-                run_id: lease.run_id,
-                attempt: lease.attempt,
-            })
-        }
+        fenced(lease, done.rows_affected())
     }
 
     #[tracing::instrument(skip(self))]
@@ -649,62 +733,22 @@ impl Store for SqliteStore {
             sqlx::query_as(r"select name, retention_seconds from hunt_jobs order by name")
                 .fetch_all(&self.pool)
                 .await?;
-        let mut report = PruneReport::default();
-        let batch = i64::from(options.batch_size.max(1));
-        // Findings go first, so a finding never outlives the result row it points at (it is
-        // pruned with its last run); results go before runs, so a run is deleted only once none
-        // of its results are left.
-        let steps: [(&str, fn(&mut PruneReport) -> &mut u64); 4] = [
-            (
-                r"delete from hunt_finding_state where (job, row_hash) in (
-                      select job, row_hash from hunt_finding_state
-                      where job = ?1 and last_seen_at < ?2
-                      limit ?3)",
-                |r| &mut r.findings,
-            ),
-            (
-                r"delete from hunt_results where rowid in (
-                      select r.rowid from hunt_results r join hunt_runs u on u.id = r.run_id
-                      where u.job = ?1 and u.status <> 'running'
-                          and coalesce(u.finished_at, u.started_at) < ?2
-                      limit ?3)",
-                |r| &mut r.results,
-            ),
-            (
-                r"delete from hunt_runs where id in (
-                      select id from hunt_runs u
-                      where u.job = ?1 and u.status <> 'running'
-                          and coalesce(u.finished_at, u.started_at) < ?2
-                          and not exists (select 1 from hunt_results r where r.run_id = u.id)
-                      limit ?3)",
-                |r| &mut r.runs,
-            ),
-            (
-                r"delete from hunt_gaps where id in (
-                      select id from hunt_gaps where job = ?1 and gap_end < ?2 limit ?3)",
-                |r| &mut r.gaps,
-            ),
-        ];
-        for (job, retention) in &jobs {
-            let cutoff = ts(super::cutoff(options.now, *retention));
-            for (sql, counter) in &steps {
-                loop {
-                    let deleted = sqlx::query(*sql)
-                        .bind(job)
-                        .bind(&cutoff)
-                        .bind(batch)
-                        .execute(&self.pool)
-                        .await?
-                        .rows_affected();
-                    report.batches += 1;
-                    *counter(&mut report) += deleted;
-                    if deleted < u64::try_from(batch).expect("batch is positive") {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(report)
+        let pool = &self.pool;
+        prune_in_batches(
+            &jobs,
+            options,
+            &PRUNE,
+            |sql, job, cutoff, batch| async move {
+                Ok(sqlx::query(sql)
+                    .bind(job)
+                    .bind(ts(cutoff))
+                    .bind(batch)
+                    .execute(pool)
+                    .await?
+                    .rows_affected())
+            },
+        )
+        .await
     }
 
     async fn close(&self) {

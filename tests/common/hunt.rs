@@ -109,3 +109,15 @@ impl TokenSource for FakeTokens {
             .invalidated += 1;
     }
 }
+
+/// A listener on a free loopback port and its `http://` base URL.
+pub async fn loopback() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("loopback port");
+    let base = format!(
+        "http://{}",
+        listener.local_addr().expect("bound socket has an address")
+    );
+    (listener, base)
+}

@@ -1,0 +1,315 @@
+//! The syntax tree of the supported KQL subset; every node keeps the byte offset it starts at.
+
+use crate::value::{KqlType, Value};
+
+/// A whole query: `let` statements, then one tabular expression.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// The `let` statements in order.
+    pub lets: Vec<Let>,
+    /// The expression whose rows are the answer.
+    pub body: TabExpr,
+}
+
+/// `let name = value;`
+#[derive(Debug, Clone)]
+pub struct Let {
+    /// The bound name.
+    pub name: String,
+    /// What it is bound to.
+    pub value: LetValue,
+}
+
+/// The right-hand side of a `let`.
+#[derive(Debug, Clone)]
+pub enum LetValue {
+    /// A scalar expression (evaluated once).
+    Scalar(Expr),
+    /// A tabular expression.
+    Tabular(TabExpr),
+}
+
+/// A source followed by piped operators.
+#[derive(Debug, Clone)]
+pub struct TabExpr {
+    /// Where rows come from.
+    pub source: Source,
+    /// The operators, left to right.
+    pub ops: Vec<Op>,
+}
+
+/// Where a tabular expression's rows come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A table or a `let`-bound tabular name.
+    Name(String, usize),
+    /// `union A, B, (subquery)`.
+    Union(Vec<TabExpr>),
+    /// A parenthesised expression or `materialize(...)`.
+    Sub(Box<TabExpr>),
+}
+
+/// One piped operator and where its name is.
+#[derive(Debug, Clone)]
+pub struct Op {
+    /// The operator.
+    pub kind: OpKind,
+    /// Byte offset of its name.
+    pub pos: usize,
+}
+
+/// An output column: optional `name =` and an expression.
+pub type NamedExpr = (Option<String>, Expr);
+
+/// The supported tabular operators.
+#[derive(Debug, Clone)]
+pub enum OpKind {
+    /// `where`/`filter`.
+    Where(Expr),
+    /// `project`.
+    Project(Vec<NamedExpr>),
+    /// `project-away` with name patterns.
+    ProjectAway(Vec<String>),
+    /// `project-keep` with name patterns.
+    ProjectKeep(Vec<String>),
+    /// `project-rename new = old`.
+    ProjectRename(Vec<(String, String)>),
+    /// `project-reorder` with name patterns.
+    ProjectReorder(Vec<String>),
+    /// `extend`.
+    Extend(Vec<NamedExpr>),
+    /// `summarize aggs by keys`.
+    Summarize {
+        /// Aggregates.
+        aggs: Vec<Aggregate>,
+        /// Group keys.
+        by: Vec<NamedExpr>,
+    },
+    /// `take`/`limit`.
+    Take(Expr),
+    /// `top N by key`.
+    Top(Expr, SortKey),
+    /// `sort by`/`order by`.
+    Sort(Vec<SortKey>),
+    /// `distinct cols` (`None` means `*`).
+    Distinct(Option<Vec<Expr>>),
+    /// `count`.
+    Count,
+    /// `union` after a pipe.
+    Union(Vec<TabExpr>),
+    /// `join`.
+    Join {
+        /// The join flavour.
+        kind: JoinKind,
+        /// The right side.
+        right: Box<TabExpr>,
+        /// `(left column, right column)` pairs.
+        on: Vec<(String, String)>,
+    },
+    /// `mv-expand`.
+    MvExpand {
+        /// Expanded expressions with optional names and `to typeof()` types.
+        items: Vec<(Option<String>, Expr, Option<KqlType>)>,
+        /// `limit N`.
+        limit: Option<usize>,
+    },
+}
+
+/// One aggregate of `summarize`: output names (`n =`, `(a, b) =`, or none) and the call.
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    /// Explicit output names, in order; empty for default names.
+    pub names: Vec<String>,
+    /// The aggregation call.
+    pub expr: Expr,
+}
+
+/// The join kinds the engine evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// KQL's default: inner join after deduplicating the left side by key.
+    InnerUnique,
+    /// Every matching pair.
+    Inner,
+    /// Every left row, matched or not.
+    LeftOuter,
+    /// Left rows without a match.
+    LeftAnti,
+    /// Left rows with a match.
+    LeftSemi,
+    /// Right rows without a match.
+    RightAnti,
+    /// Right rows with a match.
+    RightSemi,
+}
+
+/// A sort key with its direction.
+#[derive(Debug, Clone)]
+pub struct SortKey {
+    /// What to sort by.
+    pub expr: Expr,
+    /// Descending (KQL's default).
+    pub desc: bool,
+    /// Explicit `nulls first`/`nulls last`.
+    pub nulls_first: Option<bool>,
+}
+
+/// A scalar expression and where it starts.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    /// The expression.
+    pub kind: ExprKind,
+    /// Byte offset in the query.
+    pub pos: usize,
+}
+
+/// Scalar expression forms.
+#[derive(Debug, Clone)]
+pub enum ExprKind {
+    /// A literal.
+    Lit(Value, KqlType),
+    /// A column or `let` name.
+    Ident(String),
+    /// `*` as a function argument (`arg_max(T, *)`).
+    Star,
+    /// A function call.
+    Call(String, Vec<Expr>),
+    /// `x.field`.
+    Member(Box<Expr>, String),
+    /// `x[index]`.
+    Index(Box<Expr>, Box<Expr>),
+    /// `-x`.
+    Neg(Box<Expr>),
+    /// A binary operator.
+    Binary(BinOp, Box<Expr>, Box<Expr>),
+    /// `in`, `!in`, `in~`, `!in~`, `has_any`, `has_all`.
+    List {
+        /// Which list operator.
+        op: ListOp,
+        /// Left operand.
+        lhs: Box<Expr>,
+        /// Items; a tabular item contributes its first column.
+        items: Vec<ListItem>,
+    },
+    /// `between (lo .. hi)` and `!between`.
+    Between {
+        /// Tested value.
+        lhs: Box<Expr>,
+        /// Lower bound.
+        lo: Box<Expr>,
+        /// Upper bound.
+        hi: Box<Expr>,
+        /// `!between`.
+        negate: bool,
+    },
+    /// `toscalar(tabular)`.
+    ToScalar(Box<TabExpr>),
+}
+
+/// Operators that take a list on the right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListOp {
+    /// `in`.
+    In,
+    /// `!in`.
+    NotIn,
+    /// `in~`.
+    InCi,
+    /// `!in~`.
+    NotInCi,
+    /// `has_any`.
+    HasAny,
+    /// `has_all`.
+    HasAll,
+}
+
+/// An item of a list operator's list.
+#[derive(Debug, Clone)]
+pub enum ListItem {
+    /// A scalar (a dynamic array is flattened).
+    Scalar(Expr),
+    /// A tabular expression.
+    Tabular(TabExpr),
+}
+
+/// Binary operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinOp {
+    /// `+`.
+    Add,
+    /// `-`.
+    Sub,
+    /// `*`.
+    Mul,
+    /// `/`.
+    Div,
+    /// `%`.
+    Mod,
+    /// `==`.
+    Eq,
+    /// `!=`.
+    Ne,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Le,
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Ge,
+    /// `=~`.
+    EqCi,
+    /// `!~`.
+    NeCi,
+    /// `and`.
+    And,
+    /// `or`.
+    Or,
+    /// A string operator, possibly negated.
+    Str(StrOp, bool),
+}
+
+/// String predicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrOp {
+    /// `has`: whole term, case-insensitive.
+    Has,
+    /// `has_cs`.
+    HasCs,
+    /// `hasprefix`: a term starts with it.
+    HasPrefix,
+    /// `hassuffix`: a term ends with it.
+    HasSuffix,
+    /// `contains`: substring, case-insensitive.
+    Contains,
+    /// `contains_cs`.
+    ContainsCs,
+    /// `startswith`.
+    StartsWith,
+    /// `startswith_cs`.
+    StartsWithCs,
+    /// `endswith`.
+    EndsWith,
+    /// `endswith_cs`.
+    EndsWithCs,
+    /// `matches regex`.
+    Regex,
+}
+
+impl StrOp {
+    pub(crate) fn from_word(word: &str) -> Option<StrOp> {
+        Some(match word {
+            "has" => StrOp::Has,
+            "has_cs" => StrOp::HasCs,
+            "hasprefix" => StrOp::HasPrefix,
+            "hassuffix" => StrOp::HasSuffix,
+            "contains" => StrOp::Contains,
+            "contains_cs" => StrOp::ContainsCs,
+            "startswith" => StrOp::StartsWith,
+            "startswith_cs" => StrOp::StartsWithCs,
+            "endswith" => StrOp::EndsWith,
+            "endswith_cs" => StrOp::EndsWithCs,
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,55 @@
+//! What one query's evaluation sees: the database, the query text, the clock, the window and
+//! the `let` bindings. The compiler, the operators and the aggregates each add their methods.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::ast::TabExpr;
+use crate::error::KqlError;
+use crate::table::Database;
+use crate::value::{KqlType, Value};
+
+pub(crate) enum Bound {
+    Scalar(Value, KqlType),
+    Tabular(TabExpr),
+}
+
+/// Everything a query's evaluation needs.
+pub struct Ctx<'a> {
+    pub(crate) db: &'a Database,
+    pub(crate) src: &'a str,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    pub(crate) lets: HashMap<String, Bound>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for one query.
+    pub fn new(
+        db: &'a Database,
+        src: &'a str,
+        now: DateTime<Utc>,
+        window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    ) -> Self {
+        Ctx {
+            db,
+            src,
+            now,
+            window,
+            lets: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn err(&self, msg: String, pos: usize) -> KqlError {
+        KqlError::new(msg, self.src, pos)
+    }
+
+    pub(crate) fn is_tabular_name(&self, name: &str) -> bool {
+        match self.lets.get(name) {
+            Some(Bound::Tabular(_)) => true,
+            Some(Bound::Scalar(..)) => false,
+            None => self.db.tables.contains_key(name),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The parser's cursor over the tokens, its depth limit, and the names of operators it refuses.
+
+use crate::error::KqlError;
+use crate::lexer::{Tok, Token};
+
+/// Operators of full KQL this engine does not evaluate; naming them gives a clear error.
+pub(super) const UNSUPPORTED_OPERATORS: [&str; 27] = [
+    "parse",
+    "parse-where",
+    "parse-kv",
+    "evaluate",
+    "make-series",
+    "mv-apply",
+    "render",
+    "as",
+    "invoke",
+    "lookup",
+    "fork",
+    "facet",
+    "sample",
+    "sample-distinct",
+    "serialize",
+    "getschema",
+    "search",
+    "find",
+    "top-nested",
+    "top-hitters",
+    "scan",
+    "partition",
+    "reduce",
+    "consume",
+    "print",
+    "range",
+    "datatable",
+];
+
+/// String operators of full KQL that this engine does not evaluate.
+pub(super) const UNSUPPORTED_STRING_OPERATORS: [&str; 8] = [
+    "hasprefix_cs",
+    "hassuffix_cs",
+    "has_any_cs",
+    "like",
+    "notcontains",
+    "notcontains_cs",
+    "notlike",
+    "matches_cs",
+];
+
+pub(super) struct Parser<'a> {
+    pub(super) src: &'a str,
+    pub(super) tokens: Vec<Token>,
+    pub(super) i: usize,
+    /// Depth of the tree being built, bounded so that neither parsing, evaluating nor
+    /// dropping the tree can overflow the stack.
+    pub(super) depth: usize,
+}
+
+/// Limit on [`Parser::depth`]: a nested expression counts [`NEST_WEIGHT`], a chained operator 1.
+pub(super) const MAX_DEPTH: usize = 1000;
+pub(super) const NEST_WEIGHT: usize = 10;
+
+impl Parser<'_> {
+    pub(super) fn deeper(&mut self, weight: usize) -> Result<(), KqlError> {
+        self.depth += weight;
+        if self.depth > MAX_DEPTH {
+            return Err(KqlError::syntax(
+                "the query is nested too deeply",
+                self.src,
+                self.pos(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn peek(&self) -> &Tok {
+        &self.tokens[self.i].tok
+    }
+
+    pub(super) fn peek_at(&self, n: usize) -> &Tok {
+        &self.tokens[(self.i + n).min(self.tokens.len() - 1)].tok
+    }
+
+    pub(super) fn pos(&self) -> usize {
+        self.tokens[self.i].pos
+    }
+
+    pub(super) fn bump(&mut self) -> Token {
+        let t = self.tokens[self.i].clone();
+        if self.i < self.tokens.len() - 1 {
+            self.i += 1;
+        }
+        t
+    }
+
+    pub(super) fn is_sym(&self, s: &str) -> bool {
+        matches!(self.peek(), Tok::Sym(x) if *x == s)
+    }
+
+    pub(super) fn is_word(&self, w: &str) -> bool {
+        matches!(self.peek(), Tok::Ident(x) if x == w)
+    }
+
+    pub(super) fn eat_sym(&mut self, s: &str) -> bool {
+        if self.is_sym(s) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(super) fn eat_word(&mut self, w: &str) -> bool {
+        if self.is_word(w) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(super) fn describe(&self) -> String {
+        match self.peek() {
+            Tok::Eof => "end of query".to_string(),
+            Tok::Ident(w) => format!("'{w}'"),
+            Tok::Sym(s) => format!("'{s}'"),
+            Tok::Str(s) => format!("string \"{s}\""),
+            Tok::Long(n) => format!("'{n}'"),
+            Tok::Real(r) => format!("'{r}'"),
+            Tok::TimeSpan(_) => "timespan literal".to_string(),
+            Tok::Raw(r) => format!("'{r}'"),
+        }
+    }
+
+    pub(super) fn err_here(&self, what: &str) -> KqlError {
+        KqlError::syntax(
+            &format!("expected {what}, found {}", self.describe()),
+            self.src,
+            self.pos(),
+        )
+    }
+
+    pub(super) fn expect_sym(&mut self, s: &str) -> Result<(), KqlError> {
+        if self.eat_sym(s) {
+            Ok(())
+        } else {
+            Err(self.err_here(&format!("'{s}'")))
+        }
+    }
+
+    pub(super) fn expect_word(&mut self, w: &str) -> Result<(), KqlError> {
+        if self.eat_word(w) {
+            Ok(())
+        } else {
+            Err(self.err_here(&format!("'{w}'")))
+        }
+    }
+
+    pub(super) fn ident(&mut self) -> Result<String, KqlError> {
+        if let Tok::Ident(w) = self.peek() {
+            let w = w.clone();
+            self.bump();
+            return Ok(w);
+        }
+        if self.is_sym("[")
+            && let (Tok::Str(s), Tok::Sym("]")) = (self.peek_at(1).clone(), self.peek_at(2))
+        {
+            self.bump();
+            self.bump();
+            self.bump();
+            return Ok(s);
+        }
+        Err(self.err_here("a name"))
+    }
+}

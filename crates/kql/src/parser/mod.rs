@@ -1,0 +1,10 @@
+//! A recursive-descent parser for the supported KQL subset, from tokens to the syntax tree.
+
+mod cursor;
+mod expr;
+mod tabular;
+
+pub use tabular::parse;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,67 @@
+//! Running a query over a database and the answer in Defender's wire format.
+
+use chrono::{DateTime, Utc};
+
+use crate::context::Ctx;
+use crate::error::Result;
+use crate::parser;
+use crate::table::{Database, Row};
+use crate::value::{KqlType, Value};
+
+/// A query's answer: a schema and rows.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// Column names and types.
+    pub columns: Vec<(String, KqlType)>,
+    /// The rows (the caller applies row caps).
+    pub rows: Vec<Row>,
+}
+
+impl QueryResult {
+    /// The schema as Defender reports it: `(name, type name)` pairs such as `("Timestamp", "DateTime")`.
+    pub fn schema(&self) -> Vec<(String, &'static str)> {
+        self.columns
+            .iter()
+            .map(|(n, t)| (n.clone(), t.defender_name()))
+            .collect()
+    }
+
+    /// One row as a JSON object in Defender's format (datetimes with 7 fraction digits and `Z`).
+    pub fn row_json(&self, row: &[Value]) -> serde_json::Map<String, serde_json::Value> {
+        self.columns
+            .iter()
+            .zip(row)
+            .map(|((n, _), v)| (n.clone(), v.to_json()))
+            .collect()
+    }
+
+    /// The schema as Defender's APIs send it: `[{"Name": ..., "Type": ...}]`.
+    pub fn schema_json(&self) -> serde_json::Value {
+        self.columns
+            .iter()
+            .map(|(n, t)| serde_json::json!({"Name": n, "Type": t.defender_name()}))
+            .collect()
+    }
+
+    /// Every row as JSON objects.
+    pub fn rows_json(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        self.rows.iter().map(|r| self.row_json(r)).collect()
+    }
+}
+
+/// Runs a query. `window` (Graph's `Timespan`) keeps only rows whose `Timestamp` lies within
+/// `[start, end]` in every table that has one; `now` is what `now()` and `ago()` see.
+#[tracing::instrument(skip(db, query), fields(query_len = query.len()))]
+pub fn run(
+    db: &Database,
+    query: &str,
+    now: DateTime<Utc>,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+) -> Result<QueryResult> {
+    let parsed = parser::parse(query)?;
+    let rel = Ctx::new(db, query, now, window).run(&parsed)?;
+    Ok(QueryResult {
+        columns: rel.cols,
+        rows: rel.rows,
+    })
+}

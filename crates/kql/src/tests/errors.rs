@@ -1,0 +1,158 @@
+//! Errors worded and placed like the service's, and inputs that must not panic.
+
+use serde_json::json;
+
+use super::support::{devices, fails, rows, run_ok, test_db};
+use crate::fixture::{db, now, s};
+use crate::{KqlType, Row, Table, run};
+
+// ---- errors ----
+
+#[test]
+fn unsupported_operator_is_named_with_position() {
+    let e = fails("Proc\n| where Size > 1\n| evaluate bag_unpack(Extra)");
+    assert_eq!(e.message, "'evaluate' operator is not supported");
+    assert_eq!((e.line, e.column), (3, 3));
+    assert_eq!(
+        fails("Proc | make-series count() on Timestamp step 1d").message,
+        "'make-series' operator is not supported"
+    );
+}
+
+#[test]
+fn unsupported_function_is_named_with_position() {
+    let e = fails("Proc | extend h = hash_sha256(FileName)");
+    assert_eq!(e.message, "'hash_sha256' function is not supported");
+    assert_eq!((e.line, e.column), (1, 19));
+}
+
+#[test]
+fn unsupported_string_operator_is_named() {
+    assert_eq!(
+        fails("Proc | where FileName hasprefix_cs 'p'").message,
+        "'hasprefix_cs' operator is not supported"
+    );
+    assert_eq!(
+        fails("Proc | where FileName !has_any ('p')").message,
+        "'!has_any' operator is not supported"
+    );
+}
+
+#[test]
+fn unknown_table_is_reported() {
+    let e = fails("Nope | take 1");
+    assert_eq!(
+        e.message,
+        "Failed to resolve table or column expression named 'Nope'"
+    );
+    assert_eq!((e.line, e.column), (1, 1));
+}
+
+#[test]
+fn syntax_errors_carry_positions() {
+    let e = fails("Proc\n| where (Size > 1");
+    assert!(
+        e.message.starts_with("Syntax error: expected ')'"),
+        "{}",
+        e.message
+    );
+    assert_eq!((e.line, e.column), (2, 18));
+    let e = fails("Proc | frobnicate");
+    assert_eq!(
+        e.message,
+        "Syntax error: unknown tabular operator 'frobnicate'"
+    );
+    assert_eq!(e.column, 8);
+    let e = fails("Proc | where Size > 1 |");
+    assert!(e.message.starts_with("Syntax error"));
+    let e = fails("let x = ;\nProc");
+    assert!(e.message.starts_with("Syntax error"));
+    assert_eq!(e.column, 9);
+}
+
+#[test]
+fn unknown_scalar_name_is_reported_like_the_service() {
+    let e = fails("Proc | where x == 1");
+    assert_eq!(
+        e.message,
+        "'where' operator: Failed to resolve scalar expression named 'x'"
+    );
+    assert_eq!(e.column, 14);
+}
+
+#[test]
+fn error_display_includes_line_and_column() {
+    assert_eq!(
+        fails("Nope").to_string(),
+        "Failed to resolve table or column expression named 'Nope' (line 1, column 1)"
+    );
+}
+
+#[test]
+fn long_or_chains_and_deep_parentheses_evaluate() {
+    let chain = format!("Proc | where {}", vec!["Size == 10"; 900].join(" or "));
+    assert_eq!(rows(&chain).len(), 1);
+    let nested = format!(
+        "Proc | where {}Size == 10{}",
+        "(".repeat(90),
+        ")".repeat(90)
+    );
+    assert_eq!(rows(&nested).len(), 1);
+    let sum = format!("Proc | where Size == {}", vec!["1"; 90].join(" + "));
+    assert_eq!(rows(&sum).len(), 0);
+    let nested = format!(
+        "Proc | where not(isnull(Size) or {}Size == 10{})",
+        "(".repeat(90),
+        ")".repeat(90)
+    );
+    assert_eq!(rows(&nested).len(), 2);
+}
+
+#[test]
+fn comments_are_ignored() {
+    assert_eq!(
+        rows("// leading comment\nProc // trailing\n| where Size > 5 // why\n// end").len(),
+        2
+    );
+}
+
+#[test]
+fn schema_json_uses_defender_names() {
+    let r = run_ok("Dev | project DeviceName, Size | take 0");
+    assert_eq!(
+        r.schema_json(),
+        json!([{"Name": "DeviceName", "Type": "String"}, {"Name": "Size", "Type": "Int64"}])
+    );
+}
+
+#[test]
+fn malformed_rows_pushed_directly_are_an_error_not_a_panic() {
+    let mut t = devices();
+    t.rows.push(Row::from(vec![s("short")]));
+    let e = run(&db(vec![t]), "Dev | project OS", now(), None).expect_err("malformed table");
+    assert!(e.message.contains("do not match its columns"));
+}
+
+#[test]
+fn table_rejects_rows_of_the_wrong_width() {
+    let mut t = Table::new("T", vec![("A".to_string(), KqlType::String)]);
+    assert!(t.push(vec![]).is_err());
+    assert!(t.push(vec![s("x")]).is_ok());
+}
+
+#[test]
+fn every_prefix_of_valid_queries_answers_without_panicking() {
+    let queries = [
+        "let n = dynamic(['ws1', \"srv1\"]);\nProc | where DeviceName in~ (n) and CommandLine has_any ('a', 'b') | extend x = Extra.Tags[0], y = bin(Timestamp, 1h) | summarize (m, o) = arg_max(Size, FileName), c = countif(Size between (1 .. 20)) by y | top 3 by c asc nulls last",
+        "union Dev, (Proc | project-away *Name | mv-expand t = Extra.Tags to typeof(string) limit 2) | join kind=leftouter (Dev) on $left.OS == $right.OS | sort by Size desc, OS asc | project-rename Z = OS | distinct *",
+        "Proc | where not(isempty(CommandLine)) or FileName matches regex @'^c' | project a = iff(Size > 1, strcat('x', tostring(Size)), 'y'), b = case(Size == 1, 1.5, -2.5), c = time(1.02:03:04) * 2 - 30m, d = datetime(2024-01-01) + 1d | take 10 // done",
+    ];
+    let d = test_db();
+    for q in queries {
+        assert!(run(&d, q, now(), None).is_ok(), "{q}");
+        for (i, _) in q.char_indices() {
+            let _ = run(&d, &q[..i], now(), None);
+            let _ = run(&d, &format!("{}){}", &q[..i], &q[i..]), now(), None);
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The engine's behaviour, query by query, against small fixture tables.
+
+mod errors;
+mod scalar;
+mod scan;
+mod support;
+mod tabular;

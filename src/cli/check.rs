@@ -1,0 +1,102 @@
+//! `huntd validate` and `huntd jobs`: what the input holds and whether it is valid.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::ValueEnum;
+
+use super::output;
+use super::shared::{EXIT_INVALID, print_diagnostics};
+use crate::jobs::{self, JobSummary};
+use crate::load::{Loaded, Scope};
+
+/// Output format of listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Aligned columns for people.
+    Table,
+    /// JSON for machines.
+    Json,
+}
+
+/// `huntd validate`: every problem with its line, then a one-line summary.
+pub fn validate(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let loaded = Loaded::locate(config, Scope::Credentials);
+    let mut out = std::io::stdout().lock();
+    print_diagnostics(&loaded.diagnostics, &mut out)?;
+    let instances = loaded.config.as_ref().map_or(0, |c| c.instances.len());
+    let summary = format!(
+        "{instances} instances, {} library queries, {} jobs: {} errors, {} warnings",
+        loaded.library.len(),
+        loaded.jobs.len(),
+        loaded.diagnostics.error_count(),
+        loaded.diagnostics.warning_count(),
+    );
+    if loaded.diagnostics.has_errors() {
+        writeln!(out, "invalid: {summary}")?;
+        Ok(ExitCode::from(EXIT_INVALID))
+    } else {
+        writeln!(out, "ok: {summary}")?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `huntd jobs`: each job with its next fire times, as a table or JSON.
+pub fn list_jobs(config: Option<&Path>, format: ListFormat) -> anyhow::Result<ExitCode> {
+    let loaded = Loaded::locate(config, Scope::Credentials);
+    print_diagnostics(&loaded.diagnostics, &mut std::io::stderr().lock())?;
+    if loaded.diagnostics.has_errors() {
+        eprintln!("invalid input: run `huntd validate` for details");
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    let rows = jobs::listing(&loaded.jobs, Utc::now());
+    let mut out = std::io::stdout().lock();
+    match format {
+        ListFormat::Table => write!(out, "{}", jobs_table(&rows))?,
+        ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rows` as an aligned plain-text table with a header line.
+pub fn jobs_table(rows: &[JobSummary]) -> String {
+    let header: Vec<String> = [
+        "NAME",
+        "INSTANCE",
+        "ENVIRONMENT",
+        "SCHEDULE",
+        "TIMEZONE",
+        "NEXT (UTC)",
+        "ENABLED",
+    ]
+    .map(String::from)
+    .into();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let next = if r.next.is_empty() {
+                "-".to_string()
+            } else {
+                r.next
+                    .iter()
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            vec![
+                r.name.clone(),
+                r.instance.clone(),
+                r.environment.clone(),
+                r.schedule.clone(),
+                r.timezone.clone(),
+                next,
+                if r.enabled { "yes" } else { "no" }.to_string(),
+            ]
+        })
+        .collect();
+    let mut out = Vec::new();
+    output::write_table(&mut out, &header, &cells, false).expect("writing to a Vec cannot fail");
+    String::from_utf8(out).expect("every cell is a Rust string, so the table is UTF-8")
+}

@@ -1,0 +1,313 @@
+//! The command line: parses arguments, sets up logging, and runs one command.
+//!
+//! This is the binary's edge, so errors here are `anyhow` and become exit codes:
+//! 0 ok, 1 invalid input (config or jobs), 2 usage error, 3 runtime failure. Each command
+//! family has its module; this one holds the clap definitions and the dispatch.
+
+mod auth;
+mod check;
+mod daemon;
+mod demo;
+mod emulate;
+mod logging;
+mod once;
+mod output;
+mod records;
+mod rows;
+mod shared;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+
+use crate::jobs::Environment;
+use crate::store::{RunStatus, report};
+
+pub use check::{ListFormat, jobs_table};
+pub use emulate::EmulateArgs;
+pub use logging::LogFormat;
+pub use records::{FindingsFormat, HistoryFormat};
+pub use rows::RowFormat;
+pub use shared::{EXIT_INVALID, EXIT_RUNTIME, EXIT_USAGE};
+
+/// Runs Microsoft Defender advanced hunting queries on a schedule and keeps the results in SQL.
+#[derive(Debug, Parser)]
+#[command(name = "huntd", version, about, long_about = None)]
+pub struct Cli {
+    /// Config file; default $HUNTD_CONFIG, then ./huntd.yaml, then /etc/huntd/huntd.yaml.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log line format: `text` for people, `json` for journald and log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// huntd's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the config, instances, query library and jobs; report every problem with its line.
+    Validate,
+    /// List the jobs with their instance, API, schedule and next three fire times (UTC).
+    Jobs {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+    /// Serve an offline Defender API (token endpoint, Graph and MDE hunting) over sample data.
+    ///
+    /// The global --config names the emulator's tenants file here; without it a demo tenant.
+    Emulate(EmulateArgs),
+    /// Try huntd without a tenant: the emulator, the example jobs on fast schedules, a summary.
+    Demo {
+        /// Leave the daemon and emulator running after the summary, until Ctrl-C.
+        #[arg(long)]
+        keep_running: bool,
+        /// Directory of jobs to run.
+        #[arg(long, default_value = "jobs")]
+        jobs: PathBuf,
+        /// msticpy-format query library the jobs use.
+        #[arg(long, default_value = "queries")]
+        queries: PathBuf,
+        /// SQLite file for the results; replaced at start.
+        #[arg(long, default_value = "huntd-demo.db")]
+        database: PathBuf,
+        /// How often each job runs during the demo.
+        #[arg(long, default_value = "5s", value_parser = parse_span)]
+        every: std::time::Duration,
+        /// How long the scheduler runs before the summary.
+        #[arg(long, default_value = "20s", value_parser = parse_span)]
+        run_for: std::time::Duration,
+    },
+    /// Run the scheduler daemon: every job on its schedule until SIGTERM (SIGHUP reloads).
+    Run {
+        /// Lease length in seconds: a dead node's runs are taken over this long after its last
+        /// heartbeat.
+        #[arg(long, hide = true, default_value_t = 60, value_parser = clap::value_parser!(u64).range(3..=3600))]
+        lease_secs: u64,
+    },
+    /// Run one job now, outside the schedule, and print what came back.
+    Once {
+        /// The job's name.
+        job: String,
+        /// Window start: RFC 3339 (`2026-01-31T08:00:00Z`) or a duration ago (`2h`).
+        #[arg(long, value_parser = parse_time)]
+        start: Option<DateTime<Utc>>,
+        /// Window end: RFC 3339 or a duration ago; default now minus the job's `delay`.
+        #[arg(long, value_parser = parse_time)]
+        end: Option<DateTime<Utc>>,
+        /// Print every row in this format instead of a summary and the first rows.
+        #[arg(long, value_enum)]
+        output: Option<RowFormat>,
+        /// Print the rendered query and the request without sending it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Record the run in the database like a scheduled one (window from the job's
+        /// high-water mark when --start is not given).
+        #[arg(long, conflicts_with_all = ["dry_run", "output"])]
+        store: bool,
+    },
+    /// Create or upgrade the database schema (the daemon also does this at start).
+    Migrate,
+    /// Recent runs: window, status, rows, new rows, duration, error class and message.
+    History {
+        /// Only this job.
+        job: Option<String>,
+        /// Only runs with this status (running, succeeded, failed, interrupted, skipped).
+        #[arg(long, value_parser = parse_status)]
+        status: Option<RunStatus>,
+        /// Only runs started within this long (e.g. 24h, 7d).
+        #[arg(long, value_parser = parse_span)]
+        since: Option<std::time::Duration>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
+    /// A job's findings: distinct result rows with first and last seen times.
+    Findings {
+        /// The job.
+        job: String,
+        /// Only findings first seen within this long (e.g. 24h).
+        #[arg(long, value_parser = parse_span)]
+        new_since: Option<std::time::Duration>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = FindingsFormat::Table)]
+        format: FindingsFormat,
+    },
+    /// Delete results, runs and unseen findings older than each job's `retention`, in batches.
+    Prune {
+        /// Rows deleted per statement, so the database stays responsive.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
+        batch_size: u32,
+    },
+    /// Get a token for an instance and show its tenant, app, expiry and permissions (never the token).
+    Token {
+        /// Instance name.
+        #[arg(long)]
+        instance: String,
+        /// The API to get a token for.
+        #[arg(long, value_enum, default_value_t = Environment::Graph)]
+        environment: Environment,
+        /// State directory; default the config's, `$STATE_DIRECTORY` or /var/lib/huntd.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Sign in as a user (device code, or a browser with --browser) for an instance with `UserName`.
+    Login {
+        /// Instance name.
+        #[arg(long)]
+        instance: String,
+        /// Use the browser sign-in (authorization code with PKCE) instead of a device code.
+        #[arg(long)]
+        browser: bool,
+        /// The API the sign-in is for.
+        #[arg(long, value_enum, default_value_t = Environment::Graph)]
+        environment: Environment,
+        /// Where the refresh token is stored; default the config's state directory.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+}
+
+/// Reads a `--since 24h` style duration.
+fn parse_span(text: &str) -> Result<std::time::Duration, String> {
+    crate::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// Reads a run status name.
+fn parse_status(text: &str) -> Result<RunStatus, String> {
+    text.parse::<RunStatus>().map_err(|_| {
+        format!("`{text}` is not a run status: running, succeeded, failed, interrupted or skipped")
+    })
+}
+
+/// Reads `--start`/`--end`: an RFC 3339 time, or a duration meaning that long ago.
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    let ago = crate::duration::parse(text).map_err(|_| {
+        format!(
+            "`{text}` is neither an RFC 3339 time (2026-01-31T08:00:00Z) nor a duration ago (2h)"
+        )
+    })?;
+    let ago = chrono::Duration::from_std(ago).map_err(|e| e.to_string())?;
+    Ok(Utc::now() - ago)
+}
+
+/// Parses the command line, runs the command and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout with exit 0; real mistakes exit 2.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    // The demo prints its own progress; daemon logs below warnings would drown it.
+    let quiet = matches!(cli.command, Command::Demo { .. });
+    logging::init(cli.log_format, cli.verbose, quiet);
+    dispatch(cli).unwrap_or_else(|e| {
+        // A reader that stopped early (`huntd jobs | head`) is not a failure of ours.
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return ExitCode::SUCCESS;
+        }
+        eprintln!("error: {e:#}");
+        ExitCode::from(EXIT_RUNTIME)
+    })
+}
+
+/// Runs the parsed command.
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Validate => check::validate(config),
+        Command::Jobs { format } => check::list_jobs(config, format),
+        Command::Once {
+            ref job,
+            start,
+            end,
+            output,
+            dry_run,
+            store,
+        } => once::once(
+            config,
+            &once::OnceArgs {
+                job,
+                start,
+                end,
+                output,
+                dry_run,
+                store,
+            },
+        ),
+        Command::Migrate => records::migrate(config),
+        Command::History {
+            job,
+            status,
+            since,
+            limit,
+            format,
+        } => {
+            let options = report::HistoryOptions {
+                job,
+                status,
+                since,
+                limit: Some(limit),
+            };
+            records::history(config, options, format)
+        }
+        Command::Findings {
+            job,
+            new_since,
+            format,
+        } => records::findings(config, report::FindingsOptions { job, new_since }, format),
+        Command::Prune { batch_size } => records::prune(config, batch_size),
+        Command::Token {
+            ref instance,
+            environment,
+            ref state_dir,
+        } => auth::token(config, instance, environment, state_dir.as_deref()),
+        Command::Login {
+            ref instance,
+            browser,
+            environment,
+            ref state_dir,
+        } => auth::login(config, instance, browser, environment, state_dir.as_deref()),
+        Command::Run { lease_secs } => daemon::run(config, lease_secs),
+        Command::Demo {
+            keep_running,
+            jobs,
+            queries,
+            database,
+            every,
+            run_for,
+        } => demo::demo(&crate::demo::Options {
+            jobs,
+            queries,
+            database,
+            work_dir: std::env::temp_dir().join(format!("huntd-demo-{}", std::process::id())),
+            every,
+            run_for,
+            keep_running,
+        }),
+        Command::Emulate(ref args) => emulate::emulate(config, args),
+    }
+}

@@ -1,0 +1,138 @@
+//! What every job's loop and run share: the [`Context`], and each job's [`JobSpec`].
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::window::WindowSettings;
+use crate::config::Instance;
+use crate::hunt::Hunter;
+use crate::jobs::Job;
+use crate::store::{JobRecord, Store};
+
+/// Jobs looking up where they resume at once. Thousands of loops start together; unbounded,
+/// their lookups queue on the store's few connections, each holding a query in memory, and
+/// delay everything else that needs a connection.
+pub const RESUME_LOOKUPS: usize = 4;
+
+/// What every job's loop shares.
+#[derive(Debug)]
+pub struct Context {
+    /// The result store.
+    pub store: Arc<dyn Store>,
+    /// The hunting client with its per-tenant quotas.
+    pub hunter: Arc<Hunter>,
+    /// This node's id.
+    pub node: String,
+    /// `max_concurrent_runs` permits.
+    pub permits: Arc<Semaphore>,
+    /// Cancelled when the shutdown grace is over: running hunts stop.
+    pub hard_cancel: CancellationToken,
+    /// Lease length.
+    pub lease: Duration,
+    /// Runs in flight.
+    pub running: AtomicUsize,
+    /// Jobs backing off after repeated non-retryable failures.
+    pub backing_off: AtomicUsize,
+    /// [`RESUME_LOOKUPS`] permits.
+    pub resume_lookups: Semaphore,
+}
+
+impl Context {
+    /// A context of no runs yet, allowing `max_concurrent_runs` (at least one) at once; runs
+    /// stop when `hard_cancel` is cancelled.
+    pub fn new(
+        store: Arc<dyn Store>,
+        hunter: Hunter,
+        node: String,
+        max_concurrent_runs: usize,
+        lease: Duration,
+        hard_cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            hunter: Arc::new(hunter),
+            node,
+            permits: Arc::new(Semaphore::new(max_concurrent_runs.max(1))),
+            hard_cancel,
+            lease,
+            running: AtomicUsize::new(0),
+            backing_off: AtomicUsize::new(0),
+            resume_lookups: Semaphore::new(RESUME_LOOKUPS),
+        }
+    }
+}
+
+/// A job ready to schedule: the job, its instance, its splay and query hash.
+#[derive(Debug)]
+pub struct JobSpec {
+    /// The job.
+    pub job: Job,
+    /// Its instance, shared by the jobs that use it.
+    pub instance: Arc<Instance>,
+    /// Its splay (the job's own or the daemon default).
+    pub splay: Duration,
+    /// SHA-256 hex of the query template.
+    pub query_sha256: String,
+    /// SHA-256 hex of the job's definition, which the spec itself does not keep.
+    pub definition_sha256: String,
+}
+
+impl JobSpec {
+    /// Builds the spec of a job whose instance is known, and the job as `hunt_jobs` keeps it.
+    ///
+    /// The job's definition moves into the record: a job's loop never reads it, and with
+    /// thousands of jobs a copy per loop would stay resident for nothing.
+    pub fn new(
+        mut job: Job,
+        instance: Arc<Instance>,
+        default_splay: Duration,
+    ) -> (Self, JobRecord) {
+        let query_sha256 = hex::encode(Sha256::digest(job.query.text.as_bytes()));
+        let splay = job.splay.unwrap_or(default_splay);
+        let definition =
+            serde_json::Value::Object(std::mem::take(&mut job.definition).into_iter().collect());
+        let definition_sha256 = hex::encode(Sha256::digest(definition.to_string().as_bytes()));
+        let record = JobRecord {
+            name: job.name.clone(),
+            instance: job.instance.clone(),
+            definition,
+            query_sha256: query_sha256.clone(),
+            enabled: job.enabled,
+            dedup_columns: job.dedup_columns.clone(),
+            retention: job.retention,
+        };
+        let spec = Self {
+            job,
+            instance,
+            splay,
+            query_sha256,
+            definition_sha256,
+        };
+        (spec, record)
+    }
+
+    /// Whether a reload may keep this job's loop for `other`: same query, schedule, windows,
+    /// settings, instance (endpoints, credentials, quota) and splay.
+    pub fn unchanged(&self, other: &JobSpec) -> bool {
+        let (a, b) = (&self.job, &other.job);
+        self.query_sha256 == other.query_sha256
+            && a.query == b.query
+            && self.definition_sha256 == other.definition_sha256
+            && a.schedule.text == b.schedule.text
+            && a.schedule.timezone == b.schedule.timezone
+            && WindowSettings::of(a) == WindowSettings::of(b)
+            && a.environment == b.environment
+            && a.timespan == b.timespan
+            && a.timeout == b.timeout
+            && a.enabled == b.enabled
+            && a.dedup_columns == b.dedup_columns
+            && a.retention == b.retention
+            && self.instance == other.instance
+            && self.splay == other.splay
+    }
+}

@@ -1,0 +1,333 @@
+//! Loading job files: finding them, reading each job, and checking the fields together.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::fields::{
+    Context, Fields, SeenNames, boolean, catch_up, dedup, definition, duration, environment,
+    instance, job_name, optional, positive_duration, query, schedule,
+};
+use super::library::{self, Library};
+use super::{Environment, Job};
+use crate::diagnostic::{Diagnostics, Location};
+use crate::schedule::{self, Schedule};
+use crate::yaml::{self, Checker, Node};
+
+/// Every key a job may have.
+const JOB_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "instance",
+    "environment",
+    "schedule",
+    "every",
+    "timezone",
+    "lookback",
+    "delay",
+    "query",
+    "query_file",
+    "query_ref",
+    "params",
+    "timeout",
+    "catch_up",
+    "dedup",
+    "retention",
+    "enabled",
+    "tags",
+    "timespan",
+    "max_window",
+    "splay",
+];
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
+const DEFAULT_MAX_WINDOW: Duration = Duration::from_secs(86_400);
+/// The hunting APIs only see the last 30 days; a longer window cannot return more.
+const MAX_LOOKBACK: Duration = Duration::from_secs(30 * 86_400);
+
+/// Loads a config's query library and jobs, checking jobs against its instances.
+///
+/// This is what `huntd validate`, the commands and the daemon (at start and on SIGHUP) read.
+pub fn load_for(config: &crate::config::Config, diags: &mut Diagnostics) -> (Library, Vec<Job>) {
+    let library = Library::load(&config.query_library, diags);
+    // Jobs naming an instance that failed validation already have its error; treat the name as
+    // known so they do not also get a misleading "unknown instance".
+    let instances: BTreeSet<String> = config
+        .instances
+        .keys()
+        .chain(&config.invalid_instances)
+        .cloned()
+        .collect();
+    let jobs = load(&config.jobs, &library, &instances, diags);
+    (library, jobs)
+}
+
+/// Loads and validates the jobs in `paths` (directories, non-recursive, or files).
+///
+/// Every problem goes to `diags`; a job with any error is left out of the result.
+pub fn load(
+    paths: &[PathBuf],
+    library: &Library,
+    instances: &BTreeSet<String>,
+    diags: &mut Diagnostics,
+) -> Vec<Job> {
+    let context = Context { library, instances };
+    let mut seen = SeenNames::new();
+    let mut crons = schedule::CronCache::default();
+    let mut jobs = Vec::new();
+    for file in job_files(paths, diags) {
+        let root = match yaml::load_file(&file) {
+            Ok(root) => root,
+            Err(diag) => {
+                diags.push(diag);
+                continue;
+            }
+        };
+        let mut check = Checker::new(&file, diags);
+        let items: Vec<&Node> = match root.get("jobs") {
+            Some(list) => {
+                if let Some(entries) = root.as_map() {
+                    check.unknown_keys(entries, &["jobs"], "a file with a `jobs:` list");
+                }
+                if let Some(items) = list.as_seq() {
+                    items.iter().collect()
+                } else {
+                    check.error(
+                        list.location,
+                        format!("`jobs` must be a list of jobs, found {}", list.kind()),
+                    );
+                    Vec::new()
+                }
+            }
+            None => vec![&root],
+        };
+        for node in items {
+            if let Some(job) = parse_job(&mut check, node, context, &mut seen, &mut crons) {
+                jobs.push(job);
+            }
+        }
+    }
+    jobs
+}
+
+fn job_files(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let listing = std::fs::read_dir(path).and_then(|entries| {
+                entries
+                    .map(|e| e.map(|e| e.path()))
+                    .collect::<std::io::Result<Vec<_>>>()
+            });
+            match listing {
+                Ok(mut entries) => {
+                    entries.sort();
+                    files.extend(
+                        entries
+                            .into_iter()
+                            .filter(|p| p.is_file() && library::is_yaml(p)),
+                    );
+                }
+                Err(e) => {
+                    diags.error(
+                        path,
+                        Location::START,
+                        format!("cannot read job folder: {e}"),
+                    );
+                }
+            }
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            diags
+                .error(path, Location::START, "job path does not exist")
+                .hint("check `jobs` in huntd.yaml");
+        }
+    }
+    files
+}
+
+/// One job mapping as a [`Job`]; `None` when any of its fields has an error.
+fn parse_job(
+    check: &mut Checker<'_>,
+    node: &Node,
+    context: Context<'_>,
+    seen: &mut SeenNames,
+    crons: &mut schedule::CronCache,
+) -> Option<Job> {
+    let entries = check.map(node, "a job")?;
+    let errors_before = check.diags.error_count();
+    check.unknown_keys(entries, JOB_KEYS, "a job");
+    let fields = Fields { node };
+
+    let name = job_name(check, &fields, node.location, seen);
+    let description = fields
+        .get("description")
+        .and_then(|n| check.string(n, "`description`"))
+        .unwrap_or_default();
+    let instance = instance(check, &fields, node.location, context.instances);
+    let environment = environment(check, &fields, node.location);
+    let schedule = schedule(check, &fields, node.location, crons);
+
+    let interval = schedule.as_ref().map(Schedule::interval);
+    let (lookback, delay) = window_lengths(check, &fields, node.location, interval);
+
+    let query = environment
+        .as_ref()
+        .and_then(|(env, _)| query(check, &fields, node.location, *env, context));
+    let timeout = optional(
+        check,
+        &fields,
+        "timeout",
+        DEFAULT_TIMEOUT,
+        positive_duration,
+    );
+    let retention = optional(
+        check,
+        &fields,
+        "retention",
+        DEFAULT_RETENTION,
+        positive_duration,
+    );
+    let max_window = optional(
+        check,
+        &fields,
+        "max_window",
+        DEFAULT_MAX_WINDOW,
+        positive_duration,
+    );
+    let splay = fields
+        .get("splay")
+        .and_then(|n| duration(check, n, "`splay`"));
+    let catch_up = catch_up(check, &fields);
+    let dedup_columns = dedup(check, &fields);
+    let enabled = optional(check, &fields, "enabled", true, boolean);
+    let timespan = optional(check, &fields, "timespan", true, boolean);
+    let tags = fields
+        .get("tags")
+        .and_then(|n| check.strings(n, "`tags`"))
+        .map(|tags| tags.into_iter().map(|(t, _)| t).collect())
+        .unwrap_or_default();
+
+    if check.diags.error_count() > errors_before {
+        return None;
+    }
+    let (environment, environment_name) = environment?;
+    let job = Job {
+        name: name?,
+        description,
+        instance: instance?,
+        environment,
+        environment_name,
+        schedule: schedule?,
+        lookback: lookback?,
+        delay: delay?,
+        query: query?,
+        timespan: timespan?,
+        timeout: timeout?,
+        catch_up: catch_up?,
+        dedup_columns,
+        retention: retention?,
+        max_window: max_window?,
+        splay,
+        enabled: enabled?,
+        tags,
+        source: check.file.to_path_buf(),
+        definition: definition(node),
+    };
+    warn_if_unbounded(check, &fields, &job);
+    Some(job)
+}
+
+/// Warns when the job sets `lookback` or `catch_up`, which only mean something if the window
+/// limits the query, and the window cannot (see [`Job::window_bounds_query`]).
+fn warn_if_unbounded(check: &mut Checker<'_>, fields: &Fields<'_>, job: &Job) {
+    if job.window_bounds_query() {
+        return;
+    }
+    let Some(key) = ["lookback", "catch_up"]
+        .into_iter()
+        .find(|key| fields.get(key).is_some())
+    else {
+        return;
+    };
+    let at = fields.get(key).map_or(Location::START, |n| n.location);
+    let how = if job.environment == Environment::Graph {
+        "uses neither `{start}` and `{end}` nor `timespan: true`"
+    } else {
+        "does not use both `{start}` and `{end}` (MDE sends no time span)"
+    };
+    check
+        .warning(
+            at,
+            format!(
+                "`{key}` is set but the run's window cannot bound this query: it {how}, so \
+                 every run returns the API's default 30 days and a truncated answer cannot be \
+                 split into shorter windows"
+            ),
+        )
+        .hint("filter with `where Timestamp between (datetime({start}) .. datetime({end}))`");
+}
+
+/// The job's `lookback` (the schedule interval when absent) and `delay`, with the warnings and
+/// errors that only the two together, or lookback and the interval, can show.
+fn window_lengths(
+    check: &mut Checker<'_>,
+    fields: &Fields<'_>,
+    at: Location,
+    interval: Option<Duration>,
+) -> (Option<Duration>, Option<Duration>) {
+    let lookback = match fields.get("lookback") {
+        Some(n) => positive_duration(check, n, "`lookback`"),
+        None => interval,
+    };
+    if let Some(lookback) = lookback
+        && lookback > MAX_LOOKBACK
+        && let Some(n) = fields.get("lookback")
+    {
+        check
+            .warning(
+                n.location,
+                format!(
+                    "`lookback` {} is longer than the 30 days of data the hunting APIs keep",
+                    crate::duration::format(lookback)
+                ),
+            )
+            .hint("a first run cannot see further back than 30d");
+    }
+    if let (Some(lookback), Some(interval), Some(n)) = (lookback, interval, fields.get("lookback"))
+        && lookback < interval
+    {
+        check
+            .warning(
+                n.location,
+                format!(
+                    "`lookback` {} is shorter than the schedule interval {}: windows would have gaps",
+                    crate::duration::format(lookback),
+                    crate::duration::format(interval)
+                ),
+            )
+            .hint("huntd still covers the gaps from the last finished window; set lookback to at least the interval to make that explicit");
+    }
+    let delay = match fields.get("delay") {
+        Some(n) => duration(check, n, "`delay`"),
+        None => Some(Duration::ZERO),
+    };
+    if let (Some(delay), Some(lookback)) = (delay, lookback)
+        && delay > lookback
+    {
+        let at = fields.get("delay").map_or(at, |n| n.location);
+        check
+            .error(
+                at,
+                format!(
+                    "`delay` {} is longer than `lookback` {}",
+                    crate::duration::format(delay),
+                    crate::duration::format(lookback)
+                ),
+            )
+            .hint("the ingestion delay shifts the window back; it cannot exceed the window length");
+    }
+    (lookback, delay)
+}

@@ -1,0 +1,175 @@
+//! The Rust both backends run around their own SQL: error mapping, the lease fence's verdict,
+//! time arithmetic and the prune's batch loop.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::records::{Claim, Lease, PruneOptions, PruneReport, RunFailure, RunStatus, RunSuccess};
+use super::{Error, Result, Store};
+
+/// A foreign-key violation on the job column means the job was never registered.
+pub(super) fn map_unknown_job(job: &str, error: sqlx::Error) -> Error {
+    match error.as_database_error() {
+        Some(db) if db.is_foreign_key_violation() => Error::UnknownJob(job.to_string()),
+        _ => Error::Database(error),
+    }
+}
+
+/// The error of a write whose fence found the lease taken over or the run finished.
+pub(super) fn lease_lost(lease: &Lease) -> Error {
+    Error::LeaseLost {
+        run_id: lease.run_id,
+        attempt: lease.attempt,
+    }
+}
+
+/// A fenced update's verdict: it changed the one run row, or the lease was lost.
+pub(super) fn fenced(lease: &Lease, rows_affected: u64) -> Result<()> {
+    if rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(lease_lost(lease))
+    }
+}
+
+/// The `error_class` of a run whose answer the database refused.
+const UNSTORABLE: &str = "unstorable";
+
+/// Whether the database refused a statement for what it was asked to store rather than for
+/// its own state: retrying the same answer would be refused again. PostgreSQL: SQLSTATE
+/// classes 22 (data exception: a NUL, a number `numeric` cannot hold) and 54 (program limit
+/// exceeded: too many columns). SQLite: the primary codes ERROR (1: the SQL it refused, e.g.
+/// too many columns), TOOBIG (18), MISMATCH (20) and RANGE (25); a trigger's or constraint's
+/// refusal is not among them.
+fn refuses_the_answer(error: &sqlx::Error) -> bool {
+    let Some(db) = error.as_database_error() else {
+        return false;
+    };
+    let code = db.code().unwrap_or_default();
+    if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        code.starts_with("22") || code.starts_with("54")
+    } else {
+        // SQLite reports extended codes; the primary code is the low byte.
+        code.parse::<i32>()
+            .is_ok_and(|n| matches!(n & 0xff, 1 | 18 | 20 | 25))
+    }
+}
+
+/// What `finish_run` returns for a write that failed: when the database refused the answer,
+/// the run is recorded `failed` (fenced like any end) and [`Error::Unstorable`] returned;
+/// any other error (a lost connection, a lock) leaves the run `running`, for its caller to end.
+pub(super) async fn end_unstorable<S: Store + ?Sized>(
+    store: &S,
+    lease: &Lease,
+    result: &RunSuccess<'_>,
+    error: Error,
+) -> Error {
+    let Error::Database(source) = error else {
+        return error;
+    };
+    if !refuses_the_answer(&source) {
+        return Error::Database(source);
+    }
+    let message = source.to_string();
+    let failure = RunFailure {
+        finished_at: result.finished_at,
+        status: RunStatus::Failed,
+        error_class: UNSTORABLE,
+        error_message: &message,
+        api: Some(result.api),
+        http_status: result.http_status,
+        client_request_id: result.client_request_id,
+    };
+    match store.fail_run(lease, &failure).await {
+        Ok(()) => {
+            tracing::warn!(run = lease.run_id, error = %message, "the database refused the run's answer: run failed");
+            Error::Unstorable {
+                run_id: lease.run_id,
+                source,
+            }
+        }
+        Err(e) => e,
+    }
+}
+
+/// The claim a caller lost to the slot's existing run, from its `(id, attempt, status)`.
+pub(super) fn lost_claim((run_id, attempt, status): (i64, i32, String)) -> Result<Claim> {
+    Ok(Claim::Lost {
+        run_id,
+        attempt,
+        status: status.parse()?,
+    })
+}
+
+/// A duration in whole seconds for the database, saturating.
+pub(super) fn whole_seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The instant `seconds` before `now`, clamped to the earliest representable time.
+pub(super) fn cutoff(now: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    chrono::TimeDelta::try_seconds(seconds)
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// A backend's prune statements, each binding the job, the cutoff and the batch size and
+/// deleting at most a batch of rows.
+#[derive(Debug)]
+pub(super) struct PruneSql {
+    /// Deletes findings last seen before the cutoff.
+    pub findings: &'static str,
+    /// Deletes results of finished runs that ended before the cutoff.
+    pub results: &'static str,
+    /// Deletes finished runs that ended before the cutoff and have no results left.
+    pub runs: &'static str,
+    /// Deletes gaps that ended before the cutoff.
+    pub gaps: &'static str,
+}
+
+/// Which count of the report a prune statement adds to.
+type Counter = fn(&mut PruneReport) -> &mut u64;
+
+/// Prunes each `(job, retention_seconds)` in batches: `delete` runs one statement of `sql` for
+/// a job, cutoff and batch size and returns how many rows it deleted.
+pub(super) async fn prune_in_batches<'a, F, Fut>(
+    jobs: &'a [(String, i64)],
+    options: &PruneOptions,
+    sql: &PruneSql,
+    mut delete: F,
+) -> Result<PruneReport>
+where
+    F: FnMut(&'static str, &'a str, DateTime<Utc>, i64) -> Fut,
+    Fut: Future<Output = Result<u64>>,
+{
+    let mut report = PruneReport::default();
+    let batch = i64::from(options.batch_size.max(1));
+    // Findings go first, so a finding never outlives the result row it points at (it is
+    // pruned with its last run); results go before runs, so a run is deleted only once none
+    // of its results are left.
+    let steps: [(&str, Counter); 4] = [
+        (sql.findings, |r| &mut r.findings),
+        (sql.results, |r| &mut r.results),
+        (sql.runs, |r| &mut r.runs),
+        (sql.gaps, |r| &mut r.gaps),
+    ];
+    for (job, retention) in jobs {
+        let cutoff = cutoff(options.now, *retention);
+        for (statement, counter) in &steps {
+            loop {
+                let deleted = delete(statement, job, cutoff, batch).await?;
+                report.batches += 1;
+                *counter(&mut report) += deleted;
+                if deleted < u64::try_from(batch).expect("batch is positive") {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,176 @@
+//! `huntd run` as a real process under signals: SIGTERM and SIGKILL mid-hunt then a restart,
+//! SIGHUP reloads with a broken and with a new job file.
+
+#[path = "common/process.rs"]
+mod common;
+#[path = "common/daemon.rs"]
+mod daemon_support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{Daemon, coverage_gaps};
+use daemon_support::{Fake, job_yaml, runs, setup, start_daemon, store, succeeded, wait_until};
+use huntd::store::{RunRecord, RunStatus, Store};
+
+/// Starts a daemon on the config in `dir` and waits for `probe`'s first success.
+async fn start_after_a_first_success(dir: &Path, store: &Arc<dyn Store>) -> Daemon {
+    let daemon = start_daemon(dir);
+    wait_until("a first success", &daemon, || async {
+        succeeded(store, "probe").await >= 1
+    })
+    .await;
+    daemon
+}
+
+/// Starts a daemon, lets `probe` succeed once, then leaves a hunt hanging in flight.
+async fn start_then_hang(fake: &Fake, dir: &Path, store: &Arc<dyn Store>) -> Daemon {
+    let daemon = start_after_a_first_success(dir, store).await;
+    fake.slow(true);
+    let calls = fake.hunt_calls().await;
+    wait_until("a hunt in flight", &daemon, || async {
+        fake.hunt_calls().await > calls
+    })
+    .await;
+    daemon
+}
+
+/// After a restart with a fast API: the stopped run's window ends up inside a success, every
+/// window is hunted exactly once (one finding per window) and no coverage gap remains.
+async fn assert_rehunted(fake: &Fake, dir: &Path, store: &Arc<dyn Store>, stopped: &RunRecord) {
+    fake.slow(false);
+    let mut daemon = start_daemon(dir);
+    wait_until("the stopped window hunted again", &daemon, || async {
+        runs(store, "probe").await.iter().any(|r| {
+            r.status == RunStatus::Succeeded
+                && r.window_start <= stopped.window_start
+                && r.window_end >= stopped.window_end
+        })
+    })
+    .await;
+    let before = succeeded(store, "probe").await;
+    wait_until("two more successes", &daemon, || async {
+        succeeded(store, "probe").await >= before + 2
+    })
+    .await;
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+
+    let all = runs(store, "probe").await;
+    let wins = all
+        .iter()
+        .filter(|r| r.status == RunStatus::Succeeded)
+        .count();
+    let findings = store.findings("probe", None).await.expect("findings");
+    assert_eq!(findings.len(), wins, "one finding per succeeded window");
+    assert!(
+        findings.iter().all(|f| f.times_seen == 1),
+        "no window was committed twice"
+    );
+    assert_eq!(coverage_gaps(dir).await, 0, "runs: {all:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_mid_hunt_marks_the_run_interrupted_exits_zero_and_the_window_is_hunted_after_restart()
+ {
+    let fake = Fake::start().await;
+    let dir = setup(&fake);
+    let store = store(dir.path()).await;
+    let mut daemon = start_then_hang(&fake, dir.path(), &store).await;
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+    let all = runs(&store, "probe").await;
+    let interrupted: Vec<&RunRecord> = all
+        .iter()
+        .filter(|r| r.status == RunStatus::Interrupted)
+        .collect();
+    assert_eq!(interrupted.len(), 1, "runs: {all:#?}");
+    assert!(all.iter().all(|r| r.status != RunStatus::Running));
+    let stopped = interrupted[0].clone();
+
+    assert_rehunted(&fake, dir.path(), &store, &stopped).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_hunt_then_restart_rehunts_the_window_without_duplicate_findings() {
+    let fake = Fake::start().await;
+    let dir = setup(&fake);
+    let store = store(dir.path()).await;
+    let mut daemon = start_then_hang(&fake, dir.path(), &store).await;
+
+    daemon.signal("KILL");
+    assert_eq!(daemon.exit_code().await, None, "killed by a signal");
+    let all = runs(&store, "probe").await;
+    let running: Vec<&RunRecord> = all
+        .iter()
+        .filter(|r| r.status == RunStatus::Running)
+        .collect();
+    assert_eq!(running.len(), 1, "the killed run is left running: {all:#?}");
+    let stopped = running[0].clone();
+
+    assert_rehunted(&fake, dir.path(), &store, &stopped).await;
+    let rerun = runs(&store, "probe")
+        .await
+        .into_iter()
+        .find(|r| r.id == stopped.id)
+        .expect("the killed run's row remains");
+    assert_eq!(rerun.status, RunStatus::Succeeded, "{rerun:#?}");
+    assert_eq!(rerun.attempt, 2, "re-run as a second attempt");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_with_a_broken_job_file_keeps_the_old_jobs_running() {
+    let fake = Fake::start().await;
+    let dir = setup(&fake);
+    let store = store(dir.path()).await;
+    let mut daemon = start_after_a_first_success(dir.path(), &store).await;
+
+    std::fs::write(
+        dir.path().join("jobs/broken.yaml"),
+        "name: broken\ninstance: Nowhere\nshedule: x\n",
+    )
+    .expect("write job");
+    daemon.signal("HUP");
+    wait_until("the reload rejected", &daemon, || async {
+        daemon.log().contains("reload rejected")
+    })
+    .await;
+    assert!(
+        daemon.log().contains("unknown key `shedule`"),
+        "{}",
+        daemon.log()
+    );
+    let before = succeeded(&store, "probe").await;
+    wait_until("the old job running on", &daemon, || async {
+        succeeded(&store, "probe").await >= before + 2
+    })
+    .await;
+    assert!(runs(&store, "broken").await.is_empty());
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_with_a_new_job_starts_it_and_keeps_the_old_one() {
+    let fake = Fake::start().await;
+    let dir = setup(&fake);
+    let store = store(dir.path()).await;
+    let mut daemon = start_after_a_first_success(dir.path(), &store).await;
+
+    std::fs::write(dir.path().join("jobs/second.yaml"), job_yaml("second")).expect("write job");
+    daemon.signal("HUP");
+    wait_until("the new job's first success", &daemon, || async {
+        succeeded(&store, "second").await >= 1
+    })
+    .await;
+    let before = succeeded(&store, "probe").await;
+    wait_until("the old job running on", &daemon, || async {
+        succeeded(&store, "probe").await > before
+    })
+    .await;
+
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+}

@@ -1,0 +1,227 @@
+//! Claiming slots: one winner among many claimers, lease take-over, fencing of stale attempts,
+//! a failed write rolling back whole, and interrupted runs claimed again.
+//! Every test runs against SQLite and PostgreSQL (see `common/store.rs`).
+
+#[path = "common/store.rs"]
+mod common;
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use huntd::store::{self, Backend, Claim, Error, HistoryFilter, RunStatus};
+
+use common::{Ctx, at, claim, device_cols, device_rows, ended, success};
+
+common::contract!(
+    a_slot_is_won_by_exactly_one_of_many_concurrent_claimers,
+    an_expired_lease_is_taken_over_with_a_higher_attempt,
+    a_stale_attempt_writes_nothing,
+    a_failed_write_leaves_no_rows_and_the_run_running,
+    interrupted_runs_can_be_claimed_again,
+);
+
+async fn a_slot_is_won_by_exactly_one_of_many_concurrent_claimers(ctx: Ctx) {
+    ctx.job("j", None).await;
+    // A second store has its own pool, like a second daemon.
+    let other = store::open(&ctx.url).await.expect("second store");
+    let slot = at("2024-05-01T09:00:00Z");
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = if i % 2 == 0 {
+            Arc::clone(&ctx.store)
+        } else {
+            Arc::clone(&other)
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .claim_slot(&claim("j", slot, TimeDelta::hours(1), &format!("node{i}")))
+                .await
+                .expect("claim")
+        }));
+    }
+    let mut won = Vec::new();
+    let mut lost_ids = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            Claim::Won(lease) => won.push(lease),
+            Claim::Lost { run_id, status, .. } => {
+                assert_eq!(status, RunStatus::Running);
+                lost_ids.push(run_id);
+            }
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one winner: {won:?}");
+    assert_eq!(lost_ids.len(), 23);
+    assert!(lost_ids.iter().all(|id| *id == won[0].run_id));
+    assert_eq!(won[0].attempt, 1);
+    assert_eq!(ctx.int("select count(*) from hunt_runs").await, 1);
+    other.close().await;
+}
+
+async fn an_expired_lease_is_taken_over_with_a_higher_attempt(ctx: Ctx) {
+    ctx.job("j", None).await;
+    let slot = at("2024-05-01T09:00:00Z");
+    let first = ctx.claim("j", slot, TimeDelta::hours(1), "a").await;
+    let until = slot + TimeDelta::minutes(20);
+    let early = ctx
+        .store
+        .take_over_expired("b", until, slot + TimeDelta::minutes(1))
+        .await
+        .expect("take over");
+    assert!(early.is_empty(), "a live lease is not taken over");
+    let taken = ctx
+        .store
+        .take_over_expired("b", until, slot + TimeDelta::minutes(10))
+        .await
+        .expect("take over");
+    assert_eq!(taken.len(), 1);
+    let second = &taken[0];
+    assert_eq!(second.run_id, first.run_id);
+    assert_eq!(second.attempt, 2);
+    assert_eq!(second.node, "b");
+    assert_eq!(
+        (second.window_start, second.window_end),
+        (first.window_start, first.window_end)
+    );
+    assert!(!ctx.store.renew_lease(&first, until).await.expect("renew"));
+    assert!(ctx.store.renew_lease(second, until).await.expect("renew"));
+    let again = ctx
+        .store
+        .take_over_expired("c", until, slot + TimeDelta::minutes(15))
+        .await
+        .expect("take over");
+    assert!(again.is_empty(), "a renewed lease is not taken over");
+}
+
+async fn a_stale_attempt_writes_nothing(ctx: Ctx) {
+    ctx.job("j", None).await;
+    let slot = at("2024-05-01T09:00:00Z");
+    let stale = ctx.claim("j", slot, TimeDelta::hours(1), "a").await;
+    let fresh = ctx
+        .store
+        .take_over_expired(
+            "b",
+            slot + TimeDelta::hours(1),
+            slot + TimeDelta::minutes(30),
+        )
+        .await
+        .expect("take over")
+        .pop()
+        .expect("one run taken over");
+    let columns = device_cols();
+    let data = device_rows(&["pc1", "pc2"]);
+    let err = ctx
+        .store
+        .finish_run(&stale, &success(slot, &columns, &data))
+        .await
+        .expect_err("the stale attempt must be fenced off");
+    assert!(matches!(err, Error::LeaseLost { attempt: 1, .. }), "{err}");
+    let failure = ended(RunStatus::Failed, "timeout", "too slow", slot);
+    assert!(matches!(
+        ctx.store.fail_run(&stale, &failure).await,
+        Err(Error::LeaseLost { .. })
+    ));
+    assert_eq!(ctx.int("select count(*) from hunt_results").await, 0);
+    assert_eq!(ctx.int("select count(*) from hunt_findings").await, 0);
+    assert_eq!(
+        ctx.texts("select status from hunt_runs").await,
+        [Some("running".to_string())]
+    );
+    assert_eq!(ctx.succeed(&fresh, &columns, &data).await, 2);
+    let err = ctx
+        .store
+        .finish_run(&fresh, &success(slot, &columns, &data))
+        .await
+        .expect_err("a finished run cannot be finished twice");
+    assert!(matches!(err, Error::LeaseLost { attempt: 2, .. }), "{err}");
+    assert_eq!(ctx.int("select count(*) from hunt_results").await, 2);
+}
+
+async fn a_failed_write_leaves_no_rows_and_the_run_running(ctx: Ctx) {
+    ctx.job("j", None).await;
+    // The findings upsert comes after every results batch: failing it proves the batches roll
+    // back with it.
+    match ctx.backend() {
+        Backend::Sqlite => {
+            ctx.exec(
+                r"create trigger boom before insert on hunt_finding_state
+                  begin select raise(abort, 'boom'); end",
+            )
+            .await;
+        }
+        Backend::Postgres => {
+            ctx.exec(
+                r"create function boom() returns trigger language plpgsql as
+                  $$ begin raise exception 'boom'; end $$;
+                  create trigger boom before insert on hunt_finding_state
+                  for each row execute function boom();",
+            )
+            .await;
+        }
+    }
+    let slot = at("2024-05-01T09:00:00Z");
+    let lease = ctx.claim("j", slot, TimeDelta::hours(1), "a").await;
+    let names: Vec<String> = (0..25_000).map(|i| format!("pc{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let data = device_rows(&names);
+    let columns = device_cols();
+    let err = ctx
+        .store
+        .finish_run(&lease, &success(slot, &columns, &data))
+        .await
+        .expect_err("the trigger fails the write");
+    assert!(err.to_string().contains("boom"), "{err}");
+    assert_eq!(ctx.int("select count(*) from hunt_results").await, 0);
+    assert_eq!(ctx.int("select count(*) from hunt_findings").await, 0);
+    assert_eq!(ctx.int("select count(*) from hunt_columns").await, 0);
+    assert_eq!(
+        ctx.texts("select status from hunt_runs").await,
+        [Some("running".to_string())]
+    );
+    assert!(
+        ctx.run("select * from hunt_j").await.is_err(),
+        "no view yet"
+    );
+    match ctx.backend() {
+        Backend::Sqlite => ctx.exec("drop trigger boom").await,
+        Backend::Postgres => ctx.exec("drop trigger boom on hunt_finding_state").await,
+    }
+    assert_eq!(ctx.succeed(&lease, &columns, &data).await, 25_000);
+    assert_eq!(ctx.int("select count(*) from hunt_results").await, 25_000);
+}
+
+async fn interrupted_runs_can_be_claimed_again(ctx: Ctx) {
+    ctx.job("j", None).await;
+    let t = at("2024-05-01T09:00:00Z");
+    let first = ctx.claim("j", t, TimeDelta::hours(1), "a").await;
+    ctx.claim("j", t + TimeDelta::hours(1), TimeDelta::hours(1), "b")
+        .await;
+    assert_eq!(
+        ctx.store.mark_interrupted("a", t).await.expect("interrupt"),
+        1,
+        "only node a's run"
+    );
+    let history = ctx
+        .store
+        .history(&HistoryFilter {
+            status: Some(RunStatus::Interrupted),
+            ..HistoryFilter::default()
+        })
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].id, first.run_id);
+    let again = ctx.claim("j", t, TimeDelta::hours(1), "c").await;
+    assert_eq!((again.run_id, again.attempt), (first.run_id, 2));
+    assert!(matches!(
+        ctx.store
+            .claim_slot(&claim("j", t, TimeDelta::hours(1), "d"))
+            .await
+            .expect("claim"),
+        Claim::Lost {
+            attempt: 2,
+            status: RunStatus::Running,
+            ..
+        }
+    ));
+}
