@@ -18,6 +18,10 @@ common::contract!(
     a_stale_attempt_writes_nothing,
     a_failed_write_leaves_no_rows_and_the_run_running,
     interrupted_runs_can_be_claimed_again,
+    a_job_runs_one_slot_at_a_time_across_nodes,
+    a_window_starts_where_succeeded_runs_end,
+    a_window_already_covered_is_not_claimed,
+    a_reclaimed_interrupted_slot_hunts_only_what_later_runs_left,
 );
 
 async fn a_slot_is_won_by_exactly_one_of_many_concurrent_claimers(ctx: Ctx) {
@@ -48,6 +52,7 @@ async fn a_slot_is_won_by_exactly_one_of_many_concurrent_claimers(ctx: Ctx) {
                 assert_eq!(status, RunStatus::Running);
                 lost_ids.push(run_id);
             }
+            other => panic!("a claim of one slot is won or lost: {other:?}"),
         }
     }
     assert_eq!(won.len(), 1, "exactly one winner: {won:?}");
@@ -193,9 +198,9 @@ async fn a_failed_write_leaves_no_rows_and_the_run_running(ctx: Ctx) {
 async fn interrupted_runs_can_be_claimed_again(ctx: Ctx) {
     ctx.job("j", None).await;
     let t = at("2024-05-01T09:00:00Z");
+    ctx.job("k", None).await;
     let first = ctx.claim("j", t, TimeDelta::hours(1), "a").await;
-    ctx.claim("j", t + TimeDelta::hours(1), TimeDelta::hours(1), "b")
-        .await;
+    ctx.claim("k", t, TimeDelta::hours(1), "b").await;
     assert_eq!(
         ctx.store.mark_interrupted("a", t).await.expect("interrupt"),
         1,
@@ -224,4 +229,99 @@ async fn interrupted_runs_can_be_claimed_again(ctx: Ctx) {
             ..
         }
     ));
+}
+
+async fn a_job_runs_one_slot_at_a_time_across_nodes(ctx: Ctx) {
+    ctx.job("j", None).await;
+    let other = store::open(&ctx.url).await.expect("second store");
+    let t = at("2024-05-01T09:00:00Z");
+    let first = ctx.claim("j", t, TimeDelta::hours(1), "a").await;
+    let next = claim("j", t + TimeDelta::hours(1), TimeDelta::hours(1), "b");
+    let busy = other.claim_slot(&next).await.expect("claim");
+    assert_eq!(
+        busy,
+        Claim::Busy {
+            run_id: first.run_id
+        },
+        "a run outlasting its interval holds the job on every node"
+    );
+    assert_eq!(ctx.int("select count(*) from hunt_runs").await, 1);
+    ctx.succeed(&first, &device_cols(), &device_rows(&["pc1"]))
+        .await;
+    assert!(matches!(
+        other.claim_slot(&next).await.expect("claim"),
+        Claim::Won(_)
+    ));
+    other.close().await;
+}
+
+async fn a_window_starts_where_succeeded_runs_end(ctx: Ctx) {
+    ctx.job("j", None).await;
+    let t = at("2024-05-01T09:00:00Z");
+    let (first, _) = ctx
+        .succeed_with_devices("j", t, TimeDelta::hours(2), "a", &["pc1"])
+        .await;
+    // A plan made before the first run committed still asks for the last hour of it.
+    let stale = claim("j", t + TimeDelta::hours(1), TimeDelta::hours(2), "b");
+    let Claim::Won(second) = ctx.store.claim_slot(&stale).await.expect("claim") else {
+        panic!("the uncovered part is claimable");
+    };
+    assert_eq!(second.window_start, first.window_end, "clamped, no overlap");
+    assert_eq!(second.window_end, stale.window_end);
+    let stored: Vec<Option<String>> = ctx
+        .texts(&format!(
+            "select cast(window_start as text) from hunt_runs where id = {}",
+            second.run_id
+        ))
+        .await;
+    assert_eq!(stored, vec![Some(ctx.show(first.window_end))]);
+}
+
+async fn a_window_already_covered_is_not_claimed(ctx: Ctx) {
+    ctx.job("j", None).await;
+    let t = at("2024-05-01T09:00:00Z");
+    let (first, _) = ctx
+        .succeed_with_devices("j", t, TimeDelta::hours(3), "a", &["pc1"])
+        .await;
+    let inside = claim("j", t - TimeDelta::hours(1), TimeDelta::hours(1), "b");
+    assert_eq!(
+        ctx.store.claim_slot(&inside).await.expect("claim"),
+        Claim::Covered {
+            until: first.window_end
+        }
+    );
+    assert_eq!(
+        ctx.int("select count(*) from hunt_runs").await,
+        1,
+        "nothing recorded"
+    );
+}
+
+async fn a_reclaimed_interrupted_slot_hunts_only_what_later_runs_left(ctx: Ctx) {
+    ctx.job("j", None).await;
+    let t = at("2024-05-01T09:00:00Z");
+    ctx.claim("j", t, TimeDelta::hours(1), "a").await;
+    ctx.store.mark_interrupted("a", t).await.expect("interrupt");
+    // After a restart, the next slot's window made the interrupted one good.
+    ctx.succeed_with_devices(
+        "j",
+        t + TimeDelta::hours(1),
+        TimeDelta::hours(2),
+        "a",
+        &["pc1"],
+    )
+    .await;
+    assert!(matches!(
+        ctx.store
+            .claim_slot(&claim("j", t, TimeDelta::hours(1), "a"))
+            .await
+            .expect("claim"),
+        Claim::Covered { .. }
+    ));
+    assert_eq!(
+        ctx.int("select count(*) from hunt_runs where status = 'interrupted'")
+            .await,
+        1,
+        "the interrupted run stays as it was"
+    );
 }

@@ -67,13 +67,15 @@ struct Harness {
     _server: MockServer,
     answers: Answers,
     ctx: Arc<Context>,
-    spec: Arc<JobSpec>,
-    record: JobRecord,
+    specs: Vec<Arc<JobSpec>>,
+    records: Vec<JobRecord>,
     _dir: tempfile::TempDir,
 }
 
 impl Harness {
-    async fn new(store: Arc<dyn Store>) -> Self {
+    /// A harness hunting `jobs` jobs; a job runs one window at a time, so runs meant to be in
+    /// flight together belong to different jobs.
+    async fn new(store: Arc<dyn Store>, jobs: usize) -> Self {
         let server = MockServer::start().await;
         let answers = Answers::default();
         Mock::given(method("POST"))
@@ -89,27 +91,35 @@ impl Harness {
             .mount(&server)
             .await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("probe.yaml");
-        std::fs::write(
-            &file,
-            "name: probe\ninstance: Fake\nenvironment: M365DGraph\nevery: 1m\n\
-             query: \"print start = datetime({start}), end = datetime({end})\"\n",
-        )
-        .expect("write job");
-        let mut diags = Diagnostics::new();
-        let instances = BTreeSet::from(["Fake".to_string()]);
-        let job = huntd::jobs::load(
-            &[file],
-            &huntd::jobs::Library::default(),
-            &instances,
-            &mut diags,
-        )
-        .pop()
-        .expect("one job");
-        assert!(!diags.has_errors(), "{diags:?}");
         let instance = Arc::new(common::instance("Fake", &server.uri()));
-        let (spec, record) = JobSpec::new(job, instance, Duration::ZERO);
-        store.upsert_job(&record).await.expect("register the job");
+        let mut specs = Vec::new();
+        let mut records = Vec::new();
+        for n in 0..jobs {
+            let file = dir.path().join(format!("probe{n}.yaml"));
+            std::fs::write(
+                &file,
+                format!(
+                    "name: probe{n}\ninstance: Fake\nenvironment: M365DGraph\nevery: 1m\n\
+                     query: \"print start = datetime({{start}}), end = datetime({{end}})\"\n"
+                ),
+            )
+            .expect("write job");
+            let mut diags = Diagnostics::new();
+            let instances = BTreeSet::from(["Fake".to_string()]);
+            let job = huntd::jobs::load(
+                &[file],
+                &huntd::jobs::Library::default(),
+                &instances,
+                &mut diags,
+            )
+            .pop()
+            .expect("one job");
+            assert!(!diags.has_errors(), "{diags:?}");
+            let (spec, record) = JobSpec::new(job, Arc::clone(&instance), Duration::ZERO);
+            store.upsert_job(&record).await.expect("register the job");
+            specs.push(Arc::new(spec));
+            records.push(record);
+        }
         let hunter = Hunter::new(
             Arc::new(common::FakeTokens::default()),
             common::fast_options(),
@@ -126,13 +136,14 @@ impl Harness {
             _server: server,
             answers,
             ctx: Arc::new(ctx),
-            spec: Arc::new(spec),
-            record,
+            specs,
+            records,
             _dir: dir,
         }
     }
 
-    /// Runs the `n`th minute-long window of the job to its end, in the background.
+    /// Runs the `n`th minute-long window of job `n` modulo the jobs to its end, in the
+    /// background.
     fn run(&self, n: i64) -> JoinHandle<Outcome> {
         let base = DateTime::parse_from_rfc3339("2026-01-05T00:00:00Z")
             .expect("test time parses")
@@ -144,7 +155,8 @@ impl Harness {
             end: start + TimeDelta::minutes(1),
         };
         let ctx = Arc::clone(&self.ctx);
-        let spec = Arc::clone(&self.spec);
+        let index = usize::try_from(n).expect("a small run number") % self.specs.len();
+        let spec = Arc::clone(&self.specs[index]);
         tokio::spawn(async move {
             worker::claim_and_run(&ctx, &spec, planned, &CancellationToken::new()).await
         })
@@ -153,10 +165,7 @@ impl Harness {
     async fn runs(&self) -> Vec<RunRecord> {
         self.ctx
             .store
-            .history(&HistoryFilter {
-                job: Some("probe".into()),
-                ..HistoryFilter::default()
-            })
+            .history(&HistoryFilter::default())
             .await
             .expect("history reads")
     }
@@ -238,7 +247,7 @@ async fn a_full_disk_fails_the_run_as_store_and_the_next_runs_succeed_once_space
     };
     let url = format!("sqlite://{}", disk.path().join("huntd.db").display());
     let store = store::open(&url).await.expect("open the store");
-    let harness = Harness::new(store).await;
+    let harness = Harness::new(store, 1).await;
     assert_eq!(finish(harness.run(0)).await, Outcome::Succeeded);
 
     // The disk fills while the run hunts: its claim is written, its commit is not.
@@ -258,7 +267,8 @@ async fn a_full_disk_fails_the_run_as_store_and_the_next_runs_succeed_once_space
     }
     // A reload registers the jobs again, in a transaction of its own on any connection.
     for _ in 0..8 {
-        let registered = tokio::time::timeout(STEP, harness.ctx.store.upsert_job(&harness.record));
+        let registered =
+            tokio::time::timeout(STEP, harness.ctx.store.upsert_job(&harness.records[0]));
         registered
             .await
             .expect("registering ends in time")
@@ -380,7 +390,7 @@ async fn a_postgres_outage_mid_run_leaves_no_run_running_once_it_is_back() {
     let via = via(proxy.port);
     let outcome = tokio::spawn(async move {
         let store = store::open(&via).await.expect("open the store");
-        let harness = Harness::new(store).await;
+        let harness = Harness::new(store, 5).await;
         harness.answers.delay_ms.store(1000, Ordering::SeqCst);
         let in_flight: Vec<_> = (0..4).map(|n| harness.run(n)).collect();
         tokio::time::sleep(Duration::from_millis(300)).await;

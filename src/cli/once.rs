@@ -157,6 +157,12 @@ fn once_stored(
             limit: Some(1),
             ..store::HistoryFilter::default()
         };
+        if outcome == daemon::Outcome::NotOurs {
+            eprintln!(
+                "nothing hunted: another run of `{}` is running, or its window is already covered",
+                job.name
+            );
+        }
         let runs = store.history(&filter).await?;
         let mut out = Vec::new();
         write_history(&mut out, &runs, HistoryFormat::Table)?;

@@ -223,6 +223,15 @@ pub async fn claim_and_run(
             tracing::debug!(job = %spec.job.name, slot = %planned.slot_at, run_id, %status, "slot already claimed");
             Outcome::NotOurs
         }
+        Ok(Claim::Busy { run_id }) => {
+            // The next slot's window starts at the high-water mark, so this span waits, not lost.
+            info!(job = %spec.job.name, slot = %planned.slot_at, run_id, "another run of the job is still running: slot not run");
+            Outcome::NotOurs
+        }
+        Ok(Claim::Covered { until }) => {
+            tracing::debug!(job = %spec.job.name, slot = %planned.slot_at, %until, "window already covered");
+            Outcome::NotOurs
+        }
         Err(e) => {
             warn!(job = %spec.job.name, slot = %planned.slot_at, error = %e, "cannot claim slot");
             Outcome::Failed {
@@ -244,7 +253,7 @@ pub async fn record_skipped(ctx: &Arc<Context>, spec: &Arc<JobSpec>, skipped: Pl
         .await
     {
         Ok(Claim::Won(lease)) => lease,
-        Ok(Claim::Lost { .. }) => return,
+        Ok(Claim::Lost { .. } | Claim::Busy { .. } | Claim::Covered { .. }) => return,
         Err(e) => {
             warn!(job = %spec.job.name, error = %e, "cannot record the skipped span");
             return;

@@ -97,13 +97,45 @@ pub(super) async fn end_unstorable<S: Store + ?Sized>(
     }
 }
 
-/// The claim a caller lost to the slot's existing run, from its `(id, attempt, status)`.
-pub(super) fn lost_claim((run_id, attempt, status): (i64, i32, String)) -> Result<Claim> {
-    Ok(Claim::Lost {
-        run_id,
-        attempt,
-        status: status.parse()?,
-    })
+/// What a backend found for a claim, read inside the transaction that holds the job's lock.
+#[derive(Debug)]
+pub(super) struct ClaimState {
+    /// The slot's existing run: `(id, attempt, status)`.
+    pub existing: Option<(i64, i32, String)>,
+    /// A running run of the job (the slot's own one included).
+    pub running: Option<i64>,
+    /// The job's high-water mark.
+    pub covered_until: Option<DateTime<Utc>>,
+}
+
+/// The claim's verdict: a finished [`Claim`], or the window start to insert the run with.
+pub(super) fn decide_claim(
+    state: ClaimState,
+    window: (DateTime<Utc>, DateTime<Utc>),
+) -> Result<std::result::Result<DateTime<Utc>, Claim>> {
+    if let Some((run_id, attempt, status)) = state.existing {
+        let status: RunStatus = status.parse()?;
+        if status != RunStatus::Interrupted {
+            return Ok(Err(Claim::Lost {
+                run_id,
+                attempt,
+                status,
+            }));
+        }
+    }
+    if let Some(run_id) = state.running {
+        return Ok(Err(Claim::Busy { run_id }));
+    }
+    // Clamped to the high-water mark, a window never overlaps one already hunted, however
+    // stale the plan it came from (another node's run committed since, or a re-claimed
+    // interrupted slot).
+    let start = state
+        .covered_until
+        .map_or(window.0, |until| until.max(window.0));
+    match state.covered_until {
+        Some(until) if start >= window.1 => Ok(Err(Claim::Covered { until })),
+        _ => Ok(Ok(start)),
+    }
 }
 
 /// A duration in whole seconds for the database, saturating.

@@ -11,8 +11,8 @@ use sqlx::postgres::{PgConnectOptions, PgCopyIn, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::backend::{
-    PruneSql, end_unstorable, fenced, lease_lost, lost_claim, map_unknown_job, prune_in_batches,
-    whole_seconds,
+    ClaimState, PruneSql, decide_claim, end_unstorable, fenced, lease_lost, map_unknown_job,
+    prune_in_batches, whole_seconds,
 };
 use super::connect;
 use super::pgtext::{json_without_nul, text_without_nul};
@@ -471,8 +471,44 @@ impl Store for PostgresStore {
 
     #[tracing::instrument(skip_all, fields(job = %request.job, slot = %request.slot_at))]
     async fn claim_slot(&self, request: &ClaimRequest) -> Result<Claim> {
-        // An interrupted run's slot may be claimed again; any other existing run keeps it.
-        let won = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        // Claims of one job queue on its row, so what is read below still holds at the insert.
+        let registered: Option<String> =
+            sqlx::query_scalar("select name from hunt_jobs where name = $1 for update")
+                .bind(&request.job)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if registered.is_none() {
+            return Err(Error::UnknownJob(request.job.clone()));
+        }
+        let state = ClaimState {
+            existing: sqlx::query_as(
+                "select id, attempt, status from hunt_runs where job = $1 and slot_at = $2",
+            )
+            .bind(&request.job)
+            .bind(request.slot_at)
+            .fetch_optional(&mut *tx)
+            .await?,
+            running: sqlx::query_scalar(
+                "select id from hunt_runs where job = $1 and status = 'running' limit 1",
+            )
+            .bind(&request.job)
+            .fetch_optional(&mut *tx)
+            .await?,
+            covered_until: sqlx::query_scalar(
+                r"select max(window_end) from hunt_runs
+                  where job = $1 and status in ('succeeded', 'skipped')",
+            )
+            .bind(&request.job)
+            .fetch_one(&mut *tx)
+            .await?,
+        };
+        let window_start = match decide_claim(state, (request.window_start, request.window_end))? {
+            Ok(start) => start,
+            Err(claim) => return Ok(claim),
+        };
+        // The slot is new or its run was interrupted: (re)claim it.
+        let row = sqlx::query(
             r"insert into hunt_runs (job, instance, slot_at, window_start, window_end, status,
                   attempt, node, lease_owner, lease_expires_at, started_at, query_sha256)
               values ($1, $2, $3, $4, $5, 'running', 1, $6, $6, $7, $8, $9)
@@ -484,32 +520,22 @@ impl Store for PostgresStore {
                   window_end = excluded.window_end, query_sha256 = excluded.query_sha256,
                   instance = excluded.instance, finished_at = null, duration_ms = null,
                   error_class = null, error_message = null
-              where hunt_runs.status = 'interrupted'
               returning id, attempt, node, job, slot_at, window_start, window_end",
         )
         .bind(&request.job)
         .bind(&request.instance)
         .bind(request.slot_at)
-        .bind(request.window_start)
+        .bind(window_start)
         .bind(request.window_end)
         .bind(&request.node)
         .bind(request.lease_until)
         .bind(request.now)
         .bind(&request.query_sha256)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| map_unknown_job(&request.job, e))?;
-        if let Some(row) = won {
-            return Ok(Claim::Won(lease_from_row(&row)?));
-        }
-        let existing = sqlx::query_as(
-            r"select id, attempt, status from hunt_runs where job = $1 and slot_at = $2",
-        )
-        .bind(&request.job)
-        .bind(request.slot_at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        lost_claim(existing)
+        let lease = lease_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Claim::Won(lease))
     }
 
     #[tracing::instrument(skip(self))]

@@ -161,6 +161,17 @@ pub enum Claim {
         /// Its status.
         status: RunStatus,
     },
+    /// Another run of the job is running (on any node); one runs at a time, so windows
+    /// are fixed against what is covered when each starts.
+    Busy {
+        /// The running run.
+        run_id: i64,
+    },
+    /// Succeeded or skipped runs already cover the whole window; nothing was recorded.
+    Covered {
+        /// The job's high-water mark.
+        until: DateTime<Utc>,
+    },
 }
 
 /// One result column as the hunting API describes it.
