@@ -1,5 +1,6 @@
-//! Several `huntd run` nodes on one PostgreSQL database: every slot runs once, and a killed
-//! node's runs are taken over.
+//! Several `huntd run` nodes on one PostgreSQL database: every slot runs once, a killed
+//! node's runs are taken over, and whatever is killed when, a job's succeeded windows never
+//! overlap and one node left running heals every hole.
 
 #[path = "common/process.rs"]
 mod common;
@@ -15,7 +16,8 @@ use std::time::Duration;
 
 use common::Daemon;
 use daemon_support::{
-    Fake, job_yaml, rendered, runs_all, start_daemon_with, succeeded_all, wait_until, write_config,
+    Fake, job_yaml, rendered, runs_all, start_daemon_with, succeeded_all, wait_until,
+    wait_until_for, write_config,
 };
 use huntd::store::{self, RunRecord, RunStatus, Store};
 
@@ -72,7 +74,7 @@ async fn three_nodes_on_postgres_run_every_slot_once_and_take_over_a_killed_node
     let fake = Fake::start().await;
     fake.delay(Duration::from_millis(300));
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut nodes = start_nodes(&fake, dir.path(), &db.url, 3);
+    let mut nodes = start_nodes(&fake, dir.path(), &db.url, 3, JOBS);
     let store = store::open(&db.url).await.expect("store opens");
 
     let orphans = kill_node_0_mid_hunt(&mut nodes, &store).await;
@@ -107,6 +109,7 @@ async fn three_nodes_on_postgres_run_every_slot_once_and_take_over_a_killed_node
         .collect();
     assert!(not_succeeded.is_empty(), "{not_succeeded:#?}");
     assert_each_window_hunted_once_per_attempt(&all, &fake.hunt_queries().await);
+    assert_no_overlapping_windows(&all);
 
     let gaps = coverage_gaps(&db.url).await;
     store.close().await;
@@ -116,8 +119,14 @@ async fn three_nodes_on_postgres_run_every_slot_once_and_take_over_a_killed_node
 }
 
 /// Starts `count` nodes, `node-0`, `node-1`, ..., each with its own config directory under `dir`
-/// holding the same [`JOBS`] jobs, on one database with 3 s leases.
-fn start_nodes(fake: &Fake, dir: &Path, database: &str, count: usize) -> Vec<Option<Daemon>> {
+/// holding the same `jobs` jobs, on one database with 3 s leases.
+fn start_nodes(
+    fake: &Fake,
+    dir: &Path,
+    database: &str,
+    count: usize,
+    jobs: usize,
+) -> Vec<Option<Daemon>> {
     let node_dirs: Vec<PathBuf> = (0..count)
         .map(|n| {
             let node_dir = dir.join(format!("node{n}"));
@@ -127,7 +136,7 @@ fn start_nodes(fake: &Fake, dir: &Path, database: &str, count: usize) -> Vec<Opt
                 database,
                 &format!("node: node-{n}\n  shutdown_grace: 10s\n  max_concurrent_runs: 32"),
             );
-            for j in 0..JOBS {
+            for j in 0..jobs {
                 let name = format!("job-{j:02}");
                 std::fs::write(node_dir.join(format!("jobs/{name}.yaml")), job_yaml(&name))
                     .expect("write job");
@@ -137,8 +146,13 @@ fn start_nodes(fake: &Fake, dir: &Path, database: &str, count: usize) -> Vec<Opt
         .collect();
     node_dirs
         .iter()
-        .map(|node_dir| Some(start_daemon_with(node_dir, &["--lease-secs", "3"], &[])))
+        .map(|node_dir| Some(start_node(node_dir)))
         .collect()
+}
+
+/// Starts (or restarts) the node whose config directory is `node_dir`.
+fn start_node(node_dir: &Path) -> Daemon {
+    start_daemon_with(node_dir, &["--lease-secs", "3"], &[])
 }
 
 /// Lets every node win some slots, then kills `node-0` while it has hunts in flight; returns the
@@ -205,4 +219,99 @@ async fn coverage_gaps(url: &str) -> i64 {
         .expect("view answers");
     pool.close().await;
     gaps
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn random_kills_leave_no_overlapping_windows_and_one_node_heals_every_hole() {
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let fake = Fake::start().await;
+    fake.delay(Duration::from_millis(300));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut nodes = start_nodes(&fake, dir.path(), &db.url, 3, 20);
+    let store = store::open(&db.url).await.expect("store opens");
+    // A fixed seed: the same kills every run, so a failure can be run again.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(3000 + next(5000))).await;
+        let victim = usize::try_from(next(3)).expect("small");
+        let mut killed = nodes[victim].take().expect("running");
+        killed.signal("KILL");
+        assert_eq!(killed.exit_code().await, None, "killed by the signal");
+        tokio::time::sleep(Duration::from_millis(next(2000))).await;
+        nodes[victim] = Some(start_node(&dir.path().join(format!("node{victim}"))));
+    }
+    for daemon in nodes.iter_mut().flatten() {
+        daemon.signal("TERM");
+        assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+    }
+    let survivor = start_node(&dir.path().join("node0"));
+    wait_until_for(
+        "one node to take over every orphan and fill every hole",
+        &survivor,
+        Duration::from_secs(60),
+        || async { stale_runs(&db.url).await == 0 && coverage_gaps(&db.url).await == 0 },
+    )
+    .await;
+    let mut survivor = survivor;
+    survivor.signal("TERM");
+    assert_eq!(survivor.exit_code().await, Some(0), "{}", survivor.log());
+
+    let all = runs_all(&store).await;
+    assert_no_overlapping_windows(&all);
+    let running: Vec<&RunRecord> = all
+        .iter()
+        .filter(|r| r.status == RunStatus::Running)
+        .collect();
+    assert!(running.is_empty(), "left running: {running:#?}");
+    store.close().await;
+    drop(nodes);
+    db.drop_database().await;
+}
+
+/// Succeeded and skipped windows of each job, in order, each starting where the last ended
+/// or later.
+fn assert_no_overlapping_windows(all: &[RunRecord]) {
+    let mut by_job: HashMap<&str, Vec<&RunRecord>> = HashMap::new();
+    for run in all
+        .iter()
+        .filter(|r| matches!(r.status, RunStatus::Succeeded | RunStatus::Skipped))
+    {
+        by_job.entry(run.job.as_str()).or_default().push(run);
+    }
+    for (job, mut runs) in by_job {
+        runs.sort_by_key(|r| (r.window_start, r.window_end));
+        for pair in runs.windows(2) {
+            assert!(
+                pair[1].window_start >= pair[0].window_end,
+                "{job}: run {} [{}, {}) overlaps run {} [{}, {})",
+                pair[1].id,
+                pair[1].window_start,
+                pair[1].window_end,
+                pair[0].id,
+                pair[0].window_start,
+                pair[0].window_end,
+            );
+        }
+    }
+}
+
+/// Runs still `running` whose lease has expired: a dead node's, not yet taken over.
+async fn stale_runs(url: &str) -> i64 {
+    let pool = sqlx::PgPool::connect(url).await.expect("pool");
+    let stale: i64 = sqlx::query_scalar(
+        "select count(*) from hunt_runs where status = 'running' and lease_expires_at < now()",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("runs answer");
+    pool.close().await;
+    stale
 }

@@ -268,6 +268,11 @@ async fn job_loop(
         if stop.is_cancelled() {
             return;
         }
+        // Taken-over runs go first: with a backlog of slots, the loop may not idle for long.
+        while let Ok(lease) = takeovers.try_recv() {
+            info!(job = %job.name, run_id = lease.run_id, "running a slot taken over from a dead node");
+            Box::pin(worker::run_taken_over(&ctx, &spec, lease, &stop)).await;
+        }
         let now = clock.now();
         let until = now - delta(offset);
         let due = next_slots(&job.schedule, &settings, cursor, until, MAX_DUE_SLOTS);
