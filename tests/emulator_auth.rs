@@ -77,6 +77,38 @@ async fn token_endpoint_issues_a_jwt_and_answers_aadsts_errors() {
 }
 
 #[tokio::test]
+async fn a_token_form_without_a_content_type_is_read_as_entra_id_reads_it() {
+    let e = start(options()).await;
+    let url = format!("{}/{DEMO_TENANT}/oauth2/v2.0/token", e.base_url);
+    let form = format!(
+        "grant_type=client_credentials&client_id={DEMO_APP}&client_secret={DEMO_SECRET}\
+         &scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+    );
+    let client = reqwest::Client::new();
+    // msticpy 3.0.2 posts its form with no Content-Type header at all.
+    let answer = client
+        .post(&url)
+        .body(form)
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.expect("JSON");
+    assert_eq!(body["token_type"], "Bearer");
+
+    let answer = client
+        .post(&url)
+        .body("grant_type=client_credentials&grant_type=password")
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(answer.status(), 400);
+    let body: Value = answer.json().await.expect("JSON");
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(body["error_codes"], json!([9_002_313]));
+}
+
+#[tokio::test]
 async fn expired_wrong_audience_and_missing_tokens_are_401_in_each_shape() {
     let e = start(EmulatorOptions {
         token_ttl: Duration::from_secs(1),

@@ -1,10 +1,38 @@
 //! Entra ID's token request form and error shape, shared by the token and device code endpoints.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
+
+/// A form body read as Entra ID reads it: URL-encoded whatever the `Content-Type` says, or
+/// without one (msticpy 3.0.2 posts its token form without a `Content-Type`).
+#[derive(Debug)]
+pub(super) struct EntraForm<T>(pub(super) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for EntraForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        serde_urlencoded::from_bytes(&body)
+            .map(EntraForm)
+            .map_err(|e| {
+                aadsts(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    9_002_313,
+                    &format!("Invalid request. Request is malformed or invalid: {e}."),
+                )
+            })
+    }
+}
 
 #[derive(Debug, Deserialize)]
 pub(super) struct TokenForm {

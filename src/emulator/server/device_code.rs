@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::aad::{TokenForm, aadsts};
+use super::aad::{EntraForm, TokenForm, aadsts};
 use super::state::{EmulatorState, Grant, find_tenant, lock_sessions};
 use crate::emulator::{DeviceCodeOutcome, TenantConfig};
 
@@ -29,7 +29,7 @@ pub(super) struct DeviceCodeForm {
 pub(super) async fn device_code(
     State(shared): State<Arc<EmulatorState>>,
     Path(tenant): Path<String>,
-    Form(form): Form<DeviceCodeForm>,
+    EntraForm(form): EntraForm<DeviceCodeForm>,
 ) -> Response {
     let response = start_device_code(&shared, &tenant, &form);
     shared.log(&tenant, "/oauth2/v2.0/devicecode", None, response.status());

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::aad::{DEVICE_CODE_GRANT, JWT_BEARER, TokenForm, aadsts};
+use super::aad::{DEVICE_CODE_GRANT, EntraForm, JWT_BEARER, TokenForm, aadsts};
 use super::device_code::{redeem_device_code, redeem_refresh_token};
 use super::state::EmulatorState;
 use crate::emulator::{AppConfig, certs};
@@ -16,7 +16,7 @@ use crate::emulator::{AppConfig, certs};
 pub(super) async fn token(
     State(shared): State<Arc<EmulatorState>>,
     Path(tenant): Path<String>,
-    Form(form): Form<TokenForm>,
+    EntraForm(form): EntraForm<TokenForm>,
 ) -> Response {
     let response = issue_token(&shared, &tenant, &form);
     shared.log(&tenant, "/oauth2/v2.0/token", None, response.status());
