@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::auth;
 use crate::config::{self, Config, Credential};
 use crate::diagnostic::{Diagnostics, Location};
+use crate::hunt;
 use crate::jobs::{self, Job, Library};
 
 /// How much of the input a reader needs; each scope includes the ones before it.
@@ -58,6 +59,7 @@ impl Loaded {
         let (library, jobs) = match &config {
             Some(config) if scope >= Scope::Jobs => {
                 let (library, jobs) = jobs::load_for(config, &mut diagnostics);
+                hunt::costs::check(&jobs, &config.instances, &mut diagnostics);
                 if scope >= Scope::Credentials {
                     check_credentials(config, &mut diagnostics);
                 }

@@ -19,14 +19,17 @@ const TOKEN_TTL: &str = "3";
 const RUN_FOR: Duration = Duration::from_secs(15);
 
 /// Two instances signing in to the emulator with the demo app, like `huntd demo` writes them:
-/// Contoso for the Graph job, Fabrikam (an `eu` cloud instance) for the MDE job.
+/// Contoso for the Graph job, Fabrikam (an `eu` cloud instance) for the MDE job. A job every
+/// 2 s needs more MDE calls an hour than the quota allows; the test runs for seconds, so
+/// the instances allow the overcommit.
 fn write_setup(dir: &Path, base: &str) {
     std::fs::create_dir_all(dir.join("jobs")).expect("mkdir");
     std::fs::write(dir.join("secret"), DEMO_SECRET).expect("write");
     let instance = |cloud: &str| {
         format!(
             "    TenantId: {DEMO_TENANT}\n    ClientId: {DEMO_APP}\n    ClientSecret: {{File: ./secret}}\n\
-             \x20   Cloud: {cloud}\n    Endpoints: {{login: '{base}', graph: '{base}', mde: '{base}'}}\n"
+             \x20   Cloud: {cloud}\n    Endpoints: {{login: '{base}', graph: '{base}', mde: '{base}'}}\n\
+             \x20   AllowOvercommit: true\n"
         )
     };
     let config = format!(

@@ -92,6 +92,7 @@ impl<'a> KeyVaultClient<'a> {
             },
             quota: None,
             ca_file: None,
+            allow_overcommit: false,
             source: PathBuf::from("KeyVault"),
         })
     }

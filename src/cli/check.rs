@@ -1,5 +1,6 @@
 //! `huntd validate` and `huntd jobs`: what the input holds and whether it is valid.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use clap::ValueEnum;
 
 use super::output;
 use super::shared::{EXIT_INVALID, print_diagnostics};
+use crate::hunt::{self, costs::TenantDemand};
 use crate::jobs::{self, JobSummary};
 use crate::load::{Loaded, Scope};
 
@@ -43,16 +45,30 @@ pub fn validate(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `huntd jobs`: each job with its next fire times, as a table or JSON.
-pub fn list_jobs(config: Option<&Path>, format: ListFormat) -> anyhow::Result<ExitCode> {
+/// `huntd jobs`: each job with its next fire times, or with `costs` each tenant's demand, as
+/// a table or JSON.
+pub fn list_jobs(
+    config: Option<&Path>,
+    format: ListFormat,
+    costs: bool,
+) -> anyhow::Result<ExitCode> {
     let loaded = Loaded::locate(config, Scope::Credentials);
     print_diagnostics(&loaded.diagnostics, &mut std::io::stderr().lock())?;
     if loaded.diagnostics.has_errors() {
         eprintln!("invalid input: run `huntd validate` for details");
         return Ok(ExitCode::from(EXIT_INVALID));
     }
-    let rows = jobs::listing(&loaded.jobs, Utc::now());
     let mut out = std::io::stdout().lock();
+    if costs {
+        let instances = loaded.config.map(|c| c.instances).unwrap_or_default();
+        let demands = hunt::costs::demand(&loaded.jobs, &instances);
+        match format {
+            ListFormat::Table => write!(out, "{}", costs_table(&demands))?,
+            ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&demands)?)?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = jobs::listing(&loaded.jobs, Utc::now());
     match format {
         ListFormat::Table => write!(out, "{}", jobs_table(&rows))?,
         ListFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?,
@@ -99,4 +115,53 @@ pub fn jobs_table(rows: &[JobSummary]) -> String {
     let mut out = Vec::new();
     output::write_table(&mut out, &header, &cells, false).expect("writing to a Vec cannot fail");
     String::from_utf8(out).expect("every cell is a Rust string, so the table is UTF-8")
+}
+
+/// Each tenant's demand as a line, then its jobs as a table, costliest first.
+pub fn costs_table(demands: &[TenantDemand]) -> String {
+    let mut text = String::new();
+    for tenant in demands {
+        let hour = tenant.hour_quota.map_or(String::new(), |quota| {
+            format!(", {:.0} MDE calls/hour of {quota}", tenant.mde_per_hour)
+        });
+        let _ = writeln!(
+            text,
+            "tenant {} ({}): {:.1} calls/min of {}{hour}: {:.0}% of its quota",
+            tenant.tenant_id,
+            tenant.instances.join(", "),
+            tenant.per_minute,
+            tenant.minute_quota,
+            tenant.share() * 100.0,
+        );
+        let header: Vec<String> = [
+            "JOB",
+            "INSTANCE",
+            "API",
+            "CALLS/RUN",
+            "CALLS/MIN",
+            "CALLS/HOUR",
+        ]
+        .map(String::from)
+        .into();
+        let cells: Vec<Vec<String>> = tenant
+            .jobs
+            .iter()
+            .map(|cost| {
+                vec![
+                    cost.job.clone(),
+                    cost.instance.clone(),
+                    cost.api.to_string(),
+                    cost.calls_per_run.to_string(),
+                    format!("{:.2}", cost.per_minute),
+                    format!("{:.1}", cost.per_hour),
+                ]
+            })
+            .collect();
+        let mut out = Vec::new();
+        output::write_table(&mut out, &header, &cells, false)
+            .expect("writing to a Vec cannot fail");
+        text.push_str(&String::from_utf8_lossy(&out));
+        text.push('\n');
+    }
+    text
 }

@@ -60,6 +60,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
+        /// Instead, the API calls the enabled jobs need per tenant against its quota.
+        #[arg(long)]
+        costs: bool,
     },
     /// Serve an offline Defender API (token endpoint, Graph and MDE hunting) over sample data.
     ///
@@ -239,7 +242,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Validate => check::validate(config),
-        Command::Jobs { format } => check::list_jobs(config, format),
+        Command::Jobs { format, costs } => check::list_jobs(config, format, costs),
         Command::Once {
             ref job,
             start,

@@ -40,6 +40,8 @@ pub struct Instance {
     pub quota: Option<Quota>,
     /// Extra CA certificate (PEM) to trust, for emulators and TLS-inspecting proxies.
     pub ca_file: Option<PathBuf>,
+    /// Whether `validate` accepts jobs needing more calls than the quota (a known backlog).
+    pub allow_overcommit: bool,
     /// Where it was defined: a huntd.yaml or msticpyconfig.yaml path.
     pub source: PathBuf,
 }
@@ -48,7 +50,7 @@ pub struct Instance {
 const DEFAULT_PER_MINUTE: u32 = 45;
 
 /// The canonical instance keys; `Cert` is msticpy's alias of `Certificate`.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 15] = [
     "TenantId",
     "ClientId",
     "ClientSecret",
@@ -63,6 +65,7 @@ const KEYS: [&str; 14] = [
     "AssertionAlg",
     "CaFile",
     "ConnectionString",
+    "AllowOvercommit",
 ];
 
 /// Checks one instance's settings. Returns `None` when it cannot be used; every problem found
@@ -124,6 +127,10 @@ pub(crate) fn parse(
         .get("Quota")
         .and_then(|node| quota(check, node, &what, site.strict));
     let ca_file = file_path(check, &fields, "CaFile", &what, scope);
+    let allow_overcommit = fields
+        .get("AllowOvercommit")
+        .and_then(|node| check.boolean(node, &format!("AllowOvercommit of {what}")))
+        .unwrap_or(false);
 
     // An instance with any error is not handed out half-checked; the caller lists it as
     // invalid so jobs naming it are not reported a second time.
@@ -143,6 +150,7 @@ pub(crate) fn parse(
         endpoints,
         quota,
         ca_file,
+        allow_overcommit,
         source: check.file.to_path_buf(),
     })
 }

@@ -415,6 +415,7 @@ mod tests {
             },
             quota: None,
             ca_file: None,
+            allow_overcommit: false,
             source: "huntd.yaml".into(),
         }
     }

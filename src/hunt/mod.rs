@@ -7,6 +7,7 @@
 
 mod api;
 mod client;
+pub mod costs;
 mod error;
 pub mod quota;
 mod response;

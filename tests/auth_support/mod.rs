@@ -58,6 +58,7 @@ pub fn instance(name: &str, login: &str, credential: Credential) -> Instance {
         },
         quota: None,
         ca_file: None,
+        allow_overcommit: false,
         source: PathBuf::from("/etc/huntd/huntd.yaml"),
     }
 }

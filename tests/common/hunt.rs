@@ -28,6 +28,7 @@ pub fn instance(name: &str, base: &str) -> Instance {
         },
         quota: None,
         ca_file: None,
+        allow_overcommit: false,
         source: PathBuf::from("huntd.yaml"),
     }
 }
