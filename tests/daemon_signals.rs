@@ -174,3 +174,65 @@ async fn sighup_with_a_new_job_starts_it_and_keeps_the_old_one() {
     daemon.signal("TERM");
     assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_ends_runs_waiting_for_quota_at_once_as_interrupted() {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    daemon_support::write_config(
+        &fake,
+        dir.path(),
+        &daemon_support::sqlite_url(dir.path()),
+        "node: test-node\n  shutdown_grace: 30s",
+    );
+    let config = dir.path().join("huntd.yaml");
+    let text = std::fs::read_to_string(&config).expect("read config");
+    // Two calls a minute for four jobs every 2 s: most runs queue behind the quota.
+    let text = text.replace(
+        "Quota: {per_minute: 100000}",
+        "Quota: {per_minute: 2}\n    AllowOvercommit: true",
+    );
+    std::fs::write(&config, text).expect("write config");
+    for n in 0..4 {
+        let name = format!("probe{n}");
+        std::fs::write(
+            dir.path().join(format!("jobs/{name}.yaml")),
+            job_yaml(&name),
+        )
+        .expect("write job");
+    }
+    let store = store(dir.path()).await;
+    let mut daemon = start_daemon(dir.path());
+    wait_until("two hunts sent and two runs queued", &daemon, || async {
+        let all = daemon_support::runs_all(&store).await;
+        fake.hunt_calls().await == 2
+            && all
+                .iter()
+                .filter(|r| r.status == RunStatus::Running)
+                .count()
+                >= 2
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+    let took = asked.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "stopped after {took:?}, not at once: the 30 s grace is for calls in flight"
+    );
+    assert_eq!(fake.hunt_calls().await, 2, "no call sent after SIGTERM");
+    let all = daemon_support::runs_all(&store).await;
+    assert!(
+        all.iter().all(|r| r.status != RunStatus::Running),
+        "{all:#?}"
+    );
+    let interrupted = all
+        .iter()
+        .filter(|r| r.status == RunStatus::Interrupted)
+        .count();
+    assert!(
+        interrupted >= 2,
+        "queued runs recorded interrupted: {all:#?}"
+    );
+}

@@ -186,7 +186,7 @@ pub async fn run(
     let node = node_id(&config);
     let ctx = Arc::new(Context::new(
         Arc::clone(&store),
-        Hunter::new(tokens, options.hunter.clone()),
+        Hunter::new(tokens, options.hunter.clone()).stop_waiting_on(shutdown.clone()),
         node.clone(),
         config.daemon.max_concurrent_runs,
         options.lease,

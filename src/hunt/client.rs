@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::api::{self, Api};
 use super::error::classify_status;
-use super::quota::{Limiter, Quotas, TenantKey};
+use super::quota::{self, Limiter, Quotas, TenantKey};
 use super::response::BodyParser;
 use super::retry::{self, Jitter, RetryPolicy};
 use super::{ErrorClass, HuntError, HuntOutcome, HuntResult, MAX_ANSWER_BYTES, MAX_ROWS, Window};
@@ -64,6 +64,9 @@ pub struct Hunter {
     quotas: Quotas,
     /// HTTP clients by extra CA file: instances trusting the same roots share connections.
     clients: Mutex<HashMap<Option<std::path::PathBuf>, reqwest::Client>>,
+    /// Cancelled at shutdown: a run still waiting for quota ends at once, since only calls
+    /// in flight are worth the shutdown grace.
+    stop_waiting: CancellationToken,
 }
 
 /// A run's claim on its instance's quota, taken once per API call.
@@ -74,16 +77,19 @@ struct Slot<'a> {
     environment: Environment,
     quota: Quota,
     cancel: &'a CancellationToken,
+    stop_waiting: &'a CancellationToken,
     waited_nanos: AtomicU64,
 }
 
 impl Slot<'_> {
     async fn take(&self) -> Result<(), HuntError> {
-        let waited = self
-            .limiter
-            .acquire(self.environment, self.quota, self.cancel)
-            .await
-            .map_err(|_| HuntError::cancelled())?;
+        // Dropping `acquire` mid-wait is safe: it records a start only when it returns one.
+        let waited = tokio::select! {
+            biased;
+            () = self.stop_waiting.cancelled() => Err(quota::Cancelled),
+            waited = self.limiter.acquire(self.environment, self.quota, self.cancel) => waited,
+        }
+        .map_err(|_| HuntError::cancelled())?;
         if !waited.is_zero() {
             super::throttle_waited(self.instance, "quota", waited);
         }
@@ -104,7 +110,15 @@ impl Hunter {
             options,
             quotas: Quotas::new(),
             clients: Mutex::new(HashMap::new()),
+            stop_waiting: CancellationToken::new(),
         }
+    }
+
+    /// The same hunter, whose runs still waiting for quota end when `stop` is cancelled.
+    #[must_use]
+    pub fn stop_waiting_on(mut self, stop: CancellationToken) -> Self {
+        self.stop_waiting = stop;
+        self
     }
 
     /// The per-instance limiters, e.g. to report a tenant's pause.
@@ -137,6 +151,7 @@ impl Hunter {
             environment,
             quota,
             cancel,
+            stop_waiting: &self.stop_waiting,
             waited_nanos: AtomicU64::new(0),
         };
         let retry = &self.options.retry;
