@@ -60,6 +60,7 @@ impl Loaded {
             Some(config) if scope >= Scope::Jobs => {
                 let (library, jobs) = jobs::load_for(config, &mut diagnostics);
                 hunt::costs::check(&jobs, &config.instances, &mut diagnostics);
+                hunt::retirement::check(&jobs, &config.instances, &mut diagnostics);
                 if scope >= Scope::Credentials {
                     check_credentials(config, &mut diagnostics);
                 }

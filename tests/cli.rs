@@ -26,8 +26,57 @@ fn validate_accepts_the_shipped_example_and_exits_zero() {
     let out = huntd(&["validate", "--config", "examples/huntd.yaml"], repo());
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
-    assert!(text.starts_with("ok: 2 instances,"), "{text}");
-    assert!(text.contains("0 errors"), "{text}");
+    let summary = text.lines().last().unwrap_or_default();
+    assert!(summary.starts_with("ok: 2 instances,"), "{text}");
+    assert!(summary.contains("0 errors"), "{text}");
+    // Its MDE jobs are warned about: the API is being retired.
+    assert!(
+        text.contains("warning: job `") && text.contains("began retiring in January 2026"),
+        "{text}"
+    );
+    assert!(text.contains("ThreatHunting.Read.All"), "{text}");
+}
+
+#[test]
+fn an_instance_that_noticed_the_mde_retirement_is_not_warned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("jobs")).expect("mkdir");
+    std::fs::write(dir.path().join("secret"), "not-a-real-secret").expect("write");
+    let config = |noticed: &str| {
+        format!(
+            "jobs: [./jobs]\ninstances:\n  Fabrikam:\n\
+             \x20   TenantId: 00000000-0000-0000-0000-00000000000a\n\
+             \x20   ClientId: 00000000-0000-0000-0000-00000000000b\n\
+             \x20   ClientSecret: {{File: ./secret}}\n{noticed}"
+        )
+    };
+    std::fs::write(
+        dir.path().join("jobs/hunts.yaml"),
+        "jobs:\n  - name: graph-one\n    instance: Fabrikam\n    environment: M365DGraph\n\
+         \x20   every: 1h\n    query: DeviceInfo | take 1\n\
+         \x20 - name: mdatp-one\n    instance: Fabrikam\n    environment: MDATP\n\
+         \x20   every: 1h\n    query: DeviceInfo | take 1\n",
+    )
+    .expect("write");
+    let path = dir.path().join("huntd.yaml");
+    std::fs::write(&path, config("")).expect("write");
+    let out = huntd(
+        &["validate", "--config", path.to_str().expect("UTF-8")],
+        repo(),
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("hunts.yaml:9:5: warning: job `mdatp-one` uses the Defender for Endpoint"),
+        "the second job's `environment:` line: {text}"
+    );
+    assert!(text.contains("environment `MDATP`"), "{text}");
+    std::fs::write(&path, config("    MdeRetirementNoticed: true\n")).expect("write");
+    let out = huntd(
+        &["validate", "--config", path.to_str().expect("UTF-8")],
+        repo(),
+    );
+    let text = stdout(&out);
+    assert!(text.contains("0 errors, 0 warnings"), "{text}");
 }
 
 #[test]

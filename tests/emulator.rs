@@ -63,6 +63,30 @@ async fn graph_and_mde_answer_in_their_own_shapes() {
 }
 
 #[tokio::test]
+async fn a_retired_mde_api_fails_the_hunt_as_retired_at_once_and_graph_still_answers() {
+    let e = start(EmulatorOptions {
+        mde_retired: true,
+        ..options()
+    })
+    .await;
+    let error = hunt(&e, Environment::Mde, "DeviceInfo | take 1", None)
+        .await
+        .expect_err("the retired API answers no hunt");
+    assert_eq!(error.class, ErrorClass::Retired, "{error}");
+    assert_eq!(error.class.as_str(), "retired");
+    assert!(!error.class.is_retryable());
+    assert_eq!(error.attempts, 1, "not retried");
+    assert_eq!(error.http_status, Some(410));
+    let message = error.to_string();
+    assert!(message.contains("environment: M365DGraph"), "{message}");
+    assert!(message.contains("ThreatHunting.Read.All"), "{message}");
+    let graph = hunt(&e, Environment::Graph, "DeviceInfo | take 1", None)
+        .await
+        .expect("Graph is not retired");
+    assert_eq!(graph.result.rows.len(), 1);
+}
+
+#[tokio::test]
 async fn the_hunt_client_reads_both_apis() {
     let e = start(options()).await;
     for environment in [Environment::Graph, Environment::Mde] {

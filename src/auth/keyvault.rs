@@ -93,6 +93,7 @@ impl<'a> KeyVaultClient<'a> {
             quota: None,
             ca_file: None,
             allow_overcommit: false,
+            mde_retirement_noticed: false,
             source: PathBuf::from("KeyVault"),
         })
     }

@@ -35,6 +35,9 @@ pub struct EmulateArgs {
     /// After N API calls per tenant, answer 429 for exhausted CPU.
     #[arg(long, value_name = "N")]
     pub cpu_quota_after: Option<u32>,
+    /// Answer every MDE hunting call as the retired API: 410 Gone.
+    #[arg(long)]
+    pub mde_retired: bool,
     /// Append one JSON line per request to this file.
     #[arg(long, value_name = "FILE")]
     pub request_log: Option<PathBuf>,
@@ -75,6 +78,7 @@ pub fn emulate(tenants: Option<&Path>, args: &EmulateArgs) -> anyhow::Result<Exi
         cpu_quota_after: args.cpu_quota_after,
         request_log: args.request_log.clone(),
         tls_certificate: args.tls.then(|| args.tls_cert.clone()),
+        mde_retired: args.mde_retired,
         ..EmulatorOptions::default()
     };
     let runtime = tokio::runtime::Runtime::new()?;

@@ -42,6 +42,8 @@ pub struct Instance {
     pub ca_file: Option<PathBuf>,
     /// Whether `validate` accepts jobs needing more calls than the quota (a known backlog).
     pub allow_overcommit: bool,
+    /// Whether the user has seen that the MDE hunting API is being retired (no warning).
+    pub mde_retirement_noticed: bool,
     /// Where it was defined: a huntd.yaml or msticpyconfig.yaml path.
     pub source: PathBuf,
 }
@@ -50,7 +52,7 @@ pub struct Instance {
 const DEFAULT_PER_MINUTE: u32 = 45;
 
 /// The canonical instance keys; `Cert` is msticpy's alias of `Certificate`.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 16] = [
     "TenantId",
     "ClientId",
     "ClientSecret",
@@ -66,6 +68,7 @@ const KEYS: [&str; 15] = [
     "CaFile",
     "ConnectionString",
     "AllowOvercommit",
+    "MdeRetirementNoticed",
 ];
 
 /// Checks one instance's settings. Returns `None` when it cannot be used; every problem found
@@ -131,6 +134,10 @@ pub(crate) fn parse(
         .get("AllowOvercommit")
         .and_then(|node| check.boolean(node, &format!("AllowOvercommit of {what}")))
         .unwrap_or(false);
+    let mde_retirement_noticed = fields
+        .get("MdeRetirementNoticed")
+        .and_then(|node| check.boolean(node, &format!("MdeRetirementNoticed of {what}")))
+        .unwrap_or(false);
 
     // An instance with any error is not handed out half-checked; the caller lists it as
     // invalid so jobs naming it are not reported a second time.
@@ -151,6 +158,7 @@ pub(crate) fn parse(
         quota,
         ca_file,
         allow_overcommit,
+        mde_retirement_noticed,
         source: check.file.to_path_buf(),
     })
 }

@@ -416,6 +416,7 @@ mod tests {
             quota: None,
             ca_file: None,
             allow_overcommit: false,
+            mde_retirement_noticed: false,
             source: "huntd.yaml".into(),
         }
     }

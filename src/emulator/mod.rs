@@ -282,6 +282,8 @@ pub struct EmulatorOptions {
     /// Serve HTTPS with a certificate made at start-up for `localhost`, `127.0.0.1` and `::1`,
     /// written as PEM to this file for clients to trust; plain HTTP without it.
     pub tls_certificate: Option<PathBuf>,
+    /// Answer every MDE hunting call as a retired API would: 410 Gone, saying so.
+    pub mde_retired: bool,
 }
 
 impl Default for EmulatorOptions {
@@ -302,6 +304,7 @@ impl Default for EmulatorOptions {
             request_log: None,
             max_result_bytes: MAX_RESULT_BYTES,
             tls_certificate: None,
+            mde_retired: false,
         }
     }
 }

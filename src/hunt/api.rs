@@ -32,6 +32,8 @@ pub(super) struct Api {
     pub default_quota: Quota,
     /// The JSON request body for a query and its window.
     pub body: fn(&str, Option<Window>) -> String,
+    /// For an API being retired, what to move a job to.
+    pub successor: Option<&'static str>,
 }
 
 impl Api {
@@ -67,6 +69,7 @@ pub(super) const GRAPH: Api = Api {
         per_hour: None,
     },
     body: graph_body,
+    successor: None,
 };
 
 /// Defender for Endpoint `advancedqueries/run` (`MDE`, `MDATP`, `M365D`): the 200-second
@@ -84,7 +87,14 @@ pub(super) const MDE: Api = Api {
         per_hour: Some(1500),
     },
     body: mde_body,
+    successor: Some(MDE_SUCCESSOR),
 };
+
+/// What to do about MDE's retirement (message center MC1220762, from January 2026).
+pub const MDE_SUCCESSOR: &str = "Microsoft is retiring the Defender for Endpoint advanced \
+    hunting API (MC1220762): the same query runs on Microsoft Graph runHuntingQuery with \
+    `environment: M365DGraph` in the job and the application permission \
+    ThreatHunting.Read.All on Microsoft Graph";
 
 #[derive(Serialize)]
 struct GraphBody<'a> {

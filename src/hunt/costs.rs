@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -15,7 +14,7 @@ use serde::Serialize;
 use super::api::Api;
 use super::quota::TenantKey;
 use crate::config::Instance;
-use crate::diagnostic::{Diagnostics, Location};
+use crate::diagnostic::Diagnostics;
 use crate::jobs::{Environment, Job};
 
 /// Above this share of a quota, `validate` warns: bursts and retries need the rest.
@@ -162,7 +161,7 @@ pub fn check(jobs: &[Job], instances: &BTreeMap<String, Instance>, diags: &mut D
             rates(&tenant),
             costliest_jobs(&tenant),
         );
-        let at = schedule_line(&job.source);
+        let at = job.line_of(&["schedule", "every"]);
         let hint = "run the costliest jobs less often (each run costs a call per `max_window` \
                     of its interval), or raise `Quota` if the tenant really allows more; \
                     `huntd jobs --costs` shows every job's cost";
@@ -207,18 +206,4 @@ fn costliest_jobs(tenant: &TenantDemand) -> String {
         .map(|cost| format!("{} {:.1}/min", cost.job, cost.per_minute))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The line of a job file's `schedule:` or `every:`, or its top when it cannot be read.
-fn schedule_line(path: &Path) -> Location {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Location::START;
-    };
-    text.lines()
-        .position(|line| {
-            let line = line.trim_start();
-            line.starts_with("schedule:") || line.starts_with("every:")
-        })
-        .and_then(|index| u32::try_from(index + 1).ok())
-        .map_or(Location::START, |line| Location { line, column: 1 })
 }

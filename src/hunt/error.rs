@@ -26,6 +26,8 @@ pub enum ErrorClass {
     Transient,
     /// The run was cancelled (shutdown) before it finished.
     Cancelled,
+    /// The MDE hunting API answered that it is retired: the job must move to Graph.
+    Retired,
 }
 
 impl ErrorClass {
@@ -40,6 +42,7 @@ impl ErrorClass {
             Self::Timeout => "timeout",
             Self::Transient => "transient",
             Self::Cancelled => "cancelled",
+            Self::Retired => "retired",
         }
     }
 
@@ -201,6 +204,18 @@ fn class_and_message(
     code_part: &str,
     quote: &str,
 ) -> (ErrorClass, String) {
+    let says_retired = said_lower.contains("deprecated") || said_lower.contains("retired");
+    if let Some(successor) = api.successor
+        && (status == 404 || status == 410 || says_retired)
+    {
+        return (
+            ErrorClass::Retired,
+            format!(
+                "{} answered that it is retired (HTTP {status}{code_part}: {quote}); {successor}",
+                api.name
+            ),
+        );
+    }
     if said_lower.contains("result size") || said_lower.contains("allowed result size") {
         (
             ErrorClass::TooLarge,
@@ -395,6 +410,29 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn only_the_mde_api_is_retired_by_404_410_or_a_message_saying_so() {
+        let mde = Api::of(crate::jobs::Environment::Mde);
+        let graph = Api::of(crate::jobs::Environment::Graph);
+        for (status, body) in [
+            (404, &b""[..]),
+            (410, br#"{"error":{"code":"Gone","message":"gone"}}"#),
+            (
+                400,
+                br#"{"error":{"code":"BadRequest","message":"This API is deprecated."}}"#,
+            ),
+        ] {
+            let error = classify_status(mde, status, None, body);
+            assert_eq!(error.class, ErrorClass::Retired, "{status}: {error}");
+            assert!(error.message.contains("M365DGraph"), "{}", error.message);
+        }
+        assert_eq!(
+            classify_status(graph, 404, None, b"").class,
+            ErrorClass::Query,
+            "Graph is not being retired"
+        );
     }
 
     #[test]

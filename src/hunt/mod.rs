@@ -11,6 +11,7 @@ pub mod costs;
 mod error;
 pub mod quota;
 mod response;
+pub mod retirement;
 pub mod retry;
 
 use std::time::Duration;

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::diagnostic::Location;
 use crate::schedule::Schedule;
 
 pub use fields::is_valid_name;
@@ -154,6 +155,48 @@ impl Job {
                     .iter()
                     .all(|window| names.iter().any(|name| name == window))
             })
+    }
+
+    /// Where the first of `keys` is written for this job in its file (after the job's `name:`
+    /// when the file holds several), for diagnostics found after loading; the file's top when
+    /// it cannot be read or has no such key.
+    pub fn line_of(&self, keys: &[&str]) -> Location {
+        fn bare(line: &str) -> &str {
+            line.trim_start().trim_start_matches("- ").trim_start()
+        }
+        let Ok(text) = std::fs::read_to_string(&self.source) else {
+            return Location::START;
+        };
+        let raw: Vec<&str> = text.lines().collect();
+        let named = |line: &&str| {
+            bare(line)
+                .strip_prefix("name:")
+                .is_some_and(|rest| rest.trim().trim_matches(['"', '\'']) == self.name)
+        };
+        let name_at = raw.iter().position(named).unwrap_or(0);
+        // The job's own keys may also stand before its `name:`: start at its list item.
+        let item_start = raw[..=name_at.min(raw.len().saturating_sub(1))]
+            .iter()
+            .rposition(|line| line.trim_start().starts_with("- "))
+            .unwrap_or(0);
+        raw.iter()
+            .enumerate()
+            .skip(item_start)
+            .find(|(_, line)| {
+                let line = bare(line);
+                keys.iter().any(|key| {
+                    line.strip_prefix(key)
+                        .is_some_and(|rest| rest.trim_start().starts_with(':'))
+                })
+            })
+            .and_then(|(index, line)| {
+                let column = line.len() - bare(line).len() + 1;
+                Some(Location {
+                    line: u32::try_from(index + 1).ok()?,
+                    column: u32::try_from(column).ok()?,
+                })
+            })
+            .unwrap_or(Location::START)
     }
 }
 

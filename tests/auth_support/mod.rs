@@ -59,6 +59,7 @@ pub fn instance(name: &str, login: &str, credential: Credential) -> Instance {
         quota: None,
         ca_file: None,
         allow_overcommit: false,
+        mde_retirement_noticed: false,
         source: PathBuf::from("/etc/huntd/huntd.yaml"),
     }
 }

@@ -29,6 +29,7 @@ pub fn instance(name: &str, base: &str) -> Instance {
         quota: None,
         ca_file: None,
         allow_overcommit: false,
+        mde_retirement_noticed: false,
         source: PathBuf::from("huntd.yaml"),
     }
 }

@@ -292,6 +292,16 @@ pub(super) fn admit(
     hash: &str,
 ) -> std::result::Result<(), Failure> {
     let options = &shared.options;
+    if api == Api::Mde && options.mde_retired {
+        // Microsoft has not published the retired API's answer; 410 with a message saying
+        // so is what huntd must recognise either way.
+        return Err(Failure::new(
+            StatusCode::GONE,
+            "Gone",
+            "The Microsoft Defender for Endpoint advanced hunting API has been retired. \
+             Use Microsoft Graph runHuntingQuery instead.",
+        ));
+    }
     let mut counters = shared.lock_counters();
     let now = Instant::now();
     let throttle = |oldest: Instant, span: Duration, limit: u32, per: &str| {
