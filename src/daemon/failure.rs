@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::window::REASON_SKIPPED;
 use crate::hunt::HuntError;
-use crate::store::{RunFailure, RunStatus};
+use crate::store::{RunCost, RunFailure, RunStatus};
 
 /// Why a run cut short by shutdown is hunted again.
 const SHUT_DOWN: &str = "huntd stopped before the run finished; the window is hunted again";
@@ -20,6 +20,7 @@ pub fn interrupted(finished_at: DateTime<Utc>, why: &str) -> RunFailure<'_> {
         api: None,
         http_status: None,
         client_request_id: None,
+        cost: RunCost::default(),
     }
 }
 
@@ -33,6 +34,7 @@ pub fn skipped(finished_at: DateTime<Utc>) -> RunFailure<'static> {
         api: None,
         http_status: None,
         client_request_id: None,
+        cost: RunCost::default(),
     }
 }
 
@@ -46,6 +48,7 @@ pub fn shut_down(finished_at: DateTime<Utc>, api: &str) -> RunFailure<'_> {
         api: Some(api),
         http_status: None,
         client_request_id: None,
+        cost: RunCost::default(),
     }
 }
 
@@ -59,6 +62,7 @@ pub fn timed_out<'a>(finished_at: DateTime<Utc>, api: &'a str, message: &'a str)
         api: Some(api),
         http_status: None,
         client_request_id: None,
+        cost: RunCost::default(),
     }
 }
 
@@ -73,6 +77,7 @@ pub fn store<'a>(finished_at: DateTime<Utc>, api: &'a str, message: &'a str) -> 
         api: Some(api),
         http_status: None,
         client_request_id: None,
+        cost: RunCost::default(),
     }
 }
 
@@ -92,5 +97,9 @@ pub fn from_hunt_error<'a>(
         api: Some(api),
         http_status: error.http_status,
         client_request_id: request_id,
+        cost: RunCost {
+            api_calls: error.attempts,
+            throttle_wait: error.throttle_wait,
+        },
     }
 }

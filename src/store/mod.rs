@@ -28,8 +28,8 @@ use crate::config::redact::redact_url;
 pub use postgres::PostgresStore;
 pub use records::{
     Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
-    Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
-    UnknownStatus, ViewClash,
+    Lease, PruneOptions, PruneReport, RunCost, RunFailure, RunRecord, RunStatus, RunSuccess,
+    SqlType, UnknownStatus, ViewClash,
 };
 pub use rowhash::row_hash;
 pub use sqlite::SqliteStore;

@@ -205,6 +205,23 @@ impl SqlType {
     }
 }
 
+/// What a run cost its tenant: API calls and time spent waiting on throttling. Calls a run
+/// made before its job's `timeout` cut it short are not known, so such a run records none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCost {
+    /// API calls made, retries included.
+    pub api_calls: u32,
+    /// Time waited for the tenant's quota and between attempts.
+    pub throttle_wait: Duration,
+}
+
+impl RunCost {
+    /// The wait in whole milliseconds, as stored in `hunt_runs.throttle_wait_ms`.
+    pub fn throttle_wait_ms(&self) -> i64 {
+        i64::try_from(self.throttle_wait.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
 /// A succeeded query: what [`Store::finish_run`](super::Store::finish_run) commits.
 #[derive(Debug, Clone, Copy)]
 pub struct RunSuccess<'a> {
@@ -222,6 +239,8 @@ pub struct RunSuccess<'a> {
     pub http_status: Option<u16>,
     /// The request id sent, for support cases.
     pub client_request_id: Option<&'a str>,
+    /// What the run cost its tenant.
+    pub cost: RunCost,
 }
 
 /// A run that ended without results: what [`Store::fail_run`](super::Store::fail_run) records.
@@ -241,6 +260,8 @@ pub struct RunFailure<'a> {
     pub http_status: Option<u16>,
     /// The request id sent, if any.
     pub client_request_id: Option<&'a str>,
+    /// What the run cost its tenant (zero when it never reached the API).
+    pub cost: RunCost,
 }
 
 /// What a committed run added.
@@ -326,6 +347,10 @@ pub struct RunRecord {
     pub error_message: Option<String>,
     /// Query hash.
     pub query_sha256: String,
+    /// API calls the run made; null for runs recorded before huntd stored it.
+    pub api_calls: Option<i64>,
+    /// Milliseconds waited on throttling; null like `api_calls`.
+    pub throttle_wait_ms: Option<i64>,
 }
 
 /// One row of `hunt_findings`.

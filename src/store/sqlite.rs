@@ -408,7 +408,8 @@ async fn write_run(
               duration_ms = max(0, cast(round((julianday(?1) - julianday(started_at))
                   * 86400000) as integer)),
               row_count = ?2, truncated = ?3, api = ?4, http_status = ?5,
-              client_request_id = ?6, lease_expires_at = null, error_message = ?10
+              client_request_id = ?6, lease_expires_at = null, error_message = ?10,
+              api_calls = ?11, throttle_wait_ms = ?12
           where id = ?7 and attempt = ?8 and lease_owner = ?9 and status = 'running'
           returning query_sha256",
     )
@@ -422,6 +423,8 @@ async fn write_run(
     .bind(lease.attempt)
     .bind(&lease.node)
     .bind(note.as_deref())
+    .bind(i64::from(result.cost.api_calls))
+    .bind(result.cost.throttle_wait_ms())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(query_sha256) = fenced else {
@@ -626,7 +629,8 @@ impl Store for SqliteStore {
                   duration_ms = max(0, cast(round((julianday(?2) - julianday(started_at))
                       * 86400000) as integer)),
                   api = ?3, http_status = ?4, client_request_id = ?5, error_class = ?6,
-                  error_message = ?7, lease_expires_at = null
+                  error_message = ?7, lease_expires_at = null, api_calls = ?11,
+                  throttle_wait_ms = ?12
               where id = ?8 and attempt = ?9 and lease_owner = ?10 and status = 'running'",
         )
         .bind(failure.status.as_str())
@@ -639,6 +643,8 @@ impl Store for SqliteStore {
         .bind(lease.run_id)
         .bind(lease.attempt)
         .bind(&lease.node)
+        .bind(i64::from(failure.cost.api_calls))
+        .bind(failure.cost.throttle_wait_ms())
         .execute(&self.pool)
         .await?;
         fenced(lease, done.rows_affected())
@@ -694,7 +700,8 @@ impl Store for SqliteStore {
         Ok(sqlx::query_as(
             r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
                   started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
-                  http_status, client_request_id, error_class, error_message, query_sha256
+                  http_status, client_request_id, error_class, error_message, query_sha256,
+                  api_calls, throttle_wait_ms
               from hunt_runs
               where (?1 is null or job = ?1) and (?2 is null or status = ?2)
                   and (?3 is null or started_at >= ?3)
