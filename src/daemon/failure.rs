@@ -10,6 +10,13 @@ use crate::store::{RunCost, RunFailure, RunStatus};
 /// Why a run cut short by shutdown is hunted again.
 const SHUT_DOWN: &str = "huntd stopped before the run finished; the window is hunted again";
 
+/// Whether a failure of `error_class` feeds the job's backoff: classes repeating cannot fix
+/// (a bad query, a missing permission, a refused sign-in) and answers the database refuses.
+/// `huntd status` derives the backoff from stored runs with the same rule.
+pub fn counts_toward_backoff(error_class: &str) -> bool {
+    matches!(error_class, "auth" | "permission" | "query" | "unstorable")
+}
+
 /// A run ended as `interrupted` before it called any API, so it can be claimed again.
 pub fn interrupted(finished_at: DateTime<Utc>, why: &str) -> RunFailure<'_> {
     RunFailure {

@@ -489,7 +489,7 @@ impl End<'_> {
             failure::from_hunt_error(self.finished_at, self.api, error, request_id.as_deref());
         self.record(&record).await;
         Outcome::Failed {
-            non_retryable: !error.class.is_retryable() && error.class != ErrorClass::TooLarge,
+            non_retryable: failure::counts_toward_backoff(error.class.as_str()),
         }
     }
 

@@ -1,6 +1,8 @@
 //! The PostgreSQL backend: results arrive by `copy ... from stdin`, findings are upserted from
 //! them server-side, and several daemons can share one database.
 
+mod status;
+
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::str::FromStr as _;
@@ -22,6 +24,7 @@ use super::records::{
     ViewClash,
 };
 use super::rowhash::{HashedRows, RowSink, write_hashed};
+use super::status::{StatusSnapshot, StatusWindow};
 use super::views::{
     ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
     refresh_view, view_name,
@@ -714,6 +717,10 @@ impl Store for PostgresStore {
             },
         )
         .await
+    }
+
+    async fn status(&self, window: &StatusWindow) -> Result<StatusSnapshot> {
+        status::snapshot(&self.pool, window).await
     }
 
     async fn close(&self) {

@@ -1,5 +1,7 @@
 //! The SQLite backend: one file, WAL, foreign keys on, writers wait on `busy_timeout`.
 
+mod status;
+
 use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use super::records::{
     ViewClash,
 };
 use super::rowhash::{HashedRows, RowSink, parse_dedup, write_hashed};
+use super::status::{StatusSnapshot, StatusWindow};
 use super::views::{
     ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
     refresh_view, view_name,
@@ -756,6 +759,10 @@ impl Store for SqliteStore {
             },
         )
         .await
+    }
+
+    async fn status(&self, window: &StatusWindow) -> Result<StatusSnapshot> {
+        status::snapshot(&self.pool, window).await
     }
 
     async fn close(&self) {
