@@ -1,0 +1,274 @@
+//! `huntd status`: one screen of how the hunts are doing, read from the database, so it works
+//! on any node and while the daemon runs.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::ValueEnum;
+
+use super::output::{cut, write_table};
+use super::shared::{EXIT_INVALID, EXIT_RUNTIME, print_diagnostics, runtime};
+use crate::load::{Loaded, Scope};
+use crate::status::{
+    BackoffState, Delivery, GapSummary, InstanceStatus, JobStatus, QuotaView, Recent, Status,
+};
+use crate::store;
+
+/// Failure messages are cut to this many characters.
+const MAX_MESSAGE_CHARS: usize = 100;
+/// The table lists this many recent failures; JSON has them all.
+const FAILURES_SHOWN: usize = 5;
+
+/// Output format of `huntd status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// Tables for people.
+    Table,
+    /// One JSON object with every field.
+    Json,
+}
+
+/// `huntd status`: reads the database and prints the status. Problems in job files are printed
+/// and the jobs that loaded are used, so a broken file does not hide how the others are doing.
+pub fn status(config: Option<&Path>, format: StatusFormat) -> anyhow::Result<ExitCode> {
+    let loaded = Loaded::locate(config, Scope::Jobs);
+    print_diagnostics(&loaded.diagnostics, &mut std::io::stderr().lock())?;
+    let Some(config) = loaded.config else {
+        eprintln!("invalid config: run `huntd validate` for details");
+        return Ok(ExitCode::from(EXIT_INVALID));
+    };
+    if loaded.diagnostics.has_errors() {
+        eprintln!("warning: next fire times and quotas come from the jobs that loaded");
+    }
+    runtime()?.block_on(async {
+        let store = match store::open(&config.database).await {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("error: database {}: {e}", config.database_for_display());
+                return Ok(ExitCode::from(EXIT_RUNTIME));
+            }
+        };
+        let read = crate::status::read(&*store, &config, &loaded.jobs, Utc::now()).await;
+        store.close().await;
+        let status = match read {
+            Ok(status) => status,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(EXIT_RUNTIME));
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        match format {
+            StatusFormat::Table => write_status(&mut out, &status)?,
+            StatusFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&status)?)?,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The status as tables: jobs, instances, recent failures and the delivery backlog.
+pub fn write_status(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "huntd status at {} (read from the database; backoff derived from stored runs)\n",
+        time(status.generated_at)
+    )?;
+    write_jobs(out, &status.jobs, status.generated_at)?;
+    writeln!(out)?;
+    write_instances(out, &status.instances)?;
+    writeln!(out)?;
+    if status.failures.is_empty() {
+        writeln!(out, "no failed runs in the last 7 days")?;
+    } else {
+        writeln!(
+            out,
+            "recent failures ({} in the last 7 days):",
+            status.failures.len()
+        )?;
+        for failure in status.failures.iter().take(FAILURES_SHOWN) {
+            writeln!(
+                out,
+                "  {}  {}  {}: {}",
+                time(failure.started_at),
+                failure.job,
+                failure.error_class.as_deref().unwrap_or("-"),
+                cut(
+                    failure.error_message.as_deref().unwrap_or(""),
+                    MAX_MESSAGE_CHARS
+                )
+            )?;
+        }
+    }
+    match status.delivery {
+        Delivery::NoOutputs => writeln!(out, "delivery backlog: none (huntd has no outputs yet)"),
+    }
+}
+
+fn write_jobs(out: &mut impl Write, jobs: &[JobStatus], now: DateTime<Utc>) -> std::io::Result<()> {
+    if jobs.is_empty() {
+        return writeln!(out, "no jobs loaded or in the database");
+    }
+    let header: Vec<String> = [
+        "JOB",
+        "INSTANCE",
+        "LAST RUN",
+        "OUTCOME",
+        "NEXT FIRE",
+        "BACKOFF",
+        "RUNS 24H",
+        "ROWS 24H",
+        "NEW 24H",
+        "GAPS 7D",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|job| {
+            let (last, outcome) = job.last_run.as_ref().map_or_else(
+                || ("never".to_string(), "-".to_string()),
+                |run| {
+                    let outcome = match &run.error_class {
+                        Some(class) if run.status.as_str() != "succeeded" => {
+                            format!("{} ({class})", run.status)
+                        }
+                        _ => run.status.to_string(),
+                    };
+                    (ago(run.started_at, now), outcome)
+                },
+            );
+            vec![
+                job.name.clone(),
+                job.instance.clone(),
+                last,
+                outcome,
+                next_fire(job, now),
+                backoff(&job.backoff, now),
+                runs(&job.last_24h),
+                job.last_24h.rows.to_string(),
+                job.last_24h.new_findings.to_string(),
+                gaps(&job.gaps),
+            ]
+        })
+        .collect();
+    write_table(out, &header, &rows, false)
+}
+
+fn write_instances(out: &mut impl Write, instances: &[InstanceStatus]) -> std::io::Result<()> {
+    if instances.is_empty() {
+        return writeln!(out, "no instances with jobs or recent runs");
+    }
+    let header: Vec<String> = [
+        "INSTANCE",
+        "CALLS 1H",
+        "QUOTA",
+        "THROTTLE WAIT 1H",
+        "RUNS 1H",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows: Vec<Vec<String>> = instances
+        .iter()
+        .map(|i| {
+            let calls = if i.uncounted_runs > 0 {
+                format!("{} (+{} runs uncounted)", i.api_calls, i.uncounted_runs)
+            } else {
+                i.api_calls.to_string()
+            };
+            vec![
+                i.name.clone(),
+                calls,
+                i.quota.as_ref().map_or_else(|| "-".into(), quota),
+                wait(i.throttle_wait_ms),
+                i.runs.to_string(),
+            ]
+        })
+        .collect();
+    write_table(out, &header, &rows, false)?;
+    writeln!(
+        out,
+        "(instances on one tenant share its quota; calls count runs that finished)"
+    )
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// `3m ago`, `in 20s`: a time next to `now`, to its two largest units.
+fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let span = |secs: i64| crate::duration::rough(Duration::from_secs(secs.unsigned_abs()));
+    let secs = (now - t).num_seconds();
+    if secs >= 0 {
+        format!("{} ago", span(secs))
+    } else {
+        format!("in {}", span(-secs))
+    }
+}
+
+fn next_fire(job: &JobStatus, now: DateTime<Utc>) -> String {
+    match job.next_fire {
+        Some(at) => ago(at, now),
+        None if !job.loaded => "not loaded".into(),
+        None if !job.enabled => "disabled".into(),
+        None => "-".into(),
+    }
+}
+
+fn backoff(state: &BackoffState, now: DateTime<Utc>) -> String {
+    let mut parts = Vec::new();
+    if let Some(until) = state.paused_until {
+        parts.push(format!("paused {}", ago(until, now)));
+    }
+    if state.failures_in_a_row > 0 {
+        parts.push(format!("{} in a row", state.failures_in_a_row));
+    }
+    if state.other_failures > 0 {
+        parts.push(format!("{} retryable", state.other_failures));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn runs(recent: &Recent) -> String {
+    if recent.failed > 0 {
+        format!("{} ({} failed)", recent.runs, recent.failed)
+    } else {
+        recent.runs.to_string()
+    }
+}
+
+fn gaps(summary: &GapSummary) -> String {
+    if summary.stretches == 0 {
+        return "none".into();
+    }
+    let length = crate::duration::format(Duration::from_secs(
+        u64::try_from(summary.seconds).unwrap_or(0),
+    ));
+    format!("{} ({length})", summary.stretches)
+}
+
+fn quota(q: &QuotaView) -> String {
+    let mut text = format!("{}/min", q.per_minute);
+    if let Some(hour) = q.per_hour {
+        text.push_str(&format!(", {hour}/h"));
+    }
+    if !q.configured {
+        text.push_str(" (default)");
+    }
+    text
+}
+
+fn wait(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
+    }
+}
