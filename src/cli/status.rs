@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::ValueEnum;
@@ -12,9 +11,8 @@ use clap::ValueEnum;
 use super::output::{cut, write_table};
 use super::shared::{EXIT_INVALID, EXIT_RUNTIME, print_diagnostics, runtime};
 use crate::load::{Loaded, Scope};
-use crate::status::{
-    BackoffState, Delivery, GapSummary, InstanceStatus, JobStatus, QuotaView, Recent, Status,
-};
+use crate::status::text::{ago, backoff, next_fire, span, time};
+use crate::status::{Delivery, GapSummary, InstanceStatus, JobStatus, QuotaView, Recent, Status};
 use crate::store;
 
 /// Failure messages are cut to this many characters.
@@ -194,48 +192,6 @@ fn write_instances(out: &mut impl Write, instances: &[InstanceStatus]) -> std::i
     )
 }
 
-fn time(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
-}
-
-/// `3m ago`, `in 20s`: a time next to `now`, to its two largest units.
-fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let span = |secs: i64| crate::duration::rough(Duration::from_secs(secs.unsigned_abs()));
-    let secs = (now - t).num_seconds();
-    if secs >= 0 {
-        format!("{} ago", span(secs))
-    } else {
-        format!("in {}", span(-secs))
-    }
-}
-
-fn next_fire(job: &JobStatus, now: DateTime<Utc>) -> String {
-    match job.next_fire {
-        Some(at) => ago(at, now),
-        None if !job.loaded => "not loaded".into(),
-        None if !job.enabled => "disabled".into(),
-        None => "-".into(),
-    }
-}
-
-fn backoff(state: &BackoffState, now: DateTime<Utc>) -> String {
-    let mut parts = Vec::new();
-    if let Some(until) = state.paused_until {
-        parts.push(format!("paused {}", ago(until, now)));
-    }
-    if state.failures_in_a_row > 0 {
-        parts.push(format!("{} in a row", state.failures_in_a_row));
-    }
-    if state.other_failures > 0 {
-        parts.push(format!("{} retryable", state.other_failures));
-    }
-    if parts.is_empty() {
-        "-".into()
-    } else {
-        parts.join(", ")
-    }
-}
-
 fn runs(recent: &Recent) -> String {
     if recent.failed > 0 {
         format!("{} ({} failed)", recent.runs, recent.failed)
@@ -248,10 +204,7 @@ fn gaps(summary: &GapSummary) -> String {
     if summary.stretches == 0 {
         return "none".into();
     }
-    let length = crate::duration::format(Duration::from_secs(
-        u64::try_from(summary.seconds).unwrap_or(0),
-    ));
-    format!("{} ({length})", summary.stretches)
+    format!("{} ({})", summary.stretches, span(summary.seconds))
 }
 
 fn quota(q: &QuotaView) -> String {

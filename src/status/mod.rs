@@ -3,6 +3,7 @@
 //! its quota; recent failures. Built from one store snapshot and the loaded jobs, so it works on
 //! any node, with or without a daemon running. Returns data; `cli` and the daemon's page format it.
 
+pub mod text;
 pub mod timeline;
 
 use std::collections::{BTreeMap, BTreeSet};
