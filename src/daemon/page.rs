@@ -3,7 +3,7 @@
 //! elsewhere, so it works on an air-gapped host and under a strict content security policy.
 //! maud escapes every value it prints, so a job name or error message cannot inject markup.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::status::text::{ago, backoff, next_fire, span, time};
@@ -15,6 +15,8 @@ use crate::status::{
 const TIMELINE_WIDTH: f64 = 1000.0;
 /// Height of one timeline bar.
 const TIMELINE_HEIGHT: u32 = 18;
+/// The narrowest bar drawn, in user units, so a short window stays visible.
+const MIN_BAR_WIDTH: f64 = 2.0;
 
 /// Colours and layout; the colours of the four coverage kinds match the legend.
 const STYLE: &str = "
@@ -23,8 +25,9 @@ h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.6em 0 .5em}
 table{border-collapse:collapse}th,td{padding:.25em .7em;text-align:left;border-bottom:1px solid #dde1e6;vertical-align:top}
 th{background:#f2f4f7}td.num{text-align:right}
 .meta{color:#5b6470}.msg{font-family:ui-monospace,monospace;white-space:pre-wrap;max-width:60em}
-.timeline{display:grid;grid-template-columns:max-content 1fr;gap:.3em 1em;align-items:center}
+.timeline{display:grid;grid-template-columns:max-content 3fr 2fr;gap:.3em 1em;align-items:center}
 .timeline svg{width:100%;height:18px;background:#eef0f3}
+.tick{stroke:#fff;stroke-width:1;vector-effect:non-scaling-stroke;opacity:.7}
 .covered{fill:#2e9d5b}.failed{fill:#d1453b}.skipped{fill:#e0a526}.gap{fill:#7d8590}
 .legend span{display:inline-block;margin-right:1.2em}
 .legend svg{width:12px;height:12px;vertical-align:-1px;margin-right:.3em}
@@ -147,30 +150,70 @@ fn legend() -> Markup {
 }
 
 fn timelines(jobs: &[JobStatus], now: DateTime<Utc>) -> Markup {
-    let since = now - TIMELINE_SPAN;
+    let week = now - TIMELINE_SPAN;
+    let hour = now - TimeDelta::hours(1);
     html! {
         div.timeline #timeline {
+            div.meta { "job" }
+            div.meta { "last 7 days (a tick a day)" }
+            div.meta { "last hour (a tick every 10 minutes)" }
             @for job in jobs {
                 div { (job.name) }
-                svg data-job=(job.name) viewBox={ "0 0 " (TIMELINE_WIDTH) " " (TIMELINE_HEIGHT) }
-                    preserveAspectRatio="none" role="img"
-                    aria-label={ "coverage of " (job.name) " over the last 7 days" } {
-                    @for segment in &job.timeline {
-                        (bar(segment, since, now))
-                    }
-                }
+                (track(job, "week", week, now, TimeDelta::days(1)))
+                (track(job, "hour", hour, now, TimeDelta::minutes(10)))
             }
         }
     }
 }
 
+/// One job's timeline over `[since, now)` as an SVG bar, with a tick every `tick`.
+fn track(
+    job: &JobStatus,
+    range: &str,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    tick: TimeDelta,
+) -> Markup {
+    let scale = Scale { since, now };
+    let ticks = (1..)
+        .map(|n| now - tick * n)
+        .take_while(|t| *t > since)
+        .map(|t| scale.x(t));
+    html! {
+        svg data-job=(job.name) data-range=(range)
+            viewBox={ "0 0 " (TIMELINE_WIDTH) " " (TIMELINE_HEIGHT) }
+            preserveAspectRatio="none" role="img"
+            aria-label={ "coverage of " (job.name) " over the " (range) } {
+            @for segment in job.timeline.iter().filter(|s| s.end > since) {
+                (bar(segment, &scale))
+            }
+            @for x in ticks {
+                line.tick x1=(format!("{x:.2}")) x2=(format!("{x:.2}")) y1="0" y2=(TIMELINE_HEIGHT) {}
+            }
+        }
+    }
+}
+
+/// Maps times in `[since, now]` onto the timeline's width.
+struct Scale {
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+impl Scale {
+    #[allow(clippy::cast_precision_loss)]
+    fn x(&self, t: DateTime<Utc>) -> f64 {
+        let total = (self.now - self.since).num_milliseconds().max(1) as f64;
+        let t = t.clamp(self.since, self.now);
+        (t - self.since).num_milliseconds() as f64 / total * TIMELINE_WIDTH
+    }
+}
+
 /// One segment as a rectangle scaled into the timeline, with its span as a tooltip.
-fn bar(segment: &Segment, since: DateTime<Utc>, now: DateTime<Utc>) -> Markup {
-    let total = (now - since).num_milliseconds().max(1) as f64;
-    let x = |t: DateTime<Utc>| (t - since).num_milliseconds() as f64 / total * TIMELINE_WIDTH;
-    let start = x(segment.start);
-    // A sliver of a few seconds in seven days still shows as a hairline.
-    let width = (x(segment.end) - start).max(0.5);
+fn bar(segment: &Segment, scale: &Scale) -> Markup {
+    let start = scale.x(segment.start);
+    // A run of a few seconds in seven days still shows, as a thin stripe.
+    let width = (scale.x(segment.end) - start).max(MIN_BAR_WIDTH);
     html! {
         rect class=(segment.kind.as_str()) x=(format!("{start:.2}")) y="0"
             width=(format!("{width:.2}")) height=(TIMELINE_HEIGHT) {

@@ -20,10 +20,10 @@ pub fn span(secs: i64) -> String {
 /// `3m ago`, `in 20s`: a time next to `now`.
 pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds();
-    if secs >= 0 {
-        format!("{} ago", span(secs))
-    } else {
+    if t > now {
         format!("in {}", span(secs))
+    } else {
+        format!("{} ago", span(secs))
     }
 }
 
@@ -56,5 +56,23 @@ pub fn backoff(state: &BackoffState, now: DateTime<Utc>) -> String {
         "-".into()
     } else {
         parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_a_moment_ahead_is_in_the_future_and_one_behind_is_ago() {
+        let now = DateTime::parse_from_rfc3339("2024-05-01T08:00:00Z")
+            .expect("test time parses")
+            .with_timezone(&Utc);
+        assert_eq!(
+            ago(now + chrono::TimeDelta::milliseconds(300), now),
+            "in 0s"
+        );
+        assert_eq!(ago(now - chrono::TimeDelta::minutes(3), now), "3m ago");
+        assert_eq!(ago(now + chrono::TimeDelta::seconds(90), now), "in 1m30s");
     }
 }
