@@ -81,7 +81,7 @@ pub fn rough(duration: Duration) -> String {
     let mut left = seconds;
     for (unit, size) in UNITS[1..].iter().skip(first).take(2) {
         if left >= *size {
-            text.push_str(&format!("{}{unit}", left / size));
+            text = format!("{text}{}{unit}", left / size);
         }
         left %= size;
     }

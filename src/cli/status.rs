@@ -11,7 +11,7 @@ use clap::ValueEnum;
 use super::output::{cut, write_table};
 use super::shared::{EXIT_INVALID, EXIT_RUNTIME, print_diagnostics, runtime};
 use crate::load::{Loaded, Scope};
-use crate::status::text::{ago, backoff, next_fire, span, time};
+use crate::status::text::{ago, backoff, millis, next_fire, span, time};
 use crate::status::{Delivery, GapSummary, InstanceStatus, JobStatus, QuotaView, Recent, Status};
 use crate::store;
 
@@ -180,7 +180,7 @@ fn write_instances(out: &mut impl Write, instances: &[InstanceStatus]) -> std::i
                 i.name.clone(),
                 calls,
                 i.quota.as_ref().map_or_else(|| "-".into(), quota),
-                wait(i.throttle_wait_ms),
+                millis(i.throttle_wait_ms),
                 i.runs.to_string(),
             ]
         })
@@ -208,20 +208,7 @@ fn gaps(summary: &GapSummary) -> String {
 }
 
 fn quota(q: &QuotaView) -> String {
-    let mut text = format!("{}/min", q.per_minute);
-    if let Some(hour) = q.per_hour {
-        text.push_str(&format!(", {hour}/h"));
-    }
-    if !q.configured {
-        text.push_str(" (default)");
-    }
-    text
-}
-
-fn wait(ms: i64) -> String {
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else {
-        format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
-    }
+    let hourly = q.per_hour.map(|h| format!(", {h}/h")).unwrap_or_default();
+    let default = if q.configured { "" } else { " (default)" };
+    format!("{}/min{hourly}{default}", q.per_minute)
 }

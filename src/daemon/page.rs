@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::status::text::{ago, backoff, next_fire, span, time};
+use crate::status::text::{ago, backoff, millis, next_fire, span, time};
 use crate::status::{
     Coverage, Delivery, InstanceStatus, JobStatus, Segment, Status, TIMELINE_SPAN,
 };
@@ -249,7 +249,7 @@ fn instances_table(instances: &[InstanceStatus]) -> Markup {
                                     None => "-",
                                 }
                             }
-                            td.num { (format!("{:.1}", i.throttle_wait_ms as f64 / 1000.0)) " s" }
+                            td.num { (millis(i.throttle_wait_ms)) }
                             td.num { (i.runs) }
                         }
                     }

@@ -17,6 +17,15 @@ pub fn span(secs: i64) -> String {
     crate::duration::rough(Duration::from_secs(secs.unsigned_abs()))
 }
 
+/// Milliseconds as `350ms` or `1.5s`.
+pub fn millis(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{}.{}s", ms / 1000, (ms % 1000) / 100)
+    }
+}
+
 /// `3m ago`, `in 20s`: a time next to `now`.
 pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds();
