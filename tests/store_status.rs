@@ -34,10 +34,10 @@ fn window(now: DateTime<Utc>) -> StatusWindow {
 async fn fail(ctx: &Ctx, slot: DateTime<Utc>, class: &'static str, calls: u32, wait_ms: u64) {
     let lease = ctx.claim("j", slot, TimeDelta::hours(1), "a").await;
     let mut failure = api_failure(class, "the query <b>failed</b>", 400, slot);
-    failure.cost = RunCost {
+    failure.cost = Some(RunCost {
         api_calls: calls,
         throttle_wait: Duration::from_millis(wait_ms),
-    };
+    });
     ctx.store.fail_run(&lease, &failure).await.expect("fail");
 }
 

@@ -27,7 +27,7 @@ pub fn interrupted(finished_at: DateTime<Utc>, why: &str) -> RunFailure<'_> {
         api: None,
         http_status: None,
         client_request_id: None,
-        cost: RunCost::default(),
+        cost: Some(RunCost::default()),
     }
 }
 
@@ -41,7 +41,7 @@ pub fn skipped(finished_at: DateTime<Utc>) -> RunFailure<'static> {
         api: None,
         http_status: None,
         client_request_id: None,
-        cost: RunCost::default(),
+        cost: Some(RunCost::default()),
     }
 }
 
@@ -55,7 +55,8 @@ pub fn shut_down(finished_at: DateTime<Utc>, api: &str) -> RunFailure<'_> {
         api: Some(api),
         http_status: None,
         client_request_id: None,
-        cost: RunCost::default(),
+        // Calls made before shutdown cut the hunt short are not known.
+        cost: None,
     }
 }
 
@@ -69,7 +70,8 @@ pub fn timed_out<'a>(finished_at: DateTime<Utc>, api: &'a str, message: &'a str)
         api: Some(api),
         http_status: None,
         client_request_id: None,
-        cost: RunCost::default(),
+        // Calls made before the timeout cut the hunt short are not known.
+        cost: None,
     }
 }
 
@@ -84,7 +86,7 @@ pub fn store<'a>(finished_at: DateTime<Utc>, api: &'a str, message: &'a str) -> 
         api: Some(api),
         http_status: None,
         client_request_id: None,
-        cost: RunCost::default(),
+        cost: None,
     }
 }
 
@@ -104,9 +106,9 @@ pub fn from_hunt_error<'a>(
         api: Some(api),
         http_status: error.http_status,
         client_request_id: request_id,
-        cost: RunCost {
+        cost: Some(RunCost {
             api_calls: error.attempts,
             throttle_wait: error.throttle_wait,
-        },
+        }),
     }
 }

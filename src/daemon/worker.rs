@@ -450,7 +450,7 @@ impl End<'_> {
                 warn!(error = %e, "cannot write the run's results: run failed as store");
                 let message = e.to_string();
                 let mut failure = failure::store(self.finished_at, self.api, &message);
-                failure.cost = collected.cost();
+                failure.cost = Some(collected.cost());
                 self.record(&failure).await;
                 Outcome::Failed {
                     non_retryable: false,

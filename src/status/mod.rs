@@ -144,7 +144,7 @@ pub struct InstanceStatus {
     pub runs: i64,
     /// API calls they made.
     pub api_calls: i64,
-    /// Runs that recorded no call count (stored by an older huntd).
+    /// Runs whose calls are not known (cut short, or stored by an older huntd).
     pub uncounted_runs: i64,
     /// Milliseconds they waited on throttling (quota and retry waits).
     pub throttle_wait_ms: i64,

@@ -606,8 +606,8 @@ impl Store for PostgresStore {
         .bind(lease.run_id)
         .bind(lease.attempt)
         .bind(&lease.node)
-        .bind(i64::from(failure.cost.api_calls))
-        .bind(failure.cost.throttle_wait_ms())
+        .bind(failure.cost.map(|c| i64::from(c.api_calls)))
+        .bind(failure.cost.map(|c| c.throttle_wait_ms()))
         .execute(&self.pool)
         .await?;
         fenced(lease, done.rows_affected())

@@ -205,8 +205,7 @@ impl SqlType {
     }
 }
 
-/// What a run cost its tenant: API calls and time spent waiting on throttling. Calls a run
-/// made before its job's `timeout` cut it short are not known, so such a run records none.
+/// What a run cost its tenant: API calls and time spent waiting on throttling.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunCost {
     /// API calls made, retries included.
@@ -260,8 +259,9 @@ pub struct RunFailure<'a> {
     pub http_status: Option<u16>,
     /// The request id sent, if any.
     pub client_request_id: Option<&'a str>,
-    /// What the run cost its tenant (zero when it never reached the API).
-    pub cost: RunCost,
+    /// What the run cost its tenant (zero when it never reached the API); `None` when it is not
+    /// known, as for a hunt a timeout or shutdown cut short, stored as null.
+    pub cost: Option<RunCost>,
 }
 
 /// What a committed run added.

@@ -97,7 +97,8 @@ pub struct InstanceUsage {
     pub api_calls: i64,
     /// Milliseconds they waited on throttling.
     pub throttle_wait_ms: i64,
-    /// Runs among them that recorded no calls (stored before huntd kept the count).
+    /// Runs among them whose calls are not known (cut short by a timeout or shutdown, or
+    /// stored before huntd kept the count).
     pub uncounted_runs: i64,
 }
 

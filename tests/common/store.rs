@@ -258,7 +258,7 @@ pub fn ended(
         api: None,
         http_status: None,
         client_request_id: None,
-        cost: RunCost::default(),
+        cost: Some(RunCost::default()),
     }
 }
 
@@ -277,10 +277,10 @@ pub fn api_failure(
         api: Some("graph"),
         http_status: Some(http_status),
         client_request_id: None,
-        cost: RunCost {
+        cost: Some(RunCost {
             api_calls: 1,
             throttle_wait: Duration::ZERO,
-        },
+        }),
     }
 }
 
