@@ -176,6 +176,18 @@ async fn the_status_page_shows_jobs_timelines_and_failures_in_a_real_browser() {
     let png = std::fs::read(&shot).expect("screenshot written");
     assert!(png.starts_with(b"\x89PNG"), "a PNG at {}", shot.display());
 
+    // Read-only: the page answers GET with a policy that forbids scripts and anything from
+    // elsewhere, and refuses other methods.
+    let client = reqwest::Client::new();
+    let page = client.get(&url).send().await.expect("GET /");
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ASCII header");
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    let post = client.post(&url).send().await.expect("POST /");
+    assert_eq!(post.status(), 405);
+
     // The terminal shows the same jobs, read from the same file while the daemon runs.
     let out = huntd(dir.path(), &["status"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", printed(&out));

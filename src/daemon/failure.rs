@@ -112,3 +112,27 @@ pub fn from_hunt_error<'a>(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hunt::ErrorClass;
+
+    #[test]
+    fn the_classes_that_back_off_are_the_ones_retrying_cannot_fix_but_too_large() {
+        for class in [
+            ErrorClass::Auth,
+            ErrorClass::Permission,
+            ErrorClass::Query,
+            ErrorClass::TooLarge,
+            ErrorClass::Throttled,
+            ErrorClass::Timeout,
+            ErrorClass::Transient,
+        ] {
+            let expected = !class.is_retryable() && class != ErrorClass::TooLarge;
+            assert_eq!(counts_toward_backoff(class.as_str()), expected, "{class}");
+        }
+        assert!(counts_toward_backoff("unstorable"));
+        assert!(!counts_toward_backoff("store"));
+    }
+}

@@ -55,6 +55,9 @@ pub(super) async fn snapshot(pool: &SqlitePool, window: &StatusWindow) -> Result
           from hunt_runs
           where window_end > ?1 and window_start < ?2
               and status in ('succeeded', 'failed', 'skipped')
+              -- A window ends at or before its slot, which is claimed when it fires: this bound
+              -- lets the started_at index find the runs instead of scanning them all.
+              and started_at >= ?1
           order by job, window_start",
     )
     .bind(ts(window.timeline_since))
@@ -91,11 +94,13 @@ pub(super) async fn snapshot(pool: &SqlitePool, window: &StatusWindow) -> Result
               coalesce(sum(throttle_wait_ms), 0) as throttle_wait_ms,
               coalesce(sum(api_calls is null), 0) as uncounted_runs
           from hunt_runs
-          where finished_at >= ?1
+          -- No run lasts a day (timeouts end it), so the started_at index bounds the scan.
+          where finished_at >= ?1 and started_at >= ?2
           group by instance
           order by instance",
     )
     .bind(ts(window.calls_since))
+    .bind(ts(window.stats_since))
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
