@@ -39,12 +39,16 @@ pub(super) async fn snapshot(pool: &SqlitePool, window: &StatusWindow) -> Result
     .fetch_all(&mut *tx)
     .await?;
     let streaks = sqlx::query_as(
-        r"select r.job, r.error_class, count(*) as failures, max(r.finished_at) as last_failed_at
+        // Each job's latest success once, not once per failure: one pass over the runs.
+        r"with last_success as (
+              select job, max(finished_at) as at from hunt_runs
+              where status = 'succeeded'
+              group by job
+          )
+          select r.job, r.error_class, count(*) as failures, max(r.finished_at) as last_failed_at
           from hunt_runs r
-          where r.status = 'failed'
-              and not exists (select 1 from hunt_runs s
-                              where s.job = r.job and s.status = 'succeeded'
-                                  and s.finished_at > r.finished_at)
+          left join last_success l on l.job = r.job
+          where r.status = 'failed' and (l.at is null or r.finished_at > l.at)
           group by r.job, r.error_class
           order by r.job, r.error_class",
     )
