@@ -70,6 +70,24 @@ pub fn format(duration: Duration) -> String {
     Human(duration).to_string()
 }
 
+/// A duration to its two largest units (`3h25m`, `2d4h`, `40s`), for "when" columns where the
+/// seconds of a long span are noise.
+pub fn rough(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let Some(first) = UNITS[1..].iter().position(|(_, size)| seconds >= *size) else {
+        return "0s".into();
+    };
+    let mut text = String::new();
+    let mut left = seconds;
+    for (unit, size) in UNITS[1..].iter().skip(first).take(2) {
+        if left >= *size {
+            text = format!("{text}{}{unit}", left / size);
+        }
+        left %= size;
+    }
+    text
+}
+
 /// A duration displayed in `1h30m` form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Human(pub Duration);
@@ -94,6 +112,15 @@ impl fmt::Display for Human {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rough_keeps_the_two_largest_units() {
+        assert_eq!(rough(Duration::from_secs(0)), "0s");
+        assert_eq!(rough(Duration::from_secs(40)), "40s");
+        assert_eq!(rough(Duration::from_secs(3 * 3600 + 25 * 60 + 10)), "3h25m");
+        assert_eq!(rough(Duration::from_secs(2 * 86_400 + 30)), "2d");
+        assert_eq!(rough(Duration::from_secs(90)), "1m30s");
+    }
 
     #[test]
     fn parses_single_and_compound_units() {

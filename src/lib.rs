@@ -16,5 +16,6 @@ pub mod hunt;
 pub mod jobs;
 pub mod load;
 pub mod schedule;
+pub mod status;
 pub mod store;
 pub mod yaml;

@@ -61,6 +61,7 @@ async fn finish(
         api: "graph",
         http_status: Some(200),
         client_request_id: None,
+        cost: huntd::store::RunCost::default(),
     };
     Ok(ctx.store.finish_run(lease, &success).await?.row_count)
 }

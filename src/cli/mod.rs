@@ -15,6 +15,7 @@ mod output;
 mod records;
 mod rows;
 mod shared;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +32,7 @@ pub use logging::LogFormat;
 pub use records::{FindingsFormat, HistoryFormat};
 pub use rows::RowFormat;
 pub use shared::{EXIT_INVALID, EXIT_RUNTIME, EXIT_USAGE};
+pub use status::{StatusFormat, write_status};
 
 /// Runs Microsoft Defender advanced hunting queries on a schedule and keeps the results in SQL.
 #[derive(Debug, Parser)]
@@ -63,6 +65,14 @@ pub enum Command {
         /// Instead, the API calls the enabled jobs need per tenant against its quota.
         #[arg(long)]
         costs: bool,
+    },
+    /// One screen of how the hunts are doing, read from the database (any node, daemon running
+    /// or not): each job's last run, next fire, backoff, last 24 h and coverage gaps; each
+    /// instance's calls in the last hour against its quota; recent failures.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+        format: StatusFormat,
     },
     /// Serve an offline Defender API (token endpoint, Graph and MDE hunting) over sample data.
     ///
@@ -243,6 +253,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate => check::validate(config),
         Command::Jobs { format, costs } => check::list_jobs(config, format, costs),
+        Command::Status { format } => status::status(config, format),
         Command::Once {
             ref job,
             start,

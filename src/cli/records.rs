@@ -350,6 +350,8 @@ mod tests {
             error_class: Some("bad_query".into()),
             error_message: Some("A recognition error occurred.".into()),
             query_sha256: "q".into(),
+            api_calls: Some(1),
+            throttle_wait_ms: Some(0),
         }
     }
 

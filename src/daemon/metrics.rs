@@ -1,4 +1,4 @@
-//! `/metrics` (Prometheus text) and `/healthz` on `daemon.metrics_listen`.
+//! `/metrics` (Prometheus text), `/healthz` and the status page `/` on `daemon.metrics_listen`.
 //!
 //! Series are recorded through the `metrics` facade where things happen, so modules below the
 //! daemon need no dependency on it: runs, rows, findings and coverage here; API calls per HTTP
@@ -11,12 +11,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode, header};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
+use crate::jobs::Job;
 use crate::store::Store;
 
 /// Run duration histogram buckets, in seconds: sub-second hunts to the 10-minute default timeout.
@@ -105,16 +107,48 @@ impl Health {
     }
 }
 
+/// What the status page reads: the store, and the config and jobs the daemon runs now (for
+/// next fire times and quotas), replaced on every reload.
+#[derive(Debug)]
+pub struct PageSource {
+    /// The store to read the status from.
+    pub store: Arc<dyn Store>,
+    /// The config and jobs in force.
+    pub loaded: std::sync::RwLock<Arc<(Config, Vec<Job>)>>,
+}
+
+impl PageSource {
+    /// Puts a reloaded config and jobs in force for the page.
+    pub fn replace(&self, config: Config, jobs: Vec<Job>) {
+        let mut loaded = self
+            .loaded
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *loaded = Arc::new((config, jobs));
+    }
+
+    fn current(&self) -> Arc<(Config, Vec<Job>)> {
+        let loaded = self
+            .loaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(&loaded)
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     handle: Option<PrometheusHandle>,
     health: Arc<Health>,
+    page: Arc<PageSource>,
 }
 
-/// Serves `/metrics` and `/healthz` on `addr` until `shutdown`.
+/// Serves `/metrics`, `/healthz` and the status page `/` on `addr` until `shutdown`; only
+/// `GET` (and `HEAD`) is answered, so nothing here changes anything.
 pub async fn serve(
     addr: SocketAddr,
     health: Arc<Health>,
+    page: Arc<PageSource>,
     shutdown: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -122,8 +156,10 @@ pub async fn serve(
     let state = AppState {
         handle: install(),
         health,
+        page,
     };
     let app = Router::new()
+        .route("/", get(status_page))
         .route("/metrics", get(render))
         .route("/healthz", get(healthz))
         .with_state(state);
@@ -149,6 +185,42 @@ async fn render(State(state): State<AppState>) -> (StatusCode, String) {
             "metrics recorder unavailable\n".into(),
         ),
     }
+}
+
+/// How long the status page waits for the database before it says so.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn status_page(
+    State(state): State<AppState>,
+) -> (StatusCode, [(HeaderName, &'static str); 3], String) {
+    let loaded = state.page.current();
+    let (config, jobs) = &*loaded;
+    let read = tokio::time::timeout(
+        PAGE_TIMEOUT,
+        crate::status::read(&*state.page.store, config, jobs, Utc::now()),
+    )
+    .await;
+    let (code, body) = match read {
+        Ok(Ok(status)) => (StatusCode::OK, super::page::render(&status)),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            super::page::unavailable(&e.to_string()),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            super::page::unavailable("the database did not answer within 10 seconds"),
+        ),
+    };
+    let headers = [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        // Nothing on the page comes from elsewhere or runs: say so to the browser too.
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'",
+        ),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    (code, headers, body)
 }
 
 async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {

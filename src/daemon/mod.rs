@@ -13,6 +13,7 @@ pub mod lease;
 pub mod loops;
 pub mod metrics;
 pub mod notify;
+pub mod page;
 pub mod scheduler;
 pub mod signals;
 pub mod window;
@@ -199,6 +200,10 @@ pub async fn run(
             "runs this node left running are now interrupted"
         );
     }
+    let page = Arc::new(metrics::PageSource {
+        store: Arc::clone(&store),
+        loaded: std::sync::RwLock::new(Arc::new((config.clone(), jobs.clone()))),
+    });
     let mut loops = Loops::default();
     let mut grace = config.daemon.shutdown_grace;
     loops.replace(&ctx, &config, jobs, &shutdown).await;
@@ -208,7 +213,7 @@ pub async fn run(
         .unwrap_or(Duration::MAX)
         .min(options.lease / 2)
         .max(Duration::from_millis(100));
-    let health = serve_health(&config, &store, tick, &shutdown).await?;
+    let health = serve_health(&config, &store, &page, tick, &shutdown).await?;
     info!(node = %node, jobs = loops.current.len(), "huntd running");
     notifier.notify(&format!("READY=1\n{}", status(&loops, &ctx)));
 
@@ -219,7 +224,7 @@ pub async fn run(
         tokio::select! {
             () = shutdown.cancelled() => break,
             Some(()) = async { match reload.as_mut() { Some(r) => r.recv().await, None => None } } => {
-                if let Some(new_grace) = reload_loops(&options, &config, &mut loops, &ctx, &shutdown).await {
+                if let Some(new_grace) = reload_loops(&options, &config, &page, &mut loops, &ctx, &shutdown).await {
                     grace = new_grace;
                 }
             }
@@ -252,11 +257,12 @@ async fn take_over(loops: &Loops, ctx: &Context) {
     }
 }
 
-/// Opens `/metrics` and `/healthz` when `daemon.metrics_listen` asks for them; the returned
-/// health is beaten every `tick`.
+/// Opens `/metrics`, `/healthz` and the status page when `daemon.metrics_listen` asks for them;
+/// the returned health is beaten every `tick`.
 async fn serve_health(
     config: &Config,
     store: &Arc<dyn Store>,
+    page: &Arc<metrics::PageSource>,
     tick: Duration,
     shutdown: &CancellationToken,
 ) -> Result<Arc<metrics::Health>> {
@@ -266,10 +272,18 @@ async fn serve_health(
         store: Arc::clone(store),
     });
     if let Some(addr) = config.daemon.metrics_listen {
-        let bound = metrics::serve(addr, Arc::clone(&health), shutdown.clone())
-            .await
-            .map_err(|source| Error::MetricsListen { addr, source })?;
-        info!(%bound, "serving /metrics and /healthz");
+        let bound = metrics::serve(
+            addr,
+            Arc::clone(&health),
+            Arc::clone(page),
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|source| Error::MetricsListen { addr, source })?;
+        info!(%bound, "serving the status page at /, /metrics and /healthz");
+        if !addr.ip().is_loopback() {
+            warn!(%bound, "the status page shows job names and error messages to anyone who can reach this address; `metrics_listen: 127.0.0.1:PORT` keeps it on this host");
+        }
     }
     Ok(health)
 }
@@ -292,6 +306,7 @@ fn status(loops: &Loops, ctx: &Context) -> String {
 async fn reload_loops(
     options: &Options,
     config: &Config,
+    page: &metrics::PageSource,
     loops: &mut Loops,
     ctx: &Arc<Context>,
     shutdown: &CancellationToken,
@@ -304,6 +319,7 @@ async fn reload_loops(
             if new_config.database != config.database {
                 warn!("a changed `database:` takes effect only after a restart");
             }
+            page.replace(new_config.clone(), new_jobs.clone());
             loops.replace(ctx, &new_config, new_jobs, shutdown).await;
             info!(jobs = loops.current.len(), "reloaded");
             Some(new_config.daemon.shutdown_grace)

@@ -267,6 +267,12 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The backoff after `failures` non-retryable failures in a row, as `huntd status`
+    /// derives it from stored runs.
+    pub fn with_failures(failures: u32) -> Self {
+        Self { failures }
+    }
+
     /// Counts a failure; only non-retryable classes (query, permission, auth) count.
     pub fn failed(&mut self, non_retryable: bool) {
         if non_retryable {

@@ -60,6 +60,18 @@ pub struct Collected {
     pub client_request_id: Option<String>,
     /// API calls made.
     pub calls: u32,
+    /// Time waited on throttling across the calls.
+    pub throttle_wait: Duration,
+}
+
+impl Collected {
+    /// What the run cost its tenant, as the store records it.
+    pub fn cost(&self) -> store::RunCost {
+        store::RunCost {
+            api_calls: self.calls,
+            throttle_wait: self.throttle_wait,
+        }
+    }
 }
 
 /// Hunts `window`. A truncated answer of a query the window bounds is dropped and both halves
@@ -86,8 +98,17 @@ where
     let mut seen = HashSet::new();
     while let Some(part) = pending.pop_front() {
         let (start, end) = part.window;
-        let outcome = call((start, end)).await?;
+        let outcome = match call((start, end)).await {
+            Ok(outcome) => outcome,
+            Err(mut error) => {
+                // The parts hunted before this one cost calls too.
+                error.attempts += collected.calls;
+                error.throttle_wait += collected.throttle_wait;
+                return Err(error);
+            }
+        };
         collected.calls += outcome.attempts.max(1);
+        collected.throttle_wait += outcome.throttle_wait();
         let result = outcome.result;
         if result.truncated {
             let digest = rows_digest(&result.rows);
@@ -403,6 +424,7 @@ impl End<'_> {
             api: self.api,
             http_status: collected.http_status,
             client_request_id: collected.client_request_id.as_deref(),
+            cost: collected.cost(),
         };
         match self.ctx.store.finish_run(self.lease, &success).await {
             Ok(finished) => {
@@ -436,8 +458,9 @@ impl End<'_> {
             Err(e) => {
                 warn!(error = %e, "cannot write the run's results: run failed as store");
                 let message = e.to_string();
-                self.record(&failure::store(self.finished_at, self.api, &message))
-                    .await;
+                let mut failure = failure::store(self.finished_at, self.api, &message);
+                failure.cost = Some(collected.cost());
+                self.record(&failure).await;
                 Outcome::Failed {
                     non_retryable: false,
                 }
@@ -475,7 +498,7 @@ impl End<'_> {
             failure::from_hunt_error(self.finished_at, self.api, error, request_id.as_deref());
         self.record(&record).await;
         Outcome::Failed {
-            non_retryable: !error.class.is_retryable() && error.class != ErrorClass::TooLarge,
+            non_retryable: failure::counts_toward_backoff(error.class.as_str()),
         }
     }
 

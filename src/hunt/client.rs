@@ -97,6 +97,11 @@ impl Slot<'_> {
         self.waited_nanos.fetch_add(nanos, Ordering::Relaxed);
         Ok(())
     }
+
+    /// Time waited for the tenant's quota so far.
+    fn quota_wait(&self) -> Duration {
+        Duration::from_nanos(self.waited_nanos.load(Ordering::Relaxed))
+    }
 }
 
 /// What a single call attempt produced, for the retry loop.
@@ -171,11 +176,15 @@ impl Hunter {
                 result
             }
         })
-        .await?;
+        .await
+        .map_err(|mut error| {
+            error.throttle_wait += slot.quota_wait();
+            error
+        })?;
         Ok(HuntOutcome {
             result,
             attempts: stats.attempts,
-            quota_wait: Duration::from_nanos(slot.waited_nanos.load(Ordering::Relaxed)),
+            quota_wait: slot.quota_wait(),
             retry_wait: stats.waited,
         })
     }

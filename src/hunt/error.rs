@@ -78,6 +78,9 @@ pub struct HuntError {
     pub cpu_exhausted: bool,
     /// API calls made before giving up.
     pub attempts: u32,
+    /// Time spent waiting on throttling (the tenant's quota and between attempts) before
+    /// giving up, recorded with the run.
+    pub throttle_wait: Duration,
 }
 
 impl HuntError {
@@ -92,6 +95,7 @@ impl HuntError {
             retry_after: None,
             cpu_exhausted: false,
             attempts: 0,
+            throttle_wait: Duration::ZERO,
         }
     }
 
@@ -192,6 +196,7 @@ pub(super) fn classify_status(
         cpu_exhausted: class == ErrorClass::Throttled
             && said_lower.contains("exceeded processing resources"),
         attempts: 0,
+        throttle_wait: Duration::ZERO,
     }
 }
 

@@ -72,6 +72,12 @@ pub struct HuntResult {
     pub body_bytes: u64,
 }
 
+/// The calls per minute and hour a tenant allows on `environment`'s API when its instance sets
+/// no `Quota`.
+pub fn default_quota(environment: crate::jobs::Environment) -> crate::config::Quota {
+    api::Api::of(environment).default_quota
+}
+
 /// Counts one answer (or failed exchange, as `none`) of a hunting API, for `/metrics`.
 fn api_called(instance: &str, http_status: Option<u16>) {
     let status = http_status.map_or_else(|| "none".to_string(), |s| s.to_string());

@@ -127,6 +127,7 @@ where
             Err(error) => error,
         };
         error.attempts = stats.attempts;
+        error.throttle_wait = stats.waited;
         if error.class == ErrorClass::Timeout {
             timeouts += 1;
         }

@@ -84,6 +84,7 @@ pub(super) async fn end_unstorable<S: Store + ?Sized>(
         api: Some(result.api),
         http_status: result.http_status,
         client_request_id: result.client_request_id,
+        cost: Some(result.cost),
     };
     match store.fail_run(lease, &failure).await {
         Ok(()) => {

@@ -15,6 +15,7 @@ mod records;
 pub mod report;
 mod rowhash;
 mod sqlite;
+pub mod status;
 mod views;
 
 use std::fmt;
@@ -28,8 +29,8 @@ use crate::config::redact::redact_url;
 pub use postgres::PostgresStore;
 pub use records::{
     Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
-    Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
-    UnknownStatus, ViewClash,
+    Lease, PruneOptions, PruneReport, RunCost, RunFailure, RunRecord, RunStatus, RunSuccess,
+    SqlType, UnknownStatus, ViewClash,
 };
 pub use rowhash::row_hash;
 pub use sqlite::SqliteStore;
@@ -199,6 +200,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Deletes results, runs, gaps and unseen findings older than each job's retention, in
     /// batches of `batch_size` rows.
     async fn prune(&self, options: &PruneOptions) -> Result<PruneReport>;
+
+    /// What `huntd status` and the status page show, read in one snapshot.
+    async fn status(&self, window: &status::StatusWindow) -> Result<status::StatusSnapshot>;
 
     /// Closes the connection pool.
     async fn close(&self);

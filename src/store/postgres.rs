@@ -1,6 +1,8 @@
 //! The PostgreSQL backend: results arrive by `copy ... from stdin`, findings are upserted from
 //! them server-side, and several daemons can share one database.
 
+mod status;
+
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::str::FromStr as _;
@@ -22,6 +24,7 @@ use super::records::{
     ViewClash,
 };
 use super::rowhash::{HashedRows, RowSink, write_hashed};
+use super::status::{StatusSnapshot, StatusWindow};
 use super::views::{
     ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
     refresh_view, view_name,
@@ -362,7 +365,8 @@ async fn write_run(
           set status = 'succeeded', finished_at = $1,
               duration_ms = greatest(0, (extract(epoch from ($1 - started_at)) * 1000)::bigint),
               row_count = $2, truncated = $3, api = $4, http_status = $5,
-              client_request_id = $6, lease_expires_at = null, error_message = null
+              client_request_id = $6, lease_expires_at = null, error_message = null,
+              api_calls = $10, throttle_wait_ms = $11
           where id = $7 and attempt = $8 and lease_owner = $9 and status = 'running'
           returning query_sha256",
     )
@@ -375,6 +379,8 @@ async fn write_run(
     .bind(lease.run_id)
     .bind(lease.attempt)
     .bind(&lease.node)
+    .bind(i64::from(result.cost.api_calls))
+    .bind(result.cost.throttle_wait_ms())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(query_sha256) = fenced else {
@@ -612,7 +618,8 @@ impl Store for PostgresStore {
               set status = $1, finished_at = $2,
                   duration_ms = greatest(0, (extract(epoch from ($2 - started_at)) * 1000)::bigint),
                   api = $3, http_status = $4, client_request_id = $5, error_class = $6,
-                  error_message = $7, lease_expires_at = null
+                  error_message = $7, lease_expires_at = null, api_calls = $11,
+                  throttle_wait_ms = $12
               where id = $8 and attempt = $9 and lease_owner = $10 and status = 'running'",
         )
         .bind(failure.status.as_str())
@@ -625,6 +632,8 @@ impl Store for PostgresStore {
         .bind(lease.run_id)
         .bind(lease.attempt)
         .bind(&lease.node)
+        .bind(failure.cost.map(|c| i64::from(c.api_calls)))
+        .bind(failure.cost.map(|c| c.throttle_wait_ms()))
         .execute(&self.pool)
         .await?;
         fenced(lease, done.rows_affected())
@@ -678,7 +687,8 @@ impl Store for PostgresStore {
         Ok(sqlx::query_as(
             r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
                   started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
-                  http_status, client_request_id, error_class, error_message, query_sha256
+                  http_status, client_request_id, error_class, error_message, query_sha256,
+                  api_calls, throttle_wait_ms
               from hunt_runs
               where ($1::text is null or job = $1) and ($2::text is null or status = $2)
                   and ($3::timestamptz is null or started_at >= $3)
@@ -733,6 +743,10 @@ impl Store for PostgresStore {
             },
         )
         .await
+    }
+
+    async fn status(&self, window: &StatusWindow) -> Result<StatusSnapshot> {
+        status::snapshot(&self.pool, window).await
     }
 
     async fn close(&self) {

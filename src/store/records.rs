@@ -216,6 +216,22 @@ impl SqlType {
     }
 }
 
+/// What a run cost its tenant: API calls and time spent waiting on throttling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunCost {
+    /// API calls made, retries included.
+    pub api_calls: u32,
+    /// Time waited for the tenant's quota and between attempts.
+    pub throttle_wait: Duration,
+}
+
+impl RunCost {
+    /// The wait in whole milliseconds, as stored in `hunt_runs.throttle_wait_ms`.
+    pub fn throttle_wait_ms(&self) -> i64 {
+        i64::try_from(self.throttle_wait.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
 /// A succeeded query: what [`Store::finish_run`](super::Store::finish_run) commits.
 #[derive(Debug, Clone, Copy)]
 pub struct RunSuccess<'a> {
@@ -233,6 +249,8 @@ pub struct RunSuccess<'a> {
     pub http_status: Option<u16>,
     /// The request id sent, for support cases.
     pub client_request_id: Option<&'a str>,
+    /// What the run cost its tenant.
+    pub cost: RunCost,
 }
 
 /// A run that ended without results: what [`Store::fail_run`](super::Store::fail_run) records.
@@ -252,6 +270,9 @@ pub struct RunFailure<'a> {
     pub http_status: Option<u16>,
     /// The request id sent, if any.
     pub client_request_id: Option<&'a str>,
+    /// What the run cost its tenant (zero when it never reached the API); `None` when it is not
+    /// known, as for a hunt a timeout or shutdown cut short, stored as null.
+    pub cost: Option<RunCost>,
 }
 
 /// What a committed run added.
@@ -337,6 +358,10 @@ pub struct RunRecord {
     pub error_message: Option<String>,
     /// Query hash.
     pub query_sha256: String,
+    /// API calls the run made; null for runs recorded before huntd stored it.
+    pub api_calls: Option<i64>,
+    /// Milliseconds waited on throttling; null like `api_calls`.
+    pub throttle_wait_ms: Option<i64>,
 }
 
 /// One row of `hunt_findings`.

@@ -1,5 +1,7 @@
 //! The SQLite backend: one file, WAL, foreign keys on, writers wait on `busy_timeout`.
 
+mod status;
+
 use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use super::records::{
     ViewClash,
 };
 use super::rowhash::{HashedRows, RowSink, parse_dedup, write_hashed};
+use super::status::{StatusSnapshot, StatusWindow};
 use super::views::{
     ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
     refresh_view, view_name,
@@ -408,7 +411,8 @@ async fn write_run(
               duration_ms = max(0, cast(round((julianday(?1) - julianday(started_at))
                   * 86400000) as integer)),
               row_count = ?2, truncated = ?3, api = ?4, http_status = ?5,
-              client_request_id = ?6, lease_expires_at = null, error_message = ?10
+              client_request_id = ?6, lease_expires_at = null, error_message = ?10,
+              api_calls = ?11, throttle_wait_ms = ?12
           where id = ?7 and attempt = ?8 and lease_owner = ?9 and status = 'running'
           returning query_sha256",
     )
@@ -422,6 +426,8 @@ async fn write_run(
     .bind(lease.attempt)
     .bind(&lease.node)
     .bind(note.as_deref())
+    .bind(i64::from(result.cost.api_calls))
+    .bind(result.cost.throttle_wait_ms())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(query_sha256) = fenced else {
@@ -654,7 +660,8 @@ impl Store for SqliteStore {
                   duration_ms = max(0, cast(round((julianday(?2) - julianday(started_at))
                       * 86400000) as integer)),
                   api = ?3, http_status = ?4, client_request_id = ?5, error_class = ?6,
-                  error_message = ?7, lease_expires_at = null
+                  error_message = ?7, lease_expires_at = null, api_calls = ?11,
+                  throttle_wait_ms = ?12
               where id = ?8 and attempt = ?9 and lease_owner = ?10 and status = 'running'",
         )
         .bind(failure.status.as_str())
@@ -667,6 +674,8 @@ impl Store for SqliteStore {
         .bind(lease.run_id)
         .bind(lease.attempt)
         .bind(&lease.node)
+        .bind(failure.cost.map(|c| i64::from(c.api_calls)))
+        .bind(failure.cost.map(|c| c.throttle_wait_ms()))
         .execute(&self.pool)
         .await?;
         fenced(lease, done.rows_affected())
@@ -722,7 +731,8 @@ impl Store for SqliteStore {
         Ok(sqlx::query_as(
             r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
                   started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
-                  http_status, client_request_id, error_class, error_message, query_sha256
+                  http_status, client_request_id, error_class, error_message, query_sha256,
+                  api_calls, throttle_wait_ms
               from hunt_runs
               where (?1 is null or job = ?1) and (?2 is null or status = ?2)
                   and (?3 is null or started_at >= ?3)
@@ -777,6 +787,10 @@ impl Store for SqliteStore {
             },
         )
         .await
+    }
+
+    async fn status(&self, window: &StatusWindow) -> Result<StatusSnapshot> {
+        status::snapshot(&self.pool, window).await
     }
 
     async fn close(&self) {

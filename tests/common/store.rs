@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 
 use huntd::store::{
-    self, Backend, Claim, ClaimRequest, Column, JobRecord, Lease, RunFailure, RunStatus,
+    self, Backend, Claim, ClaimRequest, Column, JobRecord, Lease, RunCost, RunFailure, RunStatus,
     RunSuccess, Store,
 };
 
@@ -236,6 +236,10 @@ pub fn success<'a>(
         api: "graph",
         http_status: Some(200),
         client_request_id: Some("00000000-0000-0000-0000-000000000001"),
+        cost: RunCost {
+            api_calls: 1,
+            throttle_wait: Duration::ZERO,
+        },
     }
 }
 
@@ -254,6 +258,7 @@ pub fn ended(
         api: None,
         http_status: None,
         client_request_id: None,
+        cost: Some(RunCost::default()),
     }
 }
 
@@ -272,6 +277,10 @@ pub fn api_failure(
         api: Some("graph"),
         http_status: Some(http_status),
         client_request_id: None,
+        cost: Some(RunCost {
+            api_calls: 1,
+            throttle_wait: Duration::ZERO,
+        }),
     }
 }
 
