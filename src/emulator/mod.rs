@@ -4,7 +4,9 @@
 
 mod certs;
 pub mod data;
+mod generator;
 pub mod jsonl;
+pub mod live;
 pub mod schema;
 pub mod server;
 mod tls;
@@ -282,6 +284,8 @@ pub struct EmulatorOptions {
     /// Serve HTTPS with a certificate made at start-up for `localhost`, `127.0.0.1` and `::1`,
     /// written as PEM to this file for clients to trust; plain HTTP without it.
     pub tls_certificate: Option<PathBuf>,
+    /// With sample data: append new events (some of them what the example jobs hunt) this often.
+    pub live_every: Option<Duration>,
 }
 
 impl Default for EmulatorOptions {
@@ -302,6 +306,7 @@ impl Default for EmulatorOptions {
             request_log: None,
             max_result_bytes: MAX_RESULT_BYTES,
             tls_certificate: None,
+            live_every: None,
         }
     }
 }
