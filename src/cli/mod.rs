@@ -70,12 +70,12 @@ pub enum Command {
         /// Leave the daemon and emulator running after the summary, until Ctrl-C.
         #[arg(long)]
         keep_running: bool,
-        /// Directory of jobs to run.
-        #[arg(long, default_value = "jobs")]
-        jobs: PathBuf,
-        /// msticpy-format query library the jobs use.
-        #[arg(long, default_value = "queries")]
-        queries: PathBuf,
+        /// Directory of jobs to run; default the built-in examples.
+        #[arg(long, value_name = "DIR")]
+        jobs: Option<PathBuf>,
+        /// msticpy-format query library the jobs use; default the built-in one.
+        #[arg(long, value_name = "DIR")]
+        queries: Option<PathBuf>,
         /// SQLite file for the results; replaced at start.
         #[arg(long, default_value = "huntd-demo.db")]
         database: PathBuf,
