@@ -17,8 +17,8 @@ use serde_json::json;
 use kql::{Database, Table, Value};
 
 use super::generator::{
-    COMMON_PORTS, Gen, PROCESS_PAIRS, URLS, file_row, guid, hex_id, identity_logon_row,
-    network_row, process_row, s,
+    COMMON_PORTS, ENCODED_COMMAND, Gen, PROCESS_PAIRS, URLS, file_row, guid, hex_id,
+    identity_logon_row, network_row, process_row, s,
 };
 
 pub use super::schema::sample_schema;
@@ -118,14 +118,13 @@ fn device_process_events(g: &mut Gen, rows: usize) -> Table {
         let row = process_row(g, t, d, u, pair, &sha);
         out.push(row);
     }
-    let encoded = "powershell.exe -NoP -W Hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA";
     for t in planted_times(g.now, 20) {
         let row = process_row(
             g,
             t,
             3,
             0,
-            ("cmd.exe", "powershell.exe", encoded),
+            ("cmd.exe", "powershell.exe", ENCODED_COMMAND),
             KNOWN_BAD_SHA256,
         );
         out.push(row);

@@ -8,6 +8,9 @@ use serde_json::json;
 
 use kql::Value;
 
+/// The encoded PowerShell command line the sample plants and the `encoded-powershell` job finds.
+pub(super) const ENCODED_COMMAND: &str = "powershell.exe -NoP -W Hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA";
+
 /// A sample machine.
 pub(super) struct Device {
     pub(super) id: String,

@@ -14,8 +14,8 @@ use kql::Value;
 
 use super::data::{KNOWN_BAD_SHA256, RARE_PORT};
 use super::generator::{
-    COMMON_PORTS, Gen, PROCESS_PAIRS, URLS, file_row, hex_id, identity_logon_row, network_row,
-    process_row,
+    COMMON_PORTS, ENCODED_COMMAND, Gen, PROCESS_PAIRS, URLS, file_row, hex_id, identity_logon_row,
+    network_row, process_row,
 };
 
 /// Rare remote ports the feed's implants call out on, one after another.
@@ -26,9 +26,6 @@ const FAR_COUNTRIES: [&str; 6] = ["BR", "KP", "NG", "VN", "IR", "AR"];
 
 /// Office applications that the feed has start a shell.
 const OFFICE_PARENTS: [&str; 4] = ["winword.exe", "excel.exe", "powerpnt.exe", "outlook.exe"];
-
-/// The encoded command line the `encoded-powershell` job looks for.
-const ENCODED: &str = "powershell.exe -NoP -W Hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA";
 
 /// Makes the live events, tick by tick.
 pub struct Feed {
@@ -74,7 +71,7 @@ impl Feed {
         match self.tick % 5 {
             0 => {
                 let u = g.user();
-                let pair = ("cmd.exe", "powershell.exe", ENCODED);
+                let pair = ("cmd.exe", "powershell.exe", ENCODED_COMMAND);
                 let row = process_row(g, now, d, u, pair, KNOWN_BAD_SHA256);
                 rows.push(("DeviceProcessEvents", row));
             }
@@ -115,7 +112,8 @@ impl Feed {
     }
 }
 
-/// The row with its `ActionType` set to a successful connection, which the rare-port hunt needs.
+/// The row with its `ActionType` (the fourth column of `DeviceNetworkEvents` in
+/// `emulator::schema`) set to a successful connection, which the rare-port hunt counts.
 fn connected(mut row: Vec<Value>) -> Vec<Value> {
     row[3] = Value::str("ConnectionSuccess");
     row
