@@ -1,9 +1,11 @@
 //! `huntd demo`: a first run without a tenant.
 //!
-//! Starts the emulator in-process, writes a config whose two instances (one for Graph jobs, one
-//! for MDE jobs) sign in to it, and runs the real daemon over the example jobs on fast schedules
-//! into a SQLite file. Every part is the production code path; only the schedules are sped up.
-//! Progress goes out as [`Event`]s, which the CLI prints.
+//! Starts the emulator in-process with its live feed (new events every few seconds), writes a
+//! config whose two instances (one for Graph jobs, one for MDE jobs) sign in to it, and runs the
+//! real daemon over the example jobs (built in, or a directory) on fast schedules into a SQLite
+//! file. Every part is the production code path; only the schedules are sped up and the
+//! ingestion delays dropped, since the emulator has none. Progress goes out as [`Event`]s, which
+//! the CLI prints.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use crate::emulator::{self, EmulatorOptions};
 use crate::load::{Loaded, Scope};
 use crate::schedule::Schedule;
 use crate::store::{self, FindingRecord, HistoryFilter, RunRecord, RunStatus, Store};
-use crate::{daemon, jobs};
+use crate::{daemon, examples, jobs};
 
 /// Why the demo could not run.
 #[derive(Debug, thiserror::Error)]
@@ -52,10 +54,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// What `huntd demo` runs.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Directory of example jobs (the repository's `jobs/`).
-    pub jobs: PathBuf,
-    /// The msticpy-format query library the jobs use (the repository's `queries/`).
-    pub queries: PathBuf,
+    /// Directory of jobs; `None` runs the built-in examples ([`crate::examples`]).
+    pub jobs: Option<PathBuf>,
+    /// The msticpy-format query library the jobs use; `None` is the built-in one.
+    pub queries: Option<PathBuf>,
     /// The SQLite file results go to; replaced at start.
     pub database: PathBuf,
     /// Where the generated config and secret are written.
@@ -125,9 +127,16 @@ pub struct Summary {
     pub view: String,
 }
 
+/// How often the emulator's live feed adds events during the demo.
+const LIVE_EVERY: Duration = Duration::from_secs(2);
+
 /// Runs the demo, reporting progress and the summary to `sink`.
 pub async fn run(options: &Options, sink: &mut Sink<'_>) -> Result<()> {
-    let emulator = emulator::start(EmulatorOptions::default()).await?;
+    let emulator = emulator::start(EmulatorOptions {
+        live_every: Some(LIVE_EVERY),
+        ..EmulatorOptions::default()
+    })
+    .await?;
     sink(Event::EmulatorStarted {
         base_url: &emulator.base_url,
     })?;
@@ -144,6 +153,9 @@ pub async fn run(options: &Options, sink: &mut Sink<'_>) -> Result<()> {
             .expect("the demo interval is a whole, non-zero number of seconds");
         // A splay of minutes would keep a job from running within the demo's seconds.
         job.splay = Some(Duration::ZERO);
+        // The emulator's events are searchable at once: without the delay, each run sees the
+        // live feed's latest events instead of minutes-old ones.
+        job.delay = Duration::ZERO;
     }
     jobs.retain(|job| job.enabled);
     sink(Event::JobsReady { count: jobs.len() })?;
@@ -213,18 +225,43 @@ fn write_config(options: &Options, base_url: &str) -> Result<PathBuf> {
             secret = secret.display(),
         )
     };
+    let (jobs, queries) = example_dirs(options)?;
     let text = format!(
         "# Written by `huntd demo`: two instances signing in to the local emulator.\n\
          database: sqlite://{database}\njobs: ['{jobs}']\nquery_library: ['{queries}']\n\
          daemon: {{state_dir: '{state}', max_concurrent_runs: 4}}\ninstances:\n  Contoso:\n{graph}  Fabrikam:\n{mde}",
         database = absolute(&options.database).display(),
-        jobs = absolute(&options.jobs).display(),
-        queries = absolute(&options.queries).display(),
+        jobs = absolute(&jobs).display(),
+        queries = absolute(&queries).display(),
         state = options.work_dir.display(),
         graph = instance("global"),
         mde = instance("eu"),
     );
     write(options.work_dir.join("huntd.yaml"), text)
+}
+
+/// The jobs and query library directories: the options', or the built-in examples written
+/// into the work directory.
+fn example_dirs(options: &Options) -> Result<(PathBuf, PathBuf)> {
+    if options.jobs.is_none() || options.queries.is_none() {
+        for (relative, text) in examples::FILES {
+            let path = options.work_dir.join(relative);
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&path, text));
+            written.map_err(|source| Error::Write { path, source })?;
+        }
+    }
+    let jobs = options
+        .jobs
+        .clone()
+        .unwrap_or_else(|| options.work_dir.join(examples::JOBS_DIR));
+    let queries = options
+        .queries
+        .clone()
+        .unwrap_or_else(|| options.work_dir.join(examples::QUERIES_DIR));
+    Ok((jobs, queries))
 }
 
 fn absolute(path: &Path) -> PathBuf {

@@ -499,3 +499,46 @@ async fn fail_rate_one_fails_every_call_with_a_5xx_and_latency_delays_answers() 
     assert_eq!(error.class, ErrorClass::Transient, "{error}");
     assert_eq!(error.attempts, 3, "retried up to the policy's limit");
 }
+
+#[tokio::test]
+async fn the_live_feed_keeps_adding_events_that_the_example_jobs_hunt() {
+    let e = start(EmulatorOptions {
+        live_every: Some(Duration::from_millis(50)),
+        per_minute: 100_000,
+        ..options()
+    })
+    .await;
+    let since = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let queries = [
+        format!(
+            "DeviceFileEvents | where Timestamp > datetime({since}) | where SHA256 == \"{}\"",
+            emulator::data::KNOWN_BAD_SHA256
+        ),
+        format!(
+            "DeviceProcessEvents | where Timestamp > datetime({since}) | where ProcessCommandLine has \"-enc\""
+        ),
+        format!(
+            "IdentityLogonEvents | where Timestamp > datetime({since}) | where Location == \"BR\""
+        ),
+        format!(
+            "DeviceNetworkEvents | where Timestamp > datetime({since}) | where RemotePort == 1337"
+        ),
+    ];
+    for query in &queries {
+        let mut found = 0;
+        // The feed adds one hunted event every 50 ms, each kind every 250 ms: waits, not timings.
+        for _ in 0..200 {
+            found = hunt(&e, Environment::Graph, query, None)
+                .await
+                .expect("runs")
+                .result
+                .rows
+                .len();
+            if found > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(found > 0, "no new rows for {query}");
+    }
+}

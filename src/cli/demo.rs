@@ -10,12 +10,14 @@ use crate::demo::{Event, Options, Summary};
 
 /// Runs the demo and removes its work directory afterwards.
 pub fn demo(options: &Options) -> anyhow::Result<ExitCode> {
-    if !options.jobs.is_dir() {
-        eprintln!(
-            "error: no jobs directory at {}: run the demo from the huntd source directory, or pass --jobs",
-            options.jobs.display()
-        );
-        return Ok(ExitCode::from(EXIT_USAGE));
+    for (flag, dir) in [("--jobs", &options.jobs), ("--queries", &options.queries)] {
+        if let Some(dir) = dir.as_deref().filter(|dir| !dir.is_dir()) {
+            eprintln!(
+                "error: {flag} {}: no such directory (leave {flag} out to use the built-in examples)",
+                dir.display()
+            );
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
     }
     if options.every.is_zero() {
         eprintln!("error: --every must be at least 1s");
@@ -38,12 +40,15 @@ fn print_event(out: &mut impl Write, options: &Options, event: &Event<'_>) -> st
     match event {
         Event::EmulatorStarted { base_url } => writeln!(
             out,
-            "emulator: a Defender API with sample data at {base_url}"
+            "emulator: a Defender API at {base_url}, with sample data and new events every few seconds"
         ),
         Event::JobsReady { count } => writeln!(
             out,
             "jobs: {count} from {}, each every {}s against 2 instances (Graph: Contoso, MDE: Fabrikam)",
-            options.jobs.display(),
+            options.jobs.as_deref().map_or_else(
+                || "the built-in examples".to_string(),
+                |dir| dir.display().to_string()
+            ),
             options.every.as_secs()
         ),
         Event::SchedulerStarted => writeln!(

@@ -52,6 +52,10 @@ pub struct EmulateArgs {
         requires = "tls"
     )]
     pub tls_cert: PathBuf,
+    /// With the sample data, append new events (some of them what the example jobs hunt) this
+    /// often, e.g. 5s (0s: off).
+    #[arg(long, value_name = "SPAN", value_parser = super::parse_span)]
+    pub live_every: Option<std::time::Duration>,
 }
 
 /// Serves until Ctrl-C or SIGTERM; `tenants` is the global `--config`, the tenants file.
@@ -79,6 +83,7 @@ pub fn emulate(tenants: Option<&Path>, args: &EmulateArgs) -> anyhow::Result<Exi
         request_log: args.request_log.clone(),
         tls_certificate: args.tls.then(|| args.tls_cert.clone()),
         mde_retired: args.mde_retired,
+        live_every: args.live_every.filter(|every| !every.is_zero()),
         ..EmulatorOptions::default()
     };
     let runtime = tokio::runtime::Runtime::new()?;

@@ -9,6 +9,7 @@ mod check;
 mod daemon;
 mod demo;
 mod emulate;
+mod generate;
 mod logging;
 mod once;
 mod output;
@@ -28,6 +29,7 @@ use crate::store::{RunStatus, report};
 
 pub use check::{ListFormat, jobs_table};
 pub use emulate::EmulateArgs;
+pub use generate::Generated;
 pub use logging::LogFormat;
 pub use records::{FindingsFormat, HistoryFormat};
 pub use rows::RowFormat;
@@ -36,7 +38,7 @@ pub use status::{StatusFormat, write_status};
 
 /// Runs Microsoft Defender advanced hunting queries on a schedule and keeps the results in SQL.
 #[derive(Debug, Parser)]
-#[command(name = "huntd", version, about, long_about = None)]
+#[command(name = "huntd", version, about, long_about = None, after_long_help = FILES_AND_EXIT_CODES)]
 pub struct Cli {
     /// Config file; default $HUNTD_CONFIG, then ./huntd.yaml, then /etc/huntd/huntd.yaml.
     #[arg(long, global = true, value_name = "PATH")]
@@ -51,6 +53,16 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The end of `huntd --help` and of huntd(1): where huntd looks, and what its exit codes mean.
+const FILES_AND_EXIT_CODES: &str = "\
+Files:
+  /etc/huntd/huntd.yaml    the config when neither --config nor $HUNTD_CONFIG names one
+                           (after ./huntd.yaml); `huntd validate` checks it
+  /usr/share/huntd/        the example jobs and query library
+  /usr/share/doc/huntd/    README, the docs and the example config
+
+Exit codes: 0 ok, 1 invalid input (config or jobs), 2 usage error, 3 runtime failure.";
 
 /// huntd's commands.
 #[derive(Debug, Subcommand)]
@@ -83,12 +95,12 @@ pub enum Command {
         /// Leave the daemon and emulator running after the summary, until Ctrl-C.
         #[arg(long)]
         keep_running: bool,
-        /// Directory of jobs to run.
-        #[arg(long, default_value = "jobs")]
-        jobs: PathBuf,
-        /// msticpy-format query library the jobs use.
-        #[arg(long, default_value = "queries")]
-        queries: PathBuf,
+        /// Directory of jobs to run; default the built-in examples.
+        #[arg(long, value_name = "DIR")]
+        jobs: Option<PathBuf>,
+        /// msticpy-format query library the jobs use; default the built-in one.
+        #[arg(long, value_name = "DIR")]
+        queries: Option<PathBuf>,
         /// SQLite file for the results; replaced at start.
         #[arg(long, default_value = "huntd-demo.db")]
         database: PathBuf,
@@ -189,6 +201,14 @@ pub enum Command {
         /// Where the refresh token is stored; default the config's state directory.
         #[arg(long)]
         state_dir: Option<PathBuf>,
+    },
+    /// Write the man pages or the bash, zsh and fish completions into DIR (the package has them).
+    Generate {
+        /// What to write.
+        #[arg(value_enum)]
+        what: Generated,
+        /// The directory to write into; created when missing.
+        dir: PathBuf,
     },
 }
 
@@ -323,5 +343,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             keep_running,
         }),
         Command::Emulate(ref args) => emulate::emulate(config, args),
+        Command::Generate { what, ref dir } => generate::generate(what, dir),
     }
 }

@@ -16,6 +16,11 @@ use serde_json::json;
 
 use kql::{Database, Table, Value};
 
+use super::generator::{
+    COMMON_PORTS, ENCODED_COMMAND, Gen, PROCESS_PAIRS, URLS, file_row, guid, hex_id,
+    identity_logon_row, network_row, process_row, s,
+};
+
 pub use super::schema::sample_schema;
 
 /// SHA256 the sample plants as a malicious file; the `known-bad-hash` example job lists it.
@@ -54,184 +59,6 @@ pub struct SampleOptions {
     pub rows_per_table: usize,
     /// The end of the 30 days the timestamps cover.
     pub now: DateTime<Utc>,
-}
-
-struct Device {
-    id: String,
-    name: String,
-    ip: String,
-}
-
-struct User {
-    name: &'static str,
-    upn: String,
-    sid: String,
-    object_id: String,
-    country: &'static str,
-}
-
-const USER_NAMES: [&str; 16] = [
-    "megan.bowen",
-    "alex.wilber",
-    "adele.vance",
-    "diego.siciliani",
-    "grady.archie",
-    "henrietta.mueller",
-    "isaiah.langer",
-    "johanna.lorenz",
-    "joni.sherman",
-    "lee.gu",
-    "lidia.holloway",
-    "lynne.robbins",
-    "miriam.graham",
-    "nestor.wilke",
-    "patti.fernandez",
-    "pradeep.gupta",
-];
-
-const COUNTRIES: [&str; 4] = ["NL", "US", "DE", "GB"];
-
-/// Ordinary parent/child pairs, each common across devices.
-const PROCESS_PAIRS: [(&str, &str, &str); 8] = [
-    (
-        "explorer.exe",
-        "chrome.exe",
-        "\"chrome.exe\" --profile-directory=Default",
-    ),
-    ("explorer.exe", "outlook.exe", "\"OUTLOOK.EXE\" /recycle"),
-    (
-        "explorer.exe",
-        "teams.exe",
-        "\"Teams.exe\" --system-initiated",
-    ),
-    ("services.exe", "svchost.exe", "svchost.exe -k netsvcs -p"),
-    (
-        "svchost.exe",
-        "taskhostw.exe",
-        "taskhostw.exe Install $(Arg0)",
-    ),
-    (
-        "explorer.exe",
-        "notepad.exe",
-        "notepad.exe C:\\Users\\Public\\notes.txt",
-    ),
-    (
-        "explorer.exe",
-        "powershell.exe",
-        "powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\\scripts\\inventory.ps1",
-    ),
-    ("cmd.exe", "conhost.exe", "conhost.exe 0xffffffff -ForceV1"),
-];
-
-const COMMON_PORTS: [(i64, &str); 6] = [
-    (443, "TCP"),
-    (443, "TCP"),
-    (80, "TCP"),
-    (53, "UDP"),
-    (123, "UDP"),
-    (445, "TCP"),
-];
-
-const URLS: [&str; 6] = [
-    "login.microsoftonline.com",
-    "www.office.com",
-    "update.googleapis.com",
-    "github.com",
-    "teams.microsoft.com",
-    "ctldl.windowsupdate.com",
-];
-
-struct Gen {
-    rng: StdRng,
-    now: DateTime<Utc>,
-    devices: Vec<Device>,
-    users: Vec<User>,
-    report_id: i64,
-}
-
-fn hex_id(rng: &mut StdRng, bytes: usize) -> String {
-    let raw: Vec<u8> = (0..bytes).map(|_| rng.random()).collect();
-    hex::encode(raw)
-}
-
-fn guid(rng: &mut StdRng) -> String {
-    let h = hex_id(rng, 16);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
-
-fn s(text: &str) -> Value {
-    Value::str(text)
-}
-
-impl Gen {
-    fn new(options: &SampleOptions) -> Gen {
-        let mut rng = StdRng::seed_from_u64(options.seed);
-        let devices = (1..=40)
-            .map(|i| Device {
-                id: hex_id(&mut rng, 20),
-                name: format!("ws-{i:04}.contoso.local"),
-                ip: format!("10.0.{}.{}", i / 200, 10 + i % 200),
-            })
-            .collect();
-        let users = USER_NAMES
-            .iter()
-            .enumerate()
-            .map(|(i, name)| User {
-                name,
-                upn: format!("{name}@contoso.com"),
-                sid: format!("S-1-5-21-1004336348-1177238915-682003330-{}", 1100 + i),
-                object_id: guid(&mut rng),
-                country: COUNTRIES[i % COUNTRIES.len()],
-            })
-            .collect();
-        Gen {
-            rng,
-            now: options.now,
-            devices,
-            users,
-            report_id: 1000,
-        }
-    }
-
-    /// A random time in the last 30 days.
-    fn time(&mut self) -> DateTime<Utc> {
-        let ms = self.rng.random_range(0..30 * 86_400_000_i64);
-        self.now - TimeDelta::milliseconds(ms)
-    }
-
-    fn device(&mut self) -> usize {
-        self.rng.random_range(0..self.devices.len())
-    }
-
-    fn user(&mut self) -> usize {
-        self.rng.random_range(0..self.users.len())
-    }
-
-    fn report(&mut self) -> Value {
-        self.report_id += 1;
-        Value::Long(self.report_id)
-    }
-
-    fn public_ip(&mut self) -> String {
-        format!(
-            "{}.{}.{}.{}",
-            self.rng.random_range(20..220),
-            self.rng.random_range(0..255),
-            self.rng.random_range(0..255),
-            self.rng.random_range(1..255)
-        )
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.rng.random_range(0..items.len())]
-    }
 }
 
 /// Times at `every` through the last day (offset so they never fall exactly on `now`).
@@ -282,56 +109,6 @@ impl Builder {
     }
 }
 
-fn process_row(
-    g: &mut Gen,
-    t: DateTime<Utc>,
-    d: usize,
-    u: usize,
-    (parent, child, cmd): (&str, &str, &str),
-    sha256: &str,
-) -> Vec<Value> {
-    let dev = &g.devices[d];
-    let user = &g.users[u];
-    let (dev_id, dev_name, uname, usid, uupn) = (
-        s(&dev.id),
-        s(&dev.name),
-        s(user.name),
-        s(&user.sid),
-        s(&user.upn),
-    );
-    let pid = g.rng.random_range(1000..40_000);
-    let ppid = g.rng.random_range(500..1000);
-    vec![
-        Value::DateTime(t),
-        dev_id,
-        dev_name,
-        s("ProcessCreated"),
-        s(child),
-        s(&format!("C:\\Windows\\System32\\{child}")),
-        s(&hex_id(&mut g.rng, 20)),
-        s(sha256),
-        s(&hex_id(&mut g.rng, 16)),
-        Value::Long(g.rng.random_range(40_000..4_000_000)),
-        Value::Long(pid),
-        s(cmd),
-        s("Medium"),
-        Value::DateTime(t),
-        s("contoso"),
-        uname.clone(),
-        usid,
-        uupn,
-        Value::Long(g.rng.random_range(100_000..999_999)),
-        s(parent),
-        s(&format!("C:\\Windows\\{parent}")),
-        Value::Long(ppid),
-        s(parent),
-        s("contoso"),
-        uname,
-        s("userinit.exe"),
-        g.report(),
-    ]
-}
-
 fn device_process_events(g: &mut Gen, rows: usize) -> Table {
     let mut out = Builder::new("DeviceProcessEvents");
     for _ in 0..rows {
@@ -341,14 +118,13 @@ fn device_process_events(g: &mut Gen, rows: usize) -> Table {
         let row = process_row(g, t, d, u, pair, &sha);
         out.push(row);
     }
-    let encoded = "powershell.exe -NoP -W Hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAIABOAGUAdAAuAFcAZQBiAEMAbABpAGUAbgB0ACkA";
     for t in planted_times(g.now, 20) {
         let row = process_row(
             g,
             t,
             3,
             0,
-            ("cmd.exe", "powershell.exe", encoded),
+            ("cmd.exe", "powershell.exe", ENCODED_COMMAND),
             KNOWN_BAD_SHA256,
         );
         out.push(row);
@@ -371,84 +147,23 @@ fn device_process_events(g: &mut Gen, rows: usize) -> Table {
 
 fn device_network_events(g: &mut Gen, rows: usize) -> Table {
     let mut out = Builder::new("DeviceNetworkEvents");
-    let mut push = |g: &mut Gen,
-                    t: DateTime<Utc>,
-                    d: usize,
-                    port: i64,
-                    proto: &str,
-                    url: &str,
-                    process: &str| {
-        let remote = g.public_ip();
-        let dev = &g.devices[d];
-        let (id, name, ip) = (s(&dev.id), s(&dev.name), s(&dev.ip));
-        let action = if g.rng.random_bool(0.95) {
-            "ConnectionSuccess"
-        } else {
-            "ConnectionFailed"
-        };
-        let user = s(g.users[d % g.users.len()].name);
-        let row = vec![
-            Value::DateTime(t),
-            id,
-            name,
-            s(action),
-            s(&remote),
-            Value::Long(port),
-            s(url),
-            ip,
-            Value::Long(g.rng.random_range(49_152..65_535)),
-            s(if proto == "UDP" { "Udp" } else { "Tcp" }),
-            s("Private"),
-            s("Public"),
-            s(process),
-            s(process),
-            user,
-            s("explorer.exe"),
-            g.report(),
-        ];
-        out.push(row);
-    };
     for _ in 0..rows {
         let (t, d) = (g.time(), g.device());
         let (port, proto) = COMMON_PORTS[g.rng.random_range(0..COMMON_PORTS.len())];
         let url = g.pick(&URLS);
         let process = g.pick(&["chrome.exe", "msedge.exe", "teams.exe", "svchost.exe"]);
-        push(g, t, d, port, proto, url, process);
+        let row = network_row(g, t, d, (port, proto), url, process);
+        out.push(row);
     }
     for t in planted_times(g.now, 15) {
-        push(g, t, 3, RARE_PORT, "TCP", "", "powershell.exe");
+        let row = network_row(g, t, 3, (RARE_PORT, "TCP"), "", "powershell.exe");
+        out.push(row);
     }
     out.table
 }
 
 fn device_file_events(g: &mut Gen, rows: usize) -> Table {
     let mut out = Builder::new("DeviceFileEvents");
-    let mut push =
-        |g: &mut Gen, t: DateTime<Utc>, d: usize, name: &str, sha: &str, action: &str| {
-            let dev = &g.devices[d];
-            let (id, dname) = (s(&dev.id), s(&dev.name));
-            let user = s(g.users[d % g.users.len()].name);
-            let row = vec![
-                Value::DateTime(t),
-                id,
-                dname,
-                s(action),
-                s(name),
-                s(&format!("C:\\Users\\Public\\Downloads\\{name}")),
-                s(&hex_id(&mut g.rng, 20)),
-                s(sha),
-                s(&hex_id(&mut g.rng, 16)),
-                Value::Long(g.rng.random_range(1_000..10_000_000)),
-                s("https://github.com/releases/download"),
-                s("https://github.com/"),
-                s("chrome.exe"),
-                s("\"chrome.exe\" --type=utility"),
-                s("contoso"),
-                user,
-                g.report(),
-            ];
-            out.push(row);
-        };
     for _ in 0..rows {
         let (t, d) = (g.time(), g.device());
         let name = g.pick(&[
@@ -460,10 +175,11 @@ fn device_file_events(g: &mut Gen, rows: usize) -> Table {
         ]);
         let action = g.pick(&["FileCreated", "FileModified", "FileRenamed", "FileDeleted"]);
         let sha = hex_id(&mut g.rng, 32);
-        push(g, t, d, name, &sha, action);
+        let row = file_row(g, t, d, name, &sha, action);
+        out.push(row);
     }
     for t in planted_times(g.now, 30) {
-        push(
+        let row = file_row(
             g,
             t,
             7,
@@ -471,6 +187,7 @@ fn device_file_events(g: &mut Gen, rows: usize) -> Table {
             KNOWN_BAD_SHA256,
             "FileCreated",
         );
+        out.push(row);
     }
     out.table
 }
@@ -660,47 +377,12 @@ fn alerts(g: &mut Gen, rows: usize) -> (Table, Table) {
 
 fn identity_logon_events(g: &mut Gen, rows: usize) -> Table {
     let mut out = Builder::new("IdentityLogonEvents");
-    let mut push = |g: &mut Gen, t: DateTime<Utc>, u: usize, country: &str, ok: bool| {
-        let ip = g.public_ip();
-        let app = g.pick(&[
-            "Office 365",
-            "Microsoft Teams",
-            "Azure Portal",
-            "Active Directory",
-        ]);
-        let dev = g.devices[u % g.devices.len()].name.clone();
-        let user = &g.users[u];
-        let row = vec![
-            Value::DateTime(t),
-            s(if ok { "LogonSuccess" } else { "LogonFailed" }),
-            s(app),
-            s("Interactive"),
-            s("OAuth2"),
-            s(if ok { "" } else { "InvalidPassword" }),
-            s(user.name),
-            s("contoso.com"),
-            s(&user.upn),
-            s(&user.sid),
-            s(&user.object_id),
-            s(user.name),
-            s(&dev),
-            s("Desktop"),
-            s("Windows"),
-            s(&ip),
-            Value::Long(443),
-            s(""),
-            s(country),
-            s("Contoso ISP"),
-            Value::dynamic(json!({"Pass-through": false})),
-            g.report(),
-        ];
-        out.push(row);
-    };
     for _ in 0..rows {
         let (t, u) = (g.time(), g.user());
         let ok = g.rng.random_bool(0.92);
         let country = g.users[u].country;
-        push(g, t, u, country, ok);
+        let row = identity_logon_row(g, t, u, country, ok);
+        out.push(row);
     }
     let traveller = g
         .users
@@ -708,7 +390,8 @@ fn identity_logon_events(g: &mut Gen, rows: usize) -> Table {
         .position(|u| u.upn == TRAVELLER_UPN)
         .expect("the traveller is one of the sample users");
     for t in planted_times(g.now, 60) {
-        push(g, t, traveller, NEW_COUNTRY, true);
+        let row = identity_logon_row(g, t, traveller, NEW_COUNTRY, true);
+        out.push(row);
     }
     out.table
 }
@@ -774,7 +457,7 @@ pub fn sample(options: &SampleOptions) -> Database {
 /// Each table draws from its own generator seeded by the seed and the table, so a table's rows
 /// do not depend on which other tables are generated.
 pub fn sample_tables(options: &SampleOptions, names: &[&str]) -> Database {
-    let mut g = Gen::new(options);
+    let mut g = Gen::new(options.seed, options.now);
     let rows = options.rows_per_table;
     let mut db = Database::new();
     for (index, name) in (0_u64..).zip(SAMPLE_TABLES) {

@@ -4,7 +4,9 @@
 
 mod certs;
 pub mod data;
+mod generator;
 pub mod jsonl;
+pub mod live;
 pub mod schema;
 pub mod server;
 mod tls;
@@ -284,6 +286,8 @@ pub struct EmulatorOptions {
     pub tls_certificate: Option<PathBuf>,
     /// Answer every MDE hunting call as a retired API would: 410 Gone, saying so.
     pub mde_retired: bool,
+    /// With sample data: append new events (some of them what the example jobs hunt) this often.
+    pub live_every: Option<Duration>,
 }
 
 impl Default for EmulatorOptions {
@@ -305,6 +309,7 @@ impl Default for EmulatorOptions {
             max_result_bytes: MAX_RESULT_BYTES,
             tls_certificate: None,
             mde_retired: false,
+            live_every: None,
         }
     }
 }

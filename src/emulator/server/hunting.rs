@@ -473,7 +473,7 @@ pub(super) fn answer(
     now: DateTime<Utc>,
     window: (DateTime<Utc>, DateTime<Utc>),
 ) -> std::result::Result<String, Failure> {
-    let mut result = kql::run(&shared.db, query, now, Some(window))
+    let mut result = kql::run(&shared.tables(), query, now, Some(window))
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()))?;
     result.rows.truncate(MAX_ROWS);
     let schema: Vec<Json> = result

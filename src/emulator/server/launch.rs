@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -20,6 +21,7 @@ use super::token::token;
 use crate::emulator::certs::AppCertificate;
 use crate::emulator::data::{self, SampleOptions};
 use crate::emulator::jsonl;
+use crate::emulator::live::Feed;
 use crate::emulator::tls;
 use crate::emulator::tokens::Signer;
 use crate::emulator::{DataSource, EmulatorOptions, Error, Result};
@@ -52,8 +54,15 @@ pub fn serve(options: EmulatorOptions, listener: tokio::net::TcpListener) -> Res
     let addr = listener.local_addr().map_err(Error::Serve)?;
     let certificate = options.tls_certificate.clone();
     let acceptor = certificate.as_deref().map(tls::self_signed).transpose()?;
+    let live = match options.data {
+        DataSource::Sample { seed, .. } => options.live_every.map(|every| (seed, every)),
+        DataSource::Dir(_) | DataSource::Tables(_) => None,
+    };
     let shared = Arc::new(build(options)?);
     let shutdown = CancellationToken::new();
+    if let Some((seed, every)) = live {
+        tokio::spawn(feed(Arc::clone(&shared), seed, every, shutdown.clone()));
+    }
     let app = router(shared);
     let stop = shutdown.clone();
     let (scheme, task) = match acceptor {
@@ -69,6 +78,21 @@ pub fn serve(options: EmulatorOptions, listener: tokio::net::TcpListener) -> Res
         shutdown,
         task,
     })
+}
+
+/// Appends the live feed's events every `every` until `shutdown`.
+async fn feed(shared: Arc<EmulatorState>, seed: u64, every: Duration, shutdown: CancellationToken) {
+    let mut feed = Feed::new(seed);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; the sample already covers up to now.
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => shared.append(feed.next(Utc::now())),
+        }
+    }
 }
 
 pub(super) fn build(options: EmulatorOptions) -> Result<EmulatorState> {
@@ -113,7 +137,7 @@ pub(super) fn build(options: EmulatorOptions) -> Result<EmulatorState> {
     Ok(EmulatorState {
         certificates,
         sessions: Mutex::new(Sessions::default()),
-        db,
+        db: RwLock::new(db),
         signer: Signer::new(),
         counters: Mutex::new(Counters::default()),
         rng: Mutex::new(StdRng::seed_from_u64(seed)),

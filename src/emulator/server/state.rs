@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::http::StatusCode;
 use chrono::Utc;
@@ -48,7 +48,9 @@ pub(super) struct EmulatorState {
     pub(super) sessions: Mutex<Sessions>,
     /// Registered certificates by lowercase client id.
     pub(super) certificates: HashMap<String, Vec<AppCertificate>>,
-    pub(super) db: Arc<Database>,
+    /// The tables; replaced copy-on-write when the live feed appends, so a query in flight
+    /// keeps the snapshot it started with.
+    pub(super) db: RwLock<Arc<Database>>,
     pub(super) options: EmulatorOptions,
     pub(super) signer: Signer,
     pub(super) counters: Mutex<Counters>,
@@ -57,6 +59,32 @@ pub(super) struct EmulatorState {
 }
 
 impl EmulatorState {
+    /// The tables as they are now.
+    pub(super) fn tables(&self) -> Arc<Database> {
+        Arc::clone(
+            &self
+                .db
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Appends `(table, row)` pairs; rows for a table the data lacks are left out.
+    pub(super) fn append(&self, rows: Vec<(&str, Vec<kql::Value>)>) {
+        let mut db = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let db = Arc::make_mut(&mut db);
+        for (name, row) in rows {
+            if let Some(table) = db.tables.get_mut(name)
+                && let Err(e) = table.push(row)
+            {
+                tracing::warn!(error = %e, "live event does not fit its table");
+            }
+        }
+    }
+
     pub(super) fn lock_counters(&self) -> std::sync::MutexGuard<'_, Counters> {
         self.counters
             .lock()
