@@ -54,8 +54,9 @@ fn the_packaged_config_validates_with_the_packaged_jobs_and_the_units_credential
         .expect("huntd runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
+    let summary = text.lines().last().unwrap_or_default();
     assert!(
-        text.starts_with("ok: 2 instances, 3 library queries, 6 jobs"),
+        summary.starts_with("ok: 2 instances, 3 library queries, 6 jobs: 0 errors"),
         "{text}"
     );
 }
