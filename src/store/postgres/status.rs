@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 
 use crate::store::Result;
-use crate::store::status::{StatusSnapshot, StatusWindow};
+use crate::store::status::{CoverageGap, StatusSnapshot, StatusWindow, WindowSpan};
 
 /// Reads every part of the status at once.
 pub(super) async fn snapshot(pool: &PgPool, window: &StatusWindow) -> Result<StatusSnapshot> {
@@ -56,30 +56,7 @@ pub(super) async fn snapshot(pool: &PgPool, window: &StatusWindow) -> Result<Sta
     )
     .fetch_all(&mut *tx)
     .await?;
-    let windows = sqlx::query_as(
-        r"select job, window_start, window_end, status
-          from hunt_runs
-          where window_end > $1 and window_start < $2
-              and status in ('succeeded', 'failed', 'skipped')
-              -- A window ends at or before its slot, which is claimed when it fires: this bound
-              -- lets the started_at index find the runs instead of scanning them all.
-              and started_at >= $1
-          order by job, window_start",
-    )
-    .bind(window.timeline_since)
-    .bind(window.now)
-    .fetch_all(&mut *tx)
-    .await?;
-    let gaps = sqlx::query_as(
-        r"select job, gap_start, gap_end, reason
-          from hunt_coverage_gaps
-          where gap_end > $1 and gap_start < $2
-          order by job, gap_start",
-    )
-    .bind(window.timeline_since)
-    .bind(window.now)
-    .fetch_all(&mut *tx)
-    .await?;
+    let (windows, gaps) = timeline(&mut tx, window).await?;
     let failures = sqlx::query_as(
         r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
               started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
@@ -119,4 +96,36 @@ pub(super) async fn snapshot(pool: &PgPool, window: &StatusWindow) -> Result<Sta
         failures,
         instances,
     })
+}
+
+/// The windows and gaps the coverage timeline draws.
+async fn timeline(
+    conn: &mut sqlx::PgConnection,
+    window: &StatusWindow,
+) -> Result<(Vec<WindowSpan>, Vec<CoverageGap>)> {
+    let windows = sqlx::query_as(
+        r"select job, window_start, window_end, status
+          from hunt_runs
+          where window_end > $1 and window_start < $2
+              and status in ('succeeded', 'failed', 'skipped')
+              -- A window ends at or before its slot, which is claimed when it fires: this bound
+              -- lets the started_at index find the runs instead of scanning them all.
+              and started_at >= $1
+          order by job, window_start",
+    )
+    .bind(window.timeline_since)
+    .bind(window.now)
+    .fetch_all(&mut *conn)
+    .await?;
+    let gaps = sqlx::query_as(
+        r"select job, gap_start, gap_end, reason
+          from hunt_coverage_gaps
+          where gap_end > $1 and gap_start < $2
+          order by job, gap_start",
+    )
+    .bind(window.timeline_since)
+    .bind(window.now)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok((windows, gaps))
 }
