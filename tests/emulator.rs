@@ -158,6 +158,18 @@ async fn bad_kql_is_a_400_with_its_position_and_a_query_error_for_huntd() {
 }
 
 #[tokio::test]
+async fn a_zero_width_space_in_a_name_is_spelled_out_in_the_400() {
+    let e = start(options()).await;
+    let mde_token = token(&e.base_url, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
+    let query = "DeviceInfo | where Device\u{200B}Name == 'x'";
+    let (status, _, body) = call(&e.base_url, MDE, &mde_token, query).await;
+    assert_eq!(status, 400);
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("<U+200B>"), "{message}");
+    assert!(!message.contains('\u{200B}'), "{message}");
+}
+
+#[tokio::test]
 async fn a_missing_role_is_403_and_a_permission_error() {
     let e = start(options()).await;
     let instance = demo_instance(

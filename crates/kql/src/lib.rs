@@ -27,7 +27,7 @@ mod scalar;
 mod table;
 mod value;
 
-pub use error::{KqlError, Result};
+pub use error::{KqlError, Result, show_invisible};
 pub use query::{QueryResult, run};
 pub use table::{Database, Row, Table, TableError};
 pub use value::{KqlType, Value, format_datetime_iso, format_timespan};
