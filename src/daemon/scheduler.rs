@@ -245,6 +245,18 @@ async fn record_gaps(ctx: &Context, job: &Job, gaps: &[PlannedGap], now: DateTim
     }
 }
 
+/// Runs a slot this node took over from a dead node, for the job's loop.
+async fn run_taken_over(
+    ctx: &Arc<Context>,
+    spec: &Arc<JobSpec>,
+    lease: Lease,
+    stop: &CancellationToken,
+) {
+    info!(job = %spec.job.name, run_id = lease.run_id, "running a slot taken over from a dead node");
+    // Boxed: an idle loop then stays small, which matters with thousands of jobs.
+    Box::pin(worker::run_taken_over(ctx, spec, lease, stop)).await;
+}
+
 async fn job_loop(
     ctx: Arc<Context>,
     spec: Arc<JobSpec>,
@@ -270,8 +282,7 @@ async fn job_loop(
         }
         // Taken-over runs go first: with a backlog of slots, the loop may not idle for long.
         while let Ok(lease) = takeovers.try_recv() {
-            info!(job = %job.name, run_id = lease.run_id, "running a slot taken over from a dead node");
-            Box::pin(worker::run_taken_over(&ctx, &spec, lease, &stop)).await;
+            run_taken_over(&ctx, &spec, lease, &stop).await;
         }
         let now = clock.now();
         let until = now - delta(offset);
@@ -283,11 +294,7 @@ async fn job_loop(
                 .map(|next| next + delta(offset));
             tokio::select! {
                 () = stop.cancelled() => return,
-                Some(lease) = takeovers.next() => {
-                    info!(job = %job.name, run_id = lease.run_id, "running a slot taken over from a dead node");
-                    // Boxed: an idle loop then stays small, which matters with thousands of jobs.
-                    Box::pin(worker::run_taken_over(&ctx, &spec, lease, &stop)).await;
-                }
+                Some(lease) = takeovers.next() => run_taken_over(&ctx, &spec, lease, &stop).await,
                 () = clock.sleep_until(wake) => {}
             }
             continue;
