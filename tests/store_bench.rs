@@ -16,6 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::value::RawValue;
 use sqlx::{AssertSqlSafe, Connection};
 
+use huntd::spool::{Rows, RunRows};
 use huntd::store::{self, Claim, ClaimRequest, Column, JobRecord, RunSuccess, Store};
 
 const ROWS: usize = 100_000;
@@ -188,6 +189,7 @@ async fn ingest(store: &Arc<dyn Store>, columns: &[Column], data: &[Box<RawValue
         else {
             panic!("claim lost");
         };
+        let rows = RunRows::single(Rows::from_vec(data).expect("rows in memory"));
         let started = Instant::now();
         let finished = store
             .finish_run(
@@ -195,7 +197,7 @@ async fn ingest(store: &Arc<dyn Store>, columns: &[Column], data: &[Box<RawValue
                 &RunSuccess {
                     finished_at: slot,
                     columns,
-                    rows: data,
+                    rows: &rows,
                     truncated: false,
                     api: "graph",
                     http_status: Some(200),

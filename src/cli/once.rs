@@ -85,7 +85,10 @@ pub fn once(config: Option<&Path>, args: &OnceArgs<'_>) -> anyhow::Result<ExitCo
             Ok(instance) => instance,
             Err(code) => return Ok(code),
         };
-        let hunter = Hunter::new(tokens, HunterOptions::default());
+        let hunter = Hunter::new(
+            tokens,
+            daemon::spooling_in(&config, HunterOptions::default()),
+        );
         let cancel = cancel_on_ctrl_c();
         eprintln!(
             "running `{}` on {} for {start} .. {end}",
@@ -99,10 +102,16 @@ pub fn once(config: Option<&Path>, args: &OnceArgs<'_>) -> anyhow::Result<ExitCo
                 let mut out = std::io::stdout().lock();
                 let result = &outcome.result;
                 if let Some(format) = args.output {
-                    rows::write_rows(&mut out, format, &result.columns, &result.rows)?;
+                    let all = result.rows.to_vec()?;
+                    rows::write_rows(&mut out, format, &result.columns, &all)?;
                 } else {
                     rows::write_summary(&mut out, &outcome)?;
-                    rows::write_table(&mut out, &result.columns, &result.rows, Some(20))?;
+                    let first = result
+                        .rows
+                        .iter()
+                        .take(20)
+                        .collect::<std::io::Result<Vec<_>>>()?;
+                    rows::write_table(&mut out, &result.columns, &first, Some(20))?;
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -110,7 +110,7 @@ pub async fn run_one(
     let spec = Arc::new(spec);
     let ctx = Arc::new(Context::new(
         store,
-        Hunter::new(tokens, HunterOptions::default()),
+        Hunter::new(tokens, spooling_in(config, HunterOptions::default())),
         one_off_node_id(config),
         1,
         DEFAULT_LEASE,
@@ -167,6 +167,14 @@ pub fn node_id(config: &Config) -> String {
     format!("{host}-{}", &digest[..8])
 }
 
+/// `options` with answers spooled in the state directory, which the service may write.
+pub fn spooling_in(config: &Config, options: HunterOptions) -> HunterOptions {
+    HunterOptions {
+        spool_dir: config.daemon.state_dir.clone(),
+        ..options
+    }
+}
+
 /// The node id of a one-off run (`huntd once --store`) beside a daemon on the same machine:
 /// its own process, so a daemon starting meanwhile does not take its run for a leftover.
 fn one_off_node_id(config: &Config) -> String {
@@ -187,7 +195,8 @@ pub async fn run(
     let node = node_id(&config);
     let ctx = Arc::new(Context::new(
         Arc::clone(&store),
-        Hunter::new(tokens, options.hunter.clone()).stop_waiting_on(shutdown.clone()),
+        Hunter::new(tokens, spooling_in(&config, options.hunter.clone()))
+            .stop_waiting_on(shutdown.clone()),
         node.clone(),
         config.daemon.max_concurrent_runs,
         options.lease,

@@ -93,6 +93,9 @@ pub enum Error {
         /// The job that owns it.
         other: String,
     },
+    /// The run's rows could not be read back from their spool file.
+    #[error("could not read the run's spooled rows: {0}")]
+    Spool(std::io::Error),
     /// A result row or stored JSON value is not valid JSON.
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),

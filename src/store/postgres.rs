@@ -23,13 +23,14 @@ use super::records::{
     Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
     ViewClash,
 };
-use super::rowhash::{HashedRows, RowSink, write_hashed};
+use super::rowhash::{RowSink, write_hashed};
 use super::status::{StatusSnapshot, StatusWindow};
 use super::views::{
     ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
     refresh_view, view_name,
 };
 use super::{Backend, Error, Result, Store};
+use crate::spool::RunRows;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -206,14 +207,14 @@ fn push_copy_text(buf: &mut Vec<u8>, text: &str) {
     buf.extend_from_slice(&bytes[start..]);
 }
 
-/// Sends the run's rows by `copy` and returns their hashes: each chunk's successor is hashed
-/// while the chunk is on its way and the server parses it.
+/// Sends the run's rows by `copy` and returns how many: each chunk's successor is read and
+/// hashed while the chunk is on its way and the server parses it.
 async fn copy_results(
     conn: &mut PgConnection,
     lease: &Lease,
-    rows: &[Box<RawValue>],
+    rows: &RunRows,
     dedup: Option<&[String]>,
-) -> Result<HashedRows> {
+) -> Result<i64> {
     let mut copy = conn
         .copy_in_raw(r"copy hunt_results (run_id, job, row_num, row_hash, data) from stdin")
         .await?;
@@ -311,16 +312,20 @@ async fn record_findings(
     conn: &mut PgConnection,
     lease: &Lease,
     finished_at: DateTime<Utc>,
-    hashed: &HashedRows,
+    row_count: i64,
 ) -> Result<i64> {
-    // Each distinct row once: its finding points at that result row.
-    let (hashes, nums): (Vec<&str>, Vec<i64>) = hashed.findings().into_iter().unzip();
+    // Each distinct row once, from the rows this transaction just copied rather than from
+    // memory: its finding points at the last result row carrying it. Hash order is the
+    // findings table's key order, so the upsert walks its index forward.
     let new_row_count: i64 = sqlx::query_scalar(
         r"with up as (
               insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
                   first_run_id, last_run_id, last_row_num, times_seen)
-              select $1, h.row_hash, $2, $2, $3, $3, h.row_num, 1
-              from unnest($4::text[], $5::bigint[]) as h (row_hash, row_num)
+              select $1, row_hash, $2, $2, $3, $3, max(row_num), 1
+              from hunt_results
+              where run_id = $3
+              group by row_hash
+              order by row_hash
               on conflict (job, row_hash) do update set
                   last_seen_at = greatest(hunt_finding_state.last_seen_at,
                       excluded.last_seen_at),
@@ -338,13 +343,12 @@ async fn record_findings(
     .bind(&lease.job)
     .bind(finished_at)
     .bind(lease.run_id)
-    .bind(hashes)
-    .bind(nums)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query(r"update hunt_runs set new_row_count = $1 where id = $2")
+    sqlx::query(r"update hunt_runs set new_row_count = $1, row_count = $3 where id = $2")
         .bind(new_row_count)
         .bind(lease.run_id)
+        .bind(row_count)
         .execute(&mut *conn)
         .await?;
     Ok(new_row_count)
@@ -357,21 +361,19 @@ async fn write_run(
     result: &RunSuccess<'_>,
     dedup: Option<&[String]>,
 ) -> Result<Finished> {
-    let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
     // The fence comes first: it locks the run row (a concurrent takeover skips it) and
     // proves the lease is still ours.
     let fenced: Option<String> = sqlx::query_scalar(
         r"update hunt_runs
           set status = 'succeeded', finished_at = $1,
               duration_ms = greatest(0, (extract(epoch from ($1 - started_at)) * 1000)::bigint),
-              row_count = $2, truncated = $3, api = $4, http_status = $5,
-              client_request_id = $6, lease_expires_at = null, error_message = null,
-              api_calls = $10, throttle_wait_ms = $11
-          where id = $7 and attempt = $8 and lease_owner = $9 and status = 'running'
+              truncated = $2, api = $3, http_status = $4,
+              client_request_id = $5, lease_expires_at = null, error_message = null,
+              api_calls = $9, throttle_wait_ms = $10
+          where id = $6 and attempt = $7 and lease_owner = $8 and status = 'running'
           returning query_sha256",
     )
     .bind(result.finished_at)
-    .bind(row_count)
     .bind(result.truncated)
     .bind(result.api)
     .bind(result.http_status.map(i32::from))
@@ -402,8 +404,8 @@ async fn write_run(
             .execute(&mut *tx)
             .await?;
     }
-    let hashed = copy_results(tx, lease, result.rows, dedup).await?;
-    let new_row_count = record_findings(tx, lease, result.finished_at, &hashed).await?;
+    let row_count = copy_results(tx, lease, result.rows, dedup).await?;
+    let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
     refresh_view(
         tx,
         &DIALECT,
@@ -587,7 +589,7 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.len()))]
+    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.received()))]
     async fn finish_run(&self, lease: &Lease, result: &RunSuccess<'_>) -> Result<Finished> {
         let dedup: Option<sqlx::types::Json<Vec<String>>> =
             sqlx::query_scalar(r"select dedup_columns from hunt_jobs where name = $1")

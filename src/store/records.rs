@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 /// A job as the store keeps it in `hunt_jobs`: plain values, so the store does not depend on
 /// the job loader.
@@ -239,8 +238,9 @@ pub struct RunSuccess<'a> {
     pub finished_at: DateTime<Utc>,
     /// The result schema in order.
     pub columns: &'a [Column],
-    /// The rows, each a JSON object exactly as received.
-    pub rows: &'a [Box<RawValue>],
+    /// The rows, each a JSON object exactly as received, read back in batches as they are
+    /// written.
+    pub rows: &'a crate::spool::RunRows,
     /// Whether the API cut the result at its row limit.
     pub truncated: bool,
     /// Which API answered (`graph`, `mde`).

@@ -23,7 +23,7 @@ use super::records::{
     Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
     ViewClash,
 };
-use super::rowhash::{HashedRows, RowSink, parse_dedup, write_hashed};
+use super::rowhash::{RowSink, parse_dedup, write_hashed};
 use super::status::{StatusSnapshot, StatusWindow};
 use super::views::{
     ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
@@ -345,17 +345,20 @@ async fn record_findings(
     conn: &mut SqliteConnection,
     lease: &Lease,
     finished_at: DateTime<Utc>,
-    hashed: &HashedRows,
+    row_count: i64,
 ) -> Result<i64> {
-    // Each distinct row once, as `[hash, row_num]`: its finding points at that result row.
-    let findings = serde_json::to_string(&hashed.findings())?;
-    // `where true` tells SQLite's parser that `on conflict` belongs to the insert.
+    // Each distinct row once, from the rows this transaction just wrote rather than from
+    // memory: its finding points at the last result row carrying it. Hash order is the
+    // findings table's key order, so the upsert walks its index forward. The `where` also tells
+    // SQLite's parser that `on conflict` belongs to the insert.
     sqlx::query(
         r"insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
               first_run_id, last_run_id, last_row_num, times_seen)
-          select ?1, h.value ->> 0, ?2, ?2, ?3, ?3, h.value ->> 1, 1
-          from json_each(?4) h
-          where true
+          select ?1, row_hash, ?2, ?2, ?3, ?3, max(row_num), 1
+          from hunt_results
+          where run_id = ?3
+          group by row_hash
+          order by row_hash
           on conflict (job, row_hash) do update set
               last_seen_at = max(hunt_finding_state.last_seen_at, excluded.last_seen_at),
               last_run_id = case
@@ -369,13 +372,12 @@ async fn record_findings(
     .bind(&lease.job)
     .bind(ts(finished_at))
     .bind(lease.run_id)
-    .bind(&findings)
     .execute(&mut *conn)
     .await?;
     // The findings this run created are those it is the first run of, found through the
     // `(job, first_seen_at)` index rather than by looking every hash up before the upsert.
     Ok(sqlx::query_scalar(
-        r"update hunt_runs set new_row_count = (
+        r"update hunt_runs set row_count = ?4, new_row_count = (
               select count(*) from hunt_finding_state
               where job = ?1 and first_seen_at = ?2 and first_run_id = ?3)
           where id = ?3
@@ -384,6 +386,7 @@ async fn record_findings(
     .bind(&lease.job)
     .bind(ts(finished_at))
     .bind(lease.run_id)
+    .bind(row_count)
     .fetch_one(&mut *conn)
     .await?)
 }
@@ -402,7 +405,6 @@ async fn write_run(
     result: &RunSuccess<'_>,
     job: &JobView,
 ) -> Result<Finished> {
-    let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
     let note = left_out_note(&DIALECT, &job.view, result.columns);
     // The fence comes first: it takes the write lock and proves the lease is still ours.
     let fenced: Option<String> = sqlx::query_scalar(
@@ -410,14 +412,13 @@ async fn write_run(
           set status = 'succeeded', finished_at = ?1,
               duration_ms = max(0, cast(round((julianday(?1) - julianday(started_at))
                   * 86400000) as integer)),
-              row_count = ?2, truncated = ?3, api = ?4, http_status = ?5,
-              client_request_id = ?6, lease_expires_at = null, error_message = ?10,
-              api_calls = ?11, throttle_wait_ms = ?12
-          where id = ?7 and attempt = ?8 and lease_owner = ?9 and status = 'running'
+              truncated = ?2, api = ?3, http_status = ?4,
+              client_request_id = ?5, lease_expires_at = null, error_message = ?9,
+              api_calls = ?10, throttle_wait_ms = ?11
+          where id = ?6 and attempt = ?7 and lease_owner = ?8 and status = 'running'
           returning query_sha256",
     )
     .bind(ts(result.finished_at))
-    .bind(row_count)
     .bind(result.truncated)
     .bind(result.api)
     .bind(result.http_status.map(i32::from))
@@ -441,14 +442,14 @@ async fn write_run(
         lease,
         full_sql: None,
     };
-    let hashed = write_hashed(
+    let row_count = write_hashed(
         &mut inserts,
         result.rows,
         RESULT_BATCH_ROWS,
         job.dedup.as_deref(),
     )
     .await?;
-    let new_row_count = record_findings(tx, lease, result.finished_at, &hashed).await?;
+    let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
     refresh_view(
         tx,
         &DIALECT,
@@ -623,7 +624,7 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.len()))]
+    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.received()))]
     async fn finish_run(&self, lease: &Lease, result: &RunSuccess<'_>) -> Result<Finished> {
         let job = sqlx::query(
             r"select dedup_columns, view_name, view_sha256 from hunt_jobs where name = ?1",
