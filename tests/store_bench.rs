@@ -183,6 +183,7 @@ async fn ingest(store: &Arc<dyn Store>, columns: &[Column], data: &[Box<RawValue
                 lease_until: slot + TimeDelta::hours(1),
                 now: slot,
                 query_sha256: "q".to_string(),
+                trigger: huntd::store::Trigger::Schedule,
             })
             .await
             .expect("claim")

@@ -7,6 +7,7 @@
 //! which windows are due) <- [`loops`] <- this module. Windows are planned by the pure
 //! functions in [`window`].
 
+pub mod backfill;
 pub mod context;
 pub mod failure;
 pub mod lease;
@@ -36,7 +37,7 @@ use crate::diagnostic::Diagnostics;
 use crate::hunt::{Hunter, HunterOptions};
 use crate::jobs::Job;
 use crate::load::{Loaded, Scope};
-use crate::store::{self, Store};
+use crate::store::{self, Store, Trigger};
 use context::{Context, JobSpec};
 use loops::Loops;
 use window::delta;
@@ -108,15 +109,48 @@ pub async fn run_one(
     let (spec, record) = JobSpec::new(job.clone(), Arc::new(instance.clone()), Duration::ZERO);
     store.upsert_job(&record).await?;
     let spec = Arc::new(spec);
-    let ctx = Arc::new(Context::new(
-        store,
-        Hunter::new(tokens, spooling_in(config, HunterOptions::default())),
-        one_off_node_id(config),
-        1,
-        DEFAULT_LEASE,
-        cancel,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            store,
+            Hunter::new(tokens, spooling_in(config, HunterOptions::default())),
+            one_off_node_id(config),
+            1,
+            DEFAULT_LEASE,
+            cancel,
+        )
+        .triggered_by(Trigger::Manual),
+    );
     Ok(worker::claim_and_run(&ctx, &spec, planned, &CancellationToken::new()).await)
+}
+
+/// Backfills `range` of `job` from this process (`huntd backfill`), through the same claims
+/// as the daemon's runs, recorded with trigger `backfill`; `report` hears each step.
+pub async fn backfill(
+    config: &Config,
+    job: &Job,
+    store: Arc<dyn Store>,
+    tokens: Arc<dyn TokenSource>,
+    range: backfill::Range,
+    stop: CancellationToken,
+    report: impl FnMut(backfill::Event),
+) -> Result<backfill::Summary> {
+    let Some(instance) = config.instances.get(&job.instance) else {
+        return Ok(backfill::Summary::default());
+    };
+    let (spec, record) = JobSpec::new(job.clone(), Arc::new(instance.clone()), Duration::ZERO);
+    store.upsert_job(&record).await?;
+    let ctx = Arc::new(
+        Context::new(
+            store,
+            Hunter::new(tokens, spooling_in(config, HunterOptions::default())),
+            format!("{}-backfill-{}", node_id(config), std::process::id()),
+            1,
+            DEFAULT_LEASE,
+            stop.clone(),
+        )
+        .triggered_by(Trigger::Backfill),
+    );
+    Ok(backfill::run(&ctx, &Arc::new(spec), range, &stop, report).await?)
 }
 
 /// The config and jobs for a reload, with Key Vault secrets resolved again so rotated secrets are picked up.

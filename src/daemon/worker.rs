@@ -179,7 +179,7 @@ async fn permit(ctx: &Context, stop: &CancellationToken) -> Option<OwnedSemaphor
 }
 
 /// The claim of `planned` by this node, its lease running from `now`.
-fn claim_request(
+pub(super) fn claim_request(
     ctx: &Context,
     spec: &JobSpec,
     planned: &PlannedRun,
@@ -195,6 +195,7 @@ fn claim_request(
         lease_until: now + window::delta(ctx.lease),
         now,
         query_sha256: spec.query_sha256.clone(),
+        trigger: ctx.trigger,
     }
 }
 

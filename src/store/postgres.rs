@@ -13,15 +13,15 @@ use sqlx::postgres::{PgConnectOptions, PgCopyIn, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::backend::{
-    ClaimState, PruneSql, decide_claim, end_unstorable, fenced, lease_lost, map_unknown_job,
-    prune_in_batches, whole_seconds,
+    ClaimState, Coverage, PruneSql, decide_claim, end_unstorable, fenced, lease_lost,
+    map_unknown_job, prune_in_batches, whole_seconds,
 };
 use super::connect;
 use super::pgtext::{json_without_nul, text_without_nul};
 use super::records::{
     Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
     Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
-    ViewClash,
+    Trigger, ViewClash,
 };
 use super::rowhash::{RowSink, write_hashed};
 use super::status::{StatusSnapshot, StatusWindow};
@@ -354,6 +354,32 @@ async fn record_findings(
     Ok(new_row_count)
 }
 
+/// What of a claim's window is covered, read under the job's lock: the high-water mark for a
+/// scheduled or manual run, an overlapping covered window for a backfill chunk.
+async fn claim_coverage(conn: &mut PgConnection, request: &ClaimRequest) -> Result<Coverage> {
+    if request.trigger == Trigger::Backfill {
+        let end = sqlx::query_scalar(
+            r"select max(window_end) from hunt_runs
+              where job = $1 and status in ('succeeded', 'skipped')
+                  and window_start < $3 and window_end > $2",
+        )
+        .bind(&request.job)
+        .bind(request.window_start)
+        .bind(request.window_end)
+        .fetch_one(&mut *conn)
+        .await?;
+        return Ok(Coverage::Overlap(end));
+    }
+    let end = sqlx::query_scalar(
+        r"select max(window_end) from hunt_runs
+          where job = $1 and status in ('succeeded', 'skipped')",
+    )
+    .bind(&request.job)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Coverage::HighWater(end))
+}
+
 /// The writes of `finish_run` inside its transaction: the fence, results, findings and view.
 async fn write_run(
     tx: &mut PgConnection,
@@ -491,9 +517,12 @@ impl Store for PostgresStore {
         }
         let state = ClaimState {
             existing: sqlx::query_as(
-                "select id, attempt, status from hunt_runs where job = $1 and slot_at = $2",
+                r"select id, attempt, status from hunt_runs
+                  where job = $1 and instance = $2 and trigger = $3 and slot_at = $4",
             )
             .bind(&request.job)
+            .bind(&request.instance)
+            .bind(request.trigger.as_str())
             .bind(request.slot_at)
             .fetch_optional(&mut *tx)
             .await?,
@@ -503,13 +532,7 @@ impl Store for PostgresStore {
             .bind(&request.job)
             .fetch_optional(&mut *tx)
             .await?,
-            covered_until: sqlx::query_scalar(
-                r"select max(window_end) from hunt_runs
-                  where job = $1 and status in ('succeeded', 'skipped')",
-            )
-            .bind(&request.job)
-            .fetch_one(&mut *tx)
-            .await?,
+            coverage: claim_coverage(&mut tx, request).await?,
         };
         let window_start = match decide_claim(state, (request.window_start, request.window_end))? {
             Ok(start) => start,
@@ -518,9 +541,9 @@ impl Store for PostgresStore {
         // The slot is new or its run was interrupted: (re)claim it.
         let row = sqlx::query(
             r"insert into hunt_runs (job, instance, slot_at, window_start, window_end, status,
-                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256)
-              values ($1, $2, $3, $4, $5, 'running', 1, $6, $6, $7, $8, $9)
-              on conflict (job, slot_at) do update set
+                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256, trigger)
+              values ($1, $2, $3, $4, $5, 'running', 1, $6, $6, $7, $8, $9, $10)
+              on conflict (job, instance, trigger, slot_at) do update set
                   status = 'running', attempt = hunt_runs.attempt + 1, node = excluded.node,
                   lease_owner = excluded.lease_owner,
                   lease_expires_at = excluded.lease_expires_at,
@@ -539,6 +562,7 @@ impl Store for PostgresStore {
         .bind(request.lease_until)
         .bind(request.now)
         .bind(&request.query_sha256)
+        .bind(request.trigger.as_str())
         .fetch_one(&mut *tx)
         .await?;
         let lease = lease_from_row(&row)?;
@@ -685,12 +709,31 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn covered_windows(
+        &self,
+        job: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+        Ok(sqlx::query_as(
+            r"select window_start, window_end from hunt_runs
+              where job = $1 and status in ('succeeded', 'skipped')
+                  and window_start < $3 and window_end > $2
+              order by window_start",
+        )
+        .bind(job)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>> {
         Ok(sqlx::query_as(
             r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
                   started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
                   http_status, client_request_id, error_class, error_message, query_sha256,
-                  api_calls, throttle_wait_ms
+                  api_calls, throttle_wait_ms, trigger
               from hunt_runs
               where ($1::text is null or job = $1) and ($2::text is null or status = $2)
                   and ($3::timestamptz is null or started_at >= $3)

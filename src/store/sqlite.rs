@@ -15,13 +15,13 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection as _, Row, SqliteConnection};
 
 use super::backend::{
-    ClaimState, PruneSql, decide_claim, end_unstorable, fenced, lease_lost, map_unknown_job,
-    prune_in_batches, whole_seconds,
+    ClaimState, Coverage, PruneSql, decide_claim, end_unstorable, fenced, lease_lost,
+    map_unknown_job, prune_in_batches, whole_seconds,
 };
 use super::records::{
     Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
     Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
-    ViewClash,
+    Trigger, ViewClash,
 };
 use super::rowhash::{RowSink, parse_dedup, write_hashed};
 use super::status::{StatusSnapshot, StatusWindow};
@@ -104,11 +104,27 @@ impl SqliteStore {
         // concurrent opens migrate one after another; the later ones find nothing to do. The
         // migrator nests its transactions as savepoints, so a failed migration leaves none of
         // this open's migrations applied.
-        let mut lock = pool.begin_with("begin immediate").await?;
+        //
+        // A table rebuild (SQLite's only way to change a constraint) needs foreign keys off,
+        // which SQLite allows only outside a transaction: the migrations run on a connection of
+        // their own, and `foreign_key_check` proves every key intact before the commit.
+        let mut conn = SqliteConnection::connect_with(&options.foreign_keys(false)).await?;
+        let mut lock = conn.begin_with("begin immediate").await?;
         // `run` over a borrowed connection makes this future's `Send` depend on a lifetime the
         // compiler cannot generalise; `run_direct` is sqlx's own way around that.
         MIGRATOR.run_direct(None, &mut *lock, false).await?;
+        let broken: Option<String> =
+            sqlx::query_scalar(r#"select "table" from pragma_foreign_key_check"#)
+                .fetch_optional(&mut *lock)
+                .await?;
+        if let Some(table) = broken {
+            return Err(Error::Corrupt {
+                column: "foreign key",
+                value: format!("a migration left rows of {table} without their parent"),
+            });
+        }
         lock.commit().await?;
+        conn.close().await?;
         Ok(Self { pool })
     }
 
@@ -391,6 +407,33 @@ async fn record_findings(
     .await?)
 }
 
+/// What of a claim's window is covered, read under the job's lock: the high-water mark for a
+/// scheduled or manual run, an overlapping covered window for a backfill chunk.
+async fn claim_coverage(conn: &mut SqliteConnection, request: &ClaimRequest) -> Result<Coverage> {
+    let parse = |end: Option<String>| end.map(|t| parse_ts("window_end", &t)).transpose();
+    if request.trigger == Trigger::Backfill {
+        let end = sqlx::query_scalar(
+            r"select max(window_end) from hunt_runs
+              where job = ?1 and status in ('succeeded', 'skipped')
+                  and window_start < ?3 and window_end > ?2",
+        )
+        .bind(&request.job)
+        .bind(ts(request.window_start))
+        .bind(ts(request.window_end))
+        .fetch_one(&mut *conn)
+        .await?;
+        return Ok(Coverage::Overlap(parse(end)?));
+    }
+    let end = sqlx::query_scalar(
+        r"select max(window_end) from hunt_runs
+          where job = ?1 and status in ('succeeded', 'skipped')",
+    )
+    .bind(&request.job)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Coverage::HighWater(parse(end)?))
+}
+
 /// What `finish_run` reads of the job before its transaction.
 struct JobView {
     dedup: Option<Vec<String>>,
@@ -530,9 +573,12 @@ impl Store for SqliteStore {
         }
         let state = ClaimState {
             existing: sqlx::query_as(
-                "select id, attempt, status from hunt_runs where job = ?1 and slot_at = ?2",
+                r"select id, attempt, status from hunt_runs
+                  where job = ?1 and instance = ?2 and trigger = ?3 and slot_at = ?4",
             )
             .bind(&request.job)
+            .bind(&request.instance)
+            .bind(request.trigger.as_str())
             .bind(ts(request.slot_at))
             .fetch_optional(&mut *tx)
             .await?,
@@ -542,15 +588,7 @@ impl Store for SqliteStore {
             .bind(&request.job)
             .fetch_optional(&mut *tx)
             .await?,
-            covered_until: sqlx::query_scalar::<_, Option<String>>(
-                r"select max(window_end) from hunt_runs
-                  where job = ?1 and status in ('succeeded', 'skipped')",
-            )
-            .bind(&request.job)
-            .fetch_one(&mut *tx)
-            .await?
-            .map(|text| parse_ts("window_end", &text))
-            .transpose()?,
+            coverage: claim_coverage(&mut tx, request).await?,
         };
         let window_start = match decide_claim(state, (request.window_start, request.window_end))? {
             Ok(start) => start,
@@ -559,9 +597,9 @@ impl Store for SqliteStore {
         // The slot is new or its run was interrupted: (re)claim it.
         let row = sqlx::query(
             r"insert into hunt_runs (job, instance, slot_at, window_start, window_end, status,
-                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256)
-              values (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?6, ?7, ?8, ?9)
-              on conflict (job, slot_at) do update set
+                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256, trigger)
+              values (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?6, ?7, ?8, ?9, ?10)
+              on conflict (job, instance, trigger, slot_at) do update set
                   status = 'running', attempt = hunt_runs.attempt + 1, node = excluded.node,
                   lease_owner = excluded.lease_owner,
                   lease_expires_at = excluded.lease_expires_at,
@@ -580,6 +618,7 @@ impl Store for SqliteStore {
         .bind(ts(request.lease_until))
         .bind(ts(request.now))
         .bind(&request.query_sha256)
+        .bind(request.trigger.as_str())
         .fetch_one(&mut *tx)
         .await?;
         let lease = lease_from_row(&row)?;
@@ -728,12 +767,39 @@ impl Store for SqliteStore {
         end.map(|t| parse_ts("window_end", &t)).transpose()
     }
 
+    async fn covered_windows(
+        &self,
+        job: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            r"select window_start, window_end from hunt_runs
+              where job = ?1 and status in ('succeeded', 'skipped')
+                  and window_start < ?3 and window_end > ?2
+              order by window_start",
+        )
+        .bind(job)
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|(start, end)| {
+                Ok((
+                    parse_ts("window_start", start)?,
+                    parse_ts("window_end", end)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>> {
         Ok(sqlx::query_as(
             r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
                   started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
                   http_status, client_request_id, error_class, error_message, query_sha256,
-                  api_calls, throttle_wait_ms
+                  api_calls, throttle_wait_ms, trigger
               from hunt_runs
               where (?1 is null or job = ?1) and (?2 is null or status = ?2)
                   and (?3 is null or started_at >= ?3)

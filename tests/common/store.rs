@@ -220,6 +220,7 @@ pub fn claim(job: &str, slot: DateTime<Utc>, span: TimeDelta, node: &str) -> Cla
         lease_until: slot + TimeDelta::minutes(5),
         now: slot,
         query_sha256: "q1".to_string(),
+        trigger: huntd::store::Trigger::Schedule,
     }
 }
 
