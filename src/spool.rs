@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
 /// Rows up to this many bytes stay in memory; most answers never touch the disk.
-pub const MEMORY_LIMIT: usize = 4 * 1024 * 1024;
+pub const MEMORY_LIMIT: usize = 1024 * 1024;
 
 /// Bytes gathered before one write to the spool file.
 const WRITE_BUFFER: usize = 256 * 1024;

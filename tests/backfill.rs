@@ -274,3 +274,60 @@ async fn postgres_a_backfill_beside_a_running_daemon_never_overlaps_its_runs() {
     let outcome = tokio::spawn(async move { beside_a_daemon(&url).await }).await;
     db.finish(outcome).await;
 }
+
+#[tokio::test]
+async fn backfill_on_create_hunts_the_past_of_a_new_job_once_beside_its_scheduled_runs() {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = sqlite_url(dir.path());
+    write_config(
+        &fake,
+        dir.path(),
+        &database,
+        "node: test-node\n  shutdown_grace: 1s",
+    );
+    let job = format!(
+        "{}max_window: 30m\nbackfill_on_create: 2h\n",
+        daemon_support::job_yaml("probe")
+    );
+    std::fs::write(dir.path().join("jobs/probe.yaml"), job).expect("write job");
+    let started = Utc::now();
+    let daemon = start_daemon(dir.path());
+    let store = daemon_support::store(dir.path()).await;
+    wait_until("the past two hours covered", &daemon, || async {
+        let windows = succeeded_windows(&runs(&store, "probe").await);
+        // The daemon's own start is a moment after `started`.
+        covers(
+            &windows,
+            started - TimeDelta::hours(2) + TimeDelta::seconds(5),
+            started,
+        )
+    })
+    .await;
+    daemon.signal("TERM");
+    drop(daemon);
+    let backfilled = triggers(&database)
+        .await
+        .iter()
+        .filter(|(_, t)| t == "backfill")
+        .count();
+    assert!((4..=5).contains(&backfilled), "{backfilled} backfill runs");
+    assert_no_overlap(&succeeded_windows(&runs(&store, "probe").await));
+
+    // The job is not new any more: a restart backfills nothing.
+    let daemon = start_daemon(dir.path());
+    wait_until("a scheduled run after the restart", &daemon, || async {
+        runs(&store, "probe")
+            .await
+            .iter()
+            .any(|r| r.started_at > started + TimeDelta::seconds(1) && r.trigger == "schedule")
+    })
+    .await;
+    daemon.signal("TERM");
+    let after = triggers(&database)
+        .await
+        .iter()
+        .filter(|(_, t)| t == "backfill")
+        .count();
+    assert_eq!(after, backfilled);
+}

@@ -10,12 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
 use super::context::{Context, JobSpec};
 use super::window::{self, PlannedRun};
 use super::worker::{self, Outcome};
-use crate::store::{self, Claim};
+use crate::config::Config;
+use crate::jobs::Job;
+use crate::store::{self, Claim, Store, Trigger};
 
 /// How far back advanced hunting keeps data: a backfill cannot start earlier.
 pub const API_RETENTION: TimeDelta = TimeDelta::days(30);
@@ -192,8 +196,14 @@ pub async fn run(
             start,
             end,
         };
+        // A permit per chunk: inside the daemon, a backfill shares `max_concurrent_runs`.
+        let Some(permit) = worker::permit(ctx, stop).await else {
+            summary.interrupted = true;
+            return Ok(summary);
+        };
         let request = worker::claim_request(ctx, spec, &planned, Utc::now());
-        let outcome = match ctx.store.claim_slot(&request).await? {
+        let claimed = ctx.store.claim_slot(&request).await;
+        let outcome = match claimed? {
             Claim::Won(lease) => match worker::execute(ctx, spec, lease).await {
                 Outcome::Succeeded => ChunkOutcome::Succeeded,
                 Outcome::Interrupted | Outcome::Stopped => {
@@ -215,6 +225,7 @@ pub async fn run(
             }
             Claim::Lost { .. } => ChunkOutcome::NotOurs,
         };
+        drop(permit);
         match outcome {
             ChunkOutcome::Succeeded => summary.succeeded += 1,
             ChunkOutcome::Failed => summary.failed += 1,
@@ -227,6 +238,66 @@ pub async fn run(
             outcome,
         });
     }
+}
+
+/// The jobs `backfill_on_create` applies to now: enabled, with the key set, and new to the
+/// store (nothing covered yet). Read before the job loops start, whose first runs would cover.
+pub async fn new_jobs_to_backfill(store: &Arc<dyn Store>, jobs: &[Job]) -> Vec<Job> {
+    let mut new = Vec::new();
+    for job in jobs {
+        if !job.enabled || job.backfill_on_create.is_none() {
+            continue;
+        }
+        match store.high_water_mark(&job.name).await {
+            Ok(None) => new.push(job.clone()),
+            Ok(Some(_)) => {}
+            Err(e) => {
+                warn!(job = %job.name, error = %e, "cannot tell whether the job is new: no backfill_on_create");
+            }
+        }
+    }
+    new
+}
+
+/// Starts a backfill of each job's `backfill_on_create` span up to now, beside its scheduled
+/// runs; the tasks end when `stop` is cancelled.
+pub fn on_create(
+    ctx: &Arc<Context>,
+    config: &Config,
+    jobs: Vec<Job>,
+    stop: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for job in jobs {
+        let (Some(span), Some(instance)) =
+            (job.backfill_on_create, config.instances.get(&job.instance))
+        else {
+            continue;
+        };
+        let now = Utc::now();
+        let range = Range {
+            from: now - window::delta(span),
+            to: now - window::delta(job.delay),
+            gaps_only: false,
+        };
+        let name = job.name.clone();
+        let (spec, _) = JobSpec::new(job, Arc::new(instance.clone()), Duration::ZERO);
+        let (ctx, stop) = (Arc::new(ctx.sibling(Trigger::Backfill)), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            info!(job = %name, from = %range.from, "backfill_on_create: hunting the past of a new job");
+            match run(&ctx, &Arc::new(spec), range, &stop, |_| {}).await {
+                Ok(done) => info!(
+                    job = %name,
+                    succeeded = done.succeeded,
+                    failed = done.failed,
+                    interrupted = done.interrupted,
+                    "backfill_on_create ended"
+                ),
+                Err(e) => warn!(job = %name, error = %e, "backfill_on_create stopped"),
+            }
+        }));
+    }
+    tasks
 }
 
 #[cfg(test)]

@@ -69,6 +69,24 @@ impl Context {
         }
     }
 
+    /// A context sharing this one's store, hunting client (and so its quotas), permits and
+    /// hard cancel, its runs recorded as started by `trigger`.
+    #[must_use]
+    pub fn sibling(&self, trigger: Trigger) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            hunter: Arc::clone(&self.hunter),
+            node: self.node.clone(),
+            permits: Arc::clone(&self.permits),
+            hard_cancel: self.hard_cancel.clone(),
+            lease: self.lease,
+            running: AtomicUsize::new(0),
+            backing_off: AtomicUsize::new(0),
+            resume_lookups: Semaphore::new(RESUME_LOOKUPS),
+            trigger,
+        }
+    }
+
     /// The same context, its runs recorded as started by `trigger`.
     #[must_use]
     pub fn triggered_by(self, trigger: Trigger) -> Self {

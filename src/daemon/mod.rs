@@ -249,8 +249,10 @@ pub async fn run(
     });
     let mut loops = Loops::default();
     let mut grace = config.daemon.shutdown_grace;
+    let new_jobs = backfill::new_jobs_to_backfill(&store, &jobs).await;
     loops.replace(&ctx, &config, jobs, &shutdown).await;
     take_over(&loops, &ctx).await;
+    let backfills = backfill::on_create(&ctx, &config, new_jobs, &shutdown);
     let tick = notifier
         .watchdog_every()
         .unwrap_or(Duration::MAX)
@@ -284,6 +286,9 @@ pub async fn run(
 
     notifier.notify("STOPPING=1");
     stop(loops, &ctx, grace).await;
+    for task in backfills {
+        task.await.ok();
+    }
     Ok(())
 }
 

@@ -170,7 +170,10 @@ fn api_name(environment: Environment) -> &'static str {
 
 /// Waits for a run permit. Taken before claiming, so no lease is held while queueing; a stop
 /// wins over a free permit, so nothing is claimed once shutdown began.
-async fn permit(ctx: &Context, stop: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+pub(super) async fn permit(
+    ctx: &Context,
+    stop: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
     tokio::select! {
         biased;
         () = stop.cancelled() => None,

@@ -46,34 +46,10 @@ pub fn row_hash(row: &RawValue, dedup: Option<&[String]>) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Rows below this are hashed on the calling thread; thread start-up would cost more.
-const PARALLEL_HASH_MIN_ROWS: usize = 4096;
-
-/// Hashes rows in order, on all cores for large results: hashing is the CPU-bound part of a
-/// write, and the rows are borrowed, so scoped threads are used rather than the runtime's pool.
+/// Hashes rows in order. Chunks are small, and the next one is hashed while the database
+/// takes the current one, so one thread keeps ahead of either backend's writes.
 pub(super) fn hash_rows(rows: &[Box<RawValue>], dedup: Option<&[String]>) -> Result<Vec<String>> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if threads == 1 || rows.len() < PARALLEL_HASH_MIN_ROWS {
-        return rows.iter().map(|row| row_hash(row, dedup)).collect();
-    }
-    let chunk = rows.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|row| row_hash(row, dedup))
-                        .collect::<Result<Vec<_>>>()
-                })
-            })
-            .collect();
-        let mut hashes = Vec::with_capacity(rows.len());
-        for worker in workers {
-            hashes.extend(worker.join().expect("hashing does not panic")?);
-        }
-        Ok(hashes)
-    })
+    rows.iter().map(|row| row_hash(row, dedup)).collect()
 }
 
 /// Where a run's rows go, a chunk at a time: a backend's batched insert or `copy`.
