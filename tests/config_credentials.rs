@@ -7,18 +7,17 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use common::{CLIENT, Fixture, TENANT, all, assert_at, assert_clean, find, with_instance};
+use common::{CLIENT, Fixture, TENANT, all, assert_clean, with_instance};
 use huntd::config::{
     self, AssertionAlg, Credential, EnvVars, KeyVaultAuth, KeyVaultRef, SecretSource,
 };
-use huntd::diagnostic::{Diagnostics, Severity};
+use huntd::diagnostic::Diagnostics;
 
 #[test]
 fn missing_credential_says_what_to_add() {
     let f = Fixture::new();
     let (_, diags) = f.load(&with_instance("Contoso", ""));
-    let d = find(&diags, "instance `Contoso` has no credential");
-    assert_at(d, &f.config_path(), 3, Severity::Error);
+    let d = f.error_at(&diags, "instance `Contoso` has no credential", 3);
     let hint = d.hint.as_deref().expect("hint");
     assert!(
         hint.contains("ClientSecret") && hint.contains("Certificate") && hint.contains("UserName")
@@ -32,11 +31,11 @@ fn two_credentials_are_an_error() {
         "Contoso",
         "    ClientSecret: {File: secret.txt}\n    UserName: ann@contoso.example\n",
     ));
-    let d = find(
+    f.error_at(
         &diags,
         "instance `Contoso` has more than one credential: ClientSecret, UserName",
+        3,
     );
-    assert_at(d, &f.config_path(), 3, Severity::Error);
 }
 
 #[test]
@@ -75,8 +74,7 @@ fn certificate_and_delegated_credentials_load() {
 fn missing_certificate_file_is_an_error() {
     let f = Fixture::new();
     let (_, diags) = f.load(&with_instance("Contoso", "    Certificate: missing.pem\n"));
-    let d = find(&diags, "Certificate of instance `Contoso`: no such file");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    f.error_at(&diags, "Certificate of instance `Contoso`: no such file", 6);
 }
 
 #[test]
@@ -86,8 +84,7 @@ fn unset_environment_variable_is_an_error() {
         "Contoso",
         "    ClientSecret: {EnvironmentVar: HUNTD_TEST_UNSET_SECRET}\n",
     ));
-    let d = find(&diags, "environment variable `HUNTD_TEST_UNSET_SECRET`");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let d = f.error_at(&diags, "environment variable `HUNTD_TEST_UNSET_SECRET`", 6);
     assert!(
         d.message
             .contains("ClientSecret of instance `Contoso`) is not set"),
@@ -118,8 +115,7 @@ fn credential_without_credentials_directory_points_at_load_credential() {
         "Contoso",
         "    ClientSecret: {Credential: contoso}\n",
     ));
-    let d = find(&diags, "$CREDENTIALS_DIRECTORY is not set");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let d = f.error_at(&diags, "$CREDENTIALS_DIRECTORY is not set", 6);
     assert!(
         d.hint
             .as_deref()
@@ -140,11 +136,11 @@ fn missing_credential_file_is_an_error() {
         with_instance("Contoso", "    ClientSecret: {Credential: absent}\n")
     );
     let (config, diags) = f.load_env(&text, &env);
-    let d = find(
+    let d = f.error_at(
         &diags,
         "systemd credential `absent` (ClientSecret of instance `Contoso`) not found",
+        6,
     );
-    assert_at(d, &f.config_path(), 6, Severity::Error);
     assert!(
         d.hint
             .as_deref()
@@ -164,8 +160,7 @@ fn missing_secret_file_is_an_error() {
         "Contoso",
         "    ClientSecret: {File: nope.txt}\n",
     ));
-    let d = find(&diags, "secret file");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let d = f.error_at(&diags, "secret file", 6);
     assert!(
         d.message.contains("nope.txt") && d.message.contains("cannot be read"),
         "{d}"
@@ -179,8 +174,7 @@ fn unknown_secret_kind_gets_a_suggestion() {
         "Contoso",
         "    ClientSecret: {EnviromentVar: X}\n",
     ));
-    let d = find(&diags, "unknown secret kind `EnviromentVar`");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let d = f.error_at(&diags, "unknown secret kind `EnviromentVar`", 6);
     assert_eq!(d.hint.as_deref(), Some("did you mean `EnvironmentVar`?"));
 }
 
@@ -196,11 +190,11 @@ fn plain_secret_in_a_world_readable_file_is_a_warning() {
         .expect("chmod");
     let mut diags = Diagnostics::new();
     let config = config::load_in(&f.config_path(), &EnvVars::default(), &mut diags);
-    let d = find(
+    let d = f.warning_at(
         &diags,
         "ClientSecret of instance `Contoso` is written in plain text",
+        6,
     );
-    assert_at(d, &f.config_path(), 6, Severity::Warning);
     assert!(d.message.contains("mode 644"), "{d}");
     assert!(
         d.hint.as_deref().is_some_and(|h| h.contains("chmod 600")),
@@ -233,11 +227,11 @@ fn broken_connection_string_is_an_error_without_its_text() {
     let (_, diags) = f.load(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    ConnectionString: \"tenant_id='t'; s3cr3t\"\n",
     );
-    let d = find(
+    f.error_at(
         &diags,
         "ConnectionString of instance `Contoso`: part 2 has no `=`",
+        4,
     );
-    assert_at(d, &f.config_path(), 4, Severity::Error);
     assert!(!all(&diags).contains("s3cr3t"));
 }
 
@@ -248,8 +242,7 @@ fn key_vault_reference_without_vault_name_is_an_error() {
         "Contoso",
         "    ClientSecret: {KeyVault: }\n",
     ));
-    let d = find(&diags, "no KeyVault.VaultName is set");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let d = f.error_at(&diags, "no KeyVault.VaultName is set", 6);
     assert!(
         d.message
             .contains("Key Vault secret `instances-Contoso-ClientSecret` in the default vault"),
@@ -301,8 +294,7 @@ fn key_vault_reference_without_a_way_to_sign_in_is_an_error() {
         with_instance("A", "    ClientSecret: {KeyVault: }\n")
     );
     let (_, diags) = f.load(&text);
-    let d = find(&diags, "does not say how to sign in to the vault");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    f.error_at(&diags, "does not say how to sign in to the vault", 6);
 }
 
 #[test]
@@ -311,11 +303,11 @@ fn key_vault_app_sign_in_needs_a_credential() {
     let (config, diags) = f.load(&format!(
         "jobs: [jobs]\nKeyVault:\n  VaultName: soc-vault\n  TenantId: {TENANT}\n  ClientId: {CLIENT}\n"
     ));
-    let d = find(
+    f.error_at(
         &diags,
         "the KeyVault section has a ClientId but no ClientSecret or Certificate",
+        2,
     );
-    assert_at(d, &f.config_path(), 2, Severity::Error);
     assert!(config.expect("loaded").key_vault.is_none());
 }
 
@@ -325,8 +317,7 @@ fn key_vault_secret_cannot_come_from_key_vault() {
     let (_, diags) = f.load(&format!(
         "jobs: [jobs]\nKeyVault:\n  VaultName: soc-vault\n  TenantId: {TENANT}\n  ClientId: {CLIENT}\n  ClientSecret: {{KeyVault: }}\n"
     ));
-    let d = find(&diags, "cannot come from Key Vault");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    f.error_at(&diags, "cannot come from Key Vault", 6);
 }
 
 #[test]

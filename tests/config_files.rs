@@ -53,8 +53,7 @@ fn empty_file_is_refused() {
     let f = Fixture::new();
     let (config, diags) = f.load("");
     assert!(config.is_none());
-    let d = find(&diags, "file is empty");
-    assert_at(d, &f.config_path(), 1, Severity::Error);
+    f.error_at(&diags, "file is empty", 1);
 }
 
 #[test]
@@ -62,8 +61,7 @@ fn a_config_that_is_not_a_mapping_is_refused() {
     let f = Fixture::new();
     let (config, diags) = f.load("- jobs\n- instances\n");
     assert!(config.is_none());
-    let d = find(&diags, "huntd.yaml must be a mapping, found a list");
-    assert_at(d, &f.config_path(), 1, Severity::Error);
+    f.error_at(&diags, "huntd.yaml must be a mapping, found a list", 1);
 }
 
 fn peak_rss_kib() -> u64 {

@@ -26,8 +26,7 @@ fn native_instance_overrides_msticpy_with_a_warning() {
         with_instance("Contoso", "    ClientSecret: {File: secret.txt}\n")
     );
     let (config, diags) = f.load(&text);
-    let d = find(&diags, "instance `Contoso` is also defined in");
-    assert_at(d, &f.config_path(), 4, Severity::Warning);
+    let d = f.warning_at(&diags, "instance `Contoso` is also defined in", 4);
     assert!(d.message.contains(&format!("{}:2", mpath.display())), "{d}");
     assert!(
         d.message.ends_with("the definition in huntd.yaml is used"),
@@ -138,11 +137,11 @@ fn msticpyconfig_environment_variable_is_used() {
 
     let env = EnvVars::from_vars([("MSTICPYCONFIG", "/nonexistent/msticpyconfig.yaml")]);
     let (_, diags) = f.load_env("jobs: [jobs]\n", &env);
-    let d = find(
+    f.error_at(
         &diags,
         "$MSTICPYCONFIG names /nonexistent/msticpyconfig.yaml",
+        1,
     );
-    assert_at(d, &f.config_path(), 1, Severity::Error);
 }
 
 #[test]
@@ -204,8 +203,7 @@ fn realistic_msticpyconfig_loads_ignoring_unrelated_sections() {
 fn msticpyconfig_key_naming_a_missing_file_is_an_error() {
     let f = Fixture::new();
     let (_, diags) = f.load("jobs: [jobs]\nmsticpyconfig: nowhere/msticpyconfig.yaml\n");
-    let d = find(&diags, "msticpyconfig: no such file");
-    assert_at(d, &f.config_path(), 2, Severity::Error);
+    f.error_at(&diags, "msticpyconfig: no such file", 2);
 }
 
 #[test]

@@ -62,6 +62,26 @@ impl Fixture {
     pub fn load(&self, text: &str) -> (Option<Config>, Diagnostics) {
         self.load_env(text, &EnvVars::from_vars::<&str, &str>([]))
     }
+
+    /// The single diagnostic containing `needle`, checked to be an error on `line` of huntd.yaml.
+    pub fn error_at<'a>(&self, diags: &'a Diagnostics, needle: &str, line: u32) -> &'a Diagnostic {
+        let d = find(diags, needle);
+        assert_at(d, &self.config_path(), line, Severity::Error);
+        d
+    }
+
+    /// The single diagnostic containing `needle`, checked to be a warning on `line` of
+    /// huntd.yaml.
+    pub fn warning_at<'a>(
+        &self,
+        diags: &'a Diagnostics,
+        needle: &str,
+        line: u32,
+    ) -> &'a Diagnostic {
+        let d = find(diags, needle);
+        assert_at(d, &self.config_path(), line, Severity::Warning);
+        d
+    }
 }
 
 /// huntd.yaml with one instance whose extra settings are `extra` (indented four spaces).
