@@ -35,6 +35,11 @@ async fn start_then_hang(fake: &Fake, dir: &Path, store: &Arc<dyn Store>) -> Dae
     daemon
 }
 
+/// The runs of `all` in `status`.
+fn in_status(all: &[RunRecord], status: RunStatus) -> Vec<&RunRecord> {
+    all.iter().filter(|r| r.status == status).collect()
+}
+
 /// After a restart with a fast API: the stopped run's window ends up inside a success, every
 /// window is hunted exactly once (one finding per window) and no coverage gap remains.
 async fn assert_rehunted(fake: &Fake, dir: &Path, store: &Arc<dyn Store>, stopped: &RunRecord) {
@@ -81,10 +86,7 @@ async fn sigterm_mid_hunt_marks_the_run_interrupted_exits_zero_and_the_window_is
     daemon.signal("TERM");
     assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
     let all = runs(&store, "probe").await;
-    let interrupted: Vec<&RunRecord> = all
-        .iter()
-        .filter(|r| r.status == RunStatus::Interrupted)
-        .collect();
+    let interrupted = in_status(&all, RunStatus::Interrupted);
     assert_eq!(interrupted.len(), 1, "runs: {all:#?}");
     assert!(all.iter().all(|r| r.status != RunStatus::Running));
     let stopped = interrupted[0].clone();
@@ -102,10 +104,7 @@ async fn sigkill_mid_hunt_then_restart_rehunts_the_window_without_duplicate_find
     daemon.signal("KILL");
     assert_eq!(daemon.exit_code().await, None, "killed by a signal");
     let all = runs(&store, "probe").await;
-    let running: Vec<&RunRecord> = all
-        .iter()
-        .filter(|r| r.status == RunStatus::Running)
-        .collect();
+    let running = in_status(&all, RunStatus::Running);
     assert_eq!(running.len(), 1, "the killed run is left running: {all:#?}");
     let stopped = running[0].clone();
 
