@@ -21,3 +21,6 @@ pub mod schedule;
 pub mod status;
 pub mod store;
 pub mod yaml;
+
+#[cfg(test)]
+mod testing;

@@ -15,8 +15,7 @@ use huntd::diagnostic::Diagnostics;
 
 #[test]
 fn missing_credential_says_what_to_add() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance("Contoso", ""));
+    let (f, _, diags) = Fixture::contoso("");
     let d = f.error_at(&diags, "instance `Contoso` has no credential", 3);
     let hint = d.hint.as_deref().expect("hint");
     assert!(
@@ -26,11 +25,9 @@ fn missing_credential_says_what_to_add() {
 
 #[test]
 fn two_credentials_are_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
+    let (f, _, diags) = Fixture::contoso(
         "    ClientSecret: {File: secret.txt}\n    UserName: ann@contoso.example\n",
-    ));
+    );
     f.error_at(
         &diags,
         "instance `Contoso` has more than one credential: ClientSecret, UserName",
@@ -72,18 +69,14 @@ fn certificate_and_delegated_credentials_load() {
 
 #[test]
 fn missing_certificate_file_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance("Contoso", "    Certificate: missing.pem\n"));
+    let (f, _, diags) = Fixture::contoso("    Certificate: missing.pem\n");
     f.error_at(&diags, "Certificate of instance `Contoso`: no such file", 6);
 }
 
 #[test]
 fn unset_environment_variable_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {EnvironmentVar: HUNTD_TEST_UNSET_SECRET}\n",
-    ));
+    let (f, _, diags) =
+        Fixture::contoso("    ClientSecret: {EnvironmentVar: HUNTD_TEST_UNSET_SECRET}\n");
     let d = f.error_at(&diags, "environment variable `HUNTD_TEST_UNSET_SECRET`", 6);
     assert!(
         d.message
@@ -110,11 +103,7 @@ fn unset_environment_variable_is_an_error() {
 
 #[test]
 fn credential_without_credentials_directory_points_at_load_credential() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {Credential: contoso}\n",
-    ));
+    let (f, _, diags) = Fixture::contoso("    ClientSecret: {Credential: contoso}\n");
     let d = f.error_at(&diags, "$CREDENTIALS_DIRECTORY is not set", 6);
     assert!(
         d.hint
@@ -155,11 +144,7 @@ fn missing_credential_file_is_an_error() {
 
 #[test]
 fn missing_secret_file_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {File: nope.txt}\n",
-    ));
+    let (f, _, diags) = Fixture::contoso("    ClientSecret: {File: nope.txt}\n");
     let d = f.error_at(&diags, "secret file", 6);
     assert!(
         d.message.contains("nope.txt") && d.message.contains("cannot be read"),
@@ -169,11 +154,7 @@ fn missing_secret_file_is_an_error() {
 
 #[test]
 fn unknown_secret_kind_gets_a_suggestion() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {EnviromentVar: X}\n",
-    ));
+    let (f, _, diags) = Fixture::contoso("    ClientSecret: {EnviromentVar: X}\n");
     let d = f.error_at(&diags, "unknown secret kind `EnviromentVar`", 6);
     assert_eq!(d.hint.as_deref(), Some("did you mean `EnvironmentVar`?"));
 }
@@ -207,8 +188,7 @@ fn plain_secret_in_a_world_readable_file_is_a_warning() {
 
 #[test]
 fn connection_string_values_lose_their_quotes() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&format!(
+    let (_dir, config, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    ConnectionString: \"tenant_id='{TENANT}'; client_id='{CLIENT}'; client_secret='cs-secret'\"\n"
     ));
     assert_clean(&diags);
@@ -223,8 +203,7 @@ fn connection_string_values_lose_their_quotes() {
 
 #[test]
 fn broken_connection_string_is_an_error_without_its_text() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(
+    let (f, _, diags) = Fixture::loaded(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    ConnectionString: \"tenant_id='t'; s3cr3t\"\n",
     );
     f.error_at(
@@ -237,11 +216,7 @@ fn broken_connection_string_is_an_error_without_its_text() {
 
 #[test]
 fn key_vault_reference_without_vault_name_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {KeyVault: }\n",
-    ));
+    let (f, _, diags) = Fixture::contoso("    ClientSecret: {KeyVault: }\n");
     let d = f.error_at(&diags, "no KeyVault.VaultName is set", 6);
     assert!(
         d.message
@@ -299,8 +274,7 @@ fn key_vault_reference_without_a_way_to_sign_in_is_an_error() {
 
 #[test]
 fn key_vault_app_sign_in_needs_a_credential() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&format!(
+    let (f, config, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\nKeyVault:\n  VaultName: soc-vault\n  TenantId: {TENANT}\n  ClientId: {CLIENT}\n"
     ));
     f.error_at(
@@ -313,8 +287,7 @@ fn key_vault_app_sign_in_needs_a_credential() {
 
 #[test]
 fn key_vault_secret_cannot_come_from_key_vault() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&format!(
+    let (f, _, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\nKeyVault:\n  VaultName: soc-vault\n  TenantId: {TENANT}\n  ClientId: {CLIENT}\n  ClientSecret: {{KeyVault: }}\n"
     ));
     f.error_at(&diags, "cannot come from Key Vault", 6);

@@ -50,16 +50,14 @@ fn binary_file_is_refused() {
 
 #[test]
 fn empty_file_is_refused() {
-    let f = Fixture::new();
-    let (config, diags) = f.load("");
+    let (f, config, diags) = Fixture::loaded("");
     assert!(config.is_none());
     f.error_at(&diags, "file is empty", 1);
 }
 
 #[test]
 fn a_config_that_is_not_a_mapping_is_refused() {
-    let f = Fixture::new();
-    let (config, diags) = f.load("- jobs\n- instances\n");
+    let (f, config, diags) = Fixture::loaded("- jobs\n- instances\n");
     assert!(config.is_none());
     f.error_at(&diags, "huntd.yaml must be a mapping, found a list", 1);
 }

@@ -8,11 +8,7 @@ use huntd::config::Cloud;
 
 #[test]
 fn misspelled_instance_key_gets_a_suggestion() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {File: secret.txt}\n    Clould: eu\n",
-    ));
+    let (f, _, diags) = Fixture::contoso("    ClientSecret: {File: secret.txt}\n    Clould: eu\n");
     let d = f.error_at(&diags, "unknown key `Clould` in instance `Contoso`", 7);
     assert!(
         d.hint.as_deref().is_some_and(|h| h.contains("`Cloud`")),
@@ -22,11 +18,8 @@ fn misspelled_instance_key_gets_a_suggestion() {
 
 #[test]
 fn unknown_cloud_lists_the_valid_ones() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {File: secret.txt}\n    Cloud: usgov\n",
-    ));
+    let (f, config, diags) =
+        Fixture::contoso("    ClientSecret: {File: secret.txt}\n    Cloud: usgov\n");
     let d = f.error_at(&diags, "unknown cloud `usgov` for instance `Contoso`", 7);
     assert!(
         d.hint
@@ -39,11 +32,9 @@ fn unknown_cloud_lists_the_valid_ones() {
 
 #[test]
 fn plain_http_endpoint_is_refused_unless_loopback() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&with_instance(
-        "Contoso",
+    let (f, config, diags) = Fixture::contoso(
         "    ClientSecret: {File: secret.txt}\n    Endpoints:\n      mde: http://mde.example.com\n      graph: http://127.0.0.1:8080/\n      login: http://[::1]:9000\n",
-    ));
+    );
     let d = f.error_at(&diags, "Endpoints.mde of instance `Contoso`", 8);
     assert!(d.message.contains("must use https://"), "{d}");
     assert_eq!(diags.error_count(), 1, "{}", all(&diags));
@@ -54,11 +45,9 @@ fn plain_http_endpoint_is_refused_unless_loopback() {
 
 #[test]
 fn endpoint_overrides_replace_the_cloud_defaults() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&with_instance(
-        "Contoso",
+    let (_dir, config, diags) = Fixture::contoso(
         "    ClientSecret: {File: secret.txt}\n    Cloud: eu\n    Endpoints: {graph: 'http://127.0.0.1:8080/', keyvault: 'https://{vault}.vault.example'}\n",
-    ));
+    );
     assert_clean(&diags);
     let endpoints = &config.expect("loaded").instances["Contoso"].endpoints;
     assert_eq!(endpoints.graph, "http://127.0.0.1:8080");
@@ -68,8 +57,7 @@ fn endpoint_overrides_replace_the_cloud_defaults() {
 
 #[test]
 fn missing_tenant_id_names_the_instance_and_the_key() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&format!(
+    let (f, config, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    ClientId: {CLIENT}\n    ClientSecret: {{File: secret.txt}}\n"
     ));
     let d = f.error_at(&diags, "instance `Contoso` has no TenantId", 3);
@@ -84,8 +72,7 @@ fn missing_tenant_id_names_the_instance_and_the_key() {
 
 #[test]
 fn missing_client_id_names_the_instance_and_the_key() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&format!(
+    let (f, _, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    TenantId: {TENANT}\n    ClientSecret: {{File: secret.txt}}\n"
     ));
     f.error_at(&diags, "instance `Contoso` has no ClientId", 3);
@@ -93,8 +80,7 @@ fn missing_client_id_names_the_instance_and_the_key() {
 
 #[test]
 fn client_id_must_be_a_guid() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&format!(
+    let (f, _, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    TenantId: {TENANT}\n    ClientId: my-app\n    ClientSecret: {{File: secret.txt}}\n"
     ));
     f.error_at(
@@ -106,8 +92,7 @@ fn client_id_must_be_a_guid() {
 
 #[test]
 fn instance_keys_are_case_insensitive_including_lowercase_cloud() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&format!(
+    let (_dir, config, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    tenantid: {TENANT}\n    CLIENTID: {CLIENT}\n    clientSecret: {{file: secret.txt}}\n    cloud: GCC-High\n"
     ));
     assert_clean(&diags);
@@ -119,11 +104,8 @@ fn instance_keys_are_case_insensitive_including_lowercase_cloud() {
 
 #[test]
 fn the_same_key_in_two_cases_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {File: secret.txt}\n    Cloud: eu\n    cloud: uk\n",
-    ));
+    let (f, _, diags) =
+        Fixture::contoso("    ClientSecret: {File: secret.txt}\n    Cloud: eu\n    cloud: uk\n");
     f.error_at(
         &diags,
         "`cloud` repeats `Cloud` (line 7) in instance `Contoso`",

@@ -201,8 +201,8 @@ fn realistic_msticpyconfig_loads_ignoring_unrelated_sections() {
 
 #[test]
 fn msticpyconfig_key_naming_a_missing_file_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load("jobs: [jobs]\nmsticpyconfig: nowhere/msticpyconfig.yaml\n");
+    let (f, _, diags) =
+        Fixture::loaded("jobs: [jobs]\nmsticpyconfig: nowhere/msticpyconfig.yaml\n");
     f.error_at(&diags, "msticpyconfig: no such file", 2);
 }
 

@@ -32,6 +32,19 @@ impl Fixture {
         fixture
     }
 
+    /// A fixture whose huntd.yaml, loaded, has one instance, `Contoso`, with `extra` settings
+    /// (indented four spaces).
+    pub fn contoso(extra: &str) -> (Self, Option<Config>, Diagnostics) {
+        Self::loaded(&with_instance("Contoso", extra))
+    }
+
+    /// A fixture whose huntd.yaml, `text`, is loaded with an empty environment.
+    pub fn loaded(text: &str) -> (Self, Option<Config>, Diagnostics) {
+        let f = Self::new();
+        let (config, diags) = f.load(text);
+        (f, config, diags)
+    }
+
     /// `name` inside the directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)

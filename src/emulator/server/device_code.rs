@@ -50,11 +50,7 @@ pub(super) fn start_device_code(
         );
     };
     let client_id = form.client_id.as_deref().unwrap_or_default();
-    if !tenant_config
-        .apps
-        .iter()
-        .any(|a| a.client_id.eq_ignore_ascii_case(client_id))
-    {
+    if tenant_config.app(client_id).is_none() {
         return aadsts(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -108,9 +104,7 @@ pub(super) fn delegated_answer(
 ) -> Response {
     let ttl = i64::try_from(shared.options.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let roles: Vec<String> = tenant
-        .apps
-        .iter()
-        .find(|a| a.client_id.eq_ignore_ascii_case(&grant.client_id))
+        .app(&grant.client_id)
         .map(|a| a.roles.clone())
         .unwrap_or_default();
     let user = tenant

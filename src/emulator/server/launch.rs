@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use tokio_util::sync::CancellationToken;
 
 use super::device_code::device_code;
-use super::hunting::{Api, graph, mde};
+use super::hunting::{Api, endpoint};
 use super::key_vault::vault_secret;
 use super::managed_identity::managed_identity;
 use super::state::{Counters, EmulatorState, Sessions};
@@ -150,8 +150,8 @@ pub(super) fn router(shared: Arc<EmulatorState>) -> Router {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
-        .route(Api::Graph.path(), post(graph))
-        .route(Api::Mde.path(), post(mde))
+        .route(Api::Graph.path(), endpoint(Api::Graph))
+        .route(Api::Mde.path(), endpoint(Api::Mde))
         .route("/secrets/{name}", get(vault_secret))
         .route("/metadata/identity/oauth2/token", get(managed_identity))
         .with_state(shared)
