@@ -156,6 +156,13 @@ pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("huntd.db").display())
 }
 
+/// A temporary config directory from `write_config` for a daemon on SQLite in it.
+pub fn sqlite_config_dir(fake: &Fake, daemon: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(fake, dir.path(), &sqlite_url(dir.path()), daemon);
+    dir
+}
+
 /// Writes `huntd.yaml` with the fake instance and `daemon:` settings, and an empty `jobs/`.
 pub fn write_config(fake: &Fake, dir: &Path, database: &str, daemon: &str) {
     std::fs::create_dir_all(dir.join("jobs")).expect("mkdir");
