@@ -227,12 +227,10 @@ fn key_vault_reference_without_vault_name_is_an_error() {
 
 #[test]
 fn key_vault_references_take_msticpy_shapes() {
-    let f = Fixture::new();
-    let text = format!(
+    let (_dir, config, diags) = Fixture::loaded(&format!(
         "{}  B:\n    TenantId: {TENANT}\n    ClientId: {CLIENT}\n    ClientSecret: {{KeyVault: other-vault/b-secret}}\n  C:\n    TenantId: {TENANT}\n    ClientId: {CLIENT}\n    ClientSecret: {{KeyVault: c-secret}}\nKeyVault:\n  VaultName: soc-vault\n  ManagedIdentity: true\n",
         with_instance("A", "    ClientSecret: {KeyVault: default}\n")
-    );
-    let (config, diags) = f.load(&text);
+    ));
     assert_clean(&diags);
     let config = config.expect("loaded");
     let reference = |name: &str| match &config.instances[name].credential {
@@ -263,12 +261,10 @@ fn key_vault_references_take_msticpy_shapes() {
 
 #[test]
 fn key_vault_reference_without_a_way_to_sign_in_is_an_error() {
-    let f = Fixture::new();
-    let text = format!(
+    let (f, _, diags) = Fixture::loaded(&format!(
         "{}KeyVault:\n  VaultName: soc-vault\n",
         with_instance("A", "    ClientSecret: {KeyVault: }\n")
-    );
-    let (_, diags) = f.load(&text);
+    ));
     f.error_at(&diags, "does not say how to sign in to the vault", 6);
 }
 
@@ -295,11 +291,9 @@ fn key_vault_secret_cannot_come_from_key_vault() {
 
 #[test]
 fn debug_of_a_loaded_config_never_shows_a_secret() {
-    let f = Fixture::new();
-    let text = format!(
+    let (_dir, config, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ndatabase: postgres://huntd:db-password-42@db.example/huntd\ninstances:\n  A:\n    TenantId: {TENANT}\n    ClientId: {CLIENT}\n    ClientSecret: plain-secret-42\n  B:\n    ConnectionString: \"tenant_id='{TENANT}'; client_id='{CLIENT}'; client_secret='cs-secret-42'\"\nKeyVault:\n  TenantId: {TENANT}\n  ClientId: {CLIENT}\n  ClientSecret: kv-secret-42\n"
-    );
-    let (config, diags) = f.load(&text);
+    ));
     assert_clean(&diags);
     let config = config.expect("loaded");
     let debug = format!("{config:?} {config:#?}");

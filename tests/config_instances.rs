@@ -115,12 +115,10 @@ fn the_same_key_in_two_cases_is_an_error() {
 
 #[test]
 fn instance_names_differing_only_in_case_are_an_error() {
-    let f = Fixture::new();
-    let text = format!(
+    let (f, config, diags) = Fixture::loaded(&format!(
         "{}  contoso:\n    TenantId: {TENANT}\n    ClientId: {CLIENT}\n    UserName: a@b.example\n",
         with_instance("Contoso", "    ClientSecret: {File: secret.txt}\n")
-    );
-    let (config, diags) = f.load(&text);
+    ));
     f.error_at(
         &diags,
         "instance `contoso` is defined twice (also `Contoso` on line 3)",

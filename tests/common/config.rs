@@ -76,6 +76,27 @@ impl Fixture {
         self.load_env(text, &EnvVars::from_vars::<&str, &str>([]))
     }
 
+    /// Writes `text` as the fixture's msticpyconfig.yaml.
+    pub fn write_msticpy(&self, text: &str) -> PathBuf {
+        self.write("msticpyconfig.yaml", text)
+    }
+
+    /// A fixture from `load_msticpy`: the fixture, the msticpyconfig.yaml path, the config and
+    /// the diagnostics.
+    pub fn msticpy(msticpy: &str) -> (Self, PathBuf, Option<Config>, Diagnostics) {
+        let f = Self::new();
+        let (path, config, diags) = f.load_msticpy(msticpy);
+        (f, path, config, diags)
+    }
+
+    /// Writes `msticpy` as msticpyconfig.yaml and loads a huntd.yaml naming it: the
+    /// msticpyconfig.yaml path, the config and the diagnostics.
+    pub fn load_msticpy(&self, msticpy: &str) -> (PathBuf, Option<Config>, Diagnostics) {
+        let path = self.write_msticpy(msticpy);
+        let (config, diags) = self.load("jobs: [jobs]\nmsticpyconfig: msticpyconfig.yaml\n");
+        (path, config, diags)
+    }
+
     /// The single diagnostic containing `needle`, checked to be an error on `line` of huntd.yaml.
     pub fn error_at<'a>(&self, diags: &'a Diagnostics, needle: &str, line: u32) -> &'a Diagnostic {
         let d = find(diags, needle);
@@ -141,9 +162,4 @@ pub fn assert_clean(diags: &Diagnostics) {
         "expected no diagnostics, got:\n{}",
         all(diags)
     );
-}
-
-/// Writes `text` as the fixture's msticpyconfig.yaml.
-pub fn write_msticpy(f: &Fixture, text: &str) -> PathBuf {
-    f.write("msticpyconfig.yaml", text)
 }
