@@ -1,14 +1,11 @@
 //! Delegated sign-in: the device code endpoint and redeeming device codes and refresh tokens.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::aad::{EntraForm, TokenForm, aadsts};
+use super::aad::{TokenForm, aadsts};
 use super::state::{EmulatorState, Grant, find_tenant, lock_sessions};
 use crate::emulator::{DeviceCodeOutcome, TenantConfig};
 
@@ -25,17 +22,6 @@ pub(super) struct DeviceCodeForm {
 
 /// Starts a device code sign-in that the emulated user approves, declines or lets expire (the
 /// tenant's `device_code`) by the second poll.
-#[tracing::instrument(skip_all, fields(tenant = %tenant))]
-pub(super) async fn device_code(
-    State(shared): State<Arc<EmulatorState>>,
-    Path(tenant): Path<String>,
-    EntraForm(form): EntraForm<DeviceCodeForm>,
-) -> Response {
-    let response = start_device_code(&shared, &tenant, &form);
-    shared.log(&tenant, "/oauth2/v2.0/devicecode", None, response.status());
-    response
-}
-
 pub(super) fn start_device_code(
     shared: &EmulatorState,
     tenant: &str,

@@ -1,27 +1,13 @@
 //! Entra ID's token endpoint: client secret, client assertion and the delegated grants.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::aad::{DEVICE_CODE_GRANT, EntraForm, JWT_BEARER, TokenForm, aadsts};
+use super::aad::{DEVICE_CODE_GRANT, JWT_BEARER, TokenForm, aadsts};
 use super::device_code::{redeem_device_code, redeem_refresh_token};
 use super::state::{EmulatorState, find_tenant};
 use crate::emulator::{AppConfig, certs};
-
-#[tracing::instrument(skip_all, fields(tenant = %tenant))]
-pub(super) async fn token(
-    State(shared): State<Arc<EmulatorState>>,
-    Path(tenant): Path<String>,
-    EntraForm(form): EntraForm<TokenForm>,
-) -> Response {
-    let response = issue_token(&shared, &tenant, &form);
-    shared.log(&tenant, "/oauth2/v2.0/token", None, response.status());
-    response
-}
 
 pub(super) fn issue_token(shared: &EmulatorState, tenant: &str, form: &TokenForm) -> Response {
     let Some(tenant_config) = find_tenant(shared, tenant) else {
