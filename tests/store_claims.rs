@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use huntd::store::{self, Backend, Claim, Error, Lease, RunStatus};
 
-use common::{Ctx, at, claim, device_cols, device_rows, ended, success};
+use common::{Ctx, at, claim, device_cols, device_rows, ended, run_rows, success};
 
 common::contract!(
     a_slot_is_won_by_exactly_one_of_many_concurrent_claimers,
@@ -110,7 +110,7 @@ async fn a_stale_attempt_writes_nothing(ctx: Ctx) {
     // Finishing `lease` with the two rows, which the store must refuse as a lost lease.
     let refused = async |lease: &Lease| {
         ctx.store
-            .finish_run(lease, &success(slot, &columns, &data))
+            .finish_run(lease, &success(slot, &columns, &run_rows(&data)))
             .await
             .expect_err("a run finished or taken over cannot be finished")
     };
@@ -163,7 +163,7 @@ async fn a_failed_write_leaves_no_rows_and_the_run_running(ctx: Ctx) {
     let columns = device_cols();
     let err = ctx
         .store
-        .finish_run(&lease, &success(slot, &columns, &data))
+        .finish_run(&lease, &success(slot, &columns, &run_rows(&data)))
         .await
         .expect_err("the trigger fails the write");
     assert!(err.to_string().contains("boom"), "{err}");
