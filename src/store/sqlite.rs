@@ -36,10 +36,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 /// SQLite's default limit on bound parameters per statement (since 3.32).
 const MAX_BINDS: usize = 32_766;
 
-/// Page cache per connection, in KiB when negative (SQLite's convention): 8 MiB. Each pooled
-/// connection grows its own cache, so this times the pool size is what SQLite may hold.
-const CACHE_SIZE: &str = "-8192";
-
 /// How long a writer waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -74,10 +70,9 @@ impl SqliteStore {
             // transactions but never corrupts the file or splits one.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            // A run's findings upsert touches the `(job, row_hash)` index at random places; with
-            // the default 2 MiB cache its pages are evicted and spilled to the WAL over and over.
-            // The cache is allocated as pages are used, so idle connections stay small.
-            .pragma("cache_size", CACHE_SIZE)
+            // SQLite's default page cache (2 MiB a connection) is kept: each pooled connection
+            // grows its own, so a larger one multiplied the memory of concurrent commits, and the
+            // findings upsert walks its index in key order, which a small cache serves well.
             .busy_timeout(BUSY_TIMEOUT);
         // Switching a fresh file to WAL needs a moment alone with it: a second process doing
         // the same at that instant is told "database is locked" without waiting out
