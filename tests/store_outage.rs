@@ -410,3 +410,68 @@ async fn a_postgres_outage_mid_run_leaves_no_run_running_once_it_is_back() {
     .await;
     db.finish(outcome).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_on_a_full_disk_is_never_won_without_its_run_and_wins_once_space_is_free() {
+    let Some(disk) = Tmpfs::mount("4m") else {
+        return;
+    };
+    let url = format!("sqlite://{}", disk.path().join("huntd.db").display());
+    let store = store::open(&url).await.expect("open the store");
+    let harness = Harness::new(store, 1).await;
+    let job = &harness.records[0];
+    let now = Utc::now();
+    let request = |n: i64| store::ClaimRequest {
+        job: job.name.clone(),
+        instance: job.instance.clone(),
+        slot_at: now + TimeDelta::seconds(n),
+        window_start: now + TimeDelta::seconds(n - 1),
+        window_end: now + TimeDelta::seconds(n),
+        node: "full-disk".to_string(),
+        lease_until: now + TimeDelta::minutes(5),
+        now,
+        query_sha256: job.query_sha256.clone(),
+        trigger: store::Trigger::Schedule,
+    };
+    let ballast = fill(disk.path());
+    let ended = huntd::daemon::failure::interrupted(Utc::now(), "ended by the test");
+    // Many claims, so some write reaches a page the full disk cannot give.
+    let mut refused = 0;
+    let mut won = Vec::new();
+    for n in 1..40 {
+        match harness.ctx.store.claim_slot(&request(n)).await {
+            Ok(store::Claim::Won(lease)) => {
+                let runs = harness.runs().await;
+                assert!(
+                    runs.iter().any(|r| r.id == lease.run_id),
+                    "claim {n} was won but its run {} is not stored",
+                    lease.run_id
+                );
+                // Ended so the next claim is not `Busy`; on a full disk that may fail too.
+                harness.ctx.store.fail_run(&lease, &ended).await.ok();
+                won.push(lease);
+            }
+            Ok(store::Claim::Busy { .. }) => {}
+            Ok(other) => panic!("claim {n}: {other:?}"),
+            Err(_) => refused += 1,
+        }
+    }
+    eprintln!(
+        "{refused} of 39 claims refused and {} won while the disk was full",
+        won.len()
+    );
+    assert!(
+        refused > 0,
+        "the disk never refused a claim: the test proves nothing"
+    );
+    std::fs::remove_file(&ballast).expect("free the disk");
+    for lease in &won {
+        harness.ctx.store.fail_run(lease, &ended).await.ok();
+    }
+    let claim = harness.ctx.store.claim_slot(&request(100)).await;
+    assert!(
+        matches!(claim, Ok(store::Claim::Won(_))),
+        "after freeing space: {claim:?} ({refused} claims were refused while full)"
+    );
+    harness.ctx.store.close().await;
+}
