@@ -10,7 +10,7 @@ mod daemon_support;
 mod scratch;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound as _, TimeDelta, Utc};
@@ -27,17 +27,7 @@ fn write_job(dir: &Path) {
 
 /// Runs `huntd --config <dir>/huntd.yaml <args>` with the fake's secret.
 async fn huntd(dir: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_huntd"));
-    command
-        .arg("--config")
-        .arg(dir.join("huntd.yaml"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env(SECRET_ENV.0, SECRET_ENV.1)
-        .stdin(Stdio::null());
-    tokio::task::spawn_blocking(move || command.output().expect("huntd runs"))
-        .await
-        .expect("join")
+    common::huntd_with(dir, args, &[SECRET_ENV]).await
 }
 
 /// `hunt_runs.trigger` of every run of `probe`, by run id.

@@ -10,13 +10,12 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::shared::{
-    EXIT_INVALID, EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, find_job, runtime, tokens_for, valid,
+    EXIT_INVALID, EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, load_with_job, runtime, tokens_for,
 };
 use crate::auth::TokenSource;
 use crate::daemon::{self, backfill as plan};
 use crate::hunt;
 use crate::jobs::Job;
-use crate::load::{Loaded, Scope};
 use crate::store;
 
 /// What `huntd backfill` was asked to do.
@@ -36,14 +35,11 @@ pub struct BackfillArgs<'a> {
 
 /// Runs `huntd backfill`.
 pub fn backfill(config: Option<&Path>, args: &BackfillArgs<'_>) -> anyhow::Result<ExitCode> {
-    let (mut config, jobs) = match valid(Loaded::locate(config, Scope::Credentials)) {
+    let (mut config, jobs, at) = match load_with_job(config, args.job) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let job = match find_job(&jobs, args.job) {
-        Ok(job) => job,
-        Err(code) => return Ok(code),
-    };
+    let job = &jobs[at];
     if let Some(instance) = args.instance
         && instance != job.instance
     {

@@ -10,14 +10,13 @@ use chrono::{DateTime, Utc};
 use super::records::{HistoryFormat, write_history};
 use super::rows::{self, RowFormat};
 use super::shared::{
-    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, find_instance, find_job, runtime, tokens_for, valid,
+    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, find_instance, load_with_job, runtime, tokens_for,
 };
 use crate::auth::TokenSource;
 use crate::config::Config;
 use crate::daemon;
 use crate::hunt::{self, Hunter, HunterOptions};
 use crate::jobs::Job;
-use crate::load::{Loaded, Scope};
 use crate::store;
 
 /// What `huntd once` was asked to do.
@@ -39,14 +38,11 @@ pub struct OnceArgs<'a> {
 
 /// Runs `huntd once`.
 pub fn once(config: Option<&Path>, args: &OnceArgs<'_>) -> anyhow::Result<ExitCode> {
-    let (mut config, jobs) = match valid(Loaded::locate(config, Scope::Credentials)) {
+    let (mut config, jobs, at) = match load_with_job(config, args.job) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let job = match find_job(&jobs, args.job) {
-        Ok(job) => job,
-        Err(code) => return Ok(code),
-    };
+    let job = &jobs[at];
     // Without --end: the window a run fired now would cover, so no future time is hunted.
     let end = args
         .end

@@ -11,7 +11,7 @@ use crate::auth::{self, Tokens};
 use crate::config::{Config, Instance};
 use crate::diagnostic::{Diagnostics, did_you_mean};
 use crate::jobs::Job;
-use crate::load::Loaded;
+use crate::load::{Loaded, Scope};
 use crate::store::{self, Store};
 
 /// Exit code: input (config or jobs) is invalid.
@@ -65,15 +65,21 @@ pub fn find_instance<'a>(config: &'a Config, name: &str) -> Result<&'a Instance,
     })
 }
 
-/// The job named `name`, or an error printed with a did-you-mean.
-pub fn find_job<'a>(jobs: &'a [Job], name: &str) -> Result<&'a Job, ExitCode> {
-    jobs.iter().find(|j| j.name == name).ok_or_else(|| {
+/// The valid config and jobs with credentials, and the index of the job named `name`; or the
+/// exit code after the diagnostics or a did-you-mean were printed.
+pub fn load_with_job(
+    config: Option<&Path>,
+    name: &str,
+) -> Result<(Config, Vec<Job>, usize), ExitCode> {
+    let (config, jobs) = valid(Loaded::locate(config, Scope::Credentials))?;
+    let at = jobs.iter().position(|j| j.name == name).ok_or_else(|| {
         let hint = did_you_mean(name, jobs.iter().map(|j| j.name.as_str()))
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();
         eprintln!("error: no job named `{name}`{hint}");
         ExitCode::from(EXIT_INVALID)
-    })
+    })?;
+    Ok((config, jobs, at))
 }
 
 /// Opens (and migrates) the configured database; says on stderr why when it cannot.

@@ -103,23 +103,10 @@ pub async fn run_one(
     planned: window::PlannedRun,
     cancel: CancellationToken,
 ) -> Result<Outcome> {
-    let Some(instance) = config.instances.get(&job.instance) else {
+    let Some((ctx, spec)) = one_off(config, job, store, tokens, Trigger::Manual, cancel).await?
+    else {
         return Ok(Outcome::Stopped);
     };
-    let (spec, record) = JobSpec::new(job.clone(), Arc::new(instance.clone()), Duration::ZERO);
-    store.upsert_job(&record).await?;
-    let spec = Arc::new(spec);
-    let ctx = Arc::new(
-        Context::new(
-            store,
-            Hunter::new(tokens, spooling_in(config, HunterOptions::default())),
-            one_off_node_id(config),
-            1,
-            DEFAULT_LEASE,
-            cancel,
-        )
-        .triggered_by(Trigger::Manual),
-    );
     Ok(worker::claim_and_run(&ctx, &spec, planned, &CancellationToken::new()).await)
 }
 
@@ -134,23 +121,43 @@ pub async fn backfill(
     stop: CancellationToken,
     report: impl FnMut(backfill::Event),
 ) -> Result<backfill::Summary> {
-    let Some(instance) = config.instances.get(&job.instance) else {
+    let one_off = one_off(config, job, store, tokens, Trigger::Backfill, stop.clone()).await?;
+    let Some((ctx, spec)) = one_off else {
         return Ok(backfill::Summary::default());
+    };
+    Ok(backfill::run(&ctx, &spec, range, &stop, report).await?)
+}
+
+/// The context and spec of a command that runs `job` outside the daemon, its runs recorded as
+/// started by `trigger` from a node of its own (`<node>-once-<pid>`, `<node>-backfill-<pid>`),
+/// the job registered; `None` when its instance is not in the config.
+async fn one_off(
+    config: &Config,
+    job: &Job,
+    store: Arc<dyn Store>,
+    tokens: Arc<dyn TokenSource>,
+    trigger: Trigger,
+    cancel: CancellationToken,
+) -> Result<Option<(Arc<Context>, Arc<JobSpec>)>> {
+    let Some(instance) = config.instances.get(&job.instance) else {
+        return Ok(None);
     };
     let (spec, record) = JobSpec::new(job.clone(), Arc::new(instance.clone()), Duration::ZERO);
     store.upsert_job(&record).await?;
-    let ctx = Arc::new(
-        Context::new(
-            store,
-            Hunter::new(tokens, spooling_in(config, HunterOptions::default())),
-            format!("{}-backfill-{}", node_id(config), std::process::id()),
-            1,
-            DEFAULT_LEASE,
-            stop.clone(),
-        )
-        .triggered_by(Trigger::Backfill),
-    );
-    Ok(backfill::run(&ctx, &Arc::new(spec), range, &stop, report).await?)
+    let node = match trigger {
+        Trigger::Backfill => format!("{}-backfill-{}", node_id(config), std::process::id()),
+        Trigger::Manual | Trigger::Schedule => one_off_node_id(config),
+    };
+    let ctx = Context::new(
+        store,
+        Hunter::new(tokens, spooling_in(config, HunterOptions::default())),
+        node,
+        1,
+        DEFAULT_LEASE,
+        cancel,
+    )
+    .triggered_by(trigger);
+    Ok(Some((Arc::new(ctx), Arc::new(spec))))
 }
 
 /// The config and jobs for a reload, with Key Vault secrets resolved again so rotated secrets are picked up.

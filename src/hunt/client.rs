@@ -242,21 +242,7 @@ impl Hunter {
             _ => self.options.graph_time_limit,
         } + self.options.timeout_margin;
         tracing::info!(client_request_id = %request_id, %url, "calling {}", api.name);
-        let mut headers = HeaderMap::new();
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.token.expose()))
-            .map_err(|_| {
-                HuntError::new(
-                    ErrorClass::Auth,
-                    "the access token is not a valid header value",
-                )
-            })?;
-        bearer.set_sensitive(true);
-        headers.insert(AUTHORIZATION, bearer);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
-        headers.insert(
-            "client-request-id",
-            HeaderValue::from_str(&request_id.to_string()).expect("a UUID is a valid header value"),
-        );
+        let headers = request_headers(token.token.expose(), request_id)?;
         let started = Instant::now();
         let exchange = async {
             let response = client
@@ -276,8 +262,15 @@ impl Hunter {
                 let bytes = response.bytes().await.unwrap_or_default();
                 return Err(classify_status(api, status, retry_after.as_deref(), &bytes));
             }
-            let spool_dir = self.options.spool_dir.clone();
-            read_body(api, response, status, started, request_id, spool_dir).await
+            read_body(
+                api,
+                response,
+                status,
+                started,
+                request_id,
+                &self.options.spool_dir,
+            )
+            .await
         };
         let result = match tokio::time::timeout(limit, exchange).await {
             Ok(result) => result,
@@ -337,6 +330,26 @@ impl Hunter {
     }
 }
 
+/// A hunting call's headers: the bearer token (marked sensitive, so it is never logged), JSON,
+/// and the `client-request-id` Microsoft support asks for.
+fn request_headers(token: &str, request_id: Uuid) -> Result<HeaderMap, HuntError> {
+    let mut headers = HeaderMap::new();
+    let mut bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        HuntError::new(
+            ErrorClass::Auth,
+            "the access token is not a valid header value",
+        )
+    })?;
+    bearer.set_sensitive(true);
+    headers.insert(AUTHORIZATION, bearer);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+    headers.insert(
+        "client-request-id",
+        HeaderValue::from_str(&request_id.to_string()).expect("a UUID is a valid header value"),
+    );
+    Ok(headers)
+}
+
 /// Streams the body into the parser on a blocking thread, so a 100 MB answer neither blocks
 /// the runtime nor sits in memory next to its rows.
 async fn read_body(
@@ -345,8 +358,9 @@ async fn read_body(
     status: u16,
     started: Instant,
     request_id: Uuid,
-    spool_dir: std::path::PathBuf,
+    spool_dir: &std::path::Path,
 ) -> Attempt {
+    let spool_dir = spool_dir.to_path_buf();
     let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(CHANNEL_CHUNKS);
     let parser = tokio::task::spawn_blocking(move || {
         let mut parser = BodyParser::new(&spool_dir);

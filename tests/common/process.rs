@@ -234,6 +234,11 @@ pub const WINDOW_LOGONS: &str =
 
 /// Runs `huntd --config <dir>/huntd.yaml <args>` to completion.
 pub async fn huntd(dir: &Path, args: &[&str]) -> Output {
+    huntd_with(dir, args, &[]).await
+}
+
+/// Runs `huntd --config <dir>/huntd.yaml <args>` to completion with `env` added.
+pub async fn huntd_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_huntd"));
     command
         .arg("--config")
@@ -242,6 +247,7 @@ pub async fn huntd(dir: &Path, args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .env_remove("HUNTD_CONFIG")
         .env_remove("MSTICPYCONFIG")
+        .envs(env.iter().copied())
         .stdin(Stdio::null());
     tokio::task::spawn_blocking(move || command.output().expect("huntd runs"))
         .await
