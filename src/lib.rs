@@ -16,6 +16,7 @@ pub mod examples;
 pub mod hunt;
 pub mod jobs;
 pub mod load;
+pub mod outputs;
 pub mod schedule;
 pub mod status;
 pub mod store;

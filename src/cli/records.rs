@@ -89,7 +89,7 @@ pub fn prune(config: Option<&Path>, batch_size: u32) -> anyhow::Result<ExitCode>
 }
 
 /// Opens (and migrates) the configured database, runs `work` with it and stdout, and closes it.
-fn with_store<F>(config: Option<&Path>, work: F) -> anyhow::Result<ExitCode>
+pub(super) fn with_store<F>(config: Option<&Path>, work: F) -> anyhow::Result<ExitCode>
 where
     F: AsyncFnOnce(Arc<dyn store::Store>, &mut Vec<u8>) -> anyhow::Result<()>,
 {
@@ -121,7 +121,7 @@ where
     })
 }
 
-fn time(t: DateTime<Utc>) -> String {
+pub(super) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

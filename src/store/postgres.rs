@@ -1,6 +1,7 @@
 //! The PostgreSQL backend: results arrive by `copy ... from stdin`, findings are upserted from
 //! them server-side, and several daemons can share one database.
 
+mod deliveries;
 mod status;
 
 use std::borrow::Cow;
@@ -404,6 +405,7 @@ async fn write_run(
     }
     let hashed = copy_results(tx, lease, result.rows, dedup).await?;
     let new_row_count = record_findings(tx, lease, result.finished_at, &hashed).await?;
+    deliveries::record(tx, lease, result.finished_at, result.notify).await?;
     refresh_view(
         tx,
         &DIALECT,
