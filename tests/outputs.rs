@@ -121,12 +121,13 @@ async fn take(
 fn add_outputs(dir: &Path, addr: SocketAddr) {
     let path = dir.join("huntd.yaml");
     let mut text = std::fs::read_to_string(&path).expect("read config");
+    let base = format!("http://{addr}");
     write!(
         text,
         "outputs:\n\
-         \x20 hook: {{type: webhook, url: 'http://{addr}/hook', secret: {{EnvironmentVar: HOOK_SECRET}}}}\n\
-         \x20 chat: {{type: slack, url: 'http://{addr}/slack/T0/B0/x'}}\n\
-         \x20 teams: {{type: teams, url: 'http://{addr}/teams?sig=x'}}\n\
+         \x20 hook: {{type: webhook, url: {base}/hook, secret: {{EnvironmentVar: HOOK_SECRET}}}}\n\
+         \x20 chat: {{type: slack, url: {base}/slack/T0/B0/x}}\n\
+         \x20 teams: {{type: teams, url: {base}/teams?sig=x}}\n\
          \x20 archive: {{type: file, path: ./findings.jsonl}}\n"
     )
     .expect("writing to a String");
@@ -191,7 +192,8 @@ async fn delivered(store: &Arc<dyn Store>) -> usize {
         .count()
 }
 
-/// The webhook's requests, checked: signed, keyed in header and body alike, naming the job.
+/// The webhook's requests, checked: signed, keyed in header and body alike, each carrying its
+/// job's finding.
 fn checked_hooks(receiver: &Receiver) -> Vec<serde_json::Value> {
     receiver
         .taken("/hook")
@@ -203,12 +205,12 @@ fn checked_hooks(receiver: &Receiver) -> Vec<serde_json::Value> {
                 body["idempotency_key"].as_str(),
                 Some(request.header("Idempotency-Key"))
             );
-            assert_eq!(body["job"], "probe");
+            let job = body["job"].as_str().expect("a job").to_string();
             assert!(
                 body["findings"][0]["data"]["Query"]
                     .as_str()
-                    .is_some_and(|q| q.contains("'probe'")),
-                "{body}"
+                    .is_some_and(|q| q.contains(&format!("'{job}'"))),
+                "the job's own finding: {body}"
             );
             body
         })
@@ -512,4 +514,85 @@ async fn validate_names_the_line_of_an_unknown_output_and_notify_test_sends_a_sa
         !text.contains("/slack"),
         "the URL's path is never shown: {text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_on_postgres_send_each_delivery_once_and_each_job_in_run_order() {
+    let Some(db) = postgres::create("huntd_outputs_nodes").await else {
+        return;
+    };
+    let root = &db.base[..db.base.rfind('/').expect("URL has a path")];
+    let url = format!("{root}/{}", db.name);
+    let outcome = tokio::spawn(async move {
+        let fake = Fake::start().await;
+        let (receiver, addr) = Receiver::start().await;
+        // Slow answers keep sends in flight while the other nodes claim.
+        receiver.delay_ms.store(200, Ordering::SeqCst);
+        let dirs: Vec<tempfile::TempDir> = (0..3)
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        let mut nodes = Vec::new();
+        for (n, dir) in dirs.iter().enumerate() {
+            write_config(
+                &fake,
+                dir.path(),
+                &url,
+                &format!(
+                    "node: node-{n}\n  shutdown_grace: 2s\n  notify: {{to: [hook], mode: each}}"
+                ),
+            );
+            add_outputs(dir.path(), addr);
+            for job in ["alpha", "bravo", "charlie"] {
+                std::fs::write(dir.path().join(format!("jobs/{job}.yaml")), job_yaml(job))
+                    .expect("write job");
+            }
+            nodes.push(start(dir.path()));
+        }
+        let store = store::open(&url).await.expect("store");
+        wait_until("twelve deliveries", &nodes[0], || async {
+            receiver.taken("/hook").len() >= 12
+        })
+        .await;
+        for node in &mut nodes {
+            node.signal("TERM");
+            assert_eq!(node.exit_code().await, Some(0), "{}", node.log());
+        }
+        let sent = keys(&receiver.arrived("/hook"));
+        let mut distinct = sent.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            sent.len(),
+            "a delivery sent twice: {sent:?}"
+        );
+        let all = deliveries(&store).await;
+        let delivered: Vec<_> = all
+            .iter()
+            .filter(|d| d.status == DeliveryStatus::Delivered)
+            .collect();
+        assert_eq!(delivered.len(), sent.len(), "{all:#?}");
+        let mut by_node = std::collections::BTreeMap::new();
+        for d in &delivered {
+            *by_node
+                .entry(d.lease_owner.clone().unwrap_or_default())
+                .or_insert(0) += 1;
+        }
+        eprintln!("deliveries sent per node: {by_node:?}");
+        let hooks = checked_hooks(&receiver);
+        for job in ["alpha", "bravo", "charlie"] {
+            let ids: Vec<i64> = hooks
+                .iter()
+                .filter(|b| b["job"] == job)
+                .filter_map(|b| b["delivery_id"].as_i64())
+                .collect();
+            assert!(
+                ids.windows(2).all(|w| w[0] < w[1]),
+                "{job} in run order: {ids:?}"
+            );
+        }
+        store.close().await;
+    })
+    .await;
+    db.finish(outcome).await;
 }

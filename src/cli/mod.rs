@@ -171,7 +171,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = FindingsFormat::Table)]
         format: FindingsFormat,
     },
-    /// Delete results, runs and unseen findings older than each job's `retention`, in batches.
+    /// Delete results, runs, unseen findings and sent deliveries older than each job's `retention`.
     Prune {
         /// Rows deleted per statement, so the database stays responsive.
         #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]

@@ -79,9 +79,10 @@ pub fn prune(config: Option<&Path>, batch_size: u32) -> anyhow::Result<ExitCode>
             batch_size,
         };
         let report = store.prune(&options).await?;
+        let deliveries = store.prune_deliveries(options.now).await?;
         writeln!(
             out,
-            "pruned {} results, {} runs, {} findings, {} gaps in {} batches",
+            "pruned {} results, {} runs, {} findings, {} gaps in {} batches, {deliveries} deliveries",
             report.results, report.runs, report.findings, report.gaps, report.batches
         )?;
         Ok(())

@@ -327,6 +327,27 @@ fn output(
         ),
         None => Some(DEFAULT_MAX_AGE),
     };
+    let sink = sink(check, key, node, kind, scope);
+    if check.diags.error_count() > errors_before {
+        return None;
+    }
+    Some(Output {
+        name: name.to_string(),
+        sink: sink?,
+        max_age: max_age?,
+    })
+}
+
+/// The settings of an output of type `kind` (one of [`KINDS`]).
+fn sink(
+    check: &mut Checker<'_>,
+    key: &Key,
+    node: &Node,
+    kind: &str,
+    scope: &secret::Scope<'_>,
+) -> Option<Sink> {
+    let name = key.name.trim();
+    let what = format!("output `{name}`");
     let secret_of = |check: &mut Checker<'_>, field: &str| -> Option<SecretSource> {
         let Some(n) = node.get(field) else {
             check
@@ -344,7 +365,7 @@ fn output(
             scope,
         )
     };
-    let sink = match kind {
+    Some(match kind {
         "webhook" => {
             let url = url(check, node, key.location, &what);
             let secret = secret_of(check, "secret");
@@ -387,14 +408,6 @@ fn output(
                 index,
             }
         }
-    };
-    if check.diags.error_count() > errors_before {
-        return None;
-    }
-    Some(Output {
-        name: name.to_string(),
-        sink,
-        max_age: max_age?,
     })
 }
 

@@ -207,6 +207,10 @@ pub trait Deliveries: Send + Sync {
 
     /// Pending deliveries per output.
     async fn pending_deliveries(&self) -> Result<Vec<(String, i64)>>;
+
+    /// Deletes delivered and dead deliveries committed longer ago than their job's retention;
+    /// returns how many. Pending ones are kept: they are still owed.
+    async fn prune_deliveries(&self, now: DateTime<Utc>) -> Result<u64>;
 }
 
 /// A `hunt_deliveries` row as both backends select it: `findings` as JSON text.

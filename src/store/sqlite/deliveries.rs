@@ -5,6 +5,7 @@ use sqlx::SqliteConnection;
 
 use super::{SqliteStore, ts};
 use crate::store::Result;
+use crate::store::backend::cutoff;
 use crate::store::deliveries::{
     Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryRow,
     DeliveryStatus, OutcomeColumns, RetryTarget,
@@ -202,5 +203,25 @@ impl Deliveries for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn prune_deliveries(&self, now: DateTime<Utc>) -> Result<u64> {
+        let jobs: Vec<(String, i64)> =
+            sqlx::query_as(r"select name, retention_seconds from hunt_jobs order by name")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut deleted = 0;
+        for (job, retention) in jobs {
+            deleted += sqlx::query(
+                r"delete from hunt_deliveries
+                  where job = ?1 and status <> 'pending' and created_at < ?2",
+            )
+            .bind(&job)
+            .bind(ts(cutoff(now, retention)))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(deleted)
     }
 }
