@@ -596,3 +596,106 @@ async fn three_nodes_on_postgres_send_each_delivery_once_and_each_job_in_run_ord
     .await;
     db.finish(outcome).await;
 }
+
+/// Reads RFC 6587 octet-counted frames (`LENGTH SP MESSAGE`) from every connection to
+/// `listener` into `frames`.
+async fn read_frames(listener: tokio::net::TcpListener, frames: Arc<Mutex<Vec<String>>>) {
+    use tokio::io::AsyncReadExt as _;
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let frames = Arc::clone(&frames);
+        tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            stream.read_to_end(&mut bytes).await.expect("read");
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let space = rest.iter().position(|b| *b == b' ').expect("a length");
+                let length: usize = std::str::from_utf8(&rest[..space])
+                    .expect("digits")
+                    .parse()
+                    .expect("a length");
+                let message = &rest[space + 1..space + 1 + length];
+                frames
+                    .lock()
+                    .expect("lock")
+                    .push(String::from_utf8(message.to_vec()).expect("UTF-8"));
+                rest = &rest[space + 1 + length..];
+            }
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn syslog_carries_rfc5424_over_tcp_with_octet_counting_and_cef_over_udp() {
+    let fake = Fake::start().await;
+    let (_receiver, addr) = Receiver::start().await;
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let tcp_addr = tcp.local_addr().expect("addr");
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    tokio::spawn(read_frames(tcp, Arc::clone(&frames)));
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let udp_addr = udp.local_addr().expect("addr");
+    let dir = tempfile::tempdir().expect("tempdir");
+    setup(
+        &fake,
+        dir.path(),
+        &sqlite_url(dir.path()),
+        addr,
+        "siem, arcsight",
+    );
+    let path = dir.path().join("huntd.yaml");
+    let mut text = std::fs::read_to_string(&path).expect("read");
+    writeln!(
+        text,
+        "  siem: {{type: syslog, address: 'tcp://{tcp_addr}'}}\n  arcsight: {{type: syslog, address: 'udp://{udp_addr}', format: cef}}"
+    )
+    .expect("writing to a String");
+    std::fs::write(&path, text).expect("write");
+    let mut daemon = start(dir.path());
+    let mut datagram = vec![0u8; 65_536];
+    let n = tokio::time::timeout(Duration::from_secs(60), udp.recv(&mut datagram))
+        .await
+        .expect("a datagram within a minute")
+        .expect("recv");
+    let cef = String::from_utf8(datagram[..n].to_vec()).expect("UTF-8");
+    wait_until("a framed message", &daemon, || async {
+        !frames.lock().expect("lock").is_empty()
+    })
+    .await;
+    daemon.signal("TERM");
+    assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
+
+    let message = frames.lock().expect("lock")[0].clone();
+    assert!(message.starts_with("<84>1 "), "{message}");
+    assert!(message.contains(" huntd "), "{message}");
+    assert!(
+        message.contains("[huntd@32473 job=\"probe\" instance=\"Fake\" run=\""),
+        "{message}"
+    );
+    let json = message.split_once("] \u{feff}").expect("BOM and JSON").1;
+    let row: serde_json::Value = serde_json::from_str(json).expect("the finding as JSON");
+    assert!(
+        row["Query"].as_str().is_some_and(|q| q.contains("'probe'")),
+        "{row}"
+    );
+
+    assert!(cef.starts_with("<84>1 "), "{cef}");
+    let event = cef
+        .split_once("] ")
+        .expect("CEF after the structured data")
+        .1;
+    assert!(event.starts_with("CEF:0|huntd|huntd|"), "{event}");
+    assert!(
+        event.contains("|probe|new finding from job probe|5|"),
+        "{event}"
+    );
+    assert!(event.contains("cs1Label=job cs1=probe"), "{event}");
+    // KQL's `=` in the finding's query is escaped in the extension.
+    assert!(event.contains(r"job \= 'probe'"), "{event}");
+}

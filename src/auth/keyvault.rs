@@ -312,7 +312,7 @@ fn output_secret(sink: &mut Sink) -> Option<&mut SecretSource> {
     match sink {
         Sink::Webhook { secret, .. } => Some(secret),
         Sink::SplunkHec { token, .. } => Some(token),
-        Sink::Slack { .. } | Sink::Teams { .. } | Sink::File { .. } => None,
+        Sink::Slack { .. } | Sink::Teams { .. } | Sink::File { .. } | Sink::Syslog { .. } => None,
     }
 }
 

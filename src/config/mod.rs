@@ -25,7 +25,9 @@ pub use env::EnvVars;
 pub(crate) use env::expand_path;
 pub use instance::{Instance, Quota};
 pub use key_vault::{KeyVaultAuth, KeyVaultSettings};
-pub use outputs::{DEFAULT_MAX_AGE, Notify, NotifyMode, Output, Sink, SinkUrl};
+pub use outputs::{
+    DEFAULT_MAX_AGE, Notify, NotifyMode, Output, Sink, SinkUrl, SyslogFormat, SyslogTransport,
+};
 pub use secret::{Error, KeyVaultRef, Result, Secret, SecretSource};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Severity};

@@ -48,6 +48,15 @@ pub enum Sink {
         /// The file, absolute.
         path: PathBuf,
     },
+    /// RFC 5424 syslog, one message per finding.
+    Syslog {
+        /// UDP or TCP.
+        transport: SyslogTransport,
+        /// `host:port`.
+        address: String,
+        /// The message: the finding's JSON, or CEF.
+        format: SyslogFormat,
+    },
     /// Splunk's HTTP Event Collector.
     SplunkHec {
         /// The collector's base URL (`https://host:8088`).
@@ -67,6 +76,7 @@ impl Sink {
             Sink::Slack { .. } => "slack",
             Sink::Teams { .. } => "teams",
             Sink::File { .. } => "file",
+            Sink::Syslog { .. } => "syslog",
             Sink::SplunkHec { .. } => "splunk_hec",
         }
     }
@@ -117,6 +127,24 @@ impl fmt::Debug for SinkUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.shown())
     }
+}
+
+/// How syslog messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogTransport {
+    /// One datagram per message (RFC 5426).
+    Udp,
+    /// Octet-counting framing (RFC 6587).
+    Tcp,
+}
+
+/// What a syslog message carries after its header and structured data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogFormat {
+    /// The finding's row as JSON.
+    Rfc5424,
+    /// An ArcSight CEF event.
+    Cef,
 }
 
 /// How a run's new findings become messages.
@@ -186,7 +214,7 @@ const NOTIFY_KEYS: [&str; 3] = ["to", "mode", "min_new"];
 /// The default `max_age` of an output.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
-const KINDS: [&str; 5] = ["webhook", "slack", "teams", "file", "splunk_hec"];
+const KINDS: [&str; 6] = ["webhook", "slack", "teams", "file", "syslog", "splunk_hec"];
 
 /// Reads a `notify:` mapping; `what` names it in messages (`notify`, `daemon.notify`).
 pub fn notify(check: &mut Checker<'_>, node: &Node, what: &str) -> Option<Notify> {
@@ -287,6 +315,7 @@ fn keys_of(kind: &str) -> &'static [&'static str] {
     match kind {
         "webhook" => &["type", "max_age", "url", "secret"],
         "file" => &["type", "max_age", "path"],
+        "syslog" => &["type", "max_age", "address", "format"],
         "splunk_hec" => &["type", "max_age", "url", "token", "index"],
         _ => &["type", "max_age", "url"],
     }
@@ -396,6 +425,7 @@ fn sink(
             }
             Sink::File { path }
         }
+        "syslog" => syslog(check, node, key.location, &what)?,
         _ => {
             let url = url(check, node, key.location, &what);
             let token = secret_of(check, "token");
@@ -408,6 +438,76 @@ fn sink(
                 index,
             }
         }
+    })
+}
+
+/// A syslog output's `address` (`udp://host:port`, `tcp://host:port`; port 514 when left out)
+/// and `format` (`rfc5424`, the default, or `cef`).
+fn syslog(check: &mut Checker<'_>, node: &Node, at: Location, what: &str) -> Option<Sink> {
+    let hint = "write it as udp://host:514 or tcp://host:514";
+    let Some(n) = node.get("address") else {
+        check
+            .error(at, format!("{what} has no `address`"))
+            .hint(hint);
+        return None;
+    };
+    let text = check.string(n, &format!("address of {what}"))?;
+    let parsed = reqwest::Url::parse(text.trim()).ok();
+    let transport = match parsed.as_ref().map(reqwest::Url::scheme) {
+        Some("udp") => SyslogTransport::Udp,
+        Some("tcp") => SyslogTransport::Tcp,
+        Some("tls") => {
+            check
+                .error(
+                    n.location,
+                    format!("{what}: syslog over TLS is not supported yet"),
+                )
+                .hint(
+                    "send over tcp:// to a local relay (rsyslog, syslog-ng) that forwards over TLS",
+                );
+            return None;
+        }
+        _ => {
+            check
+                .error(
+                    n.location,
+                    format!(
+                        "address of {what} `{}` is not udp:// or tcp://",
+                        text.trim()
+                    ),
+                )
+                .hint(hint);
+            return None;
+        }
+    };
+    let url = parsed?;
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        check
+            .error(n.location, format!("address of {what} names no host"))
+            .hint(hint);
+        return None;
+    };
+    let address = format!("{host}:{}", url.port().unwrap_or(514));
+    let format = match node.get("format") {
+        None => SyslogFormat::Rfc5424,
+        Some(f) => match check.string(f, &format!("format of {what}"))?.trim() {
+            "rfc5424" => SyslogFormat::Rfc5424,
+            "cef" => SyslogFormat::Cef,
+            other => {
+                check
+                    .error(
+                        f.location,
+                        format!("unknown syslog format `{other}` of {what}"),
+                    )
+                    .hint("use `rfc5424` (the finding as JSON) or `cef` (ArcSight CEF)");
+                return None;
+            }
+        },
+    };
+    Some(Sink::Syslog {
+        transport,
+        address,
+        format,
     })
 }
 

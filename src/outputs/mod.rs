@@ -1,6 +1,6 @@
 //! Sending notifications to the sinks named under `outputs:`: what a notification holds, the
-//! message each kind of receiver takes (`webhook`, `slack`, `teams`, `file`, `splunk`), and
-//! how an answer counts (delivered, try again, or refused for good).
+//! message each kind of receiver takes (`webhook`, `slack`, `teams`, `file`, `splunk`,
+//! `syslog`), and how an answer counts (delivered, try again, or refused for good).
 //!
 //! The outbox itself (which notifications are owed, claims, retries) is the store's and the
 //! daemon's; this module only turns one notification into one send.
@@ -9,6 +9,7 @@ mod file;
 mod http;
 mod slack;
 mod splunk;
+mod syslog;
 mod teams;
 mod webhook;
 
@@ -214,7 +215,10 @@ impl Sinks {
             let source = match &output.sink {
                 Sink::Webhook { secret, .. } => Some(secret),
                 Sink::SplunkHec { token, .. } => Some(token),
-                Sink::Slack { .. } | Sink::Teams { .. } | Sink::File { .. } => None,
+                Sink::Slack { .. }
+                | Sink::Teams { .. }
+                | Sink::File { .. }
+                | Sink::Syslog { .. } => None,
             };
             let secret = source
                 .map(SecretSource::resolve)
@@ -272,6 +276,14 @@ impl Sinks {
                 http::post_json(&self.client, url, &teams::body(notification), &[]).await
             }
             (Sink::File { path }, _) => file::append(path, notification).await,
+            (
+                Sink::Syslog {
+                    transport,
+                    address,
+                    format,
+                },
+                _,
+            ) => syslog::send(*transport, address, *format, &self.host, notification).await,
             (Sink::SplunkHec { url, index, .. }, Some(token)) => {
                 splunk::send(
                     &self.client,
