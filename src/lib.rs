@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod load;
 pub mod outputs;
 pub mod schedule;
+pub mod spool;
 pub mod status;
 pub mod store;
 pub mod yaml;

@@ -64,7 +64,7 @@ async fn record_runs(dir: &Path) {
         other => panic!("claim not won: {other:?}"),
     };
     let columns = stored::device_cols();
-    let rows = stored::device_rows(&["d1", "d2"]);
+    let rows = stored::run_rows(&stored::device_rows(&["d1", "d2"]));
     for job in ["hourly-hunt", "retired-hunt"] {
         let slot = now - TimeDelta::minutes(50);
         let lease = won(store.claim_slot(&claim(job, slot)).await.expect("claim"));

@@ -123,7 +123,9 @@ async fn graph_timespan_bounds_every_timestamp() {
     )
     .await
     .expect("runs");
-    let row: Value = serde_json::from_str(outcome.result.rows[0].get()).expect("JSON row");
+    let row: Value =
+        serde_json::from_str(outcome.result.rows.to_vec().expect("spooled rows")[0].get())
+            .expect("JSON row");
     let at = |key: &str| {
         row[key]
             .as_str()
@@ -135,7 +137,8 @@ async fn graph_timespan_bounds_every_timestamp() {
     let all = hunt(&e, Environment::Graph, "DeviceNetworkEvents | count", None)
         .await
         .expect("runs");
-    let all: Value = serde_json::from_str(all.result.rows[0].get()).expect("JSON row");
+    let all: Value = serde_json::from_str(all.result.rows.to_vec().expect("spooled rows")[0].get())
+        .expect("JSON row");
     assert!(all["Count"].as_i64() > row["n"].as_i64(), "{all} vs {row}");
 }
 
@@ -373,7 +376,8 @@ async fn every_example_job_finds_its_planted_activity() {
             let outcome = hunt(&e, job.environment, &query, window)
                 .await
                 .unwrap_or_else(|error| panic!("{}: {error}", job.name));
-            let rows: Vec<&str> = outcome.result.rows.iter().map(|r| r.get()).collect();
+            let rows = outcome.result.rows.to_vec().expect("spooled rows");
+            let rows: Vec<&str> = rows.iter().map(|r| r.get()).collect();
             assert!(
                 rows.iter().any(|r| r.contains(planted)),
                 "{} over {start_at}..{end} misses {planted}: {rows:?}",

@@ -123,7 +123,7 @@ async fn graph_answer_with_lowercase_keys_becomes_columns_and_raw_rows() {
         [("Timestamp", "DateTime"), ("DeviceName", "String")]
     );
     assert_eq!(
-        result.rows[0].get(),
+        result.rows.to_vec().expect("spooled rows")[0].get(),
         r#"{"Timestamp":"2024-02-01T08:00:00.1234567Z","DeviceName":"pc1"}"#
     );
     assert_eq!(result.rows.len(), 2);
@@ -153,7 +153,7 @@ async fn mde_answer_with_capitalised_keys_and_stats() {
     assert_eq!(outcome.result.columns[1].name, "Count");
     assert_eq!(outcome.result.columns[1].type_name, "Int64");
     assert_eq!(
-        outcome.result.rows[0].get(),
+        outcome.result.rows.to_vec().expect("spooled rows")[0].get(),
         r#"{"DeviceId":"abc","Count":3}"#
     );
     assert_eq!(
@@ -178,7 +178,10 @@ async fn values_stay_exactly_as_sent_and_unknown_types_are_kept_as_text() {
     let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
         .await
         .expect("the hunt succeeds");
-    assert_eq!(outcome.result.rows[0].get(), row);
+    assert_eq!(
+        outcome.result.rows.to_vec().expect("spooled rows")[0].get(),
+        row
+    );
     assert_eq!(outcome.result.columns[1].type_name, "FancyNewType");
 }
 

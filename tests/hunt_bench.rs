@@ -137,9 +137,13 @@ async fn bench_parse_100k_row_graph_answer_over_loopback() {
     let result = &outcome.result;
     assert_eq!(result.rows.len(), ROWS);
     assert!(result.truncated);
-    assert_eq!(result.rows[7].get(), row(7));
+    assert_eq!(result.rows.to_vec().expect("spooled rows")[7].get(), row(7));
     let body = result.body_bytes;
-    let kept: usize = result.rows.iter().map(|r| r.get().len()).sum();
+    let kept: usize = result
+        .rows
+        .iter()
+        .map(|r| r.expect("spooled row").get().len())
+        .sum();
     let added = peak.saturating_sub(rss_before);
     let (mb, rows_per_s, ratio) = (
         body as f64 / 1e6,

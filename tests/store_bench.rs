@@ -16,6 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::value::RawValue;
 use sqlx::{AssertSqlSafe, Connection};
 
+use huntd::spool::{Rows, RunRows};
 use huntd::store::{self, Claim, ClaimRequest, Column, JobRecord, RunSuccess, Store};
 
 const ROWS: usize = 100_000;
@@ -182,12 +183,14 @@ async fn ingest(store: &Arc<dyn Store>, columns: &[Column], data: &[Box<RawValue
                 lease_until: slot + TimeDelta::hours(1),
                 now: slot,
                 query_sha256: "q".to_string(),
+                trigger: huntd::store::Trigger::Schedule,
             })
             .await
             .expect("claim")
         else {
             panic!("claim lost");
         };
+        let rows = RunRows::single(Rows::from_vec(data).expect("rows in memory"));
         let started = Instant::now();
         let finished = store
             .finish_run(
@@ -195,7 +198,7 @@ async fn ingest(store: &Arc<dyn Store>, columns: &[Column], data: &[Box<RawValue
                 &RunSuccess {
                     finished_at: slot,
                     columns,
-                    rows: data,
+                    rows: &rows,
                     truncated: false,
                     api: "graph",
                     http_status: Some(200),

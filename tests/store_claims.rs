@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use huntd::store::{self, Backend, Claim, Error, HistoryFilter, RunStatus};
 
-use common::{Ctx, at, claim, device_cols, device_rows, ended, success};
+use common::{Ctx, at, claim, device_cols, device_rows, ended, run_rows, success};
 
 common::contract!(
     a_slot_is_won_by_exactly_one_of_many_concurrent_claimers,
@@ -117,7 +117,7 @@ async fn a_stale_attempt_writes_nothing(ctx: Ctx) {
     let data = device_rows(&["pc1", "pc2"]);
     let err = ctx
         .store
-        .finish_run(&stale, &success(slot, &columns, &data))
+        .finish_run(&stale, &success(slot, &columns, &run_rows(&data)))
         .await
         .expect_err("the stale attempt must be fenced off");
     assert!(matches!(err, Error::LeaseLost { attempt: 1, .. }), "{err}");
@@ -135,7 +135,7 @@ async fn a_stale_attempt_writes_nothing(ctx: Ctx) {
     assert_eq!(ctx.succeed(&fresh, &columns, &data).await, 2);
     let err = ctx
         .store
-        .finish_run(&fresh, &success(slot, &columns, &data))
+        .finish_run(&fresh, &success(slot, &columns, &run_rows(&data)))
         .await
         .expect_err("a finished run cannot be finished twice");
     assert!(matches!(err, Error::LeaseLost { attempt: 2, .. }), "{err}");
@@ -172,7 +172,7 @@ async fn a_failed_write_leaves_no_rows_and_the_run_running(ctx: Ctx) {
     let columns = device_cols();
     let err = ctx
         .store
-        .finish_run(&lease, &success(slot, &columns, &data))
+        .finish_run(&lease, &success(slot, &columns, &run_rows(&data)))
         .await
         .expect_err("the trigger fails the write");
     assert!(err.to_string().contains("boom"), "{err}");

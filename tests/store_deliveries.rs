@@ -11,7 +11,7 @@ use huntd::store::{
     RetryTarget,
 };
 
-use common::{Ctx, at, device_cols, device_rows, success};
+use common::{Ctx, at, device_cols, device_rows, run_rows, success};
 
 common::contract!(
     a_commit_writes_a_digest_per_route_one_delivery_per_new_finding_and_honours_min_new,
@@ -43,7 +43,7 @@ fn routes() -> Vec<DeliveryRoute> {
 async fn commit(ctx: &Ctx, hour: i64, devices: &[&str]) -> Lease {
     let slot = at("2024-05-01T09:00:00Z") + TimeDelta::hours(hour);
     let lease = ctx.claim("j", slot, TimeDelta::hours(1), "n1").await;
-    let (columns, rows, routes) = (device_cols(), device_rows(devices), routes());
+    let (columns, rows, routes) = (device_cols(), run_rows(&device_rows(devices)), routes());
     let mut run = success(slot, &columns, &rows);
     run.notify = &routes;
     ctx.store

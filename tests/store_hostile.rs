@@ -12,6 +12,7 @@ use chrono::TimeDelta;
 use serde_json::value::RawValue;
 use sqlx::AssertSqlSafe;
 
+use huntd::spool::{Rows, RunRows};
 use huntd::store::{Backend, Claim, Column, Error as StoreError, JobRecord, Lease, RunSuccess};
 
 use common::{Ctx, Raw, at, claim, cols};
@@ -53,10 +54,11 @@ async fn finish(
     columns: &[Column],
     rows: &[Box<RawValue>],
 ) -> Result<i64, StoreError> {
+    let rows = RunRows::single(Rows::from_vec(rows).expect("rows in memory"));
     let success = RunSuccess {
         finished_at: lease.window_end + TimeDelta::seconds(2),
         columns,
-        rows,
+        rows: &rows,
         truncated: false,
         api: "graph",
         http_status: Some(200),

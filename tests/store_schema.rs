@@ -9,7 +9,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use chrono::TimeDelta;
-use huntd::store::{self, Backend, Error, HistoryFilter, JobRecord};
+use huntd::store::{self, Backend, Claim, Error, HistoryFilter, JobRecord, Trigger};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{PgPool, SqlitePool};
 
@@ -20,6 +20,7 @@ common::contract!(
     upgrading_keeps_every_finding_pointing_at_its_latest_row,
     unknown_jobs_are_reported_as_such,
     many_jobs_are_registered_at_once_and_view_clashes_are_left_out,
+    upgrading_to_triggers_keeps_every_run_and_its_rows_and_lets_a_backfill_share_a_slot,
 );
 
 async fn concurrent_migrations_against_one_fresh_database_both_succeed(ctx: Ctx) {
@@ -70,24 +71,22 @@ values ('j', 'h1', '2024-05-01T09:00:01.000000Z', '2024-05-01T10:00:01.000000Z',
         '{"DeviceName":"gone"}');
 "#;
 
-async fn upgrading_keeps_every_finding_pointing_at_its_latest_row(ctx: Ctx) {
-    let url = ctx.fresh_database().await;
-    let backend = ctx.backend_name();
-    // The schema before 0003: the first two migrations, byte for byte, so their checksums match
-    // the ones huntd embeds.
+/// A database at `url` with only `migrations` applied: the files byte for byte, so their
+/// checksums match the ones huntd embeds.
+async fn schema_of(ctx: &Ctx, url: &str, migrations: &[&str]) -> Raw {
     let old = tempfile::tempdir().expect("temp dir");
     let source = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
-        .join(backend);
-    for name in ["0001_result_store.sql", "0002_skipped_runs.sql"] {
+        .join(ctx.backend_name());
+    for name in migrations {
         std::fs::copy(source.join(name), old.path().join(name)).expect("copy migration");
     }
     let migrator = sqlx::migrate::Migrator::new(old.path())
         .await
         .expect("read migrations");
-    let raw = match ctx.backend() {
+    match ctx.backend() {
         Backend::Sqlite => {
-            let options = SqliteConnectOptions::from_str(&url)
+            let options = SqliteConnectOptions::from_str(url)
                 .expect("sqlite URL")
                 .create_if_missing(true);
             let pool = SqlitePool::connect_with(options).await.expect("connect");
@@ -95,11 +94,22 @@ async fn upgrading_keeps_every_finding_pointing_at_its_latest_row(ctx: Ctx) {
             Raw::Sqlite(pool)
         }
         Backend::Postgres => {
-            let pool = PgPool::connect(&url).await.expect("connect");
+            let pool = PgPool::connect(url).await.expect("connect");
             migrator.run(&pool).await.expect("old schema");
             Raw::Postgres(pool)
         }
-    };
+    }
+}
+
+async fn upgrading_keeps_every_finding_pointing_at_its_latest_row(ctx: Ctx) {
+    let url = ctx.fresh_database().await;
+    // The schema before 0003.
+    let raw = schema_of(
+        &ctx,
+        &url,
+        &["0001_result_store.sql", "0002_skipped_runs.sql"],
+    )
+    .await;
     raw.exec(FINDINGS_BEFORE_0003).await;
 
     let upgraded = Ctx {
@@ -226,4 +236,68 @@ fn unsupported_urls_are_rejected() {
         .block_on(store::open("mysql://user:pw@localhost/db"))
         .expect_err("mysql is not supported");
     assert!(!err.to_string().contains("pw"), "{err}");
+}
+
+async fn upgrading_to_triggers_keeps_every_run_and_its_rows_and_lets_a_backfill_share_a_slot(
+    ctx: Ctx,
+) {
+    let url = ctx.fresh_database().await;
+    let raw = schema_of(
+        &ctx,
+        &url,
+        &[
+            "0001_result_store.sql",
+            "0002_skipped_runs.sql",
+            "0003_findings_reference_results.sql",
+            "0004_runs_by_job_status.sql",
+            "0005_run_api_calls.sql",
+        ],
+    )
+    .await;
+    raw.exec(
+        r#"
+insert into hunt_jobs (name, instance, definition, query_sha256, enabled, retention_seconds,
+    view_name, updated_at)
+values ('j', 'prod', '{"name":"j"}', 'q1', true, 7776000, 'hunt_j', '2024-05-01T00:00:00.000000Z');
+insert into hunt_runs (job, instance, slot_at, window_start, window_end, status, node,
+    started_at, finished_at, query_sha256)
+values ('j', 'prod', '2024-05-01T09:00:00.000000Z', '2024-05-01T08:00:00.000000Z',
+        '2024-05-01T09:00:00.000000Z', 'succeeded', 'a', '2024-05-01T09:00:00.000000Z',
+        '2024-05-01T09:00:01.000000Z', 'q1'),
+       ('j', 'prod', '2024-05-01T10:00:00.000000Z', '2024-05-01T09:00:00.000000Z',
+        '2024-05-01T10:00:00.000000Z', 'succeeded', 'a-once-42', '2024-05-01T10:00:00.000000Z',
+        '2024-05-01T10:00:01.000000Z', 'q1');
+insert into hunt_results (run_id, job, row_num, row_hash, data)
+values (1, 'j', 0, 'h1', '{"DeviceName":"pc1"}'),
+       (2, 'j', 0, 'h2', '{"DeviceName":"pc2"}');
+"#,
+    )
+    .await;
+    let upgraded = Ctx {
+        store: store::open(&url).await.expect("upgrade"),
+        url: url.clone(),
+        raw,
+    };
+    assert_eq!(
+        upgraded
+            .texts("select id || ' ' || trigger from hunt_runs order by id")
+            .await,
+        [Some("1 schedule".to_string()), Some("2 manual".to_string())]
+    );
+    assert_eq!(upgraded.int("select count(*) from hunt_results").await, 2);
+    // A backfill chunk starting at a scheduled slot's time is a slot of its own.
+    let mut request = claim("j", at("2024-05-01T09:00:00Z"), TimeDelta::hours(1), "b");
+    request.trigger = Trigger::Backfill;
+    request.window_start = at("2024-05-01T07:00:00Z");
+    request.window_end = at("2024-05-01T08:00:00Z");
+    assert!(matches!(
+        upgraded.store.claim_slot(&request).await.expect("claim"),
+        Claim::Won(_)
+    ));
+    upgraded.store.close().await;
+    match &upgraded.raw {
+        Raw::Sqlite(pool) => pool.close().await,
+        Raw::Postgres(pool) => pool.close().await,
+    }
+    ctx.drop_fresh_database(&url).await;
 }

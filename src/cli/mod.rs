@@ -5,6 +5,7 @@
 //! family has its module; this one holds the clap definitions and the dispatch.
 
 mod auth;
+mod backfill;
 mod check;
 mod daemon;
 mod deliveries;
@@ -140,6 +141,24 @@ pub enum Command {
         /// high-water mark when --start is not given).
         #[arg(long, conflicts_with_all = ["dry_run", "output"])]
         store: bool,
+    },
+    /// Hunt a past range of a job (within the API's 30 days) where nothing covers it yet, in
+    /// `max_window` chunks claimed like scheduled runs; run it again to go on after a stop.
+    Backfill {
+        /// The job's name.
+        job: String,
+        /// Only if the job hunts this instance.
+        #[arg(long)]
+        instance: Option<String>,
+        /// Range start: RFC 3339 or a duration ago.
+        #[arg(long, default_value = "7d", value_parser = parse_time)]
+        from: DateTime<Utc>,
+        /// Range end: RFC 3339 or a duration ago; default now minus the job's `delay`.
+        #[arg(long, value_parser = parse_time)]
+        to: Option<DateTime<Utc>>,
+        /// Only the coverage gaps between the job's first and last covered windows.
+        #[arg(long)]
+        gaps_only: bool,
     },
     /// Create or upgrade the database schema (the daemon also does this at start).
     Migrate,
@@ -336,6 +355,22 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 output,
                 dry_run,
                 store,
+            },
+        ),
+        Command::Backfill {
+            ref job,
+            ref instance,
+            from,
+            to,
+            gaps_only,
+        } => backfill::backfill(
+            config,
+            &backfill::BackfillArgs {
+                job,
+                instance: instance.as_deref(),
+                from,
+                to,
+                gaps_only,
             },
         ),
         Command::Migrate => records::migrate(config),

@@ -10,13 +10,11 @@ use chrono::{DateTime, Utc};
 use super::records::{HistoryFormat, write_history};
 use super::rows::{self, RowFormat};
 use super::shared::{
-    EXIT_INVALID, EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, find_instance, runtime, tokens_for,
-    valid,
+    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, find_instance, find_job, runtime, tokens_for, valid,
 };
 use crate::auth::TokenSource;
 use crate::config::Config;
 use crate::daemon;
-use crate::diagnostic::did_you_mean;
 use crate::hunt::{self, Hunter, HunterOptions};
 use crate::jobs::Job;
 use crate::load::{Loaded, Scope};
@@ -45,12 +43,9 @@ pub fn once(config: Option<&Path>, args: &OnceArgs<'_>) -> anyhow::Result<ExitCo
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let Some(job) = jobs.iter().find(|j| j.name == args.job) else {
-        let hint = did_you_mean(args.job, jobs.iter().map(|j| j.name.as_str()))
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
-        eprintln!("error: no job named `{}`{hint}", args.job);
-        return Ok(ExitCode::from(EXIT_INVALID));
+    let job = match find_job(&jobs, args.job) {
+        Ok(job) => job,
+        Err(code) => return Ok(code),
     };
     // Without --end: the window a run fired now would cover, so no future time is hunted.
     let end = args
@@ -85,7 +80,10 @@ pub fn once(config: Option<&Path>, args: &OnceArgs<'_>) -> anyhow::Result<ExitCo
             Ok(instance) => instance,
             Err(code) => return Ok(code),
         };
-        let hunter = Hunter::new(tokens, HunterOptions::default());
+        let hunter = Hunter::new(
+            tokens,
+            daemon::spooling_in(&config, HunterOptions::default()),
+        );
         let cancel = cancel_on_ctrl_c();
         eprintln!(
             "running `{}` on {} for {start} .. {end}",
@@ -99,10 +97,16 @@ pub fn once(config: Option<&Path>, args: &OnceArgs<'_>) -> anyhow::Result<ExitCo
                 let mut out = std::io::stdout().lock();
                 let result = &outcome.result;
                 if let Some(format) = args.output {
-                    rows::write_rows(&mut out, format, &result.columns, &result.rows)?;
+                    let all = result.rows.to_vec()?;
+                    rows::write_rows(&mut out, format, &result.columns, &all)?;
                 } else {
                     rows::write_summary(&mut out, &outcome)?;
-                    rows::write_table(&mut out, &result.columns, &result.rows, Some(20))?;
+                    let first = result
+                        .rows
+                        .iter()
+                        .take(20)
+                        .collect::<std::io::Result<Vec<_>>>()?;
+                    rows::write_table(&mut out, &result.columns, &first, Some(20))?;
                 }
                 Ok(ExitCode::SUCCESS)
             }

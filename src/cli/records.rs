@@ -180,6 +180,7 @@ pub fn write_history(
                         run.job.clone(),
                         format!("{} .. {}", time(run.window_start), time(run.window_end)),
                         run.status.to_string(),
+                        run.trigger.clone(),
                         opt(run.row_count),
                         opt(run.new_row_count),
                         opt(run.duration_ms.map(human_ms)),
@@ -188,7 +189,7 @@ pub fn write_history(
                 })
                 .collect();
             let header = [
-                "RUN", "JOB", "WINDOW", "STATUS", "ROWS", "NEW", "DURATION", "ERROR",
+                "RUN", "JOB", "WINDOW", "STATUS", "TRIGGER", "ROWS", "NEW", "DURATION", "ERROR",
             ]
             .map(String::from);
             output::write_table(out, &header, &cut_rows(rows), false)?;
@@ -353,6 +354,7 @@ mod tests {
             query_sha256: "q".into(),
             api_calls: Some(1),
             throttle_wait_ms: Some(0),
+            trigger: "schedule".into(),
         }
     }
 

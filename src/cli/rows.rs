@@ -225,7 +225,7 @@ mod tests {
         let outcome = HuntOutcome {
             result: crate::hunt::HuntResult {
                 columns: columns(&["A"]),
-                rows: rows(&[r#"{"A":"x"}"#]),
+                rows: crate::spool::Rows::from_vec(&rows(&[r#"{"A":"x"}"#])).expect("in memory"),
                 truncated: true,
                 stats: None,
                 api_time: std::time::Duration::from_millis(1500),

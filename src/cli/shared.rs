@@ -63,6 +63,17 @@ pub fn find_instance<'a>(config: &'a Config, name: &str) -> Result<&'a Instance,
     })
 }
 
+/// The job named `name`, or an error printed with a did-you-mean.
+pub fn find_job<'a>(jobs: &'a [Job], name: &str) -> Result<&'a Job, ExitCode> {
+    jobs.iter().find(|j| j.name == name).ok_or_else(|| {
+        let hint = did_you_mean(name, jobs.iter().map(|j| j.name.as_str()))
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        eprintln!("error: no job named `{name}`{hint}");
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
 /// The multi-threaded runtime a command runs on.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()

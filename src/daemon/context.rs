@@ -12,7 +12,7 @@ use super::window::WindowSettings;
 use crate::config::Instance;
 use crate::hunt::Hunter;
 use crate::jobs::Job;
-use crate::store::{DeliveryRoute, JobRecord, Store};
+use crate::store::{DeliveryRoute, JobRecord, Store, Trigger};
 
 /// Jobs looking up where they resume at once. Thousands of loops start together; unbounded,
 /// their lookups queue on the store's few connections, each holding a query in memory, and
@@ -40,6 +40,8 @@ pub struct Context {
     pub backing_off: AtomicUsize,
     /// [`RESUME_LOOKUPS`] permits.
     pub resume_lookups: Semaphore,
+    /// What starts the runs claimed through this context.
+    pub trigger: Trigger,
 }
 
 impl Context {
@@ -63,7 +65,32 @@ impl Context {
             running: AtomicUsize::new(0),
             backing_off: AtomicUsize::new(0),
             resume_lookups: Semaphore::new(RESUME_LOOKUPS),
+            trigger: Trigger::Schedule,
         }
+    }
+
+    /// A context sharing this one's store, hunting client (and so its quotas), permits and
+    /// hard cancel, its runs recorded as started by `trigger`.
+    #[must_use]
+    pub fn sibling(&self, trigger: Trigger) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            hunter: Arc::clone(&self.hunter),
+            node: self.node.clone(),
+            permits: Arc::clone(&self.permits),
+            hard_cancel: self.hard_cancel.clone(),
+            lease: self.lease,
+            running: AtomicUsize::new(0),
+            backing_off: AtomicUsize::new(0),
+            resume_lookups: Semaphore::new(RESUME_LOOKUPS),
+            trigger,
+        }
+    }
+
+    /// The same context, its runs recorded as started by `trigger`.
+    #[must_use]
+    pub fn triggered_by(self, trigger: Trigger) -> Self {
+        Self { trigger, ..self }
     }
 }
 

@@ -8,6 +8,7 @@
 //! functions in [`window`]. Beside the loops, [`delivery`] sends what the runs' commits left in
 //! the outbox.
 
+pub mod backfill;
 pub mod context;
 pub mod delivery;
 pub mod failure;
@@ -39,7 +40,7 @@ use crate::hunt::{Hunter, HunterOptions};
 use crate::jobs::Job;
 use crate::load::{Loaded, Scope};
 use crate::outputs::Sinks;
-use crate::store::{self, Store};
+use crate::store::{self, Store, Trigger};
 use context::{Context, JobSpec};
 use loops::Loops;
 use window::delta;
@@ -114,15 +115,48 @@ pub async fn run_one(
     let (spec, record) = JobSpec::new(job.clone(), Arc::new(instance.clone()), Duration::ZERO);
     store.upsert_job(&record).await?;
     let spec = Arc::new(spec);
-    let ctx = Arc::new(Context::new(
-        store,
-        Hunter::new(tokens, HunterOptions::default()),
-        one_off_node_id(config),
-        1,
-        DEFAULT_LEASE,
-        cancel,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            store,
+            Hunter::new(tokens, spooling_in(config, HunterOptions::default())),
+            one_off_node_id(config),
+            1,
+            DEFAULT_LEASE,
+            cancel,
+        )
+        .triggered_by(Trigger::Manual),
+    );
     Ok(worker::claim_and_run(&ctx, &spec, planned, &CancellationToken::new()).await)
+}
+
+/// Backfills `range` of `job` from this process (`huntd backfill`), through the same claims
+/// as the daemon's runs, recorded with trigger `backfill`; `report` hears each step.
+pub async fn backfill(
+    config: &Config,
+    job: &Job,
+    store: Arc<dyn Store>,
+    tokens: Arc<dyn TokenSource>,
+    range: backfill::Range,
+    stop: CancellationToken,
+    report: impl FnMut(backfill::Event),
+) -> Result<backfill::Summary> {
+    let Some(instance) = config.instances.get(&job.instance) else {
+        return Ok(backfill::Summary::default());
+    };
+    let (spec, record) = JobSpec::new(job.clone(), Arc::new(instance.clone()), Duration::ZERO);
+    store.upsert_job(&record).await?;
+    let ctx = Arc::new(
+        Context::new(
+            store,
+            Hunter::new(tokens, spooling_in(config, HunterOptions::default())),
+            format!("{}-backfill-{}", node_id(config), std::process::id()),
+            1,
+            DEFAULT_LEASE,
+            stop.clone(),
+        )
+        .triggered_by(Trigger::Backfill),
+    );
+    Ok(backfill::run(&ctx, &Arc::new(spec), range, &stop, report).await?)
 }
 
 /// The config and jobs for a reload, with Key Vault secrets resolved again so rotated secrets are picked up.
@@ -173,6 +207,14 @@ pub fn node_id(config: &Config) -> String {
     format!("{host}-{}", &digest[..8])
 }
 
+/// `options` with answers spooled in the state directory, which the service may write.
+pub fn spooling_in(config: &Config, options: HunterOptions) -> HunterOptions {
+    HunterOptions {
+        spool_dir: config.daemon.state_dir.clone(),
+        ..options
+    }
+}
+
 /// The node id of a one-off run (`huntd once --store`) beside a daemon on the same machine:
 /// its own process, so a daemon starting meanwhile does not take its run for a leftover.
 fn one_off_node_id(config: &Config) -> String {
@@ -193,7 +235,8 @@ pub async fn run(
     let node = node_id(&config);
     let ctx = Arc::new(Context::new(
         Arc::clone(&store),
-        Hunter::new(tokens, options.hunter.clone()).stop_waiting_on(shutdown.clone()),
+        Hunter::new(tokens, spooling_in(&config, options.hunter.clone()))
+            .stop_waiting_on(shutdown.clone()),
         node.clone(),
         config.daemon.max_concurrent_runs,
         options.lease,
@@ -219,8 +262,10 @@ pub async fn run(
     });
     let mut loops = Loops::default();
     let mut grace = config.daemon.shutdown_grace;
+    let new_jobs = backfill::new_jobs_to_backfill(&store, &jobs).await;
     loops.replace(&ctx, &config, jobs, &shutdown).await;
     take_over(&loops, &ctx).await;
+    let backfills = backfill::on_create(&ctx, &config, new_jobs, &shutdown);
     let tick = notifier
         .watchdog_every()
         .unwrap_or(Duration::MAX)
@@ -254,6 +299,9 @@ pub async fn run(
 
     notifier.notify("STOPPING=1");
     stop(loops, &ctx, grace).await;
+    for task in backfills {
+        task.await.ok();
+    }
     // The loop stopped claiming at the signal; sends under way end within their timeout. One
     // cut short is sent again, with the same key, after the next start.
     if tokio::time::timeout(grace, delivering).await.is_err() {

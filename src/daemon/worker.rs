@@ -1,14 +1,12 @@
 //! One slot's run: claim it, hunt its window (splitting truncated answers), then commit the
 //! results or record, through one small handler per way a run ends, why not.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, warn};
@@ -18,6 +16,7 @@ use super::window::{self, MIN_SPLIT_SPAN, PlannedRun};
 use super::{failure, lease, metrics};
 use crate::hunt::{ErrorClass, HuntError, HuntOutcome};
 use crate::jobs::Environment;
+use crate::spool::RunRows;
 use crate::store::{self, Claim, ClaimRequest, Lease, RunFailure, RunSuccess, Store};
 
 /// The first wait before a run's end the database refused to record is tried again.
@@ -51,7 +50,7 @@ pub struct Collected {
     /// Result schema (of the first answer that had one).
     pub columns: Vec<store::Column>,
     /// All rows, in window order.
-    pub rows: Vec<Box<RawValue>>,
+    pub rows: RunRows,
     /// Whether an answer stayed truncated at the minimum span.
     pub truncated: bool,
     /// HTTP status of the last answer.
@@ -95,7 +94,6 @@ where
         whole: None,
     }]);
     let mut collected = Collected::default();
-    let mut seen = HashSet::new();
     while let Some(part) = pending.pop_front() {
         let (start, end) = part.window;
         let outcome = match call((start, end)).await {
@@ -111,7 +109,7 @@ where
         collected.throttle_wait += outcome.throttle_wait();
         let result = outcome.result;
         if result.truncated {
-            let digest = rows_digest(&result.rows);
+            let digest = result.rows.digest();
             if part.whole == Some(digest) {
                 warn!(%start, %end, "a half returned what its whole did: splitting cannot help");
                 // The sibling half would return the same rows again.
@@ -146,21 +144,9 @@ where
                 })
                 .collect();
         }
-        if part.whole.is_none() {
-            // The window was never split: the answer is the whole of it.
-            collected.rows.extend(result.rows);
-        } else {
-            // Rows repeated inside one answer are the answer's own; repeats across parts go.
-            let mut added = Vec::new();
-            for row in result.rows {
-                let digest = row_digest(&row);
-                if !seen.contains(&digest) {
-                    added.push(digest);
-                    collected.rows.push(row);
-                }
-            }
-            seen.extend(added);
-        }
+        // A part of a split window may repeat rows of the parts before it: the store's read of
+        // the run's rows leaves those out.
+        collected.rows.push(result.rows, part.whole.is_some());
         collected.truncated |= result.truncated;
         collected.http_status = Some(result.http_status);
         collected.client_request_id = Some(result.client_request_id.to_string());
@@ -174,21 +160,6 @@ struct Part {
     whole: Option<[u8; 32]>,
 }
 
-fn row_digest(row: &RawValue) -> [u8; 32] {
-    Sha256::digest(row.get().as_bytes()).into()
-}
-
-/// One digest over every row, in order, each length-prefixed so no two answers collide by
-/// where their rows split.
-fn rows_digest(rows: &[Box<RawValue>]) -> [u8; 32] {
-    let mut digest = Sha256::new();
-    for row in rows {
-        digest.update((row.get().len() as u64).to_le_bytes());
-        digest.update(row.get().as_bytes());
-    }
-    digest.finalize().into()
-}
-
 /// The API name stored with a run.
 fn api_name(environment: Environment) -> &'static str {
     match environment {
@@ -199,7 +170,10 @@ fn api_name(environment: Environment) -> &'static str {
 
 /// Waits for a run permit. Taken before claiming, so no lease is held while queueing; a stop
 /// wins over a free permit, so nothing is claimed once shutdown began.
-async fn permit(ctx: &Context, stop: &CancellationToken) -> Option<OwnedSemaphorePermit> {
+pub(super) async fn permit(
+    ctx: &Context,
+    stop: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
     tokio::select! {
         biased;
         () = stop.cancelled() => None,
@@ -208,7 +182,7 @@ async fn permit(ctx: &Context, stop: &CancellationToken) -> Option<OwnedSemaphor
 }
 
 /// The claim of `planned` by this node, its lease running from `now`.
-fn claim_request(
+pub(super) fn claim_request(
     ctx: &Context,
     spec: &JobSpec,
     planned: &PlannedRun,
@@ -224,6 +198,7 @@ fn claim_request(
         lease_until: now + window::delta(ctx.lease),
         now,
         query_sha256: spec.query_sha256.clone(),
+        trigger: ctx.trigger,
     }
 }
 
@@ -544,6 +519,17 @@ mod tests {
 
     use super::*;
     use crate::hunt::{Column, HuntResult};
+    use crate::spool::Rows;
+    use serde_json::value::RawValue;
+
+    /// The rows the store would write, as text.
+    fn stored(collected: &Collected) -> Vec<String> {
+        collected
+            .rows
+            .iter()
+            .map(|r| r.expect("rows read back").get().to_string())
+            .collect()
+    }
 
     fn t(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
@@ -558,10 +544,13 @@ mod tests {
                     name: "a".into(),
                     type_name: "String".into(),
                 }],
-                rows: rows
-                    .iter()
-                    .map(|r| RawValue::from_string((*r).to_string()).expect("test row is JSON"))
-                    .collect(),
+                rows: Rows::from_vec(
+                    &rows
+                        .iter()
+                        .map(|r| RawValue::from_string((*r).to_string()).expect("test row is JSON"))
+                        .collect::<Vec<_>>(),
+                )
+                .expect("rows in memory"),
                 truncated,
                 stats: None,
                 api_time: Duration::ZERO,
@@ -595,7 +584,7 @@ mod tests {
         .expect("no call fails");
         let calls = calls.into_inner().expect("not poisoned");
         assert_eq!(calls.len(), 5);
-        let rows: Vec<&str> = collected.rows.iter().map(|r| r.get()).collect();
+        let rows = stored(&collected);
         assert_eq!(
             rows,
             [
@@ -620,7 +609,7 @@ mod tests {
         .expect("no call fails");
         assert_eq!(collected.calls, 3, "split once into two one-minute halves");
         assert!(collected.truncated);
-        assert_eq!(collected.rows.len(), 2);
+        assert_eq!(stored(&collected).len(), 2);
     }
 
     #[tokio::test]
@@ -634,7 +623,7 @@ mod tests {
         .expect("no call fails");
         assert_eq!(collected.calls, 1);
         assert!(collected.truncated);
-        assert_eq!(collected.rows.len(), 1);
+        assert_eq!(stored(&collected).len(), 1);
     }
 
     #[tokio::test]
@@ -648,7 +637,7 @@ mod tests {
         .expect("no call fails");
         assert_eq!(collected.calls, 2, "the whole, then one half, and no more");
         assert!(collected.truncated);
-        let rows: Vec<&str> = collected.rows.iter().map(|r| r.get()).collect();
+        let rows = stored(&collected);
         assert_eq!(rows, [r#"{"a":"x"}"#, r#"{"a":"y"}"#], "each row once");
     }
 
@@ -672,7 +661,7 @@ mod tests {
         })
         .await
         .expect("no call fails");
-        let rows: Vec<&str> = collected.rows.iter().map(|r| r.get()).collect();
+        let rows = stored(&collected);
         assert_eq!(
             rows,
             [

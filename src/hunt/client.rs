@@ -42,6 +42,8 @@ pub struct HunterOptions {
     pub graph_time_limit: Duration,
     /// MDE's time limit per request.
     pub mde_time_limit: Duration,
+    /// Where an answer's rows are spooled once they outgrow memory (the daemon's state dir).
+    pub spool_dir: std::path::PathBuf,
 }
 
 impl Default for HunterOptions {
@@ -52,6 +54,7 @@ impl Default for HunterOptions {
             timeout_margin: Duration::from_secs(30),
             graph_time_limit: api::GRAPH.time_limit,
             mde_time_limit: api::MDE.time_limit,
+            spool_dir: std::env::temp_dir(),
         }
     }
 }
@@ -273,7 +276,8 @@ impl Hunter {
                 let bytes = response.bytes().await.unwrap_or_default();
                 return Err(classify_status(api, status, retry_after.as_deref(), &bytes));
             }
-            read_body(api, response, status, started, request_id).await
+            let spool_dir = self.options.spool_dir.clone();
+            read_body(api, response, status, started, request_id, spool_dir).await
         };
         let result = match tokio::time::timeout(limit, exchange).await {
             Ok(result) => result,
@@ -341,10 +345,11 @@ async fn read_body(
     status: u16,
     started: Instant,
     request_id: Uuid,
+    spool_dir: std::path::PathBuf,
 ) -> Attempt {
     let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(CHANNEL_CHUNKS);
     let parser = tokio::task::spawn_blocking(move || {
-        let mut parser = BodyParser::default();
+        let mut parser = BodyParser::new(&spool_dir);
         while let Some(chunk) = rx.blocking_recv() {
             parser.feed(&chunk)?;
         }

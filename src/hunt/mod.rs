@@ -56,8 +56,8 @@ pub struct Column {
 pub struct HuntResult {
     /// The schema, in the API's order.
     pub columns: Vec<Column>,
-    /// Each row as the raw JSON object the API sent.
-    pub rows: Vec<Box<RawValue>>,
+    /// Each row as the raw JSON object the API sent, spooled.
+    pub rows: crate::spool::Rows,
     /// True when the answer has exactly [`MAX_ROWS`] rows: the API silently dropped the rest.
     pub truncated: bool,
     /// MDE's `Stats` object, raw; Graph sends none.

@@ -1,5 +1,5 @@
-//! The answer body, parsed as it arrives: each row is cut out of the byte stream and kept as
-//! raw JSON, so memory holds the rows once plus the chunk in flight.
+//! The answer body, parsed as it arrives: each row is cut out of the byte stream and spooled as
+//! raw JSON ([`crate::spool`]), so memory holds the chunk in flight, not the rows.
 //!
 //! A small splitter walks the top-level object and the `results` array and finds where each
 //! value ends; serde_json then validates each piece on its own. This runs several times faster
@@ -12,12 +12,13 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::value::RawValue;
 
 use super::Column;
+use crate::spool::{RowSpool, Rows};
 
 /// What a successful body holds, whatever the API and key casing.
 #[derive(Debug)]
 pub(super) struct Body {
     pub columns: Vec<Column>,
-    pub rows: Vec<Box<RawValue>>,
+    pub rows: Rows,
     pub stats: Option<Box<RawValue>>,
 }
 
@@ -42,6 +43,9 @@ pub(super) enum ParseError {
     /// The body is not the JSON shape the APIs send.
     #[error("the answer is not the expected JSON: {0}")]
     Invalid(String),
+    /// The rows could not be spooled (a full disk, say).
+    #[error("could not spool the answer's rows: {0}")]
+    Spool(#[from] std::io::Error),
 }
 
 fn invalid(what: impl fmt::Display) -> ParseError {
@@ -107,12 +111,15 @@ pub(super) struct BodyParser {
     /// The last key was `results` (any case).
     results_key: bool,
     columns: Option<Vec<Column>>,
-    rows: Option<Vec<Box<RawValue>>>,
+    /// Whether `results` was seen, and its rows.
+    results: bool,
+    rows: RowSpool,
     stats: Option<Box<RawValue>>,
 }
 
-impl Default for BodyParser {
-    fn default() -> Self {
+impl BodyParser {
+    /// A parser spooling rows to a file in `spool_dir` once they outgrow memory.
+    pub(super) fn new(spool_dir: &std::path::Path) -> Self {
         Self {
             state: State::Start,
             scan: Scanner::default(),
@@ -120,13 +127,12 @@ impl Default for BodyParser {
             target: Piece::Skip,
             results_key: false,
             columns: None,
-            rows: None,
+            results: false,
+            rows: RowSpool::new(spool_dir),
             stats: None,
         }
     }
-}
 
-impl BodyParser {
     /// Consumes the next chunk of the body.
     pub(super) fn feed(&mut self, chunk: &[u8]) -> Result<(), ParseError> {
         let mut i = 0;
@@ -166,7 +172,7 @@ impl BodyParser {
                 (State::Value, b'[') if self.results_key => (State::Row { first: true }, true),
                 (State::Value, _) if !self.results_key => (self.begin(byte, self.target), false),
                 (State::Row { first: true } | State::AfterRow, b']') => {
-                    self.rows.get_or_insert_with(Vec::new);
+                    self.results = true;
                     (State::AfterValue, true)
                 }
                 (State::Row { .. }, _) => (self.begin(byte, Piece::Row), false),
@@ -227,8 +233,8 @@ impl BodyParser {
                 State::AfterValue
             }
             Piece::Row => {
-                let row = serde_json::from_slice::<Box<RawValue>>(bytes).map_err(invalid)?;
-                self.rows.get_or_insert_with(Vec::new).push(row);
+                let row = serde_json::from_slice::<&RawValue>(bytes).map_err(invalid)?;
+                self.rows.push(row)?;
                 State::AfterRow
             }
         };
@@ -242,7 +248,11 @@ impl BodyParser {
         }
         Ok(Body {
             columns: self.columns.unwrap_or_default(),
-            rows: self.rows.ok_or_else(|| invalid("it has no `results`"))?,
+            rows: if self.results {
+                self.rows.seal()?
+            } else {
+                return Err(invalid("it has no `results`"));
+            },
             stats: self.stats,
         })
     }
@@ -396,7 +406,7 @@ mod tests {
 
     /// Parses `body` fed in pieces of `size` bytes.
     fn parse_in(body: &[u8], size: usize) -> Result<Body, ParseError> {
-        let mut parser = BodyParser::default();
+        let mut parser = BodyParser::new(&std::env::temp_dir());
         for chunk in body.chunks(size) {
             parser.feed(chunk)?;
         }
@@ -410,7 +420,8 @@ mod tests {
     fn every_chunking_gives_the_same_exact_rows() {
         for size in [1, 2, 3, 7, 64, GRAPH.len()] {
             let parsed = parse_in(GRAPH.as_bytes(), size).expect("the sample body is valid");
-            let rows: Vec<&str> = parsed.rows.iter().map(|r| r.get()).collect();
+            let rows = parsed.rows.to_vec().expect("spooled rows read back");
+            let rows: Vec<&str> = rows.iter().map(|r| r.get()).collect();
             assert_eq!(
                 rows,
                 [
@@ -475,6 +486,25 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn an_answer_past_the_memory_limit_is_spooled_to_disk_and_read_back_exactly() {
+        let row = format!(r#"{{"Text":"{}","N":1}}"#, "x".repeat(1000));
+        let count = crate::spool::MEMORY_LIMIT / row.len() * 2;
+        let body = format!(
+            r#"{{"schema":[],"results":[{}]}}"#,
+            vec![row.as_str(); count].join(",")
+        );
+        let parsed = parse_in(body.as_bytes(), 8192).expect("valid");
+        assert!(parsed.rows.on_disk());
+        assert_eq!(parsed.rows.len(), count);
+        let mut read = 0;
+        for got in &parsed.rows {
+            assert_eq!(got.expect("read back").get(), row);
+            read += 1;
+        }
+        assert_eq!(read, count);
     }
 
     #[test]

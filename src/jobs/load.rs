@@ -38,6 +38,7 @@ const JOB_KEYS: &[&str] = &[
     "timespan",
     "max_window",
     "splay",
+    "backfill_on_create",
     "notify",
 ];
 
@@ -219,6 +220,9 @@ fn parse_job(
     let splay = fields
         .get("splay")
         .and_then(|n| duration(check, n, "`splay`"));
+    let backfill_on_create = fields
+        .get("backfill_on_create")
+        .and_then(|n| backfill_span(check, n));
     let catch_up = catch_up(check, &fields);
     let dedup_columns = dedup(check, &fields);
     let enabled = optional(check, &fields, "enabled", true, boolean);
@@ -252,6 +256,7 @@ fn parse_job(
         dedup_columns,
         retention: retention?,
         max_window: max_window?,
+        backfill_on_create,
         splay,
         enabled: enabled?,
         tags,
@@ -261,6 +266,24 @@ fn parse_job(
     };
     warn_if_unbounded(check, &fields, &job);
     Some(job)
+}
+
+/// `backfill_on_create`: a positive span within the 30 days of data the hunting APIs keep.
+fn backfill_span(check: &mut Checker<'_>, node: &Node) -> Option<Duration> {
+    let span = positive_duration(check, node, "`backfill_on_create`")?;
+    if span > MAX_LOOKBACK {
+        check
+            .error(
+                node.location,
+                format!(
+                    "`backfill_on_create` {} is longer than the 30 days of data the hunting APIs keep",
+                    crate::duration::format(span)
+                ),
+            )
+            .hint("use 30d or less");
+        return None;
+    }
+    Some(span)
 }
 
 /// Warns when the job sets `lookback` or `catch_up`, which only mean something if the window

@@ -126,6 +126,9 @@ pub struct Job {
     pub retention: Duration,
     /// Longest window one API call covers; longer windows are split.
     pub max_window: Duration,
+    /// How far back the job's first start hunts (`backfill_on_create`), like a custom
+    /// detection scanning the past when it is created.
+    pub backfill_on_create: Option<Duration>,
     /// Deterministic per-job offset from the fire time; `None` = daemon default.
     pub splay: Option<Duration>,
     /// Disabled jobs are loaded and validated but not scheduled.

@@ -105,8 +105,18 @@ pub(super) struct ClaimState {
     pub existing: Option<(i64, i32, String)>,
     /// A running run of the job (the slot's own one included).
     pub running: Option<i64>,
-    /// The job's high-water mark.
-    pub covered_until: Option<DateTime<Utc>>,
+    /// What of the requested window is hunted already.
+    pub coverage: Coverage,
+}
+
+/// The covered time a claim's window is checked against.
+#[derive(Debug)]
+pub(super) enum Coverage {
+    /// A scheduled or manual run: the job's high-water mark, which its window starts at.
+    HighWater(Option<DateTime<Utc>>),
+    /// A backfill chunk, which hunts the past below the mark: the end of a succeeded or
+    /// skipped window overlapping the chunk, if any.
+    Overlap(Option<DateTime<Utc>>),
 }
 
 /// The claim's verdict: a finished [`Claim`], or the window start to insert the run with.
@@ -127,15 +137,15 @@ pub(super) fn decide_claim(
     if let Some(run_id) = state.running {
         return Ok(Err(Claim::Busy { run_id }));
     }
-    // Clamped to the high-water mark, a window never overlaps one already hunted, however
-    // stale the plan it came from (another node's run committed since, or a re-claimed
-    // interrupted slot).
-    let start = state
-        .covered_until
-        .map_or(window.0, |until| until.max(window.0));
-    match state.covered_until {
-        Some(until) if start >= window.1 => Ok(Err(Claim::Covered { until })),
-        _ => Ok(Ok(start)),
+    match state.coverage {
+        // Clamped to the high-water mark, a window never overlaps one already hunted, however
+        // stale the plan it came from (another node's run committed since, or a re-claimed
+        // interrupted slot).
+        Coverage::HighWater(Some(until)) if until >= window.1 => Ok(Err(Claim::Covered { until })),
+        Coverage::HighWater(until) => Ok(Ok(until.map_or(window.0, |u| u.max(window.0)))),
+        // A chunk planned before another run covered part of it is left for the next plan.
+        Coverage::Overlap(Some(until)) => Ok(Err(Claim::Covered { until })),
+        Coverage::Overlap(None) => Ok(Ok(window.0)),
     }
 }
 

@@ -35,7 +35,7 @@ pub use postgres::PostgresStore;
 pub use records::{
     Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
     Lease, PruneOptions, PruneReport, RunCost, RunFailure, RunRecord, RunStatus, RunSuccess,
-    SqlType, UnknownStatus, ViewClash,
+    SqlType, Trigger, UnknownStatus, ViewClash,
 };
 pub use rowhash::row_hash;
 pub use sqlite::SqliteStore;
@@ -98,6 +98,9 @@ pub enum Error {
         /// The job that owns it.
         other: String,
     },
+    /// The run's rows could not be read back from their spool file.
+    #[error("could not read the run's spooled rows: {0}")]
+    Spool(std::io::Error),
     /// A result row or stored JSON value is not valid JSON.
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -192,6 +195,15 @@ pub trait Store: Deliveries + Send + Sync + fmt::Debug {
     /// End of the latest window a job has accounted for: hunted (`succeeded`) or left out on
     /// purpose by `catch_up: skip` (`skipped`), so a failure after a skip does not hunt it.
     async fn high_water_mark(&self, job: &str) -> Result<Option<DateTime<Utc>>>;
+
+    /// The windows of `job`'s succeeded and skipped runs that overlap `[from, to)`, by start:
+    /// what a backfill of that range finds already accounted for.
+    async fn covered_windows(
+        &self,
+        job: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>>;
 
     /// Runs matching the filter, newest first.
     async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>>;

@@ -14,29 +14,31 @@ use sqlx::postgres::{PgConnectOptions, PgCopyIn, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::backend::{
-    ClaimState, PruneSql, decide_claim, end_unstorable, fenced, lease_lost, map_unknown_job,
-    prune_in_batches, whole_seconds,
+    ClaimState, Coverage, PruneSql, decide_claim, end_unstorable, fenced, lease_lost,
+    map_unknown_job, prune_in_batches, whole_seconds,
 };
 use super::connect;
 use super::pgtext::{json_without_nul, text_without_nul};
 use super::records::{
     Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
     Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
-    ViewClash,
+    Trigger, ViewClash,
 };
-use super::rowhash::{HashedRows, RowSink, write_hashed};
+use super::rowhash::{RowSink, write_hashed};
 use super::status::{StatusSnapshot, StatusWindow};
 use super::views::{
     ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
     refresh_view, view_name,
 };
 use super::{Backend, Error, Result, Store};
+use crate::spool::RunRows;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// Rows per `copy` message; also the unit of hashing, which runs while the previous chunk is
-/// sent (at ~1 KB a row, a few MiB per message).
-const COPY_CHUNK_ROWS: usize = 4096;
+/// Rows per `copy` message; also the unit of reading back and hashing, which runs while the
+/// previous chunk is sent (at ~1 KB a row, about a megabyte per message), so concurrent runs
+/// each hold a few megabytes whatever their size.
+const COPY_CHUNK_ROWS: usize = 1024;
 
 /// `hunt_jobs` rows as one array per column, for an `unnest` upsert.
 #[derive(Debug, Default)]
@@ -207,14 +209,14 @@ fn push_copy_text(buf: &mut Vec<u8>, text: &str) {
     buf.extend_from_slice(&bytes[start..]);
 }
 
-/// Sends the run's rows by `copy` and returns their hashes: each chunk's successor is hashed
-/// while the chunk is on its way and the server parses it.
+/// Sends the run's rows by `copy` and returns how many: each chunk's successor is read and
+/// hashed while the chunk is on its way and the server parses it.
 async fn copy_results(
     conn: &mut PgConnection,
     lease: &Lease,
-    rows: &[Box<RawValue>],
+    rows: &RunRows,
     dedup: Option<&[String]>,
-) -> Result<HashedRows> {
+) -> Result<i64> {
     let mut copy = conn
         .copy_in_raw(r"copy hunt_results (run_id, job, row_num, row_hash, data) from stdin")
         .await?;
@@ -312,16 +314,20 @@ async fn record_findings(
     conn: &mut PgConnection,
     lease: &Lease,
     finished_at: DateTime<Utc>,
-    hashed: &HashedRows,
+    row_count: i64,
 ) -> Result<i64> {
-    // Each distinct row once: its finding points at that result row.
-    let (hashes, nums): (Vec<&str>, Vec<i64>) = hashed.findings().into_iter().unzip();
+    // Each distinct row once, from the rows this transaction just copied rather than from
+    // memory: its finding points at the last result row carrying it. Hash order is the
+    // findings table's key order, so the upsert walks its index forward.
     let new_row_count: i64 = sqlx::query_scalar(
         r"with up as (
               insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
                   first_run_id, last_run_id, last_row_num, times_seen)
-              select $1, h.row_hash, $2, $2, $3, $3, h.row_num, 1
-              from unnest($4::text[], $5::bigint[]) as h (row_hash, row_num)
+              select $1, row_hash, $2, $2, $3, $3, max(row_num), 1
+              from hunt_results
+              where run_id = $3
+              group by row_hash
+              order by row_hash
               on conflict (job, row_hash) do update set
                   last_seen_at = greatest(hunt_finding_state.last_seen_at,
                       excluded.last_seen_at),
@@ -339,16 +345,41 @@ async fn record_findings(
     .bind(&lease.job)
     .bind(finished_at)
     .bind(lease.run_id)
-    .bind(hashes)
-    .bind(nums)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query(r"update hunt_runs set new_row_count = $1 where id = $2")
+    sqlx::query(r"update hunt_runs set new_row_count = $1, row_count = $3 where id = $2")
         .bind(new_row_count)
         .bind(lease.run_id)
+        .bind(row_count)
         .execute(&mut *conn)
         .await?;
     Ok(new_row_count)
+}
+
+/// What of a claim's window is covered, read under the job's lock: the high-water mark for a
+/// scheduled or manual run, an overlapping covered window for a backfill chunk.
+async fn claim_coverage(conn: &mut PgConnection, request: &ClaimRequest) -> Result<Coverage> {
+    if request.trigger == Trigger::Backfill {
+        let end = sqlx::query_scalar(
+            r"select max(window_end) from hunt_runs
+              where job = $1 and status in ('succeeded', 'skipped')
+                  and window_start < $3 and window_end > $2",
+        )
+        .bind(&request.job)
+        .bind(request.window_start)
+        .bind(request.window_end)
+        .fetch_one(&mut *conn)
+        .await?;
+        return Ok(Coverage::Overlap(end));
+    }
+    let end = sqlx::query_scalar(
+        r"select max(window_end) from hunt_runs
+          where job = $1 and status in ('succeeded', 'skipped')",
+    )
+    .bind(&request.job)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Coverage::HighWater(end))
 }
 
 /// The writes of `finish_run` inside its transaction: the fence, results, findings and view.
@@ -358,21 +389,19 @@ async fn write_run(
     result: &RunSuccess<'_>,
     dedup: Option<&[String]>,
 ) -> Result<Finished> {
-    let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
     // The fence comes first: it locks the run row (a concurrent takeover skips it) and
     // proves the lease is still ours.
     let fenced: Option<String> = sqlx::query_scalar(
         r"update hunt_runs
           set status = 'succeeded', finished_at = $1,
               duration_ms = greatest(0, (extract(epoch from ($1 - started_at)) * 1000)::bigint),
-              row_count = $2, truncated = $3, api = $4, http_status = $5,
-              client_request_id = $6, lease_expires_at = null, error_message = null,
-              api_calls = $10, throttle_wait_ms = $11
-          where id = $7 and attempt = $8 and lease_owner = $9 and status = 'running'
+              truncated = $2, api = $3, http_status = $4,
+              client_request_id = $5, lease_expires_at = null, error_message = null,
+              api_calls = $9, throttle_wait_ms = $10
+          where id = $6 and attempt = $7 and lease_owner = $8 and status = 'running'
           returning query_sha256",
     )
     .bind(result.finished_at)
-    .bind(row_count)
     .bind(result.truncated)
     .bind(result.api)
     .bind(result.http_status.map(i32::from))
@@ -403,8 +432,8 @@ async fn write_run(
             .execute(&mut *tx)
             .await?;
     }
-    let hashed = copy_results(tx, lease, result.rows, dedup).await?;
-    let new_row_count = record_findings(tx, lease, result.finished_at, &hashed).await?;
+    let row_count = copy_results(tx, lease, result.rows, dedup).await?;
+    let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
     deliveries::record(tx, lease, result.finished_at, result.notify).await?;
     refresh_view(
         tx,
@@ -491,9 +520,12 @@ impl Store for PostgresStore {
         }
         let state = ClaimState {
             existing: sqlx::query_as(
-                "select id, attempt, status from hunt_runs where job = $1 and slot_at = $2",
+                r"select id, attempt, status from hunt_runs
+                  where job = $1 and instance = $2 and trigger = $3 and slot_at = $4",
             )
             .bind(&request.job)
+            .bind(&request.instance)
+            .bind(request.trigger.as_str())
             .bind(request.slot_at)
             .fetch_optional(&mut *tx)
             .await?,
@@ -503,13 +535,7 @@ impl Store for PostgresStore {
             .bind(&request.job)
             .fetch_optional(&mut *tx)
             .await?,
-            covered_until: sqlx::query_scalar(
-                r"select max(window_end) from hunt_runs
-                  where job = $1 and status in ('succeeded', 'skipped')",
-            )
-            .bind(&request.job)
-            .fetch_one(&mut *tx)
-            .await?,
+            coverage: claim_coverage(&mut tx, request).await?,
         };
         let window_start = match decide_claim(state, (request.window_start, request.window_end))? {
             Ok(start) => start,
@@ -518,9 +544,9 @@ impl Store for PostgresStore {
         // The slot is new or its run was interrupted: (re)claim it.
         let row = sqlx::query(
             r"insert into hunt_runs (job, instance, slot_at, window_start, window_end, status,
-                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256)
-              values ($1, $2, $3, $4, $5, 'running', 1, $6, $6, $7, $8, $9)
-              on conflict (job, slot_at) do update set
+                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256, trigger)
+              values ($1, $2, $3, $4, $5, 'running', 1, $6, $6, $7, $8, $9, $10)
+              on conflict (job, instance, trigger, slot_at) do update set
                   status = 'running', attempt = hunt_runs.attempt + 1, node = excluded.node,
                   lease_owner = excluded.lease_owner,
                   lease_expires_at = excluded.lease_expires_at,
@@ -539,6 +565,7 @@ impl Store for PostgresStore {
         .bind(request.lease_until)
         .bind(request.now)
         .bind(&request.query_sha256)
+        .bind(request.trigger.as_str())
         .fetch_one(&mut *tx)
         .await?;
         let lease = lease_from_row(&row)?;
@@ -589,7 +616,7 @@ impl Store for PostgresStore {
         Ok(done.rows_affected() == 1)
     }
 
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.len()))]
+    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.received()))]
     async fn finish_run(&self, lease: &Lease, result: &RunSuccess<'_>) -> Result<Finished> {
         let dedup: Option<sqlx::types::Json<Vec<String>>> =
             sqlx::query_scalar(r"select dedup_columns from hunt_jobs where name = $1")
@@ -685,12 +712,31 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn covered_windows(
+        &self,
+        job: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+        Ok(sqlx::query_as(
+            r"select window_start, window_end from hunt_runs
+              where job = $1 and status in ('succeeded', 'skipped')
+                  and window_start < $3 and window_end > $2
+              order by window_start",
+        )
+        .bind(job)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>> {
         Ok(sqlx::query_as(
             r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
                   started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
                   http_status, client_request_id, error_class, error_message, query_sha256,
-                  api_calls, throttle_wait_ms
+                  api_calls, throttle_wait_ms, trigger
               from hunt_runs
               where ($1::text is null or job = $1) and ($2::text is null or status = $2)
                   and ($3::timestamptz is null or started_at >= $3)

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 /// A job as the store keeps it in `hunt_jobs`: plain values, so the store does not depend on
 /// the job loader.
@@ -76,6 +75,31 @@ impl fmt::Display for RunStatus {
     }
 }
 
+/// What started a run, in `hunt_runs.trigger`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// The daemon's job loop, at a slot of the job's schedule.
+    #[default]
+    Schedule,
+    /// `huntd once --store`.
+    Manual,
+    /// `huntd backfill` or a job's `backfill_on_create`: a past window, hunted where nothing
+    /// covers it yet.
+    Backfill,
+}
+
+impl Trigger {
+    /// The text stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Manual => "manual",
+            Self::Backfill => "backfill",
+        }
+    }
+}
+
 /// A `hunt_runs.status` text huntd does not write; the store reports it as
 /// [`Error::Corrupt`](super::Error::Corrupt).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,7 +136,7 @@ pub struct ClaimRequest {
     pub job: String,
     /// The instance the run queries.
     pub instance: String,
-    /// The fire time this run belongs to; unique per job.
+    /// The fire time this run belongs to (a backfill chunk's start).
     pub slot_at: DateTime<Utc>,
     /// Start of the time window queried.
     pub window_start: DateTime<Utc>,
@@ -126,6 +150,8 @@ pub struct ClaimRequest {
     pub now: DateTime<Utc>,
     /// SHA-256 hex of the rendered query.
     pub query_sha256: String,
+    /// What starts the run; a slot is unique per job, instance and trigger.
+    pub trigger: Trigger,
 }
 
 /// The right to write one attempt of a run: every write is fenced on all three fields.
@@ -239,8 +265,9 @@ pub struct RunSuccess<'a> {
     pub finished_at: DateTime<Utc>,
     /// The result schema in order.
     pub columns: &'a [Column],
-    /// The rows, each a JSON object exactly as received.
-    pub rows: &'a [Box<RawValue>],
+    /// The rows, each a JSON object exactly as received, read back in batches as they are
+    /// written.
+    pub rows: &'a crate::spool::RunRows,
     /// Whether the API cut the result at its row limit.
     pub truncated: bool,
     /// Which API answered (`graph`, `mde`).
@@ -364,6 +391,8 @@ pub struct RunRecord {
     pub api_calls: Option<i64>,
     /// Milliseconds waited on throttling; null like `api_calls`.
     pub throttle_wait_ms: Option<i64>,
+    /// What started the run: `schedule`, `manual` or `backfill`.
+    pub trigger: String,
 }
 
 /// One row of `hunt_findings`.

@@ -1,8 +1,7 @@
 //! Finding identity: SHA-256 of a row's canonical JSON, computed from the raw text without
-//! building a `serde_json::Value` tree, and a run's rows hashed and deduplicated.
+//! building a `serde_json::Value` tree, and a run's rows hashed while they are written.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Write as _;
 
@@ -11,7 +10,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::Result;
+use super::{Error, Result};
+use crate::spool::{RunRowIter, RunRows};
 
 /// SHA-256 hex of the canonical JSON (keys sorted at every level, strings re-escaped one way,
 /// numbers as written) of the row's `dedup` columns, or of the whole row when `dedup` is `None`.
@@ -46,78 +46,10 @@ pub fn row_hash(row: &RawValue, dedup: Option<&[String]>) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Per-run dedup of the rows: how many rows were hashed, and for each distinct hash the last row
-/// number carrying it (the result row its finding points at).
-#[derive(Debug)]
-pub(super) struct HashedRows {
-    rows: usize,
-    last_row: HashMap<String, i64>,
-}
-
-impl HashedRows {
-    /// An empty set, sized for a run of `rows` rows.
-    pub(super) fn with_capacity(rows: usize) -> Self {
-        Self {
-            rows: 0,
-            last_row: HashMap::with_capacity(rows),
-        }
-    }
-
-    /// Row number of the next row to hash.
-    pub(super) fn next_row_num(&self) -> i64 {
-        i64::try_from(self.rows).expect("a slice length fits in i64")
-    }
-
-    /// Records the hashes of the run's next rows, in row order.
-    pub(super) fn extend(&mut self, hashes: Vec<String>) {
-        for hash in hashes {
-            let num = self.next_row_num();
-            self.last_row.insert(hash, num);
-            self.rows += 1;
-        }
-    }
-
-    /// Each distinct hash with the row its finding points at, in hash order: the findings
-    /// table's key order, so the upsert walks its index forward instead of hopping around it.
-    pub(super) fn findings(&self) -> Vec<(&str, i64)> {
-        let mut pairs: Vec<(&str, i64)> = self
-            .last_row
-            .iter()
-            .map(|(hash, num)| (hash.as_str(), *num))
-            .collect();
-        pairs.sort_unstable();
-        pairs
-    }
-}
-
-/// Rows below this are hashed on the calling thread; thread start-up would cost more.
-const PARALLEL_HASH_MIN_ROWS: usize = 4096;
-
-/// Hashes rows in order, on all cores for large results: hashing is the CPU-bound part of a
-/// write, and the rows are borrowed, so scoped threads are used rather than the runtime's pool.
+/// Hashes rows in order. Chunks are small, and the next one is hashed while the database
+/// takes the current one, so one thread keeps ahead of either backend's writes.
 pub(super) fn hash_rows(rows: &[Box<RawValue>], dedup: Option<&[String]>) -> Result<Vec<String>> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if threads == 1 || rows.len() < PARALLEL_HASH_MIN_ROWS {
-        return rows.iter().map(|row| row_hash(row, dedup)).collect();
-    }
-    let chunk = rows.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|row| row_hash(row, dedup))
-                        .collect::<Result<Vec<_>>>()
-                })
-            })
-            .collect();
-        let mut hashes = Vec::with_capacity(rows.len());
-        for worker in workers {
-            hashes.extend(worker.join().expect("hashing does not panic")?);
-        }
-        Ok(hashes)
-    })
+    rows.iter().map(|row| row_hash(row, dedup)).collect()
 }
 
 /// Where a run's rows go, a chunk at a time: a backend's batched insert or `copy`.
@@ -132,34 +64,53 @@ pub(super) trait RowSink: Send {
     ) -> Result<()>;
 }
 
-/// Writes the rows through `sink` in chunks of `chunk_rows` and returns them hashed: each
-/// chunk's successor is hashed on this thread while the database takes the chunk.
+/// Writes the run's rows through `sink` in chunks of `chunk_rows`, read back from their spool
+/// one chunk at a time, so memory holds two chunks whatever the run's size; returns how many
+/// rows were written. Each chunk's successor is read and hashed on this thread while the
+/// database takes the chunk.
 pub(super) async fn write_hashed<S: RowSink + ?Sized>(
     sink: &mut S,
-    rows: &[Box<RawValue>],
+    rows: &RunRows,
     chunk_rows: usize,
     dedup: Option<&[String]>,
-) -> Result<HashedRows> {
-    let mut hashed = HashedRows::with_capacity(rows.len());
-    let mut chunks = rows.chunks(chunk_rows);
-    let mut current = match chunks.next() {
-        Some(chunk) => Some((chunk, hash_rows(chunk, dedup)?)),
-        None => None,
-    };
+) -> Result<i64> {
+    let mut source = rows.iter();
+    let mut written = 0i64;
+    let mut current = read_chunk(&mut source, chunk_rows, dedup)?;
     while let Some((chunk, hashes)) = current {
-        let next = chunks.next();
         // `join` polls the write first, which hands the chunk to SQLite's worker thread or the
-        // socket; hashing the next chunk then runs here while the database works.
-        let (written, next_hashes) =
-            futures_util::future::join(sink.write(chunk, &hashes, hashed.next_row_num()), async {
-                next.map(|chunk| hash_rows(chunk, dedup)).transpose()
+        // socket; the next chunk is then read and hashed here while the database works.
+        let (done, next) =
+            futures_util::future::join(sink.write(&chunk, &hashes, written), async {
+                read_chunk(&mut source, chunk_rows, dedup)
             })
             .await;
-        written?;
-        hashed.extend(hashes);
-        current = next.zip(next_hashes?);
+        done?;
+        written += i64::try_from(chunk.len()).expect("a chunk length fits in i64");
+        current = next?;
     }
-    Ok(hashed)
+    Ok(written)
+}
+
+/// Rows read back from a spool and their hashes, in the same order.
+type HashedChunk = (Vec<Box<RawValue>>, Vec<String>);
+
+/// The next chunk of at most `chunk_rows` rows with their hashes, `None` after the last.
+fn read_chunk(
+    source: &mut RunRowIter<'_>,
+    chunk_rows: usize,
+    dedup: Option<&[String]>,
+) -> Result<Option<HashedChunk>> {
+    let chunk = source
+        .by_ref()
+        .take(chunk_rows)
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(Error::Spool)?;
+    if chunk.is_empty() {
+        return Ok(None);
+    }
+    let hashes = hash_rows(&chunk, dedup)?;
+    Ok(Some((chunk, hashes)))
 }
 
 /// Reads the dedup column list stored in `hunt_jobs.dedup_columns`.

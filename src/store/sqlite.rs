@@ -16,15 +16,15 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection as _, Row, SqliteConnection};
 
 use super::backend::{
-    ClaimState, PruneSql, decide_claim, end_unstorable, fenced, lease_lost, map_unknown_job,
-    prune_in_batches, whole_seconds,
+    ClaimState, Coverage, PruneSql, decide_claim, end_unstorable, fenced, lease_lost,
+    map_unknown_job, prune_in_batches, whole_seconds,
 };
 use super::records::{
     Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
     Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
-    ViewClash,
+    Trigger, ViewClash,
 };
-use super::rowhash::{HashedRows, RowSink, parse_dedup, write_hashed};
+use super::rowhash::{RowSink, parse_dedup, write_hashed};
 use super::status::{StatusSnapshot, StatusWindow};
 use super::views::{
     ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
@@ -37,8 +37,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 /// SQLite's default limit on bound parameters per statement (since 3.32).
 const MAX_BINDS: usize = 32_766;
 
-/// Page cache per connection, in KiB when negative (SQLite's convention): 64 MiB.
-const CACHE_SIZE: &str = "-65536";
+/// Page cache per connection, in KiB when negative (SQLite's convention): 16 MiB. Each pooled
+/// connection grows its own cache, so this times the pool size is what SQLite may hold.
+const CACHE_SIZE: &str = "-16384";
 
 /// How long a writer waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -105,11 +106,27 @@ impl SqliteStore {
         // concurrent opens migrate one after another; the later ones find nothing to do. The
         // migrator nests its transactions as savepoints, so a failed migration leaves none of
         // this open's migrations applied.
-        let mut lock = pool.begin_with("begin immediate").await?;
+        //
+        // A table rebuild (SQLite's only way to change a constraint) needs foreign keys off,
+        // which SQLite allows only outside a transaction: the migrations run on a connection of
+        // their own, and `foreign_key_check` proves every key intact before the commit.
+        let mut conn = SqliteConnection::connect_with(&options.foreign_keys(false)).await?;
+        let mut lock = conn.begin_with("begin immediate").await?;
         // `run` over a borrowed connection makes this future's `Send` depend on a lifetime the
         // compiler cannot generalise; `run_direct` is sqlx's own way around that.
         MIGRATOR.run_direct(None, &mut *lock, false).await?;
+        let broken: Option<String> =
+            sqlx::query_scalar(r#"select "table" from pragma_foreign_key_check"#)
+                .fetch_optional(&mut *lock)
+                .await?;
+        if let Some(table) = broken {
+            return Err(Error::Corrupt {
+                column: "foreign key",
+                value: format!("a migration left rows of {table} without their parent"),
+            });
+        }
         lock.commit().await?;
+        conn.close().await?;
         Ok(Self { pool })
     }
 
@@ -276,8 +293,11 @@ fn jobs_upsert_sql(rows: usize) -> String {
     sql
 }
 
-/// Result rows per insert: as many as fit SQLite's bind limit.
-const RESULT_BATCH_ROWS: usize = MAX_BINDS / 5;
+/// Result rows per insert: enough that statement overhead stays small, few enough that a run
+/// holds about a megabyte of rows while it writes (two chunks, and their binds), whatever its
+/// size; well under SQLite's bind limit.
+const RESULT_BATCH_ROWS: usize = 1024;
+const _: () = assert!(RESULT_BATCH_ROWS * 5 <= MAX_BINDS);
 
 /// A run's result rows inserted in batches near the bind limit.
 struct ResultInserts<'a> {
@@ -346,17 +366,20 @@ async fn record_findings(
     conn: &mut SqliteConnection,
     lease: &Lease,
     finished_at: DateTime<Utc>,
-    hashed: &HashedRows,
+    row_count: i64,
 ) -> Result<i64> {
-    // Each distinct row once, as `[hash, row_num]`: its finding points at that result row.
-    let findings = serde_json::to_string(&hashed.findings())?;
-    // `where true` tells SQLite's parser that `on conflict` belongs to the insert.
+    // Each distinct row once, from the rows this transaction just wrote rather than from
+    // memory: its finding points at the last result row carrying it. Hash order is the
+    // findings table's key order, so the upsert walks its index forward. The `where` also tells
+    // SQLite's parser that `on conflict` belongs to the insert.
     sqlx::query(
         r"insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
               first_run_id, last_run_id, last_row_num, times_seen)
-          select ?1, h.value ->> 0, ?2, ?2, ?3, ?3, h.value ->> 1, 1
-          from json_each(?4) h
-          where true
+          select ?1, row_hash, ?2, ?2, ?3, ?3, max(row_num), 1
+          from hunt_results
+          where run_id = ?3
+          group by row_hash
+          order by row_hash
           on conflict (job, row_hash) do update set
               last_seen_at = max(hunt_finding_state.last_seen_at, excluded.last_seen_at),
               last_run_id = case
@@ -370,13 +393,12 @@ async fn record_findings(
     .bind(&lease.job)
     .bind(ts(finished_at))
     .bind(lease.run_id)
-    .bind(&findings)
     .execute(&mut *conn)
     .await?;
     // The findings this run created are those it is the first run of, found through the
     // `(job, first_seen_at)` index rather than by looking every hash up before the upsert.
     Ok(sqlx::query_scalar(
-        r"update hunt_runs set new_row_count = (
+        r"update hunt_runs set row_count = ?4, new_row_count = (
               select count(*) from hunt_finding_state
               where job = ?1 and first_seen_at = ?2 and first_run_id = ?3)
           where id = ?3
@@ -385,8 +407,36 @@ async fn record_findings(
     .bind(&lease.job)
     .bind(ts(finished_at))
     .bind(lease.run_id)
+    .bind(row_count)
     .fetch_one(&mut *conn)
     .await?)
+}
+
+/// What of a claim's window is covered, read under the job's lock: the high-water mark for a
+/// scheduled or manual run, an overlapping covered window for a backfill chunk.
+async fn claim_coverage(conn: &mut SqliteConnection, request: &ClaimRequest) -> Result<Coverage> {
+    let parse = |end: Option<String>| end.map(|t| parse_ts("window_end", &t)).transpose();
+    if request.trigger == Trigger::Backfill {
+        let end = sqlx::query_scalar(
+            r"select max(window_end) from hunt_runs
+              where job = ?1 and status in ('succeeded', 'skipped')
+                  and window_start < ?3 and window_end > ?2",
+        )
+        .bind(&request.job)
+        .bind(ts(request.window_start))
+        .bind(ts(request.window_end))
+        .fetch_one(&mut *conn)
+        .await?;
+        return Ok(Coverage::Overlap(parse(end)?));
+    }
+    let end = sqlx::query_scalar(
+        r"select max(window_end) from hunt_runs
+          where job = ?1 and status in ('succeeded', 'skipped')",
+    )
+    .bind(&request.job)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Coverage::HighWater(parse(end)?))
 }
 
 /// What `finish_run` reads of the job before its transaction.
@@ -403,7 +453,6 @@ async fn write_run(
     result: &RunSuccess<'_>,
     job: &JobView,
 ) -> Result<Finished> {
-    let row_count = i64::try_from(result.rows.len()).expect("a slice length fits in i64");
     let note = left_out_note(&DIALECT, &job.view, result.columns);
     // The fence comes first: it takes the write lock and proves the lease is still ours.
     let fenced: Option<String> = sqlx::query_scalar(
@@ -411,14 +460,13 @@ async fn write_run(
           set status = 'succeeded', finished_at = ?1,
               duration_ms = max(0, cast(round((julianday(?1) - julianday(started_at))
                   * 86400000) as integer)),
-              row_count = ?2, truncated = ?3, api = ?4, http_status = ?5,
-              client_request_id = ?6, lease_expires_at = null, error_message = ?10,
-              api_calls = ?11, throttle_wait_ms = ?12
-          where id = ?7 and attempt = ?8 and lease_owner = ?9 and status = 'running'
+              truncated = ?2, api = ?3, http_status = ?4,
+              client_request_id = ?5, lease_expires_at = null, error_message = ?9,
+              api_calls = ?10, throttle_wait_ms = ?11
+          where id = ?6 and attempt = ?7 and lease_owner = ?8 and status = 'running'
           returning query_sha256",
     )
     .bind(ts(result.finished_at))
-    .bind(row_count)
     .bind(result.truncated)
     .bind(result.api)
     .bind(result.http_status.map(i32::from))
@@ -442,14 +490,14 @@ async fn write_run(
         lease,
         full_sql: None,
     };
-    let hashed = write_hashed(
+    let row_count = write_hashed(
         &mut inserts,
         result.rows,
         RESULT_BATCH_ROWS,
         job.dedup.as_deref(),
     )
     .await?;
-    let new_row_count = record_findings(tx, lease, result.finished_at, &hashed).await?;
+    let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
     deliveries::record(tx, lease, result.finished_at, result.notify).await?;
     refresh_view(
         tx,
@@ -531,9 +579,12 @@ impl Store for SqliteStore {
         }
         let state = ClaimState {
             existing: sqlx::query_as(
-                "select id, attempt, status from hunt_runs where job = ?1 and slot_at = ?2",
+                r"select id, attempt, status from hunt_runs
+                  where job = ?1 and instance = ?2 and trigger = ?3 and slot_at = ?4",
             )
             .bind(&request.job)
+            .bind(&request.instance)
+            .bind(request.trigger.as_str())
             .bind(ts(request.slot_at))
             .fetch_optional(&mut *tx)
             .await?,
@@ -543,15 +594,7 @@ impl Store for SqliteStore {
             .bind(&request.job)
             .fetch_optional(&mut *tx)
             .await?,
-            covered_until: sqlx::query_scalar::<_, Option<String>>(
-                r"select max(window_end) from hunt_runs
-                  where job = ?1 and status in ('succeeded', 'skipped')",
-            )
-            .bind(&request.job)
-            .fetch_one(&mut *tx)
-            .await?
-            .map(|text| parse_ts("window_end", &text))
-            .transpose()?,
+            coverage: claim_coverage(&mut tx, request).await?,
         };
         let window_start = match decide_claim(state, (request.window_start, request.window_end))? {
             Ok(start) => start,
@@ -560,9 +603,9 @@ impl Store for SqliteStore {
         // The slot is new or its run was interrupted: (re)claim it.
         let row = sqlx::query(
             r"insert into hunt_runs (job, instance, slot_at, window_start, window_end, status,
-                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256)
-              values (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?6, ?7, ?8, ?9)
-              on conflict (job, slot_at) do update set
+                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256, trigger)
+              values (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?6, ?7, ?8, ?9, ?10)
+              on conflict (job, instance, trigger, slot_at) do update set
                   status = 'running', attempt = hunt_runs.attempt + 1, node = excluded.node,
                   lease_owner = excluded.lease_owner,
                   lease_expires_at = excluded.lease_expires_at,
@@ -581,6 +624,7 @@ impl Store for SqliteStore {
         .bind(ts(request.lease_until))
         .bind(ts(request.now))
         .bind(&request.query_sha256)
+        .bind(request.trigger.as_str())
         .fetch_one(&mut *tx)
         .await?;
         let lease = lease_from_row(&row)?;
@@ -625,7 +669,7 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.len()))]
+    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.received()))]
     async fn finish_run(&self, lease: &Lease, result: &RunSuccess<'_>) -> Result<Finished> {
         let job = sqlx::query(
             r"select dedup_columns, view_name, view_sha256 from hunt_jobs where name = ?1",
@@ -729,12 +773,39 @@ impl Store for SqliteStore {
         end.map(|t| parse_ts("window_end", &t)).transpose()
     }
 
+    async fn covered_windows(
+        &self,
+        job: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            r"select window_start, window_end from hunt_runs
+              where job = ?1 and status in ('succeeded', 'skipped')
+                  and window_start < ?3 and window_end > ?2
+              order by window_start",
+        )
+        .bind(job)
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|(start, end)| {
+                Ok((
+                    parse_ts("window_start", start)?,
+                    parse_ts("window_end", end)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>> {
         Ok(sqlx::query_as(
             r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
                   started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
                   http_status, client_request_id, error_class, error_message, query_sha256,
-                  api_calls, throttle_wait_ms
+                  api_calls, throttle_wait_ms, trigger
               from hunt_runs
               where (?1 is null or job = ?1) and (?2 is null or status = ?2)
                   and (?3 is null or started_at >= ?3)

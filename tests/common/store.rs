@@ -16,6 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::value::RawValue;
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 
+use huntd::spool::{Rows, RunRows};
 use huntd::store::{
     self, Backend, Claim, ClaimRequest, Column, JobRecord, Lease, RunCost, RunFailure, RunStatus,
     RunSuccess, Store,
@@ -140,7 +141,7 @@ impl Ctx {
     /// Finishes a run with `rows` and returns how many of them were new findings.
     pub async fn succeed(&self, lease: &Lease, columns: &[Column], rows: &[Box<RawValue>]) -> i64 {
         self.store
-            .finish_run(lease, &success(lease.window_end, columns, rows))
+            .finish_run(lease, &success(lease.window_end, columns, &run_rows(rows)))
             .await
             .expect("finish run")
             .new_row_count
@@ -219,14 +220,20 @@ pub fn claim(job: &str, slot: DateTime<Utc>, span: TimeDelta, node: &str) -> Cla
         lease_until: slot + TimeDelta::minutes(5),
         now: slot,
         query_sha256: "q1".to_string(),
+        trigger: huntd::store::Trigger::Schedule,
     }
+}
+
+/// `rows` as one answer's spooled rows, in memory.
+pub fn run_rows(rows: &[Box<RawValue>]) -> RunRows {
+    RunRows::single(Rows::from_vec(rows).expect("rows in memory"))
 }
 
 /// A successful Graph answer with `rows`, two seconds after `finished_at`.
 pub fn success<'a>(
     finished_at: DateTime<Utc>,
     columns: &'a [Column],
-    rows: &'a [Box<RawValue>],
+    rows: &'a RunRows,
 ) -> RunSuccess<'a> {
     RunSuccess {
         finished_at: finished_at + TimeDelta::seconds(2),

@@ -33,7 +33,7 @@ pub(super) async fn snapshot(pool: &PgPool, window: &StatusWindow) -> Result<Sta
         r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
               started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
               http_status, client_request_id, error_class, error_message, query_sha256,
-              api_calls, throttle_wait_ms
+              api_calls, throttle_wait_ms, trigger
           from hunt_runs
           where id in (select max(id) from hunt_runs group by job)
           order by job",
@@ -61,7 +61,7 @@ pub(super) async fn snapshot(pool: &PgPool, window: &StatusWindow) -> Result<Sta
         r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
               started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
               http_status, client_request_id, error_class, error_message, query_sha256,
-              api_calls, throttle_wait_ms
+              api_calls, throttle_wait_ms, trigger
           from hunt_runs
           where status = 'failed' and started_at >= $1
           order by started_at desc, id desc
