@@ -10,6 +10,7 @@ use clap::ValueEnum;
 use super::output;
 use super::records::{time, with_store};
 use super::shared::{EXIT_INVALID, EXIT_RUNTIME, config_only, runtime};
+use super::{DeliveriesArgs, DeliveriesCommand};
 use crate::load::{Loaded, Scope};
 use crate::outputs::Sinks;
 use crate::store::{DeliveryFilter, DeliveryRecord, RetryTarget};
@@ -26,8 +27,25 @@ pub enum DeliveriesFormat {
     Json,
 }
 
+/// `huntd deliveries [retry]`.
+pub fn deliveries(config: Option<&Path>, args: DeliveriesArgs) -> anyhow::Result<ExitCode> {
+    match args.retry {
+        Some(DeliveriesCommand::Retry { id, .. }) => {
+            retry(config, id.map_or(RetryTarget::Dead, RetryTarget::Id))
+        }
+        None => {
+            let filter = DeliveryFilter {
+                status: args.status,
+                output: args.output,
+                limit: Some(args.limit),
+            };
+            list(config, filter, args.format)
+        }
+    }
+}
+
 /// `huntd deliveries`: the outbox, newest first.
-pub fn list(
+fn list(
     config: Option<&Path>,
     filter: DeliveryFilter,
     format: DeliveriesFormat,
@@ -39,7 +57,7 @@ pub fn list(
 }
 
 /// `huntd deliveries retry`: queues one delivery, or every dead one, again.
-pub fn retry(config: Option<&Path>, target: RetryTarget) -> anyhow::Result<ExitCode> {
+fn retry(config: Option<&Path>, target: RetryTarget) -> anyhow::Result<ExitCode> {
     with_store(config, async move |store, out| {
         let queued = store.retry_deliveries(target, Utc::now()).await?;
         match target {

@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::jobs::Environment;
-use crate::store::{DeliveryFilter, DeliveryStatus, RetryTarget, RunStatus, report};
+use crate::store::{DeliveryStatus, RunStatus, report};
 
 pub use check::{ListFormat, jobs_table};
 pub use deliveries::DeliveriesFormat;
@@ -198,23 +198,7 @@ pub enum Command {
     },
     /// The outbox: notifications of new findings owed to the outputs, newest first.
     #[command(args_conflicts_with_subcommands = true)]
-    Deliveries {
-        /// Queue deliveries again instead of listing them.
-        #[command(subcommand)]
-        retry: Option<DeliveriesCommand>,
-        /// Only deliveries with this status (pending, delivered, dead).
-        #[arg(long, value_parser = parse_delivery_status)]
-        status: Option<DeliveryStatus>,
-        /// Only deliveries to this output.
-        #[arg(long)]
-        output: Option<String>,
-        /// At most this many.
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = DeliveriesFormat::Table)]
-        format: DeliveriesFormat,
-    },
+    Deliveries(DeliveriesArgs),
     /// Send a sample notification to an output, to check its URL, secret and receiver.
     NotifyTest {
         /// The output's name under `outputs:`.
@@ -255,6 +239,26 @@ pub enum Command {
         /// The directory to write into; created when missing.
         dir: PathBuf,
     },
+}
+
+/// `huntd deliveries`: list, or queue again.
+#[derive(Debug, clap::Args)]
+pub struct DeliveriesArgs {
+    /// Queue deliveries again instead of listing them.
+    #[command(subcommand)]
+    pub retry: Option<DeliveriesCommand>,
+    /// Only deliveries with this status (pending, delivered, dead).
+    #[arg(long, value_parser = parse_delivery_status)]
+    pub status: Option<DeliveryStatus>,
+    /// Only deliveries to this output.
+    #[arg(long)]
+    pub output: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DeliveriesFormat::Table)]
+    pub format: DeliveriesFormat,
 }
 
 /// What `huntd deliveries` does besides listing.
@@ -395,24 +399,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => records::findings(config, report::FindingsOptions { job, new_since }, format),
         Command::Prune { batch_size } => records::prune(config, batch_size),
-        Command::Deliveries {
-            retry: Some(DeliveriesCommand::Retry { id, .. }),
-            ..
-        } => deliveries::retry(config, id.map_or(RetryTarget::Dead, RetryTarget::Id)),
-        Command::Deliveries {
-            retry: None,
-            status,
-            output,
-            limit,
-            format,
-        } => {
-            let filter = DeliveryFilter {
-                status,
-                output,
-                limit: Some(limit),
-            };
-            deliveries::list(config, filter, format)
-        }
+        Command::Deliveries(args) => deliveries::deliveries(config, args),
         Command::NotifyTest { ref output } => deliveries::notify_test(config, output),
         Command::Token {
             ref instance,
