@@ -12,6 +12,7 @@ pub mod demo;
 pub mod diagnostic;
 pub mod duration;
 pub mod emulator;
+pub mod error_chain;
 pub mod examples;
 pub mod hunt;
 pub mod jobs;
@@ -22,3 +23,6 @@ pub mod spool;
 pub mod status;
 pub mod store;
 pub mod yaml;
+
+#[cfg(test)]
+mod testing;

@@ -265,12 +265,7 @@ fn next_slot(every: Duration, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .expect("valid test timestamp")
-            .with_timezone(&Utc)
-    }
+    use crate::testing::utc;
 
     fn cron(text: &str, zone: &str) -> Schedule {
         Schedule::cron(text, parse_timezone(zone).expect("known zone")).expect("valid cron")

@@ -16,13 +16,13 @@ use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
 /// Rows up to this many bytes stay in memory; most answers never touch the disk.
-pub const MEMORY_LIMIT: usize = 1024 * 1024;
+pub const MEMORY_LIMIT: usize = 256 * 1024;
 
 /// Bytes gathered before one write to the spool file.
-const WRITE_BUFFER: usize = 256 * 1024;
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// Bytes read from the spool file at a time.
-const READ_BUFFER: usize = 256 * 1024;
+const READ_BUFFER: usize = 64 * 1024;
 
 /// Rows being written: the answer's parser pushes each row as it is cut out of the body.
 #[derive(Debug)]

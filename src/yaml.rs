@@ -369,14 +369,17 @@ impl<'a> Checker<'a> {
 
     /// The entries of a mapping node; anything else is an error naming `what`.
     pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [(Key, Node)]> {
-        let entries = node.as_map();
-        if entries.is_none() {
-            self.error(
-                node.location,
-                format!("{what} must be a mapping, found {}", node.kind()),
-            );
-        }
-        entries
+        node.as_map()
+            .or_else(|| self.wrong_kind(node, what, "a mapping"))
+    }
+
+    /// Records that `what` is not `expected` but the kind `node` is; always `None`.
+    fn wrong_kind<T>(&mut self, node: &Node, what: &str, expected: &str) -> Option<T> {
+        self.error(
+            node.location,
+            format!("{what} must be {expected}, found {}", node.kind()),
+        );
+        None
     }
 
     /// Reports every key of `entries` that is not in `known`, suggesting the closest known key.
@@ -398,14 +401,8 @@ impl<'a> Checker<'a> {
 
     /// A string value; numbers are accepted as text. Records an error for other kinds.
     pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
-        let text = node.scalar_text();
-        if text.is_none() {
-            self.error(
-                node.location,
-                format!("{what} must be a string, found {}", node.kind()),
-            );
-        }
-        text
+        node.scalar_text()
+            .or_else(|| self.wrong_kind(node, what, "a string"))
     }
 
     /// A boolean value.
@@ -413,11 +410,7 @@ impl<'a> Checker<'a> {
         if let Value::Bool(b) = node.value {
             Some(b)
         } else {
-            self.error(
-                node.location,
-                format!("{what} must be true or false, found {}", node.kind()),
-            );
-            None
+            self.wrong_kind(node, what, "true or false")
         }
     }
 
@@ -441,13 +434,7 @@ impl<'a> Checker<'a> {
                 );
                 None
             }
-            _ => {
-                self.error(
-                    node.location,
-                    format!("{what} must be a whole number, found {}", node.kind()),
-                );
-                None
-            }
+            _ => self.wrong_kind(node, what, "a whole number"),
         }
     }
 
@@ -459,14 +446,7 @@ impl<'a> Checker<'a> {
         range: std::ops::RangeInclusive<std::time::Duration>,
     ) -> Option<std::time::Duration> {
         let Value::Str(text) = &node.value else {
-            self.error(
-                node.location,
-                format!(
-                    "{what} must be a duration such as 30s, 15m or 1h30m, found {}",
-                    node.kind()
-                ),
-            );
-            return None;
+            return self.wrong_kind(node, what, "a duration such as 30s, 15m or 1h30m");
         };
         match crate::duration::parse(text) {
             Ok(d) if range.contains(&d) => Some(d),
@@ -502,13 +482,7 @@ impl<'a> Checker<'a> {
                 Some(out)
             }
             Value::Str(s) => Some(vec![(s.clone(), node.location)]),
-            _ => {
-                self.error(
-                    node.location,
-                    format!("{what} must be a list of strings, found {}", node.kind()),
-                );
-                None
-            }
+            _ => self.wrong_kind(node, what, "a list of strings"),
         }
     }
 }

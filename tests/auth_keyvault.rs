@@ -6,7 +6,7 @@ mod auth_support;
 use auth_support::*;
 use huntd::auth::{KeyVaultClient, Resource, TokenSource, Tokens, resolve_key_vault_secrets};
 use huntd::config::{
-    Cloud, Credential, KeyVaultAuth, KeyVaultRef, KeyVaultSettings, Secret, SecretSource,
+    Cloud, Config, Credential, KeyVaultAuth, KeyVaultRef, KeyVaultSettings, Secret, SecretSource,
 };
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -37,6 +37,15 @@ fn vault_client<'a>(
 ) -> KeyVaultClient<'a> {
     KeyVaultClient::new(kv, tokens)
         .with_endpoints(server.uri(), format!("{}/vaults/{{vault}}", server.uri()))
+}
+
+/// Resolves the Key Vault references of `config` with the vault at `server`; how many it did.
+async fn resolve_config(kv: &KeyVaultSettings, server: &MockServer, config: &mut Config) -> usize {
+    let tokens = Tokens::with_options("/nonexistent", quick());
+    vault_client(kv, &tokens, server)
+        .resolve_config(config)
+        .await
+        .unwrap()
 }
 
 async fn mount_secret(server: &MockServer, vault: &str, name: &str, token: &str, value: &str) {
@@ -107,11 +116,7 @@ async fn key_vault_secret_signed_in_by_client_secret_becomes_the_instance_secret
         ],
         Some(kv.clone()),
     );
-    let tokens = Tokens::with_options("/nonexistent", quick());
-    let resolved = vault_client(&kv, &tokens, &server)
-        .resolve_config(&mut config)
-        .await
-        .unwrap();
+    let resolved = resolve_config(&kv, &server, &mut config).await;
     assert_eq!(resolved, 2);
     assert_eq!(
         config.instances["Default"].credential,
@@ -121,6 +126,7 @@ async fn key_vault_secret_signed_in_by_client_secret_becomes_the_instance_secret
         config.instances["Other"].credential,
         Credential::ClientSecret(SecretSource::Plain(Secret::new("other-value")))
     );
+    let tokens = Tokens::with_options("/nonexistent", quick());
     let token = tokens
         .token(&config.instances["Default"], Resource::Graph)
         .await
@@ -171,11 +177,7 @@ async fn key_vault_secret_signed_in_by_managed_identity_sends_the_metadata_heade
         vec![instance("Default", &server.uri(), credential)],
         Some(kv.clone()),
     );
-    let tokens = Tokens::with_options("/nonexistent", quick());
-    let resolved = vault_client(&kv, &tokens, &server)
-        .resolve_config(&mut config)
-        .await
-        .unwrap();
+    let resolved = resolve_config(&kv, &server, &mut config).await;
     assert_eq!(resolved, 1);
     let Credential::Certificate {
         private_key_secret, ..

@@ -138,6 +138,11 @@ async fn fake_entra_vault_and_api() -> MockServer {
             ),
         ),
         ("client_assertion=", ok(CERT_TOKEN, None)),
+        ("device_code=", ok(DEVICE_CODE_TOKEN, Some(REFRESH_1))),
+        (
+            "grant_type=refresh_token",
+            ok(DELEGATED_TOKEN, Some(REFRESH_2)),
+        ),
     ];
     for (carried, answer) in token_requests_carrying {
         Mock::given(method("POST"))
@@ -155,19 +160,6 @@ async fn fake_entra_vault_and_api() -> MockServer {
         })))
         .mount(&server)
         .await;
-    for (carried, answer) in [
-        ("device_code=", ok(DEVICE_CODE_TOKEN, Some(REFRESH_1))),
-        (
-            "grant_type=refresh_token",
-            ok(DELEGATED_TOKEN, Some(REFRESH_2)),
-        ),
-    ] {
-        Mock::given(method("POST"))
-            .and(body_string_contains(carried))
-            .respond_with(answer)
-            .mount(&server)
-            .await;
-    }
     Mock::given(method("GET"))
         .and(path("/vaults/huntvault/secrets/app-secret"))
         .respond_with(

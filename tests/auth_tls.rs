@@ -82,14 +82,7 @@ async fn extra_ca_file_is_trusted_for_the_token_endpoint() {
 #[tokio::test]
 async fn without_the_ca_file_the_tls_failure_names_the_endpoint() {
     let (login, _) = https_token_endpoint().await;
-    let tokens = Tokens::with_options("/nonexistent", quick());
-    let err = tokens
-        .token(
-            &instance("Proxied", &login, secret_credential("s")),
-            Resource::Graph,
-        )
-        .await
-        .unwrap_err();
+    let err = graph_token_error("Proxied", &login).await;
     assert!(matches!(err, Error::Unreachable(_)), "{err:?}");
     let text = err.to_string();
     assert!(text.contains(&login), "{text}");

@@ -383,14 +383,7 @@ async fn unreachable_token_endpoint_is_named() {
         .unwrap()
         .port();
     let login = format!("http://127.0.0.1:{port}");
-    let tokens = Tokens::with_options("/nonexistent", quick());
-    let err = tokens
-        .token(
-            &instance("Prod", &login, secret_credential("s")),
-            Resource::Graph,
-        )
-        .await
-        .unwrap_err();
+    let err = graph_token_error("Prod", &login).await;
     assert!(matches!(err, Error::Unreachable(_)), "{err:?}");
     assert!(
         err.to_string()
@@ -404,14 +397,7 @@ async fn tls_failure_names_the_endpoint() {
     // An HTTP server spoken to over HTTPS fails the TLS handshake.
     let server = MockServer::start().await;
     let login = server.uri().replace("http://", "https://");
-    let tokens = Tokens::with_options("/nonexistent", quick());
-    let err = tokens
-        .token(
-            &instance("Prod", &login, secret_credential("s")),
-            Resource::Graph,
-        )
-        .await
-        .unwrap_err();
+    let err = graph_token_error("Prod", &login).await;
     assert!(matches!(err, Error::Unreachable(_)), "{err:?}");
     assert!(err.to_string().contains(&login), "{err}");
 }

@@ -3,6 +3,13 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// A temporary directory with an empty `jobs/`.
+fn with_jobs_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("jobs")).expect("mkdir");
+    dir
+}
+
 fn huntd(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_huntd"))
         .args(args)
@@ -39,8 +46,7 @@ fn validate_accepts_the_shipped_example_and_exits_zero() {
 
 #[test]
 fn an_instance_that_noticed_the_mde_retirement_is_not_warned() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("jobs")).expect("mkdir");
+    let dir = with_jobs_dir();
     std::fs::write(dir.path().join("secret"), "not-a-real-secret").expect("write");
     let config = |noticed: &str| {
         format!(
@@ -81,8 +87,7 @@ fn an_instance_that_noticed_the_mde_retirement_is_not_warned() {
 
 #[test]
 fn validate_reports_every_problem_with_file_line_and_column_and_exits_one() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir(dir.path().join("jobs")).expect("mkdir");
+    let dir = with_jobs_dir();
     std::fs::write(dir.path().join("huntd.yaml"), "jobs: [./jobs]\n").expect("write");
     let job = "name: encoded\ninstance: Contoso\nenvironment: M365DGraph\n\
                shedule: '*/5 * * * *'\nquery: DeviceEvents\n";

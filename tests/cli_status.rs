@@ -14,12 +14,10 @@ use chrono::{TimeDelta, Utc};
 use huntd::store::{self, Claim, JobRecord, RunCost};
 use serde_json::Value;
 
-use common::{huntd, printed};
+use common::{huntd, printed, write_config_dir};
 
 /// A config with one instance and one hourly job, `hourly-hunt`, on SQLite in `dir`.
 fn write_setup(dir: &Path) {
-    std::fs::create_dir_all(dir.join("jobs")).expect("mkdir");
-    std::fs::write(dir.join("secret"), "not-a-real-secret").expect("write");
     let config = format!(
         "database: sqlite://{db}\njobs: [./jobs]\ndaemon: {{state_dir: {state}}}\n\
          instances:\n  Contoso:\n    TenantId: 00000000-0000-0000-0000-000000000001\n\
@@ -28,7 +26,6 @@ fn write_setup(dir: &Path) {
         db = dir.join("huntd.db").display(),
         state = dir.display(),
     );
-    std::fs::write(dir.join("huntd.yaml"), config).expect("write");
     let jobs = r#"jobs:
   - name: hourly-hunt
     instance: Contoso
@@ -36,7 +33,7 @@ fn write_setup(dir: &Path) {
     every: 1h
     query: "DeviceProcessEvents | take 5"
 "#;
-    std::fs::write(dir.join("jobs/hunts.yaml"), jobs).expect("write");
+    write_config_dir(dir, "not-a-real-secret", &config, jobs);
 }
 
 /// Records in `dir`'s database: `hourly-hunt` succeeding with two findings then failing on its

@@ -14,6 +14,16 @@ fn huntd(dir: &Path, args: &[&str]) -> Output {
         .expect("huntd runs")
 }
 
+/// Checks `out` is of a command that exited 0, showing its stderr otherwise.
+fn assert_succeeded(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("jobs")).expect("mkdir");
@@ -29,12 +39,7 @@ fn setup() -> tempfile::TempDir {
 fn migrate_creates_the_sqlite_database_and_says_so() {
     let dir = setup();
     let out = huntd(dir.path(), &["migrate"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("schema up to date"));
     assert!(dir.path().join("huntd.db").is_file());
     // A second run finds nothing to do and still succeeds.
@@ -48,12 +53,7 @@ fn history_of_a_new_database_is_an_empty_json_list() {
         dir.path(),
         &["history", "--format", "json", "--since", "24h"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(runs, serde_json::json!([]));
 }
@@ -70,12 +70,7 @@ fn history_rejects_an_unknown_status_as_a_usage_error() {
 fn prune_reports_what_it_deleted() {
     let dir = setup();
     let out = huntd(dir.path(), &["prune", "--batch-size", "100"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("pruned 0 results"));
 }
 

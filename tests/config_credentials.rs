@@ -7,18 +7,16 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
 
-use common::{CLIENT, Fixture, TENANT, all, assert_at, assert_clean, find, with_instance};
+use common::{CLIENT, Fixture, TENANT, all, assert_clean, with_instance};
 use huntd::config::{
     self, AssertionAlg, Credential, EnvVars, KeyVaultAuth, KeyVaultRef, SecretSource,
 };
-use huntd::diagnostic::{Diagnostics, Severity};
+use huntd::diagnostic::Diagnostics;
 
 #[test]
 fn missing_credential_says_what_to_add() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance("Contoso", ""));
-    let d = find(&diags, "instance `Contoso` has no credential");
-    assert_at(d, &f.config_path(), 3, Severity::Error);
+    let (f, _, diags) = Fixture::contoso("");
+    let d = f.error_at(&diags, "instance `Contoso` has no credential", 3);
     let hint = d.hint.as_deref().expect("hint");
     assert!(
         hint.contains("ClientSecret") && hint.contains("Certificate") && hint.contains("UserName")
@@ -27,16 +25,14 @@ fn missing_credential_says_what_to_add() {
 
 #[test]
 fn two_credentials_are_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
+    let (f, _, diags) = Fixture::contoso(
         "    ClientSecret: {File: secret.txt}\n    UserName: ann@contoso.example\n",
-    ));
-    let d = find(
+    );
+    f.error_at(
         &diags,
         "instance `Contoso` has more than one credential: ClientSecret, UserName",
+        3,
     );
-    assert_at(d, &f.config_path(), 3, Severity::Error);
 }
 
 #[test]
@@ -73,21 +69,15 @@ fn certificate_and_delegated_credentials_load() {
 
 #[test]
 fn missing_certificate_file_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance("Contoso", "    Certificate: missing.pem\n"));
-    let d = find(&diags, "Certificate of instance `Contoso`: no such file");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let (f, _, diags) = Fixture::contoso("    Certificate: missing.pem\n");
+    f.error_at(&diags, "Certificate of instance `Contoso`: no such file", 6);
 }
 
 #[test]
 fn unset_environment_variable_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {EnvironmentVar: HUNTD_TEST_UNSET_SECRET}\n",
-    ));
-    let d = find(&diags, "environment variable `HUNTD_TEST_UNSET_SECRET`");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let (f, _, diags) =
+        Fixture::contoso("    ClientSecret: {EnvironmentVar: HUNTD_TEST_UNSET_SECRET}\n");
+    let d = f.error_at(&diags, "environment variable `HUNTD_TEST_UNSET_SECRET`", 6);
     assert!(
         d.message
             .contains("ClientSecret of instance `Contoso`) is not set"),
@@ -113,13 +103,8 @@ fn unset_environment_variable_is_an_error() {
 
 #[test]
 fn credential_without_credentials_directory_points_at_load_credential() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {Credential: contoso}\n",
-    ));
-    let d = find(&diags, "$CREDENTIALS_DIRECTORY is not set");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let (f, _, diags) = Fixture::contoso("    ClientSecret: {Credential: contoso}\n");
+    let d = f.error_at(&diags, "$CREDENTIALS_DIRECTORY is not set", 6);
     assert!(
         d.hint
             .as_deref()
@@ -140,11 +125,11 @@ fn missing_credential_file_is_an_error() {
         with_instance("Contoso", "    ClientSecret: {Credential: absent}\n")
     );
     let (config, diags) = f.load_env(&text, &env);
-    let d = find(
+    let d = f.error_at(
         &diags,
         "systemd credential `absent` (ClientSecret of instance `Contoso`) not found",
+        6,
     );
-    assert_at(d, &f.config_path(), 6, Severity::Error);
     assert!(
         d.hint
             .as_deref()
@@ -159,13 +144,8 @@ fn missing_credential_file_is_an_error() {
 
 #[test]
 fn missing_secret_file_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {File: nope.txt}\n",
-    ));
-    let d = find(&diags, "secret file");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let (f, _, diags) = Fixture::contoso("    ClientSecret: {File: nope.txt}\n");
+    let d = f.error_at(&diags, "secret file", 6);
     assert!(
         d.message.contains("nope.txt") && d.message.contains("cannot be read"),
         "{d}"
@@ -174,13 +154,8 @@ fn missing_secret_file_is_an_error() {
 
 #[test]
 fn unknown_secret_kind_gets_a_suggestion() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {EnviromentVar: X}\n",
-    ));
-    let d = find(&diags, "unknown secret kind `EnviromentVar`");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let (f, _, diags) = Fixture::contoso("    ClientSecret: {EnviromentVar: X}\n");
+    let d = f.error_at(&diags, "unknown secret kind `EnviromentVar`", 6);
     assert_eq!(d.hint.as_deref(), Some("did you mean `EnvironmentVar`?"));
 }
 
@@ -196,11 +171,11 @@ fn plain_secret_in_a_world_readable_file_is_a_warning() {
         .expect("chmod");
     let mut diags = Diagnostics::new();
     let config = config::load_in(&f.config_path(), &EnvVars::default(), &mut diags);
-    let d = find(
+    let d = f.warning_at(
         &diags,
         "ClientSecret of instance `Contoso` is written in plain text",
+        6,
     );
-    assert_at(d, &f.config_path(), 6, Severity::Warning);
     assert!(d.message.contains("mode 644"), "{d}");
     assert!(
         d.hint.as_deref().is_some_and(|h| h.contains("chmod 600")),
@@ -213,8 +188,7 @@ fn plain_secret_in_a_world_readable_file_is_a_warning() {
 
 #[test]
 fn connection_string_values_lose_their_quotes() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&format!(
+    let (_dir, config, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    ConnectionString: \"tenant_id='{TENANT}'; client_id='{CLIENT}'; client_secret='cs-secret'\"\n"
     ));
     assert_clean(&diags);
@@ -229,27 +203,21 @@ fn connection_string_values_lose_their_quotes() {
 
 #[test]
 fn broken_connection_string_is_an_error_without_its_text() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(
+    let (f, _, diags) = Fixture::loaded(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    ConnectionString: \"tenant_id='t'; s3cr3t\"\n",
     );
-    let d = find(
+    f.error_at(
         &diags,
         "ConnectionString of instance `Contoso`: part 2 has no `=`",
+        4,
     );
-    assert_at(d, &f.config_path(), 4, Severity::Error);
     assert!(!all(&diags).contains("s3cr3t"));
 }
 
 #[test]
 fn key_vault_reference_without_vault_name_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {KeyVault: }\n",
-    ));
-    let d = find(&diags, "no KeyVault.VaultName is set");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    let (f, _, diags) = Fixture::contoso("    ClientSecret: {KeyVault: }\n");
+    let d = f.error_at(&diags, "no KeyVault.VaultName is set", 6);
     assert!(
         d.message
             .contains("Key Vault secret `instances-Contoso-ClientSecret` in the default vault"),
@@ -259,12 +227,10 @@ fn key_vault_reference_without_vault_name_is_an_error() {
 
 #[test]
 fn key_vault_references_take_msticpy_shapes() {
-    let f = Fixture::new();
-    let text = format!(
+    let (_dir, config, diags) = Fixture::loaded(&format!(
         "{}  B:\n    TenantId: {TENANT}\n    ClientId: {CLIENT}\n    ClientSecret: {{KeyVault: other-vault/b-secret}}\n  C:\n    TenantId: {TENANT}\n    ClientId: {CLIENT}\n    ClientSecret: {{KeyVault: c-secret}}\nKeyVault:\n  VaultName: soc-vault\n  ManagedIdentity: true\n",
         with_instance("A", "    ClientSecret: {KeyVault: default}\n")
-    );
-    let (config, diags) = f.load(&text);
+    ));
     assert_clean(&diags);
     let config = config.expect("loaded");
     let reference = |name: &str| match &config.instances[name].credential {
@@ -295,47 +261,39 @@ fn key_vault_references_take_msticpy_shapes() {
 
 #[test]
 fn key_vault_reference_without_a_way_to_sign_in_is_an_error() {
-    let f = Fixture::new();
-    let text = format!(
+    let (f, _, diags) = Fixture::loaded(&format!(
         "{}KeyVault:\n  VaultName: soc-vault\n",
         with_instance("A", "    ClientSecret: {KeyVault: }\n")
-    );
-    let (_, diags) = f.load(&text);
-    let d = find(&diags, "does not say how to sign in to the vault");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    ));
+    f.error_at(&diags, "does not say how to sign in to the vault", 6);
 }
 
 #[test]
 fn key_vault_app_sign_in_needs_a_credential() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&format!(
+    let (f, config, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\nKeyVault:\n  VaultName: soc-vault\n  TenantId: {TENANT}\n  ClientId: {CLIENT}\n"
     ));
-    let d = find(
+    f.error_at(
         &diags,
         "the KeyVault section has a ClientId but no ClientSecret or Certificate",
+        2,
     );
-    assert_at(d, &f.config_path(), 2, Severity::Error);
     assert!(config.expect("loaded").key_vault.is_none());
 }
 
 #[test]
 fn key_vault_secret_cannot_come_from_key_vault() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&format!(
+    let (f, _, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\nKeyVault:\n  VaultName: soc-vault\n  TenantId: {TENANT}\n  ClientId: {CLIENT}\n  ClientSecret: {{KeyVault: }}\n"
     ));
-    let d = find(&diags, "cannot come from Key Vault");
-    assert_at(d, &f.config_path(), 6, Severity::Error);
+    f.error_at(&diags, "cannot come from Key Vault", 6);
 }
 
 #[test]
 fn debug_of_a_loaded_config_never_shows_a_secret() {
-    let f = Fixture::new();
-    let text = format!(
+    let (_dir, config, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ndatabase: postgres://huntd:db-password-42@db.example/huntd\ninstances:\n  A:\n    TenantId: {TENANT}\n    ClientId: {CLIENT}\n    ClientSecret: plain-secret-42\n  B:\n    ConnectionString: \"tenant_id='{TENANT}'; client_id='{CLIENT}'; client_secret='cs-secret-42'\"\nKeyVault:\n  TenantId: {TENANT}\n  ClientId: {CLIENT}\n  ClientSecret: kv-secret-42\n"
-    );
-    let (config, diags) = f.load(&text);
+    ));
     assert_clean(&diags);
     let config = config.expect("loaded");
     let debug = format!("{config:?} {config:#?}");

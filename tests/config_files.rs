@@ -11,6 +11,13 @@ use common::{Fixture, assert_at, find, with_instance};
 use huntd::config::{self, EnvVars};
 use huntd::diagnostic::{Diagnostics, Severity};
 
+/// Checks loading `path` gives no config and an error on its first line containing `needle`.
+fn assert_refused(path: &Path, needle: &str) {
+    let mut diags = Diagnostics::new();
+    assert!(config::load(path, &mut diags).is_none());
+    assert_at(find(&diags, needle), path, 1, Severity::Error);
+}
+
 #[test]
 fn yaml_bomb_is_refused_with_a_clear_error() {
     let f = Fixture::new();
@@ -31,10 +38,7 @@ fn fifty_megabyte_file_is_refused_before_reading() {
     let path = f.config_path();
     let file = std::fs::File::create(&path).expect("create");
     file.set_len(50 * 1024 * 1024).expect("grow to 50 MB");
-    let mut diags = Diagnostics::new();
-    assert!(config::load(&path, &mut diags).is_none());
-    let d = find(&diags, "over the 4194304 byte limit");
-    assert_at(d, &path, 1, Severity::Error);
+    assert_refused(&path, "over the 4194304 byte limit");
 }
 
 #[test]
@@ -42,28 +46,21 @@ fn binary_file_is_refused() {
     let f = Fixture::new();
     let path = f.config_path();
     std::fs::write(&path, [0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0]).expect("write");
-    let mut diags = Diagnostics::new();
-    assert!(config::load(&path, &mut diags).is_none());
-    let d = find(&diags, "binary data");
-    assert_at(d, &path, 1, Severity::Error);
+    assert_refused(&path, "binary data");
 }
 
 #[test]
 fn empty_file_is_refused() {
-    let f = Fixture::new();
-    let (config, diags) = f.load("");
+    let (f, config, diags) = Fixture::loaded("");
     assert!(config.is_none());
-    let d = find(&diags, "file is empty");
-    assert_at(d, &f.config_path(), 1, Severity::Error);
+    f.error_at(&diags, "file is empty", 1);
 }
 
 #[test]
 fn a_config_that_is_not_a_mapping_is_refused() {
-    let f = Fixture::new();
-    let (config, diags) = f.load("- jobs\n- instances\n");
+    let (f, config, diags) = Fixture::loaded("- jobs\n- instances\n");
     assert!(config.is_none());
-    let d = find(&diags, "huntd.yaml must be a mapping, found a list");
-    assert_at(d, &f.config_path(), 1, Severity::Error);
+    f.error_at(&diags, "huntd.yaml must be a mapping, found a list", 1);
 }
 
 fn peak_rss_kib() -> u64 {

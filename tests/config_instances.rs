@@ -3,19 +3,13 @@
 #[path = "common/config.rs"]
 mod common;
 
-use common::{CLIENT, Fixture, TENANT, all, assert_at, assert_clean, find, with_instance};
+use common::{CLIENT, Fixture, TENANT, all, assert_clean, with_instance};
 use huntd::config::Cloud;
-use huntd::diagnostic::Severity;
 
 #[test]
 fn misspelled_instance_key_gets_a_suggestion() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {File: secret.txt}\n    Clould: eu\n",
-    ));
-    let d = find(&diags, "unknown key `Clould` in instance `Contoso`");
-    assert_at(d, &f.config_path(), 7, Severity::Error);
+    let (f, _, diags) = Fixture::contoso("    ClientSecret: {File: secret.txt}\n    Clould: eu\n");
+    let d = f.error_at(&diags, "unknown key `Clould` in instance `Contoso`", 7);
     assert!(
         d.hint.as_deref().is_some_and(|h| h.contains("`Cloud`")),
         "{d:?}"
@@ -24,13 +18,9 @@ fn misspelled_instance_key_gets_a_suggestion() {
 
 #[test]
 fn unknown_cloud_lists_the_valid_ones() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {File: secret.txt}\n    Cloud: usgov\n",
-    ));
-    let d = find(&diags, "unknown cloud `usgov` for instance `Contoso`");
-    assert_at(d, &f.config_path(), 7, Severity::Error);
+    let (f, config, diags) =
+        Fixture::contoso("    ClientSecret: {File: secret.txt}\n    Cloud: usgov\n");
+    let d = f.error_at(&diags, "unknown cloud `usgov` for instance `Contoso`", 7);
     assert!(
         d.hint
             .as_deref()
@@ -42,13 +32,10 @@ fn unknown_cloud_lists_the_valid_ones() {
 
 #[test]
 fn plain_http_endpoint_is_refused_unless_loopback() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&with_instance(
-        "Contoso",
+    let (f, config, diags) = Fixture::contoso(
         "    ClientSecret: {File: secret.txt}\n    Endpoints:\n      mde: http://mde.example.com\n      graph: http://127.0.0.1:8080/\n      login: http://[::1]:9000\n",
-    ));
-    let d = find(&diags, "Endpoints.mde of instance `Contoso`");
-    assert_at(d, &f.config_path(), 8, Severity::Error);
+    );
+    let d = f.error_at(&diags, "Endpoints.mde of instance `Contoso`", 8);
     assert!(d.message.contains("must use https://"), "{d}");
     assert_eq!(diags.error_count(), 1, "{}", all(&diags));
     let config = config.expect("loaded");
@@ -58,11 +45,9 @@ fn plain_http_endpoint_is_refused_unless_loopback() {
 
 #[test]
 fn endpoint_overrides_replace_the_cloud_defaults() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&with_instance(
-        "Contoso",
+    let (_dir, config, diags) = Fixture::contoso(
         "    ClientSecret: {File: secret.txt}\n    Cloud: eu\n    Endpoints: {graph: 'http://127.0.0.1:8080/', keyvault: 'https://{vault}.vault.example'}\n",
-    ));
+    );
     assert_clean(&diags);
     let endpoints = &config.expect("loaded").instances["Contoso"].endpoints;
     assert_eq!(endpoints.graph, "http://127.0.0.1:8080");
@@ -72,12 +57,10 @@ fn endpoint_overrides_replace_the_cloud_defaults() {
 
 #[test]
 fn missing_tenant_id_names_the_instance_and_the_key() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&format!(
+    let (f, config, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    ClientId: {CLIENT}\n    ClientSecret: {{File: secret.txt}}\n"
     ));
-    let d = find(&diags, "instance `Contoso` has no TenantId");
-    assert_at(d, &f.config_path(), 3, Severity::Error);
+    let d = f.error_at(&diags, "instance `Contoso` has no TenantId", 3);
     assert!(d.hint.as_deref().is_some_and(|h| h.contains("TenantId:")));
     assert!(
         config
@@ -89,31 +72,27 @@ fn missing_tenant_id_names_the_instance_and_the_key() {
 
 #[test]
 fn missing_client_id_names_the_instance_and_the_key() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&format!(
+    let (f, _, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    TenantId: {TENANT}\n    ClientSecret: {{File: secret.txt}}\n"
     ));
-    let d = find(&diags, "instance `Contoso` has no ClientId");
-    assert_at(d, &f.config_path(), 3, Severity::Error);
+    f.error_at(&diags, "instance `Contoso` has no ClientId", 3);
 }
 
 #[test]
 fn client_id_must_be_a_guid() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&format!(
+    let (f, _, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    TenantId: {TENANT}\n    ClientId: my-app\n    ClientSecret: {{File: secret.txt}}\n"
     ));
-    let d = find(
+    f.error_at(
         &diags,
         "ClientId `my-app` of instance `Contoso` is not a GUID",
+        5,
     );
-    assert_at(d, &f.config_path(), 5, Severity::Error);
 }
 
 #[test]
 fn instance_keys_are_case_insensitive_including_lowercase_cloud() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&format!(
+    let (_dir, config, diags) = Fixture::loaded(&format!(
         "jobs: [jobs]\ninstances:\n  Contoso:\n    tenantid: {TENANT}\n    CLIENTID: {CLIENT}\n    clientSecret: {{file: secret.txt}}\n    cloud: GCC-High\n"
     ));
     assert_clean(&diags);
@@ -125,30 +104,25 @@ fn instance_keys_are_case_insensitive_including_lowercase_cloud() {
 
 #[test]
 fn the_same_key_in_two_cases_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {File: secret.txt}\n    Cloud: eu\n    cloud: uk\n",
-    ));
-    let d = find(
+    let (f, _, diags) =
+        Fixture::contoso("    ClientSecret: {File: secret.txt}\n    Cloud: eu\n    cloud: uk\n");
+    f.error_at(
         &diags,
         "`cloud` repeats `Cloud` (line 7) in instance `Contoso`",
+        8,
     );
-    assert_at(d, &f.config_path(), 8, Severity::Error);
 }
 
 #[test]
 fn instance_names_differing_only_in_case_are_an_error() {
-    let f = Fixture::new();
-    let text = format!(
+    let (f, config, diags) = Fixture::loaded(&format!(
         "{}  contoso:\n    TenantId: {TENANT}\n    ClientId: {CLIENT}\n    UserName: a@b.example\n",
         with_instance("Contoso", "    ClientSecret: {File: secret.txt}\n")
-    );
-    let (config, diags) = f.load(&text);
-    let d = find(
+    ));
+    f.error_at(
         &diags,
         "instance `contoso` is defined twice (also `Contoso` on line 3)",
+        7,
     );
-    assert_at(d, &f.config_path(), 7, Severity::Error);
     assert_eq!(config.expect("loaded").instances.len(), 1);
 }

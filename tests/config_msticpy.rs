@@ -6,18 +6,14 @@ mod common;
 
 use std::path::Path;
 
-use common::{
-    CLIENT, Fixture, TENANT, all, assert_at, assert_clean, find, with_instance, write_msticpy,
-};
+use common::{CLIENT, Fixture, TENANT, all, assert_at, assert_clean, find, with_instance};
 use huntd::config::{Cloud, Credential, EnvVars, KeyVaultAuth, KeyVaultRef, SecretSource};
 use huntd::diagnostic::Severity;
 
 #[test]
 fn native_instance_overrides_msticpy_with_a_warning() {
     let f = Fixture::new();
-    let mpath = write_msticpy(
-        &f,
-        &format!(
+    let mpath = f.write_msticpy(&format!(
             "DataProviders:\n  MicrosoftDefender-Contoso:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      UserName: old@contoso.example\n"
         ),
     );
@@ -26,8 +22,7 @@ fn native_instance_overrides_msticpy_with_a_warning() {
         with_instance("Contoso", "    ClientSecret: {File: secret.txt}\n")
     );
     let (config, diags) = f.load(&text);
-    let d = find(&diags, "instance `Contoso` is also defined in");
-    assert_at(d, &f.config_path(), 4, Severity::Warning);
+    let d = f.warning_at(&diags, "instance `Contoso` is also defined in", 4);
     assert!(d.message.contains(&format!("{}:2", mpath.display())), "{d}");
     assert!(
         d.message.ends_with("the definition in huntd.yaml is used"),
@@ -41,14 +36,9 @@ fn native_instance_overrides_msticpy_with_a_warning() {
 
 #[test]
 fn msticpy_sections_become_instances() {
-    let f = Fixture::new();
-    let mpath = write_msticpy(
-        &f,
-        &format!(
-            "DataProviders:\n  MicrosoftDefender:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      ClientSecret: {{File: secret.txt}}\n  MicrosoftDefender-Fabrikam:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      UserName: ann@fabrikam.example\n  MDATPApp-Legacy:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      Cert: secret.txt\n"
-        ),
-    );
-    let (config, diags) = f.load("jobs: [jobs]\nmsticpyconfig: msticpyconfig.yaml\n");
+    let (_dir, mpath, config, diags) = Fixture::msticpy(&format!(
+        "DataProviders:\n  MicrosoftDefender:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      ClientSecret: {{File: secret.txt}}\n  MicrosoftDefender-Fabrikam:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      UserName: ann@fabrikam.example\n  MDATPApp-Legacy:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      Cert: secret.txt\n"
+    ));
     assert_clean(&diags);
     let config = config.expect("loaded");
     assert_eq!(
@@ -66,13 +56,9 @@ fn msticpy_sections_become_instances() {
 #[test]
 fn legacy_mdatpapp_section_is_read_and_loses_to_microsoft_defender() {
     let f = Fixture::new();
-    let mpath = write_msticpy(
-        &f,
-        &format!(
+    let (mpath, config, diags) = f.load_msticpy(&format!(
             "DataProviders:\n  MDATPApp:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      UserName: legacy@contoso.example\n"
-        ),
-    );
-    let (config, diags) = f.load("jobs: [jobs]\nmsticpyconfig: msticpyconfig.yaml\n");
+        ));
     assert_clean(&diags);
     assert_eq!(
         config.expect("loaded").instances["Default"].credential,
@@ -81,13 +67,9 @@ fn legacy_mdatpapp_section_is_read_and_loses_to_microsoft_defender() {
         }
     );
 
-    write_msticpy(
-        &f,
-        &format!(
+    let (_, config, diags) = f.load_msticpy(&format!(
             "DataProviders:\n  MDATPApp:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      UserName: legacy@contoso.example\n  MicrosoftDefender:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      UserName: new@contoso.example\n"
-        ),
-    );
-    let (config, diags) = f.load("jobs: [jobs]\nmsticpyconfig: msticpyconfig.yaml\n");
+        ));
     let d = find(
         &diags,
         "section `MDATPApp` is ignored: `MicrosoftDefender` (line 7)",
@@ -104,13 +86,9 @@ fn legacy_mdatpapp_section_is_read_and_loses_to_microsoft_defender() {
 #[test]
 fn msticpy_problems_are_reported_in_the_msticpy_file() {
     let f = Fixture::new();
-    let mpath = write_msticpy(
-        &f,
-        &format!(
+    let (mpath, _, diags) = f.load_msticpy(&format!(
             "DataProviders:\n  MicrosoftDefender:\n    Args:\n      TenantId: {TENANT}\n      cloud: mars\n      ClientSecret: {{File: secret.txt}}\n      Extra: 1\n"
-        ),
-    );
-    let (_, diags) = f.load("jobs: [jobs]\nmsticpyconfig: msticpyconfig.yaml\n");
+        ));
     let d = find(&diags, "instance `Default` has no ClientId");
     assert_at(d, &mpath, 2, Severity::Error);
     let d = find(&diags, "unknown cloud `mars` for instance `Default`");
@@ -125,9 +103,7 @@ fn msticpy_problems_are_reported_in_the_msticpy_file() {
 #[test]
 fn msticpyconfig_environment_variable_is_used() {
     let f = Fixture::new();
-    let mpath = write_msticpy(
-        &f,
-        &format!(
+    let mpath = f.write_msticpy(&format!(
             "DataProviders:\n  MicrosoftDefender:\n    Args:\n      TenantId: {TENANT}\n      ClientId: {CLIENT}\n      UserName: a@b.example\n"
         ),
     );
@@ -138,11 +114,11 @@ fn msticpyconfig_environment_variable_is_used() {
 
     let env = EnvVars::from_vars([("MSTICPYCONFIG", "/nonexistent/msticpyconfig.yaml")]);
     let (_, diags) = f.load_env("jobs: [jobs]\n", &env);
-    let d = find(
+    f.error_at(
         &diags,
         "$MSTICPYCONFIG names /nonexistent/msticpyconfig.yaml",
+        1,
     );
-    assert_at(d, &f.config_path(), 1, Severity::Error);
 }
 
 #[test]
@@ -202,19 +178,15 @@ fn realistic_msticpyconfig_loads_ignoring_unrelated_sections() {
 
 #[test]
 fn msticpyconfig_key_naming_a_missing_file_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load("jobs: [jobs]\nmsticpyconfig: nowhere/msticpyconfig.yaml\n");
-    let d = find(&diags, "msticpyconfig: no such file");
-    assert_at(d, &f.config_path(), 2, Severity::Error);
+    let (f, _, diags) =
+        Fixture::loaded("jobs: [jobs]\nmsticpyconfig: nowhere/msticpyconfig.yaml\n");
+    f.error_at(&diags, "msticpyconfig: no such file", 2);
 }
 
 #[test]
 fn problems_of_an_overridden_msticpy_section_are_not_reported() {
     let f = Fixture::new();
-    write_msticpy(
-        &f,
-        "DataProviders:\n  MicrosoftDefender:\n    Args:\n      Cloud: mars\n",
-    );
+    f.write_msticpy("DataProviders:\n  MicrosoftDefender:\n    Args:\n      Cloud: mars\n");
     let text = format!(
         "msticpyconfig: msticpyconfig.yaml\n{}",
         with_instance("default", "    ClientSecret: {File: secret.txt}\n")

@@ -6,17 +6,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Fixture, assert_at, assert_clean, find, with_instance};
+use common::{Fixture, assert_clean, find};
 use huntd::config::{self, Cloud, Credential, EnvVars, SecretSource};
-use huntd::diagnostic::{Diagnostics, Severity};
+use huntd::diagnostic::Diagnostics;
 
 #[test]
 fn a_minimal_config_loads_with_defaults() {
-    let f = Fixture::new();
-    let (config, diags) = f.load(&with_instance(
-        "Contoso",
-        "    ClientSecret: {File: secret.txt}\n",
-    ));
+    let (f, config, diags) = Fixture::contoso("    ClientSecret: {File: secret.txt}\n");
     assert_clean(&diags);
     let config = config.expect("loaded");
     let contoso = &config.instances["Contoso"];
@@ -49,8 +45,8 @@ fn state_directory_from_systemd_sets_the_default_database() {
 
 #[test]
 fn yaml_syntax_error_names_file_and_line() {
-    let f = Fixture::new();
-    let (config, diags) = f.load("jobs: [jobs]\ninstances: {Contoso: [unclosed\ndaemon: {}\n");
+    let (f, config, diags) =
+        Fixture::loaded("jobs: [jobs]\ninstances: {Contoso: [unclosed\ndaemon: {}\n");
     assert!(config.is_none());
     let d = find(&diags, "invalid YAML");
     assert_eq!(d.file, f.config_path());
@@ -59,20 +55,16 @@ fn yaml_syntax_error_names_file_and_line() {
 
 #[test]
 fn misspelled_top_level_key_gets_a_suggestion() {
-    let f = Fixture::new();
-    let (config, diags) = f.load("jobs: [jobs]\ndatabse: sqlite://x.db\n");
+    let (f, config, diags) = Fixture::loaded("jobs: [jobs]\ndatabse: sqlite://x.db\n");
     assert!(config.is_some());
-    let d = find(&diags, "unknown key `databse` in huntd.yaml");
-    assert_at(d, &f.config_path(), 2, Severity::Error);
+    let d = f.error_at(&diags, "unknown key `databse` in huntd.yaml", 2);
     assert_eq!(d.hint.as_deref(), Some("did you mean `database`?"));
 }
 
 #[test]
 fn misspelled_daemon_key_gets_a_suggestion() {
-    let f = Fixture::new();
-    let (_, diags) = f.load("jobs: [jobs]\ndaemon:\n  max_concurent_runs: 3\n");
-    let d = find(&diags, "unknown key `max_concurent_runs` in daemon");
-    assert_at(d, &f.config_path(), 3, Severity::Error);
+    let (f, _, diags) = Fixture::loaded("jobs: [jobs]\ndaemon:\n  max_concurent_runs: 3\n");
+    let d = f.error_at(&diags, "unknown key `max_concurent_runs` in daemon", 3);
     assert_eq!(
         d.hint.as_deref(),
         Some("did you mean `max_concurrent_runs`?")
@@ -81,78 +73,67 @@ fn misspelled_daemon_key_gets_a_suggestion() {
 
 #[test]
 fn wrong_type_is_reported_with_what_was_found() {
-    let f = Fixture::new();
-    let (_, diags) = f.load("jobs: {a: 1}\ndaemon:\n  max_concurrent_runs: many\n");
-    let d = find(&diags, "jobs must be a list of strings, found a mapping");
-    assert_at(d, &f.config_path(), 1, Severity::Error);
-    let d = find(
+    let (f, _, diags) = Fixture::loaded("jobs: {a: 1}\ndaemon:\n  max_concurrent_runs: many\n");
+    f.error_at(&diags, "jobs must be a list of strings, found a mapping", 1);
+    f.error_at(
         &diags,
         "daemon.max_concurrent_runs must be a whole number, found a string",
+        3,
     );
-    assert_at(d, &f.config_path(), 3, Severity::Error);
 }
 
 #[test]
 fn out_of_range_number_names_the_range() {
-    let f = Fixture::new();
-    let (config, diags) = f.load("jobs: [jobs]\ndaemon:\n  max_concurrent_runs: 0\n");
-    let d = find(
+    let (f, config, diags) = Fixture::loaded("jobs: [jobs]\ndaemon:\n  max_concurrent_runs: 0\n");
+    f.error_at(
         &diags,
         "daemon.max_concurrent_runs is 0, must be between 1 and 256",
+        3,
     );
-    assert_at(d, &f.config_path(), 3, Severity::Error);
     assert_eq!(config.expect("loaded").daemon.max_concurrent_runs, 4);
 }
 
 #[test]
 fn bad_duration_explains_the_format() {
-    let f = Fixture::new();
-    let (_, diags) = f.load("jobs: [jobs]\ndaemon:\n  shutdown_grace: 30 seconds\n  splay: 2h\n");
-    let d = find(
+    let (f, _, diags) =
+        Fixture::loaded("jobs: [jobs]\ndaemon:\n  shutdown_grace: 30 seconds\n  splay: 2h\n");
+    f.error_at(
         &diags,
         "daemon.shutdown_grace: `30 seconds` is not a duration",
+        3,
     );
-    assert_at(d, &f.config_path(), 3, Severity::Error);
-    let d = find(&diags, "daemon.splay is 2h, must be between 0s and 1h");
-    assert_at(d, &f.config_path(), 4, Severity::Error);
+    f.error_at(&diags, "daemon.splay is 2h, must be between 0s and 1h", 4);
 }
 
 #[test]
 fn bad_metrics_address_is_an_error() {
-    let f = Fixture::new();
-    let (_, diags) = f.load("jobs: [jobs]\ndaemon:\n  metrics_listen: localhost\n");
-    let d = find(
+    let (f, _, diags) = Fixture::loaded("jobs: [jobs]\ndaemon:\n  metrics_listen: localhost\n");
+    f.error_at(
         &diags,
         "daemon.metrics_listen `localhost` is not an address and port",
+        3,
     );
-    assert_at(d, &f.config_path(), 3, Severity::Error);
 }
 
 #[test]
 fn missing_job_and_library_paths_are_errors() {
-    let f = Fixture::new();
-    let (_, diags) = f.load("jobs: [jobs, nowhere]\nquery_library: [jobs/none]\n");
-    let d = find(&diags, "jobs: no such file or directory");
-    assert_at(d, &f.config_path(), 1, Severity::Error);
+    let (f, _, diags) = Fixture::loaded("jobs: [jobs, nowhere]\nquery_library: [jobs/none]\n");
+    let d = f.error_at(&diags, "jobs: no such file or directory", 1);
     assert!(d.message.contains("nowhere"), "{d}");
-    let d = find(&diags, "query_library: no such directory");
-    assert_at(d, &f.config_path(), 2, Severity::Error);
+    f.error_at(&diags, "query_library: no such directory", 2);
 }
 
 #[test]
 fn unsupported_database_url_is_an_error() {
-    let f = Fixture::new();
-    let (config, diags) = f.load("jobs: [jobs]\ndatabase: mysql://root:pw@db/huntd\n");
-    let d = find(&diags, "unsupported database URL scheme `mysql://`");
-    assert_at(d, &f.config_path(), 2, Severity::Error);
+    let (f, config, diags) = Fixture::loaded("jobs: [jobs]\ndatabase: mysql://root:pw@db/huntd\n");
+    let d = f.error_at(&diags, "unsupported database URL scheme `mysql://`", 2);
     assert!(!d.to_string().contains("pw@"), "{d}");
     assert!(config.is_some());
 }
 
 #[test]
 fn relative_sqlite_database_is_beside_the_config() {
-    let f = Fixture::new();
-    let (config, diags) = f.load("jobs: [jobs]\ndatabase: sqlite://data/h.db\n");
+    let (f, config, diags) = Fixture::loaded("jobs: [jobs]\ndatabase: sqlite://data/h.db\n");
     assert_clean(&diags);
     assert_eq!(
         config.expect("loaded").database,
@@ -197,9 +178,7 @@ fn example_config_validates_on_a_fresh_machine() {
 
 #[test]
 fn a_config_without_jobs_warns_that_nothing_will_run() {
-    let f = Fixture::new();
-    let (config, diags) = f.load("daemon: {max_concurrent_runs: 2}\n");
-    let d = find(&diags, "no `jobs` configured");
-    assert_at(d, &f.config_path(), 1, Severity::Warning);
+    let (f, config, diags) = Fixture::loaded("daemon: {max_concurrent_runs: 2}\n");
+    f.warning_at(&diags, "no `jobs` configured", 1);
     assert_eq!(config.expect("loaded").daemon.max_concurrent_runs, 2);
 }

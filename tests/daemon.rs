@@ -13,7 +13,8 @@ use std::time::Duration;
 use chrono::Utc;
 use daemon_support::{
     Fake, job_yaml, notify_socket, query_template, receive, receive_exactly, receive_until,
-    runs_all, sqlite_url, start_daemon_with, store, succeeded, wait_until, write_config,
+    runs_all, sqlite_config_dir, sqlite_url, start_daemon_with, store, succeeded, wait_until,
+    write_config,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -182,11 +183,8 @@ async fn bench_ten_thousand_jobs_on_one_node() {
     let splay = Duration::from_secs(300);
     let observe = chrono::TimeDelta::seconds(60);
     let fake = Fake::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_config(
+    let dir = sqlite_config_dir(
         &fake,
-        dir.path(),
-        &sqlite_url(dir.path()),
         "node: bench\n  splay: 5m\n  max_concurrent_runs: 64\n  shutdown_grace: 5s",
     );
     // One daily slot, 30 s from now, so the daemon is idle until then.

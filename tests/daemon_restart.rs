@@ -6,9 +6,7 @@ mod common;
 #[path = "common/daemon.rs"]
 mod daemon_support;
 
-use daemon_support::{
-    Fake, job_yaml, runs, sqlite_url, start_daemon, store, wait_until, write_config,
-};
+use daemon_support::{Fake, job_yaml, runs, sqlite_config_dir, start_daemon, store, wait_until};
 use huntd::store::RunStatus;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -16,14 +14,8 @@ async fn a_restarted_daemon_ends_the_run_it_left_running_at_once() {
     let fake = Fake::start().await;
     // Every hunt hangs, so the first run is still `running` when its daemon is killed.
     fake.slow(true);
-    let dir = tempfile::tempdir().expect("tempdir");
     // No `node:`: the default node id is what must survive the restart.
-    write_config(
-        &fake,
-        dir.path(),
-        &sqlite_url(dir.path()),
-        "shutdown_grace: 1s",
-    );
+    let dir = sqlite_config_dir(&fake, "shutdown_grace: 1s");
     std::fs::write(dir.path().join("jobs/probe.yaml"), job_yaml("probe")).expect("write job");
 
     let first = start_daemon(dir.path());

@@ -35,6 +35,32 @@ async fn start_then_hang(fake: &Fake, dir: &Path, store: &Arc<dyn Store>) -> Dae
     daemon
 }
 
+/// Where a test's daemon is when the test gets it.
+enum Start {
+    /// Its first hunt is in flight and the fake API holds the answer.
+    MidHunt,
+    /// Its first run has succeeded.
+    AfterAFirstSuccess,
+}
+
+/// A fresh setup with its daemon started as `start` says: the fake API, the config folder,
+/// the store and the daemon.
+async fn started(start: Start) -> (Fake, tempfile::TempDir, Arc<dyn Store>, Daemon) {
+    let fake = Fake::start().await;
+    let dir = setup(&fake);
+    let store = store(dir.path()).await;
+    let daemon = match start {
+        Start::MidHunt => start_then_hang(&fake, dir.path(), &store).await,
+        Start::AfterAFirstSuccess => start_after_a_first_success(dir.path(), &store).await,
+    };
+    (fake, dir, store, daemon)
+}
+
+/// The runs of `all` in `status`.
+fn in_status(all: &[RunRecord], status: RunStatus) -> Vec<&RunRecord> {
+    all.iter().filter(|r| r.status == status).collect()
+}
+
 /// After a restart with a fast API: the stopped run's window ends up inside a success, every
 /// window is hunted exactly once (one finding per window) and no coverage gap remains.
 async fn assert_rehunted(fake: &Fake, dir: &Path, store: &Arc<dyn Store>, stopped: &RunRecord) {
@@ -73,18 +99,12 @@ async fn assert_rehunted(fake: &Fake, dir: &Path, store: &Arc<dyn Store>, stoppe
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_mid_hunt_marks_the_run_interrupted_exits_zero_and_the_window_is_hunted_after_restart()
  {
-    let fake = Fake::start().await;
-    let dir = setup(&fake);
-    let store = store(dir.path()).await;
-    let mut daemon = start_then_hang(&fake, dir.path(), &store).await;
+    let (fake, dir, store, mut daemon) = started(Start::MidHunt).await;
 
     daemon.signal("TERM");
     assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
     let all = runs(&store, "probe").await;
-    let interrupted: Vec<&RunRecord> = all
-        .iter()
-        .filter(|r| r.status == RunStatus::Interrupted)
-        .collect();
+    let interrupted = in_status(&all, RunStatus::Interrupted);
     assert_eq!(interrupted.len(), 1, "runs: {all:#?}");
     assert!(all.iter().all(|r| r.status != RunStatus::Running));
     let stopped = interrupted[0].clone();
@@ -94,18 +114,12 @@ async fn sigterm_mid_hunt_marks_the_run_interrupted_exits_zero_and_the_window_is
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_hunt_then_restart_rehunts_the_window_without_duplicate_findings() {
-    let fake = Fake::start().await;
-    let dir = setup(&fake);
-    let store = store(dir.path()).await;
-    let mut daemon = start_then_hang(&fake, dir.path(), &store).await;
+    let (fake, dir, store, mut daemon) = started(Start::MidHunt).await;
 
     daemon.signal("KILL");
     assert_eq!(daemon.exit_code().await, None, "killed by a signal");
     let all = runs(&store, "probe").await;
-    let running: Vec<&RunRecord> = all
-        .iter()
-        .filter(|r| r.status == RunStatus::Running)
-        .collect();
+    let running = in_status(&all, RunStatus::Running);
     assert_eq!(running.len(), 1, "the killed run is left running: {all:#?}");
     let stopped = running[0].clone();
 
@@ -121,10 +135,7 @@ async fn sigkill_mid_hunt_then_restart_rehunts_the_window_without_duplicate_find
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_with_a_broken_job_file_keeps_the_old_jobs_running() {
-    let fake = Fake::start().await;
-    let dir = setup(&fake);
-    let store = store(dir.path()).await;
-    let mut daemon = start_after_a_first_success(dir.path(), &store).await;
+    let (_fake, dir, store, mut daemon) = started(Start::AfterAFirstSuccess).await;
 
     std::fs::write(
         dir.path().join("jobs/broken.yaml"),
@@ -154,10 +165,7 @@ async fn sighup_with_a_broken_job_file_keeps_the_old_jobs_running() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sighup_with_a_new_job_starts_it_and_keeps_the_old_one() {
-    let fake = Fake::start().await;
-    let dir = setup(&fake);
-    let store = store(dir.path()).await;
-    let mut daemon = start_after_a_first_success(dir.path(), &store).await;
+    let (_fake, dir, store, mut daemon) = started(Start::AfterAFirstSuccess).await;
 
     std::fs::write(dir.path().join("jobs/second.yaml"), job_yaml("second")).expect("write job");
     daemon.signal("HUP");

@@ -372,23 +372,17 @@ async fn certificate_assertions_are_checked_against_registered_certificates() {
     .await;
     let url = format!("{}/t1/oauth2/v2.0/token", e.base_url);
     let ask = async |assertion: &str| {
-        let response = reqwest::Client::new()
-            .post(&url)
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", "cert-app"),
-                (
-                    "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                ),
-                ("client_assertion", assertion),
-                ("scope", MDE_SCOPE),
-            ])
-            .send()
-            .await
-            .expect("answers");
-        let status = response.status().as_u16();
-        (status, response.json::<Value>().await.expect("JSON"))
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "cert-app"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+            ("scope", MDE_SCOPE),
+        ];
+        token_answer(&url, &form).await
     };
     for (alg, s256) in [(Algorithm::PS256, true), (Algorithm::RS256, false)] {
         let (status, body) = ask(&assertion(alg, s256, &url, 600)).await;

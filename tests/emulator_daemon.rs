@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Daemon, Emulate, coverage_gaps};
+use common::{Daemon, Emulate, WINDOW_LOGONS, coverage_gaps, two_second_jobs, write_config_dir};
 use huntd::emulator::{DEMO_APP, DEMO_SECRET, DEMO_TENANT};
 use huntd::store::{self, HistoryFilter, RunStatus};
 use serde_json::Value;
@@ -23,8 +23,6 @@ const RUN_FOR: Duration = Duration::from_secs(15);
 /// 2 s needs more MDE calls an hour than the quota allows; the test runs for seconds, so
 /// the instances allow the overcommit.
 fn write_setup(dir: &Path, base: &str) {
-    std::fs::create_dir_all(dir.join("jobs")).expect("mkdir");
-    std::fs::write(dir.join("secret"), DEMO_SECRET).expect("write");
     let instance = |cloud: &str| {
         format!(
             "    TenantId: {DEMO_TENANT}\n    ClientId: {DEMO_APP}\n    ClientSecret: {{File: ./secret}}\n\
@@ -41,20 +39,17 @@ fn write_setup(dir: &Path, base: &str) {
         graph = instance("global"),
         mde = instance("eu"),
     );
-    std::fs::write(dir.join("huntd.yaml"), config).expect("write");
-    let jobs = r#"jobs:
-  - name: graph-logons
-    instance: Contoso
-    environment: M365DGraph
-    schedule: '*/2 * * * * *'
-    query: "DeviceLogonEvents | where Timestamp between (datetime({start}) .. datetime({end})) | take 5"
-  - name: mde-processes
-    instance: Fabrikam
-    environment: MDE
-    schedule: '*/2 * * * * *'
-    query: "DeviceProcessEvents | where Timestamp between (datetime({start}) .. datetime({end})) | take 5"
-"#;
-    std::fs::write(dir.join("jobs/hunts.yaml"), jobs).expect("write");
+    let jobs = two_second_jobs(&[
+        ("graph-logons", "Contoso", "M365DGraph", WINDOW_LOGONS),
+        (
+            "mde-processes",
+            "Fabrikam",
+            "MDE",
+            "DeviceProcessEvents | where Timestamp between (datetime({start}) .. datetime({end})) \
+             | take 5",
+        ),
+    ]);
+    write_config_dir(dir, DEMO_SECRET, &config, &jobs);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -64,6 +64,14 @@ async fn setup(dir: &Path) -> Emulate {
     emulate
 }
 
+/// `huntd login` for `instance`, which must exit 3: its stderr, and everything it printed.
+async fn refused_login(dir: &Path, instance: &str) -> (String, String) {
+    let out = huntd(dir, &["login", "--instance", instance]).await;
+    let text = printed(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    (String::from_utf8_lossy(&out.stderr).into_owned(), text)
+}
+
 #[tokio::test]
 async fn device_code_login_reports_approval_decline_and_expiry_and_stores_a_token_only_when_approved()
  {
@@ -82,20 +90,14 @@ async fn device_code_login_reports_approval_decline_and_expiry_and_stores_a_toke
     );
     assert!(refresh_token_path(&state, "Approver").is_file(), "{text}");
 
-    let out = huntd(dir.path(), &["login", "--instance", "Decliner"]).await;
-    let text = printed(&out);
-    assert_eq!(out.status.code(), Some(3), "{text}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stderr, text) = refused_login(dir.path(), "Decliner").await;
     assert!(
         stderr.contains("the sign-in of instance Decliner was declined"),
         "{text}"
     );
     assert!(!refresh_token_path(&state, "Decliner").exists(), "{text}");
 
-    let out = huntd(dir.path(), &["login", "--instance", "Sleeper"]).await;
-    let text = printed(&out);
-    assert_eq!(out.status.code(), Some(3), "{text}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stderr, text) = refused_login(dir.path(), "Sleeper").await;
     assert!(
         stderr.contains("the sign-in code expired before the sign-in finished"),
         "{text}"

@@ -111,20 +111,15 @@ async fn the_in_process_emulator_serves_https_to_a_client_trusting_its_certifica
         ("client_secret", DEMO_SECRET),
         ("scope", "https://graph.microsoft.com/.default"),
     ];
-    let answer = trusted
-        .post(&url)
-        .form(&form)
-        .send()
+    let ask_token = |client: &reqwest::Client| client.post(&url).form(&form).send();
+    let answer = ask_token(&trusted)
         .await
         .expect("TLS handshake and request succeed");
     assert_eq!(answer.status(), 200);
 
     let untrusting = huntd::auth::http_client(None, &huntd::auth::HttpOptions::default())
         .expect("client builds");
-    let err = untrusting
-        .post(&url)
-        .form(&form)
-        .send()
+    let err = ask_token(&untrusting)
         .await
         .expect_err("an unknown certificate is refused");
     assert!(err.is_connect(), "{err:?}");

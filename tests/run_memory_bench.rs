@@ -169,8 +169,8 @@ struct Peak {
     seconds: f64,
 }
 
-/// Runs `huntd run` with `jobs` jobs until each has [`RUNS_PER_JOB`] succeeded runs.
-async fn scenario(base: &str, database: &str, jobs: usize) -> Peak {
+/// Runs `huntd run` with `jobs` jobs and `env` until each has [`RUNS_PER_JOB`] succeeded runs.
+async fn scenario(base: &str, database: &str, jobs: usize, env: &[(&str, &str)]) -> Peak {
     let dir = tempfile::tempdir().expect("tempdir");
     write_config(dir.path(), base, database, jobs);
     let reader = store::open(database).await.expect("store opens");
@@ -178,7 +178,11 @@ async fn scenario(base: &str, database: &str, jobs: usize) -> Peak {
     let daemon = Daemon::start(
         dir.path(),
         &[],
-        &[("HUNTD_TEST_SECRET", "bench"), ("HUNTD_LOG", "warn")],
+        &[
+            &[("HUNTD_TEST_SECRET", "bench"), ("HUNTD_LOG", "warn")],
+            env,
+        ]
+        .concat(),
     );
     let mut peak = 0;
     let rows = loop {
@@ -205,25 +209,32 @@ async fn scenario(base: &str, database: &str, jobs: usize) -> Peak {
     }
 }
 
-/// Measures one job, then eight, on the databases `one` and `eight`.
-async fn compare(backend: &str, one: &str, eight: &str) {
+/// Measures one job, then eight, on databases named by `database`, with glibc's default
+/// arenas and with `MALLOC_ARENA_MAX=2`, the packaged unit's setting.
+async fn compare(backend: &str, database: impl Fn(&str) -> String) {
     let base = start_fake().await;
-    let one = scenario(&base, one, 1).await;
-    let eight = scenario(&base, eight, 8).await;
     let mb = |b: u64| b as f64 / 1e6;
-    for (name, peak) in [("1 job ", &one), ("8 jobs", &eight)] {
+    for (setting, env) in [
+        ("default malloc", &[][..]),
+        ("MALLOC_ARENA_MAX=2", &[("MALLOC_ARENA_MAX", "2")][..]),
+    ] {
+        let tag = if env.is_empty() { "d" } else { "a" };
+        let one = scenario(&base, &database(&format!("one{tag}")), 1, env).await;
+        let eight = scenario(&base, &database(&format!("eight{tag}")), 8, env).await;
+        for (name, peak) in [("1 job ", &one), ("8 jobs", &eight)] {
+            println!(
+                "{backend}, {setting}, {name}: peak RSS {:.1} MB; {} rows stored in {:.1} s ({:.0} rows/s)",
+                mb(peak.rss),
+                peak.rows,
+                peak.seconds,
+                peak.rows as f64 / peak.seconds
+            );
+        }
         println!(
-            "{backend} {name}: peak RSS {:.1} MB; {} rows stored in {:.1} s ({:.0} rows/s)",
-            mb(peak.rss),
-            peak.rows,
-            peak.seconds,
-            peak.rows as f64 / peak.seconds
+            "{backend}, {setting}: 8 concurrent 100,000-row hunts peak at {:.2} x one hunt (goal: under 2)",
+            eight.rss as f64 / one.rss as f64
         );
     }
-    println!(
-        "{backend}: 8 concurrent 100,000-row hunts peak at {:.2} x one hunt (goal: under 2)",
-        eight.rss as f64 / one.rss as f64
-    );
 }
 
 /// `base` (a server URL) naming database `name` instead.
@@ -236,25 +247,40 @@ fn database_url(base: &str, name: &str) -> String {
 #[ignore = "benchmark: run in release with --ignored --nocapture"]
 async fn eight_concurrent_100k_row_hunts_against_one_peak_rss() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sqlite = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
-    compare("sqlite", &sqlite("one.db"), &sqlite("eight.db")).await;
+    compare("sqlite", |name| {
+        format!(
+            "sqlite://{}",
+            dir.path().join(format!("{name}.db")).display()
+        )
+    })
+    .await;
     if std::env::var("HUNTD_TEST_POSTGRES_URL").is_err() {
         return;
     }
-    let (Some(one), Some(eight)) = (
-        scratch::create("huntd_membench").await,
-        scratch::create("huntd_membench").await,
-    ) else {
-        return;
-    };
-    let outcome = tokio::spawn({
-        let (one, eight) = (
-            database_url(&one.base, &one.name),
-            database_url(&eight.base, &eight.name),
+    let mut made = Vec::new();
+    for _ in 0..4 {
+        made.push(
+            scratch::create("huntd_membench")
+                .await
+                .expect("PostgreSQL is set"),
         );
-        async move { compare("postgres", &one, &eight).await }
+    }
+    let urls: Vec<String> = made
+        .iter()
+        .map(|db| database_url(&db.base, &db.name))
+        .collect();
+    let outcome = tokio::spawn(async move {
+        let order = ["oned", "eightd", "onea", "eighta"];
+        compare("postgres", |name| {
+            let at = order.iter().position(|o| *o == name).expect("a known name");
+            urls[at].clone()
+        })
+        .await;
     })
     .await;
-    one.finish(Ok(())).await;
-    eight.finish(outcome).await;
+    let last = made.pop().expect("four databases");
+    for db in made {
+        db.finish(Ok(())).await;
+    }
+    last.finish(outcome).await;
 }

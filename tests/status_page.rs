@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Daemon, Emulate, huntd, printed};
+use common::{Daemon, Emulate, WINDOW_LOGONS, huntd, printed, two_second_jobs, write_config_dir};
 use huntd::emulator::{DEMO_APP, DEMO_SECRET, DEMO_TENANT};
 use huntd::store::{self, HistoryFilter, RunStatus};
 
@@ -22,8 +22,6 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// A config whose one instance signs in to the emulator, with the page on a free loopback
 /// port, and two jobs every 2 seconds: one that succeeds and one the API refuses.
 fn write_setup(dir: &Path, base: &str) {
-    std::fs::create_dir_all(dir.join("jobs")).expect("mkdir");
-    std::fs::write(dir.join("secret"), DEMO_SECRET).expect("write");
     let config = format!(
         "database: sqlite://{db}\njobs: [./jobs]\n\
          daemon: {{state_dir: {state}, metrics_listen: '127.0.0.1:0'}}\n\
@@ -34,20 +32,16 @@ fn write_setup(dir: &Path, base: &str) {
         db = dir.join("huntd.db").display(),
         state = dir.display(),
     );
-    std::fs::write(dir.join("huntd.yaml"), config).expect("write");
-    let jobs = r#"jobs:
-  - name: graph-logons
-    instance: Contoso
-    environment: M365DGraph
-    schedule: '*/2 * * * * *'
-    query: "DeviceLogonEvents | where Timestamp between (datetime({start}) .. datetime({end})) | take 5"
-  - name: broken-hunt
-    instance: Contoso
-    environment: M365DGraph
-    schedule: '*/2 * * * * *'
-    query: "NoSuchTable | take 1"
-"#;
-    std::fs::write(dir.join("jobs/hunts.yaml"), jobs).expect("write");
+    let jobs = two_second_jobs(&[
+        ("graph-logons", "Contoso", "M365DGraph", WINDOW_LOGONS),
+        (
+            "broken-hunt",
+            "Contoso",
+            "M365DGraph",
+            "NoSuchTable | take 1",
+        ),
+    ]);
+    write_config_dir(dir, DEMO_SECRET, &config, &jobs);
 }
 
 /// The address the daemon logged for its page, once it did.

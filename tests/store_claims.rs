@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use huntd::store::{self, Backend, Claim, Error, HistoryFilter, RunStatus};
+use huntd::store::{self, Backend, Claim, Error, Lease, RunStatus};
 
 use common::{Ctx, at, claim, device_cols, device_rows, ended, run_rows, success};
 
@@ -69,16 +69,12 @@ async fn an_expired_lease_is_taken_over_with_a_higher_attempt(ctx: Ctx) {
     let first = ctx.claim("j", slot, TimeDelta::hours(1), "a").await;
     let until = slot + TimeDelta::minutes(20);
     let early = ctx
-        .store
-        .take_over_expired("b", until, slot + TimeDelta::minutes(1))
-        .await
-        .expect("take over");
+        .take_over("b", until, slot + TimeDelta::minutes(1))
+        .await;
     assert!(early.is_empty(), "a live lease is not taken over");
     let taken = ctx
-        .store
-        .take_over_expired("b", until, slot + TimeDelta::minutes(10))
-        .await
-        .expect("take over");
+        .take_over("b", until, slot + TimeDelta::minutes(10))
+        .await;
     assert_eq!(taken.len(), 1);
     let second = &taken[0];
     assert_eq!(second.run_id, first.run_id);
@@ -91,10 +87,8 @@ async fn an_expired_lease_is_taken_over_with_a_higher_attempt(ctx: Ctx) {
     assert!(!ctx.store.renew_lease(&first, until).await.expect("renew"));
     assert!(ctx.store.renew_lease(second, until).await.expect("renew"));
     let again = ctx
-        .store
-        .take_over_expired("c", until, slot + TimeDelta::minutes(15))
-        .await
-        .expect("take over");
+        .take_over("c", until, slot + TimeDelta::minutes(15))
+        .await;
     assert!(again.is_empty(), "a renewed lease is not taken over");
 }
 
@@ -103,23 +97,24 @@ async fn a_stale_attempt_writes_nothing(ctx: Ctx) {
     let slot = at("2024-05-01T09:00:00Z");
     let stale = ctx.claim("j", slot, TimeDelta::hours(1), "a").await;
     let fresh = ctx
-        .store
-        .take_over_expired(
+        .take_over(
             "b",
             slot + TimeDelta::hours(1),
             slot + TimeDelta::minutes(30),
         )
         .await
-        .expect("take over")
         .pop()
         .expect("one run taken over");
     let columns = device_cols();
     let data = device_rows(&["pc1", "pc2"]);
-    let err = ctx
-        .store
-        .finish_run(&stale, &success(slot, &columns, &run_rows(&data)))
-        .await
-        .expect_err("the stale attempt must be fenced off");
+    // Finishing `lease` with the two rows, which the store must refuse as a lost lease.
+    let refused = async |lease: &Lease| {
+        ctx.store
+            .finish_run(lease, &success(slot, &columns, &run_rows(&data)))
+            .await
+            .expect_err("a run finished or taken over cannot be finished")
+    };
+    let err = refused(&stale).await;
     assert!(matches!(err, Error::LeaseLost { attempt: 1, .. }), "{err}");
     let failure = ended(RunStatus::Failed, "timeout", "too slow", slot);
     assert!(matches!(
@@ -133,11 +128,7 @@ async fn a_stale_attempt_writes_nothing(ctx: Ctx) {
         [Some("running".to_string())]
     );
     assert_eq!(ctx.succeed(&fresh, &columns, &data).await, 2);
-    let err = ctx
-        .store
-        .finish_run(&fresh, &success(slot, &columns, &run_rows(&data)))
-        .await
-        .expect_err("a finished run cannot be finished twice");
+    let err = refused(&fresh).await;
     assert!(matches!(err, Error::LeaseLost { attempt: 2, .. }), "{err}");
     assert_eq!(ctx.int("select count(*) from hunt_results").await, 2);
 }
@@ -206,14 +197,7 @@ async fn interrupted_runs_can_be_claimed_again(ctx: Ctx) {
         1,
         "only node a's run"
     );
-    let history = ctx
-        .store
-        .history(&HistoryFilter {
-            status: Some(RunStatus::Interrupted),
-            ..HistoryFilter::default()
-        })
-        .await
-        .expect("history");
+    let history = ctx.runs_in(RunStatus::Interrupted).await;
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].id, first.run_id);
     let again = ctx.claim("j", t, TimeDelta::hours(1), "c").await;

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use huntd::store::{Claim, GapRecord, HistoryFilter, PruneOptions, PruneReport, RunStatus};
+use huntd::store::{Claim, GapRecord, PruneOptions, PruneReport, RunStatus};
 
 use common::{Ctx, api_failure, at, claim, device_cols, device_rows, ended, job_record};
 
@@ -60,10 +60,7 @@ async fn coverage_gaps_show_uncovered_and_skipped_spans(ctx: Ctx) {
     let run = ctx.claim("j", t0 + h(1), h(1), "a").await;
     ctx.succeed(&run, &columns, &none).await;
     let run = ctx.claim("j", t0 + h(2), h(1), "a").await;
-    ctx.store
-        .fail_run(&run, &failure(t0 + h(2)))
-        .await
-        .expect("fail");
+    ctx.fail(&run, &failure(t0 + h(2))).await;
     let run = ctx.claim("j", t0 + h(3), h(1), "a").await;
     ctx.succeed(&run, &columns, &none).await;
     let mut request = claim("j", t0 + h(4), h(1), "a");
@@ -73,10 +70,7 @@ async fn coverage_gaps_show_uncovered_and_skipped_spans(ctx: Ctx) {
     };
     ctx.succeed(&run, &columns, &none).await;
     let run = ctx.claim("j", t0 + h(5), h(1), "a").await;
-    ctx.store
-        .fail_run(&run, &failure(t0 + h(5)))
-        .await
-        .expect("fail");
+    ctx.fail(&run, &failure(t0 + h(5))).await;
     // Still running: not a gap yet.
     ctx.claim("j", t0 + h(6), h(1), "a").await;
     record_gap(&ctx, "catch_up: skip", (t0 + h(10), t0 + h(11)), t0 + h(11)).await;
@@ -139,14 +133,7 @@ async fn skipped_runs_and_recorded_gaps_are_each_listed_once_as_coverage_gaps(ct
             format!("{} {} no succeeded run", show(t0 + h(6)), show(t0 + h(7))),
         ]
     );
-    let history = ctx
-        .store
-        .history(&HistoryFilter {
-            status: Some(RunStatus::Skipped),
-            ..HistoryFilter::default()
-        })
-        .await
-        .expect("history");
+    let history = ctx.runs_in(RunStatus::Skipped).await;
     assert_eq!(history.len(), 1, "{history:#?}");
     assert_eq!(history[0].id, skipped.run_id);
     assert_eq!(history[0].error_class.as_deref(), Some("skipped"));

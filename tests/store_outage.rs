@@ -4,6 +4,8 @@
 
 #[path = "common/hunt.rs"]
 mod common;
+#[path = "common/graph.rs"]
+mod graph;
 #[path = "common/postgres.rs"]
 mod scratch;
 
@@ -18,9 +20,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
+use graph::fake_graph;
 use huntd::daemon::Outcome;
 use huntd::daemon::context::{Context, JobSpec};
 use huntd::daemon::window::PlannedRun;
@@ -76,20 +78,8 @@ impl Harness {
     /// A harness hunting `jobs` jobs; a job runs one window at a time, so runs meant to be in
     /// flight together belong to different jobs.
     async fn new(store: Arc<dyn Store>, jobs: usize) -> Self {
-        let server = MockServer::start().await;
         let answers = Answers::default();
-        Mock::given(method("POST"))
-            .and(path_regex(r"^/[^/]+/oauth2/v2\.0/token$"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "token_type": "Bearer", "expires_in": 3600, "access_token": "fake-token"
-            })))
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/v1.0/security/runHuntingQuery"))
-            .respond_with(answers.clone())
-            .mount(&server)
-            .await;
+        let server = fake_graph(answers.clone()).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let instance = Arc::new(common::instance("Fake", &server.uri()));
         let mut specs = Vec::new();

@@ -46,6 +46,13 @@ struct SecretBundle {
     value: String,
 }
 
+/// How the client signs in to the vault: as an app the token cache knows, or with the managed
+/// identity's metadata endpoint.
+enum SignIn<'a> {
+    App(Box<Instance>),
+    ManagedIdentity(&'a str),
+}
+
 impl<'a> KeyVaultClient<'a> {
     /// A client for the vaults of `settings`, with the endpoints of its cloud.
     pub fn new(settings: &'a KeyVaultSettings, tokens: &'a Tokens) -> Self {
@@ -99,15 +106,9 @@ impl<'a> KeyVaultClient<'a> {
     }
 
     async fn token(&self) -> Result<AccessToken> {
-        match &self.settings.auth {
-            KeyVaultAuth::App {
-                client_id,
-                credential,
-            } => {
-                let instance = self.app_instance(client_id, credential)?;
-                self.tokens.token(&instance, Resource::KeyVault).await
-            }
-            KeyVaultAuth::ManagedIdentity { endpoint } => {
+        match self.sign_in()? {
+            SignIn::App(instance) => self.tokens.token(&instance, Resource::KeyVault).await,
+            SignIn::ManagedIdentity(endpoint) => {
                 let mut cached = self.managed_identity_token.lock().await;
                 if let Some(token) = cached.as_ref() {
                     return Ok(token.clone());
@@ -120,21 +121,28 @@ impl<'a> KeyVaultClient<'a> {
     }
 
     async fn drop_token(&self, stale: &AccessToken) -> Result<()> {
-        match &self.settings.auth {
-            KeyVaultAuth::App {
-                client_id,
-                credential,
-            } => {
-                let instance = self.app_instance(client_id, credential)?;
+        match self.sign_in()? {
+            SignIn::App(instance) => {
                 self.tokens
                     .invalidate_if(&instance, Resource::KeyVault, stale)
                     .await;
             }
-            KeyVaultAuth::ManagedIdentity { .. } => {
+            SignIn::ManagedIdentity(_) => {
                 *self.managed_identity_token.lock().await = None;
             }
         }
         Ok(())
+    }
+
+    /// How this client signs in to the vault.
+    fn sign_in(&self) -> Result<SignIn<'_>> {
+        Ok(match &self.settings.auth {
+            KeyVaultAuth::App {
+                client_id,
+                credential,
+            } => SignIn::App(Box::new(self.app_instance(client_id, credential)?)),
+            KeyVaultAuth::ManagedIdentity { endpoint } => SignIn::ManagedIdentity(endpoint),
+        })
     }
 
     /// A token from the Azure instance metadata endpoint (`Metadata: true`).

@@ -263,16 +263,7 @@ pub(crate) fn resolve_secret(source: &SecretSource) -> Result<Secret> {
 
 /// A reqwest error with its causes (TLS and connection details live in the source chain).
 fn describe_http_error(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
+    let mut text = crate::error_chain::one_line(error);
     if error.is_timeout() {
         text.push_str(" (timed out)");
     }

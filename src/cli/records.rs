@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::output;
-use super::shared::{EXIT_INVALID, EXIT_RUNTIME, config_only, runtime};
+use super::shared::{EXIT_INVALID, EXIT_RUNTIME, config_only, open_store, runtime};
 use crate::load::{Loaded, Scope};
 use crate::store::{self, FindingRecord, RunRecord, report};
 
@@ -98,12 +98,8 @@ where
         return Ok(ExitCode::from(EXIT_INVALID));
     };
     runtime()?.block_on(async {
-        let store = match store::open(&config.database).await {
-            Ok(store) => store,
-            Err(e) => {
-                eprintln!("error: database {}: {e}", config.database_for_display());
-                return Ok(ExitCode::from(EXIT_RUNTIME));
-            }
+        let Some(store) = open_store(&config).await else {
+            return Ok(ExitCode::from(EXIT_RUNTIME));
         };
         // Output is buffered so a failed query prints an error, not half a table.
         let mut out = Vec::new();
@@ -309,12 +305,7 @@ fn cell_text(value: &RawValue) -> store::Result<String> {
 mod tests {
     use super::*;
     use crate::store::RunStatus;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .expect("valid")
-            .with_timezone(&Utc)
-    }
+    use crate::testing::utc as at;
 
     fn finding(data: &str) -> FindingRecord {
         FindingRecord {

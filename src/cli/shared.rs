@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -11,6 +12,7 @@ use crate::config::{Config, Instance};
 use crate::diagnostic::{Diagnostics, did_you_mean};
 use crate::jobs::Job;
 use crate::load::Loaded;
+use crate::store::{self, Store};
 
 /// Exit code: input (config or jobs) is invalid.
 pub const EXIT_INVALID: u8 = 1;
@@ -72,6 +74,17 @@ pub fn find_job<'a>(jobs: &'a [Job], name: &str) -> Result<&'a Job, ExitCode> {
         eprintln!("error: no job named `{name}`{hint}");
         ExitCode::from(EXIT_INVALID)
     })
+}
+
+/// Opens (and migrates) the configured database; says on stderr why when it cannot.
+pub async fn open_store(config: &Config) -> Option<Arc<dyn Store>> {
+    match store::open(&config.database).await {
+        Ok(store) => Some(store),
+        Err(e) => {
+            eprintln!("error: database {}: {e}", config.database_for_display());
+            None
+        }
+    }
 }
 
 /// The multi-threaded runtime a command runs on.

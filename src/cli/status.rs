@@ -9,11 +9,10 @@ use chrono::{DateTime, Utc};
 use clap::ValueEnum;
 
 use super::output::{cut, write_table};
-use super::shared::{EXIT_INVALID, EXIT_RUNTIME, print_diagnostics, runtime};
+use super::shared::{EXIT_INVALID, EXIT_RUNTIME, open_store, print_diagnostics, runtime};
 use crate::load::{Loaded, Scope};
 use crate::status::text::{ago, backoff, millis, next_fire, span, time};
 use crate::status::{Delivery, GapSummary, InstanceStatus, JobStatus, QuotaView, Recent, Status};
-use crate::store;
 
 /// Failure messages are cut to this many characters.
 const MAX_MESSAGE_CHARS: usize = 100;
@@ -42,12 +41,8 @@ pub fn status(config: Option<&Path>, format: StatusFormat) -> anyhow::Result<Exi
         eprintln!("warning: next fire times and quotas come from the jobs that loaded");
     }
     runtime()?.block_on(async {
-        let store = match store::open(&config.database).await {
-            Ok(store) => store,
-            Err(e) => {
-                eprintln!("error: database {}: {e}", config.database_for_display());
-                return Ok(ExitCode::from(EXIT_RUNTIME));
-            }
+        let Some(store) = open_store(&config).await else {
+            return Ok(ExitCode::from(EXIT_RUNTIME));
         };
         let read = crate::status::read(&*store, &config, &loaded.jobs, Utc::now()).await;
         store.close().await;

@@ -287,12 +287,7 @@ fn failures(status: &Status) -> Markup {
 mod tests {
     use super::*;
     use crate::status::{BackoffState, Failure, GapSummary, Recent};
-
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .expect("test time parses")
-            .with_timezone(&Utc)
-    }
+    use crate::testing::utc as at;
 
     fn status() -> Status {
         let now = at("2024-05-08T00:00:00Z");

@@ -347,6 +347,7 @@ mod tests {
     use crate::diagnostic::Diagnostics;
     use crate::hunt::{Hunter, HunterOptions};
     use crate::store::RunStatus;
+    use crate::testing::utc as t;
 
     /// A clock the test sets; each wait the loop starts is reported on `waits`.
     #[derive(Debug, Clone)]
@@ -568,12 +569,6 @@ mod tests {
         expected
     }
 
-    fn t(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .expect("test time parses")
-            .with_timezone(&Utc)
-    }
-
     #[test]
     fn due_slots_lists_missed_fire_times_oldest_first_and_caps_them() {
         let schedule = Schedule::cron("0 * * * *", chrono_tz::UTC).expect("valid cron");
@@ -630,16 +625,16 @@ mod tests {
         assert_eq!(next_slots(&schedule, &latest, cursor, until, 5).len(), 5);
     }
 
+    /// Up to ten slots of `schedule` due from `from` until `until`.
+    fn due_in(schedule: &Schedule, from: &str, until: &str) -> Vec<DateTime<Utc>> {
+        due_slots(schedule, t(from), t(until), 10)
+    }
+
     #[test]
     fn fire_times_follow_dst_in_the_jobs_zone() {
         // Amsterdam springs forward on 2024-03-31 02:00 -> 03:00; 02:30 runs right after the gap.
         let ams = Schedule::cron("30 2 * * *", chrono_tz::Europe::Amsterdam).expect("valid cron");
-        let due = due_slots(
-            &ams,
-            t("2024-03-30T00:00:00Z"),
-            t("2024-04-01T12:00:00Z"),
-            10,
-        );
+        let due = due_in(&ams, "2024-03-30T00:00:00Z", "2024-04-01T12:00:00Z");
         assert_eq!(
             due,
             [
@@ -650,12 +645,7 @@ mod tests {
         );
         // New York falls back on 2024-11-03 02:00 -> 01:00; 01:30 runs once.
         let ny = Schedule::cron("30 1 * * *", chrono_tz::America::New_York).expect("valid cron");
-        let due = due_slots(
-            &ny,
-            t("2024-11-02T12:00:00Z"),
-            t("2024-11-04T12:00:00Z"),
-            10,
-        );
+        let due = due_in(&ny, "2024-11-02T12:00:00Z", "2024-11-04T12:00:00Z");
         assert_eq!(due, [t("2024-11-03T05:30:00Z"), t("2024-11-04T06:30:00Z")]);
     }
 }

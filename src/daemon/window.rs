@@ -301,12 +301,7 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .expect("test time parses")
-            .with_timezone(&Utc)
-    }
+    use crate::testing::utc as t;
 
     fn hours(n: u64) -> Duration {
         Duration::from_secs(n * 3600)

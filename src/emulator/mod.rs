@@ -130,6 +130,15 @@ pub struct TenantConfig {
     pub device_code: DeviceCodeOutcome,
 }
 
+impl TenantConfig {
+    /// The registered app with `client_id`, which Entra ID compares without case.
+    pub fn app(&self, client_id: &str) -> Option<&AppConfig> {
+        self.apps
+            .iter()
+            .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
+    }
+}
+
 /// What the emulated user does with a device code sign-in, by its second poll (the first is
 /// always `authorization_pending`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -436,7 +436,7 @@ fn too_big(api: &Api) -> HuntError {
 }
 
 /// Chunks in flight between download and parser; bounds the memory of a slow parse.
-const CHANNEL_CHUNKS: usize = 16;
+const CHANNEL_CHUNKS: usize = 4;
 
 /// `210 s`, or `0.150 s` for limits shorter than whole seconds.
 fn seconds(duration: Duration) -> String {

@@ -224,6 +224,16 @@ mod tests {
         per_hour: None,
     };
 
+    /// Makes `calls` MDE calls under `QUOTA`, one after the other.
+    async fn mde_calls(limiter: &Limiter, calls: usize, cancel: &CancellationToken) {
+        for _ in 0..calls {
+            limiter
+                .acquire(Environment::Mde, QUOTA, cancel)
+                .await
+                .expect("not cancelled");
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn hourly_limit_holds_after_the_minute_frees() {
         let limiter = Limiter::default();
@@ -253,12 +263,7 @@ mod tests {
     async fn both_apis_count_toward_the_tenant_minute() {
         let limiter = Limiter::default();
         let cancel = CancellationToken::new();
-        for _ in 0..2 {
-            limiter
-                .acquire(Environment::Mde, QUOTA, &cancel)
-                .await
-                .expect("not cancelled");
-        }
+        mde_calls(&limiter, 2, &cancel).await;
         let waited = limiter
             .acquire(Environment::Graph, NO_HOURLY, &cancel)
             .await
@@ -270,12 +275,7 @@ mod tests {
     async fn an_mde_call_waiting_out_the_hour_does_not_hold_graph_calls() {
         let limiter = Arc::new(Limiter::default());
         let cancel = CancellationToken::new();
-        for _ in 0..3 {
-            limiter
-                .acquire(Environment::Mde, QUOTA, &cancel)
-                .await
-                .expect("not cancelled");
-        }
+        mde_calls(&limiter, 3, &cancel).await;
         let held = tokio::spawn({
             let (limiter, cancel) = (Arc::clone(&limiter), cancel.clone());
             async move { limiter.acquire(Environment::Mde, QUOTA, &cancel).await }

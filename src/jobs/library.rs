@@ -438,12 +438,18 @@ sources:
         default: "a, b"
 "#;
 
+    /// The library under `root` of a folder holding only `FILE`, at `path`.
+    fn load_file_at(path: &str, root: &str) -> (Library, Diagnostics) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), path, FILE);
+        let mut diags = Diagnostics::new();
+        let library = Library::load(&[dir.path().join(root)], &mut diags);
+        (library, diags)
+    }
+
     #[test]
     fn loads_queries_with_merged_parameters_and_folder_names() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), "lib/mde/proc.yaml", FILE);
-        let mut diags = Diagnostics::new();
-        let library = Library::load(&[dir.path().join("lib")], &mut diags);
+        let (library, diags) = load_file_at("lib/mde/proc.yaml", "lib");
         assert!(diags.is_empty(), "{:?}", diags.sorted());
         assert_eq!(library.len(), 1);
         let q = library.get("mde/by_host").expect("loaded");
@@ -469,10 +475,7 @@ sources:
 
     #[test]
     fn files_directly_in_the_root_use_the_root_name() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), "huntd/proc.yml", FILE);
-        let mut diags = Diagnostics::new();
-        let library = Library::load(&[dir.path().join("huntd")], &mut diags);
+        let (library, _) = load_file_at("huntd/proc.yml", "huntd");
         assert!(
             library.get("huntd/by_host").is_some(),
             "{:?}",

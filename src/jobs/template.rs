@@ -363,12 +363,7 @@ impl QueryTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .expect("valid test time")
-            .with_timezone(&Utc)
-    }
+    use crate::testing::utc as t;
 
     fn template(text: &str, params: &[(&str, ParamValue)]) -> QueryTemplate {
         QueryTemplate::new(

@@ -393,12 +393,7 @@ fn failure(run: &RunRecord) -> Failure {
 mod tests {
     use super::*;
     use crate::store::status::FailureStreak;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .expect("test time parses")
-            .with_timezone(&Utc)
-    }
+    use crate::testing::utc as at;
 
     fn streak(class: &str, failures: i64, last: &str) -> FailureStreak {
         FailureStreak {

@@ -141,9 +141,18 @@ mod tests {
         }
     }
 
-    fn kinds(segments: &[Segment]) -> Vec<(u32, u32, Coverage)> {
+    /// The timeline of `windows` and `gaps` from hour `from` to hour `to`, as
+    /// `(start hour, end hour, kind)`.
+    fn kinds(
+        windows: &[WindowSpan],
+        gaps: &[CoverageGap],
+        from: u32,
+        to: u32,
+    ) -> Vec<(u32, u32, Coverage)> {
         use chrono::Timelike as _;
-        segments
+        let w: Vec<_> = windows.iter().collect();
+        let g: Vec<_> = gaps.iter().collect();
+        build(&w, &g, t(from), t(to))
             .iter()
             .map(|s| (s.start.hour(), s.end.hour(), s.kind))
             .collect()
@@ -157,12 +166,8 @@ mod tests {
             window(2, 4, RunStatus::Succeeded),
             window(4, 5, RunStatus::Failed),
         ];
-        let gaps = [gap(4, 5)];
-        let w: Vec<_> = windows.iter().collect();
-        let g: Vec<_> = gaps.iter().collect();
-        let segments = build(&w, &g, t(0), t(6));
         assert_eq!(
-            kinds(&segments),
+            kinds(&windows, &[gap(4, 5)], 0, 6),
             [(1, 4, Coverage::Covered), (4, 5, Coverage::Failed)]
         );
     }
@@ -174,12 +179,8 @@ mod tests {
             window(3, 4, RunStatus::Skipped),
             window(6, 9, RunStatus::Succeeded),
         ];
-        let gaps = [gap(3, 4), gap(4, 6)];
-        let w: Vec<_> = windows.iter().collect();
-        let g: Vec<_> = gaps.iter().collect();
-        let segments = build(&w, &g, t(2), t(8));
         assert_eq!(
-            kinds(&segments),
+            kinds(&windows, &[gap(3, 4), gap(4, 6)], 2, 8),
             [
                 (2, 3, Coverage::Covered),
                 (3, 4, Coverage::Skipped),

@@ -49,7 +49,8 @@ pub async fn wait_until_reachable(
             }
             Err(error) => error,
         };
-        let cause = cause_of(&error);
+        // sqlx's own text hides the OS error, which is in the source chain.
+        let cause = crate::error_chain::one_line(&error);
         if !retryable(&error) || Instant::now() + delay > deadline {
             return Err(Error::Unreachable {
                 target,
@@ -76,21 +77,6 @@ fn retryable(error: &sqlx::Error) -> bool {
         error,
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut
     ) || matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("57P03"))
-}
-
-/// The error and its sources on one line: sqlx's own text hides the OS error.
-fn cause_of(error: &sqlx::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        let more = inner.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -36,9 +36,9 @@ use crate::spool::RunRows;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Rows per `copy` message; also the unit of reading back and hashing, which runs while the
-/// previous chunk is sent (at ~1 KB a row, about a megabyte per message), so concurrent runs
+/// previous chunk is sent (at ~1 KB a row, a quarter megabyte per message), so concurrent runs
 /// each hold a few megabytes whatever their size.
-const COPY_CHUNK_ROWS: usize = 1024;
+const COPY_CHUNK_ROWS: usize = 256;
 
 /// `hunt_jobs` rows as one array per column, for an `unnest` upsert.
 #[derive(Debug, Default)]

@@ -37,9 +37,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 /// SQLite's default limit on bound parameters per statement (since 3.32).
 const MAX_BINDS: usize = 32_766;
 
-/// Page cache per connection, in KiB when negative (SQLite's convention): 16 MiB. Each pooled
+/// Page cache per connection, in KiB when negative (SQLite's convention): 8 MiB. Each pooled
 /// connection grows its own cache, so this times the pool size is what SQLite may hold.
-const CACHE_SIZE: &str = "-16384";
+const CACHE_SIZE: &str = "-8192";
 
 /// How long a writer waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -294,9 +294,9 @@ fn jobs_upsert_sql(rows: usize) -> String {
 }
 
 /// Result rows per insert: enough that statement overhead stays small, few enough that a run
-/// holds about a megabyte of rows while it writes (two chunks, and their binds), whatever its
+/// holds well under a megabyte of rows while it writes (two chunks, and their binds), whatever its
 /// size; well under SQLite's bind limit.
-const RESULT_BATCH_ROWS: usize = 1024;
+const RESULT_BATCH_ROWS: usize = 256;
 const _: () = assert!(RESULT_BATCH_ROWS * 5 <= MAX_BINDS);
 
 /// A run's result rows inserted in batches near the bind limit.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use huntd::auth::{HttpOptions, RetryPolicy};
+use huntd::auth::{HttpOptions, Resource, RetryPolicy, TokenSource as _, Tokens};
 use huntd::config::{
     Cloud, Config, Credential, Endpoints, Instance, KeyVaultSettings, Secret, SecretSource,
 };
@@ -20,6 +20,18 @@ use wiremock::{Request, Respond, ResponseTemplate};
 
 pub const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 pub const CLIENT: &str = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+/// The error of a Graph token request, with quick retries, for client-secret instance `name`
+/// signing in at `login`.
+pub async fn graph_token_error(name: &str, login: &str) -> huntd::auth::Error {
+    Tokens::with_options("/nonexistent", quick())
+        .token(
+            &instance(name, login, secret_credential("s")),
+            Resource::Graph,
+        )
+        .await
+        .expect_err("the sign-in must fail")
+}
 
 /// Options that keep retries quick on the real clock.
 pub fn quick() -> HttpOptions {

@@ -32,6 +32,19 @@ impl Fixture {
         fixture
     }
 
+    /// A fixture whose huntd.yaml, loaded, has one instance, `Contoso`, with `extra` settings
+    /// (indented four spaces).
+    pub fn contoso(extra: &str) -> (Self, Option<Config>, Diagnostics) {
+        Self::loaded(&with_instance("Contoso", extra))
+    }
+
+    /// A fixture whose huntd.yaml, `text`, is loaded with an empty environment.
+    pub fn loaded(text: &str) -> (Self, Option<Config>, Diagnostics) {
+        let f = Self::new();
+        let (config, diags) = f.load(text);
+        (f, config, diags)
+    }
+
     /// `name` inside the directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -61,6 +74,47 @@ impl Fixture {
     /// Writes `text` as huntd.yaml and loads it with an empty environment.
     pub fn load(&self, text: &str) -> (Option<Config>, Diagnostics) {
         self.load_env(text, &EnvVars::from_vars::<&str, &str>([]))
+    }
+
+    /// Writes `text` as the fixture's msticpyconfig.yaml.
+    pub fn write_msticpy(&self, text: &str) -> PathBuf {
+        self.write("msticpyconfig.yaml", text)
+    }
+
+    /// A fixture from `load_msticpy`: the fixture, the msticpyconfig.yaml path, the config and
+    /// the diagnostics.
+    pub fn msticpy(msticpy: &str) -> (Self, PathBuf, Option<Config>, Diagnostics) {
+        let f = Self::new();
+        let (path, config, diags) = f.load_msticpy(msticpy);
+        (f, path, config, diags)
+    }
+
+    /// Writes `msticpy` as msticpyconfig.yaml and loads a huntd.yaml naming it: the
+    /// msticpyconfig.yaml path, the config and the diagnostics.
+    pub fn load_msticpy(&self, msticpy: &str) -> (PathBuf, Option<Config>, Diagnostics) {
+        let path = self.write_msticpy(msticpy);
+        let (config, diags) = self.load("jobs: [jobs]\nmsticpyconfig: msticpyconfig.yaml\n");
+        (path, config, diags)
+    }
+
+    /// The single diagnostic containing `needle`, checked to be an error on `line` of huntd.yaml.
+    pub fn error_at<'a>(&self, diags: &'a Diagnostics, needle: &str, line: u32) -> &'a Diagnostic {
+        let d = find(diags, needle);
+        assert_at(d, &self.config_path(), line, Severity::Error);
+        d
+    }
+
+    /// The single diagnostic containing `needle`, checked to be a warning on `line` of
+    /// huntd.yaml.
+    pub fn warning_at<'a>(
+        &self,
+        diags: &'a Diagnostics,
+        needle: &str,
+        line: u32,
+    ) -> &'a Diagnostic {
+        let d = find(diags, needle);
+        assert_at(d, &self.config_path(), line, Severity::Warning);
+        d
     }
 }
 
@@ -108,9 +162,4 @@ pub fn assert_clean(diags: &Diagnostics) {
         "expected no diagnostics, got:\n{}",
         all(diags)
     );
-}
-
-/// Writes `text` as the fixture's msticpyconfig.yaml.
-pub fn write_msticpy(f: &Fixture, text: &str) -> PathBuf {
-    f.write("msticpyconfig.yaml", text)
 }

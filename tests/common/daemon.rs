@@ -13,10 +13,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use huntd::jobs::template::kql_datetime;
 use huntd::store::{self, HistoryFilter, RunRecord, RunStatus, Store};
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{MockServer, Request, Respond, ResponseTemplate};
 
 use crate::common::Daemon;
+use graph::fake_graph;
+
+#[path = "graph.rs"]
+mod graph;
 
 /// Answers each hunt with one row naming the query's window, after `delay_ms`; the next
 /// `throttle` hunts get a 429 with `Retry-After: 1` instead.
@@ -68,20 +71,8 @@ pub struct Fake {
 
 impl Fake {
     pub async fn start() -> Self {
-        let server = MockServer::start().await;
         let hunts = Hunts::default();
-        Mock::given(method("POST"))
-            .and(path_regex(r"^/[^/]+/oauth2/v2\.0/token$"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "token_type": "Bearer", "expires_in": 3600, "access_token": "fake-token"
-            })))
-            .mount(&server)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/v1.0/security/runHuntingQuery"))
-            .respond_with(hunts.clone())
-            .mount(&server)
-            .await;
+        let server = fake_graph(hunts.clone()).await;
         Self { server, hunts }
     }
 
@@ -154,6 +145,13 @@ pub fn setup(fake: &Fake) -> tempfile::TempDir {
 /// The URL of the SQLite file the tests keep in a config directory.
 pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("huntd.db").display())
+}
+
+/// A temporary config directory from `write_config` for a daemon on SQLite in it.
+pub fn sqlite_config_dir(fake: &Fake, daemon: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(fake, dir.path(), &sqlite_url(dir.path()), daemon);
+    dir
 }
 
 /// Writes `huntd.yaml` with the fake instance and `daemon:` settings, and an empty `jobs/`.

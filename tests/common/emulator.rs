@@ -141,14 +141,20 @@ pub async fn token_response(
     secret: &str,
     scope: &str,
 ) -> (u16, Value) {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", app),
+        ("client_secret", secret),
+        ("scope", scope),
+    ];
+    token_answer(&format!("{base}/{tenant}/oauth2/v2.0/token"), &form).await
+}
+
+/// What the token endpoint at `url` answers `form`: status and body.
+pub async fn token_answer(url: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let response = reqwest::Client::new()
-        .post(format!("{base}/{tenant}/oauth2/v2.0/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", app),
-            ("client_secret", secret),
-            ("scope", scope),
-        ])
+        .post(url)
+        .form(form)
         .send()
         .await
         .expect("token endpoint answers");

@@ -169,8 +169,6 @@ impl LabSetup<'_> {
     /// Writes `<dir>/huntd.yaml` (SQLite in `<dir>/h.db`, state in `dir`), `<dir>/secret` and
     /// the jobs in `<dir>/jobs/hunts.yaml`.
     pub fn write(&self, dir: &Path) {
-        std::fs::create_dir_all(dir.join("jobs")).expect("mkdir");
-        std::fs::write(dir.join("secret"), self.secret).expect("write");
         let Self {
             tenant,
             client_id,
@@ -190,7 +188,6 @@ impl LabSetup<'_> {
             db = dir.join("h.db").display(),
             state = dir.display(),
         );
-        std::fs::write(dir.join("huntd.yaml"), config).expect("write");
         let jobs = format!(
             r#"jobs:
   - name: graph-hunt
@@ -205,9 +202,35 @@ impl LabSetup<'_> {
     query: "{mde_query}"
 "#
         );
-        std::fs::write(dir.join("jobs/hunts.yaml"), jobs).expect("write");
+        write_config_dir(dir, self.secret, &config, &jobs);
     }
 }
+
+/// Writes a config directory: `secret` as `<dir>/secret`, `config` as `<dir>/huntd.yaml` and
+/// `jobs` as `<dir>/jobs/hunts.yaml`.
+pub fn write_config_dir(dir: &Path, secret: &str, config: &str, jobs: &str) {
+    std::fs::create_dir_all(dir.join("jobs")).expect("mkdir");
+    std::fs::write(dir.join("secret"), secret).expect("write");
+    std::fs::write(dir.join("huntd.yaml"), config).expect("write");
+    std::fs::write(dir.join("jobs/hunts.yaml"), jobs).expect("write");
+}
+
+/// A job file of jobs on 2-second cron schedules, each `(name, instance, environment, query)`.
+pub fn two_second_jobs(jobs: &[(&str, &str, &str, &str)]) -> String {
+    jobs.iter().fold(
+        String::from("jobs:\n"),
+        |text, (name, instance, environment, query)| {
+            text + &format!(
+                "  - name: {name}\n    instance: {instance}\n    environment: {environment}\n\
+                 \x20   schedule: '*/2 * * * * *'\n    query: \"{query}\"\n"
+            )
+        },
+    )
+}
+
+/// The query of the jobs that hunt the emulator's logons: five of the window's.
+pub const WINDOW_LOGONS: &str =
+    "DeviceLogonEvents | where Timestamp between (datetime({start}) .. datetime({end})) | take 5";
 
 /// Runs `huntd --config <dir>/huntd.yaml <args>` to completion.
 pub async fn huntd(dir: &Path, args: &[&str]) -> Output {

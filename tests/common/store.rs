@@ -18,8 +18,8 @@ use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 
 use huntd::spool::{Rows, RunRows};
 use huntd::store::{
-    self, Backend, Claim, ClaimRequest, Column, JobRecord, Lease, RunCost, RunFailure, RunStatus,
-    RunSuccess, Store,
+    self, Backend, Claim, ClaimRequest, Column, HistoryFilter, JobRecord, Lease, RunCost,
+    RunFailure, RunRecord, RunStatus, RunSuccess, Store,
 };
 
 /// One contract test body, run once per backend.
@@ -136,6 +136,35 @@ impl Ctx {
             Ok(Claim::Won(lease)) => lease,
             other => panic!("expected to win {job} at {slot}: {other:?}"),
         }
+    }
+
+    /// Takes over the runs whose leases expired by `now` for `node`, leased until `until`.
+    pub async fn take_over(
+        &self,
+        node: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Vec<Lease> {
+        self.store
+            .take_over_expired(node, until, now)
+            .await
+            .expect("take over")
+    }
+
+    /// Records that a run failed, failing the test unless the store takes it.
+    pub async fn fail(&self, lease: &Lease, failure: &RunFailure<'_>) {
+        self.store.fail_run(lease, failure).await.expect("fail");
+    }
+
+    /// The runs in `status`, newest first.
+    pub async fn runs_in(&self, status: RunStatus) -> Vec<RunRecord> {
+        self.store
+            .history(&HistoryFilter {
+                status: Some(status),
+                ..HistoryFilter::default()
+            })
+            .await
+            .expect("history")
     }
 
     /// Finishes a run with `rows` and returns how many of them were new findings.

@@ -54,10 +54,12 @@ pub fn l(n: i64) -> Value {
 
 /// A datetime cell from RFC 3339 text.
 pub fn dt(text: &str) -> Value {
-    Value::DateTime(
-        text.parse::<DateTime<Utc>>()
-            .expect("fixture datetimes are valid"),
-    )
+    Value::DateTime(utc(text))
+}
+
+/// A UTC time from RFC 3339 text.
+pub fn utc(text: &str) -> DateTime<Utc> {
+    text.parse().expect("fixture datetimes are valid")
 }
 
 /// A dynamic cell.

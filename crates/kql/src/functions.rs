@@ -553,22 +553,19 @@ pub fn format_datetime(t: &DateTime<Utc>, format: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use crate::fixture::utc;
 
     #[test]
     fn bin_floors_datetimes_numbers_and_timespans() {
-        let t = Utc
-            .with_ymd_and_hms(2024, 2, 1, 8, 47, 13)
-            .single()
-            .expect("valid date");
+        let t = utc("2024-02-01T08:47:13Z");
         let hour = Value::TimeSpan(36_000_000_000);
         assert!(
-            matches!(bin(&Value::DateTime(t), &hour), Value::DateTime(d) if d == Utc.with_ymd_and_hms(2024, 2, 1, 8, 0, 0).single().expect("valid date"))
+            matches!(bin(&Value::DateTime(t), &hour), Value::DateTime(d) if d == utc("2024-02-01T08:00:00Z"))
         );
         // 7-day bins start on Mondays, counted from 0001-01-01.
         let week = Value::TimeSpan(7 * 864_000_000_000);
         assert!(
-            matches!(bin(&Value::DateTime(t), &week), Value::DateTime(d) if d == Utc.with_ymd_and_hms(2024, 1, 29, 0, 0, 0).single().expect("valid date"))
+            matches!(bin(&Value::DateTime(t), &week), Value::DateTime(d) if d == utc("2024-01-29T00:00:00Z"))
         );
         assert_eq!(bin(&Value::Long(17), &Value::Long(5)), Value::Long(15));
         assert_eq!(bin(&Value::Long(-1), &Value::Long(5)), Value::Long(-5));
@@ -578,11 +575,7 @@ mod tests {
 
     #[test]
     fn format_datetime_uses_dotnet_specifiers() {
-        let t = Utc
-            .with_ymd_and_hms(2024, 2, 1, 15, 4, 5)
-            .single()
-            .expect("valid date")
-            + chrono::TimeDelta::milliseconds(120);
+        let t = utc("2024-02-01T15:04:05Z") + chrono::TimeDelta::milliseconds(120);
         assert_eq!(
             format_datetime(&t, "yyyy-MM-dd HH:mm:ss.fff"),
             "2024-02-01 15:04:05.120"

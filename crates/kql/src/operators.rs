@@ -398,29 +398,17 @@ impl Ctx<'_> {
         match kind {
             JoinKind::LeftAnti | JoinKind::LeftSemi => {
                 let want = kind == JoinKind::LeftSemi;
-                let rows = left
-                    .rows
-                    .into_iter()
-                    .filter(|r| key_of(r, &lk).is_some_and(|k| index.contains_key(&k)) == want)
-                    .collect();
-                return Ok(Rel {
-                    cols: left.cols,
-                    rows,
-                });
+                return Ok(
+                    left.keep(|r| key_of(r, &lk).is_some_and(|k| index.contains_key(&k)) == want)
+                );
             }
             JoinKind::RightAnti | JoinKind::RightSemi => {
                 let left_keys: KeySet<Vec<Value>> =
                     left.rows.iter().filter_map(|r| key_of(r, &lk)).collect();
                 let want = kind == JoinKind::RightSemi;
-                let rows = right
-                    .rows
-                    .into_iter()
-                    .filter(|r| key_of(r, &rk).is_some_and(|k| left_keys.contains(&k)) == want)
-                    .collect();
-                return Ok(Rel {
-                    cols: right.cols,
-                    rows,
-                });
+                return Ok(
+                    right.keep(|r| key_of(r, &rk).is_some_and(|k| left_keys.contains(&k)) == want)
+                );
             }
             _ => {}
         }

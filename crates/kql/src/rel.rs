@@ -63,6 +63,14 @@ impl Rel {
     pub(crate) fn index(&self, name: &str) -> Option<usize> {
         self.cols.iter().position(|(n, _)| n == name)
     }
+
+    /// The same columns with only the rows `keep` accepts, in their order.
+    pub(crate) fn keep(self, mut keep: impl FnMut(&Row) -> bool) -> Rel {
+        Rel {
+            rows: self.rows.into_iter().filter(|r| keep(r)).collect(),
+            cols: self.cols,
+        }
+    }
 }
 
 pub(crate) fn push_unique(cols: &mut Vec<(String, KqlType)>, name: String, ty: KqlType) {

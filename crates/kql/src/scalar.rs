@@ -285,47 +285,46 @@ pub fn flatten_into(v: &Value, out: &mut Vec<Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone, Utc};
+    use crate::fixture::utc;
 
+    /// `has` matches whole terms only; `contains` and the affixes ignore case unless `_cs`.
     #[test]
-    fn has_matches_whole_terms_only() {
-        assert!(string_op(
-            StrOp::Has,
-            "powershell.exe -enc AAA",
-            "POWERSHELL"
-        ));
-        assert!(string_op(StrOp::Has, "powershell.exe -enc AAA", "-enc"));
-        assert!(string_op(StrOp::Has, "C:\\Windows\\cmd.exe", "cmd.exe"));
-        assert!(!string_op(StrOp::Has, "powershell.exe", "power"));
-        assert!(!string_op(StrOp::Has, "xcmd.exe", "cmd.exe"));
-        assert!(string_op(StrOp::Has, "xcmd.exe then CMD.EXE", "cmd.exe"));
-        assert!(string_op(StrOp::Has, "anything", ""));
-        assert!(!string_op(StrOp::Has, "cm", "cmd"));
-        assert!(string_op(StrOp::HasCs, "Run Now", "Run"));
-        assert!(!string_op(StrOp::HasCs, "Run Now", "run"));
-        assert!(string_op(StrOp::HasPrefix, "invoke-expression", "expr"));
-        assert!(!string_op(StrOp::HasPrefix, "invoke-expression", "press"));
-        assert!(string_op(StrOp::HasSuffix, "invoke-expression", "sion"));
-    }
-
-    #[test]
-    fn contains_and_affixes_ignore_case_unless_cs() {
-        assert!(string_op(StrOp::Contains, "PowerShell", "rsh"));
-        assert!(!string_op(StrOp::ContainsCs, "PowerShell", "rsh"));
-        assert!(string_op(StrOp::StartsWith, "PowerShell", "power"));
-        assert!(!string_op(StrOp::StartsWithCs, "PowerShell", "power"));
-        assert!(string_op(StrOp::EndsWith, "PowerShell", "SHELL"));
-        assert!(!string_op(StrOp::EndsWithCs, "PowerShell", "SHELL"));
-        assert!(string_op(StrOp::Contains, "ÉCOLE", "éco"));
-        assert!(!string_op(StrOp::Contains, "ab", "abc"));
+    fn string_operators_match_terms_and_case_like_kql() {
+        let cases = [
+            (StrOp::Has, "powershell.exe -enc AAA", "POWERSHELL", true),
+            (StrOp::Has, "powershell.exe -enc AAA", "-enc", true),
+            (StrOp::Has, "C:\\Windows\\cmd.exe", "cmd.exe", true),
+            (StrOp::Has, "powershell.exe", "power", false),
+            (StrOp::Has, "xcmd.exe", "cmd.exe", false),
+            (StrOp::Has, "xcmd.exe then CMD.EXE", "cmd.exe", true),
+            (StrOp::Has, "anything", "", true),
+            (StrOp::Has, "cm", "cmd", false),
+            (StrOp::HasCs, "Run Now", "Run", true),
+            (StrOp::HasCs, "Run Now", "run", false),
+            (StrOp::HasPrefix, "invoke-expression", "expr", true),
+            (StrOp::HasPrefix, "invoke-expression", "press", false),
+            (StrOp::HasSuffix, "invoke-expression", "sion", true),
+            (StrOp::Contains, "PowerShell", "rsh", true),
+            (StrOp::ContainsCs, "PowerShell", "rsh", false),
+            (StrOp::StartsWith, "PowerShell", "power", true),
+            (StrOp::StartsWithCs, "PowerShell", "power", false),
+            (StrOp::EndsWith, "PowerShell", "SHELL", true),
+            (StrOp::EndsWithCs, "PowerShell", "SHELL", false),
+            (StrOp::Contains, "ÉCOLE", "éco", true),
+            (StrOp::Contains, "ab", "abc", false),
+        ];
+        for (op, text, needle, want) in cases {
+            assert_eq!(
+                string_op(op, text, needle),
+                want,
+                "{op:?} {text:?} {needle:?}"
+            );
+        }
     }
 
     #[test]
     fn arithmetic_follows_kql_types() {
-        let t = Utc
-            .with_ymd_and_hms(2024, 2, 1, 0, 0, 0)
-            .single()
-            .expect("valid date");
+        let t = utc("2024-02-01T00:00:00Z");
         let day = Value::TimeSpan(864_000_000_000);
         assert_eq!(
             arith(BinOp::Add, &Value::Long(2), &Value::Long(3)),
@@ -345,11 +344,7 @@ mod tests {
         );
         assert_eq!(
             arith(BinOp::Sub, &Value::DateTime(t), &day),
-            Value::DateTime(
-                Utc.with_ymd_and_hms(2024, 1, 31, 0, 0, 0)
-                    .single()
-                    .expect("valid date")
-            )
+            Value::DateTime(utc("2024-01-31T00:00:00Z"))
         );
         assert_eq!(
             arith(BinOp::Sub, &Value::DateTime(t), &Value::DateTime(t)),
@@ -383,10 +378,7 @@ mod tests {
 
     #[test]
     fn comparison_fast_paths_agree_with_the_general_path() {
-        let t = Utc
-            .with_ymd_and_hms(2024, 2, 1, 0, 0, 0)
-            .single()
-            .expect("valid date");
+        let t = utc("2024-02-01T00:00:00Z");
         let values = [
             Value::Null,
             Value::Bool(true),

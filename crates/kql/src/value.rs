@@ -426,15 +426,11 @@ pub fn datetime_diff_ticks(a: &DateTime<Utc>, b: &DateTime<Utc>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use crate::fixture::utc;
 
     #[test]
     fn datetimes_render_with_seven_fraction_digits_and_z() {
-        let t = Utc
-            .with_ymd_and_hms(2024, 2, 1, 8, 0, 0)
-            .single()
-            .expect("valid date")
-            + chrono::TimeDelta::nanoseconds(123_456_700);
+        let t = utc("2024-02-01T08:00:00Z") + chrono::TimeDelta::nanoseconds(123_456_700);
         assert_eq!(format_datetime_iso(&t), "2024-02-01T08:00:00.1234567Z");
         assert_eq!(
             Value::DateTime(t).to_json(),
@@ -464,19 +460,12 @@ mod tests {
 
     #[test]
     fn datetime_text_forms_parse() {
-        let want = Utc
-            .with_ymd_and_hms(2024, 1, 2, 3, 4, 0)
-            .single()
-            .expect("valid date");
+        let want = utc("2024-01-02T03:04:00Z");
         assert_eq!(parse_datetime("2024-01-02T03:04:00Z"), Some(want));
         assert_eq!(parse_datetime("2024-01-02 03:04"), Some(want));
         assert_eq!(
             parse_datetime("2024-01-02"),
-            Some(
-                Utc.with_ymd_and_hms(2024, 1, 2, 0, 0, 0)
-                    .single()
-                    .expect("valid date")
-            )
+            Some(utc("2024-01-02T00:00:00Z"))
         );
         assert_eq!(parse_datetime("yesterday"), None);
     }

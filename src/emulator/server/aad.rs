@@ -1,18 +1,43 @@
 //! Entra ID's token request form and error shape, shared by the token and device code endpoints.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, post};
 use chrono::Utc;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::state::EmulatorState;
+
 /// A form body read as Entra ID reads it: URL-encoded whatever the `Content-Type` says, or
 /// without one (msticpy 3.0.2 posts its token form without a `Content-Type`).
 #[derive(Debug)]
 pub(super) struct EntraForm<T>(pub(super) T);
+
+/// The POST route of the Entra ID form endpoint `/{tenant}/oauth2/v2.0/<endpoint>`: `answer`
+/// answers for the tenant in the path, and the call is logged.
+pub(super) fn form_endpoint<F: DeserializeOwned + Send + 'static>(
+    endpoint: &'static str,
+    answer: fn(&EmulatorState, &str, &F) -> Response,
+) -> MethodRouter<Arc<EmulatorState>> {
+    post(
+        move |State(shared): State<Arc<EmulatorState>>,
+              Path(tenant): Path<String>,
+              EntraForm(form): EntraForm<F>| async move {
+            tracing::info_span!("entra", endpoint, %tenant).in_scope(|| {
+                let response = answer(&shared, &tenant, &form);
+                let path = format!("/oauth2/v2.0/{endpoint}");
+                shared.log(&tenant, &path, None, response.status());
+                response
+            })
+        },
+    )
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for EntraForm<T> {
     type Rejection = Response;

@@ -1,14 +1,11 @@
 //! Delegated sign-in: the device code endpoint and redeeming device codes and refresh tokens.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::aad::{EntraForm, TokenForm, aadsts};
+use super::aad::{TokenForm, aadsts};
 use super::state::{EmulatorState, Grant, find_tenant, lock_sessions};
 use crate::emulator::{DeviceCodeOutcome, TenantConfig};
 
@@ -25,17 +22,6 @@ pub(super) struct DeviceCodeForm {
 
 /// Starts a device code sign-in that the emulated user approves, declines or lets expire (the
 /// tenant's `device_code`) by the second poll.
-#[tracing::instrument(skip_all, fields(tenant = %tenant))]
-pub(super) async fn device_code(
-    State(shared): State<Arc<EmulatorState>>,
-    Path(tenant): Path<String>,
-    EntraForm(form): EntraForm<DeviceCodeForm>,
-) -> Response {
-    let response = start_device_code(&shared, &tenant, &form);
-    shared.log(&tenant, "/oauth2/v2.0/devicecode", None, response.status());
-    response
-}
-
 pub(super) fn start_device_code(
     shared: &EmulatorState,
     tenant: &str,
@@ -50,11 +36,7 @@ pub(super) fn start_device_code(
         );
     };
     let client_id = form.client_id.as_deref().unwrap_or_default();
-    if !tenant_config
-        .apps
-        .iter()
-        .any(|a| a.client_id.eq_ignore_ascii_case(client_id))
-    {
+    if tenant_config.app(client_id).is_none() {
         return aadsts(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -108,9 +90,7 @@ pub(super) fn delegated_answer(
 ) -> Response {
     let ttl = i64::try_from(shared.options.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let roles: Vec<String> = tenant
-        .apps
-        .iter()
-        .find(|a| a.client_id.eq_ignore_ascii_case(&grant.client_id))
+        .app(&grant.client_id)
         .map(|a| a.roles.clone())
         .unwrap_or_default();
     let user = tenant

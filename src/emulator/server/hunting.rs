@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, post};
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 use serde_json::{Value as Json, json};
@@ -117,20 +118,13 @@ impl Failure {
     }
 }
 
-pub(super) async fn graph(
-    State(shared): State<Arc<EmulatorState>>,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
-    hunt(shared, Api::Graph, headers, body).await
-}
-
-pub(super) async fn mde(
-    State(shared): State<Arc<EmulatorState>>,
-    headers: HeaderMap,
-    body: String,
-) -> Response {
-    hunt(shared, Api::Mde, headers, body).await
+/// The route of `api`'s hunting endpoint: a POST of the query.
+pub(super) fn endpoint(api: Api) -> MethodRouter<Arc<EmulatorState>> {
+    post(
+        move |State(shared): State<Arc<EmulatorState>>, headers: HeaderMap, body: String| {
+            hunt(shared, api, headers, body)
+        },
+    )
 }
 
 pub(super) fn query_hash(query: &str) -> String {
@@ -304,43 +298,11 @@ pub(super) fn admit(
     }
     let mut counters = shared.lock_counters();
     let now = Instant::now();
-    let throttle = |oldest: Instant, span: Duration, limit: u32, per: &str| {
-        let wait = (oldest + span).saturating_duration_since(now).as_secs() + 1;
-        let mut failure = Failure::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            format!(
-                "Rate limit is exceeded: {limit} calls per {per}. Try again in {wait} seconds."
-            ),
-        );
-        failure.retry_after = Some(wait);
-        failure
-    };
     let minute = counters.minute.entry(tenant.to_string()).or_default();
-    prune(minute, now, Duration::from_secs(60));
-    if minute.len() >= options.per_minute as usize
-        && let Some(&oldest) = minute.front()
-    {
-        return Err(throttle(
-            oldest,
-            Duration::from_secs(60),
-            options.per_minute,
-            "minute",
-        ));
-    }
+    within_quota(minute, now, options.per_minute, QuotaSpan::Minute)?;
     if api == Api::Mde {
         let hour = counters.mde_hour.entry(tenant.to_string()).or_default();
-        prune(hour, now, Duration::from_secs(3600));
-        if hour.len() >= options.mde_per_hour as usize
-            && let Some(&oldest) = hour.front()
-        {
-            return Err(throttle(
-                oldest,
-                Duration::from_secs(3600),
-                options.mde_per_hour,
-                "hour",
-            ));
-        }
+        within_quota(hour, now, options.mde_per_hour, QuotaSpan::Hour)?;
         hour.push_back(now);
     }
     counters
@@ -382,6 +344,59 @@ pub(super) fn admit(
             };
             return Err(Failure::new(status, "UnknownError", ""));
         }
+    }
+    Ok(())
+}
+
+/// The spans the API counts calls over.
+#[derive(Debug, Clone, Copy)]
+enum QuotaSpan {
+    Minute,
+    Hour,
+}
+
+impl QuotaSpan {
+    fn length(self) -> Duration {
+        match self {
+            Self::Minute => Duration::from_secs(60),
+            Self::Hour => Duration::from_secs(3600),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Minute => "minute",
+            Self::Hour => "hour",
+        }
+    }
+}
+
+/// Forgets the `calls` older than `span`; a 429 like the API's when `limit` calls remain, with
+/// the wait until the oldest of them leaves the span.
+fn within_quota(
+    calls: &mut VecDeque<Instant>,
+    now: Instant,
+    limit: u32,
+    span: QuotaSpan,
+) -> std::result::Result<(), Failure> {
+    prune(calls, now, span.length());
+    if calls.len() >= limit as usize
+        && let Some(&oldest) = calls.front()
+    {
+        let wait = (oldest + span.length())
+            .saturating_duration_since(now)
+            .as_secs()
+            + 1;
+        let per = span.name();
+        let mut failure = Failure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            format!(
+                "Rate limit is exceeded: {limit} calls per {per}. Try again in {wait} seconds."
+            ),
+        );
+        failure.retry_after = Some(wait);
+        return Err(failure);
     }
     Ok(())
 }

@@ -6,18 +6,19 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 use chrono::Utc;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio_util::sync::CancellationToken;
 
-use super::device_code::device_code;
-use super::hunting::{Api, graph, mde};
+use super::aad::form_endpoint;
+use super::device_code::start_device_code;
+use super::hunting::{Api, endpoint};
 use super::key_vault::vault_secret;
 use super::managed_identity::managed_identity;
 use super::state::{Counters, EmulatorState, Sessions};
-use super::token::token;
+use super::token::issue_token;
 use crate::emulator::certs::AppCertificate;
 use crate::emulator::data::{self, SampleOptions};
 use crate::emulator::jsonl;
@@ -148,10 +149,16 @@ pub(super) fn build(options: EmulatorOptions) -> Result<EmulatorState> {
 
 pub(super) fn router(shared: Arc<EmulatorState>) -> Router {
     Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token))
-        .route("/{tenant}/oauth2/v2.0/devicecode", post(device_code))
-        .route(Api::Graph.path(), post(graph))
-        .route(Api::Mde.path(), post(mde))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            form_endpoint("token", issue_token),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            form_endpoint("devicecode", start_device_code),
+        )
+        .route(Api::Graph.path(), endpoint(Api::Graph))
+        .route(Api::Mde.path(), endpoint(Api::Mde))
         .route("/secrets/{name}", get(vault_secret))
         .route("/metadata/identity/oauth2/token", get(managed_identity))
         .with_state(shared)

@@ -1,36 +1,16 @@
 //! Entra ID's token endpoint: client secret, client assertion and the delegated grants.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::aad::{DEVICE_CODE_GRANT, EntraForm, JWT_BEARER, TokenForm, aadsts};
+use super::aad::{DEVICE_CODE_GRANT, JWT_BEARER, TokenForm, aadsts};
 use super::device_code::{redeem_device_code, redeem_refresh_token};
-use super::state::EmulatorState;
+use super::state::{EmulatorState, find_tenant};
 use crate::emulator::{AppConfig, certs};
 
-#[tracing::instrument(skip_all, fields(tenant = %tenant))]
-pub(super) async fn token(
-    State(shared): State<Arc<EmulatorState>>,
-    Path(tenant): Path<String>,
-    EntraForm(form): EntraForm<TokenForm>,
-) -> Response {
-    let response = issue_token(&shared, &tenant, &form);
-    shared.log(&tenant, "/oauth2/v2.0/token", None, response.status());
-    response
-}
-
 pub(super) fn issue_token(shared: &EmulatorState, tenant: &str, form: &TokenForm) -> Response {
-    let Some(tenant_config) = shared
-        .options
-        .config
-        .tenants
-        .iter()
-        .find(|t| t.id.eq_ignore_ascii_case(tenant))
-    else {
+    let Some(tenant_config) = find_tenant(shared, tenant) else {
         return aadsts(
             StatusCode::BAD_REQUEST,
             "invalid_tenant",
@@ -54,11 +34,7 @@ pub(super) fn issue_token(shared: &EmulatorState, tenant: &str, form: &TokenForm
         }
     }
     let client_id = form.client_id.as_deref().unwrap_or_default();
-    let Some(app) = tenant_config
-        .apps
-        .iter()
-        .find(|a| a.client_id.eq_ignore_ascii_case(client_id))
-    else {
+    let Some(app) = tenant_config.app(client_id) else {
         return aadsts(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",

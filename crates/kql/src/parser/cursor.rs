@@ -101,21 +101,31 @@ impl Parser<'_> {
     }
 
     pub(super) fn eat_sym(&mut self, s: &str) -> bool {
-        if self.is_sym(s) {
-            self.bump();
-            true
-        } else {
-            false
-        }
+        self.eat_if(self.is_sym(s))
     }
 
     pub(super) fn eat_word(&mut self, w: &str) -> bool {
-        if self.is_word(w) {
+        self.eat_if(self.is_word(w))
+    }
+
+    /// Steps over the current token when `matched`; says whether it did.
+    fn eat_if(&mut self, matched: bool) -> bool {
+        if matched {
             self.bump();
-            true
-        } else {
-            false
         }
+        matched
+    }
+
+    /// One or more items, each read by `item`, separated by commas.
+    pub(super) fn comma_list<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Result<T, KqlError>,
+    ) -> Result<Vec<T>, KqlError> {
+        let mut items = vec![item(self)?];
+        while self.eat_sym(",") {
+            items.push(item(self)?);
+        }
+        Ok(items)
     }
 
     pub(super) fn describe(&self) -> String {

@@ -16,32 +16,29 @@ impl Parser<'_> {
     }
 
     pub(super) fn or_expr(&mut self) -> Result<Expr, KqlError> {
-        let mut lhs = self.and_expr()?;
-        let start = self.depth;
-        while self.is_word("or") {
-            self.deeper(1)?;
-            let pos = self.pos();
-            self.bump();
-            let rhs = self.and_expr()?;
-            lhs = Expr {
-                kind: ExprKind::Binary(BinOp::Or, Box::new(lhs), Box::new(rhs)),
-                pos,
-            };
-        }
-        self.depth = start;
-        Ok(lhs)
+        self.left_chain(Self::and_expr, |p| p.is_word("or").then_some(BinOp::Or))
     }
 
     pub(super) fn and_expr(&mut self) -> Result<Expr, KqlError> {
-        let mut lhs = self.cmp_expr()?;
+        self.left_chain(Self::cmp_expr, |p| p.is_word("and").then_some(BinOp::And))
+    }
+
+    /// A left-associative chain of `operand`s joined by the operators `operator` recognises at
+    /// the current token; each operator counts one level deeper, so a huge chain hits the limit.
+    fn left_chain(
+        &mut self,
+        operand: fn(&mut Self) -> Result<Expr, KqlError>,
+        operator: fn(&Self) -> Option<BinOp>,
+    ) -> Result<Expr, KqlError> {
+        let mut lhs = operand(self)?;
         let start = self.depth;
-        while self.is_word("and") {
+        while let Some(op) = operator(self) {
             self.deeper(1)?;
             let pos = self.pos();
             self.bump();
-            let rhs = self.cmp_expr()?;
+            let rhs = operand(self)?;
             lhs = Expr {
-                kind: ExprKind::Binary(BinOp::And, Box::new(lhs), Box::new(rhs)),
+                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
                 pos,
             };
         }
@@ -190,61 +187,26 @@ impl Parser<'_> {
             self.expect_sym(")")?;
             return Ok(items);
         }
-        loop {
-            items.push(ListItem::Scalar(self.expr()?));
-            if !self.eat_sym(",") {
-                break;
-            }
-        }
+        items = self.comma_list(|p| Ok(ListItem::Scalar(p.expr()?)))?;
         self.expect_sym(")")?;
         Ok(items)
     }
 
     pub(super) fn add_expr(&mut self) -> Result<Expr, KqlError> {
-        let mut lhs = self.mul_expr()?;
-        let start = self.depth;
-        loop {
-            let pos = self.pos();
-            let op = match self.peek() {
-                Tok::Sym("+") => BinOp::Add,
-                Tok::Sym("-") => BinOp::Sub,
-                _ => {
-                    self.depth = start;
-                    return Ok(lhs);
-                }
-            };
-            self.deeper(1)?;
-            self.bump();
-            let rhs = self.mul_expr()?;
-            lhs = Expr {
-                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                pos,
-            };
-        }
+        self.left_chain(Self::mul_expr, |p| match p.peek() {
+            Tok::Sym("+") => Some(BinOp::Add),
+            Tok::Sym("-") => Some(BinOp::Sub),
+            _ => None,
+        })
     }
 
     pub(super) fn mul_expr(&mut self) -> Result<Expr, KqlError> {
-        let mut lhs = self.unary()?;
-        let start = self.depth;
-        loop {
-            let pos = self.pos();
-            let op = match self.peek() {
-                Tok::Sym("*") => BinOp::Mul,
-                Tok::Sym("/") => BinOp::Div,
-                Tok::Sym("%") => BinOp::Mod,
-                _ => {
-                    self.depth = start;
-                    return Ok(lhs);
-                }
-            };
-            self.deeper(1)?;
-            self.bump();
-            let rhs = self.unary()?;
-            lhs = Expr {
-                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                pos,
-            };
-        }
+        self.left_chain(Self::unary, |p| match p.peek() {
+            Tok::Sym("*") => Some(BinOp::Mul),
+            Tok::Sym("/") => Some(BinOp::Div),
+            Tok::Sym("%") => Some(BinOp::Mod),
+            _ => None,
+        })
     }
 
     pub(super) fn unary(&mut self) -> Result<Expr, KqlError> {
@@ -418,12 +380,7 @@ impl Parser<'_> {
         if self.eat_sym("(") {
             let mut args = Vec::new();
             if !self.eat_sym(")") {
-                loop {
-                    args.push(self.expr()?);
-                    if !self.eat_sym(",") {
-                        break;
-                    }
-                }
+                args = self.comma_list(Self::expr)?;
                 self.expect_sym(")")?;
             }
             return Ok(Expr {
@@ -484,12 +441,7 @@ impl Parser<'_> {
             Tok::Sym("[") => {
                 let mut items = Vec::new();
                 if !self.eat_sym("]") {
-                    loop {
-                        items.push(self.dynamic_literal()?);
-                        if !self.eat_sym(",") {
-                            break;
-                        }
-                    }
+                    items = self.comma_list(Self::dynamic_literal)?;
                     self.expect_sym("]")?;
                 }
                 serde_json::Value::Array(items)

@@ -231,28 +231,18 @@ impl Parser<'_> {
             "project-keep" => OpKind::ProjectKeep(self.pattern_list()?),
             "project-reorder" => OpKind::ProjectReorder(self.pattern_list()?),
             "project-rename" => {
-                let mut pairs = Vec::new();
-                loop {
-                    let new = self.ident()?;
-                    self.expect_sym("=")?;
-                    let old = self.ident()?;
-                    pairs.push((new, old));
-                    if !self.eat_sym(",") {
-                        break;
-                    }
-                }
+                let pairs = self.comma_list(|p| {
+                    let new = p.ident()?;
+                    p.expect_sym("=")?;
+                    Ok((new, p.ident()?))
+                })?;
                 OpKind::ProjectRename(pairs)
             }
             "summarize" => {
                 self.skip_hints();
                 let mut aggs = Vec::new();
                 if !self.is_word("by") {
-                    loop {
-                        aggs.push(self.aggregate()?);
-                        if !self.eat_sym(",") {
-                            break;
-                        }
-                    }
+                    aggs = self.comma_list(Self::aggregate)?;
                 }
                 let by = if self.eat_word("by") {
                     self.named_list()?

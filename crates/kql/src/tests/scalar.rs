@@ -105,14 +105,16 @@ fn between_on_numbers_and_datetimes() {
 
 #[test]
 fn and_or_precedence_and_parentheses() {
-    assert_eq!(
-        rows("Proc | where DeviceName == 'srv1' or DeviceName == 'ws1' and Size > 15").len(),
-        2
-    );
-    assert_eq!(
-        rows("Proc | where (DeviceName == 'srv1' or DeviceName == 'ws1') and Size > 15").len(),
-        1
-    );
+    assert_counts(&[
+        (
+            "Proc | where DeviceName == 'srv1' or DeviceName == 'ws1' and Size > 15",
+            2,
+        ),
+        (
+            "Proc | where (DeviceName == 'srv1' or DeviceName == 'ws1') and Size > 15",
+            1,
+        ),
+    ]);
 }
 
 #[test]

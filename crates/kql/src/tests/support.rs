@@ -106,6 +106,13 @@ pub(super) fn fails(query: &str) -> KqlError {
     }
 }
 
+/// Asserts `query` fails with `message` at `(line, column)`.
+pub(super) fn assert_fails_at(query: &str, message: &str, at: (usize, usize)) {
+    let e = fails(query);
+    assert_eq!(e.message, message, "{query}");
+    assert_eq!((e.line, e.column), at, "{query}");
+}
+
 /// Asserts how many rows each query gives, naming the query that disagrees.
 pub(super) fn assert_counts(cases: &[(&str, usize)]) {
     for (query, want) in cases {

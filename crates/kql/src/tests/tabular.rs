@@ -2,7 +2,7 @@
 
 use serde_json::{Value as J, json};
 
-use super::support::{assert_counts, col, fails, names, rows, run_ok};
+use super::support::{assert_counts, assert_fails_at, col, fails, names, rows, run_ok};
 
 // ---- tabular operators ----
 
@@ -50,12 +50,11 @@ fn project_selects_renames_and_computes() {
 
 #[test]
 fn project_unknown_column_names_the_column_and_operator() {
-    let e = fails("Proc\n| project Nope");
-    assert_eq!(
-        e.message,
-        "'project' operator: Failed to resolve scalar expression named 'Nope'"
+    assert_fails_at(
+        "Proc\n| project Nope",
+        "'project' operator: Failed to resolve scalar expression named 'Nope'",
+        (2, 11),
     );
-    assert_eq!((e.line, e.column), (2, 11));
 }
 
 #[test]
