@@ -17,6 +17,7 @@ pub mod examples;
 pub mod hunt;
 pub mod jobs;
 pub mod load;
+pub mod outputs;
 pub mod schedule;
 pub mod spool;
 pub mod status;

@@ -22,6 +22,10 @@ fn generate_man_writes_huntd_1_and_a_page_for_every_visible_command() {
     for command in huntd::cli::Cli::command().get_subcommands() {
         if !command.is_hide_set() {
             expected.push(format!("huntd-{}.1", command.get_name()));
+            // `deliveries retry` has a page of its own.
+            for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+                expected.push(format!("huntd-{}-{}.1", command.get_name(), sub.get_name()));
+            }
         }
     }
     expected.sort();

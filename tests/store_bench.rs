@@ -204,6 +204,7 @@ async fn ingest(store: &Arc<dyn Store>, columns: &[Column], data: &[Box<RawValue
                     http_status: Some(200),
                     client_request_id: None,
                     cost: huntd::store::RunCost::default(),
+                    notify: &[],
                 },
             )
             .await

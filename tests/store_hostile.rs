@@ -64,6 +64,7 @@ async fn finish(
         http_status: Some(200),
         client_request_id: None,
         cost: huntd::store::RunCost::default(),
+        notify: &[],
     };
     Ok(ctx.store.finish_run(lease, &success).await?.row_count)
 }

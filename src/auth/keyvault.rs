@@ -10,7 +10,7 @@ use super::entra::{parse_token_response, send_with_retry};
 use super::{AccessToken, Error, Resource, Result, TokenSource, Tokens};
 use crate::config::{
     Cloud, Config, Credential, Endpoints, Instance, KeyVaultAuth, KeyVaultRef, KeyVaultSettings,
-    Secret, SecretSource,
+    Secret, SecretSource, Sink,
 };
 
 /// The Key Vault REST API version huntd speaks.
@@ -261,38 +261,34 @@ impl<'a> KeyVaultClient<'a> {
         }
     }
 
-    /// Replaces every `{KeyVault: ...}` secret of `config`'s instances with its value; returns
-    /// how many settings were resolved.
+    /// Replaces every `{KeyVault: ...}` secret of `config`'s instances and outputs with its
+    /// value; returns how many settings were resolved.
     pub async fn resolve_config(&self, config: &mut Config) -> Result<usize> {
         let mut fetched: HashMap<(Option<String>, String), Secret> = HashMap::new();
         let mut resolved = 0;
-        for (name, instance) in &mut config.instances {
-            let source = match &mut instance.credential {
-                Credential::ClientSecret(source)
-                | Credential::Certificate {
-                    private_key_secret: Some(source),
-                    ..
-                } => Some(source),
-                Credential::Certificate { .. } | Credential::Delegated { .. } => None,
+        let instances = config.instances.iter_mut().filter_map(|(name, instance)| {
+            instance_secret(&mut instance.credential).map(|s| (format!("instance {name}"), s))
+        });
+        let outputs = config.outputs.iter_mut().filter_map(|(name, output)| {
+            output_secret(&mut output.sink).map(|s| (format!("output {name}"), s))
+        });
+        for (what, source) in instances.chain(outputs).collect::<Vec<_>>() {
+            let SecretSource::KeyVault(reference) = source else {
+                continue;
             };
-            if let Some(source) = source {
-                let SecretSource::KeyVault(reference) = source else {
-                    continue;
-                };
-                let key = (reference.vault.clone(), reference.secret.clone());
-                let secret = if let Some(secret) = fetched.get(&key) {
-                    secret.clone()
-                } else {
-                    let secret = self
-                        .secret(reference)
-                        .await
-                        .map_err(|e| Error::KeyVault(format!("instance {name}: {e}")))?;
-                    fetched.insert(key, secret.clone());
-                    secret
-                };
-                *source = SecretSource::Plain(secret);
-                resolved += 1;
-            }
+            let key = (reference.vault.clone(), reference.secret.clone());
+            let secret = if let Some(secret) = fetched.get(&key) {
+                secret.clone()
+            } else {
+                let secret = self
+                    .secret(reference)
+                    .await
+                    .map_err(|e| Error::KeyVault(format!("{what}: {e}")))?;
+                fetched.insert(key, secret.clone());
+                secret
+            };
+            *source = SecretSource::Plain(secret);
+            resolved += 1;
         }
         Ok(resolved)
     }
@@ -307,6 +303,27 @@ fn vault_error_message(body: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// The secret setting of an instance's credential, if it has one.
+fn instance_secret(credential: &mut Credential) -> Option<&mut SecretSource> {
+    match credential {
+        Credential::ClientSecret(source)
+        | Credential::Certificate {
+            private_key_secret: Some(source),
+            ..
+        } => Some(source),
+        Credential::Certificate { .. } | Credential::Delegated { .. } => None,
+    }
+}
+
+/// The secret setting of an output (a webhook's `secret`, a HEC `token`), if it has one.
+fn output_secret(sink: &mut Sink) -> Option<&mut SecretSource> {
+    match sink {
+        Sink::Webhook { secret, .. } => Some(secret),
+        Sink::SplunkHec { token, .. } => Some(token),
+        Sink::Slack { .. } | Sink::Teams { .. } | Sink::File { .. } | Sink::Syslog { .. } => None,
+    }
+}
+
 /// Resolves every `{KeyVault: ...}` secret of `config` in place (at start and at reload); the
 /// values stay in memory only. Returns how many settings were resolved.
 pub async fn resolve_key_vault_secrets(config: &mut Config, tokens: &Tokens) -> Result<usize> {
@@ -318,6 +335,17 @@ pub async fn resolve_key_vault_secrets(config: &mut Config, tokens: &Tokens) -> 
                     private_key_secret: Some(SecretSource::KeyVault(_)),
                     ..
                 }
+        )
+    }) || config.outputs.values().any(|output| {
+        matches!(
+            &output.sink,
+            Sink::Webhook {
+                secret: SecretSource::KeyVault(_),
+                ..
+            } | Sink::SplunkHec {
+                token: SecretSource::KeyVault(_),
+                ..
+            }
         )
     });
     if !uses_vault {

@@ -8,6 +8,7 @@ mod auth;
 mod backfill;
 mod check;
 mod daemon;
+mod deliveries;
 mod demo;
 mod emulate;
 mod generate;
@@ -26,9 +27,10 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 
 use crate::jobs::Environment;
-use crate::store::{RunStatus, report};
+use crate::store::{DeliveryStatus, RunStatus, report};
 
 pub use check::{ListFormat, jobs_table};
+pub use deliveries::DeliveriesFormat;
 pub use emulate::EmulateArgs;
 pub use generate::Generated;
 pub use logging::LogFormat;
@@ -188,11 +190,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = FindingsFormat::Table)]
         format: FindingsFormat,
     },
-    /// Delete results, runs and unseen findings older than each job's `retention`, in batches.
+    /// Delete results, runs, unseen findings and sent deliveries older than each job's `retention`.
     Prune {
         /// Rows deleted per statement, so the database stays responsive.
         #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(1..))]
         batch_size: u32,
+    },
+    /// The outbox: notifications of new findings owed to the outputs, newest first.
+    #[command(args_conflicts_with_subcommands = true)]
+    Deliveries(DeliveriesArgs),
+    /// Send a sample notification to an output, to check its URL, secret and receiver.
+    NotifyTest {
+        /// The output's name under `outputs:`.
+        output: String,
     },
     /// Get a token for an instance and show its tenant, app, expiry and permissions (never the token).
     Token {
@@ -229,6 +239,46 @@ pub enum Command {
         /// The directory to write into; created when missing.
         dir: PathBuf,
     },
+}
+
+/// `huntd deliveries`: list, or queue again.
+#[derive(Debug, clap::Args)]
+pub struct DeliveriesArgs {
+    /// Queue deliveries again instead of listing them.
+    #[command(subcommand)]
+    pub retry: Option<DeliveriesCommand>,
+    /// Only deliveries with this status (pending, delivered, dead).
+    #[arg(long, value_parser = parse_delivery_status)]
+    pub status: Option<DeliveryStatus>,
+    /// Only deliveries to this output.
+    #[arg(long)]
+    pub output: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DeliveriesFormat::Table)]
+    pub format: DeliveriesFormat,
+}
+
+/// What `huntd deliveries` does besides listing.
+#[derive(Debug, Subcommand)]
+pub enum DeliveriesCommand {
+    /// Queue a delivery again (any status), or every dead one with --dead; due at once.
+    Retry {
+        /// The delivery's id (`huntd deliveries` lists them).
+        #[arg(required_unless_present = "dead", conflicts_with = "dead")]
+        id: Option<i64>,
+        /// Every dead delivery.
+        #[arg(long)]
+        dead: bool,
+    },
+}
+
+/// Reads a delivery status name.
+fn parse_delivery_status(text: &str) -> Result<DeliveryStatus, String> {
+    text.parse::<DeliveryStatus>()
+        .map_err(|_| format!("`{text}` is not a delivery status: pending, delivered or dead"))
 }
 
 /// Reads a `--since 24h` style duration.
@@ -349,6 +399,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
         } => records::findings(config, report::FindingsOptions { job, new_since }, format),
         Command::Prune { batch_size } => records::prune(config, batch_size),
+        Command::Deliveries(args) => deliveries::deliveries(config, args),
+        Command::NotifyTest { ref output } => deliveries::notify_test(config, output),
         Command::Token {
             ref instance,
             environment,

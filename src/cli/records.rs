@@ -79,9 +79,10 @@ pub fn prune(config: Option<&Path>, batch_size: u32) -> anyhow::Result<ExitCode>
             batch_size,
         };
         let report = store.prune(&options).await?;
+        let deliveries = store.prune_deliveries(options.now).await?;
         writeln!(
             out,
-            "pruned {} results, {} runs, {} findings, {} gaps in {} batches",
+            "pruned {} results, {} runs, {} findings, {} gaps in {} batches, {deliveries} deliveries",
             report.results, report.runs, report.findings, report.gaps, report.batches
         )?;
         Ok(())
@@ -89,7 +90,7 @@ pub fn prune(config: Option<&Path>, batch_size: u32) -> anyhow::Result<ExitCode>
 }
 
 /// Opens (and migrates) the configured database, runs `work` with it and stdout, and closes it.
-fn with_store<F>(config: Option<&Path>, work: F) -> anyhow::Result<ExitCode>
+pub(super) fn with_store<F>(config: Option<&Path>, work: F) -> anyhow::Result<ExitCode>
 where
     F: AsyncFnOnce(Arc<dyn store::Store>, &mut Vec<u8>) -> anyhow::Result<()>,
 {
@@ -117,7 +118,7 @@ where
     })
 }
 
-fn time(t: DateTime<Utc>) -> String {
+pub(super) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 

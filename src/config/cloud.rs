@@ -164,7 +164,7 @@ pub fn check_endpoint(text: &str) -> Result<String, String> {
     Ok(trimmed.to_string())
 }
 
-fn is_loopback(url: &reqwest::Url) -> bool {
+pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };

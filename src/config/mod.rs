@@ -10,6 +10,7 @@ mod fields;
 pub mod instance;
 pub mod key_vault;
 mod msticpy;
+pub mod outputs;
 pub mod redact;
 pub mod secret;
 
@@ -24,6 +25,9 @@ pub use env::EnvVars;
 pub(crate) use env::expand_path;
 pub use instance::{Instance, Quota};
 pub use key_vault::{KeyVaultAuth, KeyVaultSettings};
+pub use outputs::{
+    DEFAULT_MAX_AGE, Notify, NotifyMode, Output, Sink, SinkUrl, SyslogFormat, SyslogTransport,
+};
 pub use secret::{Error, KeyVaultRef, Result, Secret, SecretSource};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Severity};
@@ -49,6 +53,11 @@ pub struct Config {
     pub invalid_instances: BTreeSet<String>,
     /// The `KeyVault:` settings used to resolve `{KeyVault: ...}` secrets.
     pub key_vault: Option<KeyVaultSettings>,
+    /// Where findings can go, by name.
+    pub outputs: BTreeMap<String, Output>,
+    /// Outputs that are defined but unusable because of errors already reported, so that
+    /// `notify.to` naming them gets no second "no output" error.
+    pub invalid_outputs: BTreeSet<String>,
     /// Daemon tuning.
     pub daemon: DaemonSettings,
 }
@@ -71,6 +80,8 @@ impl fmt::Debug for Config {
             .field("instances", &self.instances)
             .field("invalid_instances", &self.invalid_instances)
             .field("key_vault", &self.key_vault)
+            .field("outputs", &self.outputs)
+            .field("invalid_outputs", &self.invalid_outputs)
             .field("daemon", &self.daemon)
             .finish()
     }
@@ -91,6 +102,8 @@ pub struct DaemonSettings {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// State directory (refresh tokens, default SQLite database).
     pub state_dir: PathBuf,
+    /// The `notify:` settings of jobs that leave them out.
+    pub notify: Notify,
 }
 
 /// Where the config file is looked for when neither `--config` nor `$HUNTD_CONFIG` is given.
@@ -150,8 +163,9 @@ pub fn locate_in(
         })
 }
 
-const TOP_KEYS: [&str; 7] = [
+const TOP_KEYS: [&str; 8] = [
     "database",
+    "outputs",
     "jobs",
     "query_library",
     "msticpyconfig",
@@ -160,7 +174,8 @@ const TOP_KEYS: [&str; 7] = [
     "daemon",
 ];
 
-const DAEMON_KEYS: [&str; 6] = [
+const DAEMON_KEYS: [&str; 7] = [
+    "notify",
     "max_concurrent_runs",
     "shutdown_grace",
     "node",
@@ -233,6 +248,24 @@ pub fn load_in(path: &Path, env: &EnvVars, diags: &mut Diagnostics) -> Option<Co
         msticpy_path.as_deref(),
         msticpy_root.as_ref(),
     );
+    let (outputs, invalid_outputs) = match root.get("outputs").filter(|n| !n.is_null()) {
+        Some(node) => {
+            let scope = secret::Scope {
+                env,
+                base_dir: &base,
+                shared_mode: shared_mode(path),
+                default_vault: key_vault.as_ref().and_then(|v| v.vault_name.as_deref()),
+                vault_signin: key_vault.is_some(),
+                allow_key_vault: true,
+            };
+            outputs::outputs(&mut check, node, &scope)
+        }
+        None => (BTreeMap::new(), BTreeSet::new()),
+    };
+    if let Some(node) = root.get("daemon").and_then(|d| d.get("notify")) {
+        let names: BTreeSet<String> = outputs.keys().chain(&invalid_outputs).cloned().collect();
+        outputs::check_targets(&mut check, &daemon.notify, node.location, &names);
+    }
 
     Some(Config {
         path: absolute,
@@ -243,6 +276,8 @@ pub fn load_in(path: &Path, env: &EnvVars, diags: &mut Diagnostics) -> Option<Co
         instances: instances.usable,
         invalid_instances: instances.invalid,
         key_vault,
+        outputs,
+        invalid_outputs,
         daemon,
     })
 }
@@ -488,6 +523,7 @@ fn daemon(
         splay: Duration::ZERO,
         metrics_listen: None,
         state_dir,
+        notify: Notify::default(),
     };
     let Some(node) = node else {
         return settings;
@@ -544,6 +580,11 @@ fn daemon(
                     .hint("write it as 127.0.0.1:9464 or [::1]:9464");
             }
         }
+    }
+    if let Some(n) = node.get("notify").filter(|n| !n.is_null())
+        && let Some(notify) = outputs::notify(check, n, "daemon.notify")
+    {
+        settings.notify = notify;
     }
     if let Some(n) = node.get("state_dir")
         && let Some(value) = check.string(n, "daemon.state_dir")

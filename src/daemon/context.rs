@@ -12,7 +12,7 @@ use super::window::WindowSettings;
 use crate::config::Instance;
 use crate::hunt::Hunter;
 use crate::jobs::Job;
-use crate::store::{JobRecord, Store, Trigger};
+use crate::store::{DeliveryRoute, JobRecord, Store, Trigger};
 
 /// Jobs looking up where they resume at once. Thousands of loops start together; unbounded,
 /// their lookups queue on the store's few connections, each holding a query in memory, and
@@ -107,6 +107,8 @@ pub struct JobSpec {
     pub query_sha256: String,
     /// SHA-256 hex of the job's definition, which the spec itself does not keep.
     pub definition_sha256: String,
+    /// The outputs a committed run's new findings go to.
+    pub notify: Vec<DeliveryRoute>,
 }
 
 impl JobSpec {
@@ -133,12 +135,23 @@ impl JobSpec {
             dedup_columns: job.dedup_columns.clone(),
             retention: job.retention,
         };
+        let notify = job
+            .notify
+            .outputs()
+            .iter()
+            .map(|output| DeliveryRoute {
+                output: output.clone(),
+                mode: job.notify.mode().as_str(),
+                min_new: i64::from(job.notify.min_new()),
+            })
+            .collect();
         let spec = Self {
             job,
             instance,
             splay,
             query_sha256,
             definition_sha256,
+            notify,
         };
         (spec, record)
     }
@@ -161,5 +174,6 @@ impl JobSpec {
             && a.retention == b.retention
             && self.instance == other.instance
             && self.splay == other.splay
+            && self.notify == other.notify
     }
 }

@@ -29,6 +29,11 @@ const DURATION_BUCKETS: [f64; 12] = [
 /// Throttle wait histogram buckets, in seconds: a short backoff to a 15-minute CPU-quota pause.
 const WAIT_BUCKETS: [f64; 10] = [0.5, 1.0, 2.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0];
 
+/// Commit-to-delivered lag buckets, in seconds: the next poll to a day of retries.
+const LAG_BUCKETS: [f64; 12] = [
+    0.25, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0,
+];
+
 /// The process-wide Prometheus recorder, installed once.
 static HANDLE: std::sync::OnceLock<Option<PrometheusHandle>> = std::sync::OnceLock::new();
 
@@ -47,6 +52,11 @@ pub fn install() -> Option<PrometheusHandle> {
                         "huntd_throttle_wait_seconds".into(),
                     ),
                     &WAIT_BUCKETS,
+                )
+                .ok()?
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full("huntd_delivery_lag_seconds".into()),
+                    &LAG_BUCKETS,
                 )
                 .ok()?
                 .build_recorder();
@@ -85,6 +95,29 @@ pub fn committed(job: &str, rows: i64, new_findings: i64, window_end: DateTime<U
             .set(now.timestamp() as f64);
         metrics::gauge!("huntd_coverage_lag_seconds", "job" => job)
             .set((now - window_end).num_milliseconds() as f64 / 1000.0);
+    }
+}
+
+/// Records how one delivery attempt ended (`delivered`, `retry`, `dead`) and, once delivered,
+/// how long after its run's commit.
+pub fn delivery_ended(output: &str, outcome: &'static str, lag_seconds: Option<f64>) {
+    metrics::counter!("huntd_deliveries_total", "output" => output.to_string(), "outcome" => outcome)
+        .increment(1);
+    if let Some(lag) = lag_seconds {
+        metrics::histogram!("huntd_delivery_lag_seconds", "output" => output.to_string())
+            .record(lag);
+    }
+}
+
+/// Sets the pending deliveries of each configured output (zero for those with none).
+pub fn deliveries_pending(outputs: &[String], pending: &[(String, i64)]) {
+    for output in outputs {
+        let count = pending
+            .iter()
+            .find(|(name, _)| name == output)
+            .map_or(0, |(_, n)| *n);
+        #[allow(clippy::cast_precision_loss, reason = "a gauge is a float")]
+        metrics::gauge!("huntd_deliveries_pending", "output" => output.clone()).set(count as f64);
     }
 }
 

@@ -5,10 +5,12 @@
 //! run one way: [`context`] (what loops and runs share) <- [`worker`] (claims, runs and ends
 //! one slot, its failures built by [`failure`]) <- [`scheduler`] (one job's loop: when and
 //! which windows are due) <- [`loops`] <- this module. Windows are planned by the pure
-//! functions in [`window`].
+//! functions in [`window`]. Beside the loops, [`delivery`] sends what the runs' commits left in
+//! the outbox.
 
 pub mod backfill;
 pub mod context;
+pub mod delivery;
 pub mod failure;
 pub mod lease;
 pub mod loops;
@@ -37,6 +39,7 @@ use crate::diagnostic::Diagnostics;
 use crate::hunt::{Hunter, HunterOptions};
 use crate::jobs::Job;
 use crate::load::{Loaded, Scope};
+use crate::outputs::Sinks;
 use crate::store::{self, Store, Trigger};
 use context::{Context, JobSpec};
 use loops::Loops;
@@ -49,6 +52,9 @@ pub enum Error {
     /// The store failed at start-up.
     #[error("{0}")]
     Store(#[from] store::Error),
+    /// An output's secret could not be read.
+    #[error("{0}")]
+    Outputs(#[from] crate::outputs::Error),
     /// The metrics listener could not be opened.
     #[error("cannot listen on {addr} for metrics: {source}")]
     MetricsListen {
@@ -250,6 +256,13 @@ pub async fn run(
             "runs this node left running are now interrupted"
         );
     }
+    let sinks = Arc::new(delivery::SinksCell::new(Sinks::new(&config, &node)?));
+    let delivering = tokio::spawn(delivery::run(
+        Arc::clone(&store),
+        Arc::clone(&sinks),
+        node.clone(),
+        shutdown.clone(),
+    ));
     let page = Arc::new(metrics::PageSource {
         store: Arc::clone(&store),
         loaded: std::sync::RwLock::new(Arc::new((config.clone(), jobs.clone()))),
@@ -276,7 +289,7 @@ pub async fn run(
         tokio::select! {
             () = shutdown.cancelled() => break,
             Some(()) = async { match reload.as_mut() { Some(r) => r.recv().await, None => None } } => {
-                if let Some(new_grace) = reload_loops(&options, &config, &page, &mut loops, &ctx, &shutdown).await {
+                if let Some(new_grace) = reload_loops(&options, &config, (&page, &sinks), &mut loops, &ctx, &shutdown).await {
                     grace = new_grace;
                 }
             }
@@ -295,6 +308,11 @@ pub async fn run(
     stop(loops, &ctx, grace).await;
     for task in backfills {
         task.await.ok();
+    }
+    // The loop stopped claiming at the signal; sends under way end within their timeout. One
+    // cut short is sent again, with the same key, after the next start.
+    if tokio::time::timeout(grace, delivering).await.is_err() {
+        info!("grace period over: deliveries still being sent are sent again after the next start");
     }
     Ok(())
 }
@@ -361,7 +379,7 @@ fn status(loops: &Loops, ctx: &Context) -> String {
 async fn reload_loops(
     options: &Options,
     config: &Config,
-    page: &metrics::PageSource,
+    (page, sinks): (&metrics::PageSource, &delivery::SinksCell),
     loops: &mut Loops,
     ctx: &Arc<Context>,
     shutdown: &CancellationToken,
@@ -373,6 +391,10 @@ async fn reload_loops(
             }
             if new_config.database != config.database {
                 warn!("a changed `database:` takes effect only after a restart");
+            }
+            match Sinks::new(&new_config, &ctx.node) {
+                Ok(new_sinks) => sinks.replace(new_sinks),
+                Err(e) => warn!("{e}; the outputs keep their previous settings"),
             }
             page.replace(new_config.clone(), new_jobs.clone());
             loops.replace(ctx, &new_config, new_jobs, shutdown).await;

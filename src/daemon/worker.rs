@@ -342,6 +342,7 @@ async fn run_lease(ctx: &Arc<Context>, spec: &Arc<JobSpec>, lease: &Lease) -> Ou
         lease,
         api,
         finished_at: Utc::now(),
+        notify: &spec.notify,
     };
     match result {
         Err(_elapsed) => {
@@ -386,6 +387,7 @@ struct End<'a> {
     lease: &'a Lease,
     api: &'static str,
     finished_at: DateTime<Utc>,
+    notify: &'a [store::DeliveryRoute],
 }
 
 impl End<'_> {
@@ -400,6 +402,7 @@ impl End<'_> {
             http_status: collected.http_status,
             client_request_id: collected.client_request_id.as_deref(),
             cost: collected.cost(),
+            notify: self.notify,
         };
         match self.ctx.store.finish_run(self.lease, &success).await {
             Ok(finished) => {

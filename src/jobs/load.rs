@@ -39,6 +39,7 @@ const JOB_KEYS: &[&str] = &[
     "max_window",
     "splay",
     "backfill_on_create",
+    "notify",
 ];
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -60,7 +61,25 @@ pub fn load_for(config: &crate::config::Config, diags: &mut Diagnostics) -> (Lib
         .chain(&config.invalid_instances)
         .cloned()
         .collect();
-    let jobs = load(&config.jobs, &library, &instances, diags);
+    let mut jobs = load(&config.jobs, &library, &instances, diags);
+    let outputs: BTreeSet<String> = config
+        .outputs
+        .keys()
+        .chain(&config.invalid_outputs)
+        .cloned()
+        .collect();
+    for job in &mut jobs {
+        if job.notify.to.is_some() {
+            let mut check = Checker::new(&job.source, diags);
+            // `to:` on its own line, else the `notify:` holding it (`notify: {to: [...]}`).
+            let at = match job.line_of(&["to"]) {
+                Location::START => job.line_of(&["notify"]),
+                at => at,
+            };
+            crate::config::outputs::check_targets(&mut check, &job.notify, at, &outputs);
+        }
+        job.notify = job.notify.over(&config.daemon.notify);
+    }
     (library, jobs)
 }
 
@@ -208,6 +227,9 @@ fn parse_job(
     let dedup_columns = dedup(check, &fields);
     let enabled = optional(check, &fields, "enabled", true, boolean);
     let timespan = optional(check, &fields, "timespan", true, boolean);
+    let notify = fields
+        .get("notify")
+        .map(|n| crate::config::outputs::notify(check, n, "notify"));
     let tags = fields
         .get("tags")
         .and_then(|n| check.strings(n, "`tags`"))
@@ -238,6 +260,7 @@ fn parse_job(
         splay,
         enabled: enabled?,
         tags,
+        notify: notify.flatten().unwrap_or_default(),
         source: check.file.to_path_buf(),
         definition: definition(node),
     };

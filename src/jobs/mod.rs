@@ -135,6 +135,8 @@ pub struct Job {
     pub enabled: bool,
     /// Free labels.
     pub tags: Vec<String>,
+    /// Where its new findings go: its `notify:` over `daemon.notify` once loaded for a config.
+    pub notify: crate::config::Notify,
     /// The file it was defined in.
     pub source: PathBuf,
     /// The job as written, for `hunt_jobs.definition`.

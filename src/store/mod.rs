@@ -9,6 +9,7 @@
 
 mod backend;
 mod connect;
+mod deliveries;
 mod pgtext;
 mod postgres;
 mod records;
@@ -26,6 +27,10 @@ use chrono::{DateTime, Utc};
 use crate::config::redact::redact_url;
 // `report` reaches these as `super::`.
 
+pub use deliveries::{
+    Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryStatus,
+    RetryTarget,
+};
 pub use postgres::PostgresStore;
 pub use records::{
     Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
@@ -140,9 +145,10 @@ pub enum Backend {
     Postgres,
 }
 
-/// The result store; one implementation per database.
+/// The result store; one implementation per database. Its outbox methods are in
+/// [`Deliveries`].
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: Deliveries + Send + Sync + fmt::Debug {
     /// Which database this is.
     fn backend(&self) -> Backend;
 

@@ -1,6 +1,7 @@
 //! The PostgreSQL backend: results arrive by `copy ... from stdin`, findings are upserted from
 //! them server-side, and several daemons can share one database.
 
+mod deliveries;
 mod status;
 
 use std::borrow::Cow;
@@ -433,6 +434,7 @@ async fn write_run(
     }
     let row_count = copy_results(tx, lease, result.rows, dedup).await?;
     let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
+    deliveries::record(tx, lease, result.finished_at, result.notify).await?;
     refresh_view(
         tx,
         &DIALECT,

@@ -278,6 +278,8 @@ pub struct RunSuccess<'a> {
     pub client_request_id: Option<&'a str>,
     /// What the run cost its tenant.
     pub cost: RunCost,
+    /// The outputs its new findings go to, written to the outbox in the same transaction.
+    pub notify: &'a [super::DeliveryRoute],
 }
 
 /// A run that ended without results: what [`Store::fail_run`](super::Store::fail_run) records.

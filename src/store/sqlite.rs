@@ -1,5 +1,6 @@
 //! The SQLite backend: one file, WAL, foreign keys on, writers wait on `busy_timeout`.
 
+mod deliveries;
 mod status;
 
 use std::fmt::Write as _;
@@ -492,6 +493,7 @@ async fn write_run(
     )
     .await?;
     let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
+    deliveries::record(tx, lease, result.finished_at, result.notify).await?;
     refresh_view(
         tx,
         &DIALECT,

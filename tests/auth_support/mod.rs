@@ -100,6 +100,8 @@ pub fn config(instances: Vec<Instance>, key_vault: Option<KeyVaultSettings>) -> 
             .map(|i| (i.name.clone(), i))
             .collect::<BTreeMap<_, _>>(),
         key_vault,
+        outputs: BTreeMap::new(),
+        invalid_outputs: std::collections::BTreeSet::new(),
         daemon: huntd::config::DaemonSettings {
             max_concurrent_runs: 4,
             shutdown_grace: Duration::from_secs(30),
@@ -107,6 +109,7 @@ pub fn config(instances: Vec<Instance>, key_vault: Option<KeyVaultSettings>) -> 
             splay: Duration::ZERO,
             metrics_listen: None,
             state_dir: PathBuf::from("/tmp"),
+            notify: huntd::config::Notify::default(),
         },
     }
 }

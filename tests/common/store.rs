@@ -276,6 +276,7 @@ pub fn success<'a>(
             api_calls: 1,
             throttle_wait: Duration::ZERO,
         },
+        notify: &[],
     }
 }
 

@@ -1,0 +1,603 @@
+//! Where findings go: the sinks named under `outputs:` and the `notify:` settings that route a
+//! job's new findings to them (in a job, or as defaults under `daemon.notify`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::cloud::is_loopback;
+use super::env::expand_path;
+use super::secret::{self, SecretSource};
+use crate::diagnostic::{Location, did_you_mean};
+use crate::yaml::{Checker, Key, Node};
+
+/// A sink under `outputs:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Its name, what `notify.to` lists.
+    pub name: String,
+    /// What kind of receiver it is and how to reach it.
+    pub sink: Sink,
+    /// How long a delivery is retried before it is recorded `dead`.
+    pub max_age: Duration,
+}
+
+/// A receiver and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// JSON posted to a URL, signed with HMAC-SHA256 when a secret is set.
+    Webhook {
+        /// Where to post.
+        url: SinkUrl,
+        /// The shared signing key.
+        secret: SecretSource,
+    },
+    /// A Slack incoming webhook: Block Kit.
+    Slack {
+        /// The webhook URL.
+        url: SinkUrl,
+    },
+    /// A Teams Workflows webhook: an Adaptive Card message.
+    Teams {
+        /// The webhook URL.
+        url: SinkUrl,
+    },
+    /// One JSON line per finding appended to a file.
+    File {
+        /// The file, absolute.
+        path: PathBuf,
+    },
+    /// RFC 5424 syslog, one message per finding.
+    Syslog {
+        /// UDP or TCP.
+        transport: SyslogTransport,
+        /// `host:port`.
+        address: String,
+        /// The message: the finding's JSON, or CEF.
+        format: SyslogFormat,
+    },
+    /// Splunk's HTTP Event Collector.
+    SplunkHec {
+        /// The collector's base URL (`https://host:8088`).
+        url: SinkUrl,
+        /// The HEC token.
+        token: SecretSource,
+        /// The index events go to; the token's default when `None`.
+        index: Option<String>,
+    },
+}
+
+impl Sink {
+    /// The `type:` name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Sink::Webhook { .. } => "webhook",
+            Sink::Slack { .. } => "slack",
+            Sink::Teams { .. } => "teams",
+            Sink::File { .. } => "file",
+            Sink::Syslog { .. } => "syslog",
+            Sink::SplunkHec { .. } => "splunk_hec",
+        }
+    }
+}
+
+/// A receiver's URL. Webhook URLs often carry their credential in the path or query (Slack,
+/// Teams), so `Debug` and [`SinkUrl::shown`] print only the scheme, host and port.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SinkUrl(reqwest::Url);
+
+impl SinkUrl {
+    /// Checks a receiver's URL: https, or http to a loopback host only. The error (what is
+    /// wrong, and a hint) never repeats the URL, which may hold the receiver's credential.
+    pub fn parse(text: &str) -> Result<SinkUrl, (String, &'static str)> {
+        let Ok(url) = reqwest::Url::parse(text.trim()) else {
+            return Err(("is not a URL".into(), "write it as https://host/path"));
+        };
+        match url.scheme() {
+            "https" if url.host_str().is_some() => Ok(SinkUrl(url)),
+            "http" if is_loopback(&url) => Ok(SinkUrl(url)),
+            "http" => Err((
+                "must use https://".into(),
+                "plain http is allowed only to loopback hosts (127.0.0.0/8, ::1, localhost): findings must not cross a network in clear text",
+            )),
+            other => Err((
+                format!("has scheme `{other}`, expected https://"),
+                "write it as https://host/path",
+            )),
+        }
+    }
+
+    /// The URL itself; only where the request is sent.
+    pub fn expose(&self) -> &reqwest::Url {
+        &self.0
+    }
+
+    /// `scheme://host:port/…`, for messages.
+    pub fn shown(&self) -> String {
+        let host = self.0.host_str().unwrap_or_default();
+        match self.0.port() {
+            Some(port) => format!("{}://{host}:{port}/…", self.0.scheme()),
+            None => format!("{}://{host}/…", self.0.scheme()),
+        }
+    }
+}
+
+impl fmt::Debug for SinkUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+/// How syslog messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogTransport {
+    /// One datagram per message (RFC 5426).
+    Udp,
+    /// Octet-counting framing (RFC 6587).
+    Tcp,
+}
+
+/// What a syslog message carries after its header and structured data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogFormat {
+    /// The finding's row as JSON.
+    Rfc5424,
+    /// An ArcSight CEF event.
+    Cef,
+}
+
+/// How a run's new findings become messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NotifyMode {
+    /// One message per run listing its new findings.
+    #[default]
+    Digest,
+    /// One message per new finding.
+    Each,
+}
+
+impl NotifyMode {
+    /// The names users write.
+    pub const NAMES: [&'static str; 2] = ["digest", "each"];
+
+    /// The name as written in `mode:` and stored in `hunt_deliveries.mode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyMode::Digest => "digest",
+            NotifyMode::Each => "each",
+        }
+    }
+}
+
+/// `notify:` as written, in a job or under `daemon.notify`; a key left out takes the daemon's
+/// default, then the built-in one.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Notify {
+    /// Output names; `None` when not written.
+    pub to: Option<Vec<String>>,
+    /// Digest or each.
+    pub mode: Option<NotifyMode>,
+    /// Only runs adding at least this many new findings notify.
+    pub min_new: Option<u32>,
+}
+
+impl Notify {
+    /// These settings with every key left out taken from `defaults`.
+    #[must_use]
+    pub fn over(&self, defaults: &Notify) -> Notify {
+        Notify {
+            to: self.to.clone().or_else(|| defaults.to.clone()),
+            mode: self.mode.or(defaults.mode),
+            min_new: self.min_new.or(defaults.min_new),
+        }
+    }
+
+    /// The outputs to notify; none when not written.
+    pub fn outputs(&self) -> &[String] {
+        self.to.as_deref().unwrap_or_default()
+    }
+
+    /// The mode, digest when not written.
+    pub fn mode(&self) -> NotifyMode {
+        self.mode.unwrap_or_default()
+    }
+
+    /// The least number of new findings that notifies, one when not written.
+    pub fn min_new(&self) -> u32 {
+        self.min_new.unwrap_or(1)
+    }
+}
+
+const NOTIFY_KEYS: [&str; 3] = ["to", "mode", "min_new"];
+
+/// The default `max_age` of an output.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+const KINDS: [&str; 6] = ["webhook", "slack", "teams", "file", "syslog", "splunk_hec"];
+
+/// Reads a `notify:` mapping; `what` names it in messages (`notify`, `daemon.notify`).
+pub fn notify(check: &mut Checker<'_>, node: &Node, what: &str) -> Option<Notify> {
+    let entries = check.map(node, what)?;
+    check.unknown_keys(entries, &NOTIFY_KEYS, what);
+    let mut out = Notify::default();
+    if let Some(n) = node.get("to").filter(|n| !n.is_null()) {
+        let names = check.strings(n, &format!("{what}.to"))?;
+        out.to = Some(
+            names
+                .into_iter()
+                .map(|(name, _)| name.trim().to_string())
+                .collect(),
+        );
+    }
+    if let Some(n) = node.get("mode").filter(|n| !n.is_null()) {
+        let text = check.string(n, &format!("{what}.mode"))?;
+        out.mode = Some(match text.trim() {
+            "digest" => NotifyMode::Digest,
+            "each" => NotifyMode::Each,
+            other => {
+                check
+                    .error(n.location, format!("unknown {what}.mode `{other}`"))
+                    .hint("use `digest` (one message per run) or `each` (one per new finding)");
+                return None;
+            }
+        });
+    }
+    if let Some(n) = node.get("min_new").filter(|n| !n.is_null()) {
+        let value = check.integer(n, &format!("{what}.min_new"), 1..=1_000_000)?;
+        out.min_new = Some(u32::try_from(value).expect("1..=1000000 fits in u32"));
+    }
+    Some(out)
+}
+
+/// Reports each name of `notify.to` (written at `at`) that is not among the output `names`.
+pub fn check_targets(
+    check: &mut Checker<'_>,
+    notify: &Notify,
+    at: Location,
+    names: &BTreeSet<String>,
+) {
+    for name in notify.outputs() {
+        if names.contains(name) {
+            continue;
+        }
+        let diag = check.error(at, format!("notify.to names `{name}`, which is no output"));
+        match did_you_mean(name, names.iter().map(String::as_str)) {
+            Some(s) => diag.hint(format!("did you mean `{s}`?")),
+            None if names.is_empty() => {
+                diag.hint("define it under `outputs:` in huntd.yaml, e.g. `outputs: {soc-hook: {type: webhook, url: https://..., secret: {Credential: hook-key}}}`")
+            }
+            None => diag.hint(format!(
+                "the outputs in huntd.yaml are: {}",
+                names.iter().cloned().collect::<Vec<_>>().join(", ")
+            )),
+        };
+    }
+}
+
+/// Reads `outputs:`; each output with an error is left out, and reported.
+pub(crate) fn outputs(
+    check: &mut Checker<'_>,
+    node: &Node,
+    scope: &secret::Scope<'_>,
+) -> (BTreeMap<String, Output>, BTreeSet<String>) {
+    let mut usable = BTreeMap::new();
+    let mut invalid = BTreeSet::new();
+    let Some(entries) = check.map(node, "outputs") else {
+        return (usable, invalid);
+    };
+    for (key, args) in entries {
+        let name = key.name.trim();
+        if !crate::jobs::is_valid_name(name) {
+            check
+                .error(key.location, format!("`{}` is not a usable output name", key.name))
+                .hint("use 1 to 48 lowercase letters, digits, `-` or `_`, starting with a letter or digit");
+            continue;
+        }
+        if usable.contains_key(name) || invalid.contains(name) {
+            check.error(key.location, format!("output `{name}` is defined twice"));
+            continue;
+        }
+        match output(check, key, args, scope) {
+            Some(output) => {
+                usable.insert(name.to_string(), output);
+            }
+            None => {
+                invalid.insert(name.to_string());
+            }
+        }
+    }
+    (usable, invalid)
+}
+
+/// The keys each output type takes besides `type` and `max_age`.
+fn keys_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "webhook" => &["type", "max_age", "url", "secret"],
+        "file" => &["type", "max_age", "path"],
+        "syslog" => &["type", "max_age", "address", "format"],
+        "splunk_hec" => &["type", "max_age", "url", "token", "index"],
+        _ => &["type", "max_age", "url"],
+    }
+}
+
+fn output(
+    check: &mut Checker<'_>,
+    key: &Key,
+    node: &Node,
+    scope: &secret::Scope<'_>,
+) -> Option<Output> {
+    let name = key.name.trim();
+    let what = format!("output `{name}`");
+    let entries = check.map(node, &what)?;
+    let errors_before = check.diags.error_count();
+    let Some(kind_node) = node.get("type") else {
+        check
+            .error(key.location, format!("{what} has no `type`"))
+            .hint(format!("add `type:` with one of: {}", KINDS.join(", ")));
+        return None;
+    };
+    let kind = check.string(kind_node, &format!("`type` of {what}"))?;
+    let kind = kind.trim();
+    if !KINDS.contains(&kind) {
+        let diag = check.error(kind_node.location, format!("unknown output type `{kind}`"));
+        match did_you_mean(kind, KINDS) {
+            Some(s) => diag.hint(format!("did you mean `{s}`?")),
+            None => diag.hint(format!("use one of: {}", KINDS.join(", "))),
+        };
+        return None;
+    }
+    check.unknown_keys(entries, keys_of(kind), &what);
+    let max_age = match node.get("max_age") {
+        Some(n) => check.duration(
+            n,
+            &format!("max_age of {what}"),
+            Duration::from_secs(1)..=Duration::from_secs(30 * 86_400),
+        ),
+        None => Some(DEFAULT_MAX_AGE),
+    };
+    let sink = sink(check, key, node, kind, scope);
+    if check.diags.error_count() > errors_before {
+        return None;
+    }
+    Some(Output {
+        name: name.to_string(),
+        sink: sink?,
+        max_age: max_age?,
+    })
+}
+
+/// The settings of an output of type `kind` (one of [`KINDS`]).
+fn sink(
+    check: &mut Checker<'_>,
+    key: &Key,
+    node: &Node,
+    kind: &str,
+    scope: &secret::Scope<'_>,
+) -> Option<Sink> {
+    let name = key.name.trim();
+    let what = format!("output `{name}`");
+    let secret_of = |check: &mut Checker<'_>, field: &str| -> Option<SecretSource> {
+        let Some(n) = node.get(field) else {
+            check
+                .error(key.location, format!("{what} has no `{field}`"))
+                .hint(format!(
+                    "add `{field}: {{Credential: <name>}}` (or {{File: path}}, {{EnvironmentVar: NAME}})"
+                ));
+            return None;
+        };
+        secret::parse(
+            check,
+            n,
+            &["outputs", name, field],
+            &format!("{field} of {what}"),
+            scope,
+        )
+    };
+    Some(match kind {
+        "webhook" => {
+            let url = url(check, node, key.location, &what);
+            let secret = secret_of(check, "secret");
+            Sink::Webhook {
+                url: url?,
+                secret: secret?,
+            }
+        }
+        "slack" => Sink::Slack {
+            url: url(check, node, key.location, &what)?,
+        },
+        "teams" => Sink::Teams {
+            url: url(check, node, key.location, &what)?,
+        },
+        "file" => {
+            let Some(n) = node.get("path") else {
+                check
+                    .error(key.location, format!("{what} has no `path`"))
+                    .hint("add `path: /var/lib/huntd/findings.jsonl`");
+                return None;
+            };
+            let text = check.string(n, &format!("path of {what}"))?;
+            let path = expand_path(text.trim(), scope.base_dir, scope.env);
+            if !path.parent().is_some_and(std::path::Path::is_dir) {
+                check
+                    .error(n.location, format!("{what}: the folder of {} does not exist", path.display()))
+                    .hint("create the folder, or point `path` at an existing one; relative paths start at the directory of huntd.yaml");
+            }
+            Sink::File { path }
+        }
+        "syslog" => syslog(check, node, key.location, &what)?,
+        _ => {
+            let url = url(check, node, key.location, &what);
+            let token = secret_of(check, "token");
+            let index = node
+                .get("index")
+                .and_then(|n| check.string(n, &format!("index of {what}")));
+            Sink::SplunkHec {
+                url: url?,
+                token: token?,
+                index,
+            }
+        }
+    })
+}
+
+/// A syslog output's `address` (`udp://host:port`, `tcp://host:port`; port 514 when left out)
+/// and `format` (`rfc5424`, the default, or `cef`).
+fn syslog(check: &mut Checker<'_>, node: &Node, at: Location, what: &str) -> Option<Sink> {
+    let hint = "write it as udp://host:514 or tcp://host:514";
+    let Some(n) = node.get("address") else {
+        check
+            .error(at, format!("{what} has no `address`"))
+            .hint(hint);
+        return None;
+    };
+    let text = check.string(n, &format!("address of {what}"))?;
+    let parsed = reqwest::Url::parse(text.trim()).ok();
+    let transport = match parsed.as_ref().map(reqwest::Url::scheme) {
+        Some("udp") => SyslogTransport::Udp,
+        Some("tcp") => SyslogTransport::Tcp,
+        Some("tls") => {
+            check
+                .error(
+                    n.location,
+                    format!("{what}: syslog over TLS is not supported yet"),
+                )
+                .hint(
+                    "send over tcp:// to a local relay (rsyslog, syslog-ng) that forwards over TLS",
+                );
+            return None;
+        }
+        _ => {
+            check
+                .error(
+                    n.location,
+                    format!(
+                        "address of {what} `{}` is not udp:// or tcp://",
+                        text.trim()
+                    ),
+                )
+                .hint(hint);
+            return None;
+        }
+    };
+    let url = parsed?;
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        check
+            .error(n.location, format!("address of {what} names no host"))
+            .hint(hint);
+        return None;
+    };
+    let address = format!("{host}:{}", url.port().unwrap_or(514));
+    let format = match node.get("format") {
+        None => SyslogFormat::Rfc5424,
+        Some(f) => match check.string(f, &format!("format of {what}"))?.trim() {
+            "rfc5424" => SyslogFormat::Rfc5424,
+            "cef" => SyslogFormat::Cef,
+            other => {
+                check
+                    .error(
+                        f.location,
+                        format!("unknown syslog format `{other}` of {what}"),
+                    )
+                    .hint("use `rfc5424` (the finding as JSON) or `cef` (ArcSight CEF)");
+                return None;
+            }
+        },
+    };
+    Some(Sink::Syslog {
+        transport,
+        address,
+        format,
+    })
+}
+
+/// The `url` of an output: https, or http to a loopback host only.
+fn url(check: &mut Checker<'_>, node: &Node, at: Location, what: &str) -> Option<SinkUrl> {
+    let Some(n) = node.get("url") else {
+        check
+            .error(at, format!("{what} has no `url`"))
+            .hint("add `url: https://...`");
+        return None;
+    };
+    let text = check.string(n, &format!("url of {what}"))?;
+    match SinkUrl::parse(&text) {
+        Ok(url) => Some(url),
+        Err((message, hint)) => {
+            check
+                .error(n.location, format!("url of {what} {message}"))
+                .hint(hint);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EnvVars;
+    use crate::diagnostic::Diagnostics;
+    use std::path::Path;
+
+    fn load(text: &str) -> (BTreeMap<String, Output>, Diagnostics) {
+        let node = crate::yaml::parse_bytes(Path::new("h.yaml"), text.as_bytes()).expect("yaml");
+        let mut diags = Diagnostics::new();
+        let env = EnvVars::from_vars([("HOOK_KEY", "k")]);
+        let scope = secret::Scope {
+            env: &env,
+            base_dir: Path::new("/tmp"),
+            shared_mode: None,
+            default_vault: None,
+            vault_signin: false,
+            allow_key_vault: false,
+        };
+        let mut check = Checker::new(Path::new("h.yaml"), &mut diags);
+        let (outputs, _) = outputs(&mut check, node.get("outputs").expect("outputs"), &scope);
+        (outputs, diags)
+    }
+
+    #[test]
+    fn outputs_need_https_except_to_loopback_and_never_echo_the_url() {
+        let (outputs, diags) = load(
+            "outputs:\n  a: {type: slack, url: 'http://hooks.example/T0/B0/sekrit'}\n  \
+             b: {type: teams, url: 'http://127.0.0.1:9/x?sig=sekrit'}\n",
+        );
+        let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(text[0].contains("must use https://"), "{text:?}");
+        assert!(!text[0].contains("sekrit"), "{text:?}");
+        assert_eq!(diags.iter().next().map(|d| d.location.line), Some(2));
+        let b = &outputs["b"];
+        assert!(!format!("{b:?}").contains("sekrit"), "{b:?}");
+    }
+
+    #[test]
+    fn a_webhook_without_a_secret_is_an_error_with_a_hint() {
+        let (outputs, diags) =
+            load("outputs:\n  hook: {type: webhook, url: 'https://h.example/x'}\n");
+        assert!(outputs.is_empty());
+        let d = diags.iter().next().expect("one diagnostic");
+        assert!(d.message.contains("has no `secret`"), "{d}");
+        assert!(
+            d.hint.as_deref().is_some_and(|h| h.contains("Credential")),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn job_settings_override_the_daemon_defaults_key_by_key() {
+        let defaults = Notify {
+            to: Some(vec!["a".into()]),
+            mode: Some(NotifyMode::Each),
+            min_new: None,
+        };
+        let job = Notify {
+            min_new: Some(3),
+            ..Notify::default()
+        };
+        let got = job.over(&defaults);
+        assert_eq!(got.outputs(), ["a"]);
+        assert_eq!(got.mode(), NotifyMode::Each);
+        assert_eq!(got.min_new(), 3);
+        assert_eq!(Notify::default().min_new(), 1);
+    }
+}

@@ -1,0 +1,74 @@
+//! The generic webhook: the notification as JSON, signed with HMAC-SHA256 over
+//! `<timestamp>.<body>` (docs/outputs.md has the headers and a receiver's check).
+
+use aws_lc_rs::hmac;
+use chrono::Utc;
+
+use super::http::post;
+use super::{Notification, SendError};
+use crate::config::{Secret, SinkUrl};
+
+/// The header carrying the signature, `sha256=<hex>`.
+pub const SIGNATURE_HEADER: &str = "X-Huntd-Signature";
+/// The header carrying the Unix time the signature covers.
+pub const TIMESTAMP_HEADER: &str = "X-Huntd-Timestamp";
+/// The header carrying the idempotency key.
+pub const KEY_HEADER: &str = "Idempotency-Key";
+
+/// Posts `notification`, signed with `secret`.
+pub(super) async fn send(
+    client: &reqwest::Client,
+    url: &SinkUrl,
+    secret: &Secret,
+    notification: &Notification,
+) -> Result<(), SendError> {
+    let body = serde_json::to_vec(notification)
+        .map_err(|e| SendError::transient(format!("cannot write the notification: {e}")))?;
+    let timestamp = Utc::now().timestamp().to_string();
+    let signature = signature(secret, &timestamp, &body);
+    let headers = [
+        (KEY_HEADER, notification.idempotency_key.clone()),
+        ("X-Huntd-Delivery", notification.delivery_id.to_string()),
+        (TIMESTAMP_HEADER, timestamp),
+        (SIGNATURE_HEADER, format!("sha256={signature}")),
+    ];
+    post(
+        client,
+        url.expose().clone(),
+        url,
+        body,
+        "application/json",
+        &headers,
+    )
+    .await
+}
+
+/// HMAC-SHA256 of `<timestamp>.<body>` under `secret`, in lowercase hex.
+pub fn signature(secret: &Secret, timestamp: &str, body: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
+    let mut context = hmac::Context::with_key(&key);
+    context.update(timestamp.as_bytes());
+    context.update(b".");
+    context.update(body);
+    hex::encode(context.sign().as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_covers_the_timestamp_and_the_body() {
+        let secret = Secret::new("key");
+        let a = signature(&secret, "1700000000", b"{}");
+        // Python: hmac.new(b"key", b"1700000000.{}", hashlib.sha256).hexdigest()
+        assert_eq!(
+            a,
+            "9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae"
+        );
+        assert_eq!(a, signature(&secret, "1700000000", b"{}"));
+        assert_ne!(a, signature(&secret, "1700000001", b"{}"));
+        assert_ne!(a, signature(&secret, "1700000000", b"{ }"));
+        assert_ne!(a, signature(&Secret::new("other"), "1700000000", b"{}"));
+    }
+}

@@ -1,0 +1,234 @@
+//! PostgreSQL's outbox SQL: the deliveries a commit writes, and the [`Deliveries`] methods.
+//! Claims lock their rows with `for update skip locked`, so nodes sharing the database never
+//! wait on each other's claims and never claim the same delivery.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use super::PostgresStore;
+use crate::store::Result;
+use crate::store::backend::cutoff;
+use crate::store::deliveries::{
+    Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryRow,
+    DeliveryStatus, OutcomeColumns, RetryTarget, in_order,
+};
+use crate::store::records::{FindingRecord, Lease};
+
+/// The columns a [`DeliveryRow`] reads, of `hunt_deliveries d`.
+const COLUMNS: &str = "d.id, d.output, d.job, d.instance, d.run_id, d.mode, \
+     d.findings::text as findings, d.status, d.attempts, d.next_attempt_at, d.lease_owner, \
+     d.lease_expires_at, d.last_error, d.created_at, d.queued_at, d.delivered_at";
+
+/// Writes the deliveries the run's new findings owe `routes`, inside the run's transaction:
+/// one per route (`digest`) or per route and new finding (`each`), in the run's row order,
+/// when the run created at least the route's `min_new` findings.
+pub(super) async fn record(
+    conn: &mut PgConnection,
+    lease: &Lease,
+    finished_at: DateTime<Utc>,
+    routes: &[DeliveryRoute],
+) -> Result<()> {
+    if routes.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        r"with new as (
+              select row_hash, last_row_num from hunt_finding_state
+              where job = $1 and first_seen_at = $2 and first_run_id = $3
+          ),
+          counted as (select count(*) as n from new),
+          routes as (
+              select p.position, p.route ->> 'output' as output, p.route ->> 'mode' as mode,
+                  (p.route ->> 'min_new')::bigint as min_new
+              from jsonb_array_elements($4::jsonb) with ordinality as p(route, position)
+          ),
+          messages as (
+              select 'digest' as mode, 0::bigint as position,
+                  (select coalesce(jsonb_agg(row_hash order by last_row_num, row_hash),
+                      '[]'::jsonb) from new) as findings
+              union all
+              select 'each', last_row_num, jsonb_build_array(row_hash) from new
+          )
+          insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
+              attempts, next_attempt_at, created_at, queued_at)
+          select r.output, $1, u.instance, $3, r.mode, m.findings, 'pending', 0, $2, $2, $2
+          from routes r
+          cross join counted c
+          join hunt_runs u on u.id = $3
+          join messages m on m.mode = r.mode
+          where c.n > 0 and c.n >= r.min_new
+          order by r.position, m.position",
+    )
+    .bind(&lease.job)
+    .bind(finished_at)
+    .bind(lease.run_id)
+    .bind(serde_json::to_string(routes)?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Deliveries for PostgresStore {
+    async fn claim_deliveries(
+        &self,
+        node: &str,
+        outputs: &[String],
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>> {
+        // `heads` is each output's and job's oldest pending delivery; a head another node is
+        // claiming right now is skipped, not waited for, and one it has claimed no longer
+        // qualifies once its lock is released (the conditions are checked again on the row).
+        let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            r"with heads as (
+                  select distinct on (output, job) id
+                  from hunt_deliveries
+                  where status = 'pending' and output = any($4)
+                  order by output, job, id
+              ),
+              due as (
+                  select d.id from hunt_deliveries d
+                  join heads h on h.id = d.id
+                  where d.status = 'pending' and d.next_attempt_at <= $3
+                      and (d.lease_expires_at is null or d.lease_expires_at < $3)
+                  order by d.id
+                  limit $5
+                  for update of d skip locked
+              )
+              update hunt_deliveries d
+              set lease_owner = $1, lease_expires_at = $2, attempts = d.attempts + 1
+              from due
+              where d.id = due.id
+              returning {COLUMNS}"
+        )))
+        .bind(node)
+        .bind(until)
+        .bind(now)
+        .bind(outputs)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = rows
+            .into_iter()
+            .map(DeliveryRecord::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by_key(|d| d.id);
+        Ok(claimed)
+    }
+
+    async fn end_delivery(
+        &self,
+        claimed: &DeliveryRecord,
+        outcome: DeliveryOutcome<'_>,
+    ) -> Result<bool> {
+        let columns = OutcomeColumns::from(outcome);
+        let done = sqlx::query(
+            r"update hunt_deliveries
+              set status = $1, delivered_at = $2,
+                  next_attempt_at = coalesce($3, next_attempt_at),
+                  last_error = $4, lease_expires_at = null
+              where id = $5 and lease_owner = $6 and attempts = $7 and status = 'pending'",
+        )
+        .bind(columns.status.as_str())
+        .bind(columns.delivered_at)
+        .bind(columns.next_attempt_at)
+        .bind(columns.last_error)
+        .bind(claimed.id)
+        .bind(claimed.lease_owner.as_deref())
+        .bind(claimed.attempts)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_deliveries(&self, node: &str) -> Result<u64> {
+        let done = sqlx::query(
+            r"update hunt_deliveries set lease_expires_at = null
+              where lease_owner = $1 and status = 'pending' and lease_expires_at is not null",
+        )
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn findings_by_hash(&self, job: &str, hashes: &[String]) -> Result<Vec<FindingRecord>> {
+        let found: Vec<FindingRecord> = sqlx::query_as(
+            r"select job, row_hash, first_seen_at, last_seen_at, first_run_id, last_run_id,
+                  times_seen, data::text as data
+              from hunt_findings
+              where job = $1 and row_hash = any($2) and data is not null",
+        )
+        .bind(job)
+        .bind(hashes)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(in_order(found, hashes))
+    }
+
+    async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            r"select {COLUMNS} from hunt_deliveries d
+              where ($1::text is null or d.status = $1) and ($2::text is null or d.output = $2)
+              order by d.id desc
+              limit $3"
+        )))
+        .bind(filter.status.map(DeliveryStatus::as_str))
+        .bind(filter.output.as_deref())
+        .bind(filter.limit.map(i64::from))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(DeliveryRecord::try_from).collect()
+    }
+
+    async fn retry_deliveries(&self, target: RetryTarget, now: DateTime<Utc>) -> Result<u64> {
+        let (id, dead) = match target {
+            RetryTarget::Id(id) => (Some(id), false),
+            RetryTarget::Dead => (None, true),
+        };
+        let done = sqlx::query(
+            r"update hunt_deliveries
+              set status = 'pending', next_attempt_at = $1, queued_at = $1,
+                  lease_expires_at = null, delivered_at = null
+              where ($2::bigint is null or id = $2) and (not $3 or status = 'dead')
+                  and (lease_expires_at is null or lease_expires_at < $1)",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(dead)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn pending_deliveries(&self) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            r"select output, count(*) from hunt_deliveries where status = 'pending'
+              group by output order by output",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn prune_deliveries(&self, now: DateTime<Utc>) -> Result<u64> {
+        let jobs: Vec<(String, i64)> =
+            sqlx::query_as(r"select name, retention_seconds from hunt_jobs order by name")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut deleted = 0;
+        for (job, retention) in jobs {
+            deleted += sqlx::query(
+                r"delete from hunt_deliveries
+                  where job = $1 and status <> 'pending' and created_at < $2",
+            )
+            .bind(&job)
+            .bind(cutoff(now, retention))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(deleted)
+    }
+}

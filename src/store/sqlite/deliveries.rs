@@ -1,0 +1,227 @@
+//! SQLite's outbox SQL: the deliveries a commit writes, and the [`Deliveries`] methods.
+
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+use super::{SqliteStore, ts};
+use crate::store::Result;
+use crate::store::backend::cutoff;
+use crate::store::deliveries::{
+    Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryRow,
+    DeliveryStatus, OutcomeColumns, RetryTarget,
+};
+use crate::store::records::{FindingRecord, Lease};
+
+/// The columns a [`DeliveryRow`] reads.
+const COLUMNS: &str = "id, output, job, instance, run_id, mode, findings, status, attempts, \
+     next_attempt_at, lease_owner, lease_expires_at, last_error, created_at, queued_at, \
+     delivered_at";
+
+/// Writes the deliveries the run's new findings owe `routes`, inside the run's transaction:
+/// one per route (`digest`) or per route and new finding (`each`), in the run's row order,
+/// when the run created at least the route's `min_new` findings.
+pub(super) async fn record(
+    conn: &mut SqliteConnection,
+    lease: &Lease,
+    finished_at: DateTime<Utc>,
+    routes: &[DeliveryRoute],
+) -> Result<()> {
+    if routes.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        r"with new as (
+              select row_hash, last_row_num from hunt_finding_state
+              where job = ?1 and first_seen_at = ?2 and first_run_id = ?3
+          ),
+          counted as (select count(*) as n from new),
+          routes as (
+              select p.key as position, p.value ->> 'output' as output,
+                  p.value ->> 'mode' as mode, p.value ->> 'min_new' as min_new
+              from json_each(?4) p
+          ),
+          messages as (
+              select 'digest' as mode, 0 as position,
+                  (select json_group_array(row_hash order by last_row_num, row_hash) from new)
+                      as findings
+              union all
+              select 'each', last_row_num, json_array(row_hash) from new
+          )
+          insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
+              attempts, next_attempt_at, created_at, queued_at)
+          select r.output, ?1, u.instance, ?3, r.mode, m.findings, 'pending', 0, ?2, ?2, ?2
+          from routes r
+          cross join counted c
+          join hunt_runs u on u.id = ?3
+          join messages m on m.mode = r.mode
+          where c.n > 0 and c.n >= r.min_new
+          order by r.position, m.position",
+    )
+    .bind(&lease.job)
+    .bind(ts(finished_at))
+    .bind(lease.run_id)
+    .bind(serde_json::to_string(routes)?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Deliveries for SqliteStore {
+    async fn claim_deliveries(
+        &self,
+        node: &str,
+        outputs: &[String],
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>> {
+        // The write lock from the start: no other node claims between the read and the update.
+        let mut tx = self.pool.begin_with("begin immediate").await?;
+        let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            r"update hunt_deliveries
+              set lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1
+              where id in (
+                  select d.id from hunt_deliveries d
+                  where d.status = 'pending'
+                      and d.output in (select value from json_each(?4))
+                      and d.next_attempt_at <= ?3
+                      and (d.lease_expires_at is null or d.lease_expires_at < ?3)
+                      and not exists (
+                          select 1 from hunt_deliveries e
+                          where e.status = 'pending' and e.output = d.output
+                              and e.job = d.job and e.id < d.id)
+                  order by d.id
+                  limit ?5)
+              returning {COLUMNS}"
+        )))
+        .bind(node)
+        .bind(ts(until))
+        .bind(ts(now))
+        .bind(serde_json::to_string(outputs)?)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut claimed = rows
+            .into_iter()
+            .map(DeliveryRecord::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        claimed.sort_by_key(|d| d.id);
+        Ok(claimed)
+    }
+
+    async fn end_delivery(
+        &self,
+        claimed: &DeliveryRecord,
+        outcome: DeliveryOutcome<'_>,
+    ) -> Result<bool> {
+        let columns = OutcomeColumns::from(outcome);
+        let done = sqlx::query(
+            r"update hunt_deliveries
+              set status = ?1, delivered_at = ?2, next_attempt_at = coalesce(?3, next_attempt_at),
+                  last_error = ?4, lease_expires_at = null
+              where id = ?5 and lease_owner = ?6 and attempts = ?7 and status = 'pending'",
+        )
+        .bind(columns.status.as_str())
+        .bind(columns.delivered_at.map(ts))
+        .bind(columns.next_attempt_at.map(ts))
+        .bind(columns.last_error)
+        .bind(claimed.id)
+        .bind(claimed.lease_owner.as_deref())
+        .bind(claimed.attempts)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_deliveries(&self, node: &str) -> Result<u64> {
+        let done = sqlx::query(
+            r"update hunt_deliveries set lease_expires_at = null
+              where lease_owner = ?1 and status = 'pending' and lease_expires_at is not null",
+        )
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn findings_by_hash(&self, job: &str, hashes: &[String]) -> Result<Vec<FindingRecord>> {
+        let found: Vec<FindingRecord> = sqlx::query_as(
+            r"select job, row_hash, first_seen_at, last_seen_at, first_run_id, last_run_id,
+                  times_seen, data
+              from hunt_findings
+              where job = ?1 and row_hash in (select value from json_each(?2))
+                  and data is not null",
+        )
+        .bind(job)
+        .bind(serde_json::to_string(hashes)?)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(crate::store::deliveries::in_order(found, hashes))
+    }
+
+    async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            r"select {COLUMNS} from hunt_deliveries
+              where (?1 is null or status = ?1) and (?2 is null or output = ?2)
+              order by id desc
+              limit ?3"
+        )))
+        .bind(filter.status.map(DeliveryStatus::as_str))
+        .bind(filter.output.as_deref())
+        .bind(filter.limit.map_or(-1, i64::from))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(DeliveryRecord::try_from).collect()
+    }
+
+    async fn retry_deliveries(&self, target: RetryTarget, now: DateTime<Utc>) -> Result<u64> {
+        let (id, dead) = match target {
+            RetryTarget::Id(id) => (Some(id), false),
+            RetryTarget::Dead => (None, true),
+        };
+        let done = sqlx::query(
+            r"update hunt_deliveries
+              set status = 'pending', next_attempt_at = ?1, queued_at = ?1,
+                  lease_expires_at = null, delivered_at = null
+              where (?2 is null or id = ?2) and (not ?3 or status = 'dead')
+                  and (lease_expires_at is null or lease_expires_at < ?1)",
+        )
+        .bind(ts(now))
+        .bind(id)
+        .bind(dead)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn pending_deliveries(&self) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            r"select output, count(*) from hunt_deliveries where status = 'pending'
+              group by output order by output",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn prune_deliveries(&self, now: DateTime<Utc>) -> Result<u64> {
+        let jobs: Vec<(String, i64)> =
+            sqlx::query_as(r"select name, retention_seconds from hunt_jobs order by name")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut deleted = 0;
+        for (job, retention) in jobs {
+            deleted += sqlx::query(
+                r"delete from hunt_deliveries
+                  where job = ?1 and status <> 'pending' and created_at < ?2",
+            )
+            .bind(&job)
+            .bind(ts(cutoff(now, retention)))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        }
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,273 @@
+//! The outbox in the store: the deliveries a run's commit writes (digest, each, `min_new`), and
+//! claiming, ending, listing and queueing them again. Every test runs against SQLite and
+//! PostgreSQL (see `common/store.rs`).
+
+#[path = "common/store.rs"]
+mod common;
+
+use chrono::{TimeDelta, Utc};
+use huntd::store::{
+    DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryStatus, Lease,
+    RetryTarget,
+};
+
+use common::{Ctx, at, device_cols, device_rows, run_rows, success};
+
+common::contract!(
+    a_commit_writes_a_digest_per_route_one_delivery_per_new_finding_and_honours_min_new,
+    claims_take_each_output_and_jobs_oldest_delivery_once_and_ends_are_fenced,
+    dead_deliveries_are_queued_again_by_retry,
+);
+
+fn routes() -> Vec<DeliveryRoute> {
+    vec![
+        DeliveryRoute {
+            output: "digest".into(),
+            mode: "digest",
+            min_new: 1,
+        },
+        DeliveryRoute {
+            output: "each".into(),
+            mode: "each",
+            min_new: 1,
+        },
+        DeliveryRoute {
+            output: "picky".into(),
+            mode: "digest",
+            min_new: 3,
+        },
+    ]
+}
+
+/// Claims the slot at `hour` past 09:00 and commits one row per device, routed to [`routes`].
+async fn commit(ctx: &Ctx, hour: i64, devices: &[&str]) -> Lease {
+    let slot = at("2024-05-01T09:00:00Z") + TimeDelta::hours(hour);
+    let lease = ctx.claim("j", slot, TimeDelta::hours(1), "n1").await;
+    let (columns, rows, routes) = (device_cols(), run_rows(&device_rows(devices)), routes());
+    let mut run = success(slot, &columns, &rows);
+    run.notify = &routes;
+    ctx.store
+        .finish_run(&lease, &run)
+        .await
+        .expect("finish run");
+    lease
+}
+
+async fn all(ctx: &Ctx, output: &str) -> Vec<DeliveryRecord> {
+    let mut found = ctx
+        .store
+        .deliveries(&DeliveryFilter {
+            output: Some(output.into()),
+            ..DeliveryFilter::default()
+        })
+        .await
+        .expect("list");
+    found.reverse();
+    found
+}
+
+/// The device names of a delivery's findings, in its order.
+async fn devices(ctx: &Ctx, delivery: &DeliveryRecord) -> Vec<String> {
+    let found = ctx
+        .store
+        .findings_by_hash(&delivery.job, &delivery.findings)
+        .await
+        .expect("findings");
+    found
+        .iter()
+        .map(|f| {
+            let data: serde_json::Value = serde_json::from_str(&f.data).expect("json");
+            data["DeviceName"].as_str().expect("name").to_string()
+        })
+        .collect()
+}
+
+async fn a_commit_writes_a_digest_per_route_one_delivery_per_new_finding_and_honours_min_new(
+    ctx: Ctx,
+) {
+    ctx.job("j", None).await;
+    let first = commit(&ctx, 0, &["c", "a", "b"]).await;
+    let second = commit(&ctx, 1, &["a", "d"]).await;
+    commit(&ctx, 2, &["a", "d"]).await;
+
+    let digests = all(&ctx, "digest").await;
+    assert_eq!(
+        digests.len(),
+        2,
+        "one per run with new findings: {digests:#?}"
+    );
+    assert_eq!(
+        devices(&ctx, &digests[0]).await,
+        ["c", "a", "b"],
+        "row order"
+    );
+    assert_eq!(devices(&ctx, &digests[1]).await, ["d"]);
+    assert_eq!(
+        (digests[0].run_id, digests[1].run_id),
+        (first.run_id, second.run_id)
+    );
+    assert!(digests.iter().all(|d| d.status == DeliveryStatus::Pending
+        && d.attempts == 0
+        && d.instance == "prod"
+        && d.mode == "digest"));
+
+    let each = all(&ctx, "each").await;
+    let mut names = Vec::new();
+    for d in &each {
+        assert_eq!(d.findings.len(), 1);
+        names.extend(devices(&ctx, d).await);
+    }
+    assert_eq!(
+        names,
+        ["c", "a", "b", "d"],
+        "one per new finding, in commit order"
+    );
+
+    let picky = all(&ctx, "picky").await;
+    assert_eq!(picky.len(), 1, "only the run with three new findings");
+    assert_eq!(picky[0].run_id, first.run_id);
+}
+
+async fn claims_take_each_output_and_jobs_oldest_delivery_once_and_ends_are_fenced(ctx: Ctx) {
+    ctx.job("j", None).await;
+    commit(&ctx, 0, &["a"]).await;
+    commit(&ctx, 1, &["b"]).await;
+    let outputs = ["digest".to_string(), "each".to_string()];
+    let now = Utc::now();
+    let until = now + TimeDelta::seconds(90);
+    let claimed = ctx
+        .store
+        .claim_deliveries("n1", &outputs, until, now, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 2, "the head of each output: {claimed:#?}");
+    assert!(claimed.iter().all(|d| d.attempts == 1
+        && d.lease_owner.as_deref() == Some("n1")
+        && d.findings.len() == 1));
+    let again = ctx
+        .store
+        .claim_deliveries("n2", &outputs, until, now, 10)
+        .await
+        .expect("claim");
+    assert!(
+        again.is_empty(),
+        "heads are claimed, the rest wait: {again:#?}"
+    );
+
+    let digest = claimed
+        .iter()
+        .find(|d| d.output == "digest")
+        .expect("digest");
+    let mut stale = digest.clone();
+    stale.attempts += 1;
+    let delivered = DeliveryOutcome::Delivered(now);
+    assert!(
+        !ctx.store
+            .end_delivery(&stale, delivered)
+            .await
+            .expect("end")
+    );
+    assert!(
+        ctx.store
+            .end_delivery(digest, delivered)
+            .await
+            .expect("end")
+    );
+    assert!(
+        !ctx.store
+            .end_delivery(digest, delivered)
+            .await
+            .expect("end"),
+        "once"
+    );
+    let each = claimed.iter().find(|d| d.output == "each").expect("each");
+    let later = now + TimeDelta::seconds(30);
+    let retry = DeliveryOutcome::Retry {
+        at: later,
+        error: "503",
+    };
+    assert!(ctx.store.end_delivery(each, retry).await.expect("end"));
+
+    let next = ctx
+        .store
+        .claim_deliveries("n2", &outputs, until, now, 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        next.len(),
+        1,
+        "the next digest; `each` waits for its retry: {next:#?}"
+    );
+    assert_eq!(next[0].output, "digest");
+    assert!(next[0].id > digest.id);
+    let retried = ctx
+        .store
+        .claim_deliveries("n2", &outputs, until + TimeDelta::seconds(60), later, 10)
+        .await
+        .expect("claim");
+    assert_eq!(retried.len(), 1);
+    assert_eq!((retried[0].id, retried[0].attempts), (each.id, 2));
+    assert_eq!(retried[0].last_error.as_deref(), Some("503"));
+    assert_eq!(
+        retried[0].key(),
+        each.key(),
+        "the same key on every attempt"
+    );
+
+    assert_eq!(
+        ctx.store.release_deliveries("n2").await.expect("release"),
+        2
+    );
+    let pending = ctx.store.pending_deliveries().await.expect("pending");
+    assert_eq!(
+        pending,
+        [("digest".to_string(), 1), ("each".to_string(), 2)]
+    );
+}
+
+async fn dead_deliveries_are_queued_again_by_retry(ctx: Ctx) {
+    ctx.job("j", None).await;
+    commit(&ctx, 0, &["a", "b", "c"]).await;
+    let outputs = ["picky".to_string()];
+    // Whole microseconds: both backends keep no finer time.
+    let now = at("2030-01-01T00:00:00Z");
+    let claimed = ctx
+        .store
+        .claim_deliveries("n1", &outputs, now + TimeDelta::seconds(90), now, 10)
+        .await
+        .expect("claim");
+    let dead = DeliveryOutcome::Dead { error: "HTTP 400" };
+    assert!(
+        ctx.store
+            .end_delivery(&claimed[0], dead)
+            .await
+            .expect("end")
+    );
+    let listed = ctx
+        .store
+        .deliveries(&DeliveryFilter {
+            status: Some(DeliveryStatus::Dead),
+            ..DeliveryFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].last_error.as_deref(), Some("HTTP 400"));
+    let later = now + TimeDelta::minutes(5);
+    let queued = ctx
+        .store
+        .retry_deliveries(RetryTarget::Dead, later)
+        .await
+        .expect("retry");
+    assert_eq!(queued, 1);
+    let back = all(&ctx, "picky").await;
+    assert_eq!(back[0].status, DeliveryStatus::Pending);
+    assert_eq!(back[0].queued_at, later);
+    assert_eq!(
+        ctx.store
+            .retry_deliveries(RetryTarget::Id(back[0].id + 100), later)
+            .await
+            .expect("retry"),
+        0
+    );
+}
