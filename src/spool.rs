@@ -292,11 +292,6 @@ impl RunRows {
         self.parts.iter().map(|p| p.rows.len()).sum()
     }
 
-    /// Whether no answer returned a row.
-    pub fn is_empty(&self) -> bool {
-        self.received() == 0
-    }
-
     /// The rows to store, in order, from the first: a row of a split part that any part before
     /// it returned is skipped (rows repeated inside one answer are the answer's own and stay).
     pub fn iter(&self) -> RunRowIter<'_> {
