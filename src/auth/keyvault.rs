@@ -10,7 +10,7 @@ use super::entra::{parse_token_response, send_with_retry};
 use super::{AccessToken, Error, Resource, Result, TokenSource, Tokens};
 use crate::config::{
     Cloud, Config, Credential, Endpoints, Instance, KeyVaultAuth, KeyVaultRef, KeyVaultSettings,
-    Secret, SecretSource, Sink,
+    Secret, SecretSource,
 };
 
 /// The Key Vault REST API version huntd speaks.
@@ -96,6 +96,7 @@ impl<'a> KeyVaultClient<'a> {
                 graph: String::new(),
                 mde: String::new(),
                 keyvault: self.vault_template.clone(),
+                monitor: String::new(),
             },
             quota: None,
             ca_file: None,
@@ -270,7 +271,10 @@ impl<'a> KeyVaultClient<'a> {
             instance_secret(&mut instance.credential).map(|s| (format!("instance {name}"), s))
         });
         let outputs = config.outputs.iter_mut().filter_map(|(name, output)| {
-            output_secret(&mut output.sink).map(|s| (format!("output {name}"), s))
+            output
+                .sink
+                .secret_mut()
+                .map(|s| (format!("output {name}"), s))
         });
         for (what, source) in instances.chain(outputs).collect::<Vec<_>>() {
             let SecretSource::KeyVault(reference) = source else {
@@ -315,15 +319,6 @@ fn instance_secret(credential: &mut Credential) -> Option<&mut SecretSource> {
     }
 }
 
-/// The secret setting of an output (a webhook's `secret`, a HEC `token`), if it has one.
-fn output_secret(sink: &mut Sink) -> Option<&mut SecretSource> {
-    match sink {
-        Sink::Webhook { secret, .. } => Some(secret),
-        Sink::SplunkHec { token, .. } => Some(token),
-        Sink::Slack { .. } | Sink::Teams { .. } | Sink::File { .. } | Sink::Syslog { .. } => None,
-    }
-}
-
 /// Resolves every `{KeyVault: ...}` secret of `config` in place (at start and at reload); the
 /// values stay in memory only. Returns how many settings were resolved.
 pub async fn resolve_key_vault_secrets(config: &mut Config, tokens: &Tokens) -> Result<usize> {
@@ -336,18 +331,10 @@ pub async fn resolve_key_vault_secrets(config: &mut Config, tokens: &Tokens) -> 
                     ..
                 }
         )
-    }) || config.outputs.values().any(|output| {
-        matches!(
-            &output.sink,
-            Sink::Webhook {
-                secret: SecretSource::KeyVault(_),
-                ..
-            } | Sink::SplunkHec {
-                token: SecretSource::KeyVault(_),
-                ..
-            }
-        )
-    });
+    }) || config
+        .outputs
+        .values()
+        .any(|output| matches!(output.sink.secret(), Some(SecretSource::KeyVault(_))));
     if !uses_vault {
         return Ok(0);
     }

@@ -37,6 +37,8 @@ pub enum Resource {
     Mde,
     /// Azure Key Vault.
     KeyVault,
+    /// Azure Monitor's Logs Ingestion API (the `log_analytics` output).
+    Monitor,
 }
 
 impl Resource {
@@ -46,6 +48,9 @@ impl Resource {
             Resource::Graph => endpoints.graph.trim_end_matches('/').to_owned(),
             Resource::Mde => endpoints.mde.trim_end_matches('/').to_owned(),
             Resource::KeyVault => vault_resource(&endpoints.keyvault),
+            // Azure Monitor's resource id ends in a slash, so its scope is
+            // `https://monitor.azure.com//.default`, as Microsoft documents it.
+            Resource::Monitor => format!("{}/", endpoints.monitor.trim_end_matches('/')),
         }
     }
 
@@ -54,12 +59,13 @@ impl Resource {
         format!("{}/.default", self.uri(endpoints))
     }
 
-    /// The permission a hunting token needs, or `None` for Key Vault.
+    /// The permission a hunting token needs, or `None` for Key Vault and Azure Monitor
+    /// (whose access is an Azure role on the resource, not a token permission).
     pub fn required_permission(self) -> Option<&'static str> {
         match self {
             Resource::Graph => Some("ThreatHunting.Read.All"),
             Resource::Mde => Some("AdvancedQuery.Read.All"),
-            Resource::KeyVault => None,
+            Resource::KeyVault | Resource::Monitor => None,
         }
     }
 }
@@ -70,6 +76,7 @@ impl std::fmt::Display for Resource {
             Resource::Graph => "graph",
             Resource::Mde => "mde",
             Resource::KeyVault => "keyvault",
+            Resource::Monitor => "monitor",
         })
     }
 }
@@ -311,6 +318,7 @@ mod tests {
             graph: "https://graph.microsoft.com/".into(),
             mde: "https://api-eu.securitycenter.microsoft.com".into(),
             keyvault: "https://{vault}.vault.usgovcloudapi.net".into(),
+            monitor: "https://monitor.azure.us".into(),
         }
     }
 
@@ -328,6 +336,10 @@ mod tests {
         assert_eq!(
             Resource::KeyVault.scope(&e),
             "https://vault.usgovcloudapi.net/.default"
+        );
+        assert_eq!(
+            Resource::Monitor.scope(&e),
+            "https://monitor.azure.us//.default"
         );
     }
 

@@ -3,13 +3,14 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use chrono::Utc;
 use clap::ValueEnum;
 
 use super::output;
 use super::records::{time, with_store};
-use super::shared::{EXIT_INVALID, EXIT_RUNTIME, config_only, runtime};
+use super::shared::{EXIT_INVALID, EXIT_RUNTIME, config_only, runtime, tokens_for};
 use super::{DeliveriesArgs, DeliveriesCommand};
 use crate::load::{Loaded, Scope};
 use crate::outputs::Sinks;
@@ -73,7 +74,7 @@ fn retry(config: Option<&Path>, target: RetryTarget) -> anyhow::Result<ExitCode>
 
 /// `huntd notify-test OUTPUT`: sends a sample notification and says how it went.
 pub fn notify_test(config: Option<&Path>, output: &str) -> anyhow::Result<ExitCode> {
-    let Some(config) = config_only(Loaded::locate(config, Scope::Config)) else {
+    let Some(mut config) = config_only(Loaded::locate(config, Scope::Config)) else {
         return Ok(ExitCode::from(EXIT_INVALID));
     };
     let Some(settings) = config.outputs.get(output) else {
@@ -91,7 +92,8 @@ pub fn notify_test(config: Option<&Path>, output: &str) -> anyhow::Result<ExitCo
     };
     let kind = settings.sink.kind();
     runtime()?.block_on(async {
-        let sinks = Sinks::new(&config, &crate::daemon::node_id(&config))?;
+        let tokens = Arc::new(tokens_for(&mut config, None).await?);
+        let sinks = Sinks::new(&config, &crate::daemon::node_id(&config), tokens)?;
         match sinks.send_sample(output).await? {
             Ok(()) => {
                 println!("sent a sample notification to `{output}` ({kind})");

@@ -38,6 +38,8 @@ pub struct Endpoints {
     /// Key Vault base; `{vault}` is replaced by the vault name,
     /// e.g. `https://{vault}.vault.azure.net`.
     pub keyvault: String,
+    /// Azure Monitor, the resource Logs Ingestion tokens are for, e.g. `https://monitor.azure.com`.
+    pub monitor: String,
 }
 
 impl Cloud {
@@ -113,15 +115,16 @@ impl Cloud {
             ),
         };
         // GCC lives in the commercial cloud; only GCC High and DoD use the government vaults.
-        let vault_domain = match self {
-            Cloud::GccHigh | Cloud::Dod => "vault.usgovcloudapi.net",
-            _ => "vault.azure.net",
+        let (vault_domain, monitor) = match self {
+            Cloud::GccHigh | Cloud::Dod => ("vault.usgovcloudapi.net", "monitor.azure.us"),
+            _ => ("vault.azure.net", "monitor.azure.com"),
         };
         Endpoints {
             login: format!("https://{login}"),
             graph: format!("https://{graph}"),
             mde: format!("https://{mde}"),
             keyvault: format!("https://{{vault}}.{vault_domain}"),
+            monitor: format!("https://{monitor}"),
         }
     }
 
@@ -210,7 +213,7 @@ pub(crate) fn endpoint_overrides(
     let fields = Fields::collect(
         check,
         entries,
-        &["login", "graph", "mde", "keyvault"],
+        &["login", "graph", "mde", "keyvault", "monitor"],
         &[],
         &format!("Endpoints of {what}"),
         strict,
@@ -220,6 +223,7 @@ pub(crate) fn endpoint_overrides(
         ("graph", &mut endpoints.graph),
         ("mde", &mut endpoints.mde),
         ("keyvault", &mut endpoints.keyvault),
+        ("monitor", &mut endpoints.monitor),
     ] {
         let Some(value) = fields.get(key) else {
             continue;

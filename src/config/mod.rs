@@ -258,7 +258,13 @@ pub fn load_in(path: &Path, env: &EnvVars, diags: &mut Diagnostics) -> Option<Co
                 vault_signin: key_vault.is_some(),
                 allow_key_vault: true,
             };
-            outputs::outputs(&mut check, node, &scope)
+            let names: BTreeSet<String> = instances
+                .usable
+                .keys()
+                .chain(&instances.invalid)
+                .cloned()
+                .collect();
+            outputs::outputs(&mut check, node, &scope, &names)
         }
         None => (BTreeMap::new(), BTreeSet::new()),
     };

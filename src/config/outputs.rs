@@ -50,12 +50,25 @@ pub enum Sink {
     },
     /// RFC 5424 syslog, one message per finding.
     Syslog {
-        /// UDP or TCP.
+        /// UDP, TCP or TLS.
         transport: SyslogTransport,
         /// `host:port`.
         address: String,
         /// The message: the finding's JSON, or CEF.
         format: SyslogFormat,
+        /// For TLS: a PEM file of CA certificates to trust instead of the system's.
+        ca_file: Option<PathBuf>,
+    },
+    /// Azure Monitor's Logs Ingestion API: rows in a Log Analytics (Sentinel) table.
+    LogAnalytics {
+        /// The instance whose app signs in, for the `https://monitor.azure.com` scope.
+        instance: String,
+        /// The data collection endpoint (or the rule's own logs-ingestion endpoint).
+        endpoint: SinkUrl,
+        /// The data collection rule's immutable id, `dcr-` and 32 hex digits.
+        rule_id: String,
+        /// The rule's stream, e.g. `Custom-HuntdFindings_CL`.
+        stream: String,
     },
     /// Splunk's HTTP Event Collector.
     SplunkHec {
@@ -78,6 +91,33 @@ impl Sink {
             Sink::File { .. } => "file",
             Sink::Syslog { .. } => "syslog",
             Sink::SplunkHec { .. } => "splunk_hec",
+            Sink::LogAnalytics { .. } => "log_analytics",
+        }
+    }
+
+    /// The secret setting it has: a webhook's `secret` or a HEC `token`.
+    pub fn secret(&self) -> Option<&SecretSource> {
+        match self {
+            Sink::Webhook { secret, .. } => Some(secret),
+            Sink::SplunkHec { token, .. } => Some(token),
+            Sink::Slack { .. }
+            | Sink::Teams { .. }
+            | Sink::File { .. }
+            | Sink::Syslog { .. }
+            | Sink::LogAnalytics { .. } => None,
+        }
+    }
+
+    /// The secret setting, to resolve it in place (`{KeyVault: ...}` values).
+    pub fn secret_mut(&mut self) -> Option<&mut SecretSource> {
+        match self {
+            Sink::Webhook { secret, .. } => Some(secret),
+            Sink::SplunkHec { token, .. } => Some(token),
+            Sink::Slack { .. }
+            | Sink::Teams { .. }
+            | Sink::File { .. }
+            | Sink::Syslog { .. }
+            | Sink::LogAnalytics { .. } => None,
         }
     }
 }
@@ -136,6 +176,8 @@ pub enum SyslogTransport {
     Udp,
     /// Octet-counting framing (RFC 6587).
     Tcp,
+    /// TCP with TLS and octet-counting framing (RFC 5425).
+    Tls,
 }
 
 /// What a syslog message carries after its header and structured data.
@@ -214,7 +256,15 @@ const NOTIFY_KEYS: [&str; 3] = ["to", "mode", "min_new"];
 /// The default `max_age` of an output.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
-const KINDS: [&str; 6] = ["webhook", "slack", "teams", "file", "syslog", "splunk_hec"];
+const KINDS: [&str; 7] = [
+    "webhook",
+    "slack",
+    "teams",
+    "file",
+    "syslog",
+    "splunk_hec",
+    "log_analytics",
+];
 
 /// Reads a `notify:` mapping; `what` names it in messages (`notify`, `daemon.notify`).
 pub fn notify(check: &mut Checker<'_>, node: &Node, what: &str) -> Option<Notify> {
@@ -276,10 +326,12 @@ pub fn check_targets(
 }
 
 /// Reads `outputs:`; each output with an error is left out, and reported.
+/// `instances` are the defined instances' names, which a `log_analytics` output signs in with.
 pub(crate) fn outputs(
     check: &mut Checker<'_>,
     node: &Node,
     scope: &secret::Scope<'_>,
+    instances: &BTreeSet<String>,
 ) -> (BTreeMap<String, Output>, BTreeSet<String>) {
     let mut usable = BTreeMap::new();
     let mut invalid = BTreeSet::new();
@@ -298,7 +350,7 @@ pub(crate) fn outputs(
             check.error(key.location, format!("output `{name}` is defined twice"));
             continue;
         }
-        match output(check, key, args, scope) {
+        match output(check, key, args, scope, instances) {
             Some(output) => {
                 usable.insert(name.to_string(), output);
             }
@@ -315,7 +367,10 @@ fn keys_of(kind: &str) -> &'static [&'static str] {
     match kind {
         "webhook" => &["type", "max_age", "url", "secret"],
         "file" => &["type", "max_age", "path"],
-        "syslog" => &["type", "max_age", "address", "format"],
+        "syslog" => &["type", "max_age", "address", "format", "ca_file"],
+        "log_analytics" => &[
+            "type", "max_age", "instance", "endpoint", "rule_id", "stream",
+        ],
         "splunk_hec" => &["type", "max_age", "url", "token", "index"],
         _ => &["type", "max_age", "url"],
     }
@@ -326,6 +381,7 @@ fn output(
     key: &Key,
     node: &Node,
     scope: &secret::Scope<'_>,
+    instances: &BTreeSet<String>,
 ) -> Option<Output> {
     let name = key.name.trim();
     let what = format!("output `{name}`");
@@ -356,7 +412,7 @@ fn output(
         ),
         None => Some(DEFAULT_MAX_AGE),
     };
-    let sink = sink(check, key, node, kind, scope);
+    let sink = sink(check, key, node, kind, scope, instances);
     if check.diags.error_count() > errors_before {
         return None;
     }
@@ -374,6 +430,7 @@ fn sink(
     node: &Node,
     kind: &str,
     scope: &secret::Scope<'_>,
+    instances: &BTreeSet<String>,
 ) -> Option<Sink> {
     let name = key.name.trim();
     let what = format!("output `{name}`");
@@ -396,7 +453,7 @@ fn sink(
     };
     Some(match kind {
         "webhook" => {
-            let url = url(check, node, key.location, &what);
+            let url = url(check, node, "url", key.location, &what);
             let secret = secret_of(check, "secret");
             Sink::Webhook {
                 url: url?,
@@ -404,10 +461,10 @@ fn sink(
             }
         }
         "slack" => Sink::Slack {
-            url: url(check, node, key.location, &what)?,
+            url: url(check, node, "url", key.location, &what)?,
         },
         "teams" => Sink::Teams {
-            url: url(check, node, key.location, &what)?,
+            url: url(check, node, "url", key.location, &what)?,
         },
         "file" => {
             let Some(n) = node.get("path") else {
@@ -425,9 +482,10 @@ fn sink(
             }
             Sink::File { path }
         }
-        "syslog" => syslog(check, node, key.location, &what)?,
+        "syslog" => syslog(check, node, key.location, &what, scope)?,
+        "log_analytics" => log_analytics(check, node, key.location, &what, instances)?,
         _ => {
-            let url = url(check, node, key.location, &what);
+            let url = url(check, node, "url", key.location, &what);
             let token = secret_of(check, "token");
             let index = node
                 .get("index")
@@ -443,8 +501,14 @@ fn sink(
 
 /// A syslog output's `address` (`udp://host:port`, `tcp://host:port`; port 514 when left out)
 /// and `format` (`rfc5424`, the default, or `cef`).
-fn syslog(check: &mut Checker<'_>, node: &Node, at: Location, what: &str) -> Option<Sink> {
-    let hint = "write it as udp://host:514 or tcp://host:514";
+fn syslog(
+    check: &mut Checker<'_>,
+    node: &Node,
+    at: Location,
+    what: &str,
+    scope: &secret::Scope<'_>,
+) -> Option<Sink> {
+    let hint = "write it as udp://host:514, tcp://host:514 or tls://host:6514";
     let Some(n) = node.get("address") else {
         check
             .error(at, format!("{what} has no `address`"))
@@ -456,23 +520,13 @@ fn syslog(check: &mut Checker<'_>, node: &Node, at: Location, what: &str) -> Opt
     let transport = match parsed.as_ref().map(reqwest::Url::scheme) {
         Some("udp") => SyslogTransport::Udp,
         Some("tcp") => SyslogTransport::Tcp,
-        Some("tls") => {
-            check
-                .error(
-                    n.location,
-                    format!("{what}: syslog over TLS is not supported yet"),
-                )
-                .hint(
-                    "send over tcp:// to a local relay (rsyslog, syslog-ng) that forwards over TLS",
-                );
-            return None;
-        }
+        Some("tls") => SyslogTransport::Tls,
         _ => {
             check
                 .error(
                     n.location,
                     format!(
-                        "address of {what} `{}` is not udp:// or tcp://",
+                        "address of {what} `{}` is not udp://, tcp:// or tls://",
                         text.trim()
                     ),
                 )
@@ -487,7 +541,35 @@ fn syslog(check: &mut Checker<'_>, node: &Node, at: Location, what: &str) -> Opt
             .hint(hint);
         return None;
     };
-    let address = format!("{host}:{}", url.port().unwrap_or(514));
+    let default_port = if transport == SyslogTransport::Tls {
+        6514
+    } else {
+        514
+    };
+    let address = format!("{host}:{}", url.port().unwrap_or(default_port));
+    let ca_file = match node.get("ca_file") {
+        None => None,
+        Some(f) => {
+            let text = check.string(f, &format!("ca_file of {what}"))?;
+            let path = expand_path(text.trim(), scope.base_dir, scope.env);
+            if transport != SyslogTransport::Tls {
+                check
+                    .error(
+                        f.location,
+                        format!("{what}: `ca_file` is only for tls:// addresses"),
+                    )
+                    .hint("remove `ca_file`, or send over tls://host:6514");
+                return None;
+            }
+            if !path.is_file() {
+                check
+                    .error(f.location, format!("{what}: ca_file {} does not exist", path.display()))
+                    .hint("point it at a PEM file of the CA certificates that signed the receiver's certificate; relative paths start at the directory of huntd.yaml");
+                return None;
+            }
+            Some(path)
+        }
+    };
     let format = match node.get("format") {
         None => SyslogFormat::Rfc5424,
         Some(f) => match check.string(f, &format!("format of {what}"))?.trim() {
@@ -508,23 +590,105 @@ fn syslog(check: &mut Checker<'_>, node: &Node, at: Location, what: &str) -> Opt
         transport,
         address,
         format,
+        ca_file,
     })
 }
 
-/// The `url` of an output: https, or http to a loopback host only.
-fn url(check: &mut Checker<'_>, node: &Node, at: Location, what: &str) -> Option<SinkUrl> {
-    let Some(n) = node.get("url") else {
+/// A `log_analytics` output: the signing-in `instance` (one of `instances`), the data
+/// collection `endpoint`, the rule's immutable id and its stream.
+fn log_analytics(
+    check: &mut Checker<'_>,
+    node: &Node,
+    at: Location,
+    what: &str,
+    instances: &BTreeSet<String>,
+) -> Option<Sink> {
+    let text_of =
+        |check: &mut Checker<'_>, field: &str, hint: &str| -> Option<(String, Location)> {
+            let Some(n) = node.get(field) else {
+                check
+                    .error(at, format!("{what} has no `{field}`"))
+                    .hint(hint.to_string());
+                return None;
+            };
+            let text = check.string(n, &format!("{field} of {what}"))?;
+            Some((text.trim().to_string(), n.location))
+        };
+    let instance = text_of(
+        check,
+        "instance",
+        "add `instance:` naming the instance whose app registration signs in to Azure Monitor",
+    );
+    let rule_id = text_of(
+        check,
+        "rule_id",
+        "add `rule_id:` with the data collection rule's immutable id (dcr-...), shown in its JSON view",
+    );
+    let stream = text_of(
+        check,
+        "stream",
+        "add `stream:` with the rule's stream, e.g. Custom-HuntdFindings_CL",
+    );
+    let endpoint = url(check, node, "endpoint", at, what);
+    let (instance, instance_at) = instance?;
+    if !instances.contains(&instance) {
+        let diag = check.error(
+            instance_at,
+            format!("{what} names instance `{instance}`, which is not defined"),
+        );
+        match did_you_mean(&instance, instances.iter().map(String::as_str)) {
+            Some(s) => diag.hint(format!("did you mean `{s}`?")),
+            None => diag.hint("name one of the instances of huntd.yaml or msticpyconfig.yaml; its app needs the Monitoring Metrics Publisher role on the rule"),
+        };
+    }
+    let (rule_id, rule_at) = rule_id?;
+    let hex = rule_id.strip_prefix("dcr-").unwrap_or_default();
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         check
-            .error(at, format!("{what} has no `url`"))
-            .hint("add `url: https://...`");
+            .error(rule_at, format!("rule_id of {what} `{rule_id}` is not a rule's immutable id"))
+            .hint("use the immutable id: `dcr-` and 32 hex digits, from the rule's JSON view (not its resource name)");
+    }
+    let (stream, stream_at) = stream?;
+    if !(stream.starts_with("Custom-") || stream.starts_with("Microsoft-")) || stream.contains('/')
+    {
+        check
+            .error(stream_at, format!("stream of {what} `{stream}` is not a stream name"))
+            .hint("custom tables' streams are named `Custom-<Table>_CL`, as the rule's streamDeclarations list them");
+    }
+    Some(Sink::LogAnalytics {
+        instance,
+        endpoint: endpoint?,
+        rule_id,
+        stream,
+    })
+}
+
+/// The URL in `field` of an output (`url`, or a `log_analytics` output's `endpoint`): https,
+/// or http to a loopback host only.
+fn url(
+    check: &mut Checker<'_>,
+    node: &Node,
+    field: &str,
+    at: Location,
+    what: &str,
+) -> Option<SinkUrl> {
+    let Some(n) = node.get(field) else {
+        let example = if field == "endpoint" {
+            "https://<name>.<region>-1.ingest.monitor.azure.com, the data collection endpoint's logs ingestion URL"
+        } else {
+            "https://..."
+        };
+        check
+            .error(at, format!("{what} has no `{field}`"))
+            .hint(format!("add `{field}: {example}`"));
         return None;
     };
-    let text = check.string(n, &format!("url of {what}"))?;
+    let text = check.string(n, &format!("{field} of {what}"))?;
     match SinkUrl::parse(&text) {
         Ok(url) => Some(url),
         Err((message, hint)) => {
             check
-                .error(n.location, format!("url of {what} {message}"))
+                .error(n.location, format!("{field} of {what} {message}"))
                 .hint(hint);
             None
         }
@@ -551,7 +715,13 @@ mod tests {
             allow_key_vault: false,
         };
         let mut check = Checker::new(Path::new("h.yaml"), &mut diags);
-        let (outputs, _) = outputs(&mut check, node.get("outputs").expect("outputs"), &scope);
+        let instances = BTreeSet::from(["Contoso".to_string()]);
+        let (outputs, _) = outputs(
+            &mut check,
+            node.get("outputs").expect("outputs"),
+            &scope,
+            &instances,
+        );
         (outputs, diags)
     }
 
@@ -581,6 +751,55 @@ mod tests {
             d.hint.as_deref().is_some_and(|h| h.contains("Credential")),
             "{d}"
         );
+    }
+
+    #[test]
+    fn a_log_analytics_output_names_a_known_instance_a_rule_id_and_a_stream() {
+        let (outputs, diags) = load(
+            "outputs:\n  ok: {type: log_analytics, instance: Contoso, endpoint: 'https://dce.ingest.monitor.azure.com', \
+             rule_id: dcr-0123456789abcdef0123456789abcdef, stream: Custom-HuntdFindings_CL}\n  \
+             bad: {type: log_analytics, instance: Contosa, endpoint: 'http://dce.example', \
+             rule_id: my-rule, stream: HuntdFindings}\n",
+        );
+        assert!(outputs.contains_key("ok"), "{diags:?}");
+        assert!(!outputs.contains_key("bad"));
+        let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 4, "{text:?}");
+        for needle in [
+            "instance `Contosa`, which is not defined",
+            "did you mean `Contoso`?",
+            "rule_id of output `bad` `my-rule`",
+            "stream of output `bad` `HuntdFindings`",
+            "endpoint of output `bad` must use https://",
+        ] {
+            assert!(text.iter().any(|t| t.contains(needle)), "{needle}: {text:?}");
+        }
+        assert!(diags.iter().all(|d| d.location.line == 3), "{text:?}");
+    }
+
+    #[test]
+    fn syslog_takes_tls_with_a_ca_file_and_port_6514_by_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not checked here").expect("write");
+        let (outputs, diags) = load(&format!(
+            "outputs:\n  siem: {{type: syslog, address: 'tls://siem.example', ca_file: '{}'}}\n  \
+             plain: {{type: syslog, address: 'tcp://siem.example', ca_file: '{}'}}\n",
+            ca.display(),
+            ca.display()
+        ));
+        assert_eq!(
+            outputs["siem"].sink,
+            Sink::Syslog {
+                transport: SyslogTransport::Tls,
+                address: "siem.example:6514".into(),
+                format: SyslogFormat::Rfc5424,
+                ca_file: Some(ca),
+            }
+        );
+        let d = diags.iter().next().expect("one diagnostic");
+        assert!(d.message.contains("`ca_file` is only for tls://"), "{d}");
+        assert_eq!(d.location.line, 3);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tracing::{debug, info, warn};
 
 use super::metrics;
 use super::window::delta;
+use crate::config::Config;
 use crate::hunt::{Jitter, RetryPolicy};
 use crate::outputs::{Notification, SendError, Sinks};
 use crate::store::{DeliveryOutcome, DeliveryRecord, Store};
@@ -43,13 +44,16 @@ impl SinksCell {
         Self(RwLock::new(Arc::new(sinks)))
     }
 
-    /// Puts reloaded outputs in force; sends under way finish with the old ones.
-    pub fn replace(&self, sinks: Sinks) {
+    /// Puts the outputs of a reloaded `config` in force; sends under way finish with the old
+    /// ones. On an error the old ones stay.
+    pub fn reload(&self, config: &Config) -> crate::outputs::Result<()> {
+        let sinks = self.current().reconfigured(config)?;
         let mut current = self
             .0
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *current = Arc::new(sinks);
+        Ok(())
     }
 
     fn current(&self) -> Arc<Sinks> {

@@ -240,6 +240,11 @@ pub async fn run(
 ) -> Result<()> {
     let notifier = notify::Notifier::from_env();
     let node = node_id(&config);
+    let sinks = Arc::new(delivery::SinksCell::new(Sinks::new(
+        &config,
+        &node,
+        Arc::clone(&tokens),
+    )?));
     let ctx = Arc::new(Context::new(
         Arc::clone(&store),
         Hunter::new(tokens, spooling_in(&config, options.hunter.clone()))
@@ -256,7 +261,6 @@ pub async fn run(
             "runs this node left running are now interrupted"
         );
     }
-    let sinks = Arc::new(delivery::SinksCell::new(Sinks::new(&config, &node)?));
     let delivering = tokio::spawn(delivery::run(
         Arc::clone(&store),
         Arc::clone(&sinks),
@@ -392,9 +396,8 @@ async fn reload_loops(
             if new_config.database != config.database {
                 warn!("a changed `database:` takes effect only after a restart");
             }
-            match Sinks::new(&new_config, &ctx.node) {
-                Ok(new_sinks) => sinks.replace(new_sinks),
-                Err(e) => warn!("{e}; the outputs keep their previous settings"),
+            if let Err(e) = sinks.reload(&new_config) {
+                warn!("{e}; the outputs keep their previous settings");
             }
             page.replace(new_config.clone(), new_jobs.clone());
             loops.replace(ctx, &new_config, new_jobs, shutdown).await;

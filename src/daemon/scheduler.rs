@@ -420,6 +420,7 @@ mod tests {
                 graph: base.to_string(),
                 mde: base.to_string(),
                 keyvault: base.to_string(),
+                monitor: base.to_string(),
             },
             quota: None,
             ca_file: None,

@@ -47,17 +47,25 @@ pub(super) async fn post(
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    let response = request.send().await.map_err(|e| {
-        // reqwest's message names the URL, which may hold the receiver's credential.
-        let what = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "cannot connect"
-        } else {
-            "request failed"
-        };
-        SendError::transient(format!("{} {what}", url.shown()))
-    })?;
+    let response = request.send().await.map_err(|e| unsent(url, &e))?;
+    answer(url, response).await
+}
+
+/// The error of a request that got no answer.
+pub(super) fn unsent(url: &SinkUrl, error: &reqwest::Error) -> SendError {
+    // reqwest's message names the URL, which may hold the receiver's credential.
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    SendError::transient(format!("{} {what}", url.shown()))
+}
+
+/// What the receiver's answer means: delivered on 2xx, else why not.
+pub(super) async fn answer(url: &SinkUrl, response: reqwest::Response) -> Result<(), SendError> {
     let status = response.status().as_u16();
     if response.status().is_success() {
         return Ok(());

@@ -7,6 +7,7 @@
 
 mod file;
 mod http;
+mod log_analytics;
 mod slack;
 mod splunk;
 mod syslog;
@@ -14,13 +15,17 @@ mod teams;
 mod webhook;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::config::{Config, Output, Secret, SecretSource, Sink};
+use crate::auth::TokenSource;
+use crate::config::{Config, Instance, Output, Secret, SecretSource, Sink};
 use crate::store::{DeliveryRecord, FindingRecord};
+
+pub use log_analytics::MAX_CALL_BYTES;
 
 /// How long one send may take.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,6 +50,22 @@ pub enum Error {
     /// `notify-test` named an output the config does not have.
     #[error("no output `{0}` in huntd.yaml")]
     UnknownOutput(String),
+    /// A `log_analytics` output names an instance the config does not have.
+    #[error("output `{output}`: no instance `{instance}` to sign in with")]
+    UnknownInstance {
+        /// The output.
+        output: String,
+        /// The instance it names.
+        instance: String,
+    },
+    /// A syslog output's TLS settings cannot be used.
+    #[error("output `{output}`: {message}")]
+    Tls {
+        /// The output.
+        output: String,
+        /// Why.
+        message: String,
+    },
 }
 
 /// Result alias for this module.
@@ -188,6 +209,10 @@ struct Ready {
     output: Output,
     /// The webhook `secret` or HEC `token`.
     secret: Option<Secret>,
+    /// The instance a `log_analytics` output signs in as.
+    instance: Option<Instance>,
+    /// How a syslog output connects.
+    link: Option<syslog::Link>,
 }
 
 /// Every configured output, ready to send to.
@@ -195,13 +220,16 @@ struct Ready {
 pub struct Sinks {
     outputs: BTreeMap<String, Ready>,
     client: reqwest::Client,
+    /// Tokens for the `log_analytics` outputs' instances.
+    tokens: Arc<dyn TokenSource>,
     /// Names this node in the messages that have a host field.
     host: String,
 }
 
 impl Sinks {
-    /// Reads every output's secrets; `host` names this node in messages.
-    pub fn new(config: &Config, host: &str) -> Result<Self> {
+    /// Reads every output's secrets and TLS settings; `host` names this node in messages and
+    /// `tokens` signs in the `log_analytics` outputs' instances.
+    pub fn new(config: &Config, host: &str, tokens: Arc<dyn TokenSource>) -> Result<Self> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("huntd/", env!("CARGO_PKG_VERSION")))
             .timeout(SEND_TIMEOUT)
@@ -212,34 +240,58 @@ impl Sinks {
             .map_err(|e| Error::Http(e.to_string()))?;
         let mut outputs = BTreeMap::new();
         for (name, output) in &config.outputs {
-            let source = match &output.sink {
-                Sink::Webhook { secret, .. } => Some(secret),
-                Sink::SplunkHec { token, .. } => Some(token),
-                Sink::Slack { .. }
-                | Sink::Teams { .. }
-                | Sink::File { .. }
-                | Sink::Syslog { .. } => None,
-            };
-            let secret = source
+            let secret = output
+                .sink
+                .secret()
                 .map(SecretSource::resolve)
                 .transpose()
                 .map_err(|source| Error::Secret {
                     output: name.clone(),
                     source,
                 })?;
+            let instance = match &output.sink {
+                Sink::LogAnalytics { instance, .. } => {
+                    Some(config.instances.get(instance).cloned().ok_or_else(|| {
+                        Error::UnknownInstance {
+                            output: name.clone(),
+                            instance: instance.clone(),
+                        }
+                    })?)
+                }
+                _ => None,
+            };
+            let link = match &output.sink {
+                Sink::Syslog {
+                    transport, ca_file, ..
+                } => Some(syslog::Link::new(*transport, ca_file.as_deref()).map_err(
+                    |message| Error::Tls {
+                        output: name.clone(),
+                        message,
+                    },
+                )?),
+                _ => None,
+            };
             outputs.insert(
                 name.clone(),
                 Ready {
                     output: output.clone(),
                     secret,
+                    instance,
+                    link,
                 },
             );
         }
         Ok(Self {
             outputs,
             client,
+            tokens,
             host: host.to_string(),
         })
+    }
+
+    /// The outputs of `config`, for the same node and token source.
+    pub fn reconfigured(&self, config: &Config) -> Result<Self> {
+        Self::new(config, &self.host, Arc::clone(&self.tokens))
     }
 
     /// The names of the outputs, what the delivery loop claims deliveries for.
@@ -278,12 +330,39 @@ impl Sinks {
             (Sink::File { path }, _) => file::append(path, notification).await,
             (
                 Sink::Syslog {
-                    transport,
-                    address,
-                    format,
+                    address, format, ..
                 },
                 _,
-            ) => syslog::send(*transport, address, *format, &self.host, notification).await,
+            ) => {
+                let Some(link) = ready.link.as_ref() else {
+                    return Err(SendError::transient(format!(
+                        "output `{output}` has no connection settings"
+                    )));
+                };
+                syslog::send(link, address, *format, &self.host, notification).await
+            }
+            (
+                Sink::LogAnalytics {
+                    endpoint,
+                    rule_id,
+                    stream,
+                    ..
+                },
+                _,
+            ) => {
+                let Some(instance) = ready.instance.as_ref() else {
+                    return Err(SendError::transient(format!(
+                        "output `{output}` has no instance to sign in with"
+                    )));
+                };
+                let target = log_analytics::Target {
+                    instance,
+                    endpoint,
+                    rule_id,
+                    stream,
+                };
+                log_analytics::send(&self.client, self.tokens.as_ref(), &target, notification).await
+            }
             (Sink::SplunkHec { url, index, .. }, Some(token)) => {
                 splunk::send(
                     &self.client,

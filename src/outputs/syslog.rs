@@ -1,11 +1,18 @@
-//! Syslog: one RFC 5424 message per finding, over UDP (one datagram each, RFC 5426) or TCP with
-//! octet-counting framing (RFC 6587); the message is the finding's JSON, or ArcSight CEF with
-//! `format: cef`. Structured data names the job, run, instance, finding and the key.
+//! Syslog: one RFC 5424 message per finding, over UDP (one datagram each, RFC 5426), TCP with
+//! octet-counting framing (RFC 6587) or TLS with the same framing (RFC 5425); the message is the
+//! finding's JSON, or ArcSight CEF with `format: cef`. Structured data names the job, run,
+//! instance, finding and the key.
 
 use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
 
 use chrono::SecondsFormat;
-use tokio::io::AsyncWriteExt as _;
+use rustls_platform_verifier::BuilderVerifierExt as _;
+use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 
 use super::{Finding, Notification, SendError};
 use crate::config::{SyslogFormat, SyslogTransport};
@@ -18,9 +25,73 @@ const SD_ID: &str = "huntd@32473";
 /// The largest UDP payload over IPv4.
 const MAX_DATAGRAM: usize = 65_507;
 
-/// Sends one message per finding to `address` (`host:port`) over `transport`.
+/// How a syslog output's messages travel, ready to connect.
+#[derive(Clone)]
+pub(super) enum Link {
+    /// One datagram per message.
+    Udp,
+    /// Octet-counted messages on a TCP connection.
+    Tcp,
+    /// Octet-counted messages on a TLS connection, verified with this connector's roots.
+    Tls(TlsConnector),
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Link::Udp => "udp",
+            Link::Tcp => "tcp",
+            Link::Tls(_) => "tls",
+        })
+    }
+}
+
+impl Link {
+    /// The link for `transport`; for TLS, trusting only `ca_file` when given, else the
+    /// system's roots.
+    pub(super) fn new(transport: SyslogTransport, ca_file: Option<&Path>) -> Result<Link, String> {
+        Ok(match transport {
+            SyslogTransport::Udp => Link::Udp,
+            SyslogTransport::Tcp => Link::Tcp,
+            SyslogTransport::Tls => Link::Tls(tls_connector(ca_file)?),
+        })
+    }
+}
+
+fn tls_connector(ca_file: Option<&Path>) -> Result<TlsConnector, String> {
+    let builder = ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?;
+    let config = match ca_file {
+        Some(path) => {
+            let mut roots = RootCertStore::empty();
+            let shown = path.display();
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("cannot read ca_file {shown}: {e}"))?
+            {
+                let cert = cert.map_err(|e| format!("ca_file {shown}: {e}"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("ca_file {shown}: {e}"))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("ca_file {shown} holds no certificate"));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => builder
+            .with_platform_verifier()
+            .map_err(|e| format!("cannot read the system's CA certificates: {e}"))?
+            .with_no_client_auth(),
+    };
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Sends one message per finding to `address` (`host:port`) over `link`.
 pub(super) async fn send(
-    transport: SyslogTransport,
+    link: &Link,
     address: &str,
     format: SyslogFormat,
     host: &str,
@@ -32,8 +103,8 @@ pub(super) async fn send(
         .map(|finding| message(format, host, notification, finding))
         .collect();
     let failed = |e: std::io::Error| SendError::transient(format!("syslog {address}: {e}"));
-    match transport {
-        SyslogTransport::Udp => {
+    match link {
+        Link::Udp => {
             let socket = tokio::net::UdpSocket::bind(if address.starts_with('[') {
                 "[::]:0"
             } else {
@@ -50,22 +121,56 @@ pub(super) async fn send(
                     .map_err(failed)?;
             }
         }
-        SyslogTransport::Tcp => {
-            let mut stream =
-                tokio::time::timeout(super::SEND_TIMEOUT, tokio::net::TcpStream::connect(address))
-                    .await
-                    .map_err(|_| SendError::transient(format!("syslog {address}: timed out")))?
-                    .map_err(failed)?;
-            let mut framed = Vec::new();
-            for message in &messages {
-                framed.extend_from_slice(format!("{} ", message.len()).as_bytes());
-                framed.extend_from_slice(message.as_bytes());
-            }
-            stream.write_all(&framed).await.map_err(failed)?;
-            stream.shutdown().await.map_err(failed)?;
+        Link::Tcp => {
+            let stream = connect(address).await?;
+            write_framed(stream, &messages).await.map_err(failed)?;
+        }
+        Link::Tls(connector) => {
+            let stream = connect(address).await?;
+            let name = server_name(address)
+                .map_err(|e| SendError::transient(format!("syslog {address}: {e}")))?;
+            let stream = tokio::time::timeout(super::SEND_TIMEOUT, connector.connect(name, stream))
+                .await
+                .map_err(|_| {
+                    SendError::transient(format!("syslog {address}: TLS handshake timed out"))
+                })?
+                .map_err(|e| SendError::transient(format!("syslog {address}: TLS: {e}")))?;
+            write_framed(stream, &messages).await.map_err(failed)?;
         }
     }
     Ok(())
+}
+
+async fn connect(address: &str) -> Result<tokio::net::TcpStream, SendError> {
+    tokio::time::timeout(super::SEND_TIMEOUT, tokio::net::TcpStream::connect(address))
+        .await
+        .map_err(|_| SendError::transient(format!("syslog {address}: timed out")))?
+        .map_err(|e| SendError::transient(format!("syslog {address}: {e}")))
+}
+
+/// The name the receiver's certificate must carry: the address without its port.
+fn server_name(address: &str) -> Result<ServerName<'static>, String> {
+    let host = address
+        .rsplit_once(':')
+        .map_or(address, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    ServerName::try_from(host.to_string())
+        .map_err(|e| format!("`{host}` is no TLS server name: {e}"))
+}
+
+/// Writes `messages` with octet-counting framing (RFC 6587, also RFC 5425's), then closes.
+async fn write_framed(
+    mut stream: impl AsyncWrite + Unpin,
+    messages: &[String],
+) -> std::io::Result<()> {
+    let mut framed = Vec::new();
+    for message in messages {
+        framed.extend_from_slice(format!("{} ", message.len()).as_bytes());
+        framed.extend_from_slice(message.as_bytes());
+    }
+    stream.write_all(&framed).await?;
+    stream.shutdown().await
 }
 
 /// One RFC 5424 message for `finding`.

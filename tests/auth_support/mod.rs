@@ -67,6 +67,7 @@ pub fn instance(name: &str, login: &str, credential: Credential) -> Instance {
             graph: "https://graph.microsoft.com".into(),
             mde: "https://api.securitycenter.microsoft.com".into(),
             keyvault: "https://{vault}.vault.azure.net".into(),
+            monitor: "https://monitor.azure.com".into(),
         },
         quota: None,
         ca_file: None,

@@ -25,6 +25,7 @@ pub fn instance(name: &str, base: &str) -> Instance {
             graph: base.to_string(),
             mde: format!("{base}/"),
             keyvault: base.to_string(),
+            monitor: base.to_string(),
         },
         quota: None,
         ca_file: None,
