@@ -105,7 +105,11 @@ async fn log_analytics_posts_every_finding_in_order_in_calls_of_at_most_one_mega
     assert!(calls.len() >= 3, "{} calls", calls.len());
     let mut rows = Vec::new();
     for call in &calls {
-        assert!(call.body.len() <= MAX_CALL_BYTES, "{} bytes", call.body.len());
+        assert!(
+            call.body.len() <= MAX_CALL_BYTES,
+            "{} bytes",
+            call.body.len()
+        );
         let array: Vec<serde_json::Value> = serde_json::from_slice(&call.body).expect("an array");
         rows.extend(array);
     }
@@ -125,12 +129,16 @@ async fn log_analytics_throttling_is_retried_after_the_asked_wait_and_a_bad_rule
     let server = MockServer::start().await;
     monitor_tokens(&server).await;
     Mock::given(method("POST"))
-        .and(path_regex("^/dataCollectionRules/.*/streams/Custom-Busy_CL$"))
+        .and(path_regex(
+            "^/dataCollectionRules/.*/streams/Custom-Busy_CL$",
+        ))
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "7"))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path_regex("^/dataCollectionRules/.*/streams/Custom-Gone_CL$"))
+        .and(path_regex(
+            "^/dataCollectionRules/.*/streams/Custom-Gone_CL$",
+        ))
         .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
             "error": {"code": "NotFound", "message": "Data collection rule not found"}
         })))
@@ -241,7 +249,8 @@ async fn syslog_over_tls_sends_octet_counted_rfc5424_frames_only_to_a_trusted_re
             .expect("digits")
             .parse()
             .expect("a length");
-        frames.push(String::from_utf8(rest[space + 1..space + 1 + length].to_vec()).expect("UTF-8"));
+        frames
+            .push(String::from_utf8(rest[space + 1..space + 1 + length].to_vec()).expect("UTF-8"));
         rest = &rest[space + 1 + length..];
     }
     assert_eq!(frames.len(), 2);

@@ -8,15 +8,16 @@ mod common;
 use chrono::{TimeDelta, Utc};
 use huntd::store::{
     DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryStatus, Lease,
-    RetryTarget,
+    RetryTarget, Suppression,
 };
 
-use common::{Ctx, at, device_cols, device_rows, run_rows, success};
+use common::{Ctx, at, cols, device_cols, device_rows, rows, run_rows, success};
 
 common::contract!(
     a_commit_writes_a_digest_per_route_one_delivery_per_new_finding_and_honours_min_new,
     claims_take_each_output_and_jobs_oldest_delivery_once_and_ends_are_fenced,
     dead_deliveries_are_queued_again_by_retry,
+    suppression_notifies_a_key_once_per_span_and_counts_what_it_left_out_in_the_next_one,
 );
 
 fn routes() -> Vec<DeliveryRoute> {
@@ -25,16 +26,19 @@ fn routes() -> Vec<DeliveryRoute> {
             output: "digest".into(),
             mode: "digest",
             min_new: 1,
+            suppress: None,
         },
         DeliveryRoute {
             output: "each".into(),
             mode: "each",
             min_new: 1,
+            suppress: None,
         },
         DeliveryRoute {
             output: "picky".into(),
             mode: "digest",
             min_new: 3,
+            suppress: None,
         },
     ]
 }
@@ -269,5 +273,111 @@ async fn dead_deliveries_are_queued_again_by_retry(ctx: Ctx) {
             .await
             .expect("retry"),
         0
+    );
+}
+
+/// Commits the slot at `hour` past 09:00 with one row per `(DeviceId, Cmd)`, routed to a digest
+/// and an `each` output that both suppress by `DeviceId` for six hours.
+async fn commit_quiet(ctx: &Ctx, hour: i64, pairs: &[(&str, &str)]) {
+    let slot = at("2024-05-01T09:00:00Z") + TimeDelta::hours(hour);
+    let lease = ctx.claim("j", slot, TimeDelta::hours(1), "n1").await;
+    let suppress = Some(Suppression {
+        by: vec!["DeviceId".into()],
+        span: TimeDelta::hours(6),
+    });
+    let routes = ["digest", "each"].map(|mode| DeliveryRoute {
+        output: format!("quiet-{mode}"),
+        mode,
+        min_new: 1,
+        suppress: suppress.clone(),
+    });
+    let texts: Vec<String> = pairs
+        .iter()
+        .map(|(device, cmd)| format!(r#"{{"DeviceId":"{device}","Cmd":"{cmd}"}}"#))
+        .collect();
+    let columns = cols(&[("DeviceId", "String"), ("Cmd", "String")]);
+    let rows = run_rows(&rows(&texts));
+    let mut run = success(slot, &columns, &rows);
+    run.notify = &routes;
+    ctx.store
+        .finish_run(&lease, &run)
+        .await
+        .expect("finish run");
+}
+
+/// `(DeviceId, Cmd)` of each finding of a delivery, in its order.
+async fn pairs(ctx: &Ctx, delivery: &DeliveryRecord) -> Vec<(String, String)> {
+    let found = ctx
+        .store
+        .findings_by_hash(&delivery.job, &delivery.findings)
+        .await
+        .expect("findings");
+    found
+        .iter()
+        .map(|f| {
+            let data: serde_json::Value = serde_json::from_str(&f.data).expect("json");
+            (data["DeviceId"].to_string(), data["Cmd"].to_string())
+        })
+        .map(|(d, c)| {
+            (
+                d.trim_matches('"').to_string(),
+                c.trim_matches('"').to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn suppression_notifies_a_key_once_per_span_and_counts_what_it_left_out_in_the_next_one(
+    ctx: Ctx,
+) {
+    ctx.job("j", None).await;
+    commit_quiet(&ctx, 0, &[("d1", "a"), ("d1", "b"), ("d2", "c")]).await;
+    // d1 is quiet: nothing to send, its finding is carried.
+    commit_quiet(&ctx, 1, &[("d1", "e")]).await;
+    commit_quiet(&ctx, 2, &[("d1", "f"), ("d3", "g")]).await;
+    // Seven hours on, d1's six quiet hours are over.
+    commit_quiet(&ctx, 7, &[("d1", "h")]).await;
+
+    let digests = all(&ctx, "quiet-digest").await;
+    let got: Vec<(Vec<(String, String)>, i64)> = {
+        let mut got = Vec::new();
+        for d in &digests {
+            got.push((pairs(&ctx, d).await, d.suppressed));
+        }
+        got
+    };
+    let p = |d: &str, c: &str| (d.to_string(), c.to_string());
+    assert_eq!(
+        got,
+        [
+            (vec![p("d1", "a"), p("d2", "c")], 1),
+            (vec![p("d3", "g")], 2),
+            (vec![p("d1", "h")], 0),
+        ],
+        "{digests:#?}"
+    );
+
+    let each = all(&ctx, "quiet-each").await;
+    let counts: Vec<(usize, i64)> = each
+        .iter()
+        .map(|d| (d.findings.len(), d.suppressed))
+        .collect();
+    assert_eq!(
+        counts,
+        [(1, 1), (1, 0), (1, 2), (1, 0)],
+        "the count rides on a run's first message"
+    );
+
+    // Prune forgets quiet keys past their span, keeping the ones still in force.
+    let quiet = "select count(*) from hunt_suppressions";
+    assert_eq!(ctx.int(quiet).await, 2 * 3, "d1, d2 and d3 for each output");
+    ctx.store
+        .prune_deliveries(at("2024-05-01T18:00:00Z"))
+        .await
+        .expect("prune");
+    assert_eq!(
+        ctx.int(quiet).await,
+        2,
+        "only d1, made quiet again at 16:00"
     );
 }

@@ -26,7 +26,8 @@ pub(crate) use env::expand_path;
 pub use instance::{Instance, Quota};
 pub use key_vault::{KeyVaultAuth, KeyVaultSettings};
 pub use outputs::{
-    DEFAULT_MAX_AGE, Notify, NotifyMode, Output, Sink, SinkUrl, SyslogFormat, SyslogTransport,
+    DEFAULT_MAX_AGE, Notify, NotifyMode, Output, Sink, SinkUrl, Suppress, SyslogFormat,
+    SyslogTransport,
 };
 pub use secret::{Error, KeyVaultRef, Result, Secret, SecretSource};
 

@@ -222,6 +222,19 @@ pub struct Notify {
     pub mode: Option<NotifyMode>,
     /// Only runs adding at least this many new findings notify.
     pub min_new: Option<u32>,
+    /// At most one notification per value of some columns per span.
+    pub suppress: Option<Suppress>,
+}
+
+/// `suppress: {by: [DeviceId], for: 6h}`: a new finding whose `by` columns hold the same values
+/// as one already notified within `for` is left out of notifications and counted in the next
+/// one instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppress {
+    /// The columns whose values make the key.
+    pub by: Vec<String>,
+    /// How long after a notification its key stays quiet.
+    pub span: Duration,
 }
 
 impl Notify {
@@ -232,6 +245,7 @@ impl Notify {
             to: self.to.clone().or_else(|| defaults.to.clone()),
             mode: self.mode.or(defaults.mode),
             min_new: self.min_new.or(defaults.min_new),
+            suppress: self.suppress.clone().or_else(|| defaults.suppress.clone()),
         }
     }
 
@@ -251,7 +265,7 @@ impl Notify {
     }
 }
 
-const NOTIFY_KEYS: [&str; 3] = ["to", "mode", "min_new"];
+const NOTIFY_KEYS: [&str; 4] = ["to", "mode", "min_new", "suppress"];
 
 /// The default `max_age` of an output.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -297,7 +311,46 @@ pub fn notify(check: &mut Checker<'_>, node: &Node, what: &str) -> Option<Notify
         let value = check.integer(n, &format!("{what}.min_new"), 1..=1_000_000)?;
         out.min_new = Some(u32::try_from(value).expect("1..=1000000 fits in u32"));
     }
+    if let Some(n) = node.get("suppress").filter(|n| !n.is_null()) {
+        out.suppress = Some(suppress(check, n, &format!("{what}.suppress"))?);
+    }
     Some(out)
+}
+
+/// Reads `suppress: {by: [columns], for: span}`.
+fn suppress(check: &mut Checker<'_>, node: &Node, what: &str) -> Option<Suppress> {
+    let entries = check.map(node, what)?;
+    check.unknown_keys(entries, &["by", "for"], what);
+    let example = "write it as `suppress: {by: [DeviceId], for: 6h}`";
+    let Some(by_node) = node.get("by") else {
+        check
+            .error(node.location, format!("{what} has no `by`"))
+            .hint(example);
+        return None;
+    };
+    let by: Vec<String> = check
+        .strings(by_node, &format!("{what}.by"))?
+        .into_iter()
+        .map(|(name, _)| name.trim().to_string())
+        .collect();
+    if by.is_empty() || by.iter().any(String::is_empty) {
+        check
+            .error(by_node.location, format!("{what}.by names no column"))
+            .hint(example);
+        return None;
+    }
+    let Some(span_node) = node.get("for") else {
+        check
+            .error(node.location, format!("{what} has no `for`"))
+            .hint(example);
+        return None;
+    };
+    let span = check.duration(
+        span_node,
+        &format!("{what}.for"),
+        Duration::from_secs(1)..=Duration::from_secs(30 * 86_400),
+    )?;
+    Some(Suppress { by, span })
 }
 
 /// Reports each name of `notify.to` (written at `at`) that is not among the output `names`.
@@ -772,7 +825,10 @@ mod tests {
             "stream of output `bad` `HuntdFindings`",
             "endpoint of output `bad` must use https://",
         ] {
-            assert!(text.iter().any(|t| t.contains(needle)), "{needle}: {text:?}");
+            assert!(
+                text.iter().any(|t| t.contains(needle)),
+                "{needle}: {text:?}"
+            );
         }
         assert!(diags.iter().all(|d| d.location.line == 3), "{text:?}");
     }
@@ -803,11 +859,38 @@ mod tests {
     }
 
     #[test]
+    fn suppress_takes_columns_and_a_span_and_names_what_is_wrong() {
+        let node = crate::yaml::parse_bytes(
+            Path::new("j.yaml"),
+            b"good:\n  to: [a]\n  suppress: {by: [DeviceId, AccountName], for: 6h}\nbad:\n  suppress: {by: [], for: 6h}\n",
+        )
+        .expect("yaml");
+        let mut diags = Diagnostics::new();
+        let mut check = Checker::new(Path::new("j.yaml"), &mut diags);
+        let good = notify(&mut check, node.get("good").expect("good"), "notify").expect("valid");
+        assert_eq!(
+            good.suppress,
+            Some(Suppress {
+                by: vec!["DeviceId".into(), "AccountName".into()],
+                span: Duration::from_secs(6 * 3600),
+            })
+        );
+        assert!(notify(&mut check, node.get("bad").expect("bad"), "notify").is_none());
+        let d = diags.iter().next().expect("one diagnostic");
+        assert!(d.message.contains("notify.suppress.by names no column"), "{d}");
+        assert_eq!(d.location.line, 5);
+    }
+
+    #[test]
     fn job_settings_override_the_daemon_defaults_key_by_key() {
         let defaults = Notify {
             to: Some(vec!["a".into()]),
             mode: Some(NotifyMode::Each),
             min_new: None,
+            suppress: Some(Suppress {
+                by: vec!["DeviceId".into()],
+                span: Duration::from_secs(60),
+            }),
         };
         let job = Notify {
             min_new: Some(3),
@@ -817,6 +900,7 @@ mod tests {
         assert_eq!(got.outputs(), ["a"]);
         assert_eq!(got.mode(), NotifyMode::Each);
         assert_eq!(got.min_new(), 3);
+        assert_eq!(got.suppress, defaults.suppress);
         assert_eq!(Notify::default().min_new(), 1);
     }
 }

@@ -12,7 +12,7 @@ use super::window::WindowSettings;
 use crate::config::Instance;
 use crate::hunt::Hunter;
 use crate::jobs::Job;
-use crate::store::{DeliveryRoute, JobRecord, Store, Trigger};
+use crate::store::{DeliveryRoute, JobRecord, Store, Suppression, Trigger};
 
 /// Jobs looking up where they resume at once. Thousands of loops start together; unbounded,
 /// their lookups queue on the store's few connections, each holding a query in memory, and
@@ -143,6 +143,10 @@ impl JobSpec {
                 output: output.clone(),
                 mode: job.notify.mode().as_str(),
                 min_new: i64::from(job.notify.min_new()),
+                suppress: job.notify.suppress.as_ref().map(|s| Suppression {
+                    by: s.by.clone(),
+                    span: super::window::delta(s.span),
+                }),
             })
             .collect();
         let spec = Self {

@@ -232,6 +232,7 @@ mod tests {
             run_id: 1,
             mode: "digest".into(),
             findings: vec!["h".into()],
+            suppressed: 0,
             status: DeliveryStatus::Pending,
             attempts,
             next_attempt_at: queued_at,

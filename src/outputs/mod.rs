@@ -15,6 +15,7 @@ mod teams;
 mod webhook;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,6 +127,8 @@ pub struct Notification {
     pub committed_at: DateTime<Utc>,
     /// How many new findings the delivery covers (some may since have been pruned).
     pub new_findings: usize,
+    /// New findings `suppress:` left out since the output's last notification of the job.
+    pub suppressed: i64,
     /// The findings still in the store, in the run's row order.
     pub findings: Vec<Finding>,
 }
@@ -153,6 +156,7 @@ impl Notification {
             mode: delivery.mode.clone(),
             committed_at: delivery.created_at,
             new_findings: delivery.findings.len(),
+            suppressed: delivery.suppressed,
             findings,
         }
     }
@@ -170,6 +174,7 @@ impl Notification {
             mode: "digest".into(),
             committed_at: now,
             new_findings: 1,
+            suppressed: 0,
             findings: vec![Finding {
                 row_hash: "0".repeat(64),
                 first_seen_at: now,
@@ -182,13 +187,18 @@ impl Notification {
         }
     }
 
-    /// "3 new findings from job `x`", for chat messages.
+    /// "3 new findings from job x", and "(2 more suppressed)" when some were left out, for
+    /// chat messages.
     fn headline(&self) -> String {
         let plural = if self.new_findings == 1 { "" } else { "s" };
-        format!(
+        let mut text = format!(
             "{} new finding{plural} from job {}",
             self.new_findings, self.job
-        )
+        );
+        if self.suppressed > 0 {
+            let _ = write!(text, " ({} more suppressed)", self.suppressed);
+        }
+        text
     }
 }
 
@@ -388,5 +398,22 @@ impl Sinks {
             return Err(Error::UnknownOutput(output.to_string()));
         }
         Ok(self.send(output, &Notification::sample(output)).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chat_headline_counts_the_new_findings_and_what_suppress_left_out() {
+        let mut n = Notification::sample("o");
+        assert_eq!(n.headline(), "1 new finding from job huntd-notify-test");
+        n.new_findings = 3;
+        n.suppressed = 2;
+        assert_eq!(
+            n.headline(),
+            "3 new findings from job huntd-notify-test (2 more suppressed)"
+        );
     }
 }

@@ -22,6 +22,91 @@ pub struct DeliveryRoute {
     pub mode: &'static str,
     /// Only runs adding at least this many new findings make deliveries.
     pub min_new: i64,
+    /// At most one notification per key per span, when set.
+    pub suppress: Option<Suppression>,
+}
+
+/// A route's `suppress:` as the store applies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suppression {
+    /// The columns of a finding's row whose values make its key.
+    pub by: Vec<String>,
+    /// How long a notified key stays quiet.
+    pub span: chrono::TimeDelta,
+}
+
+/// What a suppressing route makes of a run's new findings.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct SuppressionPlan {
+    /// The findings to notify, in the run's row order.
+    pub notify: Vec<String>,
+    /// The keys those findings make quiet.
+    pub quiet: Vec<String>,
+    /// How many findings were left out.
+    pub suppressed: i64,
+}
+
+impl SuppressionPlan {
+    /// Whether the run notifies: some findings are left to notify, at least `min_new`.
+    pub(super) fn notifies(&self, min_new: i64) -> bool {
+        let n = i64::try_from(self.notify.len()).unwrap_or(i64::MAX);
+        n > 0 && n >= min_new
+    }
+
+    /// The deliveries a notifying run writes for a route in `mode`, each with its findings and
+    /// suppressed count: `carried` (left out by earlier runs) and this run's are reported once,
+    /// in the first.
+    pub(super) fn messages(&self, mode: &str, carried: i64) -> Vec<(Vec<String>, i64)> {
+        let total = carried + self.suppressed;
+        if mode == "each" {
+            self.notify
+                .iter()
+                .enumerate()
+                .map(|(i, hash)| (vec![hash.clone()], if i == 0 { total } else { 0 }))
+                .collect()
+        } else {
+            vec![(self.notify.clone(), total)]
+        }
+    }
+}
+
+impl Suppression {
+    /// The key of a finding's row (JSON text): a digest of its `by` columns' values, a missing
+    /// column counting as null.
+    pub(super) fn key(&self, data: Option<&str>) -> String {
+        use sha2::{Digest as _, Sha256};
+        let row: serde_json::Value = data
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default();
+        let values: Vec<serde_json::Value> = self
+            .by
+            .iter()
+            .map(|column| row.get(column).cloned().unwrap_or_default())
+            .collect();
+        let text = serde_json::Value::Array(values).to_string();
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    /// Splits `findings` (row hash and row, in row order): the first of each key that is not
+    /// `active` is notified, the rest are suppressed.
+    pub(super) fn plan(
+        &self,
+        findings: &[(String, Option<String>)],
+        active: &std::collections::HashSet<String>,
+    ) -> SuppressionPlan {
+        let mut plan = SuppressionPlan::default();
+        let mut seen = std::collections::HashSet::new();
+        for (hash, data) in findings {
+            let key = self.key(data.as_deref());
+            if active.contains(&key) || !seen.insert(key.clone()) {
+                plan.suppressed += 1;
+            } else {
+                plan.notify.push(hash.clone());
+                plan.quiet.push(key);
+            }
+        }
+        plan
+    }
 }
 
 /// `hunt_deliveries.status`.
@@ -91,6 +176,8 @@ pub struct DeliveryRecord {
     pub mode: String,
     /// The `row_hash`es of the findings it covers, in the run's row order.
     pub findings: Vec<String>,
+    /// New findings `suppress:` left out since the output's last notification of the job.
+    pub suppressed: i64,
     /// Pending, delivered or dead.
     pub status: DeliveryStatus,
     /// Sends tried so far.
@@ -223,6 +310,7 @@ pub(super) struct DeliveryRow {
     run_id: i64,
     mode: String,
     findings: String,
+    suppressed: i64,
     status: String,
     attempts: i32,
     next_attempt_at: DateTime<Utc>,
@@ -246,6 +334,7 @@ impl TryFrom<DeliveryRow> for DeliveryRecord {
             run_id: row.run_id,
             mode: row.mode,
             findings: serde_json::from_str(&row.findings)?,
+            suppressed: row.suppressed,
             status: row.status.parse()?,
             attempts: row.attempts,
             next_attempt_at: row.next_attempt_at,
@@ -314,6 +403,7 @@ mod tests {
             run_id: 1,
             mode: "digest".into(),
             findings: findings.iter().map(ToString::to_string).collect(),
+            suppressed: 0,
             status: DeliveryStatus::Pending,
             attempts: 0,
             next_attempt_at: Utc::now(),
@@ -329,6 +419,39 @@ mod tests {
         assert!(a.key().starts_with("huntd-7-"), "{}", a.key());
         assert_ne!(a.key(), record(7, &["aa"]).key());
         assert_ne!(a.key(), record(8, &["aa", "bb"]).key());
+    }
+
+    #[test]
+    fn suppression_notifies_the_first_finding_of_each_quiet_key_and_counts_the_rest() {
+        let by_device = Suppression {
+            by: vec!["DeviceId".into()],
+            span: chrono::TimeDelta::hours(6),
+        };
+        let row = |hash: &str, device: &str| {
+            (
+                hash.to_string(),
+                Some(format!(r#"{{"DeviceId": "{device}", "Hash": "{hash}"}}"#)),
+            )
+        };
+        let findings = [
+            row("a", "d1"),
+            row("b", "d2"),
+            row("c", "d1"),
+            row("d", "d3"),
+        ];
+        let active = std::collections::HashSet::from([by_device.key(findings[3].1.as_deref())]);
+        let plan = by_device.plan(&findings, &active);
+        assert_eq!(plan.notify, ["a", "b"]);
+        assert_eq!(plan.suppressed, 2);
+        assert_eq!(
+            plan.quiet,
+            [
+                by_device.key(findings[0].1.as_deref()),
+                by_device.key(findings[1].1.as_deref())
+            ]
+        );
+        // A row without the column, or none at all, has the null key.
+        assert_eq!(by_device.key(Some("{}")), by_device.key(None));
     }
 
     #[test]

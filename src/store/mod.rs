@@ -29,7 +29,7 @@ use crate::config::redact::redact_url;
 
 pub use deliveries::{
     Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryStatus,
-    RetryTarget,
+    RetryTarget, Suppression,
 };
 pub use postgres::PostgresStore;
 pub use records::{

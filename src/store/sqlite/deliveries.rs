@@ -8,23 +8,40 @@ use crate::store::Result;
 use crate::store::backend::cutoff;
 use crate::store::deliveries::{
     Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryRow,
-    DeliveryStatus, OutcomeColumns, RetryTarget,
+    DeliveryStatus, OutcomeColumns, RetryTarget, SuppressionPlan,
 };
 use crate::store::records::{FindingRecord, Lease};
 
 /// The columns a [`DeliveryRow`] reads.
-const COLUMNS: &str = "id, output, job, instance, run_id, mode, findings, status, attempts, \
+const COLUMNS: &str = "id, output, job, instance, run_id, mode, findings, suppressed, status, attempts, \
      next_attempt_at, lease_owner, lease_expires_at, last_error, created_at, queued_at, \
      delivered_at";
 
 /// Writes the deliveries the run's new findings owe `routes`, inside the run's transaction:
 /// one per route (`digest`) or per route and new finding (`each`), in the run's row order,
-/// when the run created at least the route's `min_new` findings.
+/// when the run created at least the route's `min_new` findings; routes with `suppress:`
+/// first leave out findings whose key is quiet.
 pub(super) async fn record(
     conn: &mut SqliteConnection,
     lease: &Lease,
     finished_at: DateTime<Utc>,
     routes: &[DeliveryRoute],
+) -> Result<()> {
+    let (suppressing, plain): (Vec<&DeliveryRoute>, Vec<&DeliveryRoute>) =
+        routes.iter().partition(|r| r.suppress.is_some());
+    record_plain(conn, lease, finished_at, &plain).await?;
+    for route in suppressing {
+        record_suppressing(conn, lease, finished_at, route).await?;
+    }
+    Ok(())
+}
+
+/// The deliveries of routes without `suppress:`, written in one statement.
+async fn record_plain(
+    conn: &mut SqliteConnection,
+    lease: &Lease,
+    finished_at: DateTime<Utc>,
+    routes: &[&DeliveryRoute],
 ) -> Result<()> {
     if routes.is_empty() {
         return Ok(());
@@ -63,6 +80,118 @@ pub(super) async fn record(
     .bind(serde_json::to_string(routes)?)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// The deliveries of a route with `suppress:`: the run's new findings whose key is quiet are
+/// left out and counted, the others notified and their keys made quiet for the span.
+async fn record_suppressing(
+    conn: &mut SqliteConnection,
+    lease: &Lease,
+    finished_at: DateTime<Utc>,
+    route: &DeliveryRoute,
+) -> Result<()> {
+    let Some(suppression) = &route.suppress else {
+        return Ok(());
+    };
+    let findings: Vec<(String, Option<String>)> = sqlx::query_as(
+        r"select s.row_hash, r.data from hunt_finding_state s
+          left join hunt_results r on r.run_id = s.last_run_id and r.row_num = s.last_row_num
+          where s.job = ?1 and s.first_seen_at = ?2 and s.first_run_id = ?3
+          order by s.last_row_num, s.row_hash",
+    )
+    .bind(&lease.job)
+    .bind(ts(finished_at))
+    .bind(lease.run_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let instance: String = sqlx::query_scalar(r"select instance from hunt_runs where id = ?1")
+        .bind(lease.run_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let scope = (route.output.as_str(), lease.job.as_str(), instance.as_str());
+    let active: Vec<String> = sqlx::query_scalar(
+        r"select key from hunt_suppressions
+          where output = ?1 and job = ?2 and instance = ?3 and quiet_until > ?4",
+    )
+    .bind(scope.0)
+    .bind(scope.1)
+    .bind(scope.2)
+    .bind(ts(finished_at))
+    .fetch_all(&mut *conn)
+    .await?;
+    let plan = suppression.plan(&findings, &active.into_iter().collect());
+    if plan.notifies(route.min_new) {
+        let quiet_until = finished_at + suppression.span;
+        notify_suppressing(conn, lease, finished_at, route, (scope, quiet_until), &plan).await
+    } else {
+        sqlx::query(
+            r"insert into hunt_suppressed_counts (output, job, instance, suppressed)
+              values (?1, ?2, ?3, ?4)
+              on conflict (output, job, instance)
+                  do update set suppressed = suppressed + excluded.suppressed",
+        )
+        .bind(scope.0)
+        .bind(scope.1)
+        .bind(scope.2)
+        .bind(plan.suppressed)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Writes a suppressing route's deliveries with the count carried so far, and makes the
+/// notified keys quiet until `quiet_until`.
+async fn notify_suppressing(
+    conn: &mut SqliteConnection,
+    lease: &Lease,
+    finished_at: DateTime<Utc>,
+    route: &DeliveryRoute,
+    (scope, quiet_until): ((&str, &str, &str), DateTime<Utc>),
+    plan: &SuppressionPlan,
+) -> Result<()> {
+    let carried: Option<i64> = sqlx::query_scalar(
+        r"delete from hunt_suppressed_counts where output = ?1 and job = ?2 and instance = ?3
+          returning suppressed",
+    )
+    .bind(scope.0)
+    .bind(scope.1)
+    .bind(scope.2)
+    .fetch_optional(&mut *conn)
+    .await?;
+    sqlx::query(
+        r"insert into hunt_suppressions (output, job, instance, key, quiet_until)
+          select ?1, ?2, ?3, value, ?4 from json_each(?5) where true
+          on conflict (output, job, instance, key) do update set quiet_until = excluded.quiet_until",
+    )
+    .bind(scope.0)
+    .bind(scope.1)
+    .bind(scope.2)
+    .bind(ts(quiet_until))
+    .bind(serde_json::to_string(&plan.quiet)?)
+    .execute(&mut *conn)
+    .await?;
+    for (hashes, suppressed) in plan.messages(route.mode, carried.unwrap_or(0)) {
+        sqlx::query(
+            r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings,
+                  suppressed, status, attempts, next_attempt_at, created_at, queued_at)
+              values (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?8)",
+        )
+        .bind(scope.0)
+        .bind(scope.1)
+        .bind(scope.2)
+        .bind(lease.run_id)
+        .bind(route.mode)
+        .bind(serde_json::to_string(&hashes)?)
+        .bind(suppressed)
+        .bind(ts(finished_at))
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 
@@ -222,6 +351,11 @@ impl Deliveries for SqliteStore {
             .await?
             .rows_affected();
         }
+        // Quiet keys past their span decide nothing any more.
+        sqlx::query(r"delete from hunt_suppressions where quiet_until <= ?1")
+            .bind(ts(now))
+            .execute(&self.pool)
+            .await?;
         Ok(deleted)
     }
 }
