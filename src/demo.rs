@@ -87,6 +87,8 @@ pub enum Event<'a> {
     SchedulerStarted,
     /// A run finished (seen by polling the history once a second).
     RunFinished(&'a RunRecord),
+    /// The emulator's webhook took a notification of new findings.
+    Notified(&'a emulator::Received),
     /// The scheduler ran for its time: what it did.
     Summary(&'a Summary),
     /// With [`Options::keep_running`]: the emulator and daemon stay up until Ctrl-C.
@@ -141,6 +143,7 @@ pub async fn run(options: &Options, sink: &mut Sink<'_>) -> Result<()> {
         base_url: &emulator.base_url,
     })?;
 
+    let mut received = emulator.received.subscribe();
     let config_path = write_config(options, &emulator.base_url)?;
     let (config, mut jobs, _) = Loaded::from_path(&config_path, Scope::Jobs)
         .into_valid()
@@ -173,7 +176,7 @@ pub async fn run(options: &Options, sink: &mut Sink<'_>) -> Result<()> {
     ));
 
     sink(Event::SchedulerStarted)?;
-    let runs = follow(&*store, options.run_for, sink).await?;
+    let runs = follow(&*store, &mut received, options.run_for, sink).await?;
 
     let summary = summarize(&*store, &runs, &jobs).await?;
     sink(Event::Summary(&summary))?;
@@ -216,6 +219,10 @@ fn write_config(options: &Options, base_url: &str) -> Result<PathBuf> {
         options.work_dir.join("client-secret"),
         emulator::DEMO_SECRET.into(),
     )?;
+    let hook_secret = write(
+        options.work_dir.join("webhook-secret"),
+        emulator::DEMO_WEBHOOK_SECRET.into(),
+    )?;
     let instance = |cloud: &str| {
         format!(
             "    TenantId: {tenant}\n    ClientId: {app}\n    ClientSecret: {{File: {secret}}}\n    \
@@ -227,15 +234,20 @@ fn write_config(options: &Options, base_url: &str) -> Result<PathBuf> {
     };
     let (jobs, queries) = example_dirs(options)?;
     let text = format!(
-        "# Written by `huntd demo`: two instances signing in to the local emulator.\n\
+        "# Written by `huntd demo`: two instances signing in to the local emulator, and every\n\
+         # job's new findings sent to the emulator's webhook receiver.\n\
          database: sqlite://{database}\njobs: ['{jobs}']\nquery_library: ['{queries}']\n\
-         daemon: {{state_dir: '{state}', max_concurrent_runs: 4}}\ninstances:\n  Contoso:\n{graph}  Fabrikam:\n{mde}",
+         daemon: {{state_dir: '{state}', max_concurrent_runs: 4, notify: {{to: [soc-hook]}}}}\n\
+         outputs:\n  soc-hook: {{type: webhook, url: '{base_url}{hook}', secret: {{File: {hook_secret}}}}}\n\
+         instances:\n  Contoso:\n{graph}  Fabrikam:\n{mde}",
         database = absolute(&options.database).display(),
         jobs = absolute(&jobs).display(),
         queries = absolute(&queries).display(),
         state = options.work_dir.display(),
         graph = instance("global"),
         mde = instance("eu"),
+        hook = emulator::server::WEBHOOK_PATH,
+        hook_secret = hook_secret.display(),
     );
     write(options.work_dir.join("huntd.yaml"), text)
 }
@@ -271,6 +283,7 @@ fn absolute(path: &Path) -> PathBuf {
 /// Reports each run as it finishes, until `run_for` has passed; returns every run seen.
 async fn follow(
     store: &dyn Store,
+    received: &mut tokio::sync::broadcast::Receiver<emulator::Received>,
     run_for: Duration,
     sink: &mut Sink<'_>,
 ) -> Result<Vec<RunRecord>> {
@@ -285,6 +298,10 @@ async fn follow(
                 continue;
             }
             sink(Event::RunFinished(run))?;
+        }
+        // A notification follows its run's commit, so runs are shown first.
+        while let Ok(notice) = received.try_recv() {
+            sink(Event::Notified(&notice))?;
         }
     }
     Ok(runs)

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 #[test]
-fn demo_runs_the_built_in_jobs_from_an_empty_folder_and_later_runs_find_new_rows() {
+fn demo_runs_the_built_in_jobs_from_an_empty_folder_notifies_their_findings_and_later_runs_find_new_rows()
+ {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(env!("CARGO_BIN_EXE_huntd"))
         .current_dir(dir.path())
@@ -64,6 +65,17 @@ fn demo_runs_the_built_in_jobs_from_an_empty_folder_and_later_runs_find_new_rows
     assert!(
         finding_later.len() >= 2,
         "at least two jobs find new rows after their first run: {finding_later:?}\n{text}"
+    );
+    // Every job notifies the emulator's webhook, which checks the signature before it says so.
+    let notified = text
+        .lines()
+        .filter(|line| {
+            line.trim_start().starts_with("-> webhook: ") && line.contains(" new finding")
+        })
+        .count();
+    assert!(
+        notified >= 5,
+        "each job's first findings are notified: {text}"
     );
     assert!(text.contains("two findings:\n  ["), "{text}");
     assert!(

@@ -67,6 +67,7 @@ fn print_event(out: &mut impl Write, options: &Options, event: &Event<'_>) -> st
             run.window_start.format("%m-%d %H:%M:%S"),
             run.window_end.format("%m-%d %H:%M:%S"),
         ),
+        Event::Notified(notice) => writeln!(out, "    -> {}: {}", notice.sink, notice.summary),
         Event::Summary(summary) => print_summary(out, options, summary),
         Event::KeptRunning { base_url } => writeln!(
             out,

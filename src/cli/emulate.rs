@@ -52,6 +52,9 @@ pub struct EmulateArgs {
         requires = "tls"
     )]
     pub tls_cert: PathBuf,
+    /// Receive syslog (RFC 5424) on this address, over UDP and TCP on the same port.
+    #[arg(long, value_name = "ADDR")]
+    pub syslog_listen: Option<std::net::SocketAddr>,
     /// With the sample data, append new events (some of them what the example jobs hunt) this
     /// often, e.g. 5s (0s: off).
     #[arg(long, value_name = "SPAN", value_parser = super::parse_span)]
@@ -84,6 +87,7 @@ pub fn emulate(tenants: Option<&Path>, args: &EmulateArgs) -> anyhow::Result<Exi
         tls_certificate: args.tls.then(|| args.tls_cert.clone()),
         mde_retired: args.mde_retired,
         live_every: args.live_every.filter(|every| !every.is_zero()),
+        syslog_listen: args.syslog_listen,
         ..EmulatorOptions::default()
     };
     let runtime = tokio::runtime::Runtime::new()?;
@@ -91,7 +95,7 @@ pub fn emulate(tenants: Option<&Path>, args: &EmulateArgs) -> anyhow::Result<Exi
         // Registered before the (slow) data load, so an early SIGTERM still exits cleanly.
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let emulator = emulator::serve(options, listener)?;
+        let emulator = emulator::serve(options, listener).await?;
         let stop = emulator.shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
@@ -101,6 +105,15 @@ pub fn emulate(tenants: Option<&Path>, args: &EmulateArgs) -> anyhow::Result<Exi
             stop.cancel();
         });
         eprintln!("huntd emulate: listening on {}", emulator.base_url);
+        eprintln!(
+            "huntd emulate: sinks at {0}{1} (webhook), {0}/dataCollectionRules/<rule>/streams/<stream> (Logs Ingestion), {0}{2} (Splunk HEC)",
+            emulator.base_url,
+            emulator::server::WEBHOOK_PATH,
+            emulator::server::HEC_PATH
+        );
+        if let Some(addr) = emulator.syslog {
+            eprintln!("huntd emulate: syslog on udp://{addr} and tcp://{addr}");
+        }
         if let Some(path) = &emulator.certificate {
             eprintln!(
                 "huntd emulate: certificate in {} (set it as the instances' CaFile)",

@@ -877,7 +877,10 @@ mod tests {
         );
         assert!(notify(&mut check, node.get("bad").expect("bad"), "notify").is_none());
         let d = diags.iter().next().expect("one diagnostic");
-        assert!(d.message.contains("notify.suppress.by names no column"), "{d}");
+        assert!(
+            d.message.contains("notify.suppress.by names no column"),
+            "{d}"
+        );
         assert_eq!(d.location.line, 5);
     }
 

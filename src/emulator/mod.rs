@@ -12,6 +12,7 @@ pub mod server;
 mod tls;
 mod tokens;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -43,6 +44,59 @@ pub const DEMO_USER: &str = "analyst@contoso.com";
 pub const DEMO_MANAGED_IDENTITY: &str = "7e57d000-0000-4000-8000-0000000000a3";
 /// Name of the demo Key Vault secret holding [`DEMO_SECRET`].
 pub const DEMO_VAULT_SECRET: &str = "huntd-demo-client-secret";
+/// The demo webhook receiver's signing secret.
+pub const DEMO_WEBHOOK_SECRET: &str = "demo-webhook-secret";
+/// The demo HTTP Event Collector's token.
+pub const DEMO_HEC_TOKEN: &str = "demo-hec-token";
+/// How far a webhook's signed timestamp may be from the receiver's clock.
+pub const WEBHOOK_MAX_SKEW_SECS: i64 = 300;
+
+/// What one of the emulator's sinks took: announced to [`Emulator::received`]'s subscribers.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `webhook`, `log_analytics`, `splunk_hec` or `syslog`.
+    pub sink: String,
+    /// One line saying what arrived.
+    pub summary: String,
+    /// The idempotency key it carried.
+    pub key: Option<String>,
+    /// The body: the notification, the rows or events, or the syslog message.
+    pub body: serde_json::Value,
+}
+
+impl Received {
+    /// A webhook notification: its job, run and new findings in the summary.
+    pub fn notification(sink: &str, body: &serde_json::Value) -> Self {
+        let count = body["new_findings"].as_u64().unwrap_or_default();
+        let mut summary = format!(
+            "{count} new finding{} from job {} (run {})",
+            if count == 1 { "" } else { "s" },
+            body["job"].as_str().unwrap_or("?"),
+            body["run_id"]
+        );
+        if let Some(suppressed) = body["suppressed"].as_u64().filter(|n| *n > 0) {
+            let _ = write!(summary, ", {suppressed} more suppressed");
+        }
+        Received {
+            sink: sink.to_string(),
+            summary,
+            key: body["idempotency_key"].as_str().map(str::to_string),
+            body: body.clone(),
+        }
+    }
+}
+
+/// The secrets the emulator's sinks check (`sinks:` in its `--config` file).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSecrets {
+    /// The key webhooks must be signed with; unsigned webhooks are taken when unset.
+    #[serde(default, deserialize_with = "optional_secret")]
+    pub webhook_secret: Option<crate::config::Secret>,
+    /// The token HEC posts must carry; any token is taken when unset.
+    #[serde(default, deserialize_with = "optional_secret")]
+    pub hec_token: Option<crate::config::Secret>,
+}
 
 /// Why the emulator could not start or load its data.
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +243,9 @@ pub struct EmulatorConfig {
     /// The machine's managed identity; without it the metadata endpoint refuses.
     #[serde(default)]
     pub managed_identity: Option<ManagedIdentityConfig>,
+    /// What the sinks check.
+    #[serde(default)]
+    pub sinks: SinkSecrets,
 }
 
 impl EmulatorConfig {
@@ -224,6 +281,10 @@ impl EmulatorConfig {
                 client_id: DEMO_MANAGED_IDENTITY.to_string(),
                 roles: vec![GRAPH_ROLE.to_string(), MDE_ROLE.to_string()],
             }),
+            sinks: SinkSecrets {
+                webhook_secret: Some(crate::config::Secret::new(DEMO_WEBHOOK_SECRET)),
+                hec_token: Some(crate::config::Secret::new(DEMO_HEC_TOKEN)),
+            },
         }
     }
 
@@ -297,6 +358,8 @@ pub struct EmulatorOptions {
     pub mde_retired: bool,
     /// With sample data: append new events (some of them what the example jobs hunt) this often.
     pub live_every: Option<Duration>,
+    /// Receive syslog here, over UDP and TCP on the same port.
+    pub syslog_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for EmulatorOptions {
@@ -319,6 +382,7 @@ impl Default for EmulatorOptions {
             tls_certificate: None,
             mde_retired: false,
             live_every: None,
+            syslog_listen: None,
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::config::{Config, Instance, Output, Secret, SecretSource, Sink};
 use crate::store::{DeliveryRecord, FindingRecord};
 
 pub use log_analytics::MAX_CALL_BYTES;
+pub use webhook::{KEY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// How long one send may take.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);

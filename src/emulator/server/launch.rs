@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use chrono::Utc;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -19,13 +19,14 @@ use super::key_vault::vault_secret;
 use super::managed_identity::managed_identity;
 use super::state::{Counters, EmulatorState, Sessions};
 use super::token::issue_token;
+use super::{sinks, syslog};
 use crate::emulator::certs::AppCertificate;
 use crate::emulator::data::{self, SampleOptions};
 use crate::emulator::jsonl;
 use crate::emulator::live::Feed;
 use crate::emulator::tls;
 use crate::emulator::tokens::Signer;
-use crate::emulator::{DataSource, EmulatorOptions, Error, Result};
+use crate::emulator::{DataSource, EmulatorOptions, Error, Received, Result};
 
 /// A running emulator.
 #[derive(Debug)]
@@ -36,6 +37,10 @@ pub struct Emulator {
     pub certificate: Option<PathBuf>,
     /// Cancel to stop the server.
     pub shutdown: CancellationToken,
+    /// What the sinks take; subscribe to hear of each.
+    pub received: tokio::sync::broadcast::Sender<Received>,
+    /// Where the syslog receiver listens (UDP and TCP), when asked for.
+    pub syslog: Option<std::net::SocketAddr>,
     /// The server task; ends after `shutdown` is cancelled.
     pub task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -45,13 +50,16 @@ pub async fn start(options: EmulatorOptions) -> Result<Emulator> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(Error::Serve)?;
-    serve(options, listener)
+    serve(options, listener).await
 }
 
 /// Loads the data (and with TLS writes the certificate), then serves on `listener` in a
 /// background task until the returned [`Emulator`]'s `shutdown` is cancelled.
 #[tracing::instrument(skip_all)]
-pub fn serve(options: EmulatorOptions, listener: tokio::net::TcpListener) -> Result<Emulator> {
+pub async fn serve(
+    options: EmulatorOptions,
+    listener: tokio::net::TcpListener,
+) -> Result<Emulator> {
     let addr = listener.local_addr().map_err(Error::Serve)?;
     let certificate = options.tls_certificate.clone();
     let acceptor = certificate.as_deref().map(tls::self_signed).transpose()?;
@@ -59,8 +67,14 @@ pub fn serve(options: EmulatorOptions, listener: tokio::net::TcpListener) -> Res
         DataSource::Sample { seed, .. } => options.live_every.map(|every| (seed, every)),
         DataSource::Dir(_) | DataSource::Tables(_) => None,
     };
+    let syslog_listen = options.syslog_listen;
     let shared = Arc::new(build(options)?);
     let shutdown = CancellationToken::new();
+    let syslog = match syslog_listen {
+        Some(addr) => Some(syslog::listen(addr, Arc::clone(&shared), shutdown.clone()).await?),
+        None => None,
+    };
+    let received = shared.received.clone();
     if let Some((seed, every)) = live {
         tokio::spawn(feed(Arc::clone(&shared), seed, every, shutdown.clone()));
     }
@@ -77,6 +91,8 @@ pub fn serve(options: EmulatorOptions, listener: tokio::net::TcpListener) -> Res
         base_url: format!("{scheme}://{addr}"),
         certificate,
         shutdown,
+        received,
+        syslog,
         task,
     })
 }
@@ -143,6 +159,7 @@ pub(super) fn build(options: EmulatorOptions) -> Result<EmulatorState> {
         counters: Mutex::new(Counters::default()),
         rng: Mutex::new(StdRng::seed_from_u64(seed)),
         log,
+        received: tokio::sync::broadcast::channel(1024).0,
         options,
     })
 }
@@ -161,6 +178,9 @@ pub(super) fn router(shared: Arc<EmulatorState>) -> Router {
         .route(Api::Mde.path(), endpoint(Api::Mde))
         .route("/secrets/{name}", get(vault_secret))
         .route("/metadata/identity/oauth2/token", get(managed_identity))
+        .route(sinks::WEBHOOK_PATH, post(sinks::webhook))
+        .route(sinks::LOGS_INGESTION_PATH, post(sinks::logs_ingestion))
+        .route(sinks::HEC_PATH, post(sinks::hec))
         .with_state(shared)
 }
 

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::emulator::certs::AppCertificate;
 use crate::emulator::tokens::Signer;
-use crate::emulator::{EmulatorOptions, TenantConfig};
+use crate::emulator::{EmulatorOptions, Received, TenantConfig};
 use kql::Database;
 
 /// Call counts behind quotas and injected faults.
@@ -56,6 +56,8 @@ pub(super) struct EmulatorState {
     pub(super) counters: Mutex<Counters>,
     pub(super) rng: Mutex<StdRng>,
     pub(super) log: Option<Mutex<std::fs::File>>,
+    /// What the sinks took, for whoever listens (`huntd demo`, tests).
+    pub(super) received: tokio::sync::broadcast::Sender<Received>,
 }
 
 impl EmulatorState {
@@ -83,6 +85,11 @@ impl EmulatorState {
                 tracing::warn!(error = %e, "live event does not fit its table");
             }
         }
+    }
+
+    /// Tells the listeners what a sink took; nobody listening is fine.
+    pub(super) fn announce(&self, received: Received) {
+        let _ = self.received.send(received);
     }
 
     pub(super) fn lock_counters(&self) -> std::sync::MutexGuard<'_, Counters> {
