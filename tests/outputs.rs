@@ -23,7 +23,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use daemon_support::{
-    Fake, job_yaml, sqlite_url, start_daemon_with, succeeded, wait_until, write_config,
+    Fake, job_yaml, sqlite_url, start_daemon_with, succeeded, wait_until, wait_until_for,
+    write_config,
 };
 use huntd::store::{self, DeliveryFilter, DeliveryStatus, Store};
 
@@ -306,25 +307,35 @@ fn keys(requests: &[Received]) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_receiver_down_then_up_gets_every_finding_in_order_while_hunts_go_on() {
+async fn a_receiver_down_for_a_minute_then_up_gets_every_finding_in_order_while_hunts_go_on() {
     let fake = Fake::start().await;
     let (receiver, addr) = Receiver::start().await;
     receiver.status.store(503, Ordering::SeqCst);
     let dir = tempfile::tempdir().expect("tempdir");
     setup(&fake, dir.path(), &sqlite_url(dir.path()), addr, "hook");
+    let down_since = tokio::time::Instant::now();
     let mut daemon = start(dir.path());
     let store = store::open(&sqlite_url(dir.path())).await.expect("store");
     wait_until("three runs while the receiver is down", &daemon, || async {
         succeeded(&store, "probe").await >= 3 && receiver.arrived("/hook").len() >= 3
     })
     .await;
+    // Down for a whole minute, while the job runs every two seconds.
+    tokio::time::sleep_until(down_since + Duration::from_secs(60)).await;
     assert!(receiver.taken("/hook").is_empty());
+    let hunted = succeeded(&store, "probe").await;
+    assert!(hunted >= 15, "hunts went on: {hunted} runs in the minute");
     let owed = deliveries(&store).await.len();
     assert!(owed >= 3, "every run left a delivery");
     receiver.status.store(200, Ordering::SeqCst);
-    wait_until("what was owed delivered", &daemon, || async {
-        receiver.taken("/hook").len() >= owed
-    })
+    // After a minute of failures a delivery's next try can be up to two minutes away (the
+    // backoff doubles from 1 s, jittered): the receiver hears again within that.
+    wait_until_for(
+        "what was owed delivered",
+        &daemon,
+        Duration::from_secs(180),
+        || async { receiver.taken("/hook").len() >= owed },
+    )
     .await;
     daemon.signal("TERM");
     assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
@@ -591,6 +602,99 @@ async fn three_nodes_on_postgres_send_each_delivery_once_and_each_job_in_run_ord
                 "{job} in run order: {ids:?}"
             );
         }
+        store.close().await;
+    })
+    .await;
+    db.finish(outcome).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_nodes_claimed_delivery_is_taken_over_by_another_node_when_its_claim_ends() {
+    let Some(db) = postgres::create("huntd_outputs_takeover").await else {
+        return;
+    };
+    let root = &db.base[..db.base.rfind('/').expect("URL has a path")];
+    let url = format!("{root}/{}", db.name);
+    let outcome = tokio::spawn(async move {
+        let fake = Fake::start().await;
+        let (receiver, addr) = Receiver::start().await;
+        // node-0's first send hangs: it is killed holding the claim.
+        receiver.delay_ms.store(120_000, Ordering::SeqCst);
+        let dirs: Vec<tempfile::TempDir> = (0..3)
+            .map(|_| tempfile::tempdir().expect("tempdir"))
+            .collect();
+        for (n, dir) in dirs.iter().enumerate() {
+            setup(&fake, dir.path(), &url, addr, "hook");
+            let path = dir.path().join("huntd.yaml");
+            let text = std::fs::read_to_string(&path).expect("read");
+            std::fs::write(
+                &path,
+                text.replace("node: test-node", &format!("node: node-{n}")),
+            )
+            .expect("write");
+        }
+        // A 3 s lease makes claims last the 10 s minimum.
+        let lease = ["--lease-secs", "3"];
+        let first = start_daemon_with(dirs[0].path(), &lease, &[("HOOK_SECRET", HOOK_SECRET)]);
+        let store = store::open(&url).await.expect("store");
+        wait_until("a send in flight and a run behind it", &first, || async {
+            !receiver.arrived("/hook").is_empty() && deliveries(&store).await.len() >= 2
+        })
+        .await;
+        first.signal("KILL");
+        drop(first);
+        let cut = keys(&receiver.arrived("/hook"));
+        assert_eq!(cut.len(), 1, "one send was under way");
+        let claimed = deliveries(&store)
+            .await
+            .into_iter()
+            .find(|d| d.lease_owner.as_deref() == Some("node-0"))
+            .expect("node-0's claim");
+        let owed: Vec<i64> = deliveries(&store).await.iter().map(|d| d.id).collect();
+
+        receiver.delay_ms.store(0, Ordering::SeqCst);
+        let mut others: Vec<common::Daemon> = dirs[1..]
+            .iter()
+            .map(|dir| start_daemon_with(dir.path(), &lease, &[("HOOK_SECRET", HOOK_SECRET)]))
+            .collect();
+        wait_until("everything node-0 owed delivered", &others[0], || async {
+            let all = deliveries(&store).await;
+            owed.iter().all(|id| {
+                all.iter()
+                    .any(|d| d.id == *id && d.status == DeliveryStatus::Delivered)
+            })
+        })
+        .await;
+        for node in &mut others {
+            node.signal("TERM");
+            assert_eq!(node.exit_code().await, Some(0), "{}", node.log());
+        }
+        let taken = deliveries(&store)
+            .await
+            .into_iter()
+            .find(|d| d.id == claimed.id)
+            .expect("the claimed delivery");
+        assert_ne!(taken.lease_owner.as_deref(), Some("node-0"), "{taken:#?}");
+        let until = claimed.lease_expires_at.expect("a claim has an end");
+        assert!(
+            taken.delivered_at.is_some_and(|at| at >= until),
+            "taken over only once node-0's claim ended: {taken:#?}"
+        );
+        let arrived = keys(&receiver.arrived("/hook"));
+        let repeats = arrived.iter().filter(|k| **k == cut[0]).count();
+        assert_eq!(
+            repeats, 2,
+            "the cut send repeated once, with its key: {arrived:?}"
+        );
+        let mut distinct = arrived.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len() + 1,
+            arrived.len(),
+            "no other duplicates: {arrived:?}"
+        );
+        checked_hooks(&receiver);
         store.close().await;
     })
     .await;

@@ -42,6 +42,8 @@ pub struct Context {
     pub resume_lookups: Semaphore,
     /// What starts the runs claimed through this context.
     pub trigger: Trigger,
+    /// Notified when a run commits deliveries, waking the delivery loop.
+    pub committed: Arc<tokio::sync::Notify>,
 }
 
 impl Context {
@@ -66,11 +68,12 @@ impl Context {
             backing_off: AtomicUsize::new(0),
             resume_lookups: Semaphore::new(RESUME_LOOKUPS),
             trigger: Trigger::Schedule,
+            committed: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
-    /// A context sharing this one's store, hunting client (and so its quotas), permits and
-    /// hard cancel, its runs recorded as started by `trigger`.
+    /// A context sharing this one's store, hunting client (and so its quotas), permits, hard
+    /// cancel and delivery wake-up, its runs recorded as started by `trigger`.
     #[must_use]
     pub fn sibling(&self, trigger: Trigger) -> Self {
         Self {
@@ -84,6 +87,7 @@ impl Context {
             backing_off: AtomicUsize::new(0),
             resume_lookups: Semaphore::new(RESUME_LOOKUPS),
             trigger,
+            committed: Arc::clone(&self.committed),
         }
     }
 

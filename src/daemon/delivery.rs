@@ -16,9 +16,12 @@ use crate::hunt::{Jitter, RetryPolicy};
 use crate::outputs::{Notification, SendError, Sinks};
 use crate::store::{DeliveryOutcome, DeliveryRecord, Store};
 
-/// How long a claim lasts: a send's time limit with room to record it.
-pub const CLAIM: Duration = Duration::from_secs(90);
-/// How often the outbox is looked at when it had nothing due.
+/// The shortest claim: a node's claims last its run lease (`--lease-secs`), but never so short
+/// that a send cannot go out.
+pub const MIN_CLAIM: Duration = Duration::from_secs(10);
+/// Room left in a claim after the send's time limit, to record how it went.
+const RECORD_MARGIN: Duration = Duration::from_secs(5);
+/// How often the outbox is looked at when it had nothing due and no run committed.
 const POLL: Duration = Duration::from_millis(500);
 /// Deliveries claimed (and sent side by side) at once.
 const BATCH: u32 = 32;
@@ -66,14 +69,26 @@ impl SinksCell {
     }
 }
 
+/// How the delivery loop runs: whose claims, how long they last, what wakes it.
+#[derive(Debug)]
+pub struct Loop {
+    /// This node.
+    pub node: String,
+    /// How long a claim lasts; each send is cut short before it ends.
+    pub claim: Duration,
+    /// Notified when a run commits deliveries, so they go out without waiting for the poll.
+    pub committed: Arc<tokio::sync::Notify>,
+}
+
 /// Sends deliveries until `stop` is cancelled; sends under way then finish (each is bounded
-/// by the send timeout) before it returns.
-pub async fn run(
-    store: Arc<dyn Store>,
-    sinks: Arc<SinksCell>,
-    node: String,
-    stop: CancellationToken,
-) {
+/// by its claim) before it returns.
+pub async fn run(store: Arc<dyn Store>, sinks: Arc<SinksCell>, how: Loop, stop: CancellationToken) {
+    let Loop {
+        node,
+        claim,
+        committed,
+    } = how;
+    let claim = claim.max(MIN_CLAIM);
     match store.release_deliveries(&node).await {
         Ok(0) => {}
         Ok(n) => info!(
@@ -101,7 +116,7 @@ pub async fn run(
         } else {
             let now = Utc::now();
             match store
-                .claim_deliveries(&node, &names, now + delta(CLAIM), now, BATCH)
+                .claim_deliveries(&node, &names, now + delta(claim), now, BATCH)
                 .await
             {
                 Ok(claimed) => claimed,
@@ -114,6 +129,7 @@ pub async fn run(
         if claimed.is_empty() {
             tokio::select! {
                 () = stop.cancelled() => break,
+                () = committed.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
             }
             continue;
@@ -121,22 +137,31 @@ pub async fn run(
         futures_util::future::join_all(
             claimed
                 .iter()
-                .map(|delivery| deliver(store.as_ref(), &current, delivery)),
+                .map(|delivery| deliver(store.as_ref(), &current, delivery, claim)),
         )
         .await;
     }
 }
 
-/// Sends one claimed delivery and records the outcome.
+/// Sends one claimed delivery within its `claim` and records the outcome.
 #[tracing::instrument(skip_all, fields(delivery = delivery.id, output = %delivery.output, job = %delivery.job))]
-async fn deliver(store: &dyn Store, sinks: &Sinks, delivery: &DeliveryRecord) {
+async fn deliver(store: &dyn Store, sinks: &Sinks, delivery: &DeliveryRecord, claim: Duration) {
     let sent = match store
         .findings_by_hash(&delivery.job, &delivery.findings)
         .await
     {
         Ok(findings) => {
             let notification = Notification::new(delivery, findings);
-            sinks.send(&delivery.output, &notification).await
+            // A send outliving its claim could overlap another node's send of the same delivery.
+            let limit = claim.saturating_sub(RECORD_MARGIN);
+            tokio::time::timeout(limit, sinks.send(&delivery.output, &notification))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SendError::transient(format!(
+                        "the send took longer than its claim allows ({} s)",
+                        limit.as_secs()
+                    )))
+                })
         }
         Err(e) => Err(SendError::transient(format!(
             "cannot read the findings: {e}"

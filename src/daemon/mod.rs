@@ -264,7 +264,11 @@ pub async fn run(
     let delivering = tokio::spawn(delivery::run(
         Arc::clone(&store),
         Arc::clone(&sinks),
-        node.clone(),
+        delivery::Loop {
+            node: node.clone(),
+            claim: options.lease,
+            committed: Arc::clone(&ctx.committed),
+        },
         shutdown.clone(),
     ));
     let page = Arc::new(metrics::PageSource {

@@ -406,6 +406,9 @@ impl End<'_> {
         };
         match self.ctx.store.finish_run(self.lease, &success).await {
             Ok(finished) => {
+                if !self.notify.is_empty() && finished.new_row_count > 0 {
+                    self.ctx.committed.notify_one();
+                }
                 metrics::committed(
                     &self.lease.job,
                     finished.row_count,

@@ -205,6 +205,22 @@ impl Deliveries for SqliteStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<DeliveryRecord>> {
+        // An idle outbox is the common case: a plain read finds it so without taking the
+        // database's one write lock, which every committing run needs.
+        let due: bool = sqlx::query_scalar(
+            r"select exists (
+                  select 1 from hunt_deliveries
+                  where status = 'pending' and output in (select value from json_each(?1))
+                      and next_attempt_at <= ?2
+                      and (lease_expires_at is null or lease_expires_at < ?2))",
+        )
+        .bind(serde_json::to_string(outputs)?)
+        .bind(ts(now))
+        .fetch_one(&self.pool)
+        .await?;
+        if !due {
+            return Ok(Vec::new());
+        }
         // The write lock from the start: no other node claims between the read and the update.
         let mut tx = self.pool.begin_with("begin immediate").await?;
         let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
