@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 #[path = "postgres.rs"]
-mod scratch;
+pub mod scratch;
 
 use std::future::Future;
 use std::pin::Pin;
