@@ -15,6 +15,7 @@ pub mod emulator;
 pub mod error_chain;
 pub mod examples;
 pub mod hunt;
+pub mod hunt_tests;
 pub mod jobs;
 pub mod load;
 pub mod outputs;

@@ -19,6 +19,7 @@ mod records;
 mod rows;
 mod shared;
 mod status;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,15 @@ Exit codes: 0 ok, 1 invalid input (config or jobs), 2 usage error, 3 runtime fai
 pub enum Command {
     /// Check the config, instances, query library and jobs; report every problem with its line.
     Validate,
+    /// Run the jobs' `tests:` offline through the KQL engine: pass or fail per case, with the
+    /// rows a failing case got; exit 1 when one fails.
+    Test {
+        /// Only these jobs; every job when none is named.
+        jobs: Vec<String>,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
     /// List the jobs with their instance, API, schedule and next three fire times (UTC).
     Jobs {
         /// Output format.
@@ -341,6 +351,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.as_deref();
     match cli.command {
         Command::Validate => check::validate(config),
+        Command::Test {
+            ref jobs,
+            ref junit,
+        } => test::test(config, jobs, junit.as_deref()),
         Command::Jobs { format, costs } => check::list_jobs(config, format, costs),
         Command::Status { format } => status::status(config, format),
         Command::Once {

@@ -113,6 +113,15 @@ fn load_table(path: &Path) -> Result<Table> {
         .and_then(|s| s.to_str())
         .ok_or_else(|| data_error(path, 0, "the file name is not a table name"))?
         .to_string();
+    let records = read_records(path)?;
+    let schema_path = path.with_file_name(format!("{name}.schema.json"));
+    table_from_records(&name, records, read_schema(&schema_path)?, path)
+}
+
+/// The JSON objects of a JSON Lines file, each with its line number; blank lines are skipped.
+pub fn read_records(
+    path: &Path,
+) -> Result<Vec<(usize, serde_json::Map<String, serde_json::Value>)>> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -126,10 +135,18 @@ fn load_table(path: &Path) -> Result<Table> {
             .map_err(|e| data_error(path, i + 1, format!("not a JSON object: {e}")))?;
         records.push((i + 1, record));
     }
-    let schema_path = path.with_file_name(format!("{name}.schema.json"));
-    let columns = if let Some(columns) = read_schema(&schema_path)? {
-        columns
-    } else {
+    Ok(records)
+}
+
+/// A table of `records` (each with the line it came from in `source`), typed by `columns` when
+/// given, else by the values; a column a record lacks is null.
+pub fn table_from_records(
+    name: &str,
+    records: Vec<(usize, serde_json::Map<String, serde_json::Value>)>,
+    columns: Option<Vec<(String, KqlType)>>,
+    source: &Path,
+) -> Result<Table> {
+    let columns = columns.unwrap_or_else(|| {
         let mut columns: Vec<(String, Option<KqlType>)> = Vec::new();
         for (_, record) in &records {
             for (key, value) in record {
@@ -144,8 +161,8 @@ fn load_table(path: &Path) -> Result<Table> {
             .into_iter()
             .map(|(n, t)| (n, t.unwrap_or(KqlType::String)))
             .collect()
-    };
-    let mut table = Table::new(name, columns);
+    });
+    let mut table = Table::new(name.to_string(), columns);
     let mut strings = Interner::default();
     for (line, mut record) in records {
         let mut row = Vec::with_capacity(table.columns.len());
@@ -153,7 +170,7 @@ fn load_table(path: &Path) -> Result<Table> {
             let raw = record.remove(column).unwrap_or(serde_json::Value::Null);
             let cell = convert(raw, *kind).ok_or_else(|| {
                 data_error(
-                    path,
+                    source,
                     line,
                     format!(
                         "column {column} holds a value that is not a {}",

@@ -557,7 +557,7 @@ fn inferred_value(check: &mut Checker<'_>, node: &Node, what: &str) -> Option<Pa
 }
 
 /// A YAML node as JSON, for storing the job as written.
-fn to_json(node: &Node) -> serde_json::Value {
+pub(super) fn to_json(node: &Node) -> serde_json::Value {
     match &node.value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -577,11 +577,13 @@ fn to_json(node: &Node) -> serde_json::Value {
     }
 }
 
-/// The job mapping as JSON, for `hunt_jobs.definition`.
+/// The job mapping as JSON, for `hunt_jobs.definition`; its test cases (input rows that can
+/// be long) are no part of what the daemon runs and are left out.
 pub(super) fn definition(node: &Node) -> BTreeMap<String, serde_json::Value> {
     node.as_map()
         .unwrap_or_default()
         .iter()
+        .filter(|(k, _)| k.name != "tests")
         .map(|(k, v)| (k.name.clone(), to_json(v)))
         .collect()
 }

@@ -40,6 +40,7 @@ const JOB_KEYS: &[&str] = &[
     "splay",
     "backfill_on_create",
     "notify",
+    "tests",
 ];
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
@@ -235,6 +236,15 @@ fn parse_job(
         .and_then(|n| check.strings(n, "`tags`"))
         .map(|tags| tags.into_iter().map(|(t, _)| t).collect())
         .unwrap_or_default();
+    let base_dir = check
+        .file
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let tests = fields
+        .get("tests")
+        .map(|n| super::cases::parse(check, n, &base_dir))
+        .unwrap_or_default();
 
     if check.diags.error_count() > errors_before {
         return None;
@@ -263,6 +273,7 @@ fn parse_job(
         notify: notify.flatten().unwrap_or_default(),
         source: check.file.to_path_buf(),
         definition: definition(node),
+        tests,
     };
     warn_if_unbounded(check, &fields, &job);
     Some(job)

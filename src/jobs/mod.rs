@@ -4,6 +4,7 @@
 //! records each problem with its file and line, so `huntd validate` can show them all at once;
 //! only jobs without errors come back.
 
+pub mod cases;
 mod fields;
 pub mod library;
 mod load;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::diagnostic::Location;
 use crate::schedule::Schedule;
 
+pub use cases::TestCase;
 pub use fields::is_valid_name;
 pub use library::{Library, LibraryQuery, ParamSpec};
 pub use load::{load, load_for};
@@ -139,8 +141,10 @@ pub struct Job {
     pub notify: crate::config::Notify,
     /// The file it was defined in.
     pub source: PathBuf,
-    /// The job as written, for `hunt_jobs.definition`.
+    /// The job as written (its test cases left out), for `hunt_jobs.definition`.
     pub definition: BTreeMap<String, serde_json::Value>,
+    /// Its `tests:`, which `huntd test` runs; the daemon never reads them.
+    pub tests: Vec<TestCase>,
 }
 
 impl Job {

@@ -15,6 +15,24 @@ pub const TIMESTAMP_HEADER: &str = "X-Huntd-Timestamp";
 /// The header carrying the idempotency key.
 pub const KEY_HEADER: &str = "Idempotency-Key";
 
+/// Most findings one webhook body lists; the rest are counted in `findings_omitted`, so a run
+/// with a huge answer still makes a body a receiver can take.
+pub const LIST_CAP: usize = 1000;
+
+/// The notification as a webhook's JSON: at most [`LIST_CAP`] findings, and
+/// `findings_omitted` counting the rest.
+pub(super) fn body(notification: &Notification) -> Result<Vec<u8>, SendError> {
+    let failed =
+        |e: serde_json::Error| SendError::transient(format!("cannot write the notification: {e}"));
+    let mut body = serde_json::to_value(notification).map_err(failed)?;
+    let omitted = notification.findings.len().saturating_sub(LIST_CAP);
+    if let Some(findings) = body["findings"].as_array_mut() {
+        findings.truncate(LIST_CAP);
+    }
+    body["findings_omitted"] = omitted.into();
+    serde_json::to_vec(&body).map_err(failed)
+}
+
 /// Posts `notification`, signed with `secret`.
 pub(super) async fn send(
     client: &reqwest::Client,
@@ -22,8 +40,7 @@ pub(super) async fn send(
     secret: &Secret,
     notification: &Notification,
 ) -> Result<(), SendError> {
-    let body = serde_json::to_vec(notification)
-        .map_err(|e| SendError::transient(format!("cannot write the notification: {e}")))?;
+    let body = body(notification)?;
     let timestamp = Utc::now().timestamp().to_string();
     let signature = signature(secret, &timestamp, &body);
     let headers = [
@@ -56,6 +73,18 @@ pub fn signature(secret: &Secret, timestamp: &str, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_lists_at_most_the_cap_and_counts_the_rest() {
+        let mut n = Notification::sample("hook");
+        let one = n.findings[0].clone();
+        n.findings = vec![one; LIST_CAP + 5];
+        let body: serde_json::Value =
+            serde_json::from_slice(&body(&n).expect("a body")).expect("JSON");
+        assert_eq!(body["findings"].as_array().map(Vec::len), Some(LIST_CAP));
+        assert_eq!(body["findings_omitted"], 5);
+        assert_eq!(body["idempotency_key"], n.idempotency_key.as_str());
+    }
 
     #[test]
     fn the_signature_covers_the_timestamp_and_the_body() {
