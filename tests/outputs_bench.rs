@@ -151,16 +151,17 @@ async fn drain(store: Arc<dyn Store>, hook: &Hook, addr: SocketAddr, expected: u
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("huntd.yaml");
     std::fs::create_dir(dir.path().join("jobs")).expect("jobs");
+    std::fs::write(dir.path().join("hook-secret"), "k").expect("secret");
     std::fs::write(
         &path,
         format!(
-            "jobs: [jobs]\noutputs:\n  hook: {{type: webhook, url: 'http://{addr}/hook', secret: {{EnvironmentVar: HOOK}}}}\n"
+            "jobs: [jobs]\noutputs:\n  hook: {{type: webhook, url: 'http://{addr}/hook', secret: {{File: hook-secret}}}}\n"
         ),
     )
     .expect("config");
     let mut diags = Diagnostics::new();
-    let config = huntd::config::load_in(&path, &EnvVars::from_vars([("HOOK", "k")]), &mut diags)
-        .expect("config loads");
+    let no_env = EnvVars::from_vars::<&str, &str>([]);
+    let config = huntd::config::load_in(&path, &no_env, &mut diags).expect("config loads");
     let sinks = Sinks::new(&config, "bench", Arc::new(Tokens::new(dir.path()))).expect("sinks");
     let before = hook.taken.load(Ordering::SeqCst);
     let stop = CancellationToken::new();

@@ -10,6 +10,7 @@ mod fields;
 pub mod instance;
 pub mod key_vault;
 mod msticpy;
+pub mod notify;
 pub mod outputs;
 pub mod redact;
 pub mod secret;
@@ -25,10 +26,8 @@ pub use env::EnvVars;
 pub(crate) use env::expand_path;
 pub use instance::{Instance, Quota};
 pub use key_vault::{KeyVaultAuth, KeyVaultSettings};
-pub use outputs::{
-    DEFAULT_MAX_AGE, Notify, NotifyMode, Output, Sink, SinkUrl, Suppress, SyslogFormat,
-    SyslogTransport,
-};
+pub use notify::{Notify, NotifyMode, Suppress};
+pub use outputs::{DEFAULT_MAX_AGE, Output, Sink, SinkUrl, SyslogFormat, SyslogTransport};
 pub use secret::{Error, KeyVaultRef, Result, Secret, SecretSource};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, Severity};
@@ -271,7 +270,7 @@ pub fn load_in(path: &Path, env: &EnvVars, diags: &mut Diagnostics) -> Option<Co
     };
     if let Some(node) = root.get("daemon").and_then(|d| d.get("notify")) {
         let names: BTreeSet<String> = outputs.keys().chain(&invalid_outputs).cloned().collect();
-        outputs::check_targets(&mut check, &daemon.notify, node.location, &names);
+        notify::check_targets(&mut check, &daemon.notify, node.location, &names);
     }
 
     Some(Config {
@@ -589,7 +588,7 @@ fn daemon(
         }
     }
     if let Some(n) = node.get("notify").filter(|n| !n.is_null())
-        && let Some(notify) = outputs::notify(check, n, "daemon.notify")
+        && let Some(notify) = notify::notify(check, n, "daemon.notify")
     {
         settings.notify = notify;
     }

@@ -77,7 +77,7 @@ pub fn load_for(config: &crate::config::Config, diags: &mut Diagnostics) -> (Lib
                 Location::START => job.line_of(&["notify"]),
                 at => at,
             };
-            crate::config::outputs::check_targets(&mut check, &job.notify, at, &outputs);
+            crate::config::notify::check_targets(&mut check, &job.notify, at, &outputs);
         }
         job.notify = job.notify.over(&config.daemon.notify);
     }
@@ -230,7 +230,7 @@ fn parse_job(
     let timespan = optional(check, &fields, "timespan", true, boolean);
     let notify = fields
         .get("notify")
-        .map(|n| crate::config::outputs::notify(check, n, "notify"));
+        .map(|n| crate::config::notify::notify(check, n, "notify"));
     let tags = fields
         .get("tags")
         .and_then(|n| check.strings(n, "`tags`"))

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Result;
-use super::records::FindingRecord;
+use super::records::{FindingRecord, Lease};
 
 /// One output a run's new findings go to: what [`RunSuccess::notify`](super::RunSuccess)
 /// lists, and what the commit turns into `hunt_deliveries` rows.
@@ -44,6 +44,111 @@ pub(super) struct SuppressionPlan {
     pub quiet: Vec<String>,
     /// How many findings were left out.
     pub suppressed: i64,
+}
+
+/// Whose quiet keys and carried count: an output, a job and an instance.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SuppressionScope<'a> {
+    /// The output.
+    pub output: &'a str,
+    /// The job.
+    pub job: &'a str,
+    /// The run's instance.
+    pub instance: &'a str,
+}
+
+/// The statements `suppress:` needs, each backend's own SQL, run in the committing
+/// transaction; [`record_suppressing`] is the one flow over them.
+#[async_trait::async_trait]
+pub(super) trait SuppressionSql: Send {
+    /// The run's new findings (row hash and row as JSON text), in row order.
+    async fn new_findings(
+        &mut self,
+        lease: &Lease,
+        finished_at: DateTime<Utc>,
+    ) -> Result<Vec<(String, Option<String>)>>;
+    /// The run's instance.
+    async fn run_instance(&mut self, run_id: i64) -> Result<String>;
+    /// The keys still quiet at `at`.
+    async fn quiet_keys(
+        &mut self,
+        scope: SuppressionScope<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<String>>;
+    /// Adds `suppressed` to what the next notification reports.
+    async fn carry(&mut self, scope: SuppressionScope<'_>, suppressed: i64) -> Result<()>;
+    /// Takes what earlier runs carried, leaving nothing.
+    async fn take_carried(&mut self, scope: SuppressionScope<'_>) -> Result<i64>;
+    /// Makes `keys` quiet until `until`.
+    async fn make_quiet(
+        &mut self,
+        scope: SuppressionScope<'_>,
+        keys: &[String],
+        until: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Writes one pending delivery of `findings` for the run.
+    async fn insert_delivery(
+        &mut self,
+        scope: SuppressionScope<'_>,
+        message: SuppressedMessage<'_>,
+    ) -> Result<()>;
+}
+
+/// One delivery a suppressing route writes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SuppressedMessage<'a> {
+    /// The run.
+    pub run_id: i64,
+    /// `digest` or `each`.
+    pub mode: &'a str,
+    /// The findings it covers.
+    pub findings: &'a [String],
+    /// What it reports as left out.
+    pub suppressed: i64,
+    /// The commit time.
+    pub at: DateTime<Utc>,
+}
+
+/// The deliveries of a route with `suppress:`: the run's new findings whose key is quiet are
+/// left out and counted, the others notified and their keys made quiet for the span.
+pub(super) async fn record_suppressing(
+    sql: &mut dyn SuppressionSql,
+    lease: &Lease,
+    finished_at: DateTime<Utc>,
+    route: &DeliveryRoute,
+) -> Result<()> {
+    let Some(suppression) = &route.suppress else {
+        return Ok(());
+    };
+    let findings = sql.new_findings(lease, finished_at).await?;
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let instance = sql.run_instance(lease.run_id).await?;
+    let scope = SuppressionScope {
+        output: &route.output,
+        job: &lease.job,
+        instance: &instance,
+    };
+    let active = sql.quiet_keys(scope, finished_at).await?;
+    let plan = suppression.plan(&findings, &active.into_iter().collect());
+    if !plan.notifies(route.min_new) {
+        return sql.carry(scope, plan.suppressed).await;
+    }
+    let carried = sql.take_carried(scope).await?;
+    sql.make_quiet(scope, &plan.quiet, finished_at + suppression.span)
+        .await?;
+    for (hashes, suppressed) in plan.messages(route.mode, carried) {
+        let message = SuppressedMessage {
+            run_id: lease.run_id,
+            mode: route.mode,
+            findings: &hashes,
+            suppressed,
+            at: finished_at,
+        };
+        sql.insert_delivery(scope, message).await?;
+    }
+    Ok(())
 }
 
 impl SuppressionPlan {

@@ -10,7 +10,8 @@ use crate::store::Result;
 use crate::store::backend::cutoff;
 use crate::store::deliveries::{
     Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryRow,
-    DeliveryStatus, OutcomeColumns, RetryTarget, SuppressionPlan, in_order,
+    DeliveryStatus, OutcomeColumns, RetryTarget, SuppressedMessage, SuppressionScope,
+    SuppressionSql, in_order, record_suppressing,
 };
 use crate::store::records::{FindingRecord, Lease};
 
@@ -19,7 +20,7 @@ const COLUMNS: &str = "d.id, d.output, d.job, d.instance, d.run_id, d.mode, \
      d.findings::text as findings, d.suppressed, d.status, d.attempts, d.next_attempt_at, d.lease_owner, \
      d.lease_expires_at, d.last_error, d.created_at, d.queued_at, d.delivered_at";
 
-/// Writes the deliveries the run's new findings owe `routes`, inside the run's transaction:
+/// Writes the deliveries the run's `new_findings` owe `routes`, inside the run's transaction:
 /// one per route (`digest`) or per route and new finding (`each`), in the run's row order,
 /// when the run created at least the route's `min_new` findings; routes with `suppress:`
 /// first leave out findings whose key is quiet.
@@ -28,12 +29,16 @@ pub(super) async fn record(
     lease: &Lease,
     finished_at: DateTime<Utc>,
     routes: &[DeliveryRoute],
+    new_findings: i64,
 ) -> Result<()> {
-    let (suppressing, plain): (Vec<&DeliveryRoute>, Vec<&DeliveryRoute>) =
-        routes.iter().partition(|r| r.suppress.is_some());
+    // Most runs find nothing new: they owe nothing, and the commit pays nothing for outputs.
+    let (suppressing, plain): (Vec<&DeliveryRoute>, Vec<&DeliveryRoute>) = routes
+        .iter()
+        .filter(|r| new_findings > 0 && new_findings >= r.min_new)
+        .partition(|r| r.suppress.is_some());
     record_plain(conn, lease, finished_at, &plain).await?;
     for route in suppressing {
-        record_suppressing(conn, lease, finished_at, route).await?;
+        record_suppressing(&mut Suppressions(&mut *conn), lease, finished_at, route).await?;
     }
     Ok(())
 }
@@ -53,7 +58,6 @@ async fn record_plain(
               select row_hash, last_row_num from hunt_finding_state
               where job = $1 and first_seen_at = $2 and first_run_id = $3
           ),
-          counted as (select count(*) as n from new),
           routes as (
               select p.position, p.route ->> 'output' as output, p.route ->> 'mode' as mode,
                   (p.route ->> 'min_new')::bigint as min_new
@@ -70,10 +74,8 @@ async fn record_plain(
               attempts, next_attempt_at, created_at, queued_at)
           select r.output, $1, u.instance, $3, r.mode, m.findings, 'pending', 0, $2, $2, $2
           from routes r
-          cross join counted c
           join hunt_runs u on u.id = $3
           join messages m on m.mode = r.mode
-          where c.n > 0 and c.n >= r.min_new
           order by r.position, m.position",
     )
     .bind(&lease.job)
@@ -85,116 +87,127 @@ async fn record_plain(
     Ok(())
 }
 
-/// The deliveries of a route with `suppress:`: the run's new findings whose key is quiet are
-/// left out and counted, the others notified and their keys made quiet for the span.
-async fn record_suppressing(
-    conn: &mut PgConnection,
-    lease: &Lease,
-    finished_at: DateTime<Utc>,
-    route: &DeliveryRoute,
-) -> Result<()> {
-    let Some(suppression) = &route.suppress else {
-        return Ok(());
-    };
-    let findings: Vec<(String, Option<String>)> = sqlx::query_as(
-        r"select s.row_hash, r.data::text from hunt_finding_state s
-          left join hunt_results r on r.run_id = s.last_run_id and r.row_num = s.last_row_num
-          where s.job = $1 and s.first_seen_at = $2 and s.first_run_id = $3
-          order by s.last_row_num, s.row_hash",
-    )
-    .bind(&lease.job)
-    .bind(finished_at)
-    .bind(lease.run_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    if findings.is_empty() {
-        return Ok(());
-    }
-    let instance: String = sqlx::query_scalar(r"select instance from hunt_runs where id = $1")
+/// PostgreSQL's statements for `suppress:`, on the committing transaction's connection.
+struct Suppressions<'c>(&'c mut PgConnection);
+
+#[async_trait::async_trait]
+impl SuppressionSql for Suppressions<'_> {
+    async fn new_findings(
+        &mut self,
+        lease: &Lease,
+        finished_at: DateTime<Utc>,
+    ) -> Result<Vec<(String, Option<String>)>> {
+        Ok(sqlx::query_as(
+            r"select s.row_hash, r.data::text from hunt_finding_state s
+              left join hunt_results r on r.run_id = s.last_run_id and r.row_num = s.last_row_num
+              where s.job = $1 and s.first_seen_at = $2 and s.first_run_id = $3
+              order by s.last_row_num, s.row_hash",
+        )
+        .bind(&lease.job)
+        .bind(finished_at)
         .bind(lease.run_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let scope = (route.output.as_str(), lease.job.as_str(), instance.as_str());
-    let active: Vec<String> = sqlx::query_scalar(
-        r"select key from hunt_suppressions
-          where output = $1 and job = $2 and instance = $3 and quiet_until > $4",
-    )
-    .bind(scope.0)
-    .bind(scope.1)
-    .bind(scope.2)
-    .bind(finished_at)
-    .fetch_all(&mut *conn)
-    .await?;
-    let plan = suppression.plan(&findings, &active.into_iter().collect());
-    if plan.notifies(route.min_new) {
-        let quiet_until = finished_at + suppression.span;
-        notify_suppressing(conn, lease, finished_at, route, (scope, quiet_until), &plan).await
-    } else {
+        .fetch_all(&mut *self.0)
+        .await?)
+    }
+
+    async fn run_instance(&mut self, run_id: i64) -> Result<String> {
+        Ok(
+            sqlx::query_scalar(r"select instance from hunt_runs where id = $1")
+                .bind(run_id)
+                .fetch_one(&mut *self.0)
+                .await?,
+        )
+    }
+
+    async fn quiet_keys(
+        &mut self,
+        scope: SuppressionScope<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            r"select key from hunt_suppressions
+              where output = $1 and job = $2 and instance = $3 and quiet_until > $4",
+        )
+        .bind(scope.output)
+        .bind(scope.job)
+        .bind(scope.instance)
+        .bind(at)
+        .fetch_all(&mut *self.0)
+        .await?)
+    }
+
+    async fn carry(&mut self, scope: SuppressionScope<'_>, suppressed: i64) -> Result<()> {
         sqlx::query(
             r"insert into hunt_suppressed_counts (output, job, instance, suppressed)
               values ($1, $2, $3, $4)
               on conflict (output, job, instance)
                   do update set suppressed = hunt_suppressed_counts.suppressed + excluded.suppressed",
         )
-        .bind(scope.0)
-        .bind(scope.1)
-        .bind(scope.2)
-        .bind(plan.suppressed)
-        .execute(&mut *conn)
+        .bind(scope.output)
+        .bind(scope.job)
+        .bind(scope.instance)
+        .bind(suppressed)
+        .execute(&mut *self.0)
         .await?;
         Ok(())
     }
-}
 
-/// Writes a suppressing route's deliveries with the count carried so far, and makes the
-/// notified keys quiet until `quiet_until`.
-async fn notify_suppressing(
-    conn: &mut PgConnection,
-    lease: &Lease,
-    finished_at: DateTime<Utc>,
-    route: &DeliveryRoute,
-    (scope, quiet_until): ((&str, &str, &str), DateTime<Utc>),
-    plan: &SuppressionPlan,
-) -> Result<()> {
-    let carried: Option<i64> = sqlx::query_scalar(
-        r"delete from hunt_suppressed_counts where output = $1 and job = $2 and instance = $3
-          returning suppressed",
-    )
-    .bind(scope.0)
-    .bind(scope.1)
-    .bind(scope.2)
-    .fetch_optional(&mut *conn)
-    .await?;
-    sqlx::query(
-        r"insert into hunt_suppressions (output, job, instance, key, quiet_until)
-          select $1, $2, $3, k, $4 from jsonb_array_elements_text($5::jsonb) as k
-          on conflict (output, job, instance, key) do update set quiet_until = excluded.quiet_until",
-    )
-    .bind(scope.0)
-    .bind(scope.1)
-    .bind(scope.2)
-    .bind(quiet_until)
-    .bind(serde_json::to_string(&plan.quiet)?)
-    .execute(&mut *conn)
-    .await?;
-    for (hashes, suppressed) in plan.messages(route.mode, carried.unwrap_or(0)) {
+    async fn take_carried(&mut self, scope: SuppressionScope<'_>) -> Result<i64> {
+        let carried: Option<i64> = sqlx::query_scalar(
+            r"delete from hunt_suppressed_counts where output = $1 and job = $2 and instance = $3
+              returning suppressed",
+        )
+        .bind(scope.output)
+        .bind(scope.job)
+        .bind(scope.instance)
+        .fetch_optional(&mut *self.0)
+        .await?;
+        Ok(carried.unwrap_or(0))
+    }
+
+    async fn make_quiet(
+        &mut self,
+        scope: SuppressionScope<'_>,
+        keys: &[String],
+        until: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            r"insert into hunt_suppressions (output, job, instance, key, quiet_until)
+              select $1, $2, $3, k, $4 from jsonb_array_elements_text($5::jsonb) as k
+              on conflict (output, job, instance, key) do update set quiet_until = excluded.quiet_until",
+        )
+        .bind(scope.output)
+        .bind(scope.job)
+        .bind(scope.instance)
+        .bind(until)
+        .bind(serde_json::to_string(keys)?)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_delivery(
+        &mut self,
+        scope: SuppressionScope<'_>,
+        message: SuppressedMessage<'_>,
+    ) -> Result<()> {
         sqlx::query(
             r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings,
                   suppressed, status, attempts, next_attempt_at, created_at, queued_at)
               values ($1, $2, $3, $4, $5, $6::jsonb, $7, 'pending', 0, $8, $8, $8)",
         )
-        .bind(scope.0)
-        .bind(scope.1)
-        .bind(scope.2)
-        .bind(lease.run_id)
-        .bind(route.mode)
-        .bind(serde_json::to_string(&hashes)?)
-        .bind(suppressed)
-        .bind(finished_at)
-        .execute(&mut *conn)
+        .bind(scope.output)
+        .bind(scope.job)
+        .bind(scope.instance)
+        .bind(message.run_id)
+        .bind(message.mode)
+        .bind(serde_json::to_string(message.findings)?)
+        .bind(message.suppressed)
+        .bind(message.at)
+        .execute(&mut *self.0)
         .await?;
+        Ok(())
     }
-    Ok(())
 }
 
 #[async_trait::async_trait]
