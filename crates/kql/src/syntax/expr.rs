@@ -1,0 +1,361 @@
+//! Scalar expressions, by precedence: `or`, `and`, one comparison, `+ -`, `* / %`, a sign,
+//! then member access, indexing and calls on a primary.
+
+use super::cursor::{Checker, Step};
+use super::lex::Kind;
+
+/// Comparison and string operators that take one operand on the right.
+const BINARY_WORDS: [&str; 44] = [
+    "has",
+    "!has",
+    "has_cs",
+    "!has_cs",
+    "hasprefix",
+    "!hasprefix",
+    "hasprefix_cs",
+    "!hasprefix_cs",
+    "hassuffix",
+    "!hassuffix",
+    "hassuffix_cs",
+    "!hassuffix_cs",
+    "contains",
+    "!contains",
+    "contains_cs",
+    "!contains_cs",
+    "startswith",
+    "!startswith",
+    "startswith_cs",
+    "!startswith_cs",
+    "endswith",
+    "!endswith",
+    "endswith_cs",
+    "!endswith_cs",
+    "like",
+    "!like",
+    "likecs",
+    "!likecs",
+    "notlike",
+    "notlikecs",
+    "notcontains",
+    "notcontainscs",
+    "notstartswith",
+    "notstartswithcs",
+    "notendswith",
+    "notendswithcs",
+    "matches",
+    "hasprefixcs",
+    "hassuffixcs",
+    "containscs",
+    "startswithcs",
+    "endswithcs",
+    "notbetween",
+    "notin",
+];
+
+/// Operators that take a parenthesized list on the right.
+const LIST_WORDS: [&str; 7] = ["in", "!in", "in~", "!in~", "has_any", "has_all", "in_cs"];
+
+const SYMBOL_OPS: [&str; 9] = ["==", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~"];
+
+impl Checker<'_> {
+    /// A scalar expression.
+    pub(super) fn expr(&mut self) -> Step {
+        self.nested(|p| {
+            p.and_expr()?;
+            while p.eat_word("or") {
+                p.and_expr()?;
+            }
+            Ok(())
+        })
+    }
+
+    fn and_expr(&mut self) -> Step {
+        self.comparison()?;
+        while self.eat_word("and") {
+            self.comparison()?;
+        }
+        Ok(())
+    }
+
+    /// An additive expression and at most one comparison after it (they do not chain).
+    fn comparison(&mut self) -> Step {
+        self.additive()?;
+        if SYMBOL_OPS.iter().any(|op| self.is(op)) {
+            self.bump();
+            return self.additive();
+        }
+        let w = self.word();
+        if w == "matches" {
+            self.bump();
+            self.expect_word("regex")?;
+            return self.additive();
+        }
+        if BINARY_WORDS.contains(&w) {
+            self.bump();
+            return self.additive();
+        }
+        if LIST_WORDS.contains(&w) {
+            self.bump();
+            return self.in_list();
+        }
+        if w == "between" || w == "!between" {
+            self.bump();
+            self.expect("(")?;
+            self.additive()?;
+            self.expect("..")?;
+            self.additive()?;
+            return self.expect(")");
+        }
+        Ok(())
+    }
+
+    /// `(a, b, ...)` or `(tabular expression)` after `in` and its kin.
+    fn in_list(&mut self) -> Step {
+        self.expect("(")?;
+        self.pipe_or_expr_list()?;
+        self.expect(")")
+    }
+
+    /// Inside parentheses: a tabular expression (one with a pipe) or expressions.
+    pub(super) fn pipe_or_expr_list(&mut self) -> Step {
+        self.pipe_element()?;
+        if self.is("|") {
+            while self.eat("|") {
+                self.operator()?;
+            }
+            return Ok(());
+        }
+        while self.eat(",") {
+            self.expr()?;
+        }
+        Ok(())
+    }
+
+    fn additive(&mut self) -> Step {
+        self.multiplicative()?;
+        while self.is("+") || self.is("-") {
+            self.bump();
+            self.multiplicative()?;
+        }
+        Ok(())
+    }
+
+    fn multiplicative(&mut self) -> Step {
+        self.unary()?;
+        while self.is("*") || self.is("/") || self.is("%") {
+            self.bump();
+            self.unary()?;
+        }
+        Ok(())
+    }
+
+    /// One sign at most: Kusto rejects `- -x`.
+    fn unary(&mut self) -> Step {
+        if self.is("-") || self.is("+") {
+            self.bump();
+        }
+        self.postfix()
+    }
+
+    fn postfix(&mut self) -> Step {
+        self.nested(|p| {
+            p.primary()?;
+            loop {
+                if p.eat(".") {
+                    p.member()?;
+                } else if p.eat("[") {
+                    p.expr()?;
+                    p.expect("]")?;
+                } else {
+                    return Ok(());
+                }
+            }
+        })
+    }
+
+    /// After a dot: a name (any word, keywords included), `['name']`, or a method call.
+    fn member(&mut self) -> Step {
+        if self.is("[") {
+            return self.name();
+        }
+        if self.tok().kind != Kind::Word && self.tok().kind != Kind::Typed {
+            return self.fail("a name");
+        }
+        self.bump();
+        if self.is("(") {
+            self.call_args()?;
+        }
+        Ok(())
+    }
+
+    fn primary(&mut self) -> Step {
+        let t = self.tok();
+        match t.kind {
+            Kind::Str => {
+                while self.tok().kind == Kind::Str {
+                    self.bump();
+                }
+                Ok(())
+            }
+            Kind::Num | Kind::Typed => {
+                self.bump();
+                Ok(())
+            }
+            Kind::Punct("(") => {
+                self.bump();
+                self.nested(|p| {
+                    p.pipe_element()?;
+                    while p.eat("|") {
+                        p.operator()?;
+                    }
+                    Ok(())
+                })?;
+                self.expect(")")
+            }
+            Kind::Word => self.word_primary(),
+            _ if self.at_name() => {
+                self.name()?;
+                if self.is("(") {
+                    self.call_args()?;
+                }
+                Ok(())
+            }
+            Kind::Punct("[") => {
+                self.bump();
+                self.expr()?;
+                self.expect("]")
+            }
+            _ => self.fail("an expression"),
+        }
+    }
+
+    /// A primary that starts with a word: a special form, a call, or a name.
+    fn word_primary(&mut self) -> Step {
+        match self.word() {
+            "dynamic" if self.is_at(1, "(") => {
+                self.bump();
+                self.bump();
+                self.json()?;
+                return self.expect(")");
+            }
+            "toscalar" | "materialize" if self.is_at(1, "(") => {
+                self.construct();
+                self.bump();
+                self.pipe_args()?;
+                return self.expect(")");
+            }
+            _ => {}
+        }
+        if !self.at_name() {
+            return self.fail("an expression");
+        }
+        self.bump();
+        if self.is("(") {
+            self.call_args()?;
+        }
+        Ok(())
+    }
+
+    /// `toscalar(...)`'s argument: a tabular expression, then optional `kind = ...` options.
+    fn pipe_args(&mut self) -> Step {
+        self.pipe()?;
+        while self.eat(",") {
+            self.expr()?;
+        }
+        Ok(())
+    }
+
+    /// `(args)` of a call: expressions, `name = expr`, or `*`.
+    pub(super) fn call_args(&mut self) -> Step {
+        self.expect("(")?;
+        if self.eat(")") {
+            return Ok(());
+        }
+        self.list(|p| {
+            if p.is("*") {
+                p.bump();
+                return Ok(());
+            }
+            if p.at_name() && p.is_at(1, "=") && !p.is_at(1, "==") {
+                p.bump();
+                p.bump();
+            }
+            p.expr()
+        })?;
+        self.expect(")")
+    }
+
+    /// A `dynamic(...)` value: JSON-like, with KQL literals allowed as scalars.
+    fn json(&mut self) -> Step {
+        self.nested(|p| {
+            if p.eat("[") {
+                if !p.eat("]") {
+                    p.list(Self::json)?;
+                    p.expect("]")?;
+                }
+                return Ok(());
+            }
+            if p.eat("{") {
+                if !p.eat("}") {
+                    p.list(|q| {
+                        if q.tok().kind != Kind::Str {
+                            return q.fail("a property name in quotes");
+                        }
+                        q.bump();
+                        q.expect(":")?;
+                        q.json()
+                    })?;
+                    p.expect("}")?;
+                }
+                return Ok(());
+            }
+            if p.is("-") || p.is("+") {
+                p.bump();
+            }
+            match p.tok().kind {
+                Kind::Str | Kind::Num | Kind::Typed => {
+                    p.bump();
+                    Ok(())
+                }
+                Kind::Word if matches!(p.word(), "true" | "false" | "null") => {
+                    p.bump();
+                    Ok(())
+                }
+                _ => p.fail("a dynamic value"),
+            }
+        })
+    }
+
+    /// `name = expr`, `(a, b) = expr` or `expr`.
+    pub(super) fn named_expr(&mut self) -> Step {
+        if self.at_name() && self.is_at(1, "=") {
+            self.name()?;
+            self.bump();
+        } else if self.is("(") && self.tuple_names_follow() {
+            self.bump();
+            self.list(Self::name)?;
+            self.expect(")")?;
+            self.expect("=")?;
+        }
+        self.expr()
+    }
+
+    /// Whether `(a, b, ...) =` starts here.
+    fn tuple_names_follow(&self) -> bool {
+        let mut n = 1;
+        loop {
+            let t = self.at(n);
+            if t.kind != Kind::Word && !self.is_at(n, "[") {
+                return false;
+            }
+            n += if self.is_at(n, "[") { 3 } else { 1 };
+            if self.is_at(n, ")") {
+                return self.is_at(n + 1, "=");
+            }
+            if !self.is_at(n, ",") {
+                return false;
+            }
+            n += 1;
+        }
+    }
+}
