@@ -7,6 +7,7 @@
 mod fields;
 pub mod library;
 mod load;
+pub mod syntax;
 pub mod template;
 
 use std::collections::BTreeMap;

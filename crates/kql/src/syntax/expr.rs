@@ -5,7 +5,7 @@ use super::cursor::{Checker, Step};
 use super::lex::Kind;
 
 /// Comparison and string operators that take one operand on the right.
-const BINARY_WORDS: [&str; 44] = [
+pub(super) const BINARY_WORDS: [&str; 44] = [
     "has",
     "!has",
     "has_cs",
@@ -53,7 +53,8 @@ const BINARY_WORDS: [&str; 44] = [
 ];
 
 /// Operators that take a parenthesized list on the right.
-const LIST_WORDS: [&str; 7] = ["in", "!in", "in~", "!in~", "has_any", "has_all", "in_cs"];
+pub(super) const LIST_WORDS: [&str; 7] =
+    ["in", "!in", "in~", "!in~", "has_any", "has_all", "in_cs"];
 
 const SYMBOL_OPS: [&str; 9] = ["==", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~"];
 

@@ -61,5 +61,16 @@ pub fn check(src: &str) -> Syntax {
     }
 }
 
+/// The words of the language a misspelt word is compared with for a "did you mean": the
+/// tabular operators and the string and list operators.
+pub fn keywords() -> impl Iterator<Item = &'static str> {
+    operators::OPERATORS
+        .iter()
+        .chain(&expr::BINARY_WORDS)
+        .chain(&expr::LIST_WORDS)
+        .copied()
+        .filter(|w| !w.starts_with('!'))
+}
+
 #[cfg(test)]
 mod tests;

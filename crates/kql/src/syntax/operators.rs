@@ -4,7 +4,7 @@ use super::cursor::{Checker, Step};
 use super::lex::Kind;
 
 /// Every tabular operator keyword the checker knows.
-const OPERATORS: [&str; 50] = [
+pub(super) const OPERATORS: [&str; 50] = [
     "where",
     "filter",
     "project",
