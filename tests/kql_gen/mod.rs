@@ -146,7 +146,16 @@ impl Generator {
     }
 
     fn let_statement(&mut self, t: &mut Vec<String>) {
-        match self.rng.random_range(0..4) {
+        match self.rng.random_range(0..7) {
+            4 => push(
+                t,
+                "let recent_view = view ( ) { DeviceProcessEvents | take 10 }",
+            ),
+            5 => push(
+                t,
+                "let sized = ( T : ( DeviceId : string ) , limit_n : long = 5 ) { T | take limit_n }",
+            ),
+            6 => push(t, "set notruncation"),
             0 => {
                 push(t, "let threshold =");
                 self.expr(t, 1);
@@ -200,7 +209,17 @@ impl Generator {
                 push(t, "print Value =");
                 self.expr(t, 1);
             }
-            3 => push(t, "range x from 1 to 10 step 1"),
+            3 => push(
+                t,
+                self.pick(&[
+                    "range x from 1 to 10 step 1",
+                    "externaldata ( Url : string , Score : long ) [ h@\"https://example.invalid/list.csv\" ] with ( format = \"csv\" , ignoreFirstRecord = true )",
+                    "find in ( DeviceProcessEvents , Device* ) where FileName has \"x\" project DeviceName , FileName",
+                    "search in ( DeviceProcessEvents ) \"powershell\"",
+                    "print Now = now ( ) , Week = ago ( 7d )",
+                    "union withsource = Table kind = outer DeviceFileEvents , DeviceNetworkEvents",
+                ]),
+            ),
             4 if depth < 2 => {
                 t.push("(".into());
                 self.pipe(t, depth + 1);
@@ -319,6 +338,25 @@ impl Generator {
             "lookup kind = leftouter ( AlertInfo | project AlertId ) on AlertId",
             "search \"powershell\"",
             "summarize hint.shufflekey = DeviceId count ( ) by DeviceId",
+            "top-hitters 5 of DeviceName by RemotePort",
+            "count as Total",
+            "extend ( Host , Domain ) = split ( DeviceName , \".\" )",
+            "project-away *1 , Device*",
+            "mv-expand kind = array bagexpansion = bag AdditionalFields",
+            "evaluate hint.remote = auto bag_unpack ( AdditionalFields )",
+            "render timechart with ( title = \"events\" , xcolumn = Timestamp )",
+            "join kind = inner hint.remote = auto ( DeviceInfo ) on $left . DeviceId == $right . DeviceId",
+            "facet by DeviceName , FileName with ( take 3 )",
+            "partition hint.strategy = native by DeviceId ( top 1 by Timestamp )",
+            "parse kind = regex flags = Ui ProcessCommandLine with \"-enc\\\\s+\" Encoded",
+            "union kind = inner isfuzzy = true DeviceInfo , Device*",
+            "where RemotePort = 445",
+            "where DeviceId in ( DeviceInfo | project DeviceId )",
+            "extend Count = toscalar ( DeviceInfo | count )",
+            "scan with_match_id = Id declare ( Step : long ) with ( step a output = last : FileName has \"x\" ; step b : FileName has \"y\" => Step = 1 ; )",
+            "sort by Timestamp desc nulls first , DeviceName asc",
+            "top 5 by Timestamp asc nulls last",
+            "mv-apply Item = AdditionalFields on ( summarize make_list ( Item ) )",
         ]);
         push(t, text);
     }

@@ -56,7 +56,7 @@ pub(super) const BINARY_WORDS: [&str; 44] = [
 pub(super) const LIST_WORDS: [&str; 7] =
     ["in", "!in", "in~", "!in~", "has_any", "has_all", "in_cs"];
 
-const SYMBOL_OPS: [&str; 9] = ["==", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~"];
+const ORDER_OPS: [&str; 4] = ["<", "<=", ">", ">="];
 
 impl Checker<'_> {
     /// A scalar expression.
@@ -78,22 +78,16 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// An additive expression and at most one comparison after it (they do not chain).
+    /// Comparisons in three levels, loosest first, each taking at most one operator (they do
+    /// not chain): equality and the list operators (`==`, `in`, `between`), the string
+    /// operators and `=~`, then order (`<`, `>=`); so `a has b == c` is valid and
+    /// `a has b has c` is not, as in Kusto.
     fn comparison(&mut self) -> Step {
-        self.additive()?;
-        if SYMBOL_OPS.iter().any(|op| self.is(op)) {
-            self.bump();
-            return self.additive();
-        }
+        self.string_comparison()?;
         let w = self.word();
-        if w == "matches" {
+        if self.is("==") || self.is("!=") || self.is("<>") {
             self.bump();
-            self.expect_word("regex")?;
-            return self.additive();
-        }
-        if BINARY_WORDS.contains(&w) {
-            self.bump();
-            return self.additive();
+            return self.string_comparison();
         }
         if LIST_WORDS.contains(&w) {
             self.bump();
@@ -106,6 +100,30 @@ impl Checker<'_> {
             self.expect("..")?;
             self.additive()?;
             return self.expect(")");
+        }
+        Ok(())
+    }
+
+    fn string_comparison(&mut self) -> Step {
+        self.order_comparison()?;
+        let w = self.word();
+        if w == "matches" {
+            self.bump();
+            self.expect_word("regex")?;
+            return self.order_comparison();
+        }
+        if BINARY_WORDS.contains(&w) || self.is("=~") || self.is("!~") {
+            self.bump();
+            return self.order_comparison();
+        }
+        Ok(())
+    }
+
+    fn order_comparison(&mut self) -> Step {
+        self.additive()?;
+        if ORDER_OPS.iter().any(|op| self.is(op)) {
+            self.bump();
+            return self.additive();
         }
         Ok(())
     }
@@ -329,8 +347,10 @@ impl Checker<'_> {
 
     /// `name = expr`, `(a, b) = expr` or `expr`.
     pub(super) fn named_expr(&mut self) -> Step {
-        if self.at_name() && self.is_at(1, "=") {
-            self.name()?;
+        // A keyword may be an output name too (`extend where = 1`), a hyphenated one not.
+        let keyword = self.tok().kind == Kind::Word && !self.word().contains('-');
+        if (self.at_name() || keyword) && self.is_at(1, "=") {
+            self.any_word()?;
             self.bump();
         } else if self.is("(") && self.tuple_names_follow() {
             self.bump();

@@ -59,7 +59,7 @@ pub(super) const OPERATORS: [&str; 50] = [
 
 /// Operators that may also start a tabular expression (`print 1`, `union A, B`); the others
 /// are names there, as in Kusto (`take` at the start is a table called `take`).
-const STARTING: [&str; 31] = [
+const STARTING: [&str; 30] = [
     "where",
     "project",
     "project-away",
@@ -68,7 +68,6 @@ const STARTING: [&str; 31] = [
     "project-reorder",
     "top-nested",
     "top-hitters",
-    "count",
     "union",
     "mv-expand",
     "mv-apply",
@@ -127,7 +126,7 @@ impl Checker<'_> {
             "project-rename" => self.optional_list(|p| {
                 p.name()?;
                 if p.eat("=") {
-                    p.name()?;
+                    p.expr()?;
                 }
                 Ok(())
             }),
@@ -433,6 +432,11 @@ impl Checker<'_> {
     fn make_series(&mut self) -> Step {
         self.options()?;
         self.list(|p| {
+            // An aggregate's name may be a keyword (`where = count()`).
+            if p.tok().kind == Kind::Word && p.is_at(1, "=") {
+                p.bump();
+                p.bump();
+            }
             p.named_expr()?;
             if p.eat_word("default") {
                 p.expect("=")?;

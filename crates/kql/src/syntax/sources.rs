@@ -43,6 +43,13 @@ impl Checker<'_> {
                 Kind::Punct("*") => {
                     self.bump();
                 }
+                // Some keywords are pattern names too (`with * "x" where *` is valid).
+                Kind::Word if matches!(self.word(), "where" | "by" | "on") => {
+                    self.bump();
+                    if self.eat(":") {
+                        self.type_name()?;
+                    }
+                }
                 _ if self.at_name() => {
                     self.name()?;
                     if self.eat(":") {

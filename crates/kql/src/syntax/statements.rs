@@ -165,10 +165,10 @@ impl Checker<'_> {
         self.type_name()
     }
 
-    /// `name: type, ...` inside a schema; a trailing `*` is allowed (`(a: long, *)`).
+    /// `name: type, ...` inside a schema, a trailing comma allowed.
     pub(super) fn schema_columns(&mut self) -> Step {
         self.list(|p| {
-            if p.eat("*") {
+            if p.is(")") {
                 return Ok(());
             }
             // Kusto takes keywords as column names in a schema (`datatable(where: string)`).
@@ -202,7 +202,13 @@ impl Checker<'_> {
     /// `where`, ...) or an expression (a table, a call, a literal).
     pub(super) fn pipe_element(&mut self) -> Step {
         // `range` alone is a name; `range x from ...` the operator.
-        if starts_pipe(self.word()) && (self.word() != "range" || self.at(1).kind == Kind::Word) {
+        let operator = match self.word() {
+            "range" => self.at(1).kind == Kind::Word,
+            // `count` starts a pipe only as `count as Name`; alone it is a name.
+            "count" => self.word_at(1) == "as",
+            w => starts_pipe(w),
+        };
+        if operator {
             return self.operator();
         }
         self.expr()
