@@ -1,7 +1,7 @@
 //! The checker's cursor over the tokens: looking ahead, expecting, and its depth limit.
 
 use super::lex::{Kind, Token, lex};
-use super::{Construct, SyntaxError};
+use super::{Construct, Event, Pipe, SyntaxError};
 
 /// Words that are never a name without brackets (`['by']`), as in Kusto.
 const RESERVED: [&str; 62] = [
@@ -105,6 +105,11 @@ pub(super) struct Checker<'a> {
     depth: usize,
     pub(super) errors: Vec<SyntaxError>,
     pub(super) constructs: Vec<Construct>,
+    pub(super) tables: Vec<Construct>,
+    pub(super) bound: Vec<String>,
+    pub(super) pipes: Vec<Pipe>,
+    /// The pipes being read, innermost last (indexes into `pipes`).
+    open: Vec<usize>,
 }
 
 impl<'a> Checker<'a> {
@@ -116,7 +121,65 @@ impl<'a> Checker<'a> {
             depth: 0,
             errors: Vec::new(),
             constructs: Vec::new(),
+            tables: Vec::new(),
+            bound: Vec::new(),
+            pipes: Vec::new(),
+            open: Vec::new(),
         }
+    }
+
+    /// Runs `f` as a new tabular expression, its names recorded apart from the outer one's.
+    pub(super) fn in_pipe<T>(&mut self, f: impl FnOnce(&mut Self) -> Step<T>) -> Step<T> {
+        self.pipes.push(Pipe::default());
+        self.open.push(self.pipes.len() - 1);
+        let r = f(self);
+        self.open.pop();
+        r
+    }
+
+    /// Records `event` in the innermost open pipe.
+    pub(super) fn record(&mut self, event: Event) {
+        if let Some(&at) = self.open.last() {
+            self.pipes[at].events.push(event);
+        }
+    }
+
+    /// The current token as a construct (its text and span).
+    pub(super) fn here(&self) -> Construct {
+        let t = self.tok();
+        let text = if self.is("[") && self.at(1).kind == Kind::Str {
+            let s = self.text(self.at(1));
+            s.get(1..s.len().saturating_sub(1)).unwrap_or("")
+        } else {
+            self.text(t)
+        };
+        Construct {
+            name: text.to_string(),
+            span: t.start..t.end,
+        }
+    }
+
+    /// When a bare name (no call, no member access) stands here before one of `ends`, records
+    /// it as a table reference, and as the innermost pipe's source when `source`.
+    pub(super) fn note_table(&mut self, source: bool) {
+        let n = if self.is("[") { 3 } else { 1 };
+        let next = self.at(n);
+        let bare = matches!(
+            next.kind,
+            Kind::Eof | Kind::Punct("|" | ";" | ")" | "," | "}")
+        ) || matches!(self.word_at(n), "on" | "where");
+        if !self.at_name() || !bare || self.word().starts_with('$') {
+            return;
+        }
+        let found = self.here();
+        if source
+            && let Some(&at) = self.open.last()
+            && self.pipes[at].source.is_none()
+            && self.pipes[at].events.is_empty()
+        {
+            self.pipes[at].source = Some(found.clone());
+        }
+        self.tables.push(found);
     }
 
     pub(super) fn tok(&self) -> Token {

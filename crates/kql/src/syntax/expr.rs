@@ -1,6 +1,7 @@
 //! Scalar expressions, by precedence: `or`, `and`, one comparison, `+ -`, `* / %`, a sign,
 //! then member access, indexing and calls on a primary.
 
+use super::Event;
 use super::cursor::{Checker, Step};
 use super::lex::Kind;
 
@@ -137,17 +138,19 @@ impl Checker<'_> {
 
     /// Inside parentheses: a tabular expression (one with a pipe) or expressions.
     pub(super) fn pipe_or_expr_list(&mut self) -> Step {
-        self.pipe_element()?;
-        if self.is("|") {
-            while self.eat("|") {
-                self.operator()?;
+        self.in_pipe(|p| {
+            p.pipe_element()?;
+            if p.is("|") {
+                while p.eat("|") {
+                    p.operator()?;
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        while self.eat(",") {
-            self.expr()?;
-        }
-        Ok(())
+            while p.eat(",") {
+                p.expr()?;
+            }
+            Ok(())
+        })
     }
 
     fn additive(&mut self) -> Step {
@@ -222,17 +225,15 @@ impl Checker<'_> {
             }
             Kind::Punct("(") => {
                 self.bump();
-                self.nested(|p| {
-                    p.pipe_element()?;
-                    while p.eat("|") {
-                        p.operator()?;
-                    }
-                    Ok(())
-                })?;
+                self.pipe()?;
                 self.expect(")")
             }
             Kind::Word => self.word_primary(),
             _ if self.at_name() => {
+                if !self.is_at(3, "(") {
+                    let used = self.here();
+                    self.record(Event::Uses(used));
+                }
                 self.name()?;
                 if self.is("(") {
                     self.call_args()?;
@@ -267,6 +268,10 @@ impl Checker<'_> {
         }
         if !self.at_name() {
             return self.fail("an expression");
+        }
+        if !self.is_at(1, "(") && !self.word().starts_with('$') {
+            let used = self.here();
+            self.record(Event::Uses(used));
         }
         self.bump();
         if self.is("(") {
@@ -350,6 +355,8 @@ impl Checker<'_> {
         // A keyword may be an output name too (`extend where = 1`), a hyphenated one not.
         let keyword = self.tok().kind == Kind::Word && !self.word().contains('-');
         if (self.at_name() || keyword) && self.is_at(1, "=") {
+            let defined = self.here().name;
+            self.record(Event::Defines(defined));
             self.any_word()?;
             self.bump();
         } else if self.is("(") && self.tuple_names_follow() {

@@ -41,6 +41,34 @@ pub struct Syntax {
     pub errors: Vec<SyntaxError>,
     /// Every tabular operator and statement keyword met, in order.
     pub constructs: Vec<Construct>,
+    /// Names used where a table goes (a pipe's first element, a `union` or `join` operand):
+    /// tables, or names the query binds itself (see `bound`).
+    pub tables: Vec<Construct>,
+    /// Names the query binds: `let` names, function and query parameters.
+    pub bound: Vec<String>,
+    /// Each tabular expression's source and the names its operators use and define, in order,
+    /// for checking columns against a schema.
+    pub pipes: Vec<Pipe>,
+}
+
+/// One tabular expression as names flow through it.
+#[derive(Debug, Clone, Default)]
+pub struct Pipe {
+    /// The table or bound name it starts from, when it starts from a bare name.
+    pub source: Option<Construct>,
+    /// What its operators do with names, in order.
+    pub events: Vec<Event>,
+}
+
+/// What an operator of a pipe does with a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An operator starts (its keyword).
+    Operator(String),
+    /// A bare name is used in an expression: a column, or a bound name.
+    Uses(Construct),
+    /// An output name is assigned (`extend x = ...`).
+    Defines(String),
 }
 
 impl Syntax {
@@ -58,6 +86,9 @@ pub fn check(src: &str) -> Syntax {
     Syntax {
         errors: p.errors,
         constructs: p.constructs,
+        tables: p.tables,
+        bound: p.bound,
+        pipes: p.pipes,
     }
 }
 

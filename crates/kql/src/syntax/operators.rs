@@ -1,5 +1,6 @@
 //! The tabular operators after a pipe, each with its own clauses.
 
+use super::Event;
 use super::cursor::{Checker, Step};
 use super::lex::Kind;
 
@@ -110,6 +111,7 @@ impl Checker<'_> {
             return self.fail("a tabular operator");
         }
         self.construct();
+        self.record(Event::Operator(w.to_string()));
         self.nested(|p| p.operator_body(w))
     }
 
@@ -133,7 +135,7 @@ impl Checker<'_> {
             "summarize" => self.summarize(),
             "take" | "limit" | "sample" => {
                 self.options()?;
-                self.expr()
+                self.named_expr()
             }
             "top" => {
                 self.expr()?;
@@ -160,7 +162,9 @@ impl Checker<'_> {
             }
             "getschema" | "consume" => self.options(),
             "union" => self.union(),
-            "join" | "lookup" => self.join(),
+            "join" => self.join(false),
+            // Unlike `join`, `lookup` needs its `on` clause.
+            "lookup" => self.join(true),
             "mv-expand" | "mvexpand" => self.mv_expand(),
             "mv-apply" | "mvapply" => self.mv_apply(),
             "make-series" => self.make_series(),
@@ -347,6 +351,7 @@ impl Checker<'_> {
                 return p.expect(")");
             }
             if p.is("*") || p.at_name() {
+                p.note_table(false);
                 return p.name_pattern_or_call();
             }
             p.fail("a table")
@@ -364,11 +369,14 @@ impl Checker<'_> {
         self.expr()
     }
 
-    fn join(&mut self) -> Step {
+    fn join(&mut self, on_required: bool) -> Step {
         self.options()?;
+        self.note_table(false);
         self.expr()?;
         if self.eat_word("on") {
             self.list(Self::expr)?;
+        } else if on_required {
+            return self.fail("'on'");
         } else if self.eat_word("where") {
             self.expr()?;
         }
@@ -420,11 +428,13 @@ impl Checker<'_> {
             return self.fail("a tabular operator");
         }
         self.nested(|p| {
-            p.operator()?;
-            while p.eat("|") {
-                p.operator()?;
-            }
-            Ok(())
+            p.in_pipe(|q| {
+                q.operator()?;
+                while q.eat("|") {
+                    q.operator()?;
+                }
+                Ok(())
+            })
         })?;
         self.expect(")")
     }

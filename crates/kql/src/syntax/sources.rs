@@ -325,8 +325,10 @@ impl Checker<'_> {
         self.schema_columns()?;
         self.expect(")")?;
         self.expect("[")?;
-        self.list(Self::expr)?;
-        self.expect("]")?;
+        if !self.eat("]") {
+            self.list(Self::expr)?;
+            self.expect("]")?;
+        }
         self.with_options()
     }
 }

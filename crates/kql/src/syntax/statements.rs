@@ -95,6 +95,8 @@ impl Checker<'_> {
 
     fn let_statement(&mut self) -> Step {
         self.construct();
+        let bound = self.here().name;
+        self.bound.push(bound);
         self.name()?;
         self.expect("=")?;
         if self.is_word("view") && self.is_at(1, "(") {
@@ -142,6 +144,8 @@ impl Checker<'_> {
             return Ok(());
         }
         self.list(|p| {
+            let bound = p.here().name;
+            p.bound.push(bound);
             p.name()?;
             p.expect(":")?;
             p.param_type()?;
@@ -190,11 +194,13 @@ impl Checker<'_> {
     /// A tabular expression: a first element, then `| operator`s.
     pub(super) fn pipe(&mut self) -> Step {
         self.nested(|p| {
-            p.pipe_element()?;
-            while p.eat("|") {
-                p.operator()?;
-            }
-            Ok(())
+            p.in_pipe(|q| {
+                q.pipe_element()?;
+                while q.eat("|") {
+                    q.operator()?;
+                }
+                Ok(())
+            })
         })
     }
 
@@ -211,6 +217,7 @@ impl Checker<'_> {
         if operator {
             return self.operator();
         }
+        self.note_table(true);
         self.expr()
     }
 }
