@@ -168,3 +168,59 @@ fn validate_json_prints_each_problem_then_a_summary() {
     assert_eq!(summary["errors"], 1);
     assert_eq!(summary["jobs"], 1);
 }
+
+#[test]
+fn a_misspelt_column_and_an_unknown_table_fail_validate_with_a_suggestion() {
+    let column = job(
+        "column",
+        "query: |\n  DeviceProcessEvents\n  | where ProcesCommandLine has \"-enc\"\n",
+    );
+    let table = job("table", "query: DeviceProcesEvents | take 10\n");
+    let (out, stdout) = validate(
+        &[("column.yaml", &column), ("table.yaml", &table)],
+        &[],
+        &["--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let problems: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .filter(|p: &serde_json::Value| p["code"].is_string())
+        .collect();
+    let by_code = |code: &str| {
+        problems
+            .iter()
+            .find(|p| p["code"] == code)
+            .unwrap_or_else(|| panic!("no {code} in {stdout}"))
+    };
+    let unknown_column = by_code("kql-unknown-column");
+    assert_eq!(
+        (
+            unknown_column["line"].clone(),
+            unknown_column["column"].clone()
+        ),
+        (7.into(), 11.into())
+    );
+    assert_eq!(unknown_column["hint"], "did you mean `ProcessCommandLine`?");
+    let unknown_table = by_code("kql-unknown-table");
+    assert_eq!(
+        (
+            unknown_table["line"].clone(),
+            unknown_table["column"].clone()
+        ),
+        (5.into(), 8.into())
+    );
+    assert_eq!(unknown_table["hint"], "did you mean `DeviceProcessEvents`?");
+}
+
+#[test]
+fn an_mde_job_naming_a_table_only_graph_has_is_the_wrong_api() {
+    let text = "name: mail\ninstance: Contoso\nenvironment: MDE\nevery: 15m\n\
+                query: EmailEvents | take 10\n";
+    let (out, stdout) = validate(&[("mail.yaml", text)], &[], &[]);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("mail.yaml:5:8: error: job `mail`: table `EmailEvents` is not in the Defender for Endpoint API"),
+        "{stdout}"
+    );
+}

@@ -7,6 +7,7 @@
 mod fields;
 pub mod library;
 mod load;
+pub mod names;
 pub mod syntax;
 pub mod template;
 

@@ -3,8 +3,11 @@
 //! in (the job file, its `query_file`, or the library file of its `query_ref`), found through
 //! the YAML scalar's indentation and folding and the `{start}`-style placeholders.
 //!
-//! A job's own query with a problem is an error (an enabled job would fail at every run), a
-//! disabled job's or an unused library query's a warning (msticpy's library has old queries).
+//! For `huntd validate` (and `huntd jobs`), the tables and columns a valid query names are
+//! checked against the Defender schema too (`jobs::names`); the daemon does not refuse a job for
+//! them, since Microsoft adds tables and columns that a huntd release may not know yet. A job's own query with a problem is an error (an enabled job would fail at
+//! every run), a disabled job's or an unused library query's a warning (msticpy's library has
+//! old queries).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,7 +16,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use super::library::LibraryQuery;
 use super::template::{ParamType, ParamValue, QueryTemplate, template_offset};
-use super::{Job, Library};
+use super::{Environment, Job, Library, names};
 use crate::diagnostic::{Diagnostics, Location, Severity, did_you_mean};
 
 /// The diagnostic code of a syntax error.
@@ -31,8 +34,9 @@ struct Origin {
     start: usize,
 }
 
-/// Checks every job's query and every library query no job refers to.
-pub fn check(jobs: &[Job], library: &Library, diags: &mut Diagnostics) {
+/// Checks every job's query and every library query no job refers to; with `schema`, also the
+/// tables and columns they name.
+pub fn check(jobs: &[Job], library: &Library, schema: bool, diags: &mut Diagnostics) {
     let mut referenced = BTreeSet::new();
     for job in jobs {
         let severity = if job.enabled {
@@ -48,7 +52,13 @@ pub fn check(jobs: &[Job], library: &Library, diags: &mut Diagnostics) {
             None => job_origin(job),
         };
         let label = format!("job `{}`", job.name);
-        check_one(&job.query, &label, origin, severity, diags);
+        let query = Query {
+            template: &job.query,
+            label: &label,
+            environment: Some(job.environment),
+            schema,
+        };
+        check_one(&query, origin, severity, diags);
     }
     for query in library.iter() {
         if referenced.contains(&query.name) {
@@ -56,13 +66,13 @@ pub fn check(jobs: &[Job], library: &Library, diags: &mut Diagnostics) {
         }
         let template = QueryTemplate::new(query.query.clone(), sample_parameters(query));
         let label = format!("library query `{}`", query.name);
-        check_one(
-            &template,
-            &label,
-            library_origin(query),
-            Severity::Warning,
-            diags,
-        );
+        let checked = Query {
+            template: &template,
+            label: &label,
+            environment: None,
+            schema,
+        };
+        check_one(&checked, library_origin(query), Severity::Warning, diags);
     }
 }
 
@@ -93,13 +103,24 @@ fn sample_parameters(query: &LibraryQuery) -> std::collections::BTreeMap<String,
         .collect()
 }
 
+/// A query to check: its template, how messages name it, and the API it runs on (`None` for a
+/// library query).
+struct Query<'q> {
+    template: &'q QueryTemplate,
+    label: &'q str,
+    environment: Option<Environment>,
+    schema: bool,
+}
+
 fn check_one(
-    template: &QueryTemplate,
-    label: &str,
+    query: &Query<'_>,
     origin: Option<Origin>,
     severity: Severity,
     diags: &mut Diagnostics,
 ) {
+    let Query {
+        template, label, ..
+    } = *query;
     let (start, end) = sample_window();
     // A template that does not render already has its own diagnostic from loading.
     let Ok((kql, pieces)) = template.render_mapped(start, end) else {
@@ -130,6 +151,15 @@ fn check_one(
             diag.hint(format!("did you mean `{word}`?"));
         } else if error.span.start >= kql.trim_end().len() {
             diag.hint("the query ends in the middle of an operator or expression");
+        }
+    }
+    if syntax.is_valid() && query.schema {
+        for problem in names::problems(&syntax, query.environment) {
+            let at = origin.location(text, template_offset(&pieces, problem.offset));
+            let diag = add(diags, severity, &origin.file, at);
+            diag.code(problem.code);
+            diag.message = format!("{label}: {}", problem.message);
+            diag.hint = problem.hint;
         }
     }
     if let (Some(offset), true) = (folded, syntax.errors.is_empty()) {
