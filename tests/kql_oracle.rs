@@ -228,3 +228,40 @@ fn many_generated_queries_agreement_figure() {
     let percent = agree as f64 * 100.0 / total as f64;
     println!("generated agreement: {agree} of {total} ({percent:.3}%)");
 }
+
+#[test]
+#[ignore = "benchmark: run with --release -- --ignored --nocapture"]
+fn bench_syntax_check_throughput_against_the_oracle_on_msticpy() {
+    let dir = repo().join("../shared/reference/msticpy-queries");
+    if !dir.is_dir() || !oracle_ready() {
+        eprintln!("notice: needs the msticpy queries and the oracle; benchmark skipped");
+        return;
+    }
+    let corpus = library_queries(&dir);
+    let rounds = 50;
+    let queries: Vec<String> = (0..rounds).flat_map(|_| corpus.clone()).collect();
+    let started = std::time::Instant::now();
+    let valid = queries
+        .iter()
+        .filter(|q| kql::check_syntax(q).is_valid())
+        .count();
+    let ours = started.elapsed().as_secs_f64();
+    // The oracle's time less that of a run with one query: node's start and the parser's load.
+    let started = std::time::Instant::now();
+    oracle(&queries[..1]);
+    let startup = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    oracle(&queries);
+    let theirs = (started.elapsed().as_secs_f64() - startup).max(f64::EPSILON);
+    #[allow(clippy::cast_precision_loss)]
+    let n = queries.len() as f64;
+    println!(
+        "{} queries ({} msticpy queries x {rounds}), {valid} valid: huntd {:.0} queries/s, \
+         oracle {:.0} queries/s (after {startup:.2}s start-up): huntd {:.1}x faster",
+        queries.len(),
+        corpus.len(),
+        n / ours,
+        n / theirs,
+        theirs / ours
+    );
+}
