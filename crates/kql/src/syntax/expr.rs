@@ -57,6 +57,71 @@ pub(super) const BINARY_WORDS: [&str; 44] = [
 pub(super) const LIST_WORDS: [&str; 7] =
     ["in", "!in", "in~", "!in~", "has_any", "has_all", "in_cs"];
 
+/// Keywords Kusto refuses as an output name (`extend project = 1`), found by asking its parser.
+const NOT_OUTPUT_NAMES: [&str; 61] = [
+    "project",
+    "project-away",
+    "project-keep",
+    "project-rename",
+    "project-reorder",
+    "project-smart",
+    "union",
+    "mv-expand",
+    "mv-apply",
+    "make-series",
+    "parse-where",
+    "parse-kv",
+    "and",
+    "or",
+    "asc",
+    "desc",
+    "first",
+    "last",
+    "kind",
+    "dynamic",
+    "datetime",
+    "timespan",
+    "long",
+    "int",
+    "real",
+    "string",
+    "decimal",
+    "time",
+    "date",
+    "double",
+    "boolean",
+    "true",
+    "false",
+    "has_cs",
+    "hasprefix",
+    "hassuffix",
+    "contains_cs",
+    "startswith",
+    "endswith",
+    "has_any",
+    "has_all",
+    "between",
+    "like",
+    "notlike",
+    "notcontains",
+    "withsource",
+    "isfuzzy",
+    "bagexpansion",
+    "with_itemindex",
+    "graph-match",
+    "make-graph",
+    "macro-expand",
+    "execute-and-cache",
+    "assert-schema",
+    "graph-merge",
+    "hasprefix_cs",
+    "hassuffix_cs",
+    "startswith_cs",
+    "endswith_cs",
+    "likecs",
+    "notlikecs",
+];
+
 const ORDER_OPS: [&str; 4] = ["<", "<=", ">", ">="];
 
 impl Checker<'_> {
@@ -352,8 +417,10 @@ impl Checker<'_> {
 
     /// `name = expr`, `(a, b) = expr` or `expr`.
     pub(super) fn named_expr(&mut self) -> Step {
-        // A keyword may be an output name too (`extend where = 1`), a hyphenated one not.
-        let keyword = self.tok().kind == Kind::Word && !self.word().contains('-');
+        // Most keywords may be output names too (`extend where = 1`), as in Kusto.
+        let word = self.word();
+        let keyword =
+            !word.is_empty() && !word.starts_with('!') && !NOT_OUTPUT_NAMES.contains(&word);
         if (self.at_name() || keyword) && self.is_at(1, "=") {
             let defined = self.here().name;
             self.record(Event::Defines(defined));
