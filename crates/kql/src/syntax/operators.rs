@@ -93,6 +93,21 @@ const STARTING: [&str; 30] = [
     "print",
 ];
 
+/// The `hint.` names Kusto knows.
+const HINTS: [&str; 11] = [
+    "strategy",
+    "remote",
+    "shufflekey",
+    "materialized",
+    "num_partitions",
+    "concurrency",
+    "spread",
+    "distribution",
+    "pass_filters",
+    "pass_filters_column",
+    "progressive_top",
+];
+
 /// Whether `w` is a tabular operator keyword.
 pub(super) fn is_operator(w: &str) -> bool {
     OPERATORS.contains(&w)
@@ -266,9 +281,14 @@ impl Checker<'_> {
 
     /// One `name = value` option; the name may be dotted (`hint.strategy`).
     fn option(&mut self) -> Step {
+        let hint = self.is_word("hint");
         self.any_word()?;
-        while self.eat(".") {
-            self.any_word()?;
+        if hint {
+            self.expect(".")?;
+            if !HINTS.contains(&self.word()) {
+                return self.fail("a hint name");
+            }
+            self.bump();
         }
         self.expect("=")?;
         self.option_value()

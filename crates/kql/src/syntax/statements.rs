@@ -88,7 +88,13 @@ impl Checker<'_> {
                 self.bump();
                 Ok(())
             }
-            Kind::Word => self.any_word(),
+            // A name, or one of the keywords options take (`output=last`); not other keywords.
+            Kind::Word
+                if self.at_name() || matches!(self.word(), "all" | "last" | "first" | "none") =>
+            {
+                self.bump();
+                Ok(())
+            }
             _ => self.fail("a value"),
         }
     }
