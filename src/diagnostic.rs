@@ -48,6 +48,9 @@ pub struct Diagnostic {
     pub message: String,
     /// What to do about it, when there is something useful to say.
     pub hint: Option<String>,
+    /// A stable name for the kind of problem (`kql-syntax`, `yaml`, `unknown-key`), for CI and
+    /// editors; `None` for problems without one yet.
+    pub code: Option<&'static str>,
 }
 
 impl Diagnostic {
@@ -128,6 +131,7 @@ impl Diagnostics {
             location,
             message,
             hint: None,
+            code: None,
         });
         let last = self.items.len() - 1;
         &mut self.items[last]
@@ -175,6 +179,12 @@ impl Diagnostic {
     /// Sets the hint in place; used through the `&mut` returned by [`Diagnostics::error`].
     pub fn hint(&mut self, hint: impl Into<String>) -> &mut Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Sets the code in place, like [`Diagnostic::hint`].
+    pub fn code(&mut self, code: &'static str) -> &mut Self {
+        self.code = Some(code);
         self
     }
 }

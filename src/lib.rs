@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod defender_schema;
 pub mod demo;
 pub mod diagnostic;
 pub mod duration;

@@ -59,6 +59,8 @@ impl Loaded {
         let (library, jobs) = match &config {
             Some(config) if scope >= Scope::Jobs => {
                 let (library, jobs) = jobs::load_for(config, &mut diagnostics);
+                let schema = scope >= Scope::Credentials;
+                jobs::syntax::check(&jobs, &library, schema, &mut diagnostics);
                 hunt::costs::check(&jobs, &config.instances, &mut diagnostics);
                 hunt::retirement::check(&jobs, &config.instances, &mut diagnostics);
                 if scope >= Scope::Credentials {

@@ -132,6 +132,7 @@ pub fn load_file(path: &Path) -> Result<Node, Diagnostic> {
         location: Location::START,
         message,
         hint: (!hint.is_empty()).then(|| hint.to_string()),
+        code: Some("yaml"),
     };
     let meta = std::fs::metadata(path).map_err(|e| {
         fail(
@@ -169,6 +170,7 @@ pub fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Node, Diagnostic> {
         location,
         message,
         hint: (!hint.is_empty()).then(|| hint.to_string()),
+        code: Some("yaml"),
     };
     if let Some(offset) = bytes.iter().position(|&b| b == 0) {
         return Err(fail(
@@ -388,10 +390,12 @@ impl<'a> Checker<'a> {
             if known.contains(&key.name.as_str()) {
                 continue;
             }
-            let diag = self.error(
-                key.location,
-                format!("unknown key `{}` in {what}", key.name),
-            );
+            let diag = self
+                .error(
+                    key.location,
+                    format!("unknown key `{}` in {what}", key.name),
+                )
+                .code("unknown-key");
             match did_you_mean(&key.name, known.iter().copied()) {
                 Some(suggestion) => diag.hint(format!("did you mean `{suggestion}`?")),
                 None => diag.hint(format!("known keys: {}", known.join(", "))),

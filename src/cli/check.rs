@@ -23,12 +23,24 @@ pub enum ListFormat {
     Json,
 }
 
+/// Output format of `huntd validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// `file:line:column: severity: message` lines and a summary line, for people.
+    Text,
+    /// One JSON object per line for each problem, then a summary object, for machines.
+    Json,
+}
+
 /// `huntd validate`: every problem with its line, then a one-line summary.
-pub fn validate(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub fn validate(config: Option<&Path>, format: ValidateFormat) -> anyhow::Result<ExitCode> {
     let loaded = Loaded::locate(config, Scope::Credentials);
     let mut out = std::io::stdout().lock();
-    print_diagnostics(&loaded.diagnostics, &mut out)?;
     let instances = loaded.config.as_ref().map_or(0, |c| c.instances.len());
+    if format == ValidateFormat::Json {
+        return validate_json(&loaded, instances, &mut out);
+    }
+    print_diagnostics(&loaded.diagnostics, &mut out)?;
     let summary = format!(
         "{instances} instances, {} library queries, {} jobs: {} errors, {} warnings",
         loaded.library.len(),
@@ -43,6 +55,44 @@ pub fn validate(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         writeln!(out, "ok: {summary}")?;
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `huntd validate --format json`: each problem as a JSON line (`file`, `line`, `column`,
+/// `severity`, `code`, `message`, `hint`), then a summary object.
+fn validate_json(
+    loaded: &Loaded,
+    instances: usize,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<ExitCode> {
+    let diags = &loaded.diagnostics;
+    for d in diags.sorted() {
+        let line = serde_json::json!({
+            "file": d.file.display().to_string(),
+            "line": d.location.line,
+            "column": d.location.column,
+            "severity": d.severity,
+            "code": d.code,
+            "message": d.message,
+            "hint": d.hint,
+        });
+        writeln!(out, "{line}")?;
+    }
+    let summary = serde_json::json!({
+        "summary": {
+            "valid": !diags.has_errors(),
+            "instances": instances,
+            "library_queries": loaded.library.len(),
+            "jobs": loaded.jobs.len(),
+            "errors": diags.error_count(),
+            "warnings": diags.warning_count(),
+        }
+    });
+    writeln!(out, "{summary}")?;
+    Ok(if diags.has_errors() {
+        ExitCode::from(EXIT_INVALID)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `huntd jobs`: each job with its next fire times, or with `costs` each tenant's demand, as

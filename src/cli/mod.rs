@@ -30,7 +30,7 @@ use clap::{Parser, Subcommand};
 use crate::jobs::Environment;
 use crate::store::{DeliveryStatus, RunStatus, report};
 
-pub use check::{ListFormat, jobs_table};
+pub use check::{ListFormat, ValidateFormat, jobs_table};
 pub use deliveries::DeliveriesFormat;
 pub use emulate::EmulateArgs;
 pub use generate::Generated;
@@ -71,8 +71,14 @@ Exit codes: 0 ok, 1 invalid input (config or jobs), 2 usage error, 3 runtime fai
 /// huntd's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the config, instances, query library and jobs; report every problem with its line.
-    Validate,
+    /// Check the config, instances, query library and jobs (also the KQL syntax of every
+    /// query); report every problem with its line.
+    Validate {
+        /// Output format: `text` for people, `json` for CI and editors (one JSON object per
+        /// problem, then a summary object).
+        #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+        format: ValidateFormat,
+    },
     /// Run the jobs' `tests:` offline through the KQL engine: pass or fail per case, with the
     /// rows a failing case got; exit 1 when one fails.
     Test {
@@ -350,7 +356,7 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.as_deref();
     match cli.command {
-        Command::Validate => check::validate(config),
+        Command::Validate { format } => check::validate(config, format),
         Command::Test {
             ref jobs,
             ref junit,

@@ -126,6 +126,7 @@ pub fn locate_in(
         location: Location::START,
         message,
         hint: Some(hint.to_string()),
+        code: Some("config-not-found"),
     };
     if let Some(path) = explicit {
         return if path.exists() {

@@ -31,6 +31,7 @@ pub fn check(jobs: &[Job], instances: &BTreeMap<String, Instance>, diags: &mut D
                     job.name, job.environment_name
                 ),
             )
+            .code("mde-retirement")
             .hint(format!(
                 "{MDE_SUCCESSOR}; once decided, set `MdeRetirementNoticed: true` on instance \
                  `{}` to silence this",

@@ -8,6 +8,8 @@ pub mod cases;
 mod fields;
 pub mod library;
 mod load;
+pub mod names;
+pub mod syntax;
 pub mod template;
 
 use std::collections::BTreeMap;

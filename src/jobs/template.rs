@@ -334,15 +334,39 @@ impl QueryTemplate {
 
     /// The KQL for the window `start..end`.
     pub fn render(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<String> {
+        Ok(self.render_mapped(start, end)?.0)
+    }
+
+    /// The KQL for the window `start..end`, and for each piece of it the byte offset where it
+    /// starts in the KQL and in the template, and whether it was copied (not substituted): what
+    /// [`template_offset`] needs to point a problem in the KQL back at the template.
+    pub fn render_mapped(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<(String, Vec<Piece>)> {
         let segments = parse(&self.text)?;
         self.check_segments(&segments)?;
         let window_start = ParamValue::DateTime(start);
         let window_end = ParamValue::DateTime(end);
         let mut out = String::with_capacity(self.text.len() + 64);
+        let mut pieces = Vec::with_capacity(segments.len());
+        let mut in_template = 0;
         for segment in segments {
+            let piece = Piece {
+                rendered: out.len(),
+                template: in_template,
+                copied: matches!(segment, Segment::Literal(_)),
+            };
             match segment {
-                Segment::Literal(text) => out.push_str(text),
-                Segment::Brace(c) => out.push(c),
+                Segment::Literal(text) => {
+                    out.push_str(text);
+                    in_template += text.len();
+                }
+                Segment::Brace(c) => {
+                    out.push(c);
+                    in_template += 2;
+                }
                 Segment::Placeholder { name, quote } => {
                     let value = match name {
                         "start" => &window_start,
@@ -353,10 +377,39 @@ impl QueryTemplate {
                             .ok_or_else(|| Error::Unresolved(vec![name.to_string()]))?,
                     };
                     value.render(quote, &mut out);
+                    in_template += name.len() + 2;
                 }
             }
+            pieces.push(piece);
         }
-        Ok(out)
+        Ok((out, pieces))
+    }
+
+    /// The template text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// A piece of rendered KQL: where it starts there and in the template, and whether it is a
+/// copy of the template (a literal) or a substituted value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// Byte offset in the rendered KQL.
+    pub rendered: usize,
+    /// Byte offset in the template.
+    pub template: usize,
+    /// Copied text, so offsets inside it map one to one.
+    pub copied: bool,
+}
+
+/// The template offset of byte `offset` of the rendered KQL: the same character in copied
+/// text, the placeholder's `{` inside a substituted value.
+pub fn template_offset(pieces: &[Piece], offset: usize) -> usize {
+    match pieces.iter().rev().find(|p| p.rendered <= offset) {
+        Some(p) if p.copied => p.template + (offset - p.rendered),
+        Some(p) => p.template,
+        None => offset,
     }
 }
 
@@ -373,6 +426,36 @@ mod tests {
                 .map(|(k, v)| ((*k).to_string(), v.clone()))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn rendered_offsets_map_back_to_the_template() {
+        let tpl = template(
+            "T | where x > {n} and y == '{s}' | take {{1}}",
+            &[
+                ("n", ParamValue::Int(12345)),
+                ("s", ParamValue::Str("ab".into())),
+            ],
+        );
+        let (kql, pieces) = tpl
+            .render_mapped(t("2024-02-01T08:00:00Z"), t("2024-02-01T09:00:00Z"))
+            .expect("renders");
+        assert_eq!(kql, "T | where x > 12345 and y == 'ab' | take {1}");
+        let and_at = kql.find("and").expect("and");
+        assert_eq!(
+            template_offset(&pieces, and_at),
+            tpl.text().find("and").expect("and")
+        );
+        let in_value = kql.find("345").expect("value");
+        assert_eq!(
+            template_offset(&pieces, in_value),
+            tpl.text().find("{n}").expect("n")
+        );
+        let take_at = kql.find("take").expect("take");
+        assert_eq!(
+            template_offset(&pieces, take_at),
+            tpl.text().find("take").expect("take")
+        );
     }
 
     fn render(text: &str, params: &[(&str, ParamValue)]) -> Result<String> {

@@ -34,6 +34,21 @@ impl KqlError {
         }
     }
 
+    /// The byte offset in `src` of this error's line and column.
+    pub(crate) fn offset(&self, src: &str) -> usize {
+        let line_start = src
+            .split_inclusive('\n')
+            .take(self.line.saturating_sub(1))
+            .map(str::len)
+            .sum::<usize>();
+        let rest = src.get(line_start..).unwrap_or("");
+        line_start
+            + rest
+                .char_indices()
+                .nth(self.column.saturating_sub(1))
+                .map_or(rest.len(), |(i, _)| i)
+    }
+
     pub(crate) fn syntax(message: &str, src: &str, pos: usize) -> KqlError {
         KqlError::new(format!("Syntax error: {message}"), src, pos)
     }

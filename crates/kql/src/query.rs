@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::context::Ctx;
-use crate::error::Result;
+use crate::error::{KqlError, Result};
 use crate::parser;
 use crate::table::{Database, Row};
 use crate::value::{KqlType, Value};
@@ -58,10 +58,40 @@ pub fn run(
     now: DateTime<Utc>,
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<QueryResult> {
-    let parsed = parser::parse(query)?;
+    let parsed = parser::parse(query).map_err(|e| name_unsupported(e, query))?;
     let rel = Ctx::new(db, query, now, window).run(&parsed)?;
     Ok(QueryResult {
         columns: rel.cols,
         rows: rel.rows,
     })
+}
+
+/// A syntax error of the engine's parser on a query that is valid KQL (the full checker accepts
+/// it) is a construct the engine does not run: say so and name it, instead of calling valid KQL
+/// a syntax error.
+fn name_unsupported(error: KqlError, query: &str) -> KqlError {
+    if !error.message.starts_with("Syntax error") {
+        return error;
+    }
+    let syntax = crate::syntax::check(query);
+    if !syntax.is_valid() {
+        return error;
+    }
+    let at = error.offset(query);
+    let message = if let Some(construct) = syntax.constructs.iter().find(|c| c.span.start == at) {
+        format!(
+            "operator '{}' is not supported by huntd emulate",
+            construct.name
+        )
+    } else {
+        // The word before the failing spot and the spot itself: `view ()`, `x.length()`.
+        let before = query[..at].trim_end();
+        let from = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
+        let to = query[at..]
+            .find(char::is_whitespace)
+            .map_or(query.len(), |i| at + i);
+        let text: String = query[from..to].chars().take(60).collect();
+        format!("'{text}' is valid KQL that huntd emulate does not support")
+    };
+    KqlError::new(message, query, at)
 }

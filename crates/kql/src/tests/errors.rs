@@ -43,6 +43,29 @@ fn unsupported_string_operator_is_named() {
 }
 
 #[test]
+fn valid_kql_the_engine_does_not_run_is_named_not_called_a_syntax_error() {
+    assert_fails_at(
+        "Proc\n| where Size > 1\n| facet by FileName",
+        "'facet' operator is not supported",
+        (3, 3),
+    );
+    let e = fails("Proc | project-smart");
+    assert!(e.message.starts_with("Syntax error"), "{}", e.message);
+    assert_eq!(
+        fails("Proc | top-hitters 3 of FileName").message,
+        "'top-hitters' operator is not supported"
+    );
+    assert_eq!(
+        fails("Proc | where FileName has \"a\" | extend x=FileName.length()").message,
+        "'x=FileName.length()' is valid KQL that huntd emulate does not support"
+    );
+    assert_eq!(
+        fails("let f = view () { Proc }; f").message,
+        "'view ()' is valid KQL that huntd emulate does not support"
+    );
+}
+
+#[test]
 fn unknown_table_is_reported() {
     assert_fails_at(
         "Nope | take 1",

@@ -1,0 +1,456 @@
+//! Scalar expressions, by precedence: `or`, `and`, one comparison, `+ -`, `* / %`, a sign,
+//! then member access, indexing and calls on a primary.
+
+use super::Event;
+use super::cursor::{Checker, Step};
+use super::lex::Kind;
+
+/// Comparison and string operators that take one operand on the right.
+pub(super) const BINARY_WORDS: [&str; 44] = [
+    "has",
+    "!has",
+    "has_cs",
+    "!has_cs",
+    "hasprefix",
+    "!hasprefix",
+    "hasprefix_cs",
+    "!hasprefix_cs",
+    "hassuffix",
+    "!hassuffix",
+    "hassuffix_cs",
+    "!hassuffix_cs",
+    "contains",
+    "!contains",
+    "contains_cs",
+    "!contains_cs",
+    "startswith",
+    "!startswith",
+    "startswith_cs",
+    "!startswith_cs",
+    "endswith",
+    "!endswith",
+    "endswith_cs",
+    "!endswith_cs",
+    "like",
+    "!like",
+    "likecs",
+    "!likecs",
+    "notlike",
+    "notlikecs",
+    "notcontains",
+    "notcontainscs",
+    "notstartswith",
+    "notstartswithcs",
+    "notendswith",
+    "notendswithcs",
+    "matches",
+    "hasprefixcs",
+    "hassuffixcs",
+    "containscs",
+    "startswithcs",
+    "endswithcs",
+    "notbetween",
+    "notin",
+];
+
+/// Operators that take a parenthesized list on the right.
+pub(super) const LIST_WORDS: [&str; 7] =
+    ["in", "!in", "in~", "!in~", "has_any", "has_all", "in_cs"];
+
+/// Keywords Kusto refuses as an output name (`extend project = 1`), found by asking its parser.
+const NOT_OUTPUT_NAMES: [&str; 61] = [
+    "project",
+    "project-away",
+    "project-keep",
+    "project-rename",
+    "project-reorder",
+    "project-smart",
+    "union",
+    "mv-expand",
+    "mv-apply",
+    "make-series",
+    "parse-where",
+    "parse-kv",
+    "and",
+    "or",
+    "asc",
+    "desc",
+    "first",
+    "last",
+    "kind",
+    "dynamic",
+    "datetime",
+    "timespan",
+    "long",
+    "int",
+    "real",
+    "string",
+    "decimal",
+    "time",
+    "date",
+    "double",
+    "boolean",
+    "true",
+    "false",
+    "has_cs",
+    "hasprefix",
+    "hassuffix",
+    "contains_cs",
+    "startswith",
+    "endswith",
+    "has_any",
+    "has_all",
+    "between",
+    "like",
+    "notlike",
+    "notcontains",
+    "withsource",
+    "isfuzzy",
+    "bagexpansion",
+    "with_itemindex",
+    "graph-match",
+    "make-graph",
+    "macro-expand",
+    "execute-and-cache",
+    "assert-schema",
+    "graph-merge",
+    "hasprefix_cs",
+    "hassuffix_cs",
+    "startswith_cs",
+    "endswith_cs",
+    "likecs",
+    "notlikecs",
+];
+
+const ORDER_OPS: [&str; 4] = ["<", "<=", ">", ">="];
+
+impl Checker<'_> {
+    /// A scalar expression.
+    pub(super) fn expr(&mut self) -> Step {
+        self.nested(|p| {
+            p.and_expr()?;
+            while p.eat_word("or") {
+                p.and_expr()?;
+            }
+            Ok(())
+        })
+    }
+
+    fn and_expr(&mut self) -> Step {
+        self.comparison()?;
+        while self.eat_word("and") {
+            self.comparison()?;
+        }
+        Ok(())
+    }
+
+    /// Comparisons in three levels, loosest first, each taking at most one operator (they do
+    /// not chain): equality and the list operators (`==`, `in`, `between`), the string
+    /// operators and `=~`, then order (`<`, `>=`); so `a has b == c` is valid and
+    /// `a has b has c` is not, as in Kusto.
+    fn comparison(&mut self) -> Step {
+        self.string_comparison()?;
+        let w = self.word();
+        if self.is("==") || self.is("!=") || self.is("<>") {
+            self.bump();
+            return self.string_comparison();
+        }
+        if LIST_WORDS.contains(&w) {
+            self.bump();
+            return self.in_list();
+        }
+        if w == "between" || w == "!between" {
+            self.bump();
+            self.expect("(")?;
+            self.additive()?;
+            self.expect("..")?;
+            self.additive()?;
+            return self.expect(")");
+        }
+        Ok(())
+    }
+
+    fn string_comparison(&mut self) -> Step {
+        self.order_comparison()?;
+        let w = self.word();
+        if w == "matches" {
+            self.bump();
+            self.expect_word("regex")?;
+            return self.order_comparison();
+        }
+        if BINARY_WORDS.contains(&w) || self.is("=~") || self.is("!~") {
+            self.bump();
+            return self.order_comparison();
+        }
+        Ok(())
+    }
+
+    fn order_comparison(&mut self) -> Step {
+        self.additive()?;
+        if ORDER_OPS.iter().any(|op| self.is(op)) {
+            self.bump();
+            return self.additive();
+        }
+        Ok(())
+    }
+
+    /// `(a, b, ...)` or `(tabular expression)` after `in` and its kin.
+    fn in_list(&mut self) -> Step {
+        self.expect("(")?;
+        self.pipe_or_expr_list()?;
+        self.expect(")")
+    }
+
+    /// Inside parentheses: a tabular expression (one with a pipe) or expressions.
+    pub(super) fn pipe_or_expr_list(&mut self) -> Step {
+        self.in_pipe(|p| {
+            p.pipe_element()?;
+            if p.is("|") {
+                while p.eat("|") {
+                    p.operator()?;
+                }
+                return Ok(());
+            }
+            while p.eat(",") {
+                p.expr()?;
+            }
+            Ok(())
+        })
+    }
+
+    fn additive(&mut self) -> Step {
+        self.multiplicative()?;
+        while self.is("+") || self.is("-") {
+            self.bump();
+            self.multiplicative()?;
+        }
+        Ok(())
+    }
+
+    fn multiplicative(&mut self) -> Step {
+        self.unary()?;
+        while self.is("*") || self.is("/") || self.is("%") {
+            self.bump();
+            self.unary()?;
+        }
+        Ok(())
+    }
+
+    /// One sign at most: Kusto rejects `- -x`.
+    fn unary(&mut self) -> Step {
+        if self.is("-") || self.is("+") {
+            self.bump();
+        }
+        self.postfix()
+    }
+
+    fn postfix(&mut self) -> Step {
+        self.nested(|p| {
+            p.primary()?;
+            loop {
+                if p.eat(".") {
+                    p.member()?;
+                } else if p.eat("[") {
+                    p.expr()?;
+                    p.expect("]")?;
+                } else {
+                    return Ok(());
+                }
+            }
+        })
+    }
+
+    /// After a dot: a name (any word, keywords included), `['name']`, or a method call.
+    fn member(&mut self) -> Step {
+        if self.is("[") {
+            return self.name();
+        }
+        if self.tok().kind != Kind::Word && self.tok().kind != Kind::Typed {
+            return self.fail("a name");
+        }
+        self.bump();
+        if self.is("(") {
+            self.call_args()?;
+        }
+        Ok(())
+    }
+
+    fn primary(&mut self) -> Step {
+        let t = self.tok();
+        match t.kind {
+            Kind::Str => {
+                while self.tok().kind == Kind::Str {
+                    self.bump();
+                }
+                Ok(())
+            }
+            Kind::Num | Kind::Typed => {
+                self.bump();
+                Ok(())
+            }
+            Kind::Punct("(") => {
+                self.bump();
+                self.pipe()?;
+                self.expect(")")
+            }
+            Kind::Word => self.word_primary(),
+            _ if self.at_name() => {
+                if !self.is_at(3, "(") {
+                    let used = self.here();
+                    self.record(Event::Uses(used));
+                }
+                self.name()?;
+                if self.is("(") {
+                    self.call_args()?;
+                }
+                Ok(())
+            }
+            Kind::Punct("[") => {
+                self.bump();
+                self.expr()?;
+                self.expect("]")
+            }
+            _ => self.fail("an expression"),
+        }
+    }
+
+    /// A primary that starts with a word: a special form, a call, or a name.
+    fn word_primary(&mut self) -> Step {
+        match self.word() {
+            "dynamic" if self.is_at(1, "(") => {
+                self.bump();
+                self.bump();
+                self.json()?;
+                return self.expect(")");
+            }
+            "toscalar" | "materialize" if self.is_at(1, "(") => {
+                self.construct();
+                self.bump();
+                self.pipe_args()?;
+                return self.expect(")");
+            }
+            _ => {}
+        }
+        if !self.at_name() {
+            return self.fail("an expression");
+        }
+        if !self.is_at(1, "(") && !self.word().starts_with('$') {
+            let used = self.here();
+            self.record(Event::Uses(used));
+        }
+        self.bump();
+        if self.is("(") {
+            self.call_args()?;
+        }
+        Ok(())
+    }
+
+    /// `toscalar(...)`'s argument: a tabular expression, then optional `kind = ...` options.
+    fn pipe_args(&mut self) -> Step {
+        self.pipe()?;
+        while self.eat(",") {
+            self.expr()?;
+        }
+        Ok(())
+    }
+
+    /// `(args)` of a call: expressions, `name = expr`, or `*`.
+    pub(super) fn call_args(&mut self) -> Step {
+        self.expect("(")?;
+        if self.eat(")") {
+            return Ok(());
+        }
+        self.list(|p| {
+            if p.is("*") {
+                p.bump();
+                return Ok(());
+            }
+            if p.at_name() && p.is_at(1, "=") && !p.is_at(1, "==") {
+                p.bump();
+                p.bump();
+            }
+            p.expr()
+        })?;
+        self.expect(")")
+    }
+
+    /// A `dynamic(...)` value: JSON-like, with KQL literals allowed as scalars.
+    fn json(&mut self) -> Step {
+        self.nested(|p| {
+            if p.eat("[") {
+                if !p.eat("]") {
+                    p.list(Self::json)?;
+                    p.expect("]")?;
+                }
+                return Ok(());
+            }
+            if p.eat("{") {
+                if !p.eat("}") {
+                    p.list(|q| {
+                        if q.tok().kind != Kind::Str {
+                            return q.fail("a property name in quotes");
+                        }
+                        q.bump();
+                        q.expect(":")?;
+                        q.json()
+                    })?;
+                    p.expect("}")?;
+                }
+                return Ok(());
+            }
+            if p.is("-") || p.is("+") {
+                p.bump();
+            }
+            match p.tok().kind {
+                Kind::Str | Kind::Num | Kind::Typed => {
+                    p.bump();
+                    Ok(())
+                }
+                Kind::Word if matches!(p.word(), "true" | "false" | "null") => {
+                    p.bump();
+                    Ok(())
+                }
+                _ => p.fail("a dynamic value"),
+            }
+        })
+    }
+
+    /// `name = expr`, `(a, b) = expr` or `expr`.
+    pub(super) fn named_expr(&mut self) -> Step {
+        // Most keywords may be output names too (`extend where = 1`), as in Kusto.
+        let word = self.word();
+        let keyword =
+            !word.is_empty() && !word.starts_with('!') && !NOT_OUTPUT_NAMES.contains(&word);
+        if (self.at_name() || keyword) && self.is_at(1, "=") {
+            let defined = self.here().name;
+            self.record(Event::Defines(defined));
+            self.any_word()?;
+            self.bump();
+        } else if self.is("(") && self.tuple_names_follow() {
+            self.bump();
+            self.list(Self::name)?;
+            self.expect(")")?;
+            self.expect("=")?;
+        }
+        self.expr()
+    }
+
+    /// Whether `(a, b, ...) =` starts here.
+    fn tuple_names_follow(&self) -> bool {
+        let mut n = 1;
+        loop {
+            let t = self.at(n);
+            if t.kind != Kind::Word && !self.is_at(n, "[") {
+                return false;
+            }
+            n += if self.is_at(n, "[") { 3 } else { 1 };
+            if self.is_at(n, ")") {
+                return self.is_at(n + 1, "=");
+            }
+            if !self.is_at(n, ",") {
+                return false;
+            }
+            n += 1;
+        }
+    }
+}
