@@ -12,20 +12,6 @@ fn schema(columns: &[(&str, KqlType)]) -> Vec<(String, KqlType)> {
         .collect()
 }
 
-/// The tables [`sample_schema`] knows.
-pub const SAMPLE_TABLES: [&str; 10] = [
-    "DeviceProcessEvents",
-    "DeviceNetworkEvents",
-    "DeviceFileEvents",
-    "DeviceLogonEvents",
-    "DeviceEvents",
-    "DeviceInfo",
-    "AlertInfo",
-    "AlertEvidence",
-    "IdentityLogonEvents",
-    "EmailEvents",
-];
-
 /// The columns of each sample table: Defender's names and types (the main ones of each).
 pub fn sample_schema(table: &str) -> Option<Vec<(String, KqlType)>> {
     let cols: &[(&str, KqlType)] = match table {
@@ -245,7 +231,7 @@ mod tests {
 
     #[test]
     fn every_listed_table_has_its_columns_and_timestamp() {
-        for table in SAMPLE_TABLES {
+        for table in crate::emulator::data::SAMPLE_TABLES {
             let columns = sample_schema(table).expect(table);
             assert!(
                 columns.iter().any(|(n, t)| n == "Timestamp" && *t == Dt),
