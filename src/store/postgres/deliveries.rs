@@ -43,47 +43,40 @@ pub(super) async fn record(
     Ok(())
 }
 
-/// The deliveries of routes without `suppress:`, written in one statement.
+/// The deliveries of routes without `suppress:`, a statement per route reading the run's new
+/// findings straight from their index.
 async fn record_plain(
     conn: &mut PgConnection,
     lease: &Lease,
     finished_at: DateTime<Utc>,
     routes: &[&DeliveryRoute],
 ) -> Result<()> {
-    if routes.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        r"with new as (
-              select row_hash, last_row_num from hunt_finding_state
+    for route in routes {
+        let sql = if route.mode == "each" {
+            r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
+                  attempts, next_attempt_at, created_at, queued_at)
+              select $4, $1, (select instance from hunt_runs where id = $3), $3, 'each',
+                  jsonb_build_array(row_hash), 'pending', 0, $2, $2, $2
+              from hunt_finding_state
               where job = $1 and first_seen_at = $2 and first_run_id = $3
-          ),
-          routes as (
-              select p.position, p.route ->> 'output' as output, p.route ->> 'mode' as mode,
-                  (p.route ->> 'min_new')::bigint as min_new
-              from jsonb_array_elements($4::jsonb) with ordinality as p(route, position)
-          ),
-          messages as (
-              select 'digest' as mode, 0::bigint as position,
-                  (select coalesce(jsonb_agg(row_hash order by last_row_num, row_hash),
-                      '[]'::jsonb) from new) as findings
-              union all
-              select 'each', last_row_num, jsonb_build_array(row_hash) from new
-          )
-          insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
-              attempts, next_attempt_at, created_at, queued_at)
-          select r.output, $1, u.instance, $3, r.mode, m.findings, 'pending', 0, $2, $2, $2
-          from routes r
-          join hunt_runs u on u.id = $3
-          join messages m on m.mode = r.mode
-          order by r.position, m.position",
-    )
-    .bind(&lease.job)
-    .bind(finished_at)
-    .bind(lease.run_id)
-    .bind(serde_json::to_string(routes)?)
-    .execute(&mut *conn)
-    .await?;
+              order by last_row_num, row_hash"
+        } else {
+            r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
+                  attempts, next_attempt_at, created_at, queued_at)
+              select $4, $1, (select instance from hunt_runs where id = $3), $3, 'digest',
+                  (select coalesce(jsonb_agg(row_hash order by last_row_num, row_hash), '[]'::jsonb)
+                   from hunt_finding_state
+                   where job = $1 and first_seen_at = $2 and first_run_id = $3),
+                  'pending', 0, $2, $2, $2"
+        };
+        sqlx::query(sql)
+            .bind(&lease.job)
+            .bind(finished_at)
+            .bind(lease.run_id)
+            .bind(&route.output)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
