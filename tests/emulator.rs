@@ -434,20 +434,8 @@ fn render_with_samples(
     start: chrono::DateTime<Utc>,
     end: chrono::DateTime<Utc>,
 ) -> Option<String> {
-    use huntd::jobs::template::{ParamType, ParamValue, QueryTemplate};
-    let params = query
-        .parameters
-        .iter()
-        .map(|(name, spec)| {
-            let value = spec.default.clone().unwrap_or(match spec.param_type {
-                ParamType::Int => ParamValue::Int(1),
-                ParamType::DateTime => ParamValue::DateTime(start),
-                ParamType::List => ParamValue::List(vec!["sample".to_string()]),
-                ParamType::Str => ParamValue::Str("sample".to_string()),
-            });
-            (name.clone(), value)
-        })
-        .collect();
+    use huntd::jobs::template::QueryTemplate;
+    let params = query.sample_parameters(start);
     QueryTemplate::new(query.query.clone(), params)
         .render(start, end)
         .ok()

@@ -10,14 +10,13 @@
 
 mod kql_gen;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use huntd::diagnostic::Diagnostics;
-use huntd::jobs::{self, Library, LibraryQuery, ParamType, ParamValue, QueryTemplate};
+use huntd::jobs::{self, Library, LibraryQuery, QueryTemplate};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -126,19 +125,7 @@ fn render_with_samples(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Option<String> {
-    let params: BTreeMap<String, ParamValue> = query
-        .parameters
-        .iter()
-        .map(|(name, spec)| {
-            let value = spec.default.clone().unwrap_or(match spec.param_type {
-                ParamType::Int => ParamValue::Int(1),
-                ParamType::DateTime => ParamValue::DateTime(start),
-                ParamType::List => ParamValue::List(vec!["sample".to_string()]),
-                ParamType::Str => ParamValue::Str("sample".to_string()),
-            });
-            (name.clone(), value)
-        })
-        .collect();
+    let params = query.sample_parameters(start);
     QueryTemplate::new(query.query.clone(), params)
         .render(start, end)
         .ok()

@@ -180,6 +180,26 @@ impl LibraryQuery {
             .any(|written| Environment::parse(written).is_some_and(|(env, _)| env == environment))
     }
 
+    /// Each parameter's default, or a sample of its type (`start` for datetimes): what a check
+    /// or a test renders the query with when no job gives its parameters.
+    pub fn sample_parameters(
+        &self,
+        start: chrono::DateTime<chrono::Utc>,
+    ) -> BTreeMap<String, ParamValue> {
+        self.parameters
+            .iter()
+            .map(|(name, spec)| {
+                let value = spec.default.clone().unwrap_or(match spec.param_type {
+                    ParamType::Int => ParamValue::Int(1),
+                    ParamType::DateTime => ParamValue::DateTime(start),
+                    ParamType::List => ParamValue::List(vec!["sample".to_string()]),
+                    ParamType::Str => ParamValue::Str("sample".to_string()),
+                });
+                (name.clone(), value)
+            })
+            .collect()
+    }
+
     /// Parameters without a default, which a job must give.
     pub fn required_parameters(&self) -> impl Iterator<Item = &str> {
         self.parameters

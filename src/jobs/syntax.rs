@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use super::library::LibraryQuery;
-use super::template::{ParamType, ParamValue, QueryTemplate, template_offset};
+use super::template::{QueryTemplate, template_offset};
 use super::{Environment, Job, Library, names};
 use crate::diagnostic::{Diagnostics, Location, Severity, did_you_mean};
 
@@ -64,7 +64,10 @@ pub fn check(jobs: &[Job], library: &Library, schema: bool, diags: &mut Diagnost
         if referenced.contains(&query.name) {
             continue;
         }
-        let template = QueryTemplate::new(query.query.clone(), sample_parameters(query));
+        let template = QueryTemplate::new(
+            query.query.clone(),
+            query.sample_parameters(sample_window().0),
+        );
         let label = format!("library query `{}`", query.name);
         let checked = Query {
             template: &template,
@@ -83,24 +86,6 @@ fn sample_window() -> (DateTime<Utc>, DateTime<Utc>) {
         .single()
         .unwrap_or(DateTime::UNIX_EPOCH);
     (end - TimeDelta::hours(1), end)
-}
-
-/// Each parameter's default, or a sample of its type.
-fn sample_parameters(query: &LibraryQuery) -> std::collections::BTreeMap<String, ParamValue> {
-    let (start, _) = sample_window();
-    query
-        .parameters
-        .iter()
-        .map(|(name, spec)| {
-            let value = spec.default.clone().unwrap_or(match spec.param_type {
-                ParamType::Int => ParamValue::Int(1),
-                ParamType::DateTime => ParamValue::DateTime(start),
-                ParamType::List => ParamValue::List(vec!["sample".to_string()]),
-                ParamType::Str => ParamValue::Str("sample".to_string()),
-            });
-            (name.clone(), value)
-        })
-        .collect()
 }
 
 /// A query to check: its template, how messages name it, and the API it runs on (`None` for a
