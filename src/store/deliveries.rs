@@ -57,10 +57,18 @@ pub(super) struct SuppressionScope<'a> {
     pub instance: &'a str,
 }
 
-/// The statements `suppress:` needs, each backend's own SQL, run in the committing
-/// transaction; [`record_suppressing`] is the one flow over them.
+/// The statements a commit's deliveries need, each backend's own SQL, run in the committing
+/// transaction; [`record`] is the one flow over them.
 #[async_trait::async_trait]
-pub(super) trait SuppressionSql: Send {
+pub(super) trait DeliverySql: Send {
+    /// Writes the deliveries of a route without `suppress:`: one (`digest`), or one per new
+    /// finding in row order (`each`).
+    async fn insert_route(
+        &mut self,
+        lease: &Lease,
+        finished_at: DateTime<Utc>,
+        route: &DeliveryRoute,
+    ) -> Result<()>;
     /// The run's new findings (row hash and row as JSON text), in row order.
     async fn new_findings(
         &mut self,
@@ -109,10 +117,34 @@ pub(super) struct SuppressedMessage<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// Writes the deliveries the run's `new_findings` owe `routes`, inside the run's transaction,
+/// for the routes whose `min_new` the run reached; routes with `suppress:` first leave out
+/// findings whose key is quiet.
+pub(super) async fn record(
+    sql: &mut dyn DeliverySql,
+    lease: &Lease,
+    finished_at: DateTime<Utc>,
+    routes: &[DeliveryRoute],
+    new_findings: i64,
+) -> Result<()> {
+    // Most runs find nothing new: they owe nothing, and the commit pays nothing for outputs.
+    for route in routes
+        .iter()
+        .filter(|r| new_findings > 0 && new_findings >= r.min_new)
+    {
+        if route.suppress.is_some() {
+            record_suppressing(sql, lease, finished_at, route).await?;
+        } else {
+            sql.insert_route(lease, finished_at, route).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The deliveries of a route with `suppress:`: the run's new findings whose key is quiet are
 /// left out and counted, the others notified and their keys made quiet for the span.
-pub(super) async fn record_suppressing(
-    sql: &mut dyn SuppressionSql,
+async fn record_suppressing(
+    sql: &mut dyn DeliverySql,
     lease: &Lease,
     finished_at: DateTime<Utc>,
     route: &DeliveryRoute,

@@ -434,7 +434,15 @@ async fn write_run(
     }
     let row_count = copy_results(tx, lease, result.rows, dedup).await?;
     let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
-    deliveries::record(tx, lease, result.finished_at, result.notify, new_row_count).await?;
+    let outbox = &mut deliveries::Outbox(&mut *tx);
+    super::deliveries::record(
+        outbox,
+        lease,
+        result.finished_at,
+        result.notify,
+        new_row_count,
+    )
+    .await?;
     refresh_view(
         tx,
         &DIALECT,

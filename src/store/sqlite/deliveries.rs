@@ -8,8 +8,7 @@ use crate::store::Result;
 use crate::store::backend::cutoff;
 use crate::store::deliveries::{
     Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryRow,
-    DeliveryStatus, OutcomeColumns, RetryTarget, SuppressedMessage, SuppressionScope,
-    SuppressionSql, record_suppressing,
+    DeliverySql, DeliveryStatus, OutcomeColumns, RetryTarget, SuppressedMessage, SuppressionScope,
 };
 use crate::store::records::{FindingRecord, Lease};
 
@@ -18,39 +17,19 @@ const COLUMNS: &str = "id, output, job, instance, run_id, mode, findings, suppre
      next_attempt_at, lease_owner, lease_expires_at, last_error, created_at, queued_at, \
      delivered_at";
 
-/// Writes the deliveries the run's `new_findings` owe `routes`, inside the run's transaction:
-/// one per route (`digest`) or per route and new finding (`each`), in the run's row order,
-/// when the run created at least the route's `min_new` findings; routes with `suppress:`
-/// first leave out findings whose key is quiet.
-pub(super) async fn record(
-    conn: &mut SqliteConnection,
-    lease: &Lease,
-    finished_at: DateTime<Utc>,
-    routes: &[DeliveryRoute],
-    new_findings: i64,
-) -> Result<()> {
-    // Most runs find nothing new: they owe nothing, and the commit pays nothing for outputs.
-    let (suppressing, plain): (Vec<&DeliveryRoute>, Vec<&DeliveryRoute>) = routes
-        .iter()
-        .filter(|r| new_findings > 0 && new_findings >= r.min_new)
-        .partition(|r| r.suppress.is_some());
-    record_plain(conn, lease, finished_at, &plain).await?;
-    for route in suppressing {
-        record_suppressing(&mut Suppressions(&mut *conn), lease, finished_at, route).await?;
-    }
-    Ok(())
-}
+/// SQLite's statements for a commit's deliveries, on the committing transaction's connection.
+pub(super) struct Outbox<'c>(pub(super) &'c mut SqliteConnection);
 
-/// The deliveries of routes without `suppress:`, a statement per route: one that reads the
-/// run's new findings straight from their index (a single statement over every route, with the
-/// routes as JSON, took ten times as long).
-async fn record_plain(
-    conn: &mut SqliteConnection,
-    lease: &Lease,
-    finished_at: DateTime<Utc>,
-    routes: &[&DeliveryRoute],
-) -> Result<()> {
-    for route in routes {
+#[async_trait::async_trait]
+impl DeliverySql for Outbox<'_> {
+    /// One plain insert reading the run's new findings from their index (a single statement
+    /// over every route, with the routes as JSON, took ten times as long on SQLite).
+    async fn insert_route(
+        &mut self,
+        lease: &Lease,
+        finished_at: DateTime<Utc>,
+        route: &DeliveryRoute,
+    ) -> Result<()> {
         let sql = if route.mode == "each" {
             r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
                   attempts, next_attempt_at, created_at, queued_at)
@@ -73,17 +52,11 @@ async fn record_plain(
             .bind(ts(finished_at))
             .bind(lease.run_id)
             .bind(&route.output)
-            .execute(&mut *conn)
+            .execute(&mut *self.0)
             .await?;
+        Ok(())
     }
-    Ok(())
-}
 
-/// SQLite's statements for `suppress:`, on the committing transaction's connection.
-struct Suppressions<'c>(&'c mut SqliteConnection);
-
-#[async_trait::async_trait]
-impl SuppressionSql for Suppressions<'_> {
     async fn new_findings(
         &mut self,
         lease: &Lease,
