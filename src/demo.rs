@@ -340,7 +340,7 @@ async fn summarize(store: &dyn Store, runs: &[RunRecord], jobs: &[jobs::Job]) ->
         let wanted = 2 - findings.len();
         findings.extend(
             store
-                .findings(&job.name, None)
+                .findings(&job.name, None, None)
                 .await?
                 .into_iter()
                 .take(wanted),

@@ -203,7 +203,7 @@ async fn a_range_beyond_the_apis_30_days_is_refused_before_anything_is_hunted() 
     assert!(String::from_utf8_lossy(&out.stderr).contains("more than 30 days ago"));
     let out = huntd(dir.path(), &["backfill", "probe", "--instance", "Other"]).await;
     assert_eq!(out.status.code(), Some(1), "{}", printed(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("hunts instance `Fake`"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hunts Fake, not `Other`"));
     assert_eq!(fake.hunt_calls().await, 0);
 }
 

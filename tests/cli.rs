@@ -170,7 +170,8 @@ fn jobs_lists_every_example_job_with_three_upcoming_fire_times() {
     for row in rows {
         assert_eq!(row["next"].as_array().map(Vec::len), Some(3), "{row}");
         assert!(
-            row["instance"] == "Contoso" || row["instance"] == "Fabrikam",
+            row["instances"] == serde_json::json!(["Contoso"])
+                || row["instances"] == serde_json::json!(["Fabrikam"]),
             "{row}"
         );
     }

@@ -171,7 +171,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[index]
 }
 
-#[allow(clippy::cast_precision_loss)]
 /// Benchmark: 10,000 jobs on one node (SQLite) against the fake API, all firing at one slot
 /// about 30 s after start with a 5-minute splay (33 runs/s). Prints start-up time to READY,
 /// idle CPU and RSS before the slot, and slot lateness (claim time minus slot plus splay)
@@ -179,7 +178,48 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: run with --release -- --ignored --nocapture"]
 async fn bench_ten_thousand_jobs_on_one_node() {
-    const JOBS: usize = 10_000;
+    bench_streams(10_000, 1).await;
+}
+
+/// The same figures for 10,000 streams made of 20 jobs over 500 instances (`instances: all`),
+/// each instance a tenant of its own, as an MSSP would run them.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "benchmark: run with --release -- --ignored --nocapture"]
+async fn bench_twenty_jobs_over_five_hundred_instances_on_one_node() {
+    bench_streams(20, 500).await;
+}
+
+/// The config of `instances` tenants on the fake (`Fake` alone when there is one), each with
+/// its own tenant id and so its own quota.
+fn write_instances(fake: &Fake, dir: &std::path::Path, instances: usize) -> Vec<String> {
+    if instances == 1 {
+        return vec!["Fake".to_string()];
+    }
+    let base = fake.server.uri();
+    let config = dir.join("huntd.yaml");
+    let mut text = std::fs::read_to_string(&config).expect("read config");
+    let names: Vec<String> = (0..instances).map(|i| format!("T{i:03}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        writeln!(
+            text,
+            "  {name}:\n    TenantId: 00000000-0000-0000-0001-{i:012}\n\
+             \x20   ClientId: 00000000-0000-0000-0000-000000000002\n\
+             \x20   ClientSecret: {{EnvironmentVar: HUNTD_TEST_SECRET}}\n\
+             \x20   Endpoints: {{login: '{base}', graph: '{base}'}}\n\
+             \x20   Quota: {{per_minute: 100000}}"
+        )
+        .expect("writing to a String cannot fail");
+    }
+    std::fs::write(&config, text).expect("write config");
+    names
+}
+
+/// `jobs` jobs, each on `instances` instances, with one daily slot about 30 s after start and
+/// a 5-minute splay: start-up to READY, idle CPU and RSS before the slot, and slot lateness
+/// (claim time minus slot plus the stream's offset) p50/p99 over the first minute of runs,
+/// counting streams due but not yet claimed.
+#[allow(clippy::cast_precision_loss)]
+async fn bench_streams(jobs: usize, instances: usize) {
     let splay = Duration::from_secs(300);
     let observe = chrono::TimeDelta::seconds(60);
     let fake = Fake::start().await;
@@ -187,25 +227,31 @@ async fn bench_ten_thousand_jobs_on_one_node() {
         &fake,
         "node: bench\n  splay: 5m\n  max_concurrent_runs: 64\n  shutdown_grace: 5s",
     );
+    let instance_names = write_instances(&fake, dir.path(), instances);
+    let selection = if instances == 1 {
+        "instance: Fake".to_string()
+    } else {
+        "instances: [".to_string() + &instance_names.join(", ") + "]"
+    };
     // One daily slot, 30 s from now, so the daemon is idle until then.
     let slot = Utc::now() + chrono::TimeDelta::seconds(30);
     let slot = slot - chrono::TimeDelta::nanoseconds(i64::from(slot.timestamp_subsec_nanos()));
     let cron = slot.format("%S %M %H * * *").to_string();
-    let mut jobs = String::from("jobs:\n");
-    let mut names = Vec::with_capacity(JOBS);
-    for j in 0..JOBS {
+    let mut text = String::from("jobs:\n");
+    let mut streams = Vec::with_capacity(jobs * instances);
+    for j in 0..jobs {
         let name = format!("job-{j:05}");
         writeln!(
-            jobs,
-            "  - name: {name}\n    instance: Fake\n    environment: M365DGraph\n    \
+            text,
+            "  - name: {name}\n    {selection}\n    environment: M365DGraph\n    \
              schedule: '{cron}'\n    query: \"{}\"",
             query_template(&name)
         )
         .expect("writing to a String cannot fail");
-        names.push(name);
+        streams.extend(instance_names.iter().map(|i| (name.clone(), i.clone())));
     }
-    std::fs::write(dir.path().join("jobs/all.yaml"), jobs).expect("write jobs");
-    let (socket, notify) = notify_socket(dir.path(), Duration::from_secs(60));
+    std::fs::write(dir.path().join("jobs/all.yaml"), text).expect("write jobs");
+    let (socket, notify) = notify_socket(dir.path(), Duration::from_secs(120));
     let started = std::time::Instant::now();
     let mut daemon = start_daemon_with(dir.path(), &[], &[("NOTIFY_SOCKET", &notify)]);
     receive_until(&socket, "READY=1");
@@ -231,22 +277,34 @@ async fn bench_ten_thousand_jobs_on_one_node() {
     daemon.signal("TERM");
     assert_eq!(daemon.exit_code().await, Some(0), "{}", daemon.log());
 
-    let due = |job: &str| {
-        slot + chrono::TimeDelta::from_std(huntd::daemon::window::splay_offset(job, splay))
+    // A single-instance job's offset comes from its name, a stream's from job and instance.
+    let due = |job: &str, instance: &str| {
+        let key = if instances == 1 {
+            job.to_string()
+        } else {
+            format!("{job}/{instance}")
+        };
+        slot + chrono::TimeDelta::from_std(huntd::daemon::window::splay_offset(&key, splay))
             .expect("splay fits")
     };
     let mut lateness: Vec<f64> = runs
         .iter()
-        .filter(|r| r.attempt == 1 && due(&r.job) <= cutoff)
-        .map(|r| (r.started_at - due(&r.job)).num_milliseconds() as f64 / 1000.0)
+        .filter(|r| r.attempt == 1 && due(&r.job, &r.instance) <= cutoff)
+        .map(|r| (r.started_at - due(&r.job, &r.instance)).num_milliseconds() as f64 / 1000.0)
         .collect();
-    let claimed: std::collections::HashSet<&str> = runs.iter().map(|r| r.job.as_str()).collect();
-    let unclaimed = names
+    let claimed: std::collections::HashSet<(&str, &str)> = runs
         .iter()
-        .filter(|n| due(n) <= cutoff && !claimed.contains(n.as_str()))
+        .map(|r| (r.job.as_str(), r.instance.as_str()))
+        .collect();
+    let unclaimed = streams
+        .iter()
+        .filter(|(j, i)| due(j, i) <= cutoff && !claimed.contains(&(j.as_str(), i.as_str())))
         .count();
     lateness.sort_by(f64::total_cmp);
-    println!("bench: {JOBS} jobs, one node, SQLite, fake API on loopback");
+    println!(
+        "bench: {} streams ({jobs} jobs x {instances} instances), one node, SQLite, fake API on loopback",
+        jobs * instances
+    );
     println!("  start-up to READY: {:.3} s", ready.as_secs_f64());
     println!(
         "  idle before the slot: CPU {idle_cpu:.1} % of one core, RSS {:.1} MB",

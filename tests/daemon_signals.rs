@@ -87,7 +87,7 @@ async fn assert_rehunted(fake: &Fake, dir: &Path, store: &Arc<dyn Store>, stoppe
         .iter()
         .filter(|r| r.status == RunStatus::Succeeded)
         .count();
-    let findings = store.findings("probe", None).await.expect("findings");
+    let findings = store.findings("probe", None, None).await.expect("findings");
     assert_eq!(findings.len(), wins, "one finding per succeeded window");
     assert!(
         findings.iter().all(|f| f.times_seen == 1),

@@ -7,7 +7,6 @@ mod common;
 #[path = "common/emulator.rs"]
 mod emu;
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -353,7 +352,9 @@ async fn answers_stop_at_100000_rows_and_oversized_ones_are_too_large() {
 async fn every_example_job_finds_its_planted_activity() {
     let mut diags = Diagnostics::new();
     let library = Library::load(&[repo().join("queries")], &mut diags);
-    let instances: BTreeSet<String> = ["Contoso", "Fabrikam"].map(String::from).into();
+    let instances: jobs::InstanceTags = ["Contoso", "Fabrikam"]
+        .map(|name| (name.to_string(), Vec::new()))
+        .into();
     let jobs = jobs::load(&[repo().join("jobs")], &library, &instances, &mut diags);
     assert!(diags.is_empty(), "{:?}", diags.sorted());
     assert!(jobs.len() >= 6, "{} jobs", jobs.len());

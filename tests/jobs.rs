@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use huntd::diagnostic::{Diagnostic, Diagnostics, Severity};
-use huntd::jobs::{self, CatchUp, Environment, Job, Library};
+use huntd::jobs::{self, CatchUp, Environment, InstanceTags, Job, Library};
 
 /// A temporary folder with `jobs/` and `queries/lib/`, loaded like `huntd validate` does.
 struct Fixture {
@@ -65,8 +65,15 @@ impl Fixture {
     }
 }
 
-fn instances() -> BTreeSet<String> {
-    ["Contoso", "Fabrikam"].map(String::from).into()
+/// Contoso (tagged `mssp` and `eu`) and Fabrikam (tagged `mssp`).
+fn instances() -> InstanceTags {
+    InstanceTags::from([
+        (
+            "Contoso".to_string(),
+            vec!["mssp".to_string(), "eu".to_string()],
+        ),
+        ("Fabrikam".to_string(), vec!["mssp".to_string()]),
+    ])
 }
 
 /// A valid job, one key per line: name 1, instance 2, environment 3, every 4, query 5.
@@ -193,6 +200,82 @@ fn unknown_instance_lists_known_ones_with_a_suggestion() {
         d.hint.as_deref(),
         Some("did you mean `Contoso`? known instances: Contoso, Fabrikam")
     );
+}
+
+#[test]
+fn instances_may_be_a_list_a_tag_selection_or_all() {
+    let f = Fixture::new();
+    f.write(
+        "jobs/a.yaml",
+        &job_with("listed", "instance", "instances: [Fabrikam, Contoso]"),
+    );
+    f.write(
+        "jobs/b.yaml",
+        &job_with("tagged", "instance", "instances: {tags: [eu]}"),
+    );
+    f.write(
+        "jobs/c.yaml",
+        &job_with("everywhere", "instance", "instances: all"),
+    );
+    let (jobs, diags) = f.load();
+    assert!(diags.is_empty(), "{:?}", diags.sorted());
+    let of = |name: &str| {
+        jobs.iter()
+            .find(|j| j.name == name)
+            .map(|j| j.instances.clone())
+            .expect("job loaded")
+    };
+    assert_eq!(of("listed"), ["Fabrikam", "Contoso"]);
+    assert_eq!(of("tagged"), ["Contoso"]);
+    assert_eq!(of("everywhere"), ["Contoso", "Fabrikam"]);
+}
+
+#[test]
+fn a_bad_instance_selection_names_its_line_and_what_to_write() {
+    let cases = [
+        (
+            "instances: [Contoso, Fabrkam]",
+            "unknown instance `Fabrkam`",
+            "did you mean `Fabrikam`? known instances: Contoso, Fabrikam",
+        ),
+        (
+            "instances: [Contoso, Contoso]",
+            "instance `Contoso` is listed twice",
+            "list each instance once",
+        ),
+        (
+            "instances: {tags: [apac]}",
+            "no instance has the tag apac",
+            "tags in use: eu, mssp",
+        ),
+        (
+            "instances: every",
+            "`instances: every` is not a selection",
+            "write `instances: all`, a list `[Contoso, Fabrikam]` or `{tags: [mssp]}`",
+        ),
+        (
+            "instances: []",
+            "`instances` lists no instance",
+            "name at least one, e.g. `instances: [Contoso]`",
+        ),
+    ];
+    for (line, message, hint) in cases {
+        let f = Fixture::new();
+        let file = f.write("jobs/a.yaml", &job_with("a", "instance", line));
+        let (jobs, diags) = f.load();
+        assert!(jobs.is_empty(), "{line}");
+        let d = single(&diags, Severity::Error);
+        assert_at(&d, &file, 2);
+        assert_eq!(d.message, message, "{line}");
+        assert_eq!(d.hint.as_deref(), Some(hint), "{line}");
+    }
+    let f = Fixture::new();
+    let both = job("a") + "instances: [Fabrikam]\n";
+    let file = f.write("jobs/a.yaml", &both);
+    let (_, diags) = f.load();
+    let d = single(&diags, Severity::Error);
+    assert_at(&d, &file, 6);
+    assert_eq!(d.message, "a job has both `instance` and `instances`");
 }
 
 #[test]

@@ -155,7 +155,9 @@ fn the_repos_jobs_and_query_library_parse_as_the_oracle_parses_them() {
     }
     let mut diags = Diagnostics::new();
     let library = Library::load(&[repo().join("queries")], &mut diags);
-    let instances = ["Contoso", "Fabrikam"].map(String::from).into();
+    let instances = ["Contoso", "Fabrikam"]
+        .map(|name| (name.to_string(), Vec::new()))
+        .into();
     let found = jobs::load(&[repo().join("jobs")], &library, &instances, &mut diags);
     let (start, end) = window();
     let mut queries: Vec<String> = found

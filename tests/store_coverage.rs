@@ -40,6 +40,7 @@ async fn record_gap(
     ctx.store
         .record_gap(&GapRecord {
             job: "j".to_string(),
+            instance: "prod".to_string(),
             gap_start: span.0,
             gap_end: span.1,
             reason: reason.to_string(),
@@ -85,10 +86,16 @@ async fn coverage_gaps_show_uncovered_and_skipped_spans(ctx: Ctx) {
         ]
     );
     assert_eq!(
-        ctx.store.high_water_mark("j").await.expect("hwm"),
+        ctx.store.high_water_mark("j", "prod").await.expect("hwm"),
         Some(t0 + h(4))
     );
-    assert_eq!(ctx.store.high_water_mark("other").await.expect("hwm"), None);
+    assert_eq!(
+        ctx.store
+            .high_water_mark("other", "prod")
+            .await
+            .expect("hwm"),
+        None
+    );
 }
 
 async fn skipped_runs_and_recorded_gaps_are_each_listed_once_as_coverage_gaps(ctx: Ctx) {
@@ -138,7 +145,7 @@ async fn skipped_runs_and_recorded_gaps_are_each_listed_once_as_coverage_gaps(ct
     assert_eq!(history[0].id, skipped.run_id);
     assert_eq!(history[0].error_class.as_deref(), Some("skipped"));
     assert_eq!(
-        ctx.store.high_water_mark("j").await.expect("hwm"),
+        ctx.store.high_water_mark("j", "prod").await.expect("hwm"),
         Some(t0 + h(6)),
         "the latest succeeded window ends there; the failed one after it does not count"
     );
@@ -173,7 +180,7 @@ async fn a_failure_after_a_skip_resumes_after_the_skipped_span(ctx: Ctx) {
         .await
         .expect("fail");
     assert_eq!(
-        ctx.store.high_water_mark("j").await.expect("hwm"),
+        ctx.store.high_water_mark("j", "prod").await.expect("hwm"),
         Some(t0 + h(3)),
         "the next window starts after the skipped span, at the failed one"
     );

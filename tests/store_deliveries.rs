@@ -74,7 +74,7 @@ async fn all(ctx: &Ctx, output: &str) -> Vec<DeliveryRecord> {
 async fn devices(ctx: &Ctx, delivery: &DeliveryRecord) -> Vec<String> {
     let found = ctx
         .store
-        .findings_by_hash(&delivery.job, &delivery.findings)
+        .findings_by_hash(&delivery.job, &delivery.instance, &delivery.findings)
         .await
         .expect("findings");
     found
@@ -309,7 +309,7 @@ async fn commit_quiet(ctx: &Ctx, hour: i64, pairs: &[(&str, &str)]) {
 async fn pairs(ctx: &Ctx, delivery: &DeliveryRecord) -> Vec<(String, String)> {
     let found = ctx
         .store
-        .findings_by_hash(&delivery.job, &delivery.findings)
+        .findings_by_hash(&delivery.job, &delivery.instance, &delivery.findings)
         .await
         .expect("findings");
     found

@@ -38,7 +38,7 @@ async fn overlapping_runs_never_count_a_finding_as_new_twice(ctx: Ctx) {
         .succeed_with_devices("j", t + h(2), h(3), "a", &["a", "b", "c", "d"])
         .await;
     assert_eq!(new, 0);
-    let findings = ctx.store.findings("j", None).await.expect("findings");
+    let findings = ctx.store.findings("j", None, None).await.expect("findings");
     assert_eq!(findings.len(), 4);
     let seen: Vec<(String, i64, i64, i64)> = {
         let mut v: Vec<_> = findings
@@ -92,7 +92,7 @@ async fn dedup_columns_merge_rows_into_one_finding(ctx: Ctx) {
         r#"{"Timestamp":"2024-05-01T08:30:00Z","DeviceName":"pc2"}"#.to_string(),
     ]);
     assert_eq!(ctx.succeed(&lease, &columns, &data).await, 2);
-    let findings = ctx.store.findings("j", None).await.expect("findings");
+    let findings = ctx.store.findings("j", None, None).await.expect("findings");
     assert_eq!(findings.len(), 2);
     let pc1 = findings
         .iter()
@@ -175,7 +175,7 @@ async fn json_values_come_back_exactly(ctx: Ctx) {
     let lease = ctx.claim("j", t, TimeDelta::hours(1), "a").await;
     ctx.succeed(&lease, &columns, &rows(&[row.to_string()]))
         .await;
-    let findings = ctx.store.findings("j", None).await.expect("findings");
+    let findings = ctx.store.findings("j", None, None).await.expect("findings");
     let stored: serde_json::Value = serde_json::from_str(&findings[0].data).expect("json");
     let sent: serde_json::Value = serde_json::from_str(row).expect("json");
     assert_eq!(stored, sent, "{}", findings[0].data);
@@ -208,6 +208,7 @@ async fn history_and_findings_filters_select_the_right_rows(ctx: Ctx) {
     let runs_of = |job: Option<&str>, status, since, limit| {
         let filter = HistoryFilter {
             job: job.map(ToString::to_string),
+            instance: None,
             status,
             since,
             limit,
@@ -228,7 +229,7 @@ async fn history_and_findings_filters_select_the_right_rows(ctx: Ctx) {
 
     let new = ctx
         .store
-        .findings("j1", Some(start + TimeDelta::hours(3)))
+        .findings("j1", None, Some(start + TimeDelta::hours(3)))
         .await
         .expect("findings");
     assert_eq!(new.len(), 1);
@@ -287,5 +288,9 @@ fn ids(runs: &[RunRecord]) -> Vec<i64> {
 
 /// How many findings `job` has.
 async fn findings_of(ctx: &Ctx, job: &str) -> usize {
-    ctx.store.findings(job, None).await.expect("findings").len()
+    ctx.store
+        .findings(job, None, None)
+        .await
+        .expect("findings")
+        .len()
 }

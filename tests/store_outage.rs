@@ -9,7 +9,6 @@ mod graph;
 #[path = "common/postgres.rs"]
 mod scratch;
 
-use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -95,7 +94,7 @@ impl Harness {
             )
             .expect("write job");
             let mut diags = Diagnostics::new();
-            let instances = BTreeSet::from(["Fake".to_string()]);
+            let instances = huntd::jobs::InstanceTags::from([("Fake".to_string(), Vec::new())]);
             let job = huntd::jobs::load(
                 &[file],
                 &huntd::jobs::Library::default(),

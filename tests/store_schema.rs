@@ -5,15 +5,10 @@
 #[path = "common/store.rs"]
 mod common;
 
-use std::path::Path;
-use std::str::FromStr;
-
 use chrono::TimeDelta;
-use huntd::store::{self, Backend, Claim, Error, HistoryFilter, JobRecord, Trigger};
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{PgPool, SqlitePool};
+use huntd::store::{self, Claim, Error, HistoryFilter, JobRecord, Trigger};
 
-use common::{Ctx, Raw, at, claim, job_record};
+use common::{Ctx, Raw, at, claim, job_record, schema_of};
 
 common::contract!(
     concurrent_migrations_against_one_fresh_database_both_succeed,
@@ -70,36 +65,6 @@ values ('j', 'h1', '2024-05-01T09:00:01.000000Z', '2024-05-01T10:00:01.000000Z',
        ('j', 'h3', '2024-04-01T00:00:00.000000Z', '2024-04-01T00:00:00.000000Z', 7, 7, 3,
         '{"DeviceName":"gone"}');
 "#;
-
-/// A database at `url` with only `migrations` applied: the files byte for byte, so their
-/// checksums match the ones huntd embeds.
-async fn schema_of(ctx: &Ctx, url: &str, migrations: &[&str]) -> Raw {
-    let old = tempfile::tempdir().expect("temp dir");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(ctx.backend_name());
-    for name in migrations {
-        std::fs::copy(source.join(name), old.path().join(name)).expect("copy migration");
-    }
-    let migrator = sqlx::migrate::Migrator::new(old.path())
-        .await
-        .expect("read migrations");
-    match ctx.backend() {
-        Backend::Sqlite => {
-            let options = SqliteConnectOptions::from_str(url)
-                .expect("sqlite URL")
-                .create_if_missing(true);
-            let pool = SqlitePool::connect_with(options).await.expect("connect");
-            migrator.run(&pool).await.expect("old schema");
-            Raw::Sqlite(pool)
-        }
-        Backend::Postgres => {
-            let pool = PgPool::connect(url).await.expect("connect");
-            migrator.run(&pool).await.expect("old schema");
-            Raw::Postgres(pool)
-        }
-    }
-}
 
 async fn upgrading_keeps_every_finding_pointing_at_its_latest_row(ctx: Ctx) {
     let url = ctx.fresh_database().await;

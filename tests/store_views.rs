@@ -92,6 +92,7 @@ async fn assert_postgres_view_types(ctx: &Ctx) {
         types,
         [
             "run_id bigint",
+            "instance text",
             "slot_at timestamp with time zone",
             "window_start timestamp with time zone",
             "window_end timestamp with time zone",

@@ -102,6 +102,7 @@ impl<'a> KeyVaultClient<'a> {
             ca_file: None,
             allow_overcommit: false,
             mde_retirement_noticed: false,
+            tags: Vec::new(),
             source: PathBuf::from("KeyVault"),
         })
     }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::shared::{
-    EXIT_INVALID, EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, load_with_job, runtime, tokens_for,
+    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, load_with_job, runtime, tokens_for,
 };
 use crate::auth::TokenSource;
 use crate::daemon::{self, backfill as plan};
@@ -23,7 +23,7 @@ use crate::store;
 pub struct BackfillArgs<'a> {
     /// The job's name.
     pub job: &'a str,
-    /// The instance the job must hunt.
+    /// Only this instance of the job's; every one, in turn, when `None`.
     pub instance: Option<&'a str>,
     /// Range start.
     pub from: DateTime<Utc>,
@@ -40,15 +40,10 @@ pub fn backfill(config: Option<&Path>, args: &BackfillArgs<'_>) -> anyhow::Resul
         Err(code) => return Ok(code),
     };
     let job = &jobs[at];
-    if let Some(instance) = args.instance
-        && instance != job.instance
-    {
-        eprintln!(
-            "error: `{}` hunts instance `{}`, not `{instance}`",
-            job.name, job.instance
-        );
-        return Ok(ExitCode::from(EXIT_INVALID));
-    }
+    let instances = match super::once::chosen_instances(job, args.instance) {
+        Ok(instances) => instances,
+        Err(code) => return Ok(code),
+    };
     let now = Utc::now();
     let to = args
         .to
@@ -68,30 +63,39 @@ pub fn backfill(config: Option<&Path>, args: &BackfillArgs<'_>) -> anyhow::Resul
     runtime()?.block_on(async {
         let tokens: Arc<dyn TokenSource> = Arc::new(tokens_for(&mut config, None).await?);
         let store = store::open(&config.database).await?;
-        eprintln!(
-            "backfilling `{}` on {} for {} .. {}{}",
-            job.name,
-            job.instance,
-            range.from,
-            range.to,
-            if range.gaps_only {
-                " (coverage gaps only)"
-            } else {
-                ""
+        let stop = cancel_on_ctrl_c();
+        let mut summary = plan::Summary::default();
+        for instance in &instances {
+            eprintln!(
+                "backfilling `{}` on {instance} for {} .. {}{}",
+                job.name,
+                range.from,
+                range.to,
+                if range.gaps_only {
+                    " (coverage gaps only)"
+                } else {
+                    ""
+                }
+            );
+            let mut progress = Progress::new(per_minute(&config, job, instance));
+            let done = daemon::backfill(
+                &config,
+                (job, instance),
+                Arc::clone(&store),
+                Arc::clone(&tokens),
+                range,
+                stop.clone(),
+                |event| progress.show(&event),
+            )
+            .await?;
+            progress.finish();
+            summary.succeeded += done.succeeded;
+            summary.failed += done.failed;
+            summary.interrupted |= done.interrupted;
+            if summary.interrupted {
+                break;
             }
-        );
-        let mut progress = Progress::new(per_minute(&config, job));
-        let summary = daemon::backfill(
-            &config,
-            job,
-            Arc::clone(&store),
-            tokens,
-            range,
-            cancel_on_ctrl_c(),
-            |event| progress.show(&event),
-        )
-        .await?;
-        progress.finish();
+        }
         store.close().await;
         eprintln!(
             "backfill {}: {} chunks hunted, {} failed{}",
@@ -118,11 +122,11 @@ pub fn backfill(config: Option<&Path>, args: &BackfillArgs<'_>) -> anyhow::Resul
     })
 }
 
-/// Calls a minute the job's tenant allows: what bounds a backfill's pace.
-fn per_minute(config: &crate::config::Config, job: &Job) -> u32 {
+/// Calls a minute the instance's tenant allows: what bounds a backfill's pace.
+fn per_minute(config: &crate::config::Config, job: &Job, instance: &str) -> u32 {
     config
         .instances
-        .get(&job.instance)
+        .get(instance)
         .and_then(|i| i.quota)
         .unwrap_or_else(|| hunt::default_quota(job.environment))
         .per_minute

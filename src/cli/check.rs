@@ -101,12 +101,22 @@ pub fn list_jobs(
     config: Option<&Path>,
     format: ListFormat,
     costs: bool,
+    instance: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let loaded = Loaded::locate(config, Scope::Credentials);
+    let mut loaded = Loaded::locate(config, Scope::Credentials);
     print_diagnostics(&loaded.diagnostics, &mut std::io::stderr().lock())?;
     if loaded.diagnostics.has_errors() {
         eprintln!("invalid input: run `huntd validate` for details");
         return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    if let Some(only) = instance {
+        // A job hunting several instances is listed, and costed, on that one alone.
+        loaded
+            .jobs
+            .retain(|job| job.instances.iter().any(|i| i == only));
+        for job in &mut loaded.jobs {
+            job.instances = vec![only.to_string()];
+        }
     }
     let mut out = std::io::stdout().lock();
     if costs {
@@ -153,7 +163,7 @@ pub fn jobs_table(rows: &[JobSummary]) -> String {
             };
             vec![
                 r.name.clone(),
-                r.instance.clone(),
+                r.instances.join(","),
                 r.environment.clone(),
                 r.schedule.clone(),
                 r.timezone.clone(),

@@ -96,6 +96,9 @@ pub enum Command {
         /// Instead, the API calls the enabled jobs need per tenant against its quota.
         #[arg(long)]
         costs: bool,
+        /// Only the jobs that hunt this instance.
+        #[arg(long)]
+        instance: Option<String>,
     },
     /// One screen of how the hunts are doing, read from the database (any node, daemon running
     /// or not): each job's last run, next fire, backoff, last 24 h and coverage gaps; each
@@ -141,6 +144,9 @@ pub enum Command {
     Once {
         /// The job's name.
         job: String,
+        /// Only this instance of the job's (default: each of them in turn).
+        #[arg(long)]
+        instance: Option<String>,
         /// Window start: RFC 3339 (`2026-01-31T08:00:00Z`) or a duration ago (`2h`).
         #[arg(long, value_parser = parse_time)]
         start: Option<DateTime<Utc>>,
@@ -163,7 +169,7 @@ pub enum Command {
     Backfill {
         /// The job's name.
         job: String,
-        /// Only if the job hunts this instance.
+        /// Only this instance of the job's (default: each of them in turn).
         #[arg(long)]
         instance: Option<String>,
         /// Range start: RFC 3339 or a duration ago.
@@ -182,6 +188,9 @@ pub enum Command {
     History {
         /// Only this job.
         job: Option<String>,
+        /// Only runs on this instance.
+        #[arg(long)]
+        instance: Option<String>,
         /// Only runs with this status (running, succeeded, failed, interrupted, skipped).
         #[arg(long, value_parser = parse_status)]
         status: Option<RunStatus>,
@@ -199,6 +208,9 @@ pub enum Command {
     Findings {
         /// The job.
         job: String,
+        /// Only findings from this instance.
+        #[arg(long)]
+        instance: Option<String>,
         /// Only findings first seen within this long (e.g. 24h).
         #[arg(long, value_parser = parse_span)]
         new_since: Option<std::time::Duration>,
@@ -361,10 +373,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ref jobs,
             ref junit,
         } => test::test(config, jobs, junit.as_deref()),
-        Command::Jobs { format, costs } => check::list_jobs(config, format, costs),
+        Command::Jobs {
+            format,
+            costs,
+            ref instance,
+        } => check::list_jobs(config, format, costs, instance.as_deref()),
         Command::Status { format } => status::status(config, format),
         Command::Once {
             ref job,
+            ref instance,
             start,
             end,
             output,
@@ -374,6 +391,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             &once::OnceArgs {
                 job,
+                instance: instance.as_deref(),
                 start,
                 end,
                 output,
@@ -400,6 +418,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => records::migrate(config),
         Command::History {
             job,
+            instance,
             status,
             since,
             limit,
@@ -407,6 +426,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let options = report::HistoryOptions {
                 job,
+                instance,
                 status,
                 since,
                 limit: Some(limit),
@@ -415,9 +435,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Findings {
             job,
+            instance,
             new_since,
             format,
-        } => records::findings(config, report::FindingsOptions { job, new_since }, format),
+        } => {
+            let options = report::FindingsOptions {
+                job,
+                instance,
+                new_since,
+            };
+            records::findings(config, options, format)
+        }
         Command::Prune { batch_size } => records::prune(config, batch_size),
         Command::Deliveries(args) => deliveries::deliveries(config, args),
         Command::NotifyTest { ref output } => deliveries::notify_test(config, output),

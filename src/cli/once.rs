@@ -24,6 +24,8 @@ use crate::store;
 pub struct OnceArgs<'a> {
     /// The job's name.
     pub job: &'a str,
+    /// Only this instance of the job's; every one when `None`.
+    pub instance: Option<&'a str>,
     /// Window start; default the job's lookback (or, with `store`, its high-water mark).
     pub start: Option<DateTime<Utc>>,
     /// Window end; default now minus the job's `delay`.
@@ -36,20 +38,34 @@ pub struct OnceArgs<'a> {
     pub store: bool,
 }
 
-/// Runs `huntd once`.
+/// Runs `huntd once`: on the job's one instance, the one `--instance` names, or each of its
+/// instances in turn with a summary per instance.
 pub fn once(config: Option<&Path>, args: &OnceArgs<'_>) -> anyhow::Result<ExitCode> {
     let (mut config, jobs, at) = match load_with_job(config, args.job) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
     let job = &jobs[at];
+    let instances = match chosen_instances(job, args.instance) {
+        Ok(instances) => instances,
+        Err(code) => return Ok(code),
+    };
+    if instances.len() > 1 && args.output.is_some() {
+        eprintln!(
+            "error: `{}` hunts {} instances: --output prints one instance's rows; add --instance",
+            job.name,
+            instances.len()
+        );
+        return Ok(ExitCode::from(EXIT_USAGE));
+    }
     // Without --end: the window a run fired now would cover, so no future time is hunted.
     let end = args
         .end
         .unwrap_or_else(|| Utc::now() - chrono::Duration::from_std(job.delay).unwrap_or_default());
     let lookback_start = end - chrono::Duration::from_std(job.lookback).unwrap_or_default();
     if args.store {
-        return once_stored(&mut config, job, args.start, end, lookback_start);
+        let window = (args.start, end, lookback_start);
+        return once_stored(&mut config, job, &instances, window);
     }
     let start = args.start.unwrap_or(lookback_start);
     if start >= end {
@@ -59,118 +75,179 @@ pub fn once(config: Option<&Path>, args: &OnceArgs<'_>) -> anyhow::Result<ExitCo
     let query = job.render(start, end)?;
     let window = job.timespan.then_some((start, end));
     if args.dry_run {
-        let instance = match find_instance(&config, &job.instance) {
-            Ok(instance) => instance,
-            Err(code) => return Ok(code),
-        };
         println!("# window {start} .. {end}\n{query}\n");
-        println!(
-            "{}",
-            hunt::dry_run(instance, job.environment, &query, window)
-        );
+        for name in &instances {
+            let instance = match find_instance(&config, name) {
+                Ok(instance) => instance,
+                Err(code) => return Ok(code),
+            };
+            println!(
+                "{}",
+                hunt::dry_run(instance, job.environment, &query, window)
+            );
+        }
         return Ok(ExitCode::SUCCESS);
     }
     runtime()?.block_on(async {
         let tokens: Arc<dyn TokenSource> = Arc::new(tokens_for(&mut config, None).await?);
-        let instance = match find_instance(&config, &job.instance) {
-            Ok(instance) => instance,
-            Err(code) => return Ok(code),
-        };
         let hunter = Hunter::new(
             tokens,
             daemon::spooling_in(&config, HunterOptions::default()),
         );
         let cancel = cancel_on_ctrl_c();
-        eprintln!(
-            "running `{}` on {} for {start} .. {end}",
-            job.name, job.instance
-        );
-        match hunter
-            .run(instance, job.environment, &query, window, &cancel)
-            .await
-        {
-            Ok(outcome) => {
-                let mut out = std::io::stdout().lock();
-                let result = &outcome.result;
-                if let Some(format) = args.output {
-                    let all = result.rows.to_vec()?;
-                    rows::write_rows(&mut out, format, &result.columns, &all)?;
-                } else {
-                    rows::write_summary(&mut out, &outcome)?;
-                    let first = result
-                        .rows
-                        .iter()
-                        .take(20)
-                        .collect::<std::io::Result<Vec<_>>>()?;
-                    rows::write_table(&mut out, &result.columns, &first, Some(20))?;
-                }
-                Ok(ExitCode::SUCCESS)
+        let mut failed = 0;
+        for name in &instances {
+            let instance = match find_instance(&config, name) {
+                Ok(instance) => instance,
+                Err(code) => return Ok(code),
+            };
+            eprintln!("running `{}` on {name} for {start} .. {end}", job.name);
+            if instances.len() > 1 {
+                println!("== instance {name}");
             }
-            Err(e) => {
-                eprintln!("error ({}): {e}", e.class.as_str());
-                if let Some(id) = e.client_request_id {
-                    eprintln!("client-request-id: {id}");
+            match hunter
+                .run(instance, job.environment, &query, window, &cancel)
+                .await
+            {
+                Ok(outcome) => {
+                    let mut out = std::io::stdout().lock();
+                    let result = &outcome.result;
+                    if let Some(format) = args.output {
+                        let all = result.rows.to_vec()?;
+                        rows::write_rows(&mut out, format, &result.columns, &all)?;
+                    } else {
+                        rows::write_summary(&mut out, &outcome)?;
+                        let first = result
+                            .rows
+                            .iter()
+                            .take(20)
+                            .collect::<std::io::Result<Vec<_>>>()?;
+                        rows::write_table(&mut out, &result.columns, &first, Some(20))?;
+                    }
                 }
-                Ok(ExitCode::from(EXIT_RUNTIME))
+                Err(e) => {
+                    failed += 1;
+                    let on = if instances.len() > 1 {
+                        format!(" on {name}")
+                    } else {
+                        String::new()
+                    };
+                    eprintln!("error{on} ({}): {e}", e.class.as_str());
+                    if let Some(id) = e.client_request_id {
+                        eprintln!("client-request-id: {id}");
+                    }
+                }
+            }
+            if cancel.is_cancelled() {
+                break;
             }
         }
+        if instances.len() > 1 {
+            eprintln!(
+                "{} of {} instances hunted, {failed} failed",
+                instances.len() - failed,
+                instances.len()
+            );
+        }
+        Ok(if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_RUNTIME)
+        })
     })
 }
 
-/// `huntd once --store`: one run claimed, hunted and committed like a scheduled one.
+/// The instances a command on `job` acts on: the one `--instance` names (which the job must
+/// hunt), else all of the job's.
+pub fn chosen_instances(job: &Job, only: Option<&str>) -> Result<Vec<String>, ExitCode> {
+    match only {
+        None => Ok(job.instances.clone()),
+        Some(name) if job.instances.iter().any(|i| i == name) => Ok(vec![name.to_string()]),
+        Some(name) => {
+            eprintln!(
+                "error: `{}` hunts {}, not `{name}`",
+                job.name,
+                job.instances.join(", ")
+            );
+            Err(ExitCode::from(super::shared::EXIT_INVALID))
+        }
+    }
+}
+
+/// `huntd once --store`: on each instance, one run claimed, hunted and committed like a
+/// scheduled one; `window` is the given start, the end and the lookback's start.
 fn once_stored(
     config: &mut Config,
     job: &Job,
-    start: Option<DateTime<Utc>>,
-    end: DateTime<Utc>,
-    lookback_start: DateTime<Utc>,
+    instances: &[String],
+    (start, end, lookback_start): (Option<DateTime<Utc>>, DateTime<Utc>, DateTime<Utc>),
 ) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let tokens: Arc<dyn TokenSource> = Arc::new(tokens_for(config, None).await?);
         let store = store::open(&config.database).await?;
-        let start = match start {
-            Some(start) => start,
-            None => store
-                .high_water_mark(&job.name)
-                .await?
-                .unwrap_or(lookback_start),
-        };
-        if start >= end {
-            eprintln!("nothing to hunt: {} is covered up to {start}", job.name);
-            store.close().await;
-            return Ok(ExitCode::SUCCESS);
-        }
-        eprintln!(
-            "running `{}` on {} for {start} .. {end}, into the database",
-            job.name, job.instance
-        );
-        let planned = daemon::window::PlannedRun {
-            slot_at: Utc::now(),
-            start,
-            end,
-        };
         let cancel = cancel_on_ctrl_c();
-        let outcome =
-            daemon::run_one(config, job, Arc::clone(&store), tokens, planned, cancel).await?;
-        let filter = store::HistoryFilter {
-            job: Some(job.name.clone()),
-            limit: Some(1),
-            ..store::HistoryFilter::default()
-        };
-        if outcome == daemon::Outcome::NotOurs {
+        let mut all_succeeded = true;
+        for instance in instances {
+            let start = match start {
+                Some(start) => start,
+                None => store
+                    .high_water_mark(&job.name, instance)
+                    .await?
+                    .unwrap_or(lookback_start),
+            };
+            if start >= end {
+                eprintln!(
+                    "nothing to hunt: {} on {instance} is covered up to {start}",
+                    job.name
+                );
+                continue;
+            }
             eprintln!(
-                "nothing hunted: another run of `{}` is running, or its window is already covered",
+                "running `{}` on {instance} for {start} .. {end}, into the database",
                 job.name
             );
+            let planned = daemon::window::PlannedRun {
+                slot_at: Utc::now(),
+                start,
+                end,
+            };
+            let stream = (job, instance.as_str());
+            let outcome = daemon::run_one(
+                config,
+                stream,
+                Arc::clone(&store),
+                Arc::clone(&tokens),
+                planned,
+                cancel.clone(),
+            )
+            .await?;
+            if outcome == daemon::Outcome::NotOurs {
+                eprintln!(
+                    "nothing hunted on {instance}: another run of `{}` is running there, or its \
+                     window is already covered",
+                    job.name
+                );
+            }
+            all_succeeded &= outcome == daemon::Outcome::Succeeded;
+            let filter = store::HistoryFilter {
+                job: Some(job.name.clone()),
+                instance: Some(instance.clone()),
+                limit: Some(1),
+                ..store::HistoryFilter::default()
+            };
+            let runs = store.history(&filter).await?;
+            let mut out = Vec::new();
+            write_history(&mut out, &runs, HistoryFormat::Table)?;
+            std::io::stdout().lock().write_all(&out)?;
+            if cancel.is_cancelled() {
+                break;
+            }
         }
-        let runs = store.history(&filter).await?;
-        let mut out = Vec::new();
-        write_history(&mut out, &runs, HistoryFormat::Table)?;
-        std::io::stdout().lock().write_all(&out)?;
         store.close().await;
-        Ok(match outcome {
-            daemon::Outcome::Succeeded => ExitCode::SUCCESS,
-            _ => ExitCode::from(EXIT_RUNTIME),
+        Ok(if all_succeeded {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_RUNTIME)
         })
     })
 }

@@ -174,6 +174,7 @@ pub fn write_history(
                     vec![
                         run.id.to_string(),
                         run.job.clone(),
+                        run.instance.clone(),
                         format!("{} .. {}", time(run.window_start), time(run.window_end)),
                         run.status.to_string(),
                         run.trigger.clone(),
@@ -185,7 +186,8 @@ pub fn write_history(
                 })
                 .collect();
             let header = [
-                "RUN", "JOB", "WINDOW", "STATUS", "TRIGGER", "ROWS", "NEW", "DURATION", "ERROR",
+                "RUN", "JOB", "INSTANCE", "WINDOW", "STATUS", "TRIGGER", "ROWS", "NEW", "DURATION",
+                "ERROR",
             ]
             .map(String::from);
             output::write_table(out, &header, &cut_rows(rows), false)?;
@@ -198,6 +200,7 @@ pub fn write_history(
 #[derive(Serialize)]
 struct FindingLine<'a> {
     job: &'a str,
+    instance: &'a str,
     row_hash: &'a str,
     first_seen_at: DateTime<Utc>,
     last_seen_at: DateTime<Utc>,
@@ -212,6 +215,7 @@ fn write_findings_jsonl(out: &mut impl Write, findings: &[FindingRecord]) -> any
     for finding in findings {
         let line = FindingLine {
             job: &finding.job,
+            instance: &finding.instance,
             row_hash: &finding.row_hash,
             first_seen_at: finding.first_seen_at,
             last_seen_at: finding.last_seen_at,
@@ -247,7 +251,7 @@ pub fn write_findings(
         }
         parsed.push(members);
     }
-    let mut header: Vec<String> = ["first_seen_at", "last_seen_at", "times_seen"]
+    let mut header: Vec<String> = ["instance", "first_seen_at", "last_seen_at", "times_seen"]
         .map(String::from)
         .into();
     if csv {
@@ -257,6 +261,7 @@ pub fn write_findings(
     let mut rows = Vec::with_capacity(findings.len());
     for (finding, members) in findings.iter().zip(&parsed) {
         let mut row = vec![
+            finding.instance.clone(),
             time(finding.first_seen_at),
             time(finding.last_seen_at),
             finding.times_seen.to_string(),
@@ -310,6 +315,7 @@ mod tests {
     fn finding(data: &str) -> FindingRecord {
         FindingRecord {
             job: "j".into(),
+            instance: "prod".into(),
             row_hash: "abc".into(),
             first_seen_at: at("2024-05-01T08:00:00Z"),
             last_seen_at: at("2024-05-02T08:00:00Z"),
@@ -385,8 +391,8 @@ mod tests {
         let text = String::from_utf8(out).expect("utf-8");
         assert_eq!(
             text,
-            "first_seen_at,last_seen_at,times_seen,first_run_id,last_run_id,row_hash,DeviceName,Cmd,Count,X\r\n\
-             2024-05-01T08:00:00Z,2024-05-02T08:00:00Z,2,1,2,abc,\"pc,1\",\"say \"\"hi\"\"\nbye\",18446744073709551616,\r\n"
+            "instance,first_seen_at,last_seen_at,times_seen,first_run_id,last_run_id,row_hash,DeviceName,Cmd,Count,X\r\n\
+             prod,2024-05-01T08:00:00Z,2024-05-02T08:00:00Z,2,1,2,abc,\"pc,1\",\"say \"\"hi\"\"\nbye\",18446744073709551616,\r\n"
         );
     }
 

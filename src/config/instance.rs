@@ -44,6 +44,8 @@ pub struct Instance {
     pub allow_overcommit: bool,
     /// Whether the user has seen that the MDE hunting API is being retired (no warning).
     pub mde_retirement_noticed: bool,
+    /// Labels a job's `instances: {tags: [...]}` selects it by (`Tags:`).
+    pub tags: Vec<String>,
     /// Where it was defined: a huntd.yaml or msticpyconfig.yaml path.
     pub source: PathBuf,
 }
@@ -52,7 +54,7 @@ pub struct Instance {
 const DEFAULT_PER_MINUTE: u32 = 45;
 
 /// The canonical instance keys; `Cert` is msticpy's alias of `Certificate`.
-const KEYS: [&str; 16] = [
+const KEYS: [&str; 17] = [
     "TenantId",
     "ClientId",
     "ClientSecret",
@@ -69,6 +71,7 @@ const KEYS: [&str; 16] = [
     "ConnectionString",
     "AllowOvercommit",
     "MdeRetirementNoticed",
+    "Tags",
 ];
 
 /// Checks one instance's settings. Returns `None` when it cannot be used; every problem found
@@ -138,6 +141,11 @@ pub(crate) fn parse(
         .get("MdeRetirementNoticed")
         .and_then(|node| check.boolean(node, &format!("MdeRetirementNoticed of {what}")))
         .unwrap_or(false);
+    let tags = fields
+        .get("Tags")
+        .and_then(|node| check.strings(node, &format!("Tags of {what}")))
+        .map(|tags| tags.into_iter().map(|(tag, _)| tag).collect())
+        .unwrap_or_default();
 
     // An instance with any error is not handed out half-checked; the caller lists it as
     // invalid so jobs naming it are not reported a second time.
@@ -159,6 +167,7 @@ pub(crate) fn parse(
         ca_file,
         allow_overcommit,
         mde_retirement_noticed,
+        tags,
         source: check.file.to_path_buf(),
     })
 }

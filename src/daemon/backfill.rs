@@ -182,7 +182,10 @@ pub async fn run(
             summary.interrupted = true;
             return Ok(summary);
         }
-        let covered = ctx.store.covered_windows(job, range.from, range.to).await?;
+        let covered = ctx
+            .store
+            .covered_windows(job, &spec.instance.name, range.from, range.to)
+            .await?;
         let plan = chunks(&holes(range, &covered, &attempted), spec.job.max_window);
         if planned_before != Some(plan.len()) {
             report(Event::Planned { chunks: plan.len() });
@@ -240,20 +243,30 @@ pub async fn run(
     }
 }
 
-/// The jobs `backfill_on_create` applies to now: enabled, with the key set, and new to the
-/// store (nothing covered yet). Read before the job loops start, whose first runs would cover.
+/// The jobs `backfill_on_create` applies to now: enabled, with the key set, each with only
+/// its instances new to the store (nothing covered yet there). Read before the job loops
+/// start, whose first runs would cover.
 pub async fn new_jobs_to_backfill(store: &Arc<dyn Store>, jobs: &[Job]) -> Vec<Job> {
     let mut new = Vec::new();
     for job in jobs {
         if !job.enabled || job.backfill_on_create.is_none() {
             continue;
         }
-        match store.high_water_mark(&job.name).await {
-            Ok(None) => new.push(job.clone()),
-            Ok(Some(_)) => {}
-            Err(e) => {
-                warn!(job = %job.name, error = %e, "cannot tell whether the job is new: no backfill_on_create");
+        let mut fresh = Vec::new();
+        for instance in &job.instances {
+            match store.high_water_mark(&job.name, instance).await {
+                Ok(None) => fresh.push(instance.clone()),
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    warn!(job = %job.name, instance = %instance, error = %e, "cannot tell whether the job is new: no backfill_on_create");
+                }
             }
+        }
+        if !fresh.is_empty() {
+            new.push(Job {
+                instances: fresh,
+                ..job.clone()
+            });
         }
     }
     new
@@ -269,33 +282,42 @@ pub fn on_create(
 ) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     for job in jobs {
-        let (Some(span), Some(instance)) =
-            (job.backfill_on_create, config.instances.get(&job.instance))
-        else {
+        let Some(span) = job.backfill_on_create else {
             continue;
         };
+        let instances = job
+            .instances
+            .iter()
+            .filter_map(|name| config.instances.get(name))
+            .map(|instance| Arc::new(instance.clone()))
+            .collect();
         let now = Utc::now();
         let range = Range {
             from: now - window::delta(span),
             to: now - window::delta(job.delay),
             gaps_only: false,
         };
-        let name = job.name.clone();
-        let (spec, _) = JobSpec::new(job, Arc::new(instance.clone()), Duration::ZERO);
-        let (ctx, stop) = (Arc::new(ctx.sibling(Trigger::Backfill)), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            info!(job = %name, from = %range.from, "backfill_on_create: hunting the past of a new job");
-            match run(&ctx, &Arc::new(spec), range, &stop, |_| {}).await {
-                Ok(done) => info!(
-                    job = %name,
-                    succeeded = done.succeeded,
-                    failed = done.failed,
-                    interrupted = done.interrupted,
-                    "backfill_on_create ended"
-                ),
-                Err(e) => warn!(job = %name, error = %e, "backfill_on_create stopped"),
-            }
-        }));
+        let (specs, _) = JobSpec::streams(job, instances, Duration::ZERO);
+        for spec in specs.into_iter().map(Arc::new) {
+            let (ctx, stop) = (Arc::new(ctx.sibling(Trigger::Backfill)), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                let (job, instance) = (&spec.job.name, &spec.instance.name);
+                info!(job = %job, instance = %instance, from = %range.from, "backfill_on_create: hunting the past of a new job");
+                match run(&ctx, &spec, range, &stop, |_| {}).await {
+                    Ok(done) => info!(
+                        job = %job,
+                        instance = %instance,
+                        succeeded = done.succeeded,
+                        failed = done.failed,
+                        interrupted = done.interrupted,
+                        "backfill_on_create ended"
+                    ),
+                    Err(e) => {
+                        warn!(job = %job, instance = %instance, error = %e, "backfill_on_create stopped");
+                    }
+                }
+            }));
+        }
     }
     tasks
 }

@@ -98,15 +98,17 @@ impl Context {
     }
 }
 
-/// A job ready to schedule: the job, its instance, its splay and query hash.
+/// One stream ready to schedule: a job on one of its instances, with its fire offset and
+/// query hash. A job hunting several instances has a spec per instance, sharing the job.
 #[derive(Debug)]
 pub struct JobSpec {
     /// The job.
-    pub job: Job,
-    /// Its instance, shared by the jobs that use it.
+    pub job: Arc<Job>,
+    /// The stream's instance, shared by the streams that use it.
     pub instance: Arc<Instance>,
-    /// Its splay (the job's own or the daemon default).
-    pub splay: Duration,
+    /// How long after each fire time the stream claims its slot: the job's splay, spread over
+    /// its instances when it has several.
+    pub offset: Duration,
     /// SHA-256 hex of the query template.
     pub query_sha256: String,
     /// SHA-256 hex of the job's definition, which the spec itself does not keep.
@@ -115,31 +117,46 @@ pub struct JobSpec {
     pub notify: Vec<DeliveryRoute>,
 }
 
+/// A job hunting several instances spreads them over this share of its interval when it sets
+/// no splay, so forty tenants do not fire in the same second.
+const DEFAULT_SPREAD_SHARE: u32 = 4;
+/// The longest default spread: the delay it adds to a stream's findings stays short.
+const MAX_DEFAULT_SPREAD: Duration = Duration::from_secs(5 * 60);
+
 impl JobSpec {
-    /// Builds the spec of a job whose instance is known, and the job as `hunt_jobs` keeps it.
+    /// Builds the spec of a job on one instance, and the job as `hunt_jobs` keeps it.
+    pub fn new(job: Job, instance: Arc<Instance>, default_splay: Duration) -> (Self, JobRecord) {
+        let (mut specs, record) = Self::streams(job, vec![instance], default_splay);
+        let spec = specs
+            .pop()
+            .expect("one instance given, so one stream built");
+        (spec, record)
+    }
+
+    /// Builds a spec per instance of the job (its streams, in the order given), and the job
+    /// as `hunt_jobs` keeps it.
     ///
     /// The job's definition moves into the record: a job's loop never reads it, and with
     /// thousands of jobs a copy per loop would stay resident for nothing.
-    pub fn new(
+    pub fn streams(
         mut job: Job,
-        instance: Arc<Instance>,
+        instances: Vec<Arc<Instance>>,
         default_splay: Duration,
-    ) -> (Self, JobRecord) {
+    ) -> (Vec<Self>, JobRecord) {
         let query_sha256 = hex::encode(Sha256::digest(job.query.text.as_bytes()));
-        let splay = job.splay.unwrap_or(default_splay);
         let definition =
             serde_json::Value::Object(std::mem::take(&mut job.definition).into_iter().collect());
         let definition_sha256 = hex::encode(Sha256::digest(definition.to_string().as_bytes()));
         let record = JobRecord {
             name: job.name.clone(),
-            instance: job.instance.clone(),
+            instance: job.instances.join(","),
             definition,
             query_sha256: query_sha256.clone(),
             enabled: job.enabled,
             dedup_columns: job.dedup_columns.clone(),
             retention: job.retention,
         };
-        let notify = job
+        let notify: Vec<DeliveryRoute> = job
             .notify
             .outputs()
             .iter()
@@ -153,19 +170,33 @@ impl JobSpec {
                 }),
             })
             .collect();
-        let spec = Self {
-            job,
-            instance,
-            splay,
-            query_sha256,
-            definition_sha256,
-            notify,
-        };
-        (spec, record)
+        let spread = spread(&job, instances.len(), default_splay);
+        let job = Arc::new(job);
+        let specs = instances
+            .into_iter()
+            .map(|instance| {
+                // A single-instance job keeps the offset its name alone gives, as before jobs
+                // could hunt several.
+                let key = if job.instances.len() > 1 {
+                    format!("{}/{}", job.name, instance.name)
+                } else {
+                    job.name.clone()
+                };
+                Self {
+                    job: Arc::clone(&job),
+                    offset: super::window::splay_offset(&key, spread),
+                    instance,
+                    query_sha256: query_sha256.clone(),
+                    definition_sha256: definition_sha256.clone(),
+                    notify: notify.clone(),
+                }
+            })
+            .collect();
+        (specs, record)
     }
 
-    /// Whether a reload may keep this job's loop for `other`: same query, schedule, windows,
-    /// settings, instance (endpoints, credentials, quota) and splay.
+    /// Whether a reload may keep this stream's loop for `other`: same query, schedule,
+    /// windows, settings, instance (endpoints, credentials, quota) and offset.
     pub fn unchanged(&self, other: &JobSpec) -> bool {
         let (a, b) = (&self.job, &other.job);
         self.query_sha256 == other.query_sha256
@@ -181,7 +212,17 @@ impl JobSpec {
             && a.dedup_columns == b.dedup_columns
             && a.retention == b.retention
             && self.instance == other.instance
-            && self.splay == other.splay
+            && self.offset == other.offset
             && self.notify == other.notify
     }
+}
+
+/// The span a job's streams fire within: its splay (or the daemon's); for a job hunting several
+/// instances with none, a share of its interval.
+fn spread(job: &Job, streams: usize, default_splay: Duration) -> Duration {
+    let splay = job.splay.unwrap_or(default_splay);
+    if streams < 2 || !splay.is_zero() {
+        return splay;
+    }
+    (job.schedule.interval() / DEFAULT_SPREAD_SHARE).min(MAX_DEFAULT_SPREAD)
 }

@@ -147,7 +147,7 @@ pub async fn run(store: Arc<dyn Store>, sinks: Arc<SinksCell>, how: Loop, stop: 
 #[tracing::instrument(skip_all, fields(delivery = delivery.id, output = %delivery.output, job = %delivery.job))]
 async fn deliver(store: &dyn Store, sinks: &Sinks, delivery: &DeliveryRecord, claim: Duration) {
     let sent = match store
-        .findings_by_hash(&delivery.job, &delivery.findings)
+        .findings_by_hash(&delivery.job, &delivery.instance, &delivery.findings)
         .await
     {
         Ok(findings) => {

@@ -14,11 +14,14 @@ use crate::config::{self, Config};
 use crate::jobs::Job;
 use crate::store::{self, Store};
 
-/// The running job loops and the loops still finishing after a reload removed their job.
+/// A stream's key: its job's name and its instance's.
+pub type StreamKey = (String, String);
+
+/// The running stream loops and the loops still finishing after a reload removed their job.
 #[derive(Debug, Default)]
 pub struct Loops {
-    /// The loops of the scheduled jobs, by job name.
-    pub current: BTreeMap<String, JobHandle>,
+    /// The loops of the scheduled streams, by job and instance.
+    pub current: BTreeMap<StreamKey, JobHandle>,
     /// Loops of removed or changed jobs, finishing their run in flight.
     retired: Vec<JoinHandle<()>>,
 }
@@ -45,22 +48,33 @@ impl Loops {
             .collect();
         let (mut specs, mut records) = (Vec::new(), Vec::new());
         for job in jobs.into_iter().filter(|j| j.enabled) {
-            let Some(instance) = instances.get(job.instance.as_str()) else {
-                warn!(job = %job.name, instance = %job.instance, "job's instance is unusable: not scheduled");
-                continue;
-            };
-            let (spec, record) = JobSpec::new(job, Arc::clone(instance), config.daemon.splay);
-            if let Some(handle) = old.remove(&spec.job.name) {
-                if spec.unchanged(&handle.spec) && !handle.task.is_finished() {
-                    self.current.insert(spec.job.name.clone(), handle);
-                    continue;
+            let mut usable = Vec::with_capacity(job.instances.len());
+            for name in &job.instances {
+                match instances.get(name.as_str()) {
+                    Some(instance) => usable.push(Arc::clone(instance)),
+                    None => {
+                        warn!(job = %job.name, instance = %name, "job's instance is unusable: not scheduled there");
+                    }
                 }
-                info!(job = %spec.job.name, "job changed: its loop restarts");
-                handle.stop.cancel();
-                old.insert(spec.job.name.clone(), handle);
             }
-            specs.push(spec);
+            if usable.is_empty() {
+                continue;
+            }
+            let (streams, record) = JobSpec::streams(job, usable, config.daemon.splay);
             records.push(record);
+            for spec in streams {
+                let key = stream_key(&spec);
+                if let Some(handle) = old.remove(&key) {
+                    if spec.unchanged(&handle.spec) && !handle.task.is_finished() {
+                        self.current.insert(key, handle);
+                        continue;
+                    }
+                    info!(job = %key.0, instance = %key.1, "job changed: its loop restarts");
+                    handle.stop.cancel();
+                    old.insert(key, handle);
+                }
+                specs.push(spec);
+            }
         }
         for handle in old.values() {
             handle.stop.cancel();
@@ -87,22 +101,25 @@ impl Loops {
             }
         };
         for spec in registered {
-            let predecessor = old.remove(&spec.job.name).map(|h| h.task);
-            let name = spec.job.name.clone();
+            let key = stream_key(&spec);
+            let predecessor = old.remove(&key).map(|h| h.task);
             let handle =
                 scheduler::spawn(Arc::clone(ctx), spec, shutdown.child_token(), predecessor);
-            self.current.insert(name, handle);
+            self.current.insert(key, handle);
         }
-        for (name, handle) in old {
-            info!(job = %name, "job removed: no longer scheduled");
+        for ((name, instance), handle) in old {
+            info!(job = %name, instance = %instance, "job removed: no longer scheduled there");
             self.retired.push(handle.task);
         }
     }
 
-    /// Hands leases taken over from dead nodes to their job's loop.
+    /// Hands leases taken over from dead nodes to their stream's loop.
     pub async fn route(&self, store: &Arc<dyn Store>, leases: Vec<store::Lease>) {
         for lease in leases {
-            match self.current.get(&lease.job) {
+            match self
+                .current
+                .get(&(lease.job.clone(), lease.instance.clone()))
+            {
                 Some(handle) => {
                     if let Err(unsent) = handle.takeovers.unbounded_send(lease) {
                         worker::give_back(store, &unsent.into_inner(), "the job's loop has ended")
@@ -124,4 +141,8 @@ impl Loops {
             .chain(self.retired)
             .collect()
     }
+}
+
+fn stream_key(spec: &JobSpec) -> StreamKey {
+    (spec.job.name.clone(), spec.instance.name.clone())
 }

@@ -268,7 +268,7 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
     let ping = tokio::time::timeout(
         Duration::from_secs(5),
-        health.store.high_water_mark("healthz"),
+        health.store.high_water_mark("healthz", "healthz"),
     )
     .await;
     match ping {

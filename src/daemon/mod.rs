@@ -99,53 +99,68 @@ impl Options {
     }
 }
 
-/// Runs one window of `job` now as a claimed slot, the way the scheduler runs one
-/// (`huntd once --store`): recorded in `hunt_runs`, results and findings committed together.
+/// Runs one window of `job` on `instance` now as a claimed slot, the way the scheduler runs
+/// one (`huntd once --store`): recorded in `hunt_runs`, results and findings committed together.
 pub async fn run_one(
     config: &Config,
-    job: &Job,
+    (job, instance): (&Job, &str),
     store: Arc<dyn Store>,
     tokens: Arc<dyn TokenSource>,
     planned: window::PlannedRun,
     cancel: CancellationToken,
 ) -> Result<Outcome> {
-    let Some((ctx, spec)) = one_off(config, job, store, tokens, Trigger::Manual, cancel).await?
-    else {
+    let one_off = one_off(
+        config,
+        (job, instance),
+        store,
+        tokens,
+        Trigger::Manual,
+        cancel,
+    );
+    let Some((ctx, spec)) = one_off.await? else {
         return Ok(Outcome::Stopped);
     };
     Ok(worker::claim_and_run(&ctx, &spec, planned, &CancellationToken::new()).await)
 }
 
-/// Backfills `range` of `job` from this process (`huntd backfill`), through the same claims
-/// as the daemon's runs, recorded with trigger `backfill`; `report` hears each step.
+/// Backfills `range` of `job` on `instance` from this process (`huntd backfill`), through the
+/// same claims as the daemon's runs, recorded with trigger `backfill`; `report` hears each step.
 pub async fn backfill(
     config: &Config,
-    job: &Job,
+    stream: (&Job, &str),
     store: Arc<dyn Store>,
     tokens: Arc<dyn TokenSource>,
     range: backfill::Range,
     stop: CancellationToken,
     report: impl FnMut(backfill::Event),
 ) -> Result<backfill::Summary> {
-    let one_off = one_off(config, job, store, tokens, Trigger::Backfill, stop.clone()).await?;
+    let one_off = one_off(
+        config,
+        stream,
+        store,
+        tokens,
+        Trigger::Backfill,
+        stop.clone(),
+    )
+    .await?;
     let Some((ctx, spec)) = one_off else {
         return Ok(backfill::Summary::default());
     };
     Ok(backfill::run(&ctx, &spec, range, &stop, report).await?)
 }
 
-/// The context and spec of a command that runs `job` outside the daemon, its runs recorded as
-/// started by `trigger` from a node of its own (`<node>-once-<pid>`, `<node>-backfill-<pid>`),
-/// the job registered; `None` when its instance is not in the config.
+/// The context and spec of a command that runs `job` on `instance` outside the daemon, its
+/// runs recorded as started by `trigger` from a node of its own (`<node>-once-<pid>`,
+/// `<node>-backfill-<pid>`), the job registered; `None` when the instance is not in the config.
 async fn one_off(
     config: &Config,
-    job: &Job,
+    (job, instance): (&Job, &str),
     store: Arc<dyn Store>,
     tokens: Arc<dyn TokenSource>,
     trigger: Trigger,
     cancel: CancellationToken,
 ) -> Result<Option<(Arc<Context>, Arc<JobSpec>)>> {
-    let Some(instance) = config.instances.get(&job.instance) else {
+    let Some(instance) = config.instances.get(instance) else {
         return Ok(None);
     };
     let (spec, record) = JobSpec::new(job.clone(), Arc::new(instance.clone()), Duration::ZERO);

@@ -162,10 +162,11 @@ pub fn next_slots(
 async fn resume_point(
     ctx: &Context,
     job: &Job,
+    instance: &str,
     now: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, DateTime<Utc>) {
     let floor = now - delta(MAX_DATA_AGE);
-    match ctx.store.high_water_mark(&job.name).await {
+    match ctx.store.high_water_mark(&job.name, instance).await {
         Ok(Some(hwm)) => return (None, (hwm + delta(job.delay)).max(floor)),
         Ok(None) => {}
         Err(e) => warn!(job = %job.name, error = %e, "cannot read the high-water mark"),
@@ -173,6 +174,7 @@ async fn resume_point(
     // No success yet: the earliest attempt's window is where coverage must start.
     let filter = HistoryFilter {
         job: Some(job.name.clone()),
+        instance: Some(instance.to_string()),
         ..HistoryFilter::default()
     };
     match ctx.store.history(&filter).await {
@@ -229,10 +231,12 @@ impl<'a> Pacing<'a> {
 }
 
 /// Logs and stores the coverage gaps a plan found.
-async fn record_gaps(ctx: &Context, job: &Job, gaps: &[PlannedGap], now: DateTime<Utc>) {
+async fn record_gaps(ctx: &Context, spec: &JobSpec, gaps: &[PlannedGap], now: DateTime<Utc>) {
+    let job = &spec.job;
     for gap in gaps {
         let record = GapRecord {
             job: job.name.clone(),
+            instance: spec.instance.name.clone(),
             gap_start: gap.start,
             gap_end: gap.end,
             reason: gap.reason.to_string(),
@@ -265,7 +269,8 @@ async fn job_loop(
     clock: Clock,
 ) {
     let job = &spec.job;
-    let offset = window::splay_offset(&job.name, spec.splay);
+    let offset = spec.offset;
+    let instance = spec.instance.name.as_str();
     let settings = WindowSettings::of(job);
     let (floor, mut cursor) = {
         let _permit = ctx
@@ -273,7 +278,7 @@ async fn job_loop(
             .acquire()
             .await
             .expect("the semaphore lives in the context and is never closed");
-        resume_point(&ctx, job, clock.now()).await
+        resume_point(&ctx, job, instance, clock.now()).await
     };
     let mut pacing = Pacing::default();
     loop {
@@ -304,7 +309,7 @@ async fn job_loop(
             warn!(job = %job.name, %slot, failures = pacing.backoff.failures(), %until, "backing off after repeated failures: slot not run");
             continue;
         }
-        let covered = match ctx.store.high_water_mark(&job.name).await {
+        let covered = match ctx.store.high_water_mark(&job.name, instance).await {
             Ok(hwm) => hwm.or(floor),
             Err(e) => {
                 warn!(job = %job.name, error = %e, "cannot read the high-water mark: slot not run");
@@ -312,7 +317,7 @@ async fn job_loop(
             }
         };
         let plan = window::plan(&settings, covered, missed, slot, now);
-        record_gaps(&ctx, job, &plan.gaps, now).await;
+        record_gaps(&ctx, &spec, &plan.gaps, now).await;
         if let Some(skipped) = plan.skipped {
             worker::record_skipped(&ctx, &spec, skipped).await;
         }
@@ -333,7 +338,6 @@ async fn job_loop(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
     use std::sync::atomic::AtomicBool;
 
     use async_trait::async_trait;
@@ -426,6 +430,7 @@ mod tests {
             ca_file: None,
             allow_overcommit: false,
             mde_retirement_noticed: false,
+            tags: Vec::new(),
             source: "huntd.yaml".into(),
         }
     }
@@ -439,7 +444,7 @@ mod tests {
         )
         .expect("write job");
         let mut diags = Diagnostics::new();
-        let instances = BTreeSet::from(["Fake".to_string()]);
+        let instances = crate::jobs::InstanceTags::from([("Fake".to_string(), Vec::new())]);
         let mut jobs = crate::jobs::load(
             &[file],
             &crate::jobs::Library::default(),

@@ -69,8 +69,9 @@ impl TenantDemand {
     }
 }
 
-/// The steady-state cost of `job` on `instance`.
-pub fn job_cost(job: &Job) -> JobCost {
+/// The steady-state cost of `job` on `instance`: each instance a job hunts is a stream with
+/// this cost of its own.
+pub fn job_cost(job: &Job, instance: &str) -> JobCost {
     let interval = job.schedule.interval().max(Duration::from_secs(1));
     let chunk = job.max_window.max(Duration::from_secs(1));
     let calls_per_run = interval.as_secs().div_ceil(chunk.as_secs()).max(1);
@@ -78,7 +79,7 @@ pub fn job_cost(job: &Job) -> JobCost {
     let per_second = calls_per_run as f64 / interval.as_secs_f64();
     JobCost {
         job: job.name.clone(),
-        instance: job.instance.clone(),
+        instance: instance.to_string(),
         api: match job.environment {
             Environment::Graph => "graph",
             Environment::Mde => "mde",
@@ -92,13 +93,17 @@ pub fn job_cost(job: &Job) -> JobCost {
 /// Each tenant's demand from the enabled jobs whose instance is known, highest share first.
 pub fn demand(jobs: &[Job], instances: &BTreeMap<String, Instance>) -> Vec<TenantDemand> {
     let mut tenants: HashMap<TenantKey, TenantDemand> = HashMap::new();
-    for job in jobs.iter().filter(|j| j.enabled) {
-        let Some(instance) = instances.get(&job.instance) else {
+    let streams = jobs
+        .iter()
+        .filter(|j| j.enabled)
+        .flat_map(|job| job.instances.iter().map(move |name| (job, name)));
+    for (job, name) in streams {
+        let Some(instance) = instances.get(name) else {
             continue;
         };
         let api = Api::of(job.environment);
         let quota = instance.quota.unwrap_or(api.default_quota);
-        let cost = job_cost(job);
+        let cost = job_cost(job, name);
         let tenant = tenants
             .entry(TenantKey::of(instance))
             .or_insert_with(|| TenantDemand {
@@ -197,13 +202,23 @@ fn rates(tenant: &TenantDemand) -> String {
     text
 }
 
-/// The three costliest jobs with what each costs a minute.
+/// The three costliest jobs with what each costs a minute; a job costing on several of the
+/// tenant's instances names the instance.
 fn costliest_jobs(tenant: &TenantDemand) -> String {
     tenant
         .jobs
         .iter()
         .take(3)
-        .map(|cost| format!("{} {:.1}/min", cost.job, cost.per_minute))
+        .map(|cost| {
+            if tenant.instances.len() > 1 {
+                format!(
+                    "{} on {} {:.1}/min",
+                    cost.job, cost.instance, cost.per_minute
+                )
+            } else {
+                format!("{} {:.1}/min", cost.job, cost.per_minute)
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -15,10 +15,17 @@ pub fn check(jobs: &[Job], instances: &BTreeMap<String, Instance>, diags: &mut D
         .iter()
         .filter(|j| j.enabled && j.environment == Environment::Mde)
     {
-        if instances
-            .get(&job.instance)
-            .is_some_and(|instance| instance.mde_retirement_noticed)
-        {
+        let unnoticed: Vec<&str> = job
+            .instances
+            .iter()
+            .filter(|name| {
+                !instances
+                    .get(*name)
+                    .is_some_and(|i| i.mde_retirement_noticed)
+            })
+            .map(String::as_str)
+            .collect();
+        if unnoticed.is_empty() {
             continue;
         }
         diags
@@ -34,8 +41,12 @@ pub fn check(jobs: &[Job], instances: &BTreeMap<String, Instance>, diags: &mut D
             .code("mde-retirement")
             .hint(format!(
                 "{MDE_SUCCESSOR}; once decided, set `MdeRetirementNoticed: true` on instance \
-                 `{}` to silence this",
-                job.instance
+                 {} to silence this",
+                unnoticed
+                    .iter()
+                    .map(|name| format!("`{name}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
     }
 }

@@ -1,6 +1,6 @@
 //! Readers for the fields of a job mapping: each checks one key and records its problems.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,8 +19,8 @@ const MAX_NAME_LEN: usize = 48;
 pub(super) struct Context<'a> {
     /// The query library `query_ref` names point into.
     pub library: &'a Library,
-    /// The instance names jobs may use.
-    pub instances: &'a BTreeSet<String>,
+    /// The instances jobs may use, with their tags.
+    pub instances: &'a super::InstanceTags,
 }
 
 /// Where each job name was first defined, for duplicate errors.
@@ -119,42 +119,6 @@ pub(super) fn job_name(
     }
     seen.insert(name.clone(), (check.file.to_path_buf(), node.location));
     Some(name)
-}
-
-/// The job's `instance`, which must be a known instance.
-pub(super) fn instance(
-    check: &mut Checker<'_>,
-    fields: &Fields<'_>,
-    at: Location,
-    instances: &BTreeSet<String>,
-) -> Option<String> {
-    let node = required(
-        check,
-        fields,
-        "instance",
-        at,
-        "name the Defender instance to query, e.g. `instance: Default`",
-    )?;
-    let name = check.string(node, "`instance`")?;
-    if instances.contains(&name) {
-        return Some(name);
-    }
-    let known = instances
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let diag = check.error(node.location, format!("unknown instance `{name}`"));
-    match did_you_mean(&name, instances.iter().map(String::as_str)) {
-        _ if instances.is_empty() => diag.hint(
-            "no instances are defined: add one under `instances:` in huntd.yaml or in msticpyconfig.yaml",
-        ),
-        Some(suggestion) => diag.hint(format!(
-            "did you mean `{suggestion}`? known instances: {known}"
-        )),
-        None => diag.hint(format!("known instances: {known}")),
-    };
-    None
 }
 
 /// The job's `environment` and its name as written.

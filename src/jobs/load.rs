@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use super::fields::{
     Context, Fields, SeenNames, boolean, catch_up, dedup, definition, duration, environment,
-    instance, job_name, optional, positive_duration, query, schedule,
+    job_name, optional, positive_duration, query, schedule,
 };
 use super::library::{self, Library};
-use super::{Environment, Job};
+use super::{Environment, InstanceTags, Job};
 use crate::diagnostic::{Diagnostics, Location};
 use crate::schedule::{self, Schedule};
 use crate::yaml::{self, Checker, Node};
@@ -19,6 +19,7 @@ const JOB_KEYS: &[&str] = &[
     "name",
     "description",
     "instance",
+    "instances",
     "environment",
     "schedule",
     "every",
@@ -56,11 +57,16 @@ pub fn load_for(config: &crate::config::Config, diags: &mut Diagnostics) -> (Lib
     let library = Library::load(&config.query_library, diags);
     // Jobs naming an instance that failed validation already have its error; treat the name as
     // known so they do not also get a misleading "unknown instance".
-    let instances: BTreeSet<String> = config
-        .instances
-        .keys()
-        .chain(&config.invalid_instances)
-        .cloned()
+    let instances: InstanceTags = config
+        .invalid_instances
+        .iter()
+        .map(|name| (name.clone(), Vec::new()))
+        .chain(
+            config
+                .instances
+                .iter()
+                .map(|(name, instance)| (name.clone(), instance.tags.clone())),
+        )
         .collect();
     let mut jobs = load(&config.jobs, &library, &instances, diags);
     let outputs: BTreeSet<String> = config
@@ -90,7 +96,7 @@ pub fn load_for(config: &crate::config::Config, diags: &mut Diagnostics) -> (Lib
 pub fn load(
     paths: &[PathBuf],
     library: &Library,
-    instances: &BTreeSet<String>,
+    instances: &InstanceTags,
     diags: &mut Diagnostics,
 ) -> Vec<Job> {
     let context = Context { library, instances };
@@ -187,7 +193,7 @@ fn parse_job(
         .get("description")
         .and_then(|n| check.string(n, "`description`"))
         .unwrap_or_default();
-    let instance = instance(check, &fields, node.location, context.instances);
+    let instances = super::instances::instances(check, &fields, node.location, context.instances);
     let environment = environment(check, &fields, node.location);
     let schedule = schedule(check, &fields, node.location, crons);
 
@@ -253,7 +259,7 @@ fn parse_job(
     let job = Job {
         name: name?,
         description,
-        instance: instance?,
+        instances: instances?,
         environment,
         environment_name,
         schedule: schedule?,

@@ -6,6 +6,7 @@
 
 pub mod cases;
 mod fields;
+mod instances;
 pub mod library;
 mod load;
 pub mod names;
@@ -23,6 +24,7 @@ use crate::schedule::Schedule;
 
 pub use cases::TestCase;
 pub use fields::is_valid_name;
+pub use instances::InstanceTags;
 pub use library::{Library, LibraryQuery, ParamSpec};
 pub use load::{load, load_for};
 pub use template::{ParamType, ParamValue, QueryTemplate};
@@ -104,8 +106,9 @@ pub struct Job {
     pub name: String,
     /// Free text.
     pub description: String,
-    /// Instance name, a key of `Config::instances`.
-    pub instance: String,
+    /// The instances it hunts, keys of `Config::instances`; each (job, instance) pair is a
+    /// stream of its own.
+    pub instances: Vec<String>,
     /// The API to call.
     pub environment: Environment,
     /// The environment as written (`MDATP`, `M365D`, ...), for display.
@@ -216,8 +219,8 @@ impl Job {
 pub struct JobSummary {
     /// Job name.
     pub name: String,
-    /// Instance name.
-    pub instance: String,
+    /// The instances it hunts.
+    pub instances: Vec<String>,
     /// Environment as written.
     pub environment: String,
     /// Cron expression or `every <duration>`.
@@ -238,7 +241,7 @@ pub fn listing(jobs: &[Job], now: DateTime<Utc>) -> Vec<JobSummary> {
     jobs.iter()
         .map(|job| JobSummary {
             name: job.name.clone(),
-            instance: job.instance.clone(),
+            instances: job.instances.clone(),
             environment: job.environment_name.clone(),
             schedule: job.schedule.text.clone(),
             timezone: job.schedule.timezone.name().to_string(),

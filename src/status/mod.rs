@@ -58,7 +58,7 @@ pub enum Delivery {
 pub struct JobStatus {
     /// Job name.
     pub name: String,
-    /// Instance it runs against.
+    /// The instance of this stream: a job hunting several has a status per instance.
     pub instance: String,
     /// Whether the loaded job is enabled (the stored flag when it is not loaded).
     pub enabled: bool,
@@ -214,14 +214,29 @@ pub fn build(
     window: &StatusWindow,
 ) -> Status {
     let loaded: BTreeMap<&str, &Job> = jobs.iter().map(|j| (j.name.as_str(), j)).collect();
-    let stored: BTreeMap<&str, _> = snapshot.jobs.iter().map(|j| (j.name.as_str(), j)).collect();
-    let names: BTreeSet<&str> = loaded.keys().chain(stored.keys()).copied().collect();
-    let jobs = names
+    let stored: BTreeMap<(&str, &str), _> = snapshot
+        .jobs
+        .iter()
+        .map(|t| ((t.name.as_str(), t.instance.as_str()), t))
+        .collect();
+    // A loaded job's streams are its instances; a job only in the database keeps the streams
+    // its runs had.
+    let mut streams: BTreeSet<(&str, &str)> = jobs
+        .iter()
+        .flat_map(|j| j.instances.iter().map(|i| (j.name.as_str(), i.as_str())))
+        .collect();
+    streams.extend(
+        stored
+            .keys()
+            .filter(|(name, _)| !loaded.contains_key(name))
+            .copied(),
+    );
+    let jobs = streams
         .into_iter()
-        .map(|name| {
-            let job = loaded.get(name).copied();
-            let totals = stored.get(name).copied();
-            job_status(name, job, totals, snapshot, window)
+        .map(|stream| {
+            let job = loaded.get(stream.0).copied();
+            let totals = stored.get(&stream).copied();
+            job_status(stream, job, totals, snapshot, window)
         })
         .collect();
     Status {
@@ -234,33 +249,38 @@ pub fn build(
 }
 
 fn job_status(
-    name: &str,
+    (name, instance): (&str, &str),
     job: Option<&Job>,
     totals: Option<&store::status::JobTotals>,
     snapshot: &StatusSnapshot,
     window: &StatusWindow,
 ) -> JobStatus {
-    let windows: Vec<_> = snapshot.windows.iter().filter(|w| w.job == name).collect();
-    let gaps: Vec<_> = snapshot.gaps.iter().filter(|g| g.job == name).collect();
+    let windows: Vec<_> = snapshot
+        .windows
+        .iter()
+        .filter(|w| w.job == name && w.instance == instance)
+        .collect();
+    let gaps: Vec<_> = snapshot
+        .gaps
+        .iter()
+        .filter(|g| g.job == name && g.instance == instance)
+        .collect();
     let timeline = timeline::build(&windows, &gaps, window.timeline_since, window.now);
     let enabled = job.map_or_else(|| totals.is_some_and(|t| t.enabled), |j| j.enabled);
     JobStatus {
         name: name.to_string(),
-        instance: job.map_or_else(
-            || totals.map(|t| t.instance.clone()).unwrap_or_default(),
-            |j| j.instance.clone(),
-        ),
+        instance: instance.to_string(),
         enabled,
         loaded: job.is_some(),
         last_run: snapshot
             .last_runs
             .iter()
-            .find(|r| r.job == name)
+            .find(|r| r.job == name && r.instance == instance)
             .map(last_run),
         next_fire: job
             .filter(|j| j.enabled)
             .and_then(|j| j.schedule.next_after(window.now)),
-        backoff: backoff(name, snapshot, window.now),
+        backoff: backoff((name, instance), snapshot, window.now),
         last_24h: totals.map_or_else(Recent::default, |t| Recent {
             runs: t.recent_runs,
             failed: t.recent_failed,
@@ -286,10 +306,18 @@ fn last_run(run: &RunRecord) -> LastRun {
 }
 
 /// The job's backoff had the daemon counted every stored failure since the latest success.
-fn backoff(job: &str, snapshot: &StatusSnapshot, now: DateTime<Utc>) -> BackoffState {
+fn backoff(
+    (job, instance): (&str, &str),
+    snapshot: &StatusSnapshot,
+    now: DateTime<Utc>,
+) -> BackoffState {
     let mut state = BackoffState::default();
     let mut last_counted: Option<DateTime<Utc>> = None;
-    for streak in snapshot.streaks.iter().filter(|s| s.job == job) {
+    for streak in snapshot
+        .streaks
+        .iter()
+        .filter(|s| s.job == job && s.instance == instance)
+    {
         let failures = u32::try_from(streak.failures).unwrap_or(u32::MAX);
         if streak
             .error_class
@@ -336,7 +364,10 @@ fn instances(
     config: &Config,
     loaded: &BTreeMap<&str, &Job>,
 ) -> Vec<InstanceStatus> {
-    let mut names: BTreeSet<&str> = loaded.values().map(|j| j.instance.as_str()).collect();
+    let mut names: BTreeSet<&str> = loaded
+        .values()
+        .flat_map(|j| j.instances.iter().map(String::as_str))
+        .collect();
     names.extend(snapshot.instances.iter().map(|i| i.instance.as_str()));
     names
         .into_iter()
@@ -368,7 +399,7 @@ fn quota(name: &str, config: &Config, loaded: &BTreeMap<&str, &Job>) -> Option<Q
     }
     let calls_mde = loaded
         .values()
-        .any(|j| j.instance == name && j.environment == Environment::Mde);
+        .any(|j| j.environment == Environment::Mde && j.instances.iter().any(|i| i == name));
     let environment = if calls_mde {
         Environment::Mde
     } else {
@@ -398,6 +429,7 @@ mod tests {
     fn streak(class: &str, failures: i64, last: &str) -> FailureStreak {
         FailureStreak {
             job: "j".into(),
+            instance: "i".into(),
             error_class: Some(class.into()),
             failures,
             last_failed_at: Some(at(last)),
@@ -414,12 +446,12 @@ mod tests {
             ],
             ..StatusSnapshot::default()
         };
-        let state = backoff("j", &snapshot, at("2024-05-01T10:06:00Z"));
+        let state = backoff(("j", "i"), &snapshot, at("2024-05-01T10:06:00Z"));
         assert_eq!(state.failures_in_a_row, 4);
         assert_eq!(state.other_failures, 5);
         // Four failures: the second pause, two minutes from the latest counted failure.
         assert_eq!(state.paused_until, Some(at("2024-05-01T10:07:00Z")));
-        let later = backoff("j", &snapshot, at("2024-05-01T10:08:00Z"));
+        let later = backoff(("j", "i"), &snapshot, at("2024-05-01T10:08:00Z"));
         assert_eq!(later.paused_until, None);
     }
 
@@ -429,7 +461,7 @@ mod tests {
             streaks: vec![streak("transient", 9, "2024-05-01T10:00:00Z")],
             ..StatusSnapshot::default()
         };
-        let state = backoff("j", &snapshot, at("2024-05-01T10:00:01Z"));
+        let state = backoff(("j", "i"), &snapshot, at("2024-05-01T10:00:01Z"));
         assert_eq!(state.failures_in_a_row, 0);
         assert_eq!(state.paused_until, None);
     }

@@ -126,6 +126,7 @@ mod tests {
     fn window(start: u32, end: u32, status: RunStatus) -> WindowSpan {
         WindowSpan {
             job: "j".into(),
+            instance: "i".into(),
             window_start: t(start),
             window_end: t(end),
             status,
@@ -135,6 +136,7 @@ mod tests {
     fn gap(start: u32, end: u32) -> CoverageGap {
         CoverageGap {
             job: "j".into(),
+            instance: "i".into(),
             gap_start: t(start),
             gap_end: t(end),
             reason: "no succeeded run".into(),

@@ -75,8 +75,6 @@ pub(super) trait DeliverySql: Send {
         lease: &Lease,
         finished_at: DateTime<Utc>,
     ) -> Result<Vec<(String, Option<String>)>>;
-    /// The run's instance.
-    async fn run_instance(&mut self, run_id: i64) -> Result<String>;
     /// The keys still quiet at `at`.
     async fn quiet_keys(
         &mut self,
@@ -156,11 +154,10 @@ async fn record_suppressing(
     if findings.is_empty() {
         return Ok(());
     }
-    let instance = sql.run_instance(lease.run_id).await?;
     let scope = SuppressionScope {
         output: &route.output,
         job: &lease.job,
-        instance: &instance,
+        instance: &lease.instance,
     };
     let active = sql.quiet_keys(scope, finished_at).await?;
     let plan = suppression.plan(&findings, &active.into_iter().collect());
@@ -421,7 +418,12 @@ pub trait Deliveries: Send + Sync {
     async fn release_deliveries(&self, node: &str) -> Result<u64>;
 
     /// The findings of `job` with these hashes, in the given order; pruned ones are left out.
-    async fn findings_by_hash(&self, job: &str, hashes: &[String]) -> Result<Vec<FindingRecord>>;
+    async fn findings_by_hash(
+        &self,
+        job: &str,
+        instance: &str,
+        hashes: &[String],
+    ) -> Result<Vec<FindingRecord>>;
 
     /// Deliveries matching the filter, newest first.
     async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>>;

@@ -165,7 +165,8 @@ pub trait Store: Deliveries + Send + Sync + fmt::Debug {
     /// another job already uses (in the store or earlier in `jobs`) is left out and returned.
     async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>>;
 
-    /// Inserts the run for `(job, slot_at)` unless one exists; only the inserter wins.
+    /// Inserts the run for `(job, instance, trigger, slot_at)` unless one exists; only the
+    /// inserter wins.
     async fn claim_slot(&self, request: &ClaimRequest) -> Result<Claim>;
 
     /// Takes over running runs whose lease expired before `now`, incrementing their attempt.
@@ -192,15 +193,17 @@ pub trait Store: Deliveries + Send + Sync + fmt::Debug {
     /// Records a span deliberately left uncovered.
     async fn record_gap(&self, gap: &GapRecord) -> Result<()>;
 
-    /// End of the latest window a job has accounted for: hunted (`succeeded`) or left out on
-    /// purpose by `catch_up: skip` (`skipped`), so a failure after a skip does not hunt it.
-    async fn high_water_mark(&self, job: &str) -> Result<Option<DateTime<Utc>>>;
+    /// End of the latest window a job's stream on `instance` has accounted for: hunted
+    /// (`succeeded`) or left out on purpose by `catch_up: skip` (`skipped`), so a failure after
+    /// a skip does not hunt it.
+    async fn high_water_mark(&self, job: &str, instance: &str) -> Result<Option<DateTime<Utc>>>;
 
-    /// The windows of `job`'s succeeded and skipped runs that overlap `[from, to)`, by start:
-    /// what a backfill of that range finds already accounted for.
+    /// The windows of the (`job`, `instance`) stream's succeeded and skipped runs that overlap
+    /// `[from, to)`, by start: what a backfill of that range finds already accounted for.
     async fn covered_windows(
         &self,
         job: &str,
+        instance: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>>;
@@ -208,10 +211,12 @@ pub trait Store: Deliveries + Send + Sync + fmt::Debug {
     /// Runs matching the filter, newest first.
     async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>>;
 
-    /// Findings of a job first seen at or after `new_since` (all when `None`), oldest first.
+    /// Findings of a job (on one instance, or all) first seen at or after `new_since` (all
+    /// when `None`), oldest first.
     async fn findings(
         &self,
         job: &str,
+        instance: Option<&str>,
         new_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<FindingRecord>>;
 

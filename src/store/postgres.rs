@@ -119,6 +119,7 @@ fn lease_from_row(row: &sqlx::postgres::PgRow) -> Result<Lease> {
         attempt: row.try_get("attempt")?,
         node: row.try_get("node")?,
         job: row.try_get("job")?,
+        instance: row.try_get("instance")?,
         slot_at: row.try_get("slot_at")?,
         window_start: row.try_get("window_start")?,
         window_end: row.try_get("window_end")?,
@@ -145,8 +146,8 @@ fn column_expr(column: &ViewColumn) -> String {
 const DIALECT: ViewDialect = ViewDialect {
     name: "PostgreSQL",
     // A view is a relation: at most 1600 columns (MaxHeapAttributeNumber), fixed ones included.
-    max_result_columns: 1600 - 5,
-    fixed_columns: "r.run_id, u.slot_at, u.window_start, u.window_end, r.row_num",
+    max_result_columns: 1600 - 6,
+    fixed_columns: "r.run_id, u.instance, u.slot_at, u.window_start, u.window_end, r.row_num",
     fold: str::to_lowercase,
     column_expr,
 };
@@ -290,8 +291,8 @@ fn prefix_writer(buf: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
 
 /// The prune's deletes in PostgreSQL's SQL.
 const PRUNE: PruneSql = PruneSql {
-    findings: r"delete from hunt_finding_state where (job, row_hash) in (
-                    select job, row_hash from hunt_finding_state
+    findings: r"delete from hunt_finding_state where (job, instance, row_hash) in (
+                    select job, instance, row_hash from hunt_finding_state
                     where job = $1 and last_seen_at < $2 limit $3)",
     results: r"delete from hunt_results where (run_id, row_num) in (
                    select r.run_id, r.row_num from hunt_results r
@@ -321,14 +322,14 @@ async fn record_findings(
     // findings table's key order, so the upsert walks its index forward.
     let new_row_count: i64 = sqlx::query_scalar(
         r"with up as (
-              insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
-                  first_run_id, last_run_id, last_row_num, times_seen)
-              select $1, row_hash, $2, $2, $3, $3, max(row_num), 1
+              insert into hunt_finding_state (job, instance, row_hash, first_seen_at,
+                  last_seen_at, first_run_id, last_run_id, last_row_num, times_seen)
+              select $1, $4, row_hash, $2, $2, $3, $3, max(row_num), 1
               from hunt_results
               where run_id = $3
               group by row_hash
               order by row_hash
-              on conflict (job, row_hash) do update set
+              on conflict (job, instance, row_hash) do update set
                   last_seen_at = greatest(hunt_finding_state.last_seen_at,
                       excluded.last_seen_at),
                   last_run_id = case
@@ -345,6 +346,7 @@ async fn record_findings(
     .bind(&lease.job)
     .bind(finished_at)
     .bind(lease.run_id)
+    .bind(&lease.instance)
     .fetch_one(&mut *conn)
     .await?;
     sqlx::query(r"update hunt_runs set new_row_count = $1, row_count = $3 where id = $2")
@@ -362,21 +364,23 @@ async fn claim_coverage(conn: &mut PgConnection, request: &ClaimRequest) -> Resu
     if request.trigger == Trigger::Backfill {
         let end = sqlx::query_scalar(
             r"select max(window_end) from hunt_runs
-              where job = $1 and status in ('succeeded', 'skipped')
+              where job = $1 and instance = $4 and status in ('succeeded', 'skipped')
                   and window_start < $3 and window_end > $2",
         )
         .bind(&request.job)
         .bind(request.window_start)
         .bind(request.window_end)
+        .bind(&request.instance)
         .fetch_one(&mut *conn)
         .await?;
         return Ok(Coverage::Overlap(end));
     }
     let end = sqlx::query_scalar(
         r"select max(window_end) from hunt_runs
-          where job = $1 and status in ('succeeded', 'skipped')",
+          where job = $1 and instance = $2 and status in ('succeeded', 'skipped')",
     )
     .bind(&request.job)
+    .bind(&request.instance)
     .fetch_one(&mut *conn)
     .await?;
     Ok(Coverage::HighWater(end))
@@ -538,9 +542,11 @@ impl Store for PostgresStore {
             .fetch_optional(&mut *tx)
             .await?,
             running: sqlx::query_scalar(
-                "select id from hunt_runs where job = $1 and status = 'running' limit 1",
+                r"select id from hunt_runs
+                  where job = $1 and instance = $2 and status = 'running' limit 1",
             )
             .bind(&request.job)
+            .bind(&request.instance)
             .fetch_optional(&mut *tx)
             .await?,
             coverage: claim_coverage(&mut tx, request).await?,
@@ -562,7 +568,7 @@ impl Store for PostgresStore {
                   window_end = excluded.window_end, query_sha256 = excluded.query_sha256,
                   instance = excluded.instance, finished_at = null, duration_ms = null,
                   error_class = null, error_message = null
-              returning id, attempt, node, job, slot_at, window_start, window_end",
+              returning id, attempt, node, job, instance, slot_at, window_start, window_end",
         )
         .bind(&request.job)
         .bind(&request.instance)
@@ -600,7 +606,8 @@ impl Store for PostgresStore {
                   started_at = $3
               from expired
               where u.id = expired.id
-              returning u.id, u.attempt, u.node, u.job, u.slot_at, u.window_start, u.window_end",
+              returning u.id, u.attempt, u.node, u.job, u.instance, u.slot_at, u.window_start,
+                  u.window_end",
         )
         .bind(node)
         .bind(lease_until)
@@ -696,26 +703,28 @@ impl Store for PostgresStore {
 
     async fn record_gap(&self, gap: &GapRecord) -> Result<()> {
         sqlx::query(
-            r"insert into hunt_gaps (job, gap_start, gap_end, reason, recorded_at)
-              values ($1, $2, $3, $4, $5)",
+            r"insert into hunt_gaps (job, gap_start, gap_end, reason, recorded_at, instance)
+              values ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&gap.job)
         .bind(gap.gap_start)
         .bind(gap.gap_end)
         .bind(&gap.reason)
         .bind(gap.recorded_at)
+        .bind(&gap.instance)
         .execute(&self.pool)
         .await
         .map_err(|e| map_unknown_job(&gap.job, e))?;
         Ok(())
     }
 
-    async fn high_water_mark(&self, job: &str) -> Result<Option<DateTime<Utc>>> {
+    async fn high_water_mark(&self, job: &str, instance: &str) -> Result<Option<DateTime<Utc>>> {
         Ok(sqlx::query_scalar(
             r"select max(window_end) from hunt_runs
-              where job = $1 and status in ('succeeded', 'skipped')",
+              where job = $1 and instance = $2 and status in ('succeeded', 'skipped')",
         )
         .bind(job)
+        .bind(instance)
         .fetch_one(&self.pool)
         .await?)
     }
@@ -723,18 +732,20 @@ impl Store for PostgresStore {
     async fn covered_windows(
         &self,
         job: &str,
+        instance: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
         Ok(sqlx::query_as(
             r"select window_start, window_end from hunt_runs
-              where job = $1 and status in ('succeeded', 'skipped')
+              where job = $1 and instance = $4 and status in ('succeeded', 'skipped')
                   and window_start < $3 and window_end > $2
               order by window_start",
         )
         .bind(job)
         .bind(from)
         .bind(to)
+        .bind(instance)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -748,6 +759,7 @@ impl Store for PostgresStore {
               from hunt_runs
               where ($1::text is null or job = $1) and ($2::text is null or status = $2)
                   and ($3::timestamptz is null or started_at >= $3)
+                  and ($5::text is null or instance = $5)
               order by started_at desc, id desc
               limit $4",
         )
@@ -755,6 +767,7 @@ impl Store for PostgresStore {
         .bind(filter.status.map(RunStatus::as_str))
         .bind(filter.since)
         .bind(filter.limit.map(i64::from))
+        .bind(filter.instance.as_deref())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -762,17 +775,20 @@ impl Store for PostgresStore {
     async fn findings(
         &self,
         job: &str,
+        instance: Option<&str>,
         new_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<FindingRecord>> {
         Ok(sqlx::query_as(
-            r"select job, row_hash, first_seen_at, last_seen_at, first_run_id, last_run_id,
-                  times_seen, data::text as data
+            r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
+                  last_run_id, times_seen, data::text as data
               from hunt_findings
               where job = $1 and ($2::timestamptz is null or first_seen_at >= $2)
-              order by first_seen_at, row_hash",
+                  and ($3::text is null or instance = $3)
+              order by first_seen_at, instance, row_hash",
         )
         .bind(job)
         .bind(new_since)
+        .bind(instance)
         .fetch_all(&self.pool)
         .await?)
     }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub struct JobRecord {
     /// Unique job name.
     pub name: String,
-    /// The instance (tenant connection) it runs against.
+    /// The instances (tenant connections) it runs against, comma-separated, for reading.
     pub instance: String,
     /// The job as written, stored as JSON.
     pub definition: serde_json::Value,
@@ -165,6 +165,8 @@ pub struct Lease {
     pub node: String,
     /// The job.
     pub job: String,
+    /// The instance the run queries: with the job, the stream it belongs to.
+    pub instance: String,
     /// The slot.
     pub slot_at: DateTime<Utc>,
     /// Start of the window.
@@ -318,6 +320,8 @@ pub struct Finished {
 pub struct GapRecord {
     /// The job.
     pub job: String,
+    /// The instance whose coverage has the gap.
+    pub instance: String,
     /// Start of the span.
     pub gap_start: DateTime<Utc>,
     /// End of the span.
@@ -333,6 +337,8 @@ pub struct GapRecord {
 pub struct HistoryFilter {
     /// Only this job.
     pub job: Option<String>,
+    /// Only this instance.
+    pub instance: Option<String>,
     /// Only this status.
     pub status: Option<RunStatus>,
     /// Only runs started at or after this time.
@@ -400,6 +406,8 @@ pub struct RunRecord {
 pub struct FindingRecord {
     /// Job name.
     pub job: String,
+    /// The instance whose data it came from.
+    pub instance: String,
     /// SHA-256 hex of the canonical dedup JSON.
     pub row_hash: String,
     /// Finish time of the first run that returned it.

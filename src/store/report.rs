@@ -10,11 +10,13 @@ use serde_json::value::RawValue;
 use super::backend;
 use super::{FindingRecord, HistoryFilter, Result, RunRecord, RunStatus, Store};
 
-/// Parsed `huntd history [JOB] [--status S] [--since 24h] [--limit N]`.
+/// Parsed `huntd history [JOB] [--instance I] [--status S] [--since 24h] [--limit N]`.
 #[derive(Debug, Clone, Default)]
 pub struct HistoryOptions {
     /// Only this job.
     pub job: Option<String>,
+    /// Only this instance.
+    pub instance: Option<String>,
     /// Only this status.
     pub status: Option<RunStatus>,
     /// Only runs started within this long before now.
@@ -23,11 +25,13 @@ pub struct HistoryOptions {
     pub limit: Option<u32>,
 }
 
-/// Parsed `huntd findings JOB [--new-since 24h]`.
+/// Parsed `huntd findings JOB [--instance I] [--new-since 24h]`.
 #[derive(Debug, Clone)]
 pub struct FindingsOptions {
     /// The job.
     pub job: String,
+    /// Only findings from this instance.
+    pub instance: Option<String>,
     /// Only findings first seen within this long before now.
     pub new_since: Option<Duration>,
 }
@@ -44,6 +48,7 @@ pub async fn history(
 ) -> Result<Vec<RunRecord>> {
     let filter = HistoryFilter {
         job: options.job.clone(),
+        instance: options.instance.clone(),
         status: options.status,
         since: options.since.map(|s| ago(now, s)),
         limit: options.limit,
@@ -58,7 +63,11 @@ pub async fn findings(
     now: DateTime<Utc>,
 ) -> Result<Vec<FindingRecord>> {
     store
-        .findings(&options.job, options.new_since.map(|s| ago(now, s)))
+        .findings(
+            &options.job,
+            options.instance.as_deref(),
+            options.new_since.map(|s| ago(now, s)),
+        )
         .await
 }
 

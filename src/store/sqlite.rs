@@ -2,8 +2,10 @@
 
 mod deliveries;
 mod status;
+mod views;
 
-use std::fmt::Write as _;
+use views::DIALECT;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,16 +22,12 @@ use super::backend::{
     map_unknown_job, prune_in_batches, whole_seconds,
 };
 use super::records::{
-    Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
-    Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
-    Trigger, ViewClash,
+    Claim, ClaimRequest, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord, Lease,
+    PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, Trigger, ViewClash,
 };
 use super::rowhash::{RowSink, parse_dedup, write_hashed};
 use super::status::{StatusSnapshot, StatusWindow};
-use super::views::{
-    ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
-    refresh_view, view_name,
-};
+use super::views::{ViewState, left_out_note, plan_upsert, refresh_view, view_name};
 use super::{Backend, Error, Result, Store};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -159,90 +157,11 @@ fn lease_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Lease> {
         attempt: row.try_get("attempt")?,
         node: row.try_get("node")?,
         job: row.try_get("job")?,
+        instance: row.try_get("instance")?,
         slot_at: parse_ts("slot_at", row.try_get("slot_at")?)?,
         window_start: parse_ts("window_start", row.try_get("window_start")?)?,
         window_end: parse_ts("window_end", row.try_get("window_end")?)?,
     })
-}
-
-/// The JSON path of an object key: SQLite ends a quoted label at the first `"` but reads
-/// escapes inside it, so `"`, `\\` and control characters (a NUL would end the SQL text) are
-/// written as JSON escapes.
-fn json_path(key: &str) -> String {
-    let mut path = String::with_capacity(key.len() + 4);
-    path.push_str("$.\"");
-    for c in key.chars() {
-        match c {
-            '"' => path.push_str("\\u0022"),
-            '\\' => path.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(path, "\\u{:04x}", u32::from(c));
-            }
-            c => path.push(c),
-        }
-    }
-    path.push('"');
-    path
-}
-
-/// Expression reading one result column from `r.data` as its SQL type.
-fn column_expr(column: &ViewColumn) -> String {
-    let path = quote_literal(&json_path(&column.key));
-    match column.sql_type {
-        SqlType::Timestamp | SqlType::Text | SqlType::Boolean => {
-            format!("json_extract(r.data, {path})")
-        }
-        SqlType::BigInt => format!("cast(json_extract(r.data, {path}) as integer)"),
-        SqlType::Double => format!("cast(json_extract(r.data, {path}) as real)"),
-        // `->` gives a JSON null as the text `null`; every other type reads it as SQL NULL.
-        SqlType::Json => format!("nullif(r.data -> {path}, 'null')"),
-    }
-}
-
-/// SQLite's typed views: result column names kept as written, each column aliased, since
-/// SQLite does not promise a result column's name without one.
-const DIALECT: ViewDialect = ViewDialect {
-    name: "SQLite",
-    // SQLITE_MAX_COLUMN (2000, as bundled) bounds a select's result, fixed columns included.
-    max_result_columns: 2000 - 5,
-    fixed_columns: "r.run_id as run_id, u.slot_at as slot_at, u.window_start as window_start, u.window_end as window_end, r.row_num as row_num",
-    fold: str::to_string,
-    column_expr,
-};
-
-#[async_trait::async_trait]
-impl ViewWriter for SqliteConnection {
-    async fn replace_columns(
-        &mut self,
-        job: &str,
-        query_sha256: &str,
-        columns: &[Column],
-    ) -> Result<()> {
-        sqlx::query(r"delete from hunt_columns where job = ?1 and query_sha256 = ?2")
-            .bind(job)
-            .bind(query_sha256)
-            .execute(&mut *self)
-            .await?;
-        for (position, column) in columns.iter().enumerate() {
-            sqlx::query(
-                r"insert into hunt_columns (job, query_sha256, position, name, type)
-                  values (?1, ?2, ?3, ?4, ?5)",
-            )
-            .bind(job)
-            .bind(query_sha256)
-            .bind(i64::try_from(position).expect("a slice index fits in i64"))
-            .bind(&column.name)
-            .bind(&column.type_name)
-            .execute(&mut *self)
-            .await?;
-        }
-        Ok(())
-    }
-
-    async fn execute_built(&mut self, sql: String) -> Result<()> {
-        sqlx::query(AssertSqlSafe(sql)).execute(self).await?;
-        Ok(())
-    }
 }
 
 /// Multi-row insert of results, five anonymous binds per row.
@@ -337,8 +256,8 @@ impl RowSink for ResultInserts<'_> {
 
 /// The prune's deletes in SQLite's SQL.
 const PRUNE: PruneSql = PruneSql {
-    findings: r"delete from hunt_finding_state where (job, row_hash) in (
-                    select job, row_hash from hunt_finding_state
+    findings: r"delete from hunt_finding_state where (job, instance, row_hash) in (
+                    select job, instance, row_hash from hunt_finding_state
                     where job = ?1 and last_seen_at < ?2
                     limit ?3)",
     results: r"delete from hunt_results where rowid in (
@@ -368,14 +287,14 @@ async fn record_findings(
     // findings table's key order, so the upsert walks its index forward. The `where` also tells
     // SQLite's parser that `on conflict` belongs to the insert.
     sqlx::query(
-        r"insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at,
+        r"insert into hunt_finding_state (job, instance, row_hash, first_seen_at, last_seen_at,
               first_run_id, last_run_id, last_row_num, times_seen)
-          select ?1, row_hash, ?2, ?2, ?3, ?3, max(row_num), 1
+          select ?1, ?4, row_hash, ?2, ?2, ?3, ?3, max(row_num), 1
           from hunt_results
           where run_id = ?3
           group by row_hash
           order by row_hash
-          on conflict (job, row_hash) do update set
+          on conflict (job, instance, row_hash) do update set
               last_seen_at = max(hunt_finding_state.last_seen_at, excluded.last_seen_at),
               last_run_id = case
                   when excluded.last_seen_at >= hunt_finding_state.last_seen_at
@@ -388,14 +307,15 @@ async fn record_findings(
     .bind(&lease.job)
     .bind(ts(finished_at))
     .bind(lease.run_id)
+    .bind(&lease.instance)
     .execute(&mut *conn)
     .await?;
     // The findings this run created are those it is the first run of, found through the
-    // `(job, first_seen_at)` index rather than by looking every hash up before the upsert.
+    // `(job, instance, first_seen_at)` index rather than by looking every hash up before the upsert.
     Ok(sqlx::query_scalar(
         r"update hunt_runs set row_count = ?4, new_row_count = (
               select count(*) from hunt_finding_state
-              where job = ?1 and first_seen_at = ?2 and first_run_id = ?3)
+              where job = ?1 and instance = ?5 and first_seen_at = ?2 and first_run_id = ?3)
           where id = ?3
           returning new_row_count",
     )
@@ -403,6 +323,7 @@ async fn record_findings(
     .bind(ts(finished_at))
     .bind(lease.run_id)
     .bind(row_count)
+    .bind(&lease.instance)
     .fetch_one(&mut *conn)
     .await?)
 }
@@ -414,21 +335,23 @@ async fn claim_coverage(conn: &mut SqliteConnection, request: &ClaimRequest) -> 
     if request.trigger == Trigger::Backfill {
         let end = sqlx::query_scalar(
             r"select max(window_end) from hunt_runs
-              where job = ?1 and status in ('succeeded', 'skipped')
+              where job = ?1 and instance = ?4 and status in ('succeeded', 'skipped')
                   and window_start < ?3 and window_end > ?2",
         )
         .bind(&request.job)
         .bind(ts(request.window_start))
         .bind(ts(request.window_end))
+        .bind(&request.instance)
         .fetch_one(&mut *conn)
         .await?;
         return Ok(Coverage::Overlap(parse(end)?));
     }
     let end = sqlx::query_scalar(
         r"select max(window_end) from hunt_runs
-          where job = ?1 and status in ('succeeded', 'skipped')",
+          where job = ?1 and instance = ?2 and status in ('succeeded', 'skipped')",
     )
     .bind(&request.job)
+    .bind(&request.instance)
     .fetch_one(&mut *conn)
     .await?;
     Ok(Coverage::HighWater(parse(end)?))
@@ -592,9 +515,11 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?,
             running: sqlx::query_scalar(
-                "select id from hunt_runs where job = ?1 and status = 'running' limit 1",
+                r"select id from hunt_runs
+                  where job = ?1 and instance = ?2 and status = 'running' limit 1",
             )
             .bind(&request.job)
+            .bind(&request.instance)
             .fetch_optional(&mut *tx)
             .await?,
             coverage: claim_coverage(&mut tx, request).await?,
@@ -616,7 +541,7 @@ impl Store for SqliteStore {
                   window_end = excluded.window_end, query_sha256 = excluded.query_sha256,
                   instance = excluded.instance, finished_at = null, duration_ms = null,
                   error_class = null, error_message = null
-              returning id, attempt, node, job, slot_at, window_start, window_end",
+              returning id, attempt, node, job, instance, slot_at, window_start, window_end",
         )
         .bind(&request.job)
         .bind(&request.instance)
@@ -648,7 +573,7 @@ impl Store for SqliteStore {
               set attempt = attempt + 1, node = ?1, lease_owner = ?1, lease_expires_at = ?2,
                   started_at = ?3
               where status = 'running' and lease_expires_at < ?3
-              returning id, attempt, node, job, slot_at, window_start, window_end",
+              returning id, attempt, node, job, instance, slot_at, window_start, window_end",
         )
         .bind(node)
         .bind(ts(lease_until))
@@ -751,26 +676,28 @@ impl Store for SqliteStore {
 
     async fn record_gap(&self, gap: &GapRecord) -> Result<()> {
         sqlx::query(
-            r"insert into hunt_gaps (job, gap_start, gap_end, reason, recorded_at)
-              values (?1, ?2, ?3, ?4, ?5)",
+            r"insert into hunt_gaps (job, gap_start, gap_end, reason, recorded_at, instance)
+              values (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .bind(&gap.job)
         .bind(ts(gap.gap_start))
         .bind(ts(gap.gap_end))
         .bind(&gap.reason)
         .bind(ts(gap.recorded_at))
+        .bind(&gap.instance)
         .execute(&self.pool)
         .await
         .map_err(|e| map_unknown_job(&gap.job, e))?;
         Ok(())
     }
 
-    async fn high_water_mark(&self, job: &str) -> Result<Option<DateTime<Utc>>> {
+    async fn high_water_mark(&self, job: &str, instance: &str) -> Result<Option<DateTime<Utc>>> {
         let end: Option<String> = sqlx::query_scalar(
             r"select max(window_end) from hunt_runs
-              where job = ?1 and status in ('succeeded', 'skipped')",
+              where job = ?1 and instance = ?2 and status in ('succeeded', 'skipped')",
         )
         .bind(job)
+        .bind(instance)
         .fetch_one(&self.pool)
         .await?;
         end.map(|t| parse_ts("window_end", &t)).transpose()
@@ -779,18 +706,20 @@ impl Store for SqliteStore {
     async fn covered_windows(
         &self,
         job: &str,
+        instance: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
         let rows: Vec<(String, String)> = sqlx::query_as(
             r"select window_start, window_end from hunt_runs
-              where job = ?1 and status in ('succeeded', 'skipped')
+              where job = ?1 and instance = ?4 and status in ('succeeded', 'skipped')
                   and window_start < ?3 and window_end > ?2
               order by window_start",
         )
         .bind(job)
         .bind(ts(from))
         .bind(ts(to))
+        .bind(instance)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -811,7 +740,7 @@ impl Store for SqliteStore {
                   api_calls, throttle_wait_ms, trigger
               from hunt_runs
               where (?1 is null or job = ?1) and (?2 is null or status = ?2)
-                  and (?3 is null or started_at >= ?3)
+                  and (?3 is null or started_at >= ?3) and (?5 is null or instance = ?5)
               order by started_at desc, id desc
               limit ?4",
         )
@@ -819,6 +748,7 @@ impl Store for SqliteStore {
         .bind(filter.status.map(RunStatus::as_str))
         .bind(filter.since.map(ts))
         .bind(filter.limit.map_or(-1, i64::from))
+        .bind(filter.instance.as_deref())
         .fetch_all(&self.pool)
         .await?)
     }
@@ -826,17 +756,20 @@ impl Store for SqliteStore {
     async fn findings(
         &self,
         job: &str,
+        instance: Option<&str>,
         new_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<FindingRecord>> {
         Ok(sqlx::query_as(
-            r"select job, row_hash, first_seen_at, last_seen_at, first_run_id, last_run_id,
-                  times_seen, data
+            r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
+                  last_run_id, times_seen, data
               from hunt_findings
               where job = ?1 and (?2 is null or first_seen_at >= ?2)
-              order by first_seen_at, row_hash",
+                  and (?3 is null or instance = ?3)
+              order by first_seen_at, instance, row_hash",
         )
         .bind(job)
         .bind(new_since.map(ts))
+        .bind(instance)
         .fetch_all(&self.pool)
         .await?)
     }

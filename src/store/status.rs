@@ -22,12 +22,13 @@ pub struct StatusWindow {
     pub failures_limit: u32,
 }
 
-/// One registered job and what its runs add up to.
+/// One stream (a registered job on one instance) and what its runs add up to; a job with no
+/// runs yet has one row with the instances `hunt_jobs` names.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobTotals {
     /// Job name.
     pub name: String,
-    /// Instance it runs against.
+    /// The stream's instance.
     pub instance: String,
     /// Whether it was enabled when last registered.
     pub enabled: bool,
@@ -45,12 +46,14 @@ pub struct JobTotals {
     pub recent_new_findings: i64,
 }
 
-/// Failures of one class a job had since its latest success (all of them, if it never
+/// Failures of one class a stream had since its latest success (all of them, if it never
 /// succeeded).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct FailureStreak {
     /// Job name.
     pub job: String,
+    /// The stream's instance.
+    pub instance: String,
     /// The failures' `error_class`.
     pub error_class: Option<String>,
     /// How many.
@@ -64,6 +67,8 @@ pub struct FailureStreak {
 pub struct WindowSpan {
     /// Job name.
     pub job: String,
+    /// The stream's instance.
+    pub instance: String,
     /// Window start.
     pub window_start: DateTime<Utc>,
     /// Window end.
@@ -78,6 +83,8 @@ pub struct WindowSpan {
 pub struct CoverageGap {
     /// Job name.
     pub job: String,
+    /// The stream's instance.
+    pub instance: String,
     /// Gap start.
     pub gap_start: DateTime<Utc>,
     /// Gap end.

@@ -8,7 +8,7 @@ use super::Result;
 use super::records::{Column, JobRecord, SqlType, ViewClash};
 
 /// Tables and views huntd owns; a job view may not take one of these names.
-const RESERVED_VIEW_NAMES: [&str; 8] = [
+const RESERVED_VIEW_NAMES: [&str; 11] = [
     "hunt_jobs",
     "hunt_runs",
     "hunt_results",
@@ -17,6 +17,9 @@ const RESERVED_VIEW_NAMES: [&str; 8] = [
     "hunt_columns",
     "hunt_gaps",
     "hunt_coverage_gaps",
+    "hunt_deliveries",
+    "hunt_suppressions",
+    "hunt_suppressed_counts",
 ];
 
 /// The typed view of a job: `hunt_<name>` with every character outside `[a-z0-9_]` as `_`
@@ -53,8 +56,14 @@ pub(super) struct ViewColumn {
 }
 
 /// Columns the view adds before the result columns.
-const VIEW_FIXED_COLUMNS: [&str; 5] =
-    ["run_id", "slot_at", "window_start", "window_end", "row_num"];
+const VIEW_FIXED_COLUMNS: [&str; 6] = [
+    "run_id",
+    "instance",
+    "slot_at",
+    "window_start",
+    "window_end",
+    "row_num",
+];
 
 /// PostgreSQL truncates identifiers beyond this many bytes.
 const MAX_IDENT_BYTES: usize = 63;

@@ -73,6 +73,7 @@ pub fn instance(name: &str, login: &str, credential: Credential) -> Instance {
         ca_file: None,
         allow_overcommit: false,
         mde_retirement_noticed: false,
+        tags: Vec::new(),
         source: PathBuf::from("/etc/huntd/huntd.yaml"),
     }
 }

@@ -31,6 +31,7 @@ pub fn instance(name: &str, base: &str) -> Instance {
         ca_file: None,
         allow_overcommit: false,
         mde_retirement_noticed: false,
+        tags: Vec::new(),
         source: PathBuf::from("huntd.yaml"),
     }
 }

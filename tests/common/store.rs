@@ -8,12 +8,15 @@
 pub mod scratch;
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::value::RawValue;
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 
 use huntd::spool::{Rows, RunRows};
@@ -221,6 +224,36 @@ impl Ctx {
         .into_iter()
         .flatten()
         .collect()
+    }
+}
+
+/// A database at `url` with only `migrations` applied: the files byte for byte, so their
+/// checksums match the ones huntd embeds.
+pub async fn schema_of(ctx: &Ctx, url: &str, migrations: &[&str]) -> Raw {
+    let old = tempfile::tempdir().expect("temp dir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(ctx.backend_name());
+    for name in migrations {
+        std::fs::copy(source.join(name), old.path().join(name)).expect("copy migration");
+    }
+    let migrator = sqlx::migrate::Migrator::new(old.path())
+        .await
+        .expect("read migrations");
+    match ctx.backend() {
+        Backend::Sqlite => {
+            let options = SqliteConnectOptions::from_str(url)
+                .expect("sqlite URL")
+                .create_if_missing(true);
+            let pool = SqlitePool::connect_with(options).await.expect("connect");
+            migrator.run(&pool).await.expect("old schema");
+            Raw::Sqlite(pool)
+        }
+        Backend::Postgres => {
+            let pool = PgPool::connect(url).await.expect("connect");
+            migrator.run(&pool).await.expect("old schema");
+            Raw::Postgres(pool)
+        }
     }
 }
 

@@ -36,18 +36,18 @@ impl DeliverySql for Outbox<'_> {
         let sql = if route.mode == "each" {
             r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
                   attempts, next_attempt_at, created_at, queued_at)
-              select $4, $1, (select instance from hunt_runs where id = $3), $3, 'each',
+              select $4, $1, $5, $3, 'each',
                   jsonb_build_array(row_hash), 'pending', 0, $2, $2, $2
               from hunt_finding_state
-              where job = $1 and first_seen_at = $2 and first_run_id = $3
+              where job = $1 and instance = $5 and first_seen_at = $2 and first_run_id = $3
               order by last_row_num, row_hash"
         } else {
             r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
                   attempts, next_attempt_at, created_at, queued_at)
-              select $4, $1, (select instance from hunt_runs where id = $3), $3, 'digest',
+              select $4, $1, $5, $3, 'digest',
                   (select coalesce(jsonb_agg(row_hash order by last_row_num, row_hash), '[]'::jsonb)
                    from hunt_finding_state
-                   where job = $1 and first_seen_at = $2 and first_run_id = $3),
+                   where job = $1 and instance = $5 and first_seen_at = $2 and first_run_id = $3),
                   'pending', 0, $2, $2, $2"
         };
         sqlx::query(sql)
@@ -55,6 +55,7 @@ impl DeliverySql for Outbox<'_> {
             .bind(finished_at)
             .bind(lease.run_id)
             .bind(&route.output)
+            .bind(&lease.instance)
             .execute(&mut *self.0)
             .await?;
         Ok(())
@@ -68,23 +69,15 @@ impl DeliverySql for Outbox<'_> {
         Ok(sqlx::query_as(
             r"select s.row_hash, r.data::text from hunt_finding_state s
               left join hunt_results r on r.run_id = s.last_run_id and r.row_num = s.last_row_num
-              where s.job = $1 and s.first_seen_at = $2 and s.first_run_id = $3
+              where s.job = $1 and s.instance = $4 and s.first_seen_at = $2 and s.first_run_id = $3
               order by s.last_row_num, s.row_hash",
         )
         .bind(&lease.job)
         .bind(finished_at)
         .bind(lease.run_id)
+        .bind(&lease.instance)
         .fetch_all(&mut *self.0)
         .await?)
-    }
-
-    async fn run_instance(&mut self, run_id: i64) -> Result<String> {
-        Ok(
-            sqlx::query_scalar(r"select instance from hunt_runs where id = $1")
-                .bind(run_id)
-                .fetch_one(&mut *self.0)
-                .await?,
-        )
     }
 
     async fn quiet_keys(
@@ -193,10 +186,10 @@ impl Deliveries for PostgresStore {
         // qualifies once its lock is released (the conditions are checked again on the row).
         let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             r"with heads as (
-                  select distinct on (output, job) id
+                  select distinct on (output, job, instance) id
                   from hunt_deliveries
                   where status = 'pending' and output = any($4)
-                  order by output, job, id
+                  order by output, job, instance, id
               ),
               due as (
                   select d.id from hunt_deliveries d
@@ -264,15 +257,21 @@ impl Deliveries for PostgresStore {
         Ok(done.rows_affected())
     }
 
-    async fn findings_by_hash(&self, job: &str, hashes: &[String]) -> Result<Vec<FindingRecord>> {
+    async fn findings_by_hash(
+        &self,
+        job: &str,
+        instance: &str,
+        hashes: &[String],
+    ) -> Result<Vec<FindingRecord>> {
         let found: Vec<FindingRecord> = sqlx::query_as(
-            r"select job, row_hash, first_seen_at, last_seen_at, first_run_id, last_run_id,
-                  times_seen, data::text as data
+            r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
+                  last_run_id, times_seen, data::text as data
               from hunt_findings
-              where job = $1 and row_hash = any($2) and data is not null",
+              where job = $1 and instance = $3 and row_hash = any($2) and data is not null",
         )
         .bind(job)
         .bind(hashes)
+        .bind(instance)
         .fetch_all(&self.pool)
         .await?;
         Ok(in_order(found, hashes))

@@ -11,20 +11,26 @@ pub(super) async fn snapshot(pool: &PgPool, window: &StatusWindow) -> Result<Sta
     sqlx::query(r"set transaction isolation level repeatable read, read only")
         .execute(&mut *tx)
         .await?;
+    // One row per stream: each (job, instance) pair with runs, and a job without runs once.
     let jobs = sqlx::query_as(
-        r"select j.name, j.instance, j.enabled,
+        r"with streams as (select distinct job, instance from hunt_runs)
+          select j.name, coalesce(t.instance, j.instance) as instance, j.enabled,
               (select max(r.finished_at) from hunt_runs r
-               where r.job = j.name and r.status = 'succeeded') as last_success_at,
+               where r.job = j.name and r.instance = t.instance
+                   and r.status = 'succeeded') as last_success_at,
               (select max(r.window_end) from hunt_runs r
-               where r.job = j.name and r.status in ('succeeded', 'skipped')) as covered_until,
+               where r.job = j.name and r.instance = t.instance
+                   and r.status in ('succeeded', 'skipped')) as covered_until,
               count(s.id) as recent_runs,
               count(*) filter (where s.status = 'failed') as recent_failed,
               coalesce(sum(s.row_count), 0)::bigint as recent_rows,
               coalesce(sum(s.new_row_count), 0)::bigint as recent_new_findings
           from hunt_jobs j
-          left join hunt_runs s on s.job = j.name and s.started_at >= $1
-          group by j.name, j.instance, j.enabled
-          order by j.name",
+          left join streams t on t.job = j.name
+          left join hunt_runs s
+              on s.job = j.name and s.instance = t.instance and s.started_at >= $1
+          group by j.name, t.instance, j.instance, j.enabled
+          order by j.name, 2",
     )
     .bind(window.stats_since)
     .fetch_all(&mut *tx)
@@ -35,24 +41,25 @@ pub(super) async fn snapshot(pool: &PgPool, window: &StatusWindow) -> Result<Sta
               http_status, client_request_id, error_class, error_message, query_sha256,
               api_calls, throttle_wait_ms, trigger
           from hunt_runs
-          where id in (select max(id) from hunt_runs group by job)
-          order by job",
+          where id in (select max(id) from hunt_runs group by job, instance)
+          order by job, instance",
     )
     .fetch_all(&mut *tx)
     .await?;
     let streaks = sqlx::query_as(
-        // Each job's latest success once, not once per failure: one pass over the runs.
+        // Each stream's latest success once, not once per failure: one pass over the runs.
         r"with last_success as (
-              select job, max(finished_at) as at from hunt_runs
+              select job, instance, max(finished_at) as at from hunt_runs
               where status = 'succeeded'
-              group by job
+              group by job, instance
           )
-          select r.job, r.error_class, count(*) as failures, max(r.finished_at) as last_failed_at
+          select r.job, r.instance, r.error_class, count(*) as failures,
+              max(r.finished_at) as last_failed_at
           from hunt_runs r
-          left join last_success l on l.job = r.job
+          left join last_success l on l.job = r.job and l.instance = r.instance
           where r.status = 'failed' and (l.at is null or r.finished_at > l.at)
-          group by r.job, r.error_class
-          order by r.job, r.error_class",
+          group by r.job, r.instance, r.error_class
+          order by r.job, r.instance, r.error_class",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -104,24 +111,24 @@ async fn timeline(
     window: &StatusWindow,
 ) -> Result<(Vec<WindowSpan>, Vec<CoverageGap>)> {
     let windows = sqlx::query_as(
-        r"select job, window_start, window_end, status
+        r"select job, instance, window_start, window_end, status
           from hunt_runs
           where window_end > $1 and window_start < $2
               and status in ('succeeded', 'failed', 'skipped')
               -- A window ends at or before its slot, which is claimed when it fires: this bound
               -- lets the started_at index find the runs instead of scanning them all.
               and started_at >= $1
-          order by job, window_start",
+          order by job, instance, window_start",
     )
     .bind(window.timeline_since)
     .bind(window.now)
     .fetch_all(&mut *conn)
     .await?;
     let gaps = sqlx::query_as(
-        r"select job, gap_start, gap_end, reason
+        r"select job, instance, gap_start, gap_end, reason
           from hunt_coverage_gaps
           where gap_end > $1 and gap_start < $2
-          order by job, gap_start",
+          order by job, instance, gap_start",
     )
     .bind(window.timeline_since)
     .bind(window.now)

@@ -33,18 +33,18 @@ impl DeliverySql for Outbox<'_> {
         let sql = if route.mode == "each" {
             r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
                   attempts, next_attempt_at, created_at, queued_at)
-              select ?4, ?1, (select instance from hunt_runs where id = ?3), ?3, 'each',
+              select ?4, ?1, ?5, ?3, 'each',
                   json_array(row_hash), 'pending', 0, ?2, ?2, ?2
               from hunt_finding_state
-              where job = ?1 and first_seen_at = ?2 and first_run_id = ?3
+              where job = ?1 and instance = ?5 and first_seen_at = ?2 and first_run_id = ?3
               order by last_row_num, row_hash"
         } else {
             r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
                   attempts, next_attempt_at, created_at, queued_at)
-              select ?4, ?1, (select instance from hunt_runs where id = ?3), ?3, 'digest',
+              select ?4, ?1, ?5, ?3, 'digest',
                   (select json_group_array(row_hash order by last_row_num, row_hash)
                    from hunt_finding_state
-                   where job = ?1 and first_seen_at = ?2 and first_run_id = ?3),
+                   where job = ?1 and instance = ?5 and first_seen_at = ?2 and first_run_id = ?3),
                   'pending', 0, ?2, ?2, ?2"
         };
         sqlx::query(sql)
@@ -52,6 +52,7 @@ impl DeliverySql for Outbox<'_> {
             .bind(ts(finished_at))
             .bind(lease.run_id)
             .bind(&route.output)
+            .bind(&lease.instance)
             .execute(&mut *self.0)
             .await?;
         Ok(())
@@ -65,23 +66,15 @@ impl DeliverySql for Outbox<'_> {
         Ok(sqlx::query_as(
             r"select s.row_hash, r.data from hunt_finding_state s
               left join hunt_results r on r.run_id = s.last_run_id and r.row_num = s.last_row_num
-              where s.job = ?1 and s.first_seen_at = ?2 and s.first_run_id = ?3
+              where s.job = ?1 and s.instance = ?4 and s.first_seen_at = ?2 and s.first_run_id = ?3
               order by s.last_row_num, s.row_hash",
         )
         .bind(&lease.job)
         .bind(ts(finished_at))
         .bind(lease.run_id)
+        .bind(&lease.instance)
         .fetch_all(&mut *self.0)
         .await?)
-    }
-
-    async fn run_instance(&mut self, run_id: i64) -> Result<String> {
-        Ok(
-            sqlx::query_scalar(r"select instance from hunt_runs where id = ?1")
-                .bind(run_id)
-                .fetch_one(&mut *self.0)
-                .await?,
-        )
     }
 
     async fn quiet_keys(
@@ -215,7 +208,8 @@ impl Deliveries for SqliteStore {
                       and not exists (
                           select 1 from hunt_deliveries e
                           where e.status = 'pending' and e.output = d.output
-                              and e.job = d.job and e.id < d.id)
+                              and e.job = d.job and e.instance = d.instance
+                              and e.id < d.id)
                   order by d.id
                   limit ?5)
               returning {COLUMNS}"
@@ -271,16 +265,22 @@ impl Deliveries for SqliteStore {
         Ok(done.rows_affected())
     }
 
-    async fn findings_by_hash(&self, job: &str, hashes: &[String]) -> Result<Vec<FindingRecord>> {
+    async fn findings_by_hash(
+        &self,
+        job: &str,
+        instance: &str,
+        hashes: &[String],
+    ) -> Result<Vec<FindingRecord>> {
         let found: Vec<FindingRecord> = sqlx::query_as(
-            r"select job, row_hash, first_seen_at, last_seen_at, first_run_id, last_run_id,
-                  times_seen, data
+            r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
+                  last_run_id, times_seen, data
               from hunt_findings
-              where job = ?1 and row_hash in (select value from json_each(?2))
+              where job = ?1 and instance = ?3 and row_hash in (select value from json_each(?2))
                   and data is not null",
         )
         .bind(job)
         .bind(serde_json::to_string(hashes)?)
+        .bind(instance)
         .fetch_all(&self.pool)
         .await?;
         Ok(crate::store::deliveries::in_order(found, hashes))
