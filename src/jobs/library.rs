@@ -193,11 +193,33 @@ impl LibraryQuery {
                     ParamType::Int => ParamValue::Int(1),
                     ParamType::DateTime => ParamValue::DateTime(start),
                     ParamType::List => ParamValue::List(vec!["sample".to_string()]),
-                    ParamType::Str => ParamValue::Str("sample".to_string()),
+                    ParamType::Str => self.str_sample(name, start),
                 });
                 (name.clone(), value)
             })
             .collect()
+    }
+
+    /// A sample for a `str` parameter that fits where the query puts it: msticpy pastes `str`
+    /// values in as written, so the library writes `datetime({timestamp})`, `RemotePort ==
+    /// {protocol}` or `has_any ({cmd_line})` and expects the caller to bring the literal.
+    fn str_sample(&self, name: &str, start: chrono::DateTime<chrono::Utc>) -> ParamValue {
+        let placeholder = format!("{{{name}}}");
+        let before = self
+            .query
+            .find(&placeholder)
+            .map_or("", |at| self.query[..at].trim_end());
+        if before.ends_with("datetime(") {
+            ParamValue::DateTime(start)
+        } else if before.ends_with(['"', '\'']) {
+            ParamValue::Str("sample".to_string())
+        } else if before.ends_with(['=', '<', '>', '+', '-', '*']) {
+            ParamValue::Int(1)
+        } else if before.ends_with(['(', ',']) {
+            ParamValue::List(vec!["sample".to_string()])
+        } else {
+            ParamValue::Str("sample".to_string())
+        }
     }
 
     /// Parameters without a default, which a job must give.

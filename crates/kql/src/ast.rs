@@ -47,6 +47,8 @@ pub enum Source {
     Union(Vec<TabExpr>),
     /// A parenthesised expression or `materialize(...)`.
     Sub(Box<TabExpr>),
+    /// `print a = 1, b`: one row of scalar expressions.
+    Print(Vec<NamedExpr>),
 }
 
 /// One piped operator and where its name is.

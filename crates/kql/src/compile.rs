@@ -28,10 +28,12 @@ pub(crate) fn item_pos(item: &ListItem) -> usize {
 }
 
 /// Whether KQL accepts comparing these types (`=~`/`!~` need strings); dynamic goes with anything.
+/// A bool compares with numbers as 0 or 1, as Kusto stores it (`summarize H = max(IsAdmin) ...
+/// | where H == 0` is how hunts ask "never").
 pub(crate) fn comparable(op: BinOp, a: KqlType, b: KqlType) -> bool {
     use KqlType::{Dynamic, Guid, String};
     let family = |t: KqlType| match t {
-        KqlType::Int | KqlType::Long | KqlType::Real => 1,
+        KqlType::Bool | KqlType::Int | KqlType::Long | KqlType::Real => 1,
         String | Guid => 2,
         other => other as u8 + 10,
     };

@@ -62,6 +62,25 @@ impl Ctx<'_> {
     pub(crate) fn source(&self, s: &Source) -> Result<Rel, KqlError> {
         match s {
             Source::Sub(t) => self.tabular(t),
+            Source::Print(items) => {
+                // Kusto names an unnamed printed expression `print_<position>`.
+                let named: Vec<_> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, e))| {
+                        let name = name.clone().or_else(|| match &e.kind {
+                            ExprKind::Ident(_) => None,
+                            _ => Some(format!("print_{i}")),
+                        });
+                        (name, e.clone())
+                    })
+                    .collect();
+                let one_row = Rel {
+                    cols: Vec::new(),
+                    rows: vec![Row::from(Vec::new())],
+                };
+                self.project(&one_row, &named, false, "print")
+            }
             Source::Union(items) => {
                 let rels = items
                     .iter()

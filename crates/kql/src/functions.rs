@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 
+use crate::calendar;
 use crate::scalar::to_text;
 use crate::value::{KqlType, Value, datetime_diff_ticks, parse_datetime, ticks_to_duration};
 
@@ -70,6 +71,36 @@ pub enum Func {
     ParseUrl,
     /// `url_decode(s)`.
     UrlDecode,
+    /// `datetime_diff(period, a, b)`.
+    DatetimeDiff,
+    /// `datetime_add(period, amount, t)`.
+    DatetimeAdd,
+    /// `startofweek(t)`, `startofmonth(t)`, `startofyear(t)`.
+    StartOf(&'static str),
+    /// `endofday(t)`.
+    EndOfDay,
+    /// `dayofweek(t)`.
+    DayOfWeek,
+    /// `hourofday(t)`.
+    HourOfDay,
+    /// `replace_string(text, lookup, rewrite)`.
+    ReplaceString,
+    /// `replace_regex(text, regex, rewrite)`.
+    ReplaceRegex,
+    /// `replace(regex, rewrite, text)`, the older spelling.
+    Replace,
+    /// `round(x [, digits])`.
+    Round,
+    /// `abs(x)`.
+    Abs,
+    /// `pack(k1, v1, ...)` / `bag_pack`.
+    Pack,
+    /// `indexof(text, lookup)`.
+    IndexOf,
+    /// `min_of(...)`.
+    MinOf,
+    /// `max_of(...)`.
+    MaxOf,
 }
 
 /// Looks up a function by name with its accepted argument counts.
@@ -105,6 +136,23 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
         "extractjson" | "extract_json" => (Func::ExtractJson, 2, 3),
         "parse_url" => (Func::ParseUrl, 1, 1),
         "url_decode" => (Func::UrlDecode, 1, 1),
+        "datetime_diff" => (Func::DatetimeDiff, 3, 3),
+        "datetime_add" => (Func::DatetimeAdd, 3, 3),
+        "startofweek" => (Func::StartOf("week"), 1, 1),
+        "startofmonth" => (Func::StartOf("month"), 1, 1),
+        "startofyear" => (Func::StartOf("year"), 1, 1),
+        "endofday" => (Func::EndOfDay, 1, 1),
+        "dayofweek" => (Func::DayOfWeek, 1, 1),
+        "hourofday" => (Func::HourOfDay, 1, 1),
+        "replace_string" => (Func::ReplaceString, 3, 3),
+        "replace_regex" => (Func::ReplaceRegex, 3, 3),
+        "replace" => (Func::Replace, 3, 3),
+        "round" => (Func::Round, 1, 2),
+        "abs" => (Func::Abs, 1, 1),
+        "pack" | "bag_pack" => (Func::Pack, 2, 64),
+        "indexof" => (Func::IndexOf, 2, 2),
+        "min_of" => (Func::MinOf, 1, 64),
+        "max_of" => (Func::MaxOf, 1, 64),
         _ => return None,
     })
 }
@@ -112,9 +160,23 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
 /// The static result type of a function given its argument types.
 pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
     match f {
-        Func::Bin | Func::Coalesce => args.first().copied().unwrap_or(KqlType::Dynamic),
-        Func::StartOfDay | Func::ToDateTime => KqlType::DateTime,
+        Func::Bin | Func::Coalesce | Func::Abs | Func::MinOf | Func::MaxOf => {
+            args.first().copied().unwrap_or(KqlType::Dynamic)
+        }
+        Func::Round => match args.first() {
+            Some(KqlType::Int | KqlType::Long) => KqlType::Long,
+            _ => KqlType::Real,
+        },
+        Func::StartOfDay
+        | Func::ToDateTime
+        | Func::DatetimeAdd
+        | Func::StartOf(_)
+        | Func::EndOfDay => KqlType::DateTime,
+        Func::DayOfWeek => KqlType::TimeSpan,
         Func::ToLower
+        | Func::ReplaceString
+        | Func::ReplaceRegex
+        | Func::Replace
         | Func::ToUpper
         | Func::StrCat
         | Func::Substring
@@ -123,8 +185,15 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
         | Func::Extract
         | Func::UrlDecode
         | Func::ExtractJson => KqlType::String,
-        Func::Split | Func::ParseJson | Func::PackArray | Func::ParseUrl => KqlType::Dynamic,
-        Func::StrLen | Func::ToLong | Func::ArrayLength => KqlType::Long,
+        Func::Split | Func::ParseJson | Func::PackArray | Func::ParseUrl | Func::Pack => {
+            KqlType::Dynamic
+        }
+        Func::StrLen
+        | Func::ToLong
+        | Func::ArrayLength
+        | Func::DatetimeDiff
+        | Func::HourOfDay
+        | Func::IndexOf => KqlType::Long,
         Func::ToInt => KqlType::Int,
         Func::ToDouble => KqlType::Real,
         Func::IsEmpty
@@ -217,7 +286,111 @@ pub fn call(f: Func, args: &[Value]) -> Value {
         Func::ExtractJson => extract_json(&to_text(&args[0]), &args[1], args.get(2)),
         Func::ParseUrl => parse_url(&to_text(&args[0])),
         Func::UrlDecode => url_decode(&to_text(&args[0])).map_or(Value::Null, |s| Value::str(&s)),
+        Func::DatetimeDiff => calendar::diff(&to_text(&args[0]), &arg(1), &arg(2)),
+        Func::DatetimeAdd => calendar::add(&to_text(&args[0]), &arg(1), &arg(2)),
+        Func::StartOf(unit) => calendar::start_of(unit, &arg(0)),
+        Func::EndOfDay => calendar::end_of_day(&arg(0)),
+        Func::DayOfWeek => calendar::day_of_week(&arg(0)),
+        Func::HourOfDay => calendar::hour_of_day(&arg(0)),
+        Func::ReplaceString => {
+            Value::str(&to_text(&args[0]).replace(&*to_text(&args[1]), &to_text(&args[2])))
+        }
+        Func::ReplaceRegex => replace_regex(&args[0], &args[1], &args[2]),
+        Func::Replace => replace_regex(&args[2], &args[0], &args[1]),
+        Func::Round => round(&arg(0), args.get(1).map(|a| a.scalarize()).as_deref()),
+        Func::Abs => match &*arg(0) {
+            Value::Long(n) => n.checked_abs().map_or(Value::Null, Value::Long),
+            Value::Real(x) => Value::Real(x.abs()),
+            Value::TimeSpan(t) => t.checked_abs().map_or(Value::Null, Value::TimeSpan),
+            _ => Value::Null,
+        },
+        Func::Pack => pack(args),
+        Func::IndexOf => index_of(&to_text(&args[0]), &to_text(&args[1])),
+        Func::MinOf | Func::MaxOf => extreme_of(f == Func::MaxOf, args),
     }
+}
+
+/// `replace_regex`: every match of `regex` in `text` replaced by `rewrite`, where `\1` names a
+/// capture group; an invalid regex gives null.
+fn replace_regex(text: &Value, regex: &Value, rewrite: &Value) -> Value {
+    let Ok(re) = regex::Regex::new(&to_text(regex)) else {
+        return Value::Null;
+    };
+    // Kusto writes groups as `\1`; the regex crate as `${1}`.
+    let rewrite = to_text(rewrite);
+    let mut template = String::with_capacity(rewrite.len());
+    let mut chars = rewrite.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(d)) if d.is_ascii_digit() => {
+                template.push_str("${");
+                template.push(*d);
+                template.push('}');
+                chars.next();
+            }
+            ('$', _) => template.push_str("$$"),
+            (c, _) => template.push(c),
+        }
+    }
+    Value::str(&re.replace_all(&to_text(text), template.as_str()))
+}
+
+/// `round(x, digits)`: half away from zero, as Kusto rounds.
+fn round(x: &Value, digits: Option<&Value>) -> Value {
+    let digits = match digits {
+        None => 0,
+        Some(Value::Long(d)) => i32::try_from(*d).unwrap_or(0),
+        Some(_) => return Value::Null,
+    };
+    match x {
+        Value::Long(n) if digits >= 0 => Value::Long(*n),
+        Value::Long(_) | Value::Real(_) => {
+            let Some(x) = x.as_f64() else {
+                return Value::Null;
+            };
+            let scale = 10f64.powi(digits);
+            Value::Real((x * scale).round() / scale)
+        }
+        _ => Value::Null,
+    }
+}
+
+/// `pack(k1, v1, ...)`: a property bag; a key that is not a string leaves the bag null.
+fn pack(args: &[Value]) -> Value {
+    let mut bag = serde_json::Map::new();
+    for pair in args.chunks(2) {
+        let [key, value] = pair else {
+            return Value::Null;
+        };
+        let Value::String(key) = &*key.scalarize() else {
+            return Value::Null;
+        };
+        bag.insert(key.to_string(), value.to_json());
+    }
+    Value::dynamic(serde_json::Value::Object(bag))
+}
+
+/// `indexof(text, lookup)`: the character position of the first match, or -1.
+fn index_of(text: &str, lookup: &str) -> Value {
+    #[allow(clippy::cast_possible_wrap)] // a string's length in characters fits in i64
+    text.find(lookup).map_or(Value::Long(-1), |at| {
+        Value::Long(text[..at].chars().count() as i64)
+    })
+}
+
+/// `min_of`/`max_of`: the least or greatest non-null argument.
+fn extreme_of(greatest: bool, args: &[Value]) -> Value {
+    let mut best: Option<Cow<'_, Value>> = None;
+    for value in args.iter().map(Value::scalarize).filter(|v| !v.is_null()) {
+        let better = best.as_ref().is_none_or(|b| {
+            crate::value::compare(&value, b)
+                .is_some_and(|o| if greatest { o.is_gt() } else { o.is_lt() })
+        });
+        if better {
+            best = Some(value);
+        }
+    }
+    best.map_or(Value::Null, Cow::into_owned)
 }
 
 /// The `toint`/`tolong`/`todouble`/`todatetime`/`tobool` conversions of a scalar; what does not

@@ -12,6 +12,7 @@
 
 mod aggregate;
 mod ast;
+mod calendar;
 mod cexpr;
 mod compile;
 mod context;

@@ -78,6 +78,18 @@ fn name_unsupported(error: KqlError, query: &str) -> KqlError {
         return error;
     }
     let at = error.offset(query);
+    if query[at..].trim().is_empty() {
+        // Valid to the checker, yet nothing after the `let`s: the usual cause is a `//` comment
+        // in a query folded onto one line, which then runs to the end of the query.
+        return KqlError::new(
+            "the query has no tabular expression to run after its `let` statements (a `//` \
+             comment runs to the end of its line: in a query folded onto one line, to the end \
+             of the query)"
+                .to_string(),
+            query,
+            at,
+        );
+    }
     let message = if let Some(construct) = syntax.constructs.iter().find(|c| c.span.start == at) {
         format!(
             "operator '{}' is not supported by huntd emulate",

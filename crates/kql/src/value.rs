@@ -215,6 +215,12 @@ pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
         (Value::DateTime(x), Value::DateTime(y)) => Some(x.cmp(y)),
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Long(_) | Value::Real(_)) => {
+            compare(&Value::Long(i64::from(*x)), b)
+        }
+        (Value::Long(_) | Value::Real(_), Value::Bool(y)) => {
+            compare(a, &Value::Long(i64::from(*y)))
+        }
         (Value::Dynamic(x), Value::Dynamic(y)) if !x.is_string() && !y.is_string() => {
             let (sx, sy) = (a.scalarize(), b.scalarize());
             if matches!(*sx, Value::Dynamic(_)) || matches!(*sy, Value::Dynamic(_)) {

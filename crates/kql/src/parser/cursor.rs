@@ -4,7 +4,7 @@ use crate::error::KqlError;
 use crate::lexer::{Tok, Token};
 
 /// Operators of full KQL this engine does not evaluate; naming them gives a clear error.
-pub(super) const UNSUPPORTED_OPERATORS: [&str; 27] = [
+pub(super) const UNSUPPORTED_OPERATORS: [&str; 26] = [
     "parse",
     "parse-where",
     "parse-kv",
@@ -29,7 +29,6 @@ pub(super) const UNSUPPORTED_OPERATORS: [&str; 27] = [
     "partition",
     "reduce",
     "consume",
-    "print",
     "range",
     "datatable",
 ];

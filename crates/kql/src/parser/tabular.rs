@@ -147,6 +147,12 @@ impl Parser<'_> {
             self.expect_sym(")")?;
             return Ok(Source::Sub(Box::new(inner)));
         }
+        if self.is_word("print")
+            && !matches!(self.peek_at(1), Tok::Sym("|" | ")" | ";" | ",") | Tok::Eof)
+        {
+            self.bump();
+            return Ok(Source::Print(self.named_list()?));
+        }
         if let Tok::Ident(w) = self.peek()
             && UNSUPPORTED_OPERATORS.contains(&w.as_str())
             && !matches!(self.peek_at(1), Tok::Sym("|" | ")" | ";" | ",") | Tok::Eof)

@@ -66,6 +66,17 @@ fn valid_kql_the_engine_does_not_run_is_named_not_called_a_syntax_error() {
 }
 
 #[test]
+fn a_query_of_only_let_statements_says_a_comment_may_have_eaten_the_rest() {
+    let e = fails("let a = 1; let b = Proc; // then b | where Size > a");
+    assert!(
+        e.message
+            .starts_with("the query has no tabular expression to run after its `let` statements"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
 fn unknown_table_is_reported() {
     assert_fails_at(
         "Nope | take 1",

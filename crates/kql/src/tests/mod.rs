@@ -3,5 +3,6 @@
 mod errors;
 mod scalar;
 mod scan;
+mod semantics;
 mod support;
 mod tabular;
