@@ -120,6 +120,31 @@ async fn each_instance_of_a_job_is_a_stream_of_its_own_and_a_broken_tenant_holds
     }
     store.close().await;
 
+    // `huntd status` has a row per stream, each with its own last run.
+    let status = huntd(dir.path(), &["status", "--format", "json"]).await;
+    assert!(status.status.success(), "{}", text(&status));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    let streams: Vec<(String, String)> = status["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| {
+            let last = j["last_run"]["status"]
+                .as_str()
+                .unwrap_or("none")
+                .to_string();
+            (j["instance"].as_str().unwrap_or_default().to_string(), last)
+        })
+        .collect();
+    assert_eq!(
+        streams,
+        [
+            ("Broken".to_string(), "failed".to_string()),
+            ("Contoso".to_string(), "succeeded".to_string()),
+            ("Fabrikam".to_string(), "succeeded".to_string()),
+        ]
+    );
+
     let history = huntd(dir.path(), &["history", "logons", "--instance", "Fabrikam"]).await;
     let history_text = String::from_utf8_lossy(&history.stdout).to_string();
     assert!(history.status.success(), "{}", text(&history));
