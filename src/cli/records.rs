@@ -186,8 +186,7 @@ pub fn write_history(
                 .collect();
             let header = [
                 "RUN", "JOB", "WINDOW", "STATUS", "TRIGGER", "ROWS", "NEW", "DURATION", "ERROR",
-            ]
-            .map(String::from);
+            ];
             output::write_table(out, &header, &cut_rows(rows), false)?;
         }
     }
