@@ -94,8 +94,7 @@ async fn databases(backend: &str, dir: &Path) -> Vec<(String, Option<scratch::Sc
             let db = scratch::create(&format!("huntd_bench_{name}"))
                 .await
                 .expect("PostgreSQL");
-            let root = &db.base[..db.base.rfind('/').expect("URL has a path")];
-            out.push((format!("{root}/{}", db.name), Some(db)));
+            out.push((db.url(), Some(db)));
         }
     }
     out
