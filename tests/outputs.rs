@@ -12,7 +12,6 @@ mod postgres;
 #[path = "common/syslog.rs"]
 mod syslog;
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -25,8 +24,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use daemon_support::{
-    Fake, job_yaml, sqlite_url, start_daemon_with, succeeded, wait_until, wait_until_for,
-    write_config,
+    Fake, edit_config, job_yaml, sqlite_url, start_daemon_with, succeeded, wait_until,
+    wait_until_for, write_config,
 };
 use huntd::store::{self, DeliveryFilter, DeliveryStatus, Store};
 
@@ -127,19 +126,16 @@ async fn take(
 
 /// Appends `outputs:` (webhook, Slack, Teams and a file, all on `addr`) to the config in `dir`.
 fn add_outputs(dir: &Path, addr: SocketAddr) {
-    let path = dir.join("huntd.yaml");
-    let mut text = std::fs::read_to_string(&path).expect("read config");
     let base = format!("http://{addr}");
-    write!(
-        text,
-        "outputs:\n\
-         \x20 hook: {{type: webhook, url: {base}/hook, secret: {{EnvironmentVar: HOOK_SECRET}}}}\n\
-         \x20 chat: {{type: slack, url: {base}/slack/T0/B0/x}}\n\
-         \x20 teams: {{type: teams, url: {base}/teams?sig=x}}\n\
-         \x20 archive: {{type: file, path: ./findings.jsonl}}\n"
-    )
-    .expect("writing to a String");
-    std::fs::write(&path, text).expect("write config");
+    edit_config(dir, |text| {
+        text + &format!(
+            "outputs:\n\
+             \x20 hook: {{type: webhook, url: {base}/hook, secret: {{EnvironmentVar: HOOK_SECRET}}}}\n\
+             \x20 chat: {{type: slack, url: {base}/slack/T0/B0/x}}\n\
+             \x20 teams: {{type: teams, url: {base}/teams?sig=x}}\n\
+             \x20 archive: {{type: file, path: ./findings.jsonl}}\n"
+        )
+    });
 }
 
 /// A config directory on `database` with job `probe` notifying `to`.
@@ -620,13 +616,9 @@ async fn a_killed_nodes_claimed_delivery_is_taken_over_by_another_node_when_its_
         let dirs = temp_dirs(3);
         for (n, dir) in dirs.iter().enumerate() {
             setup(&fake, dir.path(), &url, addr, "hook");
-            let path = dir.path().join("huntd.yaml");
-            let text = std::fs::read_to_string(&path).expect("read");
-            std::fs::write(
-                &path,
-                text.replace("node: test-node", &format!("node: node-{n}")),
-            )
-            .expect("write");
+            edit_config(dir.path(), |text| {
+                text.replace("node: test-node", &format!("node: node-{n}"))
+            });
         }
         // A 3 s lease makes claims last the 10 s minimum.
         let lease = ["--lease-secs", "3"];
@@ -734,14 +726,11 @@ async fn syslog_carries_rfc5424_over_tcp_with_octet_counting_and_cef_over_udp() 
         addr,
         "siem, arcsight",
     );
-    let path = dir.path().join("huntd.yaml");
-    let mut text = std::fs::read_to_string(&path).expect("read");
-    writeln!(
-        text,
-        "  siem: {{type: syslog, address: 'tcp://{tcp_addr}'}}\n  arcsight: {{type: syslog, address: 'udp://{udp_addr}', format: cef}}"
-    )
-    .expect("writing to a String");
-    std::fs::write(&path, text).expect("write");
+    edit_config(dir.path(), |text| {
+        text + &format!(
+            "  siem: {{type: syslog, address: 'tcp://{tcp_addr}'}}\n  arcsight: {{type: syslog, address: 'udp://{udp_addr}', format: cef}}\n"
+        )
+    });
     let mut daemon = start(dir.path());
     let mut datagram = vec![0u8; 65_536];
     let n = tokio::time::timeout(Duration::from_secs(60), udp.recv(&mut datagram))
