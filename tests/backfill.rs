@@ -253,16 +253,10 @@ async fn sqlite_a_backfill_beside_a_running_daemon_never_overlaps_its_runs() {
 
 #[tokio::test]
 async fn postgres_a_backfill_beside_a_running_daemon_never_overlaps_its_runs() {
-    let Some(db) = scratch::create("huntd_backfill").await else {
-        return;
-    };
-    let url = format!(
-        "{}/{}",
-        db.base.rsplit_once('/').expect("a URL with a database").0,
-        db.name
-    );
-    let outcome = tokio::spawn(async move { beside_a_daemon(&url).await }).await;
-    db.finish(outcome).await;
+    scratch::with_database("huntd_backfill", |url| async move {
+        beside_a_daemon(&url).await;
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -52,6 +52,22 @@ fn catch_up(
     panic!("catch-up does not end");
 }
 
+/// A job every `every_secs` seconds with [`settings`], and the runs it plans from `covered`
+/// until `now`, taking its due slots as the scheduler does (at most 1,000 at a time).
+fn caught_up_every(
+    every_secs: u64,
+    covered: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (Schedule, Vec<PlannedRun>) {
+    let schedule =
+        Schedule::every(Duration::from_secs(every_secs), chrono_tz::UTC).expect("schedule");
+    let s = settings();
+    let runs = catch_up(&s, covered, now, |cursor| {
+        huntd::daemon::scheduler::next_slots(&schedule, &s, cursor, now, 1000)
+    });
+    (schedule, runs)
+}
+
 fn assert_contiguous(runs: &[PlannedRun], from: DateTime<Utc>, to: DateTime<Utc>, max: Duration) {
     assert_eq!(runs.first().map(|r| r.start), Some(from));
     assert_eq!(runs.last().map(|r| r.end), Some(to));
@@ -68,16 +84,11 @@ fn assert_contiguous(runs: &[PlannedRun], from: DateTime<Utc>, to: DateTime<Utc>
 
 #[test]
 fn two_missed_days_of_ten_second_slots_are_caught_up_in_max_window_runs() {
-    let schedule = Schedule::every(Duration::from_secs(10), chrono_tz::UTC).expect("schedule");
-    let s = settings();
     // A first run's 24 h chunks stopped after the first: two days of slots are left.
     let covered = t("2024-03-08T11:59:55Z");
-    let now = t("2024-03-10T12:00:03Z");
-    let runs = catch_up(&s, covered, now, |cursor| {
-        huntd::daemon::scheduler::next_slots(&schedule, &s, cursor, now, 1000)
-    });
+    let (schedule, runs) = caught_up_every(10, covered, t("2024-03-10T12:00:03Z"));
     assert_eq!(runs.len(), 2, "one run per day, not one per slot: {runs:?}");
-    assert_contiguous(&runs, covered, t("2024-03-10T11:59:55Z"), s.max_window);
+    assert_contiguous(&runs, covered, t("2024-03-10T11:59:55Z"), DAY);
     for run in &runs {
         assert_eq!(
             schedule.next_after(run.slot_at - TimeDelta::milliseconds(1)),
@@ -103,14 +114,9 @@ fn the_missed_slots_the_planner_is_given_are_merged_into_max_window_runs() {
 
 #[test]
 fn an_hourly_job_down_for_three_hours_catches_up_in_one_run() {
-    let schedule = Schedule::every(Duration::from_secs(3600), chrono_tz::UTC).expect("schedule");
-    let s = settings();
     let covered = t("2024-03-10T08:59:55Z");
-    let now = t("2024-03-10T12:00:03Z");
-    let runs = catch_up(&s, covered, now, |cursor| {
-        huntd::daemon::scheduler::next_slots(&schedule, &s, cursor, now, 1000)
-    });
+    let (_, runs) = caught_up_every(3600, covered, t("2024-03-10T12:00:03Z"));
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].slot_at, t("2024-03-10T12:00:00Z"));
-    assert_contiguous(&runs, covered, t("2024-03-10T11:59:55Z"), s.max_window);
+    assert_contiguous(&runs, covered, t("2024-03-10T11:59:55Z"), DAY);
 }

@@ -11,6 +11,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
+/// A temporary folder holding [`write_setup`]'s config for `server`.
+fn lab_dir(server: &MockServer) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_setup(dir.path(), &server.uri());
+    dir
+}
+
 /// A config with one Graph and one MDE job, both pointed at `server`.
 fn write_setup(dir: &Path, server: &str) {
     LabSetup {
@@ -49,8 +56,7 @@ async fn once_runs_a_graph_job_and_prints_a_summary_and_rows() {
         .expect(2)
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_setup(dir.path(), &server.uri());
+    let dir = lab_dir(&server);
 
     let out = huntd(dir.path(), &["once", "graph-hunt", "--start", "2h"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -69,8 +75,7 @@ async fn once_runs_a_graph_job_and_prints_a_summary_and_rows() {
 #[tokio::test]
 async fn once_dry_run_prints_the_request_without_sending_it() {
     let server = MockServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_setup(dir.path(), &server.uri());
+    let dir = lab_dir(&server);
 
     let out = huntd(
         dir.path(),
@@ -114,8 +119,7 @@ async fn once_shows_the_error_class_and_api_message_and_exits_three() {
         })))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_setup(dir.path(), &server.uri());
+    let dir = lab_dir(&server);
 
     let out = huntd(dir.path(), &["once", "mde-hunt"]).await;
     let err = String::from_utf8_lossy(&out.stderr);
@@ -128,8 +132,7 @@ async fn once_shows_the_error_class_and_api_message_and_exits_three() {
 #[tokio::test]
 async fn once_with_an_unknown_job_suggests_the_closest_name() {
     let server = MockServer::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_setup(dir.path(), &server.uri());
+    let dir = lab_dir(&server);
     let out = huntd(dir.path(), &["once", "graph-hnt"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `graph-hunt`?"));
@@ -148,8 +151,7 @@ async fn token_shows_roles_and_warns_about_a_missing_permission_without_printing
         })))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_setup(dir.path(), &server.uri());
+    let dir = lab_dir(&server);
 
     let out = huntd(dir.path(), &["token", "--instance", "Lab"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -176,8 +178,7 @@ async fn once_store_records_a_run_and_the_next_one_starts_at_its_window_end() {
         })))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_setup(dir.path(), &server.uri());
+    let dir = lab_dir(&server);
 
     let out = huntd(
         dir.path(),
@@ -230,8 +231,7 @@ async fn once_store_survives_an_answer_nested_100000_levels_deep_and_retries_it(
         })))
         .mount(&server)
         .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_setup(dir.path(), &server.uri());
+    let dir = lab_dir(&server);
 
     let out = huntd(dir.path(), &["once", "graph-hunt", "--store", "-v"]).await;
     // The deep answer used to overflow the stack (exit 134); now it is a retried transient error.

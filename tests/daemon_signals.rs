@@ -193,14 +193,13 @@ async fn sigterm_ends_runs_waiting_for_quota_at_once_as_interrupted() {
         &daemon_support::sqlite_url(dir.path()),
         "node: test-node\n  shutdown_grace: 30s",
     );
-    let config = dir.path().join("huntd.yaml");
-    let text = std::fs::read_to_string(&config).expect("read config");
     // Two calls a minute for four jobs every 2 s: most runs queue behind the quota.
-    let text = text.replace(
-        "Quota: {per_minute: 100000}",
-        "Quota: {per_minute: 2}\n    AllowOvercommit: true",
-    );
-    std::fs::write(&config, text).expect("write config");
+    daemon_support::edit_config(dir.path(), |text| {
+        text.replace(
+            "Quota: {per_minute: 100000}",
+            "Quota: {per_minute: 2}\n    AllowOvercommit: true",
+        )
+    });
     for n in 0..4 {
         let name = format!("probe{n}");
         std::fs::write(

@@ -50,6 +50,28 @@ async fn answer(server: &MockServer, api_path: &str, response: ResponseTemplate)
         .await;
 }
 
+/// Answers the first Graph call with `response`; later calls fall through to other mocks.
+async fn answer_once(server: &MockServer, response: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .and(path(GRAPH_PATH))
+        .respond_with(response)
+        .up_to_n_times(1)
+        .mount(server)
+        .await;
+}
+
+/// Runs a Graph hunt against `server` that must succeed.
+async fn succeeds(server: &MockServer) -> HuntOutcome {
+    run(&hunter(&Arc::default()), server, Environment::Graph)
+        .await
+        .expect("the hunt succeeds")
+}
+
+/// Fails unless the error's message contains `words`.
+fn assert_mentions(error: &HuntError, words: &str) {
+    assert!(error.message.contains(words), "{}", error.message);
+}
+
 /// Every request `server` has received so far.
 async fn received(server: &MockServer) -> Vec<Request> {
     server
@@ -109,9 +131,7 @@ async fn graph_answer_with_lowercase_keys_becomes_columns_and_raw_rows() {
         ),
     )
     .await;
-    let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
-        .await
-        .expect("the hunt succeeds");
+    let outcome = succeeds(&server).await;
     let result = &outcome.result;
     let columns: Vec<(&str, &str)> = result
         .columns
@@ -175,9 +195,7 @@ async fn values_stay_exactly_as_sent_and_unknown_types_are_kept_as_text() {
         )),
     )
     .await;
-    let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
-        .await
-        .expect("the hunt succeeds");
+    let outcome = succeeds(&server).await;
     assert_eq!(
         outcome.result.rows.to_vec().expect("spooled rows")[0].get(),
         row
@@ -279,9 +297,7 @@ async fn exactly_100000_rows_are_flagged_truncated_and_one_less_is_not() {
         body.push_str("]}");
         let server = MockServer::start().await;
         answer(&server, GRAPH_PATH, json_body(&body)).await;
-        let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
-            .await
-            .expect("the hunt succeeds");
+        let outcome = succeeds(&server).await;
         assert_eq!(outcome.result.rows.len(), count);
         assert_eq!(outcome.result.truncated, truncated, "{count} rows");
     }
@@ -318,12 +334,8 @@ async fn mde_403_names_advancedquery_permission() {
     )
     .await;
     assert_eq!(error.class, ErrorClass::Permission);
-    assert!(
-        error.message.contains("AdvancedQuery.Read.All"),
-        "{}",
-        error.message
-    );
-    assert!(error.message.contains("admin consent"), "{}", error.message);
+    assert_mentions(&error, "AdvancedQuery.Read.All");
+    assert_mentions(&error, "admin consent");
     assert_eq!(calls, 1);
 }
 
@@ -359,12 +371,8 @@ async fn result_over_the_size_limit_suggests_summarize_or_a_shorter_window() {
     .await;
     assert_eq!(error.class, ErrorClass::TooLarge);
     assert_eq!(error.class.as_str(), "too_large");
-    assert!(error.message.contains("`summarize`"), "{}", error.message);
-    assert!(
-        error.message.contains("shorter window"),
-        "{}",
-        error.message
-    );
+    assert_mentions(&error, "`summarize`");
+    assert_mentions(&error, "shorter window");
     assert_eq!(calls, 1);
 }
 
@@ -396,24 +404,18 @@ async fn throttled_429_reads_retry_after_header_and_body_duration_then_gives_up(
 #[tokio::test]
 async fn retry_after_is_waited_before_the_next_attempt() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(GRAPH_PATH))
-        .respond_with(
-            graph_error(429, "TooManyRequests", "Too many requests")
-                .insert_header("Retry-After", "1"),
-        )
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
+    answer_once(
+        &server,
+        graph_error(429, "TooManyRequests", "Too many requests").insert_header("Retry-After", "1"),
+    )
+    .await;
     answer(
         &server,
         GRAPH_PATH,
         json_body(r#"{"schema":[],"results":[]}"#),
     )
     .await;
-    let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
-        .await
-        .expect("the hunt succeeds");
+    let outcome = succeeds(&server).await;
     assert_eq!(outcome.attempts, 2);
     assert_eq!(outcome.retry_wait, Duration::from_secs(1));
 }
@@ -434,21 +436,14 @@ async fn server_errors_are_transient_and_retried_up_to_the_attempt_limit() {
 #[tokio::test]
 async fn a_transient_failure_then_success_succeeds() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(GRAPH_PATH))
-        .respond_with(ResponseTemplate::new(504))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
+    answer_once(&server, ResponseTemplate::new(504)).await;
     answer(
         &server,
         GRAPH_PATH,
         json_body(r#"{"schema":[],"results":[{"a":1}]}"#),
     )
     .await;
-    let outcome = run(&hunter(&Arc::default()), &server, Environment::Graph)
-        .await
-        .expect("the hunt succeeds");
+    let outcome = succeeds(&server).await;
     assert_eq!(outcome.attempts, 2);
     assert_eq!(outcome.result.rows.len(), 1);
 }
@@ -461,26 +456,14 @@ async fn truncated_json_body_is_transient() {
     )
     .await;
     assert_eq!(error.class, ErrorClass::Transient);
-    assert!(
-        error
-            .message
-            .contains("the answer was cut off (truncated JSON)"),
-        "{}",
-        error.message
-    );
+    assert_mentions(&error, "the answer was cut off (truncated JSON)");
 }
 
 #[tokio::test]
 async fn invalid_json_body_is_transient() {
     let (error, _) = failure(Environment::Mde, json_body("<html>gateway</html>")).await;
     assert_eq!(error.class, ErrorClass::Transient);
-    assert!(
-        error
-            .message
-            .contains("the answer is not the expected JSON"),
-        "{}",
-        error.message
-    );
+    assert_mentions(&error, "the answer is not the expected JSON");
 }
 
 #[tokio::test]
@@ -782,11 +765,7 @@ async fn an_answer_over_the_size_cap_is_refused_while_it_streams() {
         .await
         .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::TooLarge);
-    assert!(
-        error.message.contains("MiB, huntd's limit"),
-        "{}",
-        error.message
-    );
+    assert_mentions(&error, "MiB, huntd's limit");
     // The server stopped soon after the cap: the client did not read on.
     let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
     assert!(

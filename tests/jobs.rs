@@ -107,6 +107,21 @@ fn single(diags: &Diagnostics, severity: Severity) -> Diagnostic {
     all[0].clone()
 }
 
+/// Loads `text` as the only job file: the jobs and its only diagnostic, of `severity` at `line`.
+fn one_diagnostic(text: &str, severity: Severity, line: u32) -> (Vec<Job>, Diagnostic) {
+    let f = Fixture::new();
+    let file = f.write("jobs/a.yaml", text);
+    let (jobs, diags) = f.load();
+    let d = single(&diags, severity);
+    assert_at(&d, &file, line);
+    (jobs, d)
+}
+
+/// Loads `text` as the only job file and returns its only diagnostic, an error at `line`.
+fn error_in_job(text: &str, line: u32) -> Diagnostic {
+    one_diagnostic(text, Severity::Error, line).1
+}
+
 fn assert_at(d: &Diagnostic, file: &Path, line: u32) {
     assert_eq!(d.file, file, "{d}");
     assert_eq!(d.location.line, line, "{d}");
@@ -176,25 +191,14 @@ fn duplicate_names_within_a_jobs_list_are_caught() {
 
 #[test]
 fn bad_name_is_an_error() {
-    let f = Fixture::new();
-    let file = f.write("jobs/a.yaml", &job("Encoded_PowerShell"));
-    let (jobs, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 1);
+    let (jobs, d) = one_diagnostic(&job("Encoded_PowerShell"), Severity::Error, 1);
     assert_eq!(d.message, "invalid job name `Encoded_PowerShell`");
     assert!(jobs.is_empty());
 }
 
 #[test]
 fn unknown_instance_lists_known_ones_with_a_suggestion() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
-        &job_with("a", "instance", "instance: Contosso"),
-    );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 2);
+    let d = error_in_job(&job_with("a", "instance", "instance: Contosso"), 2);
     assert_eq!(d.message, "unknown instance `Contosso`");
     assert_eq!(
         d.hint.as_deref(),
@@ -280,14 +284,10 @@ fn a_bad_instance_selection_names_its_line_and_what_to_write() {
 
 #[test]
 fn unknown_environment_is_an_error() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
+    let d = error_in_job(
         &job_with("a", "environment", "environment: LogAnalytics"),
+        3,
     );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 3);
     assert_eq!(d.message, "unknown environment `LogAnalytics`");
     assert!(
         d.hint
@@ -299,14 +299,11 @@ fn unknown_environment_is_an_error() {
 
 #[test]
 fn m365d_environment_warns_and_runs_as_mde() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
+    let (jobs, d) = one_diagnostic(
         &job_with("a", "environment", "environment: M365D"),
+        Severity::Warning,
+        3,
     );
-    let (jobs, diags) = f.load();
-    let d = single(&diags, Severity::Warning);
-    assert_at(&d, &file, 3);
     assert_eq!(
         d.message,
         "environment `M365D` is deprecated; it runs as MDE"
@@ -317,38 +314,20 @@ fn m365d_environment_warns_and_runs_as_mde() {
 
 #[test]
 fn schedule_and_every_together_are_an_error() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
-        &job_with("a", "schedule", "schedule: \"*/15 * * * *\""),
-    );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 4);
+    let d = error_in_job(&job_with("a", "schedule", "schedule: \"*/15 * * * *\""), 4);
     assert_eq!(d.message, "job has both `schedule` and `every`: use one");
 }
 
 #[test]
 fn neither_schedule_nor_every_is_an_error() {
-    let f = Fixture::new();
     let text = job("a").replace("every: 15m\n", "");
-    let file = f.write("jobs/a.yaml", &text);
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 1);
+    let d = error_in_job(&text, 1);
     assert_eq!(d.message, "job has neither `schedule` nor `every`");
 }
 
 #[test]
 fn invalid_cron_is_an_error() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
-        &job_with("a", "every", "schedule: \"*/15 * * *\""),
-    );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 4);
+    let d = error_in_job(&job_with("a", "every", "schedule: \"*/15 * * *\""), 4);
     assert!(
         d.message
             .starts_with("invalid cron expression `*/15 * * *`:"),
@@ -358,14 +337,11 @@ fn invalid_cron_is_an_error() {
 
 #[test]
 fn a_cron_step_beyond_the_field_range_is_an_error_at_the_schedule_line() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
+    let (jobs, d) = one_diagnostic(
         &job_with("a", "every", "schedule: \"*/61 * * * *\""),
+        Severity::Error,
+        4,
     );
-    let (jobs, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 4);
     assert_eq!(
         d.message,
         "invalid cron expression `*/61 * * * *`: step 61 in the minute field is beyond its \
@@ -396,25 +372,18 @@ fn lookback_on_a_query_the_window_cannot_bound_is_a_warning_at_the_lookback_line
 
 #[test]
 fn invalid_timezone_suggests_the_closest_name() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
-        &job_with("a", "timezone", "timezone: Europe/Amsterdm"),
-    );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 6);
+    let d = error_in_job(&job_with("a", "timezone", "timezone: Europe/Amsterdm"), 6);
     assert_eq!(d.message, "unknown time zone `Europe/Amsterdm`");
     assert_eq!(d.hint.as_deref(), Some("did you mean `Europe/Amsterdam`?"));
 }
 
 #[test]
 fn lookback_shorter_than_the_interval_warns() {
-    let f = Fixture::new();
-    let file = f.write("jobs/a.yaml", &job_with("a", "lookback", "lookback: 5m"));
-    let (jobs, diags) = f.load();
-    let d = single(&diags, Severity::Warning);
-    assert_at(&d, &file, 6);
+    let (jobs, d) = one_diagnostic(
+        &job_with("a", "lookback", "lookback: 5m"),
+        Severity::Warning,
+        6,
+    );
     assert_eq!(
         d.message,
         "`lookback` 5m is shorter than the schedule interval 15m: windows would have gaps"
@@ -424,55 +393,36 @@ fn lookback_shorter_than_the_interval_warns() {
 
 #[test]
 fn delay_longer_than_lookback_is_an_error() {
-    let f = Fixture::new();
-    let file = f.write("jobs/a.yaml", &job_with("a", "delay", "delay: 1h"));
-    let (jobs, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 6);
+    let (jobs, d) = one_diagnostic(&job_with("a", "delay", "delay: 1h"), Severity::Error, 6);
     assert_eq!(d.message, "`delay` 1h is longer than `lookback` 15m");
     assert!(jobs.is_empty());
 }
 
 #[test]
 fn unresolved_placeholder_is_named() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
+    let d = error_in_job(
         &job_with(
             "a",
             "query",
             "query: \"T | where Timestamp > datetime({start}) and DeviceName == '{host}'\"",
         ),
+        5,
     );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 5);
     assert_eq!(d.message, "no value for placeholder `host`");
 }
 
 #[test]
 fn broken_braces_in_a_query_are_an_error() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
+    let d = error_in_job(
         &job_with("a", "query", "query: \"print dynamic({\\\"a\\\": 1})\""),
+        5,
     );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 5);
     assert!(d.message.starts_with("query template syntax"), "{d}");
 }
 
 #[test]
 fn unknown_query_ref_suggests_the_closest_query() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
-        &job_with("a", "query", "query_ref: lib/host_proceses"),
-    );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 5);
+    let d = error_in_job(&job_with("a", "query", "query_ref: lib/host_proceses"), 5);
     assert_eq!(d.message, "unknown query_ref `lib/host_proceses`");
     assert_eq!(
         d.hint.as_deref(),
@@ -482,14 +432,10 @@ fn unknown_query_ref_suggests_the_closest_query() {
 
 #[test]
 fn query_ref_for_another_environment_is_an_error() {
-    let f = Fixture::new();
     let text = job_with("a", "query", "query_ref: lib/host_processes")
         .replace("environment: MDE", "environment: M365DGraph")
         + "params: {host_name: ws-0042}\n";
-    let file = f.write("jobs/a.yaml", &text);
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 5);
+    let d = error_in_job(&text, 5);
     assert_eq!(
         d.message,
         "query `lib/host_processes` does not support environment M365DGraph: \
@@ -499,14 +445,7 @@ fn query_ref_for_another_environment_is_an_error() {
 
 #[test]
 fn missing_required_param_is_named() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
-        &job_with("a", "query", "query_ref: lib/host_processes"),
-    );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 5);
+    let d = error_in_job(&job_with("a", "query", "query_ref: lib/host_processes"), 5);
     assert_eq!(
         d.message,
         "query `lib/host_processes` needs parameter `host_name`"
@@ -539,17 +478,10 @@ fn query_ref_params_fill_the_library_query() {
 
 #[test]
 fn missing_query_file_is_an_error() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
-        &job_with("a", "query", "query_file: missing.kql"),
-    );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 5);
+    let d = error_in_job(&job_with("a", "query", "query_file: missing.kql"), 5);
     let expected = format!(
         "cannot read query file `{}`:",
-        f.path("jobs/missing.kql").display()
+        d.file.with_file_name("missing.kql").display()
     );
     assert!(d.message.starts_with(&expected), "{d}");
 }
@@ -572,35 +504,20 @@ fn query_file_is_read_relative_to_the_job_file() {
 
 #[test]
 fn unknown_key_suggests_the_closest_key() {
-    let f = Fixture::new();
-    let file = f.write("jobs/a.yaml", &job_with("a", "lokback", "lokback: 1h"));
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 6);
+    let d = error_in_job(&job_with("a", "lokback", "lokback: 1h"), 6);
     assert_eq!(d.message, "unknown key `lokback` in a job");
     assert_eq!(d.hint.as_deref(), Some("did you mean `lookback`?"));
 }
 
 #[test]
 fn wrong_type_is_an_error() {
-    let f = Fixture::new();
-    let file = f.write("jobs/a.yaml", &job_with("a", "enabled", "enabled: \"no\""));
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 6);
+    let d = error_in_job(&job_with("a", "enabled", "enabled: \"no\""), 6);
     assert_eq!(d.message, "`enabled` must be true or false, found a string");
 }
 
 #[test]
 fn invalid_duration_is_an_error() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
-        &job_with("a", "timeout", "timeout: 10 minutes"),
-    );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 6);
+    let d = error_in_job(&job_with("a", "timeout", "timeout: 10 minutes"), 6);
     assert!(
         d.message
             .starts_with("`timeout`: `10 minutes` is not a duration"),
@@ -610,14 +527,7 @@ fn invalid_duration_is_an_error() {
 
 #[test]
 fn unknown_catch_up_policy_is_an_error() {
-    let f = Fixture::new();
-    let file = f.write(
-        "jobs/a.yaml",
-        &job_with("a", "catch_up", "catch_up: newest"),
-    );
-    let (_, diags) = f.load();
-    let d = single(&diags, Severity::Error);
-    assert_at(&d, &file, 6);
+    let d = error_in_job(&job_with("a", "catch_up", "catch_up: newest"), 6);
     assert_eq!(d.message, "unknown `catch_up` policy `newest`");
 }
 

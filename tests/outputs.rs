@@ -9,8 +9,9 @@ mod common;
 mod daemon_support;
 #[path = "common/postgres.rs"]
 mod postgres;
+#[path = "common/syslog.rs"]
+mod syslog;
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -23,8 +24,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use daemon_support::{
-    Fake, job_yaml, sqlite_url, start_daemon_with, succeeded, wait_until, wait_until_for,
-    write_config,
+    Fake, edit_config, job_yaml, sqlite_url, start_daemon_with, succeeded, wait_until,
+    wait_until_for, write_config,
 };
 use huntd::store::{self, DeliveryFilter, DeliveryStatus, Store};
 
@@ -76,6 +77,11 @@ impl Receiver {
         (receiver, addr)
     }
 
+    /// Answers each request `ms` after it arrives, from now on.
+    fn delay(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
     fn taken(&self, path: &str) -> Vec<Received> {
         on(&self.taken, path)
     }
@@ -120,19 +126,16 @@ async fn take(
 
 /// Appends `outputs:` (webhook, Slack, Teams and a file, all on `addr`) to the config in `dir`.
 fn add_outputs(dir: &Path, addr: SocketAddr) {
-    let path = dir.join("huntd.yaml");
-    let mut text = std::fs::read_to_string(&path).expect("read config");
     let base = format!("http://{addr}");
-    write!(
-        text,
-        "outputs:\n\
-         \x20 hook: {{type: webhook, url: {base}/hook, secret: {{EnvironmentVar: HOOK_SECRET}}}}\n\
-         \x20 chat: {{type: slack, url: {base}/slack/T0/B0/x}}\n\
-         \x20 teams: {{type: teams, url: {base}/teams?sig=x}}\n\
-         \x20 archive: {{type: file, path: ./findings.jsonl}}\n"
-    )
-    .expect("writing to a String");
-    std::fs::write(&path, text).expect("write config");
+    edit_config(dir, |text| {
+        text + &format!(
+            "outputs:\n\
+             \x20 hook: {{type: webhook, url: {base}/hook, secret: {{EnvironmentVar: HOOK_SECRET}}}}\n\
+             \x20 chat: {{type: slack, url: {base}/slack/T0/B0/x}}\n\
+             \x20 teams: {{type: teams, url: {base}/teams?sig=x}}\n\
+             \x20 archive: {{type: file, path: ./findings.jsonl}}\n"
+        )
+    });
 }
 
 /// A config directory on `database` with job `probe` notifying `to`.
@@ -306,6 +309,18 @@ fn keys(requests: &[Received]) -> Vec<String> {
         .collect()
 }
 
+/// How many different keys `keys` holds.
+fn distinct(keys: &[String]) -> usize {
+    keys.iter().collect::<std::collections::BTreeSet<_>>().len()
+}
+
+/// `n` empty temporary folders, one a node.
+fn temp_dirs(n: usize) -> Vec<tempfile::TempDir> {
+    (0..n)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_receiver_down_for_a_minute_then_up_gets_every_finding_in_order_while_hunts_go_on() {
     let fake = Fake::start().await;
@@ -370,7 +385,7 @@ async fn a_daemon_killed_mid_send_delivers_after_restart_repeating_only_the_cut_
     let (receiver, addr) = Receiver::start().await;
     // The first send hangs: the daemon is killed with it in flight, and the runs committed
     // meanwhile wait behind it, committed but not sent.
-    receiver.delay_ms.store(120_000, Ordering::SeqCst);
+    receiver.delay(120_000);
     let dir = tempfile::tempdir().expect("tempdir");
     setup(&fake, dir.path(), &sqlite_url(dir.path()), addr, "hook");
     let first = start(dir.path());
@@ -385,7 +400,7 @@ async fn a_daemon_killed_mid_send_delivers_after_restart_repeating_only_the_cut_
     let cut = keys(&receiver.arrived("/hook"));
     assert_eq!(cut.len(), 1, "one send was under way");
 
-    receiver.delay_ms.store(0, Ordering::SeqCst);
+    receiver.delay(0);
     let mut second = start(dir.path());
     wait_until(
         "everything owed delivered after the restart",
@@ -417,12 +432,7 @@ async fn a_daemon_killed_mid_send_delivers_after_restart_repeating_only_the_cut_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn findings_are_delivered_from_postgres_and_refusals_die_until_retried() {
-    let Some(db) = postgres::create("huntd_outputs").await else {
-        return;
-    };
-    let root = &db.base[..db.base.rfind('/').expect("URL has a path")];
-    let url = format!("{root}/{}", db.name);
-    let outcome = tokio::spawn(async move {
+    postgres::with_database("huntd_outputs", |url| async move {
         let fake = Fake::start().await;
         let (receiver, addr) = Receiver::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
@@ -478,7 +488,6 @@ async fn findings_are_delivered_from_postgres_and_refusals_die_until_retried() {
         store.close().await;
     })
     .await;
-    db.finish(outcome).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -529,19 +538,12 @@ async fn validate_names_the_line_of_an_unknown_output_and_notify_test_sends_a_sa
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_nodes_on_postgres_send_each_delivery_once_and_each_job_in_run_order() {
-    let Some(db) = postgres::create("huntd_outputs_nodes").await else {
-        return;
-    };
-    let root = &db.base[..db.base.rfind('/').expect("URL has a path")];
-    let url = format!("{root}/{}", db.name);
-    let outcome = tokio::spawn(async move {
+    postgres::with_database("huntd_outputs_nodes", |url| async move {
         let fake = Fake::start().await;
         let (receiver, addr) = Receiver::start().await;
         // Slow answers keep sends in flight while the other nodes claim.
-        receiver.delay_ms.store(200, Ordering::SeqCst);
-        let dirs: Vec<tempfile::TempDir> = (0..3)
-            .map(|_| tempfile::tempdir().expect("tempdir"))
-            .collect();
+        receiver.delay(200);
+        let dirs = temp_dirs(3);
         let mut nodes = Vec::new();
         for (n, dir) in dirs.iter().enumerate() {
             write_config(
@@ -569,11 +571,8 @@ async fn three_nodes_on_postgres_send_each_delivery_once_and_each_job_in_run_ord
             assert_eq!(node.exit_code().await, Some(0), "{}", node.log());
         }
         let sent = keys(&receiver.arrived("/hook"));
-        let mut distinct = sent.clone();
-        distinct.sort();
-        distinct.dedup();
         assert_eq!(
-            distinct.len(),
+            distinct(&sent),
             sent.len(),
             "a delivery sent twice: {sent:?}"
         );
@@ -605,33 +604,21 @@ async fn three_nodes_on_postgres_send_each_delivery_once_and_each_job_in_run_ord
         store.close().await;
     })
     .await;
-    db.finish(outcome).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_nodes_claimed_delivery_is_taken_over_by_another_node_when_its_claim_ends() {
-    let Some(db) = postgres::create("huntd_outputs_takeover").await else {
-        return;
-    };
-    let root = &db.base[..db.base.rfind('/').expect("URL has a path")];
-    let url = format!("{root}/{}", db.name);
-    let outcome = tokio::spawn(async move {
+    postgres::with_database("huntd_outputs_takeover", |url| async move {
         let fake = Fake::start().await;
         let (receiver, addr) = Receiver::start().await;
         // node-0's first send hangs: it is killed holding the claim.
-        receiver.delay_ms.store(120_000, Ordering::SeqCst);
-        let dirs: Vec<tempfile::TempDir> = (0..3)
-            .map(|_| tempfile::tempdir().expect("tempdir"))
-            .collect();
+        receiver.delay(120_000);
+        let dirs = temp_dirs(3);
         for (n, dir) in dirs.iter().enumerate() {
             setup(&fake, dir.path(), &url, addr, "hook");
-            let path = dir.path().join("huntd.yaml");
-            let text = std::fs::read_to_string(&path).expect("read");
-            std::fs::write(
-                &path,
-                text.replace("node: test-node", &format!("node: node-{n}")),
-            )
-            .expect("write");
+            edit_config(dir.path(), |text| {
+                text.replace("node: test-node", &format!("node: node-{n}"))
+            });
         }
         // A 3 s lease makes claims last the 10 s minimum.
         let lease = ["--lease-secs", "3"];
@@ -652,7 +639,7 @@ async fn a_killed_nodes_claimed_delivery_is_taken_over_by_another_node_when_its_
             .expect("node-0's claim");
         let owed: Vec<i64> = deliveries(&store).await.iter().map(|d| d.id).collect();
 
-        receiver.delay_ms.store(0, Ordering::SeqCst);
+        receiver.delay(0);
         let mut others: Vec<common::Daemon> = dirs[1..]
             .iter()
             .map(|dir| start_daemon_with(dir.path(), &lease, &[("HOOK_SECRET", HOOK_SECRET)]))
@@ -686,11 +673,8 @@ async fn a_killed_nodes_claimed_delivery_is_taken_over_by_another_node_when_its_
             repeats, 2,
             "the cut send repeated once, with its key: {arrived:?}"
         );
-        let mut distinct = arrived.clone();
-        distinct.sort();
-        distinct.dedup();
         assert_eq!(
-            distinct.len() + 1,
+            distinct(&arrived) + 1,
             arrived.len(),
             "no other duplicates: {arrived:?}"
         );
@@ -698,7 +682,6 @@ async fn a_killed_nodes_claimed_delivery_is_taken_over_by_another_node_when_its_
         store.close().await;
     })
     .await;
-    db.finish(outcome).await;
 }
 
 /// Reads RFC 6587 octet-counted frames (`LENGTH SP MESSAGE`) from every connection to
@@ -713,20 +696,10 @@ async fn read_frames(listener: tokio::net::TcpListener, frames: Arc<Mutex<Vec<St
         tokio::spawn(async move {
             let mut bytes = Vec::new();
             stream.read_to_end(&mut bytes).await.expect("read");
-            let mut rest = &bytes[..];
-            while !rest.is_empty() {
-                let space = rest.iter().position(|b| *b == b' ').expect("a length");
-                let length: usize = std::str::from_utf8(&rest[..space])
-                    .expect("digits")
-                    .parse()
-                    .expect("a length");
-                let message = &rest[space + 1..space + 1 + length];
-                frames
-                    .lock()
-                    .expect("lock")
-                    .push(String::from_utf8(message.to_vec()).expect("UTF-8"));
-                rest = &rest[space + 1 + length..];
-            }
+            frames
+                .lock()
+                .expect("lock")
+                .extend(syslog::octet_frames(&bytes));
         });
     }
 }
@@ -753,14 +726,11 @@ async fn syslog_carries_rfc5424_over_tcp_with_octet_counting_and_cef_over_udp() 
         addr,
         "siem, arcsight",
     );
-    let path = dir.path().join("huntd.yaml");
-    let mut text = std::fs::read_to_string(&path).expect("read");
-    writeln!(
-        text,
-        "  siem: {{type: syslog, address: 'tcp://{tcp_addr}'}}\n  arcsight: {{type: syslog, address: 'udp://{udp_addr}', format: cef}}"
-    )
-    .expect("writing to a String");
-    std::fs::write(&path, text).expect("write");
+    edit_config(dir.path(), |text| {
+        text + &format!(
+            "  siem: {{type: syslog, address: 'tcp://{tcp_addr}'}}\n  arcsight: {{type: syslog, address: 'udp://{udp_addr}', format: cef}}\n"
+        )
+    });
     let mut daemon = start(dir.path());
     let mut datagram = vec![0u8; 65_536];
     let n = tokio::time::timeout(Duration::from_secs(60), udp.recv(&mut datagram))

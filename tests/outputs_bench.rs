@@ -18,7 +18,6 @@ mod daemon_support;
 #[path = "common/store.rs"]
 mod store_support;
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,8 +93,7 @@ async fn databases(backend: &str, dir: &Path) -> Vec<(String, Option<scratch::Sc
             let db = scratch::create(&format!("huntd_bench_{name}"))
                 .await
                 .expect("PostgreSQL");
-            let root = &db.base[..db.base.rfind('/').expect("URL has a path")];
-            out.push((format!("{root}/{}", db.name), Some(db)));
+            out.push((db.url(), Some(db)));
         }
     }
     out
@@ -295,14 +293,11 @@ async fn commit_to_delivered_lag_with_a_thousand_jobs_making_findings() {
         &sqlite_url(dir.path()),
         "node: bench\n  max_concurrent_runs: 32\n  notify: {to: [hook]}",
     );
-    let path = dir.path().join("huntd.yaml");
-    let mut text = std::fs::read_to_string(&path).expect("read");
-    writeln!(
-        text,
-        "outputs:\n  hook: {{type: webhook, url: 'http://{addr}/hook', secret: {{EnvironmentVar: HOOK}}}}"
-    )
-    .expect("writing to a String");
-    std::fs::write(&path, text).expect("write");
+    daemon_support::edit_config(dir.path(), |text| {
+        text + &format!(
+            "outputs:\n  hook: {{type: webhook, url: 'http://{addr}/hook', secret: {{EnvironmentVar: HOOK}}}}\n"
+        )
+    });
     for j in 0..JOBS_LAG {
         let name = format!("job-{j:04}");
         // Every 30 s, spread over the interval: about 33 runs, each with a new row, a second.

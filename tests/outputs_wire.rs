@@ -4,6 +4,8 @@
 
 #[path = "common/config.rs"]
 mod common;
+#[path = "common/syslog.rs"]
+mod syslog;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -241,18 +243,7 @@ async fn syslog_over_tls_sends_octet_counted_rfc5424_frames_only_to_a_trusted_re
     assert!(refused.message.contains("TLS"), "{}", refused.message);
 
     let bytes = received.lock().expect("lock")[0].clone();
-    let mut rest = &bytes[..];
-    let mut frames = Vec::new();
-    while !rest.is_empty() {
-        let space = rest.iter().position(|b| *b == b' ').expect("a length");
-        let length: usize = std::str::from_utf8(&rest[..space])
-            .expect("digits")
-            .parse()
-            .expect("a length");
-        frames
-            .push(String::from_utf8(rest[space + 1..space + 1 + length].to_vec()).expect("UTF-8"));
-        rest = &rest[space + 1 + length..];
-    }
+    let frames = syslog::octet_frames(&bytes);
     assert_eq!(frames.len(), 2);
     for (i, frame) in frames.iter().enumerate() {
         assert!(frame.starts_with("<84>1 "), "{frame}");

@@ -43,15 +43,7 @@ impl Lcg {
     }
 
     fn guid(&mut self) -> String {
-        let h = self.hex(32);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        )
+        uuid::Uuid::from_u64_pair(self.next(), self.next()).to_string()
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {

@@ -5,11 +5,12 @@
 #[path = "common/store.rs"]
 mod common;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use huntd::store::{
-    DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryStatus, Lease,
+    Column, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryStatus, Lease,
     RetryTarget, Suppression,
 };
+use serde_json::value::RawValue;
 
 use common::{Ctx, at, cols, device_cols, device_rows, rows, run_rows, success};
 
@@ -45,11 +46,23 @@ fn routes() -> Vec<DeliveryRoute> {
 
 /// Claims the slot at `hour` past 09:00 and commits one row per device, routed to [`routes`].
 async fn commit(ctx: &Ctx, hour: i64, devices: &[&str]) -> Lease {
+    let rows = device_rows(devices);
+    commit_routed(ctx, hour, &device_cols(), &rows, &routes()).await
+}
+
+/// Claims the slot at `hour` past 09:00 and commits `rows`, routed to `routes`.
+async fn commit_routed(
+    ctx: &Ctx,
+    hour: i64,
+    columns: &[Column],
+    rows: &[Box<RawValue>],
+    routes: &[DeliveryRoute],
+) -> Lease {
     let slot = at("2024-05-01T09:00:00Z") + TimeDelta::hours(hour);
     let lease = ctx.claim("j", slot, TimeDelta::hours(1), "n1").await;
-    let (columns, rows, routes) = (device_cols(), run_rows(&device_rows(devices)), routes());
-    let mut run = success(slot, &columns, &rows);
-    run.notify = &routes;
+    let rows = run_rows(rows);
+    let mut run = success(slot, columns, &rows);
+    run.notify = routes;
     ctx.store
         .finish_run(&lease, &run)
         .await
@@ -70,8 +83,8 @@ async fn all(ctx: &Ctx, output: &str) -> Vec<DeliveryRecord> {
     found
 }
 
-/// The device names of a delivery's findings, in its order.
-async fn devices(ctx: &Ctx, delivery: &DeliveryRecord) -> Vec<String> {
+/// The data of each finding of a delivery, in its order.
+async fn finding_data(ctx: &Ctx, delivery: &DeliveryRecord) -> Vec<serde_json::Value> {
     let found = ctx
         .store
         .findings_by_hash(&delivery.job, &delivery.instance, &delivery.findings)
@@ -79,10 +92,15 @@ async fn devices(ctx: &Ctx, delivery: &DeliveryRecord) -> Vec<String> {
         .expect("findings");
     found
         .iter()
-        .map(|f| {
-            let data: serde_json::Value = serde_json::from_str(&f.data).expect("json");
-            data["DeviceName"].as_str().expect("name").to_string()
-        })
+        .map(|f| serde_json::from_str(&f.data).expect("json"))
+        .collect()
+}
+
+/// The device names of a delivery's findings, in its order.
+async fn devices(ctx: &Ctx, delivery: &DeliveryRecord) -> Vec<String> {
+    let data = finding_data(ctx, delivery).await;
+    data.iter()
+        .map(|d| d["DeviceName"].as_str().expect("name").to_string())
         .collect()
 }
 
@@ -132,6 +150,28 @@ async fn a_commit_writes_a_digest_per_route_one_delivery_per_new_finding_and_hon
     assert_eq!(picky[0].run_id, first.run_id);
 }
 
+/// Claims up to ten deliveries of `outputs` for `node` until `until`, as of `now`.
+async fn claim(
+    ctx: &Ctx,
+    node: &str,
+    outputs: &[String],
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<DeliveryRecord> {
+    ctx.store
+        .claim_deliveries(node, outputs, until, now, 10)
+        .await
+        .expect("claim")
+}
+
+/// Ends a claimed delivery; false when the claim was no longer the caller's.
+async fn end(ctx: &Ctx, delivery: &DeliveryRecord, outcome: DeliveryOutcome<'_>) -> bool {
+    ctx.store
+        .end_delivery(delivery, outcome)
+        .await
+        .expect("end")
+}
+
 async fn claims_take_each_output_and_jobs_oldest_delivery_once_and_ends_are_fenced(ctx: Ctx) {
     ctx.job("j", None).await;
     commit(&ctx, 0, &["a"]).await;
@@ -139,20 +179,12 @@ async fn claims_take_each_output_and_jobs_oldest_delivery_once_and_ends_are_fenc
     let outputs = ["digest".to_string(), "each".to_string()];
     let now = Utc::now();
     let until = now + TimeDelta::seconds(90);
-    let claimed = ctx
-        .store
-        .claim_deliveries("n1", &outputs, until, now, 10)
-        .await
-        .expect("claim");
+    let claimed = claim(&ctx, "n1", &outputs, until, now).await;
     assert_eq!(claimed.len(), 2, "the head of each output: {claimed:#?}");
     assert!(claimed.iter().all(|d| d.attempts == 1
         && d.lease_owner.as_deref() == Some("n1")
         && d.findings.len() == 1));
-    let again = ctx
-        .store
-        .claim_deliveries("n2", &outputs, until, now, 10)
-        .await
-        .expect("claim");
+    let again = claim(&ctx, "n2", &outputs, until, now).await;
     assert!(
         again.is_empty(),
         "heads are claimed, the rest wait: {again:#?}"
@@ -165,38 +197,18 @@ async fn claims_take_each_output_and_jobs_oldest_delivery_once_and_ends_are_fenc
     let mut stale = digest.clone();
     stale.attempts += 1;
     let delivered = DeliveryOutcome::Delivered(now);
-    assert!(
-        !ctx.store
-            .end_delivery(&stale, delivered)
-            .await
-            .expect("end")
-    );
-    assert!(
-        ctx.store
-            .end_delivery(digest, delivered)
-            .await
-            .expect("end")
-    );
-    assert!(
-        !ctx.store
-            .end_delivery(digest, delivered)
-            .await
-            .expect("end"),
-        "once"
-    );
+    assert!(!end(&ctx, &stale, delivered).await);
+    assert!(end(&ctx, digest, delivered).await);
+    assert!(!end(&ctx, digest, delivered).await, "once");
     let each = claimed.iter().find(|d| d.output == "each").expect("each");
     let later = now + TimeDelta::seconds(30);
     let retry = DeliveryOutcome::Retry {
         at: later,
         error: "503",
     };
-    assert!(ctx.store.end_delivery(each, retry).await.expect("end"));
+    assert!(end(&ctx, each, retry).await);
 
-    let next = ctx
-        .store
-        .claim_deliveries("n2", &outputs, until, now, 10)
-        .await
-        .expect("claim");
+    let next = claim(&ctx, "n2", &outputs, until, now).await;
     assert_eq!(
         next.len(),
         1,
@@ -204,11 +216,7 @@ async fn claims_take_each_output_and_jobs_oldest_delivery_once_and_ends_are_fenc
     );
     assert_eq!(next[0].output, "digest");
     assert!(next[0].id > digest.id);
-    let retried = ctx
-        .store
-        .claim_deliveries("n2", &outputs, until + TimeDelta::seconds(60), later, 10)
-        .await
-        .expect("claim");
+    let retried = claim(&ctx, "n2", &outputs, until + TimeDelta::seconds(60), later).await;
     assert_eq!(retried.len(), 1);
     assert_eq!((retried[0].id, retried[0].attempts), (each.id, 2));
     assert_eq!(retried[0].last_error.as_deref(), Some("503"));
@@ -235,18 +243,9 @@ async fn dead_deliveries_are_queued_again_by_retry(ctx: Ctx) {
     let outputs = ["picky".to_string()];
     // Whole microseconds: both backends keep no finer time.
     let now = at("2030-01-01T00:00:00Z");
-    let claimed = ctx
-        .store
-        .claim_deliveries("n1", &outputs, now + TimeDelta::seconds(90), now, 10)
-        .await
-        .expect("claim");
+    let claimed = claim(&ctx, "n1", &outputs, now + TimeDelta::seconds(90), now).await;
     let dead = DeliveryOutcome::Dead { error: "HTTP 400" };
-    assert!(
-        ctx.store
-            .end_delivery(&claimed[0], dead)
-            .await
-            .expect("end")
-    );
+    assert!(end(&ctx, &claimed[0], dead).await);
     let listed = ctx
         .store
         .deliveries(&DeliveryFilter {
@@ -279,8 +278,6 @@ async fn dead_deliveries_are_queued_again_by_retry(ctx: Ctx) {
 /// Commits the slot at `hour` past 09:00 with one row per `(DeviceId, Cmd)`, routed to a digest
 /// and an `each` output that both suppress by `DeviceId` for six hours.
 async fn commit_quiet(ctx: &Ctx, hour: i64, pairs: &[(&str, &str)]) {
-    let slot = at("2024-05-01T09:00:00Z") + TimeDelta::hours(hour);
-    let lease = ctx.claim("j", slot, TimeDelta::hours(1), "n1").await;
     let suppress = Some(Suppression {
         by: vec!["DeviceId".into()],
         span: TimeDelta::hours(6),
@@ -296,28 +293,14 @@ async fn commit_quiet(ctx: &Ctx, hour: i64, pairs: &[(&str, &str)]) {
         .map(|(device, cmd)| format!(r#"{{"DeviceId":"{device}","Cmd":"{cmd}"}}"#))
         .collect();
     let columns = cols(&[("DeviceId", "String"), ("Cmd", "String")]);
-    let rows = run_rows(&rows(&texts));
-    let mut run = success(slot, &columns, &rows);
-    run.notify = &routes;
-    ctx.store
-        .finish_run(&lease, &run)
-        .await
-        .expect("finish run");
+    commit_routed(ctx, hour, &columns, &rows(&texts), &routes).await;
 }
 
 /// `(DeviceId, Cmd)` of each finding of a delivery, in its order.
 async fn pairs(ctx: &Ctx, delivery: &DeliveryRecord) -> Vec<(String, String)> {
-    let found = ctx
-        .store
-        .findings_by_hash(&delivery.job, &delivery.instance, &delivery.findings)
-        .await
-        .expect("findings");
-    found
-        .iter()
-        .map(|f| {
-            let data: serde_json::Value = serde_json::from_str(&f.data).expect("json");
-            (data["DeviceId"].to_string(), data["Cmd"].to_string())
-        })
+    let data = finding_data(ctx, delivery).await;
+    data.iter()
+        .map(|d| (d["DeviceId"].to_string(), d["Cmd"].to_string()))
         .map(|(d, c)| {
             (
                 d.trim_matches('"').to_string(),

@@ -12,10 +12,9 @@ use chrono::TimeDelta;
 use serde_json::value::RawValue;
 use sqlx::AssertSqlSafe;
 
-use huntd::spool::{Rows, RunRows};
-use huntd::store::{Backend, Claim, Column, Error as StoreError, JobRecord, Lease, RunSuccess};
+use huntd::store::{Backend, Claim, Column, Error as StoreError, JobRecord, Lease};
 
-use common::{Ctx, Raw, at, claim, cols};
+use common::{Ctx, Raw, at, claim, cols, run_rows, success};
 
 /// How many columns `select *` from a view returns.
 async fn view_width(ctx: &Ctx, view: &str) -> Result<usize, sqlx::Error> {
@@ -54,18 +53,8 @@ async fn finish(
     columns: &[Column],
     rows: &[Box<RawValue>],
 ) -> Result<i64, StoreError> {
-    let rows = RunRows::single(Rows::from_vec(rows).expect("rows in memory"));
-    let success = RunSuccess {
-        finished_at: lease.window_end + TimeDelta::seconds(2),
-        columns,
-        rows: &rows,
-        truncated: false,
-        api: "graph",
-        http_status: Some(200),
-        client_request_id: None,
-        cost: huntd::store::RunCost::default(),
-        notify: &[],
-    };
+    let rows = run_rows(rows);
+    let success = success(lease.window_end, columns, &rows);
     Ok(ctx.store.finish_run(lease, &success).await?.row_count)
 }
 

@@ -138,7 +138,7 @@ pub fn list_jobs(
 
 /// `rows` as an aligned plain-text table with a header line.
 pub fn jobs_table(rows: &[JobSummary]) -> String {
-    let header: Vec<String> = [
+    let header = [
         "NAME",
         "INSTANCE",
         "ENVIRONMENT",
@@ -146,9 +146,7 @@ pub fn jobs_table(rows: &[JobSummary]) -> String {
         "TIMEZONE",
         "NEXT (UTC)",
         "ENABLED",
-    ]
-    .map(String::from)
-    .into();
+    ];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -172,9 +170,7 @@ pub fn jobs_table(rows: &[JobSummary]) -> String {
             ]
         })
         .collect();
-    let mut out = Vec::new();
-    output::write_table(&mut out, &header, &cells, false).expect("writing to a Vec cannot fail");
-    String::from_utf8(out).expect("every cell is a Rust string, so the table is UTF-8")
+    output::table_text(&header, &cells)
 }
 
 /// Each tenant's demand as a line, then its jobs as a table, costliest first.
@@ -193,16 +189,14 @@ pub fn costs_table(demands: &[TenantDemand]) -> String {
             tenant.minute_quota,
             tenant.share() * 100.0,
         );
-        let header: Vec<String> = [
+        let header = [
             "JOB",
             "INSTANCE",
             "API",
             "CALLS/RUN",
             "CALLS/MIN",
             "CALLS/HOUR",
-        ]
-        .map(String::from)
-        .into();
+        ];
         let cells: Vec<Vec<String>> = tenant
             .jobs
             .iter()
@@ -217,10 +211,7 @@ pub fn costs_table(demands: &[TenantDemand]) -> String {
                 ]
             })
             .collect();
-        let mut out = Vec::new();
-        output::write_table(&mut out, &header, &cells, false)
-            .expect("writing to a Vec cannot fail");
-        text.push_str(&String::from_utf8_lossy(&out));
+        text.push_str(&output::table_text(&header, &cells));
         text.push('\n');
     }
     text

@@ -132,8 +132,7 @@ fn write_deliveries(
     }
     let header = [
         "ID", "OUTPUT", "JOB", "RUN", "FINDINGS", "STATUS", "ATTEMPTS", "CREATED", "NEXT", "ERROR",
-    ]
-    .map(String::from);
+    ];
     let rows: Vec<Vec<String>> = deliveries
         .iter()
         .map(|d| {

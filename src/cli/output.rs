@@ -8,39 +8,49 @@ use std::io::{self, Write};
 /// line of dashes under the header.
 pub fn write_table(
     out: &mut impl Write,
-    header: &[String],
+    header: &[impl AsRef<str>],
     rows: &[Vec<String>],
     rule: bool,
 ) -> io::Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.as_ref().chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String]| -> String {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i > 0 {
-                text.push_str("  ");
-            }
-            text.push_str(cell);
-            if i + 1 < widths.len() {
-                let pad = widths[i].saturating_sub(cell.chars().count());
-                text.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        text.trim_end().to_string()
-    };
-    writeln!(out, "{}", line(header))?;
+    writeln!(out, "{}", line(header, &widths))?;
     if rule {
         let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
         writeln!(out, "{}", dashes.join("  "))?;
     }
     for row in rows {
-        writeln!(out, "{}", line(row))?;
+        writeln!(out, "{}", line(row, &widths))?;
     }
     Ok(())
+}
+
+/// [`write_table`] without a rule, as text.
+pub fn table_text(header: &[impl AsRef<str>], rows: &[Vec<String>]) -> String {
+    let mut out = Vec::new();
+    write_table(&mut out, header, rows, false).expect("writing to a Vec cannot fail");
+    String::from_utf8(out).expect("every cell is a Rust string, so the table is UTF-8")
+}
+
+/// One table line: each cell but the last padded to its column's width.
+fn line(cells: &[impl AsRef<str>], widths: &[usize]) -> String {
+    let mut text = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        let cell = cell.as_ref();
+        if i > 0 {
+            text.push_str("  ");
+        }
+        text.push_str(cell);
+        if i + 1 < widths.len() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            text.extend(std::iter::repeat_n(' ', pad));
+        }
+    }
+    text.trim_end().to_string()
 }
 
 /// `text` on one line (control characters as spaces), cut to `max` characters with `…`.

@@ -188,8 +188,7 @@ pub fn write_history(
             let header = [
                 "RUN", "JOB", "INSTANCE", "WINDOW", "STATUS", "TRIGGER", "ROWS", "NEW", "DURATION",
                 "ERROR",
-            ]
-            .map(String::from);
+            ];
             output::write_table(out, &header, &cut_rows(rows), false)?;
         }
     }

@@ -104,7 +104,7 @@ fn write_jobs(out: &mut impl Write, jobs: &[JobStatus], now: DateTime<Utc>) -> s
     if jobs.is_empty() {
         return writeln!(out, "no jobs loaded or in the database");
     }
-    let header: Vec<String> = [
+    let header = [
         "JOB",
         "INSTANCE",
         "LAST RUN",
@@ -115,9 +115,7 @@ fn write_jobs(out: &mut impl Write, jobs: &[JobStatus], now: DateTime<Utc>) -> s
         "ROWS 24H",
         "NEW 24H",
         "GAPS 7D",
-    ]
-    .map(String::from)
-    .to_vec();
+    ];
     let rows: Vec<Vec<String>> = jobs
         .iter()
         .map(|job| {
@@ -154,15 +152,13 @@ fn write_instances(out: &mut impl Write, instances: &[InstanceStatus]) -> std::i
     if instances.is_empty() {
         return writeln!(out, "no instances with jobs or recent runs");
     }
-    let header: Vec<String> = [
+    let header = [
         "INSTANCE",
         "CALLS 1H",
         "QUOTA",
         "THROTTLE WAIT 1H",
         "RUNS 1H",
-    ]
-    .map(String::from)
-    .to_vec();
+    ];
     let rows: Vec<Vec<String>> = instances
         .iter()
         .map(|i| {

@@ -1,39 +1,13 @@
 //! Secret values: held redacted, resolved from where the config says they live.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// A secret in memory, shared with the emulator, which checks the keys and tokens huntd sends.
+pub use contract::Secret;
 
 use super::env::{EnvVars, expand_path};
 use crate::diagnostic::did_you_mean;
 use crate::yaml::{Checker, Node, Value};
-
-/// A secret in memory. `Debug` and `Display` print `[redacted]`, so it cannot leak into logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; call only where it is sent to the service that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
 
 /// Where a secret setting (`ClientSecret`, `PrivateKeySecret`) gets its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +96,7 @@ impl SecretSource {
         if value.is_empty() {
             return Err(Error::Empty(self.describe()));
         }
-        Ok(Secret(value))
+        Ok(Secret::new(value))
     }
 
     /// Where the value comes from, for messages (never the value itself).
@@ -201,7 +175,7 @@ pub(crate) fn parse(
                         "run `chmod 600 {file}`, or keep the secret elsewhere: {{Credential: name}} (systemd LoadCredential=), {{File: path}} or {{EnvironmentVar: NAME}}"
                     ));
             }
-            Some(SecretSource::Plain(Secret(text.clone())))
+            Some(SecretSource::Plain(Secret::new(text.clone())))
         }
         Value::Map(entries) if entries.len() == 1 => {
             let (key, value) = &entries[0];

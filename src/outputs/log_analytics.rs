@@ -14,8 +14,8 @@ use super::{Notification, SendError};
 use crate::auth::{self, Resource, TokenSource};
 use crate::config::{Instance, SinkUrl};
 
-/// Most bytes one Logs Ingestion call carries (the API's documented 1 MB limit).
-pub const MAX_CALL_BYTES: usize = 1_000_000;
+/// The call limit, written once for this sender and the emulator's endpoint.
+pub use contract::MAX_CALL_BYTES;
 
 /// The API version huntd speaks.
 const API_VERSION: &str = "2023-01-01";

@@ -8,10 +8,9 @@ use super::http::post;
 use super::{Notification, SendError};
 use crate::config::{Secret, SinkUrl};
 
-/// The header carrying the signature, `sha256=<hex>`.
-pub const SIGNATURE_HEADER: &str = "X-Huntd-Signature";
-/// The header carrying the Unix time the signature covers.
-pub const TIMESTAMP_HEADER: &str = "X-Huntd-Timestamp";
+/// The signature headers, written once for this sender and the emulator's receiver.
+pub use contract::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+
 /// The header carrying the idempotency key.
 pub const KEY_HEADER: &str = "Idempotency-Key";
 

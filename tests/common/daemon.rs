@@ -170,6 +170,13 @@ pub fn write_config(fake: &Fake, dir: &Path, database: &str, daemon: &str) {
     std::fs::write(dir.join("huntd.yaml"), config).expect("write config");
 }
 
+/// Rewrites `huntd.yaml` in `dir` through `edit`.
+pub fn edit_config(dir: &Path, edit: impl FnOnce(String) -> String) {
+    let path = dir.join("huntd.yaml");
+    let text = std::fs::read_to_string(&path).expect("read config");
+    std::fs::write(&path, edit(text)).expect("write config");
+}
+
 /// The secret the fake instance's `ClientSecret` reads from the environment.
 pub const SECRET_ENV: (&str, &str) = ("HUNTD_TEST_SECRET", "not-a-real-secret");
 

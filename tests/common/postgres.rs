@@ -2,6 +2,8 @@
 // Each test binary includes this file and uses only part of it.
 #![allow(dead_code)]
 
+use std::future::Future;
+
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
 use tokio::task::JoinError;
 
@@ -28,6 +30,20 @@ pub fn server_url() -> Option<String> {
     Some(base)
 }
 
+/// Runs `body` with the URL of a fresh database `<prefix>_<uuid>`, then drops the database and
+/// fails as `body` failed; does nothing (after a notice) when no server is configured.
+pub async fn with_database<F, Fut>(prefix: &str, body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(db) = create(prefix).await else {
+        return;
+    };
+    let outcome = tokio::spawn(body(db.url())).await;
+    db.finish(outcome).await;
+}
+
 /// Creates `<prefix>_<uuid>`, or `None` when no server is configured.
 pub async fn create(prefix: &str) -> Option<Scratch> {
     let base = server_url()?;
@@ -43,6 +59,12 @@ pub async fn create(prefix: &str) -> Option<Scratch> {
 }
 
 impl Scratch {
+    /// The database's URL: the server URL with the database's name as its path.
+    pub fn url(&self) -> String {
+        let root = &self.base[..self.base.rfind('/').expect("URL has a path")];
+        format!("{root}/{}", self.name)
+    }
+
     /// Drops the database, then re-raises the test body's panic so it still fails the test.
     pub async fn finish(mut self, outcome: Result<(), JoinError>) {
         sqlx::raw_sql(AssertSqlSafe(format!(

@@ -38,7 +38,9 @@ const SYMBOLS: [&str; 27] = [
     ";", ".", "=", "<", ">", "+", "-", "*", "/", "%",
 ];
 
-const HYPHENATED: [&str; 13] = [
+/// Operator names written with a hyphen, lexed as one word (the syntax checker adds
+/// `CHECKER_HYPHENATED`, the ones only it knows).
+pub(crate) const HYPHENATED: [&str; 13] = [
     "project-away",
     "project-keep",
     "project-rename",
@@ -57,23 +59,33 @@ const HYPHENATED: [&str; 13] = [
 /// Functions whose argument is raw literal text rather than an expression.
 const RAW_LITERALS: [&str; 4] = ["datetime", "time", "timespan", "guid"];
 
+/// Where the next token starts at or after byte `i`: past white space and `//` comments (the
+/// length of `bytes` when none is left). Both lexers skip the same way.
+pub(crate) fn skip_trivia(bytes: &[u8], mut i: usize) -> usize {
+    while i < bytes.len() {
+        if bytes[i].is_ascii_whitespace() {
+            i += 1;
+        } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'/') {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+        } else {
+            break;
+        }
+    }
+    i
+}
+
 /// Tokenizes a whole query.
 pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
     let bytes = src.as_bytes();
     let mut out: Vec<Token> = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        if c == b'/' && bytes.get(i + 1) == Some(&b'/') {
-            while i < bytes.len() && bytes[i] != b'\n' {
-                i += 1;
-            }
-            continue;
-        }
+    loop {
+        i = skip_trivia(bytes, i);
+        let Some(&c) = bytes.get(i) else {
+            break;
+        };
         let start = i;
         if c == b'"' || c == b'\'' {
             let (text, next) = lex_string(src, i + 1, c, false)?;

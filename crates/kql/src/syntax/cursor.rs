@@ -1,25 +1,17 @@
 //! The checker's cursor over the tokens: looking ahead, expecting, and its depth limit.
 
 use super::lex::{Kind, Token, lex};
-use super::{Construct, Event, Pipe, SyntaxError};
+use super::{
+    CHECKER_HYPHENATED, Construct, Event, Pipe, STRING_OPERATORS, SyntaxError, TABULAR_KEYWORDS,
+};
 
-/// Words that are never a name without brackets (`['by']`), as in Kusto.
-const RESERVED: [&str; 62] = [
+/// Words that are never a name without brackets (`['by']`), as in Kusto, besides
+/// [`TABULAR_KEYWORDS`] and [`STRING_OPERATORS`].
+const RESERVED: [&str; 39] = [
     "where",
-    "project",
-    "project-away",
-    "project-keep",
-    "project-rename",
-    "project-reorder",
     "project-smart",
     "top-nested",
     "top-hitters",
-    "union",
-    "mv-expand",
-    "mv-apply",
-    "make-series",
-    "parse-where",
-    "parse-kv",
     "as",
     "invoke",
     "sample",
@@ -43,18 +35,6 @@ const RESERVED: [&str; 62] = [
     "to",
     "dynamic",
     "string",
-    "has",
-    "has_cs",
-    "hasprefix",
-    "hasprefix_cs",
-    "hassuffix",
-    "hassuffix_cs",
-    "contains",
-    "contains_cs",
-    "startswith",
-    "startswith_cs",
-    "endswith",
-    "endswith_cs",
     "in",
     "has_any",
     "has_all",
@@ -70,14 +50,8 @@ const RESERVED: [&str; 62] = [
 ];
 
 /// Further reserved words (kept apart so each list stays readable).
-const RESERVED_MORE: [&str; 12] = [
+const RESERVED_MORE: [&str; 6] = [
     "with_itemindex",
-    "graph-match",
-    "make-graph",
-    "macro-expand",
-    "assert-schema",
-    "execute-and-cache",
-    "graph-merge",
     "datetime",
     "timespan",
     "long",
@@ -381,7 +355,10 @@ const CHARTS: [&str; 15] = [
 /// Whether `w` needs brackets to be a name.
 pub(super) fn is_reserved(w: &str) -> bool {
     RESERVED.contains(&w)
+        || TABULAR_KEYWORDS.contains(&w)
+        || STRING_OPERATORS.contains(&w)
         || RESERVED_MORE.contains(&w)
+        || CHECKER_HYPHENATED.contains(&w)
         || RESERVED_TYPES.contains(&w)
         || is_chart(w)
 }

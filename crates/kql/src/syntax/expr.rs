@@ -1,9 +1,9 @@
 //! Scalar expressions, by precedence: `or`, `and`, one comparison, `+ -`, `* / %`, a sign,
 //! then member access, indexing and calls on a primary.
 
-use super::Event;
 use super::cursor::{Checker, Step};
 use super::lex::Kind;
+use super::{CHECKER_HYPHENATED, Event, TABULAR_KEYWORDS};
 
 /// Comparison and string operators that take one operand on the right.
 pub(super) const BINARY_WORDS: [&str; 44] = [
@@ -57,20 +57,10 @@ pub(super) const BINARY_WORDS: [&str; 44] = [
 pub(super) const LIST_WORDS: [&str; 7] =
     ["in", "!in", "in~", "!in~", "has_any", "has_all", "in_cs"];
 
-/// Keywords Kusto refuses as an output name (`extend project = 1`), found by asking its parser.
-const NOT_OUTPUT_NAMES: [&str; 61] = [
-    "project",
-    "project-away",
-    "project-keep",
-    "project-rename",
-    "project-reorder",
+/// Keywords Kusto refuses as an output name (`extend project = 1`), found by asking its parser;
+/// the [`TABULAR_KEYWORDS`] and [`CHECKER_HYPHENATED`] too.
+const NOT_OUTPUT_NAMES: [&str; 44] = [
     "project-smart",
-    "union",
-    "mv-expand",
-    "mv-apply",
-    "make-series",
-    "parse-where",
-    "parse-kv",
     "and",
     "or",
     "asc",
@@ -108,12 +98,6 @@ const NOT_OUTPUT_NAMES: [&str; 61] = [
     "isfuzzy",
     "bagexpansion",
     "with_itemindex",
-    "graph-match",
-    "make-graph",
-    "macro-expand",
-    "execute-and-cache",
-    "assert-schema",
-    "graph-merge",
     "hasprefix_cs",
     "hassuffix_cs",
     "startswith_cs",
@@ -275,19 +259,30 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn primary(&mut self) -> Step {
-        let t = self.tok();
-        match t.kind {
+    /// Takes a string (adjacent strings are one, as in Kusto), a number or a typed literal;
+    /// false when none is here.
+    pub(super) fn eat_constant(&mut self) -> bool {
+        match self.tok().kind {
             Kind::Str => {
                 while self.tok().kind == Kind::Str {
                     self.bump();
                 }
-                Ok(())
+                true
             }
             Kind::Num | Kind::Typed => {
                 self.bump();
-                Ok(())
+                true
             }
+            _ => false,
+        }
+    }
+
+    fn primary(&mut self) -> Step {
+        if self.eat_constant() {
+            return Ok(());
+        }
+        let t = self.tok();
+        match t.kind {
             Kind::Punct("(") => {
                 self.bump();
                 self.pipe()?;
@@ -419,8 +414,11 @@ impl Checker<'_> {
     pub(super) fn named_expr(&mut self) -> Step {
         // Most keywords may be output names too (`extend where = 1`), as in Kusto.
         let word = self.word();
-        let keyword =
-            !word.is_empty() && !word.starts_with('!') && !NOT_OUTPUT_NAMES.contains(&word);
+        let keyword = !word.is_empty()
+            && !word.starts_with('!')
+            && !NOT_OUTPUT_NAMES.contains(&word)
+            && !TABULAR_KEYWORDS.contains(&word)
+            && !CHECKER_HYPHENATED.contains(&word);
         if (self.at_name() || keyword) && self.is_at(1, "=") {
             let defined = self.here().name;
             self.record(Event::Defines(defined));

@@ -1,6 +1,9 @@
 //! Tokens of the whole query language, with byte spans; a bad token is a token too, so the
 //! parser reports it where it stands and lexing never fails.
 
+use super::{CHECKER_HYPHENATED, STRING_OPERATORS};
+use crate::lexer::{HYPHENATED, skip_trivia};
+
 /// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -39,44 +42,9 @@ const PUNCT: [&str; 31] = [
     ";", ".", "=", "<", ">", "+", "-", "*", "/", "%", "!", ":", "?", "@",
 ];
 
-/// Operator names written with a hyphen, lexed as one word.
-const HYPHENATED: [&str; 19] = [
-    "project-away",
-    "project-keep",
-    "project-rename",
-    "project-reorder",
-    "project-smart",
-    "mv-expand",
-    "mv-apply",
-    "make-series",
-    "parse-where",
-    "parse-kv",
-    "top-nested",
-    "top-hitters",
-    "sample-distinct",
-    "graph-match",
-    "make-graph",
-    "macro-expand",
-    "assert-schema",
-    "execute-and-cache",
-    "graph-merge",
-];
-
-/// Words that may follow `!` as one operator token.
-const NEGATABLE: [&str; 22] = [
+/// Words that may follow `!` as one operator token, besides the [`STRING_OPERATORS`].
+const NEGATABLE: [&str; 10] = [
     "in",
-    "has",
-    "has_cs",
-    "hasprefix",
-    "hasprefix_cs",
-    "hassuffix",
-    "hassuffix_cs",
-    "contains",
-    "contains_cs",
-    "startswith",
-    "startswith_cs",
-    "endswith",
-    "endswith_cs",
     "between",
     "has_all",
     "like",
@@ -98,26 +66,15 @@ pub(crate) const TYPED: [&str; 12] = [
 pub(crate) fn lex(src: &str) -> Vec<Token> {
     let bytes = src.as_bytes();
     let mut out = Vec::new();
-    let mut i = 0;
+    let mut i = skip_trivia(bytes, 0);
     while i < bytes.len() {
-        let c = bytes[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
-            continue;
-        }
-        if c == b'/' && bytes.get(i + 1) == Some(&b'/') {
-            while i < bytes.len() && bytes[i] != b'\n' {
-                i += 1;
-            }
-            continue;
-        }
         let (kind, end) = token_at(src, i);
         out.push(Token {
             kind,
             start: i,
             end,
         });
-        i = end;
+        i = skip_trivia(bytes, end);
     }
     out.push(Token {
         kind: Kind::Eof,
@@ -142,8 +99,9 @@ fn token_at(src: &str, i: usize) -> (Kind, usize) {
     }
     if c == b'!' {
         let end = word_end(bytes, i + 1);
-        if NEGATABLE.contains(&&src[i + 1..end]) {
-            let end = if &src[i + 1..end] == "in" && bytes.get(end) == Some(&b'~') {
+        let word = &src[i + 1..end];
+        if NEGATABLE.contains(&word) || STRING_OPERATORS.contains(&word) {
+            let end = if word == "in" && bytes.get(end) == Some(&b'~') {
                 end + 1
             } else {
                 end
@@ -173,7 +131,8 @@ fn word_at(src: &str, i: usize) -> (Kind, usize) {
         let mut k = j + 1;
         loop {
             k = word_end(bytes, k);
-            if HYPHENATED.contains(&&src[i..k]) {
+            let word = &src[i..k];
+            if HYPHENATED.contains(&word) || CHECKER_HYPHENATED.contains(&word) {
                 j = k;
                 break;
             }

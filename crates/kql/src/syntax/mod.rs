@@ -16,6 +16,50 @@ mod statements;
 
 use std::ops::Range;
 
+/// Operator keywords that are reserved, start a tabular expression and are never an output
+/// name, all at once.
+const TABULAR_KEYWORDS: [&str; 11] = [
+    "project",
+    "project-away",
+    "project-keep",
+    "project-rename",
+    "project-reorder",
+    "union",
+    "mv-expand",
+    "mv-apply",
+    "make-series",
+    "parse-where",
+    "parse-kv",
+];
+
+/// Hyphenated operator names the checker knows and the engine does not run (the engine's are
+/// `crate::lexer::HYPHENATED`): each is one word, reserved, and never an output name.
+const CHECKER_HYPHENATED: [&str; 6] = [
+    "graph-match",
+    "make-graph",
+    "macro-expand",
+    "assert-schema",
+    "execute-and-cache",
+    "graph-merge",
+];
+
+/// The string operators, each with its case-sensitive form: reserved words, and negatable
+/// with `!` (`!has`).
+const STRING_OPERATORS: [&str; 12] = [
+    "has",
+    "has_cs",
+    "hasprefix",
+    "hasprefix_cs",
+    "hassuffix",
+    "hassuffix_cs",
+    "contains",
+    "contains_cs",
+    "startswith",
+    "startswith_cs",
+    "endswith",
+    "endswith_cs",
+];
+
 /// A syntax error: what is wrong and the byte span of the query it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {

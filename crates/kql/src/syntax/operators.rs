@@ -1,8 +1,8 @@
 //! The tabular operators after a pipe, each with its own clauses.
 
-use super::Event;
 use super::cursor::{Checker, Step};
 use super::lex::Kind;
+use super::{Event, TABULAR_KEYWORDS};
 
 /// Every tabular operator keyword the checker knows.
 pub(super) const OPERATORS: [&str; 50] = [
@@ -59,22 +59,12 @@ pub(super) const OPERATORS: [&str; 50] = [
 ];
 
 /// Operators that may also start a tabular expression (`print 1`, `union A, B`); the others
-/// are names there, as in Kusto (`take` at the start is a table called `take`).
-const STARTING: [&str; 30] = [
+/// are names there, as in Kusto (`take` at the start is a table called `take`). The
+/// [`TABULAR_KEYWORDS`] start one too.
+const STARTING: [&str; 19] = [
     "where",
-    "project",
-    "project-away",
-    "project-keep",
-    "project-rename",
-    "project-reorder",
     "top-nested",
     "top-hitters",
-    "union",
-    "mv-expand",
-    "mv-apply",
-    "make-series",
-    "parse-where",
-    "parse-kv",
     "evaluate",
     "render",
     "as",
@@ -115,7 +105,10 @@ pub(super) fn is_operator(w: &str) -> bool {
 
 /// Whether `w` starts a tabular expression as an operator.
 pub(super) fn starts_pipe(w: &str) -> bool {
-    STARTING.contains(&w) || w == "datatable" || w == "externaldata"
+    STARTING.contains(&w)
+        || TABULAR_KEYWORDS.contains(&w)
+        || w == "datatable"
+        || w == "externaldata"
 }
 
 impl Checker<'_> {
@@ -428,12 +421,9 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// `mv-expand`'s options, items and limit, then what `mv-apply` adds.
     fn mv_apply(&mut self) -> Step {
-        self.options()?;
-        self.expand_items()?;
-        if self.eat_word("limit") {
-            self.expr()?;
-        }
+        self.mv_expand()?;
         if self.eat_word("id") {
             self.any_word()?;
         }

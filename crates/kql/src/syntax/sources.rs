@@ -299,17 +299,10 @@ impl Checker<'_> {
         if self.is("-") || self.is("+") {
             self.bump();
         }
+        if self.eat_constant() {
+            return Ok(());
+        }
         match self.tok().kind {
-            Kind::Str => {
-                while self.tok().kind == Kind::Str {
-                    self.bump();
-                }
-                Ok(())
-            }
-            Kind::Num | Kind::Typed => {
-                self.bump();
-                Ok(())
-            }
             Kind::Word if matches!(self.word(), "true" | "false") => {
                 self.bump();
                 Ok(())

@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn every_listed_table_has_its_columns_and_timestamp() {
-        for table in crate::emulator::data::SAMPLE_TABLES {
+        for table in crate::data::SAMPLE_TABLES {
             let columns = sample_schema(table).expect(table);
             assert!(
                 columns.iter().any(|(n, t)| n == "Timestamp" && *t == Dt),

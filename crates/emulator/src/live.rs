@@ -122,7 +122,7 @@ fn connected(mut row: Vec<Value>) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emulator::data::sample_schema;
+    use crate::data::sample_schema;
 
     #[test]
     fn every_event_fits_its_table_and_is_stamped_now() {

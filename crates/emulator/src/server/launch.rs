@@ -20,13 +20,13 @@ use super::managed_identity::managed_identity;
 use super::state::{Counters, EmulatorState, Sessions};
 use super::token::issue_token;
 use super::{sinks, syslog};
-use crate::emulator::certs::AppCertificate;
-use crate::emulator::data::{self, SampleOptions};
-use crate::emulator::jsonl;
-use crate::emulator::live::Feed;
-use crate::emulator::tls;
-use crate::emulator::tokens::Signer;
-use crate::emulator::{DataSource, EmulatorOptions, Error, Received, Result};
+use crate::certs::AppCertificate;
+use crate::data::{self, SampleOptions};
+use crate::jsonl;
+use crate::live::Feed;
+use crate::tls;
+use crate::tokens::Signer;
+use crate::{DataSource, EmulatorOptions, Error, Received, Result};
 
 /// A running emulator.
 #[derive(Debug)]

@@ -92,10 +92,10 @@ impl Received {
 pub struct SinkSecrets {
     /// The key webhooks must be signed with; unsigned webhooks are taken when unset.
     #[serde(default, deserialize_with = "optional_secret")]
-    pub webhook_secret: Option<crate::config::Secret>,
+    pub webhook_secret: Option<contract::Secret>,
     /// The token HEC posts must carry; any token is taken when unset.
     #[serde(default, deserialize_with = "optional_secret")]
-    pub hec_token: Option<crate::config::Secret>,
+    pub hec_token: Option<contract::Secret>,
 }
 
 /// Why the emulator could not start or load its data.
@@ -146,7 +146,7 @@ pub struct AppConfig {
     pub client_id: String,
     /// The client secret it may present.
     #[serde(default, deserialize_with = "optional_secret")]
-    pub secret: Option<crate::config::Secret>,
+    pub secret: Option<contract::Secret>,
     /// Certificates (PEM or DER files) whose keys may sign its client assertions.
     #[serde(default)]
     pub certificates: Vec<PathBuf>,
@@ -157,13 +157,13 @@ pub struct AppConfig {
 
 fn secret<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
-) -> std::result::Result<crate::config::Secret, D::Error> {
-    String::deserialize(deserializer).map(crate::config::Secret::new)
+) -> std::result::Result<contract::Secret, D::Error> {
+    String::deserialize(deserializer).map(contract::Secret::new)
 }
 
 fn optional_secret<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
-) -> std::result::Result<Option<crate::config::Secret>, D::Error> {
+) -> std::result::Result<Option<contract::Secret>, D::Error> {
     secret(deserializer).map(Some)
 }
 
@@ -215,7 +215,7 @@ pub struct VaultSecret {
     pub name: String,
     /// Its value.
     #[serde(deserialize_with = "secret")]
-    pub value: crate::config::Secret,
+    pub value: contract::Secret,
 }
 
 /// The identity the managed-identity endpoint hands tokens for.
@@ -260,13 +260,13 @@ impl EmulatorConfig {
                 apps: vec![
                     AppConfig {
                         client_id: DEMO_APP.to_string(),
-                        secret: Some(crate::config::Secret::new(DEMO_SECRET)),
+                        secret: Some(contract::Secret::new(DEMO_SECRET)),
                         certificates: Vec::new(),
                         roles: vec![GRAPH_ROLE.to_string(), MDE_ROLE.to_string()],
                     },
                     AppConfig {
                         client_id: DEMO_GRAPH_ONLY_APP.to_string(),
-                        secret: Some(crate::config::Secret::new(DEMO_GRAPH_ONLY_SECRET)),
+                        secret: Some(contract::Secret::new(DEMO_GRAPH_ONLY_SECRET)),
                         certificates: Vec::new(),
                         roles: vec![GRAPH_ROLE.to_string()],
                     },
@@ -274,7 +274,7 @@ impl EmulatorConfig {
             }],
             key_vault: vec![VaultSecret {
                 name: DEMO_VAULT_SECRET.to_string(),
-                value: crate::config::Secret::new(DEMO_SECRET),
+                value: contract::Secret::new(DEMO_SECRET),
             }],
             managed_identity: Some(ManagedIdentityConfig {
                 tenant: DEMO_TENANT.to_string(),
@@ -282,8 +282,8 @@ impl EmulatorConfig {
                 roles: vec![GRAPH_ROLE.to_string(), MDE_ROLE.to_string()],
             }),
             sinks: SinkSecrets {
-                webhook_secret: Some(crate::config::Secret::new(DEMO_WEBHOOK_SECRET)),
-                hec_token: Some(crate::config::Secret::new(DEMO_HEC_TOKEN)),
+                webhook_secret: Some(contract::Secret::new(DEMO_WEBHOOK_SECRET)),
+                hec_token: Some(contract::Secret::new(DEMO_HEC_TOKEN)),
             },
         }
     }
@@ -408,7 +408,7 @@ mod tests {
             ("t1", "a1")
         );
         assert_eq!(
-            app.secret.as_ref().map(crate::config::Secret::expose),
+            app.secret.as_ref().map(contract::Secret::expose),
             Some("s3cret")
         );
         assert_eq!(app.roles, [GRAPH_ROLE]);

@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::state::EmulatorState;
-use crate::emulator::tokens::{Claims, Refusal};
-use crate::emulator::{GRAPH_ROLE, MDE_ROLE};
+use crate::tokens::{Claims, Refusal};
+use crate::{GRAPH_ROLE, MDE_ROLE};
 
 /// Rows an answer holds at most; more are cut off silently, as the service does.
 pub const MAX_ROWS: usize = 100_000;

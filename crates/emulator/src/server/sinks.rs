@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::state::EmulatorState;
-use crate::emulator::tokens::Refusal;
-use crate::emulator::{Received, WEBHOOK_MAX_SKEW_SECS};
-use crate::outputs::{MAX_CALL_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::tokens::Refusal;
+use crate::{Received, WEBHOOK_MAX_SKEW_SECS};
+use contract::{MAX_CALL_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// The path of the webhook receiver.
 pub const WEBHOOK_PATH: &str = "/sinks/webhook";

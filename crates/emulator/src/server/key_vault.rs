@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::state::EmulatorState;
-use crate::emulator::tokens::Refusal;
+use crate::tokens::Refusal;
 
 pub(super) fn vault_error(status: StatusCode, code: &str, message: &str) -> Response {
     (

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::aad::{DEVICE_CODE_GRANT, JWT_BEARER, TokenForm, aadsts};
 use super::device_code::{redeem_device_code, redeem_refresh_token};
 use super::state::{EmulatorState, find_tenant};
-use crate::emulator::{AppConfig, certs};
+use crate::{AppConfig, certs};
 
 pub(super) fn issue_token(shared: &EmulatorState, tenant: &str, form: &TokenForm) -> Response {
     let Some(tenant_config) = find_tenant(shared, tenant) else {

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::aad::{TokenForm, aadsts};
 use super::state::{EmulatorState, Grant, find_tenant, lock_sessions};
-use crate::emulator::{DeviceCodeOutcome, TenantConfig};
+use crate::{DeviceCodeOutcome, TenantConfig};
 
 pub(super) fn random_code(bytes: usize) -> String {
     let raw: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();

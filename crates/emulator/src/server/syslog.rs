@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 use super::state::EmulatorState;
-use crate::emulator::{Error, Received, Result};
+use crate::{Error, Received, Result};
 
 /// Longest message taken over TCP; a longer frame ends the connection.
 const MAX_FRAME: usize = 1024 * 1024;

@@ -11,9 +11,9 @@ use rand::rngs::StdRng;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::emulator::certs::AppCertificate;
-use crate::emulator::tokens::Signer;
-use crate::emulator::{EmulatorOptions, Received, TenantConfig};
+use crate::certs::AppCertificate;
+use crate::tokens::Signer;
+use crate::{EmulatorOptions, Received, TenantConfig};
 use kql::Database;
 
 /// Call counts behind quotas and injected faults.
