@@ -7,7 +7,8 @@ use crate::cexpr::CExpr;
 use crate::compile::derive_name;
 use crate::context::Ctx;
 use crate::error::KqlError;
-use crate::rel::{KeyMap, KeySet, Rel, push_unique};
+use crate::lifted::{self, LiftedPlan};
+use crate::rel::{KeyMap, KeySet, Rel, push_unique, select};
 use crate::scalar;
 use crate::table::Row;
 use crate::value::{KqlType, Value};
@@ -189,6 +190,10 @@ impl Ctx<'_> {
         aggs: &[Aggregate],
         by: &[NamedExpr],
     ) -> Result<Rel, KqlError> {
+        if let Some(plan) = lifted::lift(aggs) {
+            let inner = self.summarize(rel, rows, &plan.aggs, by)?;
+            return self.computed_columns(&inner, &plan);
+        }
         let mut cols: Vec<(String, KqlType)> = Vec::new();
         let mut keys = Vec::new();
         let mut unnamed = 0;
@@ -423,5 +428,30 @@ impl Ctx<'_> {
             ty,
             names_column,
         })
+    }
+}
+
+impl Ctx<'_> {
+    /// The columns of a summarize whose expressions over aggregates were lifted apart: each
+    /// expression computed from its hidden columns, in the place of its first one, and the
+    /// hidden columns dropped.
+    fn computed_columns(&self, inner: &Rel, plan: &LiftedPlan) -> Result<Rel, KqlError> {
+        let items: Vec<NamedExpr> = plan
+            .computed
+            .iter()
+            .map(|(named, _)| named.clone())
+            .collect();
+        let extended = self.project(inner, &items, true, "summarize")?;
+        let position = |name: &str| extended.cols.iter().position(|(n, _)| n == name);
+        let mut order = Vec::with_capacity(inner.cols.len());
+        for (name, _) in &inner.cols {
+            let shown = match plan.in_place_of(name) {
+                Some((Some(computed), _)) => position(computed),
+                _ if lifted::is_hidden(name) => None,
+                _ => position(name),
+            };
+            order.extend(shown);
+        }
+        Ok(select(&extended, &order))
     }
 }

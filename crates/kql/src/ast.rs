@@ -49,6 +49,13 @@ pub enum Source {
     Sub(Box<TabExpr>),
     /// `print a = 1, b`: one row of scalar expressions.
     Print(Vec<NamedExpr>),
+    /// `datatable (a:string, b:long) ["x", 1, ...]`: rows written in the query.
+    Datatable {
+        /// The columns and their types.
+        columns: Vec<(String, KqlType)>,
+        /// The values, row after row.
+        values: Vec<Expr>,
+    },
 }
 
 /// One piped operator and where its name is.
@@ -97,6 +104,9 @@ pub enum OpKind {
     Distinct(Option<Vec<Expr>>),
     /// `count`.
     Count,
+    /// Rows left as they are: `render` (a chart hint for the client), `serialize` without
+    /// columns (the rows keep their order).
+    Pass,
     /// `union` after a pipe.
     Union(Vec<TabExpr>),
     /// `join`.
@@ -104,6 +114,15 @@ pub enum OpKind {
         /// The join flavour.
         kind: JoinKind,
         /// The right side.
+        right: Box<TabExpr>,
+        /// `(left column, right column)` pairs.
+        on: Vec<(String, String)>,
+    },
+    /// `lookup`: a join that keeps the left's columns and adds the right's other columns.
+    Lookup {
+        /// `leftouter` (the default) or `inner`.
+        kind: JoinKind,
+        /// The right side (a dimension table).
         right: Box<TabExpr>,
         /// `(left column, right column)` pairs.
         on: Vec<(String, String)>,

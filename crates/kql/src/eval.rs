@@ -62,6 +62,7 @@ impl Ctx<'_> {
     pub(crate) fn source(&self, s: &Source) -> Result<Rel, KqlError> {
         match s {
             Source::Sub(t) => self.tabular(t),
+            Source::Datatable { columns, values } => self.datatable(columns, values),
             Source::Print(items) => {
                 // Kusto names an unnamed printed expression `print_<position>`.
                 let named: Vec<_> = items
@@ -96,6 +97,46 @@ impl Ctx<'_> {
                 None => Ok(self.scan(name, *pos, &[])?.0),
             },
         }
+    }
+
+    /// The rows a `datatable` writes out: each value a constant of its column's type (an
+    /// integer is read as a real in a `real` column), as many values as the columns fill.
+    fn datatable(&self, columns: &[(String, KqlType)], values: &[Expr]) -> Result<Rel, KqlError> {
+        let empty = Rel {
+            cols: Vec::new(),
+            rows: Vec::new(),
+        };
+        let width = columns.len().max(1);
+        if !values.len().is_multiple_of(width) {
+            let at = values.last().map_or(0, |v| v.pos);
+            return Err(self.err(
+                format!(
+                    "'datatable': {} values do not fill rows of {width} columns",
+                    values.len()
+                ),
+                at,
+            ));
+        }
+        let mut rows = Vec::with_capacity(values.len() / width);
+        for chunk in values.chunks(width) {
+            let mut row = Vec::with_capacity(width);
+            for ((_, ty), e) in columns.iter().zip(chunk) {
+                let (c, _) = self.compile(e, &empty, "datatable")?;
+                let value = c.eval(&[]).into_owned();
+                row.push(match (ty, value) {
+                    (KqlType::Real, Value::Long(n)) => {
+                        #[allow(clippy::cast_precision_loss)] // as Kusto reads it
+                        Value::Real(n as f64)
+                    }
+                    (_, value) => value,
+                });
+            }
+            rows.push(Row::from(row));
+        }
+        Ok(Rel {
+            cols: columns.to_vec(),
+            rows,
+        })
     }
 
     /// Reads a stored table together with the `where` operators right after it and, when a

@@ -20,6 +20,7 @@ mod error;
 mod eval;
 mod functions;
 mod lexer;
+mod lifted;
 mod operators;
 mod parser;
 mod query;

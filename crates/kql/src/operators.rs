@@ -122,6 +122,7 @@ impl Ctx<'_> {
             }
             OpKind::ProjectRename(pairs) => self.rename(rel, pairs, op.pos),
             OpKind::Summarize { aggs, by } => self.summarize(&rel, rel.rows.iter(), aggs, by),
+            OpKind::Pass => Ok(rel),
             OpKind::Take(n) => {
                 let n = self.const_count(n, &rel, "take")?;
                 let mut rel = rel;
@@ -153,6 +154,17 @@ impl Ctx<'_> {
             OpKind::Join { kind, right, on } => {
                 let right = self.tabular(right)?;
                 self.join(rel, right, *kind, on, op.pos)
+            }
+            OpKind::Lookup { kind, right, on } => {
+                let right = self.tabular(right)?;
+                let (_, rk) = self.join_keys(&rel, &right, on, op.pos)?;
+                let left_width = rel.cols.len();
+                let joined = self.join(rel, right, *kind, on, op.pos)?;
+                // The right's key columns repeat the left's: lookup leaves them out.
+                let keep: Vec<usize> = (0..joined.cols.len())
+                    .filter(|i| i.checked_sub(left_width).is_none_or(|r| !rk.contains(&r)))
+                    .collect();
+                Ok(select(&joined, &keep))
             }
             OpKind::MvExpand { items, limit } => self.mv_expand(&rel, items, *limit),
         }

@@ -4,22 +4,19 @@ use crate::error::KqlError;
 use crate::lexer::{Tok, Token};
 
 /// Operators of full KQL this engine does not evaluate; naming them gives a clear error.
-pub(super) const UNSUPPORTED_OPERATORS: [&str; 26] = [
+pub(super) const UNSUPPORTED_OPERATORS: [&str; 22] = [
     "parse",
     "parse-where",
     "parse-kv",
     "evaluate",
     "make-series",
     "mv-apply",
-    "render",
     "as",
     "invoke",
-    "lookup",
     "fork",
     "facet",
     "sample",
     "sample-distinct",
-    "serialize",
     "getschema",
     "search",
     "find",
@@ -30,7 +27,6 @@ pub(super) const UNSUPPORTED_OPERATORS: [&str; 26] = [
     "reduce",
     "consume",
     "range",
-    "datatable",
 ];
 
 /// String operators of full KQL that this engine does not evaluate.

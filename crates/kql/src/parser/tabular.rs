@@ -87,6 +87,9 @@ impl Parser<'_> {
         {
             return true;
         }
+        if self.is_word("datatable") && matches!(self.peek_at(1), Tok::Sym("(")) {
+            return true;
+        }
         let outer_paren = self.is_sym("(");
         let mut depth = 0usize;
         for t in &self.tokens[self.i..] {
@@ -146,6 +149,10 @@ impl Parser<'_> {
             let inner = self.tabular()?;
             self.expect_sym(")")?;
             return Ok(Source::Sub(Box::new(inner)));
+        }
+        if self.is_word("datatable") && matches!(self.peek_at(1), Tok::Sym("(")) {
+            self.bump();
+            return self.datatable();
         }
         if self.is_word("print")
             && !matches!(self.peek_at(1), Tok::Sym("|" | ")" | ";" | ",") | Tok::Eof)
@@ -288,7 +295,32 @@ impl Parser<'_> {
             "count" => OpKind::Count,
             "union" => OpKind::Union(self.union_items()?),
             "join" => self.join()?,
-            "mv-expand" => self.mv_expand()?,
+            "lookup" => match self.join_with_default(JoinKind::LeftOuter)? {
+                OpKind::Join {
+                    kind: kind @ (JoinKind::LeftOuter | JoinKind::Inner),
+                    right,
+                    on,
+                } => OpKind::Lookup { kind, right, on },
+                _ => {
+                    return Err(KqlError::new(
+                        "'lookup' takes kind=leftouter or kind=inner".to_string(),
+                        self.src,
+                        pos,
+                    ));
+                }
+            },
+            "mv-expand" | "mvexpand" => self.mv_expand()?,
+            "serialize" => {
+                if matches!(self.peek(), Tok::Eof | Tok::Sym("|" | ";" | ")")) {
+                    OpKind::Pass
+                } else {
+                    OpKind::Extend(self.named_list()?)
+                }
+            }
+            "render" => {
+                self.skip_render_arguments();
+                OpKind::Pass
+            }
             other if UNSUPPORTED_OPERATORS.contains(&other) => {
                 return Err(KqlError::new(
                     format!("'{other}' operator is not supported"),
@@ -310,6 +342,47 @@ impl Parser<'_> {
         Ok(Op { kind, pos })
     }
 
+    /// `datatable`'s schema and values, after its name.
+    fn datatable(&mut self) -> Result<Source, KqlError> {
+        self.expect_sym("(")?;
+        let columns = self.comma_list(|p| {
+            let name = p.ident()?;
+            p.expect_sym(":")?;
+            let pos = p.pos();
+            let ty = p.ident()?;
+            let ty = KqlType::from_kql_name(&ty)
+                .ok_or_else(|| KqlError::syntax(&format!("unknown type '{ty}'"), p.src, pos))?;
+            Ok((name, ty))
+        })?;
+        self.expect_sym(")")?;
+        self.expect_sym("[")?;
+        let mut values = Vec::new();
+        while !self.eat_sym("]") {
+            values.push(self.expr()?);
+            if !self.eat_sym(",") {
+                self.expect_sym("]")?;
+                break;
+            }
+        }
+        Ok(Source::Datatable { columns, values })
+    }
+
+    /// Skips `render`'s visualization and `with (...)` properties: a chart is the client's
+    /// business, the rows are the same.
+    fn skip_render_arguments(&mut self) {
+        let mut depth = 0usize;
+        loop {
+            match self.peek() {
+                Tok::Eof => return,
+                Tok::Sym("|" | ";" | ")") if depth == 0 => return,
+                Tok::Sym("(") => depth += 1,
+                Tok::Sym(")") => depth -= 1,
+                _ => {}
+            }
+            self.bump();
+        }
+    }
+
     pub(super) fn skip_hints(&mut self) {
         while let Tok::Ident(w) = self.peek() {
             if w.starts_with("hint.") || (w == "hint" && matches!(self.peek_at(1), Tok::Sym("."))) {
@@ -325,7 +398,12 @@ impl Parser<'_> {
     }
 
     pub(super) fn join(&mut self) -> Result<OpKind, KqlError> {
-        let mut kind = JoinKind::InnerUnique;
+        self.join_with_default(JoinKind::InnerUnique)
+    }
+
+    /// A `join` or `lookup` after its name: options, the right side and the `on` keys.
+    pub(super) fn join_with_default(&mut self, default: JoinKind) -> Result<OpKind, KqlError> {
+        let mut kind = default;
         loop {
             if self.is_word("kind") && matches!(self.peek_at(1), Tok::Sym("=")) {
                 self.bump();

@@ -167,3 +167,87 @@ fn calendar_functions_count_boundaries_and_start_weeks_on_sunday() {
         ]
     );
 }
+
+#[test]
+fn expressions_over_aggregates_are_computed_per_group_in_their_place() {
+    assert_eq!(
+        rows(
+            "Proc | summarize n = count(), share = round(100.0 * countif(Size > 5) / count(), 1), \
+             span = max(Timestamp) - min(Timestamp) by DeviceName | order by DeviceName asc"
+        ),
+        [
+            json!({"DeviceName": "WS2", "n": 1, "share": 0.0, "span": "00:00:00"}),
+            json!({"DeviceName": "srv1", "n": 1, "share": 0.0, "span": "00:00:00"}),
+            json!({"DeviceName": "ws1", "n": 2, "share": 100.0, "span": "01:30:00"}),
+        ]
+    );
+    assert_eq!(
+        rows("Proc | summarize round(avg(Size), 2)"),
+        [json!({"Column1": 11.67})]
+    );
+}
+
+#[test]
+fn render_and_serialize_leave_the_rows_as_they_are() {
+    assert_counts(&[
+        ("Proc | render timechart with (title = 'x')", 4),
+        ("Proc | serialize | where Size > 5", 2),
+        ("Proc | serialize n = Size * 2 | where n > 10", 2),
+        ("Proc | extend t = pack_array(1, 2) | mvexpand t", 8),
+    ]);
+}
+
+#[test]
+fn lookup_adds_the_dimension_columns_without_repeating_its_keys() {
+    assert_eq!(
+        super::support::names("Proc | lookup (Dev | project DeviceName, OS) on DeviceName"),
+        [
+            "Timestamp",
+            "DeviceName",
+            "FileName",
+            "CommandLine",
+            "Size",
+            "Extra",
+            "OS"
+        ]
+    );
+    // leftouter by default: every Proc row stays, srv1 matches twice.
+    assert_counts(&[
+        (
+            "Proc | lookup (Dev | project DeviceName, OS) on DeviceName",
+            5,
+        ),
+        (
+            "Proc | lookup kind=inner (Dev | project DeviceName, OS) on DeviceName",
+            4,
+        ),
+        (
+            "Proc | lookup (Dev | project Host = DeviceName, OS) on $left.DeviceName == $right.Host",
+            5,
+        ),
+    ]);
+    assert_eq!(
+        col(
+            "Proc | where FileName == 'cmd.exe' | lookup (Dev | project DeviceName, OS) on DeviceName",
+            "OS"
+        ),
+        [json!("Windows11")]
+    );
+}
+
+#[test]
+fn datatable_rows_are_typed_by_their_schema_also_in_a_let() {
+    assert_eq!(
+        rows(
+            "let Allowed = datatable (Name:string, Score:real, Seen:datetime) \
+             ['cmd.exe', 1, datetime(2024-02-10), 'notepad.exe', 2.5, datetime(2024-01-01)]; \
+             Allowed | where Score > 1"
+        ),
+        [json!({"Name": "notepad.exe", "Score": 2.5, "Seen": "2024-01-01T00:00:00.0000000Z"})]
+    );
+    assert_counts(&[(
+        "let Known = datatable (FileName:string) ['cmd.exe', 'notepad.exe']; \
+         Proc | where FileName in (Known)",
+        2,
+    )]);
+}
