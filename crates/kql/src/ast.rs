@@ -58,6 +58,19 @@ pub enum Source {
     },
 }
 
+/// What `parse` extracts: the text it reads and the columns its pattern captures.
+#[derive(Debug, Clone)]
+pub struct ParsePattern {
+    /// The text parsed.
+    pub source: Expr,
+    /// The pattern, anchored, with a group per column.
+    pub regex: regex::Regex,
+    /// The extracted columns and their types.
+    pub columns: Vec<(String, KqlType)>,
+    /// `parse` keeps a row that does not match (its columns null); `parse-where` drops it.
+    pub keep_unmatched: bool,
+}
+
 /// One piped operator and where its name is.
 #[derive(Debug, Clone)]
 pub struct Op {
@@ -127,6 +140,8 @@ pub enum OpKind {
         /// `(left column, right column)` pairs.
         on: Vec<(String, String)>,
     },
+    /// `parse` (rows that do not match keep nulls) and `parse-where` (they are dropped).
+    Parse(Box<ParsePattern>),
     /// `mv-expand`.
     MvExpand {
         /// Expanded expressions with optional names and `to typeof()` types.

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use crate::ast::{Expr, JoinKind, NamedExpr, Op, OpKind, SortKey};
+use crate::ast::{Expr, JoinKind, NamedExpr, Op, OpKind, ParsePattern, SortKey};
 use crate::compile::derive_name;
 use crate::context::Ctx;
 use crate::error::KqlError;
+use crate::functions::{Func, call};
 use crate::rel::{KeyMap, KeySet, Rel, push_unique, select, union};
+use crate::scalar;
 use crate::table::Row;
 use crate::value::{KqlType, Value};
 
@@ -167,7 +169,40 @@ impl Ctx<'_> {
                 Ok(select(&joined, &keep))
             }
             OpKind::MvExpand { items, limit } => self.mv_expand(&rel, items, *limit),
+            OpKind::Parse(pattern) => self.parse_rows(&rel, pattern),
         }
+    }
+
+    /// `parse`: each row with the pattern's columns added (replacing same-named ones), each
+    /// captured text converted to its column's type; a value that does not match or convert is
+    /// null, and `parse-where` leaves out the rows that do not match.
+    fn parse_rows(&self, rel: &Rel, pattern: &ParsePattern) -> Result<Rel, KqlError> {
+        let (source, _) = self.compile(&pattern.source, rel, "parse")?;
+        let mut cols: Vec<(String, KqlType)> = rel
+            .cols
+            .iter()
+            .filter(|(n, _)| !pattern.columns.iter().any(|(c, _)| c == n))
+            .cloned()
+            .collect();
+        let kept: Vec<usize> = (0..rel.cols.len())
+            .filter(|&i| !pattern.columns.iter().any(|(c, _)| *c == rel.cols[i].0))
+            .collect();
+        cols.extend(pattern.columns.iter().cloned());
+        let mut rows = Vec::with_capacity(rel.rows.len());
+        for row in &rel.rows {
+            let text = scalar::to_text(&source.eval(row)).into_owned();
+            let captures = pattern.regex.captures(&text);
+            if captures.is_none() && !pattern.keep_unmatched {
+                continue;
+            }
+            let mut out: Vec<Value> = kept.iter().map(|&i| row[i].clone()).collect();
+            for (k, (_, ty)) in pattern.columns.iter().enumerate() {
+                let captured = captures.as_ref().and_then(|c| c.get(k + 1));
+                out.push(captured.map_or(Value::Null, |m| typed(m.as_str(), *ty)));
+            }
+            rows.push(Row::from(out));
+        }
+        Ok(Rel { cols, rows })
     }
 
     pub(crate) fn check_patterns(
@@ -514,4 +549,18 @@ impl Ctx<'_> {
         }
         Ok(Rel { cols, rows })
     }
+}
+
+/// Captured text as a value of a `parse` column's type; null when it does not convert.
+fn typed(text: &str, ty: KqlType) -> Value {
+    let text = Value::str(text);
+    let convert = match ty {
+        KqlType::String | KqlType::Guid => return text,
+        KqlType::Long | KqlType::Int => Func::ToLong,
+        KqlType::Real => Func::ToDouble,
+        KqlType::DateTime => Func::ToDateTime,
+        KqlType::Bool => Func::ToBool,
+        KqlType::TimeSpan | KqlType::Dynamic => Func::ParseJson,
+    };
+    call(convert, &[text])
 }

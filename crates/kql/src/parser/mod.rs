@@ -2,6 +2,7 @@
 
 mod cursor;
 mod expr;
+mod pattern;
 mod tabular;
 
 pub use tabular::parse;

@@ -295,6 +295,7 @@ impl Parser<'_> {
             "count" => OpKind::Count,
             "union" => OpKind::Union(self.union_items()?),
             "join" => self.join()?,
+            "parse" | "parse-where" => self.parse_operator(word == "parse")?,
             "lookup" => match self.join_with_default(JoinKind::LeftOuter)? {
                 OpKind::Join {
                     kind: kind @ (JoinKind::LeftOuter | JoinKind::Inner),

@@ -72,8 +72,8 @@ fn join_on_left_right_pairs() {
 
 #[test]
 fn unsupported_operator_is_named_with_its_position() {
-    let err = parse("T\n| parse A with * 'x' B").expect_err("the query must fail");
-    assert_eq!(err.message, "'parse' operator is not supported");
+    let err = parse("T\n| make-series c = count() on T step 1d").expect_err("the query must fail");
+    assert_eq!(err.message, "'make-series' operator is not supported");
     assert_eq!((err.line, err.column), (2, 3));
 }
 

@@ -251,3 +251,37 @@ fn datatable_rows_are_typed_by_their_schema_also_in_a_let() {
         2,
     )]);
 }
+
+#[test]
+fn parse_extracts_typed_columns_and_parse_where_keeps_only_matches() {
+    assert_eq!(
+        rows(
+            "Proc | where FileName == 'cmd.exe' \
+             | parse CommandLine with Exe \" /c \" Verb | project Exe, Verb"
+        ),
+        [json!({"Exe": "cmd.exe", "Verb": "whoami"})]
+    );
+    assert_eq!(
+        rows(
+            "print t = 'user=alice id=42 rest' \
+             | parse t with * 'user=' User ' id=' Id:long * | project User, Id"
+        ),
+        [json!({"User": "alice", "Id": 42})]
+    );
+    // A row that does not match keeps null columns under parse, and is left out by
+    // parse-where; kind=regex reads the literals as regular expressions.
+    assert_counts(&[
+        (
+            "Proc | parse CommandLine with Exe ' -enc ' Payload | where isnull(Payload)",
+            3,
+        ),
+        (
+            "Proc | parse-where CommandLine with Exe ' -enc ' Payload",
+            1,
+        ),
+        (
+            r"Proc | parse-where kind=regex CommandLine with Exe @'\s+-\w+\s+' Arg",
+            2,
+        ),
+    ]);
+}
