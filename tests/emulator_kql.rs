@@ -28,10 +28,12 @@ async fn valid_kql_the_emulator_does_not_run_is_a_400_naming_it_not_a_syntax_err
         named.starts_with("'top-hitters' operator is not supported"),
         "{named}"
     );
-    let view = message("let v = view () { DeviceInfo }; v").await;
+    let method = message("DeviceInfo | extend x=DeviceName.length()").await;
     assert!(
-        view.starts_with("'view ()' is valid KQL that huntd emulate does not support"),
-        "{view}"
+        method.starts_with(
+            "'x=DeviceName.length()' is valid KQL that huntd emulate does not support"
+        ),
+        "{method}"
     );
     let invalid = message("DeviceInfo | where DeviceName hass 'x'").await;
     assert!(invalid.starts_with("Syntax error"), "{invalid}");

@@ -27,6 +27,26 @@ pub enum LetValue {
     Scalar(Expr),
     /// A tabular expression.
     Tabular(TabExpr),
+    /// A user-defined function: `let f = (x:string, n:long = 3) { ... }`.
+    Function(Function),
+}
+
+/// A user-defined function: its parameters and its body.
+#[derive(Debug, Clone)]
+pub struct Function {
+    /// The parameters, in order, each with its default when it has one.
+    pub params: Vec<(String, Option<Expr>)>,
+    /// What it computes.
+    pub body: FunctionBody,
+}
+
+/// A function's body: a scalar expression, or a tabular one called as a source.
+#[derive(Debug, Clone)]
+pub enum FunctionBody {
+    /// `{ strcat(x, "!") }`.
+    Scalar(Expr),
+    /// `{ T | where A == x }`.
+    Tabular(TabExpr),
 }
 
 /// A source followed by piped operators.
@@ -49,6 +69,8 @@ pub enum Source {
     Sub(Box<TabExpr>),
     /// `print a = 1, b`: one row of scalar expressions.
     Print(Vec<NamedExpr>),
+    /// A call of a tabular user-defined function: `f(1, "x")`.
+    Call(String, Vec<Expr>, usize),
     /// `datatable (a:string, b:long) ["x", 1, ...]`: rows written in the query.
     Datatable {
         /// The columns and their types.
@@ -197,6 +219,78 @@ pub struct Expr {
     pub kind: ExprKind,
     /// Byte offset in the query.
     pub pos: usize,
+}
+
+impl Expr {
+    /// A copy in which every sub-expression `replace` answers for (the outermost first) is
+    /// replaced, and the rest is kept; tabular parts (`toscalar`, tabular list items) are kept
+    /// as they are.
+    pub(crate) fn rewrite(&self, replace: &mut impl FnMut(&Expr) -> Option<Expr>) -> Expr {
+        if let Some(new) = replace(self) {
+            return new;
+        }
+        let mut go = |x: &Expr| Box::new(x.rewrite(replace));
+        let kind = match &self.kind {
+            ExprKind::Call(name, args) => {
+                ExprKind::Call(name.clone(), args.iter().map(|a| *go(a)).collect())
+            }
+            ExprKind::Member(x, field) => ExprKind::Member(go(x), field.clone()),
+            ExprKind::Neg(x) => ExprKind::Neg(go(x)),
+            ExprKind::Index(x, i) => {
+                let x = go(x);
+                ExprKind::Index(x, go(i))
+            }
+            ExprKind::Binary(op, a, b) => {
+                let a = go(a);
+                ExprKind::Binary(*op, a, go(b))
+            }
+            ExprKind::List { op, lhs, items } => {
+                let lhs = go(lhs);
+                let items = items
+                    .iter()
+                    .map(|item| match item {
+                        ListItem::Scalar(s) => ListItem::Scalar(*go(s)),
+                        tabular @ ListItem::Tabular(_) => tabular.clone(),
+                    })
+                    .collect();
+                ExprKind::List {
+                    op: *op,
+                    lhs,
+                    items,
+                }
+            }
+            ExprKind::Between {
+                lhs,
+                lo,
+                hi,
+                negate,
+            } => {
+                let lhs = go(lhs);
+                let lo = go(lo);
+                ExprKind::Between {
+                    lhs,
+                    lo,
+                    hi: go(hi),
+                    negate: *negate,
+                }
+            }
+            other => other.clone(),
+        };
+        Expr {
+            kind,
+            pos: self.pos,
+        }
+    }
+
+    /// Whether this expression or any part of it satisfies `test`.
+    pub(crate) fn contains(&self, test: &impl Fn(&Expr) -> bool) -> bool {
+        let mut found = false;
+        self.rewrite(&mut |x| {
+            found |= test(x);
+            found.then(|| x.clone())
+        });
+        found
+    }
 }
 
 /// Scalar expression forms.

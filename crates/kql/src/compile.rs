@@ -228,6 +228,12 @@ impl Ctx<'_> {
                     e.pos,
                 ));
             }
+            Some(Bound::Function(_)) => {
+                return Err(self.err(
+                    format!("'{name}' is a function: call it, `{name}(...)`"),
+                    e.pos,
+                ));
+            }
             None => {}
         }
         Err(self.err(
@@ -344,6 +350,12 @@ impl Ctx<'_> {
         rel: &Rel,
         op: &str,
     ) -> Result<(CExpr, KqlType), KqlError> {
+        if let Some(Bound::Function(f)) = self.lets.get(name) {
+            let expanded = self.expand_scalar_call(e, name, f, args)?;
+            let compiled = self.compile(&expanded, rel, op);
+            self.calls.set(self.calls.get().saturating_sub(1));
+            return compiled;
+        }
         match name {
             "now" | "ago" => {
                 let now = CExpr::Lit(Value::DateTime(self.now));

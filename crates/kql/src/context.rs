@@ -5,14 +5,16 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::ast::TabExpr;
+use crate::ast::{Function, TabExpr};
 use crate::error::KqlError;
 use crate::table::Database;
 use crate::value::{KqlType, Value};
 
+#[derive(Clone)]
 pub(crate) enum Bound {
     Scalar(Value, KqlType),
     Tabular(TabExpr),
+    Function(Function),
 }
 
 /// Everything a query's evaluation needs.
@@ -22,6 +24,8 @@ pub struct Ctx<'a> {
     pub(crate) now: DateTime<Utc>,
     pub(crate) window: Option<(DateTime<Utc>, DateTime<Utc>)>,
     pub(crate) lets: HashMap<String, Bound>,
+    /// User-defined function calls being expanded, to refuse recursion.
+    pub(crate) calls: std::cell::Cell<u32>,
 }
 
 impl<'a> Ctx<'a> {
@@ -38,6 +42,7 @@ impl<'a> Ctx<'a> {
             now,
             window,
             lets: HashMap::new(),
+            calls: std::cell::Cell::new(0),
         }
     }
 
@@ -48,7 +53,7 @@ impl<'a> Ctx<'a> {
     pub(crate) fn is_tabular_name(&self, name: &str) -> bool {
         match self.lets.get(name) {
             Some(Bound::Tabular(_)) => true,
-            Some(Bound::Scalar(..)) => false,
+            Some(Bound::Scalar(..) | Bound::Function(_)) => false,
             None => self.db.tables.contains_key(name),
         }
     }

@@ -24,6 +24,7 @@ impl Ctx<'_> {
         for l in &query.lets {
             let bound = match &l.value {
                 LetValue::Tabular(t) => Bound::Tabular(t.clone()),
+                LetValue::Function(f) => Bound::Function(f.clone()),
                 LetValue::Scalar(e) => match &e.kind {
                     ExprKind::Ident(name) if self.is_tabular_name(name) => {
                         Bound::Tabular(TabExpr {
@@ -63,6 +64,7 @@ impl Ctx<'_> {
         match s {
             Source::Sub(t) => self.tabular(t),
             Source::Datatable { columns, values } => self.datatable(columns, values),
+            Source::Call(name, args, pos) => self.call_tabular(name, args, *pos),
             Source::Print(items) => {
                 // Kusto names an unnamed printed expression `print_<position>`.
                 let named: Vec<_> = items
@@ -94,6 +96,10 @@ impl Ctx<'_> {
                 Some(Bound::Scalar(..)) => {
                     Err(self.err(format!("'{name}' is a scalar, not a table"), *pos))
                 }
+                Some(Bound::Function(_)) => Err(self.err(
+                    format!("'{name}' is a function: call it, `{name}(...)`"),
+                    *pos,
+                )),
                 None => Ok(self.scan(name, *pos, &[])?.0),
             },
         }

@@ -28,6 +28,7 @@ mod rel;
 mod scalar;
 mod syntax;
 mod table;
+mod user_functions;
 mod value;
 
 pub use error::{KqlError, Result, show_invisible};

@@ -3,7 +3,7 @@
 //! aggregate of its own, the summarize runs over plain aggregates only, and the expression is
 //! computed afterwards from the hidden columns, which are then dropped.
 
-use crate::ast::{Aggregate, Expr, ExprKind, ListItem, NamedExpr};
+use crate::ast::{Aggregate, Expr, ExprKind, NamedExpr};
 
 /// The aggregation functions the engine evaluates.
 pub(crate) const AGGREGATE_FUNCTIONS: [&str; 18] = [
@@ -100,75 +100,23 @@ pub(crate) fn is_hidden(name: &str) -> bool {
 }
 
 fn contains_aggregate(e: &Expr) -> bool {
-    if is_aggregate_call(e) {
-        return true;
-    }
-    match &e.kind {
-        ExprKind::Call(_, args) => args.iter().any(contains_aggregate),
-        ExprKind::Member(x, _) | ExprKind::Neg(x) => contains_aggregate(x),
-        ExprKind::Index(x, i) => contains_aggregate(x) || contains_aggregate(i),
-        ExprKind::Binary(_, a, b) => contains_aggregate(a) || contains_aggregate(b),
-        ExprKind::List { lhs, items, .. } => {
-            contains_aggregate(lhs)
-                || items
-                    .iter()
-                    .any(|i| matches!(i, ListItem::Scalar(s) if contains_aggregate(s)))
-        }
-        ExprKind::Between { lhs, lo, hi, .. } => {
-            contains_aggregate(lhs) || contains_aggregate(lo) || contains_aggregate(hi)
-        }
-        ExprKind::Lit(..) | ExprKind::Ident(_) | ExprKind::Star | ExprKind::ToScalar(_) => false,
-    }
+    e.contains(&is_aggregate_call)
 }
 
 /// `e` with each aggregate call replaced by a reference to a hidden column, the calls pushed to
 /// `lifted` as aggregates named after those columns.
 fn replace_aggregates(e: &Expr, index: usize, lifted: &mut Vec<Aggregate>) -> Expr {
-    if is_aggregate_call(e) {
-        let name = hidden(index, lifted.len());
-        lifted.push(Aggregate {
-            names: vec![name.clone()],
-            expr: e.clone(),
-        });
-        return Expr {
-            kind: ExprKind::Ident(name),
-            pos: e.pos,
-        };
-    }
-    let mut go = |x: &Expr| Box::new(replace_aggregates(x, index, lifted));
-    let kind = match &e.kind {
-        ExprKind::Call(name, args) => ExprKind::Call(
-            name.clone(),
-            args.iter()
-                .map(|a| replace_aggregates(a, index, lifted))
-                .collect(),
-        ),
-        ExprKind::Member(x, field) => ExprKind::Member(go(x), field.clone()),
-        ExprKind::Neg(x) => ExprKind::Neg(go(x)),
-        ExprKind::Index(x, i) => {
-            let x = go(x);
-            ExprKind::Index(x, go(i))
-        }
-        ExprKind::Binary(op, a, b) => {
-            let a = go(a);
-            ExprKind::Binary(*op, a, go(b))
-        }
-        ExprKind::Between {
-            lhs,
-            lo,
-            hi,
-            negate,
-        } => {
-            let lhs = go(lhs);
-            let lo = go(lo);
-            ExprKind::Between {
-                lhs,
-                lo,
-                hi: go(hi),
-                negate: *negate,
+    e.rewrite(&mut |x| {
+        is_aggregate_call(x).then(|| {
+            let name = hidden(index, lifted.len());
+            lifted.push(Aggregate {
+                names: vec![name.clone()],
+                expr: x.clone(),
+            });
+            Expr {
+                kind: ExprKind::Ident(name),
+                pos: x.pos,
             }
-        }
-        other => other.clone(),
-    };
-    Expr { kind, pos: e.pos }
+        })
+    })
 }

@@ -2,7 +2,8 @@
 
 use super::cursor::{NEST_WEIGHT, Parser, UNSUPPORTED_OPERATORS, UNSUPPORTED_STRING_OPERATORS};
 use crate::ast::{
-    Aggregate, JoinKind, Let, LetValue, NamedExpr, Op, OpKind, Query, SortKey, Source, TabExpr,
+    Aggregate, Expr, ExprKind, Function, FunctionBody, JoinKind, Let, LetValue, NamedExpr, Op,
+    OpKind, Query, SortKey, Source, TabExpr,
 };
 use crate::error::KqlError;
 use crate::lexer::{Tok, lex};
@@ -58,16 +59,40 @@ impl Parser<'_> {
     pub(super) fn let_statement(&mut self) -> Result<Let, KqlError> {
         let name = self.ident()?;
         self.expect_sym("=")?;
-        if self.is_sym("(")
-            && (matches!(self.peek_at(1), Tok::Sym(")"))
-                || (matches!(self.peek_at(1), Tok::Ident(_))
-                    && matches!(self.peek_at(2), Tok::Sym(":"))))
+        let is_view = self.is_word("view") && matches!(self.peek_at(1), Tok::Sym("("));
+        if is_view
+            || (self.is_sym("(")
+                && (matches!(self.peek_at(1), Tok::Sym(")"))
+                    || (matches!(self.peek_at(1), Tok::Ident(_))
+                        && matches!(self.peek_at(2), Tok::Sym(":")))))
         {
-            return Err(KqlError::new(
-                "user-defined functions ('let f = (...) {...}') are not supported".to_string(),
-                self.src,
-                self.pos(),
-            ));
+            if is_view {
+                self.bump();
+            }
+            let function = self.function()?;
+            let value = match function {
+                // A view is read by its bare name, like a tabular `let`.
+                Function {
+                    params,
+                    body: FunctionBody::Tabular(body),
+                } if is_view && params.is_empty() => LetValue::Tabular(body),
+                Function {
+                    params,
+                    body:
+                        FunctionBody::Scalar(Expr {
+                            kind: ExprKind::Ident(table),
+                            pos,
+                        }),
+                } if is_view && params.is_empty() => LetValue::Tabular(TabExpr {
+                    source: Source::Name(table, pos),
+                    ops: Vec::new(),
+                }),
+                function => LetValue::Function(function),
+            };
+            if !matches!(self.peek(), Tok::Eof | Tok::Sym(";")) {
+                return Err(self.unexpected_after_expression());
+            }
+            return Ok(Let { name, value });
         }
         let value = if self.let_is_tabular() {
             LetValue::Tabular(self.tabular()?)
@@ -171,6 +196,14 @@ impl Parser<'_> {
             ));
         }
         let name = self.ident()?;
+        if self.eat_sym("(") {
+            let mut args = Vec::new();
+            if !self.is_sym(")") {
+                args = self.comma_list(Self::expr)?;
+            }
+            self.expect_sym(")")?;
+            return Ok(Source::Call(name, args, pos));
+        }
         Ok(Source::Name(name, pos))
     }
 
@@ -337,7 +370,7 @@ impl Parser<'_> {
                 ));
             }
         };
-        if !matches!(self.peek(), Tok::Eof | Tok::Sym("|" | ";" | ")")) {
+        if !matches!(self.peek(), Tok::Eof | Tok::Sym("|" | ";" | ")" | "}")) {
             return Err(self.unexpected_after_expression());
         }
         Ok(Op { kind, pos })
@@ -368,6 +401,62 @@ impl Parser<'_> {
         Ok(Source::Datatable { columns, values })
     }
 
+    /// A user-defined function after `let name =` (and `view`): `(params) { body }`.
+    fn function(&mut self) -> Result<Function, KqlError> {
+        self.expect_sym("(")?;
+        let mut params = Vec::new();
+        if !self.is_sym(")") {
+            params = self.comma_list(|p| {
+                let name = p.ident()?;
+                p.expect_sym(":")?;
+                let pos = p.pos();
+                if p.is_sym("(") {
+                    return Err(KqlError::new(
+                        "tabular parameters of user-defined functions are not supported"
+                            .to_string(),
+                        p.src,
+                        pos,
+                    ));
+                }
+                let written = p.ident()?;
+                KqlType::from_kql_name(&written).ok_or_else(|| {
+                    KqlError::syntax(&format!("unknown type '{written}'"), p.src, pos)
+                })?;
+                let default = if p.eat_sym("=") {
+                    Some(p.expr()?)
+                } else {
+                    None
+                };
+                Ok((name, default))
+            })?;
+        }
+        self.expect_sym(")")?;
+        self.expect_sym("{")?;
+        let body = if self.body_is_tabular() {
+            FunctionBody::Tabular(self.tabular()?)
+        } else {
+            FunctionBody::Scalar(self.expr()?)
+        };
+        self.expect_sym("}")?;
+        Ok(Function { params, body })
+    }
+
+    /// Whether a function body (after its `{`) pipes: a tabular body.
+    fn body_is_tabular(&self) -> bool {
+        let mut depth = 0usize;
+        for t in &self.tokens[self.i..] {
+            match &t.tok {
+                Tok::Sym("}") if depth == 0 => return false,
+                Tok::Sym("(" | "[" | "{") => depth += 1,
+                Tok::Sym(")" | "]" | "}") => depth = depth.saturating_sub(1),
+                Tok::Sym("|") if depth == 0 => return true,
+                Tok::Eof => return false,
+                _ => {}
+            }
+        }
+        false
+    }
+
     /// Skips `render`'s visualization and `with (...)` properties: a chart is the client's
     /// business, the rows are the same.
     fn skip_render_arguments(&mut self) {
@@ -375,7 +464,7 @@ impl Parser<'_> {
         loop {
             match self.peek() {
                 Tok::Eof => return,
-                Tok::Sym("|" | ";" | ")") if depth == 0 => return,
+                Tok::Sym("|" | ";" | ")" | "}") if depth == 0 => return,
                 Tok::Sym("(") => depth += 1,
                 Tok::Sym(")") => depth -= 1,
                 _ => {}

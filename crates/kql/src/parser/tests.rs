@@ -119,7 +119,9 @@ fn deep_nesting_and_long_chains_are_errors_not_stack_overflows() {
 }
 
 #[test]
-fn user_defined_functions_are_rejected() {
-    let err = parse("let f = (x: string) { x }; T").expect_err("the query must fail");
-    assert!(err.message.contains("not supported"));
+fn user_defined_functions_parse_and_tabular_parameters_are_refused() {
+    let q = parse("let f = (x: string, n: long = 2) { x }; T").expect("a function parses");
+    assert!(matches!(q.lets[0].value, LetValue::Function(_)));
+    let err = parse("let f = (t: (*)) { t }; f(T)").expect_err("the query must fail");
+    assert!(err.message.contains("not supported"), "{}", err.message);
 }

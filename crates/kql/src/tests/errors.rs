@@ -59,10 +59,6 @@ fn valid_kql_the_engine_does_not_run_is_named_not_called_a_syntax_error() {
         fails("Proc | where FileName has \"a\" | extend x=FileName.length()").message,
         "'x=FileName.length()' is valid KQL that huntd emulate does not support"
     );
-    assert_eq!(
-        fails("let f = view () { Proc }; f").message,
-        "'view ()' is valid KQL that huntd emulate does not support"
-    );
 }
 
 #[test]

@@ -285,3 +285,28 @@ fn parse_extracts_typed_columns_and_parse_where_keeps_only_matches() {
         ),
     ]);
 }
+
+#[test]
+fn user_defined_functions_expand_per_row_and_tabular_ones_are_sources() {
+    assert_eq!(
+        col(
+            "let shout = (s:string, mark:string = '!') { strcat(toupper(s), mark) }; \
+             Proc | where FileName == 'cmd.exe' | project x = shout(FileName), y = shout(DeviceName, '?')",
+            "x"
+        ),
+        [json!("CMD.EXE!")]
+    );
+    assert_counts(&[
+        (
+            "let bigger = (n:long) { Proc | where Size > n }; bigger(9) | where DeviceName == 'ws1'",
+            2,
+        ),
+        ("let all = () { Proc }; all()", 4),
+        ("let v = view () { Proc | take 1 }; v", 1),
+    ]);
+    assert!(
+        super::support::fails("let f = (n:long) { f(n) + 1 }; print f(1)")
+            .message
+            .contains("recursion is not allowed")
+    );
+}
