@@ -38,3 +38,52 @@ async fn valid_kql_the_emulator_does_not_run_is_a_400_naming_it_not_a_syntax_err
     let invalid = message("DeviceInfo | where DeviceName hass 'x'").await;
     assert!(invalid.starts_with("Syntax error"), "{invalid}");
 }
+
+/// Constructs hunters write, each answered 200 over HTTP by the emulator.
+const RUNS: [&str; 16] = [
+    "DeviceProcessEvents | take 5 | parse ProcessCommandLine with Exe ' ' Rest | project Exe",
+    "print a = 1, b = datetime_add('day', 1, now()), c = datetime_diff('hour', now(), ago(1d))",
+    "let shout = (s:string) { toupper(s) }; DeviceInfo | take 3 | project n = shout(DeviceName)",
+    "let recent = (since:timespan) { DeviceInfo | where Timestamp > ago(since) }; recent(30d) | count",
+    "let v = view () { DeviceInfo | take 2 }; v",
+    "DeviceInfo | take 3 | project x = replace_string(DeviceName, '.', '-'), p = pack('id', DeviceId)",
+    "DeviceInfo | take 2 | extend t = pack_array(1, 2) | mvexpand t",
+    "let Known = datatable (Name:string) ['cmd.exe', 'powershell.exe']; DeviceProcessEvents | where FileName in~ (Known) | take 3",
+    "DeviceInfo | take 2 | project-reorder DeviceName",
+    "DeviceProcessEvents | take 5 | join kind=inner (DeviceInfo | take 50) on $left.DeviceId == $right.DeviceId | take 1",
+    "DeviceProcessEvents | summarize avg_size = round(avg(FileSize), 2), cmd_share = 100.0 * countif(FileName =~ 'cmd.exe') / count() by DeviceName",
+    "DeviceProcessEvents | take 5 | lookup (DeviceInfo | summarize arg_max(Timestamp, OSPlatform) by DeviceId) on DeviceId",
+    "DeviceProcessEvents | summarize c = count() by bin(Timestamp, 1d) | render timechart",
+    "DeviceProcessEvents | where ProcessCommandLine has_any ('-enc', 'bypass') | summarize make_set(FileName), dcount(DeviceId)",
+    "DeviceLogonEvents | summarize Admin = max(IsLocalAdmin) by AccountName | where Admin == 0",
+    "DeviceProcessEvents | take 3 | parse-where kind=regex ProcessCommandLine with @'^' Exe @'\\s' *",
+];
+
+#[tokio::test]
+async fn constructs_hunters_write_are_answered_by_the_emulator() {
+    let e = start(options()).await;
+    let token = token(&e.base_url, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
+    for query in RUNS {
+        let (status, _, body) = call(&e.base_url, MDE, &token, query).await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+    for (query, named) in [
+        (
+            "DeviceInfo | top-nested 3 of DeviceName by count()",
+            "'top-nested'",
+        ),
+        (
+            "DeviceInfo | evaluate bag_unpack(AdditionalFields)",
+            "'evaluate'",
+        ),
+        (
+            "DeviceInfo | make-series c = count() on Timestamp step 1d",
+            "'make-series'",
+        ),
+    ] {
+        let (status, _, body) = call(&e.base_url, MDE, &token, query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(named), "{query}: {message}");
+    }
+}
