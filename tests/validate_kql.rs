@@ -224,3 +224,23 @@ fn an_mde_job_naming_a_table_only_graph_has_is_the_wrong_api() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_column_compared_with_a_literal_of_the_wrong_type_fails_validate_at_its_line() {
+    let typed = job(
+        "typed",
+        "query: |\n  DeviceProcessEvents\n  | where Timestamp > \"2024-01-01\"\n",
+    );
+    let (out, stdout) = validate(&[("typed.yaml", &typed)], &[], &[]);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "typed.yaml:7:11: error: job `typed`: `Timestamp` is a datetime column compared with a string literal"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("hint: write the time as `datetime(2024-01-31 08:00)`"),
+        "{stdout}"
+    );
+}

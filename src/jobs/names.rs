@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use kql::{Event, Syntax};
+use kql::{Event, Literal, Syntax};
 
 use super::Environment;
 use crate::defender_schema::{self, Table};
@@ -23,6 +23,8 @@ pub const UNKNOWN_TABLE: &str = "kql-unknown-table";
 pub const UNKNOWN_COLUMN: &str = "kql-unknown-column";
 /// The diagnostic code of a table the job's API does not have.
 pub const WRONG_API: &str = "kql-wrong-api";
+/// The diagnostic code of a comparison Kusto refuses for its types (`FileSize > "100"`).
+pub const TYPE: &str = "kql-type";
 
 /// Operators after which a table's columns are all still there (some maybe added).
 const KEEPING: [&str; 9] = [
@@ -117,8 +119,62 @@ fn columns(table: &Table, events: &[Event], bound: &BTreeSet<&str>, found: &mut 
                     });
                 }
             }
-            Event::Uses(_) => {}
+            Event::Compares(name, literal) if started => {
+                let n = name.name.as_str();
+                if added.contains(n) || bound.contains(n) {
+                    continue;
+                }
+                let Some((_, ty)) = table.columns.iter().find(|(c, _)| *c == n) else {
+                    continue;
+                };
+                if let Some(hint) = mismatch(ty, *literal) {
+                    found.push(Problem {
+                        code: TYPE,
+                        offset: name.span.start,
+                        message: format!(
+                            "`{n}` is a {ty} column compared with a {}: Kusto refuses to compare \
+                             values of types {ty} and {}",
+                            literal_name(*literal),
+                            literal_type(*literal)
+                        ),
+                        hint: Some(hint.to_string()),
+                    });
+                }
+            }
+            Event::Uses(_) | Event::Compares(..) => {}
         }
+    }
+}
+
+/// What to write instead when a column of type `ty` is compared with `literal`, if Kusto
+/// refuses that comparison (a bool compares with numbers, and numbers with each other).
+fn mismatch(ty: &str, literal: Literal) -> Option<&'static str> {
+    match (ty, literal) {
+        ("datetime", Literal::String | Literal::Number) => {
+            Some("write the time as `datetime(2024-01-31 08:00)`, or as `ago(1d)`")
+        }
+        ("long" | "int" | "real" | "double", Literal::String) => {
+            Some("write the number without quotes")
+        }
+        ("string", Literal::Number | Literal::Bool) => Some("put the value in quotes"),
+        ("bool", Literal::String) => Some("write `true` or `false` without quotes"),
+        _ => None,
+    }
+}
+
+fn literal_name(literal: Literal) -> &'static str {
+    match literal {
+        Literal::String => "string literal",
+        Literal::Number => "number",
+        Literal::Bool => "bool literal",
+    }
+}
+
+fn literal_type(literal: Literal) -> &'static str {
+    match literal {
+        Literal::String => "string",
+        Literal::Number => "long",
+        Literal::Bool => "bool",
     }
 }
 
@@ -174,6 +230,30 @@ mod tests {
         assert!(
             codes(
                 "DeviceInfo | summarize n = count() by DeviceId | where n > 1",
+                None
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn comparisons_kusto_refuses_for_their_types_are_found_and_others_are_not() {
+        let found = codes(
+            "DeviceProcessEvents | where Timestamp > '2024-01-01' and FileSize > \"100\" \
+             | where DeviceName == 7",
+            None,
+        );
+        let kinds: Vec<_> = found.iter().map(|(code, _)| *code).collect();
+        assert_eq!(kinds, [TYPE, TYPE, TYPE], "{found:?}");
+        assert!(
+            found[0].1.contains("datetime(2024-01-31 08:00)"),
+            "{found:?}"
+        );
+        assert!(
+            codes(
+                "DeviceLogonEvents | where Timestamp > ago(1d) and IsLocalAdmin == 0 \
+                 and RemotePort > 1024 and AccountName == 'x' and 5 < RemotePort \
+                 | extend Stamp = 'x' | where Stamp == 'y'",
                 None
             )
             .is_empty()

@@ -33,7 +33,9 @@ mod value;
 
 pub use error::{KqlError, Result, show_invisible};
 pub use query::{QueryResult, run};
-pub use syntax::{Construct, Event, Pipe, Syntax, SyntaxError, check as check_syntax, keywords};
+pub use syntax::{
+    Construct, Event, Literal, Pipe, Syntax, SyntaxError, check as check_syntax, keywords,
+};
 pub use table::{Database, Row, Table, TableError};
 pub use value::{KqlType, Value, format_datetime_iso, format_timespan};
 

@@ -3,7 +3,7 @@
 
 use super::cursor::{Checker, Step};
 use super::lex::Kind;
-use super::{CHECKER_HYPHENATED, Event, TABULAR_KEYWORDS};
+use super::{CHECKER_HYPHENATED, Construct, Event, Literal, TABULAR_KEYWORDS};
 
 /// Comparison and string operators that take one operand on the right.
 pub(super) const BINARY_WORDS: [&str; 44] = [
@@ -133,11 +133,16 @@ impl Checker<'_> {
     /// operators and `=~`, then order (`<`, `>=`); so `a has b == c` is valid and
     /// `a has b has c` is not, as in Kusto.
     fn comparison(&mut self) -> Step {
+        let lhs = self.i;
         self.string_comparison()?;
+        let lhs = lhs..self.i;
         let w = self.word();
         if self.is("==") || self.is("!=") || self.is("<>") {
             self.bump();
-            return self.string_comparison();
+            let rhs = self.i;
+            self.string_comparison()?;
+            self.note_comparison(lhs, rhs..self.i);
+            return Ok(());
         }
         if LIST_WORDS.contains(&w) {
             self.bump();
@@ -170,12 +175,58 @@ impl Checker<'_> {
     }
 
     fn order_comparison(&mut self) -> Step {
+        let lhs = self.i;
         self.additive()?;
+        let lhs = lhs..self.i;
         if ORDER_OPS.iter().any(|op| self.is(op)) {
             self.bump();
-            return self.additive();
+            let rhs = self.i;
+            self.additive()?;
+            self.note_comparison(lhs, rhs..self.i);
         }
         Ok(())
+    }
+
+    /// Records a comparison of a bare name with a literal (either way round), given the token
+    /// ranges of its two sides.
+    fn note_comparison(&mut self, a: std::ops::Range<usize>, b: std::ops::Range<usize>) {
+        let name_and_literal = |name: &std::ops::Range<usize>, lit: &std::ops::Range<usize>| {
+            let one_name = name.len() == 1 && self.toks[name.start].kind == Kind::Word;
+            let literal = self.literal_of(lit)?;
+            let token = self.toks[name.start];
+            let text = self.text(token);
+            (one_name && !matches!(text, "true" | "false" | "null")).then(|| {
+                let used = Construct {
+                    name: text.to_string(),
+                    span: token.start..token.end,
+                };
+                (used, literal)
+            })
+        };
+        if let Some((used, literal)) = name_and_literal(&a, &b).or_else(|| name_and_literal(&b, &a))
+        {
+            self.record(Event::Compares(used, literal));
+        }
+    }
+
+    /// The kind of literal the tokens `range` are, when they are exactly one.
+    fn literal_of(&self, range: &std::ops::Range<usize>) -> Option<Literal> {
+        let first = self.toks.get(range.start)?;
+        match first.kind {
+            Kind::Str if self.toks[range.clone()].iter().all(|t| t.kind == Kind::Str) => {
+                Some(Literal::String)
+            }
+            Kind::Num if range.len() == 1 => {
+                let text = self.text(*first);
+                text.chars()
+                    .all(|c| c.is_ascii_digit() || c == '.')
+                    .then_some(Literal::Number)
+            }
+            Kind::Word if range.len() == 1 && matches!(self.text(*first), "true" | "false") => {
+                Some(Literal::Bool)
+            }
+            _ => None,
+        }
     }
 
     /// `(a, b, ...)` or `(tabular expression)` after `in` and its kin.

@@ -113,6 +113,19 @@ pub enum Event {
     Uses(Construct),
     /// An output name is assigned (`extend x = ...`).
     Defines(String),
+    /// A bare name is compared with a literal (`FileSize > "100"`), for type checks.
+    Compares(Construct, Literal),
+}
+
+/// The kind of a literal a name is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Literal {
+    /// A string literal.
+    String,
+    /// A number (not a timespan such as `7d`).
+    Number,
+    /// `true` or `false`.
+    Bool,
 }
 
 impl Syntax {
