@@ -25,6 +25,7 @@ mod operators;
 mod parser;
 mod query;
 mod rel;
+mod row_order;
 mod scalar;
 mod syntax;
 mod table;

@@ -8,6 +8,7 @@ use crate::context::Ctx;
 use crate::error::KqlError;
 use crate::functions::{Func, call};
 use crate::rel::{KeyMap, KeySet, Rel, push_unique, select, union};
+use crate::row_order;
 use crate::scalar;
 use crate::table::Row;
 use crate::value::{KqlType, Value};
@@ -230,6 +231,13 @@ impl Ctx<'_> {
         extend: bool,
         op: &str,
     ) -> Result<Rel, KqlError> {
+        if let Some((with_rows, items)) = self.with_row_order_columns(rel, items, op)? {
+            let out = self.project(&with_rows, &items, extend, op)?;
+            let keep: Vec<usize> = (0..out.cols.len())
+                .filter(|&i| !row_order::is_hidden(&out.cols[i].0))
+                .collect();
+            return Ok(select(&out, &keep));
+        }
         let mut cols: Vec<(String, KqlType)> = if extend { rel.cols.clone() } else { Vec::new() };
         // Output slot for each item: an existing column (extend) or a new one.
         let mut targets = Vec::new();

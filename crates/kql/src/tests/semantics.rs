@@ -310,3 +310,20 @@ fn user_defined_functions_expand_per_row_and_tabular_ones_are_sources() {
             .contains("recursion is not allowed")
     );
 }
+
+#[test]
+fn prev_and_next_read_the_neighbouring_rows_in_order() {
+    assert_eq!(
+        rows(
+            "Proc | sort by Timestamp asc | serialize \
+             | extend Gap = Timestamp - prev(Timestamp), After = next(FileName, 1, 'none') \
+             | project Gap, After"
+        ),
+        [
+            json!({"Gap": null, "After": "PowerShell.EXE"}),
+            json!({"Gap": "39.10:00:00", "After": "powershell.exe"}),
+            json!({"Gap": "22:00:00", "After": "cmd.exe"}),
+            json!({"Gap": "01:30:00", "After": "none"}),
+        ]
+    );
+}
