@@ -40,7 +40,7 @@ async fn valid_kql_the_emulator_does_not_run_is_a_400_naming_it_not_a_syntax_err
 }
 
 /// Constructs hunters write, each answered 200 over HTTP by the emulator.
-const RUNS: [&str; 16] = [
+const RUNS: [&str; 17] = [
     "DeviceProcessEvents | take 5 | parse ProcessCommandLine with Exe ' ' Rest | project Exe",
     "print a = 1, b = datetime_add('day', 1, now()), c = datetime_diff('hour', now(), ago(1d))",
     "let shout = (s:string) { toupper(s) }; DeviceInfo | take 3 | project n = shout(DeviceName)",
@@ -56,6 +56,7 @@ const RUNS: [&str; 16] = [
     "DeviceProcessEvents | summarize c = count() by bin(Timestamp, 1d) | render timechart",
     "DeviceProcessEvents | where ProcessCommandLine has_any ('-enc', 'bypass') | summarize make_set(FileName), dcount(DeviceId)",
     "DeviceLogonEvents | summarize Admin = max(IsLocalAdmin) by AccountName | where Admin == 0",
+    "DeviceEvents | take 5 | evaluate bag_unpack(parse_json(AdditionalFields), 'af_')",
     "DeviceProcessEvents | take 3 | parse-where kind=regex ProcessCommandLine with @'^' Exe @'\\s' *",
 ];
 
@@ -72,10 +73,7 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
             "DeviceInfo | top-nested 3 of DeviceName by count()",
             "'top-nested'",
         ),
-        (
-            "DeviceInfo | evaluate bag_unpack(AdditionalFields)",
-            "'evaluate'",
-        ),
+        ("DeviceInfo | evaluate autocluster()", "'evaluate'"),
         (
             "DeviceInfo | make-series c = count() on Timestamp step 1d",
             "'make-series'",

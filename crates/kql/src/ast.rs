@@ -164,6 +164,13 @@ pub enum OpKind {
     },
     /// `parse` (rows that do not match keep nulls) and `parse-where` (they are dropped).
     Parse(Box<ParsePattern>),
+    /// `evaluate bag_unpack(Bag [, 'prefix'])`.
+    BagUnpack {
+        /// The property bag.
+        bag: Expr,
+        /// Put before each new column's name.
+        prefix: String,
+    },
     /// `mv-expand`.
     MvExpand {
         /// Expanded expressions with optional names and `to typeof()` types.

@@ -12,6 +12,7 @@
 
 mod aggregate;
 mod ast;
+mod bag_unpack;
 mod calendar;
 mod cexpr;
 mod compile;

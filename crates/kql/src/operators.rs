@@ -171,6 +171,7 @@ impl Ctx<'_> {
             }
             OpKind::MvExpand { items, limit } => self.mv_expand(&rel, items, *limit),
             OpKind::Parse(pattern) => self.parse_rows(&rel, pattern),
+            OpKind::BagUnpack { bag, prefix } => self.bag_unpack(&rel, bag, prefix),
         }
     }
 

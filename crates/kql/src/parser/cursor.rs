@@ -4,9 +4,8 @@ use crate::error::KqlError;
 use crate::lexer::{Tok, Token};
 
 /// Operators of full KQL this engine does not evaluate; naming them gives a clear error.
-pub(super) const UNSUPPORTED_OPERATORS: [&str; 20] = [
+pub(super) const UNSUPPORTED_OPERATORS: [&str; 19] = [
     "parse-kv",
-    "evaluate",
     "make-series",
     "mv-apply",
     "as",

@@ -11,8 +11,8 @@ use crate::{KqlType, Row, Table, run};
 #[test]
 fn unsupported_operator_is_named_with_position() {
     assert_fails_at(
-        "Proc\n| where Size > 1\n| evaluate bag_unpack(Extra)",
-        "'evaluate' operator is not supported",
+        "Proc\n| where Size > 1\n| top-nested 2 of FileName by count()",
+        "'top-nested' operator is not supported",
         (3, 3),
     );
     assert_eq!(

@@ -327,3 +327,27 @@ fn prev_and_next_read_the_neighbouring_rows_in_order() {
         ]
     );
 }
+
+#[test]
+fn bag_unpack_makes_a_typed_column_of_each_key_of_a_bag() {
+    assert_eq!(
+        rows(
+            "Proc | take 2 | evaluate bag_unpack(Extra) | project-away Timestamp, CommandLine, Size"
+        ),
+        [
+            json!({"DeviceName": "ws1", "FileName": "powershell.exe", "Parent": "explorer.exe", "Tags": ["a", "b"]}),
+            json!({"DeviceName": "ws1", "FileName": "cmd.exe", "Parent": "winword.exe", "Tags": []}),
+        ]
+    );
+    assert_eq!(
+        super::support::names(
+            "print b = '{\"n\": 1, \"s\": \"x\"}' | evaluate bag_unpack(b, 'af_')"
+        ),
+        ["af_n", "af_s"]
+    );
+    assert!(
+        super::support::fails("Proc | evaluate autocluster()")
+            .message
+            .contains("plugin 'autocluster' of 'evaluate' is not supported")
+    );
+}
