@@ -27,8 +27,8 @@ pub const FOLDED_COMMENT: &str = "kql-folded-comment";
 const FOLDED_HINT: &str = "the `//` comment now runs to the end of the query because the YAML \
      string is folded: write the query as a literal block (`query: |`) or remove the comment";
 
-/// Where a query's template is written: the file, its text, and where the value starts there.
-struct Origin {
+/// A query's template as written: the file, its text, and where the value starts there.
+struct Written {
     file: PathBuf,
     raw: String,
     start: usize,
@@ -47,9 +47,9 @@ pub fn check(jobs: &[Job], library: &Library, schema: bool, diags: &mut Diagnost
         let origin = match job.definition.get("query_ref").and_then(|v| v.as_str()) {
             Some(name) => {
                 referenced.insert(name.to_string());
-                library.get(name).and_then(library_origin)
+                library.get(name).map(Origin::Library)
             }
-            None => job_origin(job),
+            None => Some(Origin::Job(job)),
         };
         let label = format!("job `{}`", job.name);
         let query = Query {
@@ -75,7 +75,12 @@ pub fn check(jobs: &[Job], library: &Library, schema: bool, diags: &mut Diagnost
             environment: None,
             schema,
         };
-        check_one(&checked, library_origin(query), Severity::Warning, diags);
+        check_one(
+            &checked,
+            Some(Origin::Library(query)),
+            Severity::Warning,
+            diags,
+        );
     }
 }
 
@@ -97,9 +102,28 @@ struct Query<'q> {
     schema: bool,
 }
 
+/// Where a query to check is written; its file is read only when there is something to report
+/// or a `//` comment to look at, since reading and scanning a file of thousands of jobs once per
+/// job made checking them quadratic.
+enum Origin<'a> {
+    /// A job's own query (or its `query_file`).
+    Job(&'a Job),
+    /// A library query.
+    Library(&'a LibraryQuery),
+}
+
+impl Origin<'_> {
+    fn read(&self) -> Option<Written> {
+        match self {
+            Self::Job(job) => job_origin(job),
+            Self::Library(query) => library_origin(query),
+        }
+    }
+}
+
 fn check_one(
     query: &Query<'_>,
-    origin: Option<Origin>,
+    origin: Option<Origin<'_>>,
     severity: Severity,
     diags: &mut Diagnostics,
 ) {
@@ -111,12 +135,20 @@ fn check_one(
     let Ok((kql, pieces)) = template.render_mapped(start, end) else {
         return;
     };
-    let Some(origin) = origin else {
+    let text = template.text();
+    let syntax = kql::check_syntax(&kql);
+    let problems = if syntax.is_valid() && query.schema {
+        names::problems(&syntax, query.environment)
+    } else {
+        Vec::new()
+    };
+    if syntax.is_valid() && problems.is_empty() && !text.contains("//") {
+        return;
+    }
+    let Some(origin) = origin.and_then(|o| o.read()) else {
         return;
     };
-    let text = template.text();
     let folded = folded_comment(text, &origin);
-    let syntax = kql::check_syntax(&kql);
     for error in &syntax.errors {
         let at = origin.location(text, template_offset(&pieces, error.span.start));
         let found = kql.get(error.span.clone()).unwrap_or("");
@@ -138,8 +170,8 @@ fn check_one(
             diag.hint("the query ends in the middle of an operator or expression");
         }
     }
-    if syntax.is_valid() && query.schema {
-        for problem in names::problems(&syntax, query.environment) {
+    {
+        for problem in problems {
             let at = origin.location(text, template_offset(&pieces, problem.offset));
             let diag = add(diags, severity, &origin.file, at);
             diag.code(problem.code);
@@ -168,11 +200,11 @@ fn add<'d>(
 }
 
 /// Where the job's own query is: its `query:` value in the job file, or its `query_file`.
-fn job_origin(job: &Job) -> Option<Origin> {
+fn job_origin(job: &Job) -> Option<Written> {
     if let Some(path) = job.definition.get("query_file").and_then(|v| v.as_str()) {
         let file = job.source.parent().unwrap_or(Path::new(".")).join(path);
         let raw = std::fs::read_to_string(&file).ok()?;
-        return Some(Origin {
+        return Some(Written {
             file,
             raw,
             start: 0,
@@ -181,7 +213,7 @@ fn job_origin(job: &Job) -> Option<Origin> {
     let raw = std::fs::read_to_string(&job.source).ok()?;
     let key = job.line_of(&["query"]);
     let start = value_start(&raw, key, "query")?;
-    Some(Origin {
+    Some(Written {
         file: job.source.clone(),
         raw,
         start,
@@ -189,7 +221,7 @@ fn job_origin(job: &Job) -> Option<Origin> {
 }
 
 /// Where a library query's `query:` value is in its file, from the entry's location on.
-fn library_origin(query: &LibraryQuery) -> Option<Origin> {
+fn library_origin(query: &LibraryQuery) -> Option<Written> {
     let raw = std::fs::read_to_string(&query.source).ok()?;
     let entry = line_start(&raw, query.location.line);
     let key_line = raw[entry..]
@@ -197,7 +229,7 @@ fn library_origin(query: &LibraryQuery) -> Option<Origin> {
         .position(|line| line.trim_start().starts_with("query:"))?;
     let line = query.location.line + u32::try_from(key_line).ok()?;
     let start = value_start(&raw, Location::new(line, 1), "query")?;
-    Some(Origin {
+    Some(Written {
         file: query.source.clone(),
         raw,
         start,
@@ -228,7 +260,7 @@ fn value_start(raw: &str, at: Location, key: &str) -> Option<usize> {
     }
 }
 
-impl Origin {
+impl Written {
     /// The file location of byte `offset` of `value`, the scalar's text as YAML gave it.
     fn location(&self, value: &str, offset: usize) -> Location {
         let at = align(&self.raw, self.start, value, offset);
@@ -274,7 +306,7 @@ fn align(raw: &str, start: usize, value: &str, target: usize) -> usize {
 
 /// The offset of a `//` comment in `value` that YAML folding joined with text from the lines
 /// after it, so it swallows what the author meant as more query.
-fn folded_comment(value: &str, origin: &Origin) -> Option<usize> {
+fn folded_comment(value: &str, origin: &Written) -> Option<usize> {
     let bytes = value.as_bytes();
     let mut quote: Option<u8> = None;
     let mut i = 0;
