@@ -4,7 +4,8 @@
 //! through the last day, the activity the example jobs hunt for: encoded PowerShell, Word
 //! starting a shell, a logon from a country the account never used, files with a known-bad
 //! SHA256 and connections to rare ports. The intervals are shorter than every example job's
-//! window, so each job finds something whenever it runs.
+//! window, so each job finds something whenever it runs. Every table of `defender_schema` is
+//! there with all its columns: those without a generator below get generic rows (`fill`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
