@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::diagnostic::Location;
-use crate::emulator::{data, jsonl, schema};
+use crate::emulator::{jsonl, schema};
 use crate::jobs::cases::{Input, TestCase};
 use crate::jobs::{Environment, Job};
 
@@ -99,7 +99,7 @@ fn answer(job: &Job, case: &TestCase) -> Result<Vec<JsonRow>, String> {
         .unwrap_or_else(|| end.checked_sub_signed(lookback).unwrap_or(end));
     let mut db = kql::Database::new();
     // The tables a case leaves out are there, empty, as in a tenant with no such events.
-    for name in data::SAMPLE_TABLES {
+    for name in schema::sample_table_names() {
         if !tables.contains_key(name) {
             let columns = schema::sample_schema(name);
             let table = jsonl::table_from_records(name, Vec::new(), columns, &job.source)

@@ -8,7 +8,6 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod daemon;
-pub mod defender_schema;
 pub mod demo;
 pub mod diagnostic;
 pub mod duration;
@@ -28,6 +27,10 @@ pub mod yaml;
 /// `huntd emulate`'s offline Defender API, a crate of its own (`crates/emulator`) so that a change
 /// to huntd does not compile it again; kept at `huntd::emulator` for the commands and tests.
 pub use emulator;
+
+/// The Defender advanced hunting schema, a crate of its own (`crates/defender-schema`) that both
+/// `validate`'s name checks and the emulator's sample tables read; kept at `huntd::defender_schema`.
+pub use defender_schema;
 
 #[cfg(test)]
 mod testing;

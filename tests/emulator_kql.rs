@@ -85,3 +85,40 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
         assert!(message.contains(named), "{query}: {message}");
     }
 }
+
+#[tokio::test]
+async fn every_schema_table_answers_with_exactly_its_documented_columns_and_types() {
+    // Two calls per table: more than the default quota allows in a minute.
+    let e = start(huntd::emulator::EmulatorOptions {
+        per_minute: u32::MAX,
+        mde_per_hour: u32::MAX,
+        ..options()
+    })
+    .await;
+    let graph = token(&e.base_url, DEMO_APP, DEMO_SECRET, GRAPH_SCOPE).await;
+    let mde = token(&e.base_url, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
+    let names: Vec<&str> = huntd::defender_schema::table_names().collect();
+    assert!(names.len() >= 60, "{} tables", names.len());
+    for name in names {
+        let table = huntd::defender_schema::table(name).expect("a listed table");
+        assert!(table.has_columns(), "{name} lists its columns");
+        let want: Vec<serde_json::Value> = table
+            .columns
+            .iter()
+            .map(|(column, ty)| {
+                let ty = kql::KqlType::from_kql_name(ty).expect("a KQL type");
+                serde_json::json!({"name": column, "type": ty.defender_name()})
+            })
+            .collect();
+        let query = format!("{name} | take 1");
+        let (status, _, body) = call(&e.base_url, GRAPH, &graph, &query).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(body["schema"], serde_json::Value::Array(want), "{name}");
+        assert_eq!(body["results"].as_array().map(Vec::len), Some(1), "{name}");
+        if table.mde {
+            let (status, _, body) = call(&e.base_url, MDE, &mde, &query).await;
+            assert_eq!(status, 200, "{query} over MDE: {body}");
+            assert_eq!(body["Results"].as_array().map(Vec::len), Some(1), "{name}");
+        }
+    }
+}

@@ -98,6 +98,21 @@ pub(super) const URLS: [&str; 6] = [
     "ctldl.windowsupdate.com",
 ];
 
+/// Who and when one row is about: the filled columns name the same device, account and time as
+/// the columns its generator set.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Subject {
+    pub(super) time: DateTime<Utc>,
+    pub(super) device: usize,
+    pub(super) user: usize,
+}
+
+/// A row as its generator writes it: its subject and the columns it sets, by name.
+pub(super) struct Named {
+    pub(super) subject: Subject,
+    pub(super) fields: Vec<(&'static str, Value)>,
+}
+
 /// The generator: its random source, the devices and users, and the next `ReportId`.
 pub(super) struct Gen {
     pub(super) rng: StdRng,
@@ -193,6 +208,7 @@ impl Gen {
     }
 }
 
+/// A `DeviceProcessEvents` row: `parent` starting `child` with `cmd` on device `d` as user `u`.
 pub(super) fn process_row(
     g: &mut Gen,
     t: DateTime<Utc>,
@@ -200,7 +216,7 @@ pub(super) fn process_row(
     u: usize,
     (parent, child, cmd): (&str, &str, &str),
     sha256: &str,
-) -> Vec<Value> {
+) -> Named {
     let dev = &g.devices[d];
     let user = &g.users[u];
     let (dev_id, dev_name, uname, usid, uupn) = (
@@ -212,35 +228,66 @@ pub(super) fn process_row(
     );
     let pid = g.rng.random_range(1000..40_000);
     let ppid = g.rng.random_range(500..1000);
-    vec![
-        Value::DateTime(t),
-        dev_id,
-        dev_name,
-        s("ProcessCreated"),
-        s(child),
-        s(&format!("C:\\Windows\\System32\\{child}")),
-        s(&hex_id(&mut g.rng, 20)),
-        s(sha256),
-        s(&hex_id(&mut g.rng, 16)),
-        Value::Long(g.rng.random_range(40_000..4_000_000)),
-        Value::Long(pid),
-        s(cmd),
-        s("Medium"),
-        Value::DateTime(t),
-        s("contoso"),
-        uname.clone(),
-        usid,
-        uupn,
-        Value::Long(g.rng.random_range(100_000..999_999)),
-        s(parent),
-        s(&format!("C:\\Windows\\{parent}")),
-        Value::Long(ppid),
-        s(parent),
-        s("contoso"),
-        uname,
-        s("userinit.exe"),
-        g.report(),
-    ]
+    let fields = vec![
+        ("Timestamp", Value::DateTime(t)),
+        ("DeviceId", dev_id),
+        ("DeviceName", dev_name),
+        ("ActionType", s("ProcessCreated")),
+        ("FileName", s(child)),
+        ("FolderPath", s(&format!("C:\\Windows\\System32\\{child}"))),
+        ("SHA1", s(&hex_id(&mut g.rng, 20))),
+        ("SHA256", s(sha256)),
+        ("MD5", s(&hex_id(&mut g.rng, 16))),
+        (
+            "FileSize",
+            Value::Long(g.rng.random_range(40_000..4_000_000)),
+        ),
+        ("ProcessVersionInfoOriginalFileName", s(child)),
+        ("ProcessVersionInfoInternalFileName", s(child)),
+        ("ProcessId", Value::Long(pid)),
+        ("ProcessCommandLine", s(cmd)),
+        ("ProcessIntegrityLevel", s("Medium")),
+        ("ProcessCreationTime", Value::DateTime(t)),
+        ("AccountDomain", s("contoso")),
+        ("AccountName", uname.clone()),
+        ("AccountSid", usid),
+        ("AccountUpn", uupn),
+        ("LogonId", Value::Long(g.rng.random_range(100_000..999_999))),
+        ("InitiatingProcessFileName", s(parent)),
+        (
+            "InitiatingProcessFolderPath",
+            s(&format!("C:\\Windows\\{parent}")),
+        ),
+        ("InitiatingProcessVersionInfoOriginalFileName", s(parent)),
+        ("InitiatingProcessId", Value::Long(ppid)),
+        ("InitiatingProcessCommandLine", s(parent)),
+        (
+            "InitiatingProcessCreationTime",
+            Value::DateTime(t - TimeDelta::minutes(5)),
+        ),
+        ("InitiatingProcessAccountDomain", s("contoso")),
+        ("InitiatingProcessAccountName", uname),
+        ("InitiatingProcessParentFileName", s("userinit.exe")),
+        ("ReportId", g.report()),
+    ];
+    named(t, d, u, fields)
+}
+
+/// The row about device `d` and user `u` at `t` with `fields` set.
+pub(super) fn named(
+    t: DateTime<Utc>,
+    d: usize,
+    u: usize,
+    fields: Vec<(&'static str, Value)>,
+) -> Named {
+    Named {
+        subject: Subject {
+            time: t,
+            device: d,
+            user: u,
+        },
+        fields,
+    }
 }
 
 /// A `DeviceNetworkEvents` row: device `d` connecting to `port` over `proto` (`TCP`/`UDP`).
@@ -251,7 +298,7 @@ pub(super) fn network_row(
     (port, proto): (i64, &str),
     url: &str,
     process: &str,
-) -> Vec<Value> {
+) -> Named {
     let remote = g.public_ip();
     let dev = &g.devices[d];
     let (id, name, ip) = (s(&dev.id), s(&dev.name), s(&dev.ip));
@@ -260,26 +307,28 @@ pub(super) fn network_row(
     } else {
         "ConnectionFailed"
     };
-    let user = s(g.users[d % g.users.len()].name);
-    vec![
-        Value::DateTime(t),
-        id,
-        name,
-        s(action),
-        s(&remote),
-        Value::Long(port),
-        s(url),
-        ip,
-        Value::Long(g.rng.random_range(49_152..65_535)),
-        s(if proto == "UDP" { "Udp" } else { "Tcp" }),
-        s("Private"),
-        s("Public"),
-        s(process),
-        s(process),
-        user,
-        s("explorer.exe"),
-        g.report(),
-    ]
+    let u = d % g.users.len();
+    let user = s(g.users[u].name);
+    let fields = vec![
+        ("Timestamp", Value::DateTime(t)),
+        ("DeviceId", id),
+        ("DeviceName", name),
+        ("ActionType", s(action)),
+        ("RemoteIP", s(&remote)),
+        ("RemotePort", Value::Long(port)),
+        ("RemoteUrl", s(url)),
+        ("LocalIP", ip),
+        ("LocalPort", Value::Long(g.rng.random_range(49_152..65_535))),
+        ("Protocol", s(if proto == "UDP" { "Udp" } else { "Tcp" })),
+        ("LocalIPType", s("Private")),
+        ("RemoteIPType", s("Public")),
+        ("InitiatingProcessFileName", s(process)),
+        ("InitiatingProcessCommandLine", s(process)),
+        ("InitiatingProcessAccountName", user),
+        ("InitiatingProcessParentFileName", s("explorer.exe")),
+        ("ReportId", g.report()),
+    ];
+    named(t, d, u, fields)
 }
 
 /// A `DeviceFileEvents` row: `name` with hash `sha` written on device `d`.
@@ -290,29 +339,44 @@ pub(super) fn file_row(
     name: &str,
     sha: &str,
     action: &str,
-) -> Vec<Value> {
+) -> Named {
     let dev = &g.devices[d];
     let (id, dname) = (s(&dev.id), s(&dev.name));
-    let user = s(g.users[d % g.users.len()].name);
-    vec![
-        Value::DateTime(t),
-        id,
-        dname,
-        s(action),
-        s(name),
-        s(&format!("C:\\Users\\Public\\Downloads\\{name}")),
-        s(&hex_id(&mut g.rng, 20)),
-        s(sha),
-        s(&hex_id(&mut g.rng, 16)),
-        Value::Long(g.rng.random_range(1_000..10_000_000)),
-        s("https://github.com/releases/download"),
-        s("https://github.com/"),
-        s("chrome.exe"),
-        s("\"chrome.exe\" --type=utility"),
-        s("contoso"),
-        user,
-        g.report(),
-    ]
+    let u = d % g.users.len();
+    let user = s(g.users[u].name);
+    let fields = vec![
+        ("Timestamp", Value::DateTime(t)),
+        ("DeviceId", id),
+        ("DeviceName", dname),
+        ("ActionType", s(action)),
+        ("FileName", s(name)),
+        (
+            "FolderPath",
+            s(&format!("C:\\Users\\Public\\Downloads\\{name}")),
+        ),
+        ("SHA1", s(&hex_id(&mut g.rng, 20))),
+        ("SHA256", s(sha)),
+        ("MD5", s(&hex_id(&mut g.rng, 16))),
+        (
+            "FileSize",
+            Value::Long(g.rng.random_range(1_000..10_000_000)),
+        ),
+        ("FileOriginUrl", s("https://github.com/releases/download")),
+        ("FileOriginReferrerUrl", s("https://github.com/")),
+        ("PreviousFolderPath", s("")),
+        ("PreviousFileName", s("")),
+        ("InitiatingProcessFileName", s("chrome.exe")),
+        (
+            "InitiatingProcessCommandLine",
+            s("\"chrome.exe\" --type=utility"),
+        ),
+        ("InitiatingProcessAccountDomain", s("contoso")),
+        ("InitiatingProcessAccountName", user),
+        ("RequestProtocol", s("Local")),
+        ("ShareName", s("")),
+        ("ReportId", g.report()),
+    ];
+    named(t, d, u, fields)
 }
 
 /// An `IdentityLogonEvents` row: user `u` signing in from `country`.
@@ -322,7 +386,7 @@ pub(super) fn identity_logon_row(
     u: usize,
     country: &str,
     ok: bool,
-) -> Vec<Value> {
+) -> Named {
     let ip = g.public_ip();
     let app = g.pick(&[
         "Office 365",
@@ -330,30 +394,41 @@ pub(super) fn identity_logon_row(
         "Azure Portal",
         "Active Directory",
     ]);
-    let dev = g.devices[u % g.devices.len()].name.clone();
+    let d = u % g.devices.len();
+    let dev = g.devices[d].name.clone();
     let user = &g.users[u];
-    vec![
-        Value::DateTime(t),
-        s(if ok { "LogonSuccess" } else { "LogonFailed" }),
-        s(app),
-        s("Interactive"),
-        s("OAuth2"),
-        s(if ok { "" } else { "InvalidPassword" }),
-        s(user.name),
-        s("contoso.com"),
-        s(&user.upn),
-        s(&user.sid),
-        s(&user.object_id),
-        s(user.name),
-        s(&dev),
-        s("Desktop"),
-        s("Windows"),
-        s(&ip),
-        Value::Long(443),
-        s(""),
-        s(country),
-        s("Contoso ISP"),
-        Value::dynamic(json!({"Pass-through": false})),
-        g.report(),
-    ]
+    let fields = vec![
+        ("Timestamp", Value::DateTime(t)),
+        (
+            "ActionType",
+            s(if ok { "LogonSuccess" } else { "LogonFailed" }),
+        ),
+        ("Application", s(app)),
+        ("LogonType", s("Interactive")),
+        ("Protocol", s("OAuth2")),
+        ("FailureReason", s(if ok { "" } else { "InvalidPassword" })),
+        ("AccountName", s(user.name)),
+        ("AccountDomain", s("contoso.com")),
+        ("AccountUpn", s(&user.upn)),
+        ("AccountSid", s(&user.sid)),
+        ("AccountObjectId", s(&user.object_id)),
+        ("AccountDisplayName", s(user.name)),
+        ("DeviceName", s(&dev)),
+        ("DeviceType", s("Desktop")),
+        ("OSPlatform", s("Windows")),
+        ("IPAddress", s(&ip)),
+        ("Port", Value::Long(443)),
+        ("DestinationDeviceName", s("")),
+        ("DestinationIPAddress", s("")),
+        ("TargetDeviceName", s("")),
+        ("TargetAccountDisplayName", s("")),
+        ("Location", s(country)),
+        ("Isp", s("Contoso ISP")),
+        (
+            "AdditionalFields",
+            Value::dynamic(json!({"Pass-through": false})),
+        ),
+        ("ReportId", g.report()),
+    ];
+    named(t, d, u, fields)
 }

@@ -4,6 +4,7 @@
 
 mod certs;
 pub mod data;
+mod fill;
 mod generator;
 pub mod jsonl;
 pub mod live;

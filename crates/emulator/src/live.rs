@@ -13,10 +13,19 @@ use rand::{Rng, SeedableRng};
 use kql::Value;
 
 use super::data::{KNOWN_BAD_SHA256, RARE_PORT};
+use super::fill::Layout;
 use super::generator::{
-    COMMON_PORTS, ENCODED_COMMAND, Gen, PROCESS_PAIRS, URLS, file_row, hex_id, identity_logon_row,
-    network_row, process_row,
+    COMMON_PORTS, ENCODED_COMMAND, Gen, Named, PROCESS_PAIRS, URLS, file_row, hex_id,
+    identity_logon_row, network_row, process_row,
 };
+
+/// The tables the feed appends to.
+const TABLES: [&str; 4] = [
+    "DeviceProcessEvents",
+    "DeviceNetworkEvents",
+    "DeviceFileEvents",
+    "IdentityLogonEvents",
+];
 
 /// Rare remote ports the feed's implants call out on, one after another.
 const RARE_PORTS: [i64; 6] = [RARE_PORT, 1337, 6667, 8081, 9001, 31337];
@@ -30,6 +39,7 @@ const OFFICE_PARENTS: [&str; 4] = ["winword.exe", "excel.exe", "powerpnt.exe", "
 /// Makes the live events, tick by tick.
 pub struct Feed {
     g: Gen,
+    layouts: Vec<Layout>,
     tick: usize,
 }
 
@@ -46,13 +56,39 @@ impl Feed {
     pub fn new(seed: u64) -> Feed {
         let mut g = Gen::new(seed, Utc::now());
         g.rng = StdRng::seed_from_u64(seed ^ 0x11FE_11FE_11FE_11FE);
-        // Far above the ids the sample tables hand out (a billion per table, ten tables).
+        // Far above the ids the sample tables hand out (a billion per table, under a hundred
+        // tables).
         g.report_id = 100_000_000_000;
-        Feed { g, tick: 0 }
+        let layouts = TABLES
+            .iter()
+            .map(|t| Layout::of(t).expect("the feed's tables are in the schema"))
+            .collect();
+        Feed {
+            g,
+            layouts,
+            tick: 0,
+        }
     }
 
     /// The next tick's events at `now`, as (table, row) pairs in the sample schema.
     pub fn next(&mut self, now: DateTime<Utc>) -> Vec<(&'static str, Vec<Value>)> {
+        let events = self.events(now);
+        let g = &mut self.g;
+        events
+            .into_iter()
+            .map(|(table, named)| {
+                let layout = TABLES
+                    .iter()
+                    .position(|t| *t == table)
+                    .and_then(|i| self.layouts.get(i))
+                    .expect("the feed writes only to its tables");
+                (table, layout.row(g, named))
+            })
+            .collect()
+    }
+
+    /// The next tick's events by column name.
+    fn events(&mut self, now: DateTime<Utc>) -> Vec<(&'static str, Named)> {
         let g = &mut self.g;
         let mut rows = Vec::new();
         let (d, u) = (g.device(), g.user());
@@ -112,10 +148,14 @@ impl Feed {
     }
 }
 
-/// The row with its `ActionType` (the fourth column of `DeviceNetworkEvents` in
-/// `emulator::schema`) set to a successful connection, which the rare-port hunt counts.
-fn connected(mut row: Vec<Value>) -> Vec<Value> {
-    row[3] = Value::str("ConnectionSuccess");
+/// The row with its `ActionType` set to a successful connection, which the rare-port hunt
+/// counts.
+fn connected(mut row: Named) -> Named {
+    for (name, value) in &mut row.fields {
+        if *name == "ActionType" {
+            *value = Value::str("ConnectionSuccess");
+        }
+    }
     row
 }
 

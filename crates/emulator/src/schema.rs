@@ -1,228 +1,28 @@
-//! The columns of each sample table, by Defender's names and types: a table of data, kept
-//! apart from the generator in `data` that fills it.
+//! The columns of each sample table, by Defender's names and types: every table of
+//! `defender_schema`, with each column its reference documents.
 
 use kql::KqlType;
 
-use KqlType::{Bool, DateTime as Dt, Dynamic, Int, Long, String as Str};
-
-fn schema(columns: &[(&str, KqlType)]) -> Vec<(String, KqlType)> {
-    columns
-        .iter()
-        .map(|(n, t)| ((*n).to_string(), *t))
-        .collect()
+/// The columns of `table` in the schema's order, with their KQL types; `None` for a table the
+/// schema does not have.
+pub fn sample_schema(table: &str) -> Option<Vec<(String, KqlType)>> {
+    let table = defender_schema::table(table)?;
+    Some(
+        table
+            .columns
+            .iter()
+            .map(|(name, ty)| {
+                // The schema crate's test proves every type is one of KQL's.
+                let ty = KqlType::from_kql_name(ty).unwrap_or(KqlType::String);
+                ((*name).to_string(), ty)
+            })
+            .collect(),
+    )
 }
 
-/// The columns of each sample table: Defender's names and types (the main ones of each).
-pub fn sample_schema(table: &str) -> Option<Vec<(String, KqlType)>> {
-    let cols: &[(&str, KqlType)] = match table {
-        "DeviceProcessEvents" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ActionType", Str),
-            ("FileName", Str),
-            ("FolderPath", Str),
-            ("SHA1", Str),
-            ("SHA256", Str),
-            ("MD5", Str),
-            ("FileSize", Long),
-            ("ProcessId", Long),
-            ("ProcessCommandLine", Str),
-            ("ProcessIntegrityLevel", Str),
-            ("ProcessCreationTime", Dt),
-            ("AccountDomain", Str),
-            ("AccountName", Str),
-            ("AccountSid", Str),
-            ("AccountUpn", Str),
-            ("LogonId", Long),
-            ("InitiatingProcessFileName", Str),
-            ("InitiatingProcessFolderPath", Str),
-            ("InitiatingProcessId", Long),
-            ("InitiatingProcessCommandLine", Str),
-            ("InitiatingProcessAccountDomain", Str),
-            ("InitiatingProcessAccountName", Str),
-            ("InitiatingProcessParentFileName", Str),
-            ("ReportId", Long),
-        ],
-        "DeviceNetworkEvents" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ActionType", Str),
-            ("RemoteIP", Str),
-            ("RemotePort", Int),
-            ("RemoteUrl", Str),
-            ("LocalIP", Str),
-            ("LocalPort", Int),
-            ("Protocol", Str),
-            ("LocalIPType", Str),
-            ("RemoteIPType", Str),
-            ("InitiatingProcessFileName", Str),
-            ("InitiatingProcessCommandLine", Str),
-            ("InitiatingProcessAccountName", Str),
-            ("InitiatingProcessParentFileName", Str),
-            ("ReportId", Long),
-        ],
-        "DeviceFileEvents" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ActionType", Str),
-            ("FileName", Str),
-            ("FolderPath", Str),
-            ("SHA1", Str),
-            ("SHA256", Str),
-            ("MD5", Str),
-            ("FileSize", Long),
-            ("FileOriginUrl", Str),
-            ("FileOriginReferrerUrl", Str),
-            ("InitiatingProcessFileName", Str),
-            ("InitiatingProcessCommandLine", Str),
-            ("InitiatingProcessAccountDomain", Str),
-            ("InitiatingProcessAccountName", Str),
-            ("ReportId", Long),
-        ],
-        "DeviceLogonEvents" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ActionType", Str),
-            ("LogonType", Str),
-            ("AccountDomain", Str),
-            ("AccountName", Str),
-            ("AccountSid", Str),
-            ("Protocol", Str),
-            ("FailureReason", Str),
-            ("IsLocalAdmin", Bool),
-            ("LogonId", Long),
-            ("RemoteDeviceName", Str),
-            ("RemoteIP", Str),
-            ("RemoteIPType", Str),
-            ("RemotePort", Int),
-            ("InitiatingProcessFileName", Str),
-            ("ReportId", Long),
-        ],
-        "DeviceEvents" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ActionType", Str),
-            ("FileName", Str),
-            ("FolderPath", Str),
-            ("SHA256", Str),
-            ("AccountDomain", Str),
-            ("AccountName", Str),
-            ("ProcessCommandLine", Str),
-            ("RemoteIP", Str),
-            ("RemotePort", Int),
-            ("InitiatingProcessFileName", Str),
-            ("InitiatingProcessCommandLine", Str),
-            ("AdditionalFields", Dynamic),
-            ("ReportId", Long),
-        ],
-        "DeviceInfo" => &[
-            ("Timestamp", Dt),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ClientVersion", Str),
-            ("PublicIP", Str),
-            ("OSArchitecture", Str),
-            ("OSPlatform", Str),
-            ("OSBuild", Long),
-            ("OSVersion", Str),
-            ("IsAzureADJoined", Bool),
-            ("LoggedOnUsers", Dynamic),
-            ("MachineGroup", Str),
-            ("DeviceType", Str),
-            ("OnboardingStatus", Str),
-            ("ReportId", Long),
-        ],
-        "AlertInfo" => &[
-            ("Timestamp", Dt),
-            ("AlertId", Str),
-            ("Title", Str),
-            ("Category", Str),
-            ("Severity", Str),
-            ("ServiceSource", Str),
-            ("DetectionSource", Str),
-            ("AttackTechniques", Str),
-        ],
-        "AlertEvidence" => &[
-            ("Timestamp", Dt),
-            ("AlertId", Str),
-            ("Title", Str),
-            ("Categories", Str),
-            ("AttackTechniques", Str),
-            ("ServiceSource", Str),
-            ("DetectionSource", Str),
-            ("EntityType", Str),
-            ("EvidenceRole", Str),
-            ("FileName", Str),
-            ("FolderPath", Str),
-            ("SHA256", Str),
-            ("RemoteIP", Str),
-            ("RemoteUrl", Str),
-            ("AccountName", Str),
-            ("AccountDomain", Str),
-            ("AccountUpn", Str),
-            ("DeviceId", Str),
-            ("DeviceName", Str),
-            ("ProcessCommandLine", Str),
-            ("SHA1", Str),
-            ("Application", Str),
-            ("NetworkMessageId", Str),
-            ("RegistryKey", Str),
-            ("AdditionalFields", Dynamic),
-        ],
-        "IdentityLogonEvents" => &[
-            ("Timestamp", Dt),
-            ("ActionType", Str),
-            ("Application", Str),
-            ("LogonType", Str),
-            ("Protocol", Str),
-            ("FailureReason", Str),
-            ("AccountName", Str),
-            ("AccountDomain", Str),
-            ("AccountUpn", Str),
-            ("AccountSid", Str),
-            ("AccountObjectId", Str),
-            ("AccountDisplayName", Str),
-            ("DeviceName", Str),
-            ("DeviceType", Str),
-            ("OSPlatform", Str),
-            ("IPAddress", Str),
-            ("Port", Int),
-            ("DestinationDeviceName", Str),
-            ("Location", Str),
-            ("ISP", Str),
-            ("AdditionalFields", Dynamic),
-            ("ReportId", Long),
-        ],
-        "EmailEvents" => &[
-            ("Timestamp", Dt),
-            ("NetworkMessageId", Str),
-            ("InternetMessageId", Str),
-            ("SenderMailFromAddress", Str),
-            ("SenderFromAddress", Str),
-            ("SenderDisplayName", Str),
-            ("SenderFromDomain", Str),
-            ("SenderIPv4", Str),
-            ("RecipientEmailAddress", Str),
-            ("RecipientObjectId", Str),
-            ("Subject", Str),
-            ("EmailDirection", Str),
-            ("DeliveryAction", Str),
-            ("DeliveryLocation", Str),
-            ("ThreatTypes", Str),
-            ("DetectionMethods", Str),
-            ("AttachmentCount", Int),
-            ("UrlCount", Int),
-            ("EmailLanguage", Str),
-            ("ReportId", Long),
-        ],
-        _ => return None,
-    };
-    Some(schema(cols))
+/// Every table the sample holds: the schema's, in name order.
+pub fn sample_table_names() -> impl Iterator<Item = &'static str> {
+    defender_schema::table_names()
 }
 
 #[cfg(test)]
@@ -230,14 +30,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_listed_table_has_its_columns_and_timestamp() {
-        for table in crate::data::SAMPLE_TABLES {
-            let columns = sample_schema(table).expect(table);
-            assert!(
-                columns.iter().any(|(n, t)| n == "Timestamp" && *t == Dt),
-                "{table}"
-            );
+    fn every_schema_table_has_its_documented_columns_and_types() {
+        for name in sample_table_names() {
+            let documented = &defender_schema::table(name).expect(name).columns;
+            let columns = sample_schema(name).expect(name);
+            assert_eq!(columns.len(), documented.len(), "{name}");
+            for ((column, ty), (doc_column, doc_ty)) in columns.iter().zip(documented) {
+                assert_eq!(column, doc_column, "{name}");
+                assert_eq!(KqlType::from_kql_name(doc_ty), Some(*ty), "{name}.{column}");
+            }
         }
+        assert!(sample_schema("DeviceProcessEvents").is_some_and(|c| c.len() > 50));
         assert!(sample_schema("NoSuchTable").is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! The Microsoft Defender advanced hunting schema: its tables, which API has each, and their
 //! columns with types, read from `defender_schema.txt` (facts from Microsoft's public schema
-//! reference, named in that file), for the table and column checks of `huntd validate`.
+//! reference, named in that file): the table and column checks of `huntd validate` and the
+//! emulator's sample tables both take their column lists from here.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
