@@ -301,6 +301,36 @@ async fn bench_streams(jobs: usize, instances: usize) {
         .filter(|(j, i)| due(j, i) <= cutoff && !claimed.contains(&(j.as_str(), i.as_str())))
         .count();
     lateness.sort_by(f64::total_cmp);
+    let figures = Figures {
+        ready,
+        idle_cpu,
+        idle_rss,
+        peak_rss,
+        runs: runs.len(),
+        unclaimed,
+    };
+    print_figures((jobs, instances), &figures, observe, &lateness);
+}
+
+/// What one daemon benchmark measured besides the lateness of its runs.
+struct Figures {
+    ready: Duration,
+    idle_cpu: f64,
+    idle_rss: u64,
+    peak_rss: u64,
+    runs: usize,
+    unclaimed: usize,
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn print_figures(
+    (jobs, instances): (usize, usize),
+    f: &Figures,
+    observe: chrono::TimeDelta,
+    lateness: &[f64],
+) {
+    let (ready, idle_cpu, idle_rss, peak_rss, unclaimed) =
+        (f.ready, f.idle_cpu, f.idle_rss, f.peak_rss, f.unclaimed);
     println!(
         "bench: {} streams ({jobs} jobs x {instances} instances), one node, SQLite, fake API on loopback",
         jobs * instances
@@ -312,7 +342,7 @@ async fn bench_streams(jobs: usize, instances: usize) {
     );
     println!(
         "  peak RSS (VmHWM) after {} runs: {:.1} MB",
-        runs.len(),
+        f.runs,
         peak_rss as f64 / 1024.0
     );
     println!(
@@ -320,8 +350,8 @@ async fn bench_streams(jobs: usize, instances: usize) {
          p50 {:.3} s, p99 {:.3} s, max {:.3} s",
         observe.num_seconds(),
         lateness.len() + unclaimed,
-        percentile(&lateness, 0.5),
-        percentile(&lateness, 0.99),
+        percentile(lateness, 0.5),
+        percentile(lateness, 0.99),
         lateness.last().copied().unwrap_or(f64::NAN)
     );
 }

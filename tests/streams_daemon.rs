@@ -151,8 +151,13 @@ async fn each_instance_of_a_job_is_a_stream_of_its_own_and_a_broken_tenant_holds
     assert!(history_text.contains("Fabrikam"), "{history_text}");
     assert!(!history_text.contains("Contoso") && !history_text.contains("Broken"));
 
+    once_hunts_each_instance_or_the_one_named(dir.path()).await;
+}
+
+/// `once` without `--instance` runs each instance and says how each went; with it, one.
+async fn once_hunts_each_instance_or_the_one_named(dir: &Path) {
     // `once` without --instance runs each instance and says how each went.
-    let once = huntd(dir.path(), &["once", "logons", "--start", "1h"]).await;
+    let once = huntd(dir, &["once", "logons", "--start", "1h"]).await;
     let once_text = text(&once);
     assert_eq!(once.status.code(), Some(3), "{once_text}");
     for instance in ["Broken", "Contoso", "Fabrikam"] {
@@ -166,12 +171,12 @@ async fn each_instance_of_a_job_is_a_stream_of_its_own_and_a_broken_tenant_holds
         "{once_text}"
     );
     let one = huntd(
-        dir.path(),
+        dir,
         &["once", "logons", "--start", "1h", "--instance", "Contoso"],
     )
     .await;
     assert!(one.status.success(), "{}", text(&one));
-    let wrong = huntd(dir.path(), &["once", "logons", "--instance", "Nowhere"]).await;
+    let wrong = huntd(dir, &["once", "logons", "--instance", "Nowhere"]).await;
     assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
     assert!(text(&wrong).contains("hunts Broken, Contoso, Fabrikam, not `Nowhere`"));
 }

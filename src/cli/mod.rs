@@ -21,7 +21,7 @@ mod shared;
 mod status;
 mod test;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
@@ -364,6 +364,45 @@ pub fn main() -> ExitCode {
     })
 }
 
+/// Runs one of the commands that read the stored records.
+fn records_command(config: Option<&Path>, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Migrate => records::migrate(config),
+        Command::History {
+            job,
+            instance,
+            status,
+            since,
+            limit,
+            format,
+        } => {
+            let options = report::HistoryOptions {
+                job,
+                instance,
+                status,
+                since,
+                limit: Some(limit),
+            };
+            records::history(config, options, format)
+        }
+        Command::Findings {
+            job,
+            instance,
+            new_since,
+            format,
+        } => {
+            let options = report::FindingsOptions {
+                job,
+                instance,
+                new_since,
+            };
+            records::findings(config, options, format)
+        }
+        Command::Prune { batch_size } => records::prune(config, batch_size),
+        _ => unreachable!("dispatch hands on only the records commands"),
+    }
+}
+
 /// Runs the parsed command.
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config.as_deref();
@@ -415,38 +454,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 gaps_only,
             },
         ),
-        Command::Migrate => records::migrate(config),
-        Command::History {
-            job,
-            instance,
-            status,
-            since,
-            limit,
-            format,
-        } => {
-            let options = report::HistoryOptions {
-                job,
-                instance,
-                status,
-                since,
-                limit: Some(limit),
-            };
-            records::history(config, options, format)
-        }
-        Command::Findings {
-            job,
-            instance,
-            new_since,
-            format,
-        } => {
-            let options = report::FindingsOptions {
-                job,
-                instance,
-                new_since,
-            };
-            records::findings(config, options, format)
-        }
-        Command::Prune { batch_size } => records::prune(config, batch_size),
+        command @ (Command::Migrate
+        | Command::History { .. }
+        | Command::Findings { .. }
+        | Command::Prune { .. }) => records_command(config, command),
         Command::Deliveries(args) => deliveries::deliveries(config, args),
         Command::NotifyTest { ref output } => deliveries::notify_test(config, output),
         Command::Token {

@@ -88,72 +88,93 @@ pub fn once(config: Option<&Path>, args: &OnceArgs<'_>) -> anyhow::Result<ExitCo
         }
         return Ok(ExitCode::SUCCESS);
     }
-    runtime()?.block_on(async {
-        let tokens: Arc<dyn TokenSource> = Arc::new(tokens_for(&mut config, None).await?);
-        let hunter = Hunter::new(
-            tokens,
-            daemon::spooling_in(&config, HunterOptions::default()),
-        );
-        let cancel = cancel_on_ctrl_c();
-        let mut failed = 0;
-        for name in &instances {
-            let instance = match find_instance(&config, name) {
-                Ok(instance) => instance,
-                Err(code) => return Ok(code),
-            };
-            eprintln!("running `{}` on {name} for {start} .. {end}", job.name);
-            if instances.len() > 1 {
-                println!("== instance {name}");
-            }
-            match hunter
-                .run(instance, job.environment, &query, window, &cancel)
-                .await
-            {
-                Ok(outcome) => {
-                    let mut out = std::io::stdout().lock();
-                    let result = &outcome.result;
-                    if let Some(format) = args.output {
-                        let all = result.rows.to_vec()?;
-                        rows::write_rows(&mut out, format, &result.columns, &all)?;
-                    } else {
-                        rows::write_summary(&mut out, &outcome)?;
-                        let first = result
-                            .rows
-                            .iter()
-                            .take(20)
-                            .collect::<std::io::Result<Vec<_>>>()?;
-                        rows::write_table(&mut out, &result.columns, &first, Some(20))?;
-                    }
-                }
-                Err(e) => {
-                    failed += 1;
-                    let on = if instances.len() > 1 {
-                        format!(" on {name}")
-                    } else {
-                        String::new()
-                    };
-                    eprintln!("error{on} ({}): {e}", e.class.as_str());
-                    if let Some(id) = e.client_request_id {
-                        eprintln!("client-request-id: {id}");
-                    }
-                }
-            }
-            if cancel.is_cancelled() {
-                break;
-            }
-        }
+    let window = ((start, end), window);
+    runtime()?.block_on(hunt_each(
+        &mut config,
+        job,
+        &instances,
+        &query,
+        window,
+        args.output,
+    ))
+}
+
+/// A window's start and end.
+type Window = (DateTime<Utc>, DateTime<Utc>);
+
+/// Hunts `query` on each instance in turn, printing what each answered; exit 3 when any failed.
+async fn hunt_each(
+    config: &mut Config,
+    job: &Job,
+    instances: &[String],
+    query: &str,
+    ((start, end), window): (Window, Option<Window>),
+    output: Option<RowFormat>,
+) -> anyhow::Result<ExitCode> {
+    let tokens: Arc<dyn TokenSource> = Arc::new(tokens_for(config, None).await?);
+    let hunter = Hunter::new(
+        tokens,
+        daemon::spooling_in(config, HunterOptions::default()),
+    );
+    let cancel = cancel_on_ctrl_c();
+    let mut failed = 0;
+    for name in instances {
+        let instance = match find_instance(config, name) {
+            Ok(instance) => instance,
+            Err(code) => return Ok(code),
+        };
+        eprintln!("running `{}` on {name} for {start} .. {end}", job.name);
         if instances.len() > 1 {
-            eprintln!(
-                "{} of {} instances hunted, {failed} failed",
-                instances.len() - failed,
-                instances.len()
-            );
+            println!("== instance {name}");
         }
-        Ok(if failed == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(EXIT_RUNTIME)
-        })
+        match hunter
+            .run(instance, job.environment, query, window, &cancel)
+            .await
+        {
+            Ok(outcome) => {
+                let mut out = std::io::stdout().lock();
+                let result = &outcome.result;
+                if let Some(format) = output {
+                    let all = result.rows.to_vec()?;
+                    rows::write_rows(&mut out, format, &result.columns, &all)?;
+                } else {
+                    rows::write_summary(&mut out, &outcome)?;
+                    let first = result
+                        .rows
+                        .iter()
+                        .take(20)
+                        .collect::<std::io::Result<Vec<_>>>()?;
+                    rows::write_table(&mut out, &result.columns, &first, Some(20))?;
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                let on = if instances.len() > 1 {
+                    format!(" on {name}")
+                } else {
+                    String::new()
+                };
+                eprintln!("error{on} ({}): {e}", e.class.as_str());
+                if let Some(id) = e.client_request_id {
+                    eprintln!("client-request-id: {id}");
+                }
+            }
+        }
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    if instances.len() > 1 {
+        eprintln!(
+            "{} of {} instances hunted, {failed} failed",
+            instances.len() - failed,
+            instances.len()
+        );
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_RUNTIME)
     })
 }
 

@@ -286,6 +286,17 @@ pub fn call(f: Func, args: &[Value]) -> Value {
         Func::ExtractJson => extract_json(&to_text(&args[0]), &args[1], args.get(2)),
         Func::ParseUrl => parse_url(&to_text(&args[0])),
         Func::UrlDecode => url_decode(&to_text(&args[0])).map_or(Value::Null, |s| Value::str(&s)),
+        other => call_calendar_and_text(other, args),
+    }
+}
+
+/// The calendar, text and number functions [`call`] hands on.
+fn call_calendar_and_text(f: Func, args: &[Value]) -> Value {
+    let arg = |i: usize| {
+        args.get(i)
+            .map_or(Cow::Owned(Value::Null), Value::scalarize)
+    };
+    match f {
         Func::DatetimeDiff => calendar::diff(&to_text(&args[0]), &arg(1), &arg(2)),
         Func::DatetimeAdd => calendar::add(&to_text(&args[0]), &arg(1), &arg(2)),
         Func::StartOf(unit) => calendar::start_of(unit, &arg(0)),
@@ -307,6 +318,7 @@ pub fn call(f: Func, args: &[Value]) -> Value {
         Func::Pack => pack(args),
         Func::IndexOf => index_of(&to_text(&args[0]), &to_text(&args[1])),
         Func::MinOf | Func::MaxOf => extreme_of(f == Func::MaxOf, args),
+        _ => Value::Null,
     }
 }
 

@@ -284,22 +284,7 @@ impl Parser<'_> {
                 })?;
                 OpKind::ProjectRename(pairs)
             }
-            "summarize" => {
-                self.skip_hints();
-                let mut aggs = Vec::new();
-                if !self.is_word("by") {
-                    aggs = self.comma_list(Self::aggregate)?;
-                }
-                let by = if self.eat_word("by") {
-                    self.named_list()?
-                } else {
-                    Vec::new()
-                };
-                if aggs.is_empty() && by.is_empty() {
-                    return Err(self.err_here("an aggregate or 'by'"));
-                }
-                OpKind::Summarize { aggs, by }
-            }
+            "summarize" => self.summarize()?,
             "take" | "limit" => OpKind::Take(self.expr()?),
             "top" => {
                 let n = self.expr()?;
@@ -330,20 +315,7 @@ impl Parser<'_> {
             "join" => self.join()?,
             "parse" | "parse-where" => self.parse_operator(word == "parse")?,
             "evaluate" => self.evaluate()?,
-            "lookup" => match self.join_with_default(JoinKind::LeftOuter)? {
-                OpKind::Join {
-                    kind: kind @ (JoinKind::LeftOuter | JoinKind::Inner),
-                    right,
-                    on,
-                } => OpKind::Lookup { kind, right, on },
-                _ => {
-                    return Err(KqlError::new(
-                        "'lookup' takes kind=leftouter or kind=inner".to_string(),
-                        self.src,
-                        pos,
-                    ));
-                }
-            },
+            "lookup" => self.lookup(pos)?,
             "mv-expand" | "mvexpand" => self.mv_expand()?,
             "serialize" => {
                 if matches!(self.peek(), Tok::Eof | Tok::Sym("|" | ";" | ")")) {
@@ -456,6 +428,40 @@ impl Parser<'_> {
             }
         }
         false
+    }
+
+    /// `summarize`'s aggregates and `by` keys, after its name.
+    fn summarize(&mut self) -> Result<OpKind, KqlError> {
+        self.skip_hints();
+        let mut aggs = Vec::new();
+        if !self.is_word("by") {
+            aggs = self.comma_list(Self::aggregate)?;
+        }
+        let by = if self.eat_word("by") {
+            self.named_list()?
+        } else {
+            Vec::new()
+        };
+        if aggs.is_empty() && by.is_empty() {
+            return Err(self.err_here("an aggregate or 'by'"));
+        }
+        Ok(OpKind::Summarize { aggs, by })
+    }
+
+    /// `lookup`, after its name at `pos`: a join of kind leftouter (the default) or inner.
+    fn lookup(&mut self, pos: usize) -> Result<OpKind, KqlError> {
+        match self.join_with_default(JoinKind::LeftOuter)? {
+            OpKind::Join {
+                kind: kind @ (JoinKind::LeftOuter | JoinKind::Inner),
+                right,
+                on,
+            } => Ok(OpKind::Lookup { kind, right, on }),
+            _ => Err(KqlError::new(
+                "'lookup' takes kind=leftouter or kind=inner".to_string(),
+                self.src,
+                pos,
+            )),
+        }
     }
 
     /// `evaluate` and its plugin: `bag_unpack(Bag [, 'prefix'])`; other plugins are named.
