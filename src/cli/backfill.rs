@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::shared::{
-    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, load_with_job, runtime, tokens_for,
+    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, chosen_instances, load_with_job, runtime,
+    tokens_for,
 };
 use crate::auth::TokenSource;
 use crate::daemon::{self, backfill as plan};
@@ -40,7 +41,7 @@ pub fn backfill(config: Option<&Path>, args: &BackfillArgs<'_>) -> anyhow::Resul
         Err(code) => return Ok(code),
     };
     let job = &jobs[at];
-    let instances = match super::once::chosen_instances(job, args.instance) {
+    let instances = match chosen_instances(job, args.instance) {
         Ok(instances) => instances,
         Err(code) => return Ok(code),
     };

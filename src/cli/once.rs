@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use super::records::{HistoryFormat, write_history};
 use super::rows::{self, RowFormat};
 use super::shared::{
-    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, find_instance, load_with_job, runtime, tokens_for,
+    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, chosen_instances, find_instance, load_with_job,
+    runtime, tokens_for,
 };
 use crate::auth::TokenSource;
 use crate::config::Config;
@@ -176,23 +177,6 @@ async fn hunt_each(
     } else {
         ExitCode::from(EXIT_RUNTIME)
     })
-}
-
-/// The instances a command on `job` acts on: the one `--instance` names (which the job must
-/// hunt), else all of the job's.
-pub fn chosen_instances(job: &Job, only: Option<&str>) -> Result<Vec<String>, ExitCode> {
-    match only {
-        None => Ok(job.instances.clone()),
-        Some(name) if job.instances.iter().any(|i| i == name) => Ok(vec![name.to_string()]),
-        Some(name) => {
-            eprintln!(
-                "error: `{}` hunts {}, not `{name}`",
-                job.name,
-                job.instances.join(", ")
-            );
-            Err(ExitCode::from(super::shared::EXIT_INVALID))
-        }
-    }
 }
 
 /// `huntd once --store`: on each instance, one run claimed, hunted and committed like a

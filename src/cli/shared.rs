@@ -119,3 +119,20 @@ pub fn cancel_on_ctrl_c() -> CancellationToken {
     });
     cancel
 }
+
+/// The instances a command on `job` acts on: the one `--instance` names (which the job must
+/// hunt), else all of the job's.
+pub fn chosen_instances(job: &Job, only: Option<&str>) -> Result<Vec<String>, ExitCode> {
+    match only {
+        None => Ok(job.instances.clone()),
+        Some(name) if job.instances.iter().any(|i| i == name) => Ok(vec![name.to_string()]),
+        Some(name) => {
+            eprintln!(
+                "error: `{}` hunts {}, not `{name}`",
+                job.name,
+                job.instances.join(", ")
+            );
+            Err(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}

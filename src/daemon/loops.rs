@@ -61,7 +61,7 @@ impl Loops {
                 continue;
             }
             let (streams, record) = JobSpec::streams(job, usable, config.daemon.splay);
-            records.push(record);
+            let starting = specs.len();
             for spec in streams {
                 let key = stream_key(&spec);
                 if let Some(handle) = old.remove(&key) {
@@ -74,6 +74,11 @@ impl Loops {
                     old.insert(key, handle);
                 }
                 specs.push(spec);
+            }
+            // Only a job with a new or changed stream is registered again: a reload of
+            // thousands of unchanged jobs writes nothing.
+            if specs.len() > starting {
+                records.push(record);
             }
         }
         for handle in old.values() {
