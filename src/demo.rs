@@ -101,11 +101,14 @@ pub enum Event<'a> {
 /// Receives the demo's [`Event`]s; an error stops the demo.
 pub type Sink<'s> = dyn FnMut(Event<'_>) -> std::io::Result<()> + Send + 's;
 
-/// One job's runs in the summary; runs still in flight at the cut-off are left out.
+/// One stream's runs (a job on one of its instances) in the summary; runs still in flight at
+/// the cut-off are left out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobTally {
     /// The job.
     pub name: String,
+    /// The instance it hunted.
+    pub instance: String,
     /// Finished runs.
     pub runs: usize,
     /// Of those, succeeded.
@@ -121,7 +124,7 @@ pub struct JobTally {
 /// What the demo did, for its closing summary.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    /// Each job's runs, in job order.
+    /// Each stream's runs, in job order, then instance order.
     pub jobs: Vec<JobTally>,
     /// Up to two findings, as examples.
     pub findings: Vec<FindingRecord>,
@@ -309,12 +312,16 @@ async fn follow(
 
 /// Runs per job, two findings, and the view to suggest.
 async fn summarize(store: &dyn Store, runs: &[RunRecord], jobs: &[jobs::Job]) -> Result<Summary> {
-    let tallies = jobs
+    let streams = jobs
         .iter()
-        .map(|job| {
+        .flat_map(|job| job.instances.iter().map(move |instance| (job, instance)));
+    let tallies = streams
+        .map(|(job, instance)| {
             let mine: Vec<&RunRecord> = runs
                 .iter()
-                .filter(|r| r.job == job.name && r.status != RunStatus::Running)
+                .filter(|r| {
+                    r.job == job.name && r.instance == *instance && r.status != RunStatus::Running
+                })
                 .collect();
             let durations: Vec<i64> = mine.iter().filter_map(|r| r.duration_ms).collect();
             let avg_ms = if durations.is_empty() {
@@ -324,6 +331,7 @@ async fn summarize(store: &dyn Store, runs: &[RunRecord], jobs: &[jobs::Job]) ->
             };
             JobTally {
                 name: job.name.clone(),
+                instance: instance.clone(),
                 runs: mine.len(),
                 succeeded: mine
                     .iter()

@@ -23,25 +23,38 @@ fn demo_runs_the_built_in_jobs_from_an_empty_folder_notifies_their_findings_and_
     );
     assert!(text.contains("from the built-in examples"), "{text}");
 
-    let summary = text.split("runs by job:").nth(1).expect("a summary table");
-    let jobs: Vec<&str> = summary
+    let summary = text
+        .split("runs by job and instance:")
+        .nth(1)
+        .expect("a summary table");
+    let streams: Vec<&str> = summary
         .lines()
         .skip(2)
         .take_while(|line| !line.trim().is_empty())
         .collect();
-    assert!(jobs.len() >= 5, "{text}");
-    for line in jobs {
-        // JOB RUNS SUCCEEDED ROWS NEW AVG_MS
+    assert!(streams.len() >= 6, "{text}");
+    // `encoded-powershell` says `instances: all`: a stream on each of the demo's two instances.
+    for instance in ["Contoso", "Fabrikam"] {
+        assert!(
+            streams
+                .iter()
+                .any(|line| line.trim_start().starts_with("encoded-powershell")
+                    && line.split_whitespace().nth(1) == Some(instance)),
+            "encoded-powershell runs on {instance}: {text}"
+        );
+    }
+    for line in streams {
+        // JOB INSTANCE RUNS SUCCEEDED ROWS NEW AVG_MS
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let number = |i: usize| fields[i].parse::<u64>().expect("a number");
+        let number = |i: usize| fields[i + 1].parse::<u64>().expect("a number");
         assert!(
             number(1) >= 2,
-            "every job runs more than once: {line}\n{text}"
+            "every stream runs more than once: {line}\n{text}"
         );
         assert_eq!(number(1), number(2), "every run succeeds: {line}\n{text}");
         assert!(
             number(3) > 0,
-            "every job finds its planted rows: {line}\n{text}"
+            "every stream finds its planted rows: {line}\n{text}"
         );
         assert!(
             number(4) <= number(3),
@@ -49,22 +62,22 @@ fn demo_runs_the_built_in_jobs_from_an_empty_folder_notifies_their_findings_and_
         );
     }
 
-    // Run lines: "  JOB STATUS N rows N new  window ..."; a job's later runs hunt only the
-    // seconds since its last, so new rows there came from the emulator's live feed.
-    let mut runs: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    // Run lines: "  JOB INSTANCE STATUS N rows N new  window ..."; a stream's later runs hunt
+    // only the seconds since its last, so new rows there came from the emulator's live feed.
+    let mut runs: BTreeMap<(&str, &str), Vec<u64>> = BTreeMap::new();
     for line in text.lines().filter(|line| line.contains(" new  window ")) {
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let new = fields[4].parse::<u64>().expect("new rows");
-        runs.entry(fields[0]).or_default().push(new);
+        let new = fields[5].parse::<u64>().expect("new rows");
+        runs.entry((fields[0], fields[1])).or_default().push(new);
     }
-    let finding_later: Vec<&&str> = runs
+    let finding_later: Vec<&(&str, &str)> = runs
         .iter()
         .filter(|(_, news)| news.iter().skip(1).any(|&n| n > 0))
         .map(|(job, _)| job)
         .collect();
     assert!(
         finding_later.len() >= 2,
-        "at least two jobs find new rows after their first run: {finding_later:?}\n{text}"
+        "at least two streams find new rows after their first run: {finding_later:?}\n{text}"
     );
     // Every job notifies the emulator's webhook, which checks the signature before it says so.
     let notified = text

@@ -59,8 +59,9 @@ fn print_event(out: &mut impl Write, options: &Options, event: &Event<'_>) -> st
         ),
         Event::RunFinished(run) => writeln!(
             out,
-            "  {:<20} {:<10} {:>5} rows {:>4} new  window {} .. {}",
+            "  {:<20} {:<9} {:<10} {:>5} rows {:>4} new  window {} .. {}",
             run.job,
+            run.instance,
             run.status.as_str(),
             run.row_count.unwrap_or(0),
             run.new_row_count.unwrap_or(0),
@@ -82,25 +83,25 @@ fn print_summary(
     options: &Options,
     summary: &Summary,
 ) -> std::io::Result<()> {
-    writeln!(out, "\nruns by job:")?;
+    writeln!(out, "\nruns by job and instance:")?;
     writeln!(
         out,
-        "  {:<20} {:>4} {:>9} {:>6} {:>7} {:>9}",
-        "JOB", "RUNS", "SUCCEEDED", "ROWS", "NEW", "AVG MS"
+        "  {:<20} {:<9} {:>4} {:>9} {:>6} {:>7} {:>9}",
+        "JOB", "INSTANCE", "RUNS", "SUCCEEDED", "ROWS", "NEW", "AVG MS"
     )?;
     for job in &summary.jobs {
         writeln!(
             out,
-            "  {:<20} {:>4} {:>9} {:>6} {:>7} {:>9}",
-            job.name, job.runs, job.succeeded, job.rows, job.new_rows, job.avg_ms,
+            "  {:<20} {:<9} {:>4} {:>9} {:>6} {:>7} {:>9}",
+            job.name, job.instance, job.runs, job.succeeded, job.rows, job.new_rows, job.avg_ms,
         )?;
     }
     writeln!(out, "\ntwo findings:")?;
     for finding in &summary.findings {
         writeln!(
             out,
-            "  [{}] seen {}x: {}",
-            finding.job, finding.times_seen, finding.data
+            "  [{} on {}] seen {}x: {}",
+            finding.job, finding.instance, finding.times_seen, finding.data
         )?;
     }
     let db = options.database.display();
@@ -112,8 +113,8 @@ fn print_summary(
     )?;
     writeln!(
         out,
-        "  sqlite3 -header -column {db} \"select job, count(*) as findings, max(last_seen_at) \
-         as last_seen from hunt_findings group by job\""
+        "  sqlite3 -header -column {db} \"select job, instance, count(*) as findings, \
+         max(last_seen_at) as last_seen from hunt_findings group by job, instance\""
     )?;
     writeln!(
         out,
