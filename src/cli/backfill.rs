@@ -10,8 +10,7 @@ use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::shared::{
-    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, chosen_instances, load_with_job, runtime,
-    tokens_for,
+    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, load_with_job, runtime, tokens_for,
 };
 use crate::auth::TokenSource;
 use crate::daemon::{self, backfill as plan};
@@ -36,15 +35,11 @@ pub struct BackfillArgs<'a> {
 
 /// Runs `huntd backfill`.
 pub fn backfill(config: Option<&Path>, args: &BackfillArgs<'_>) -> anyhow::Result<ExitCode> {
-    let (mut config, jobs, at) = match load_with_job(config, args.job) {
+    let (mut config, job, instances) = match load_with_job(config, args.job, args.instance) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let job = &jobs[at];
-    let instances = match chosen_instances(job, args.instance) {
-        Ok(instances) => instances,
-        Err(code) => return Ok(code),
-    };
+    let job = &job;
     let now = Utc::now();
     let to = args
         .to

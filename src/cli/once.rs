@@ -10,8 +10,7 @@ use chrono::{DateTime, Utc};
 use super::records::{HistoryFormat, write_history};
 use super::rows::{self, RowFormat};
 use super::shared::{
-    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, chosen_instances, find_instance, load_with_job,
-    runtime, tokens_for,
+    EXIT_RUNTIME, EXIT_USAGE, cancel_on_ctrl_c, find_instance, load_with_job, runtime, tokens_for,
 };
 use crate::auth::TokenSource;
 use crate::config::Config;
@@ -42,15 +41,11 @@ pub struct OnceArgs<'a> {
 /// Runs `huntd once`: on the job's one instance, the one `--instance` names, or each of its
 /// instances in turn with a summary per instance.
 pub fn once(config: Option<&Path>, args: &OnceArgs<'_>) -> anyhow::Result<ExitCode> {
-    let (mut config, jobs, at) = match load_with_job(config, args.job) {
+    let (mut config, job, instances) = match load_with_job(config, args.job, args.instance) {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
-    let job = &jobs[at];
-    let instances = match chosen_instances(job, args.instance) {
-        Ok(instances) => instances,
-        Err(code) => return Ok(code),
-    };
+    let job = &job;
     if instances.len() > 1 && args.output.is_some() {
         eprintln!(
             "error: `{}` hunts {} instances: --output prints one instance's rows; add --instance",

@@ -65,13 +65,15 @@ pub fn find_instance<'a>(config: &'a Config, name: &str) -> Result<&'a Instance,
     })
 }
 
-/// The valid config and jobs with credentials, and the index of the job named `name`; or the
-/// exit code after the diagnostics or a did-you-mean were printed.
+/// The valid config with credentials, the job named `name`, and the instances the command acts
+/// on (the one `only` names, else all of the job's); or the exit code after the diagnostics or a did-you-mean were
+/// printed.
 pub fn load_with_job(
     config: Option<&Path>,
     name: &str,
-) -> Result<(Config, Vec<Job>, usize), ExitCode> {
-    let (config, jobs) = valid(Loaded::locate(config, Scope::Credentials))?;
+    only: Option<&str>,
+) -> Result<(Config, Job, Vec<String>), ExitCode> {
+    let (config, mut jobs) = valid(Loaded::locate(config, Scope::Credentials))?;
     let at = jobs.iter().position(|j| j.name == name).ok_or_else(|| {
         let hint = did_you_mean(name, jobs.iter().map(|j| j.name.as_str()))
             .map(|s| format!(" (did you mean `{s}`?)"))
@@ -79,7 +81,9 @@ pub fn load_with_job(
         eprintln!("error: no job named `{name}`{hint}");
         ExitCode::from(EXIT_INVALID)
     })?;
-    Ok((config, jobs, at))
+    let job = jobs.swap_remove(at);
+    let instances = chosen_instances(&job, only)?;
+    Ok((config, job, instances))
 }
 
 /// Opens (and migrates) the configured database; says on stderr why when it cannot.
@@ -122,7 +126,7 @@ pub fn cancel_on_ctrl_c() -> CancellationToken {
 
 /// The instances a command on `job` acts on: the one `--instance` names (which the job must
 /// hunt), else all of the job's.
-pub fn chosen_instances(job: &Job, only: Option<&str>) -> Result<Vec<String>, ExitCode> {
+fn chosen_instances(job: &Job, only: Option<&str>) -> Result<Vec<String>, ExitCode> {
     match only {
         None => Ok(job.instances.clone()),
         Some(name) if job.instances.iter().any(|i| i == name) => Ok(vec![name.to_string()]),
