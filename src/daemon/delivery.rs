@@ -280,39 +280,18 @@ mod tests {
             DeliveryOutcome::Retry { at, .. } => (at - now).num_seconds(),
             other => panic!("expected a retry, got {other:?}"),
         };
-        assert_eq!(
-            at(next_step(
-                &delivery(1, now),
+        // Doubling from one second, capped at five minutes.
+        for (attempts, seconds) in [(1, 1), (4, 8), (30, 300)] {
+            let step = next_step(
+                &delivery(attempts, now),
                 &transient,
                 "x",
                 now,
                 day,
-                &ceiling
-            )),
-            1
-        );
-        assert_eq!(
-            at(next_step(
-                &delivery(4, now),
-                &transient,
-                "x",
-                now,
-                day,
-                &ceiling
-            )),
-            8
-        );
-        assert_eq!(
-            at(next_step(
-                &delivery(30, now),
-                &transient,
-                "x",
-                now,
-                day,
-                &ceiling
-            )),
-            300
-        );
+                &ceiling,
+            );
+            assert_eq!(at(step), seconds, "after {attempts} attempts");
+        }
         let slow = SendError {
             retry_after: Some(Duration::from_secs(120)),
             ..transient.clone()

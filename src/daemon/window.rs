@@ -316,103 +316,62 @@ mod tests {
         }
     }
 
+    /// A time of the day the tests plan on, `"HH:MM"`.
+    fn at(hh_mm: &str) -> DateTime<Utc> {
+        t(&format!("2024-03-10T{hh_mm}:00Z"))
+    }
+
     fn run(slot: &str, start: &str, end: &str) -> PlannedRun {
         PlannedRun {
-            slot_at: t(slot),
-            start: t(start),
-            end: t(end),
+            slot_at: at(slot),
+            start: at(start),
+            end: at(end),
         }
+    }
+
+    /// The plan for the 12:00 slot at 12:00, coverage ending at `covered` and `missed` slots
+    /// (`"HH:MM"`) before it.
+    fn plan_noon(s: &WindowSettings, covered: Option<&str>, missed: &[&str]) -> Plan {
+        let missed: Vec<DateTime<Utc>> = missed.iter().map(|m| at(m)).collect();
+        plan(s, covered.map(t), &missed, at("12:00"), at("12:00"))
     }
 
     const NOW: &str = "2024-03-10T12:00:00Z";
 
     #[test]
     fn first_run_window_is_lookback_ending_delay_before_the_slot() {
-        let plan = plan(
-            &settings(CatchUp::All),
-            None,
-            &[],
-            t("2024-03-10T12:00:00Z"),
-            t(NOW),
-        );
-        assert_eq!(
-            plan.runs,
-            [run(
-                "2024-03-10T12:00:00Z",
-                "2024-03-10T10:55:00Z",
-                "2024-03-10T11:55:00Z"
-            )]
-        );
+        let plan = plan_noon(&settings(CatchUp::All), None, &[]);
+        assert_eq!(plan.runs, [run("12:00", "10:55", "11:55")]);
         assert!(plan.gaps.is_empty());
     }
 
     #[test]
     fn later_runs_start_at_the_high_water_mark_so_failed_runs_are_made_good() {
-        let plan = plan(
-            &settings(CatchUp::All),
-            Some(t("2024-03-10T09:55:00Z")),
-            &[],
-            t("2024-03-10T12:00:00Z"),
-            t(NOW),
-        );
-        assert_eq!(
-            plan.runs,
-            [run(
-                "2024-03-10T12:00:00Z",
-                "2024-03-10T09:55:00Z",
-                "2024-03-10T11:55:00Z"
-            )]
-        );
+        let plan = plan_noon(&settings(CatchUp::All), Some("2024-03-10T09:55:00Z"), &[]);
+        assert_eq!(plan.runs, [run("12:00", "09:55", "11:55")]);
     }
 
     #[test]
     fn catch_up_all_merges_missed_slots_into_one_run_when_they_fit_in_max_window() {
-        let plan = plan(
+        let plan = plan_noon(
             &settings(CatchUp::All),
-            Some(t("2024-03-10T08:55:00Z")),
-            &[t("2024-03-10T10:00:00Z"), t("2024-03-10T11:00:00Z")],
-            t("2024-03-10T12:00:00Z"),
-            t(NOW),
+            Some("2024-03-10T08:55:00Z"),
+            &["10:00", "11:00"],
         );
-        assert_eq!(
-            plan.runs,
-            [run(
-                "2024-03-10T12:00:00Z",
-                "2024-03-10T08:55:00Z",
-                "2024-03-10T11:55:00Z"
-            )]
-        );
+        assert_eq!(plan.runs, [run("12:00", "08:55", "11:55")]);
     }
 
     #[test]
     fn catch_up_all_runs_each_missed_slot_when_max_window_is_one_slot() {
         let mut s = settings(CatchUp::All);
         s.max_window = hours(1);
-        let plan = plan(
-            &s,
-            Some(t("2024-03-10T08:55:00Z")),
-            &[t("2024-03-10T10:00:00Z"), t("2024-03-10T11:00:00Z")],
-            t("2024-03-10T12:00:00Z"),
-            t(NOW),
-        );
+        let plan = plan_noon(&s, Some("2024-03-10T08:55:00Z"), &["10:00", "11:00"]);
         assert_eq!(
             plan.runs,
             [
-                run(
-                    "2024-03-10T10:00:00Z",
-                    "2024-03-10T08:55:00Z",
-                    "2024-03-10T09:55:00Z"
-                ),
-                run(
-                    "2024-03-10T11:00:00Z",
-                    "2024-03-10T09:55:00Z",
-                    "2024-03-10T10:55:00Z"
-                ),
-                run(
-                    "2024-03-10T12:00:00Z",
-                    "2024-03-10T10:55:00Z",
-                    "2024-03-10T11:55:00Z"
-                ),
+                run("10:00", "08:55", "09:55"),
+                run("11:00", "09:55", "10:55"),
+                run("12:00", "10:55", "11:55"),
             ]
         );
     }
@@ -430,21 +389,9 @@ mod tests {
         assert_eq!(
             plan.runs,
             [
-                run(
-                    "2024-03-10T09:00:00Z",
-                    "2024-03-10T06:55:00Z",
-                    "2024-03-10T08:55:00Z"
-                ),
-                run(
-                    "2024-03-10T11:00:00Z",
-                    "2024-03-10T08:55:00Z",
-                    "2024-03-10T10:55:00Z"
-                ),
-                run(
-                    "2024-03-10T12:00:00Z",
-                    "2024-03-10T10:55:00Z",
-                    "2024-03-10T11:55:00Z"
-                ),
+                run("09:00", "06:55", "08:55"),
+                run("11:00", "08:55", "10:55"),
+                run("12:00", "10:55", "11:55"),
             ]
         );
     }
@@ -479,31 +426,13 @@ mod tests {
     fn catch_up_latest_is_one_window_over_the_missed_span_chunked_by_max_window() {
         let mut s = settings(CatchUp::Latest);
         s.max_window = hours(1);
-        let plan = plan(
-            &s,
-            Some(t("2024-03-10T09:25:00Z")),
-            &[t("2024-03-10T10:00:00Z"), t("2024-03-10T11:00:00Z")],
-            t("2024-03-10T12:00:00Z"),
-            t(NOW),
-        );
+        let plan = plan_noon(&s, Some("2024-03-10T09:25:00Z"), &["10:00", "11:00"]);
         assert_eq!(
             plan.runs,
             [
-                run(
-                    "2024-03-10T10:30:00Z",
-                    "2024-03-10T09:25:00Z",
-                    "2024-03-10T10:25:00Z"
-                ),
-                run(
-                    "2024-03-10T11:30:00Z",
-                    "2024-03-10T10:25:00Z",
-                    "2024-03-10T11:25:00Z"
-                ),
-                run(
-                    "2024-03-10T12:00:00Z",
-                    "2024-03-10T11:25:00Z",
-                    "2024-03-10T11:55:00Z"
-                ),
+                run("10:30", "09:25", "10:25"),
+                run("11:30", "10:25", "11:25"),
+                run("12:00", "11:25", "11:55"),
             ]
         );
         assert!(plan.gaps.is_empty());
@@ -511,41 +440,19 @@ mod tests {
 
     #[test]
     fn catch_up_skip_plans_the_missed_span_as_a_skipped_run_and_resumes_from_now() {
-        let plan = plan(
+        let plan = plan_noon(
             &settings(CatchUp::Skip),
-            Some(t("2024-03-10T07:55:00Z")),
-            &[t("2024-03-10T10:00:00Z")],
-            t("2024-03-10T12:00:00Z"),
-            t(NOW),
+            Some("2024-03-10T07:55:00Z"),
+            &["10:00"],
         );
-        assert_eq!(
-            plan.skipped,
-            Some(run(
-                "2024-03-10T11:00:00Z",
-                "2024-03-10T07:55:00Z",
-                "2024-03-10T10:55:00Z"
-            ))
-        );
+        assert_eq!(plan.skipped, Some(run("11:00", "07:55", "10:55")));
         assert!(plan.gaps.is_empty());
-        assert_eq!(
-            plan.runs,
-            [run(
-                "2024-03-10T12:00:00Z",
-                "2024-03-10T10:55:00Z",
-                "2024-03-10T11:55:00Z"
-            )]
-        );
+        assert_eq!(plan.runs, [run("12:00", "10:55", "11:55")]);
     }
 
     #[test]
     fn catch_up_skip_without_missed_slots_still_makes_failed_windows_good() {
-        let plan = plan(
-            &settings(CatchUp::Skip),
-            Some(t("2024-03-10T07:55:00Z")),
-            &[],
-            t("2024-03-10T12:00:00Z"),
-            t(NOW),
-        );
+        let plan = plan_noon(&settings(CatchUp::Skip), Some("2024-03-10T07:55:00Z"), &[]);
         assert!(plan.gaps.is_empty());
         assert_eq!(plan.skipped, None);
         assert_eq!(plan.runs[0].start, t("2024-03-10T07:55:00Z"));
@@ -553,12 +460,10 @@ mod tests {
 
     #[test]
     fn data_older_than_30_days_is_a_gap_with_its_reason_and_the_rest_is_chunked() {
-        let plan = plan(
+        let plan = plan_noon(
             &settings(CatchUp::Latest),
-            Some(t("2024-01-01T00:00:00Z")),
+            Some("2024-01-01T00:00:00Z"),
             &[],
-            t("2024-03-10T12:00:00Z"),
-            t(NOW),
         );
         assert_eq!(
             plan.gaps,
@@ -590,13 +495,7 @@ mod tests {
 
     #[test]
     fn a_slot_whose_window_is_already_covered_plans_nothing() {
-        let plan = plan(
-            &settings(CatchUp::All),
-            Some(t("2024-03-10T11:55:00Z")),
-            &[],
-            t("2024-03-10T12:00:00Z"),
-            t(NOW),
-        );
+        let plan = plan_noon(&settings(CatchUp::All), Some("2024-03-10T11:55:00Z"), &[]);
         assert_eq!(plan, Plan::default());
     }
 
