@@ -9,12 +9,15 @@
 
 mod backend;
 mod connect;
+mod db;
 mod deliveries;
+mod outbox;
 mod pgtext;
 mod postgres;
 mod records;
 pub mod report;
 mod rowhash;
+mod runs;
 mod sqlite;
 pub mod status;
 mod views;

@@ -1,172 +1,55 @@
-//! SQLite's outbox SQL: the deliveries a commit writes, and the [`Deliveries`] methods.
+//! SQLite's outbox SQL, and the [`Deliveries`] methods it runs its own way: a claim under the
+//! write lock, lists bound as JSON arrays. The rest is `outbox`, written once for both backends.
 
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 
 use super::{SqliteStore, ts};
 use crate::store::Result;
-use crate::store::backend::cutoff;
 use crate::store::deliveries::{
-    Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryRow,
-    DeliverySql, DeliveryStatus, OutcomeColumns, RetryTarget, SuppressedMessage, SuppressionScope,
+    Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRow, RetryTarget, in_order,
 };
-use crate::store::records::{FindingRecord, Lease};
+use crate::store::outbox::{self, OutboxSql};
+use crate::store::records::FindingRecord;
 
-/// The columns a [`DeliveryRow`] reads.
-const COLUMNS: &str = "id, output, job, instance, run_id, mode, findings, suppressed, status, attempts, \
-     next_attempt_at, lease_owner, lease_expires_at, last_error, created_at, queued_at, \
-     delivered_at";
-
-/// SQLite's statements for a commit's deliveries, on the committing transaction's connection.
-pub(super) struct Outbox<'c>(pub(super) &'c mut SqliteConnection);
-
-#[async_trait::async_trait]
-impl DeliverySql for Outbox<'_> {
-    /// One plain insert reading the run's new findings from their index (a single statement
-    /// over every route, with the routes as JSON, took ten times as long on SQLite).
-    async fn insert_route(
-        &mut self,
-        lease: &Lease,
-        finished_at: DateTime<Utc>,
-        route: &DeliveryRoute,
-    ) -> Result<()> {
-        let sql = if route.mode == "each" {
-            r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
-                  attempts, next_attempt_at, created_at, queued_at)
-              select ?4, ?1, ?5, ?3, 'each',
-                  json_array(row_hash), 'pending', 0, ?2, ?2, ?2
-              from hunt_finding_state
-              where job = ?1 and instance = ?5 and first_seen_at = ?2 and first_run_id = ?3
-              order by last_row_num, row_hash"
-        } else {
-            r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings, status,
-                  attempts, next_attempt_at, created_at, queued_at)
-              select ?4, ?1, ?5, ?3, 'digest',
-                  (select json_group_array(row_hash order by last_row_num, row_hash)
-                   from hunt_finding_state
-                   where job = ?1 and instance = ?5 and first_seen_at = ?2 and first_run_id = ?3),
-                  'pending', 0, ?2, ?2, ?2"
-        };
-        sqlx::query(sql)
-            .bind(&lease.job)
-            .bind(ts(finished_at))
-            .bind(lease.run_id)
-            .bind(&route.output)
-            .bind(&lease.instance)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(())
-    }
-
-    async fn new_findings(
-        &mut self,
-        lease: &Lease,
-        finished_at: DateTime<Utc>,
-    ) -> Result<Vec<(String, Option<String>)>> {
-        Ok(sqlx::query_as(
-            r"select s.row_hash, r.data from hunt_finding_state s
-              left join hunt_results r on r.run_id = s.last_run_id and r.row_num = s.last_row_num
-              where s.job = ?1 and s.instance = ?4 and s.first_seen_at = ?2 and s.first_run_id = ?3
-              order by s.last_row_num, s.row_hash",
-        )
-        .bind(&lease.job)
-        .bind(ts(finished_at))
-        .bind(lease.run_id)
-        .bind(&lease.instance)
-        .fetch_all(&mut *self.0)
-        .await?)
-    }
-
-    async fn quiet_keys(
-        &mut self,
-        scope: SuppressionScope<'_>,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            r"select key from hunt_suppressions
-              where output = ?1 and job = ?2 and instance = ?3 and quiet_until > ?4",
-        )
-        .bind(scope.output)
-        .bind(scope.job)
-        .bind(scope.instance)
-        .bind(ts(at))
-        .fetch_all(&mut *self.0)
-        .await?)
-    }
-
-    async fn carry(&mut self, scope: SuppressionScope<'_>, suppressed: i64) -> Result<()> {
-        sqlx::query(
-            r"insert into hunt_suppressed_counts (output, job, instance, suppressed)
-              values (?1, ?2, ?3, ?4)
-              on conflict (output, job, instance)
-                  do update set suppressed = suppressed + excluded.suppressed",
-        )
-        .bind(scope.output)
-        .bind(scope.job)
-        .bind(scope.instance)
-        .bind(suppressed)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(())
-    }
-
-    async fn take_carried(&mut self, scope: SuppressionScope<'_>) -> Result<i64> {
-        let carried: Option<i64> = sqlx::query_scalar(
-            r"delete from hunt_suppressed_counts where output = ?1 and job = ?2 and instance = ?3
-              returning suppressed",
-        )
-        .bind(scope.output)
-        .bind(scope.job)
-        .bind(scope.instance)
-        .fetch_optional(&mut *self.0)
-        .await?;
-        Ok(carried.unwrap_or(0))
-    }
-
-    async fn make_quiet(
-        &mut self,
-        scope: SuppressionScope<'_>,
-        keys: &[String],
-        until: DateTime<Utc>,
-    ) -> Result<()> {
-        sqlx::query(
-            r"insert into hunt_suppressions (output, job, instance, key, quiet_until)
-              select ?1, ?2, ?3, value, ?4 from json_each(?5) where true
-              on conflict (output, job, instance, key) do update set quiet_until = excluded.quiet_until",
-        )
-        .bind(scope.output)
-        .bind(scope.job)
-        .bind(scope.instance)
-        .bind(ts(until))
-        .bind(serde_json::to_string(keys)?)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(())
-    }
-
-    async fn insert_delivery(
-        &mut self,
-        scope: SuppressionScope<'_>,
-        message: SuppressedMessage<'_>,
-    ) -> Result<()> {
-        sqlx::query(
-            r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings,
-                  suppressed, status, attempts, next_attempt_at, created_at, queued_at)
-              values (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?8)",
-        )
-        .bind(scope.output)
-        .bind(scope.job)
-        .bind(scope.instance)
-        .bind(message.run_id)
-        .bind(message.mode)
-        .bind(serde_json::to_string(message.findings)?)
-        .bind(message.suppressed)
-        .bind(ts(message.at))
-        .execute(&mut *self.0)
-        .await?;
-        Ok(())
-    }
-}
+/// SQLite's outbox SQL.
+pub(super) const OUTBOX: OutboxSql = OutboxSql {
+    insert_digest: r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings,
+              status, attempts, next_attempt_at, created_at, queued_at)
+          select ?4, ?1, ?5, ?3, 'digest',
+              (select json_group_array(row_hash order by last_row_num, row_hash)
+               from hunt_finding_state
+               where job = ?1 and instance = ?5 and first_seen_at = ?2 and first_run_id = ?3),
+              'pending', 0, ?2, ?2, ?2",
+    insert_each: r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings,
+              status, attempts, next_attempt_at, created_at, queued_at)
+          select ?4, ?1, ?5, ?3, 'each',
+              json_array(row_hash), 'pending', 0, ?2, ?2, ?2
+          from hunt_finding_state
+          where job = ?1 and instance = ?5 and first_seen_at = ?2 and first_run_id = ?3
+          order by last_row_num, row_hash",
+    new_findings: r"select s.row_hash, r.data from hunt_finding_state s
+          left join hunt_results r on r.run_id = s.last_run_id and r.row_num = s.last_row_num
+          where s.job = ?1 and s.instance = ?4 and s.first_seen_at = ?2 and s.first_run_id = ?3
+          order by s.last_row_num, s.row_hash",
+    make_quiet: r"insert into hunt_suppressions (output, job, instance, key, quiet_until)
+          select ?1, ?2, ?3, value, ?4 from json_each(?5) where true
+          on conflict (output, job, instance, key) do update set quiet_until = excluded.quiet_until",
+    insert_delivery: r"insert into hunt_deliveries (output, job, instance, run_id, mode, findings,
+              suppressed, status, attempts, next_attempt_at, created_at, queued_at)
+          values (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?8)",
+    list: r"select id, output, job, instance, run_id, mode, findings, suppressed, status,
+              attempts, next_attempt_at, lease_owner, lease_expires_at, last_error, created_at,
+              queued_at, delivered_at
+          from hunt_deliveries
+          where (?1 is null or status = ?1) and (?2 is null or output = ?2)
+          order by id desc
+          limit coalesce(?3, -1)",
+    retry: r"update hunt_deliveries
+          set status = 'pending', next_attempt_at = ?1, queued_at = ?1,
+              lease_expires_at = null, delivered_at = null
+          where (?2 is null or id = ?2) and (not ?3 or status = 'dead')
+              and (lease_expires_at is null or lease_expires_at < ?1)",
+};
 
 #[async_trait::async_trait]
 impl Deliveries for SqliteStore {
@@ -196,7 +79,7 @@ impl Deliveries for SqliteStore {
         }
         // The write lock from the start: no other node claims between the read and the update.
         let mut tx = self.pool.begin_with("begin immediate").await?;
-        let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
             r"update hunt_deliveries
               set lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1
               where id in (
@@ -212,8 +95,10 @@ impl Deliveries for SqliteStore {
                               and e.id < d.id)
                   order by d.id
                   limit ?5)
-              returning {COLUMNS}"
-        )))
+              returning id, output, job, instance, run_id, mode, findings, suppressed, status,
+                  attempts, next_attempt_at, lease_owner, lease_expires_at, last_error,
+                  created_at, queued_at, delivered_at",
+        )
         .bind(node)
         .bind(ts(until))
         .bind(ts(now))
@@ -222,12 +107,7 @@ impl Deliveries for SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut claimed = rows
-            .into_iter()
-            .map(DeliveryRecord::try_from)
-            .collect::<Result<Vec<_>>>()?;
-        claimed.sort_by_key(|d| d.id);
-        Ok(claimed)
+        outbox::claimed_in_order(rows)
     }
 
     async fn end_delivery(
@@ -235,34 +115,11 @@ impl Deliveries for SqliteStore {
         claimed: &DeliveryRecord,
         outcome: DeliveryOutcome<'_>,
     ) -> Result<bool> {
-        let columns = OutcomeColumns::from(outcome);
-        let done = sqlx::query(
-            r"update hunt_deliveries
-              set status = ?1, delivered_at = ?2, next_attempt_at = coalesce(?3, next_attempt_at),
-                  last_error = ?4, lease_expires_at = null
-              where id = ?5 and lease_owner = ?6 and attempts = ?7 and status = 'pending'",
-        )
-        .bind(columns.status.as_str())
-        .bind(columns.delivered_at.map(ts))
-        .bind(columns.next_attempt_at.map(ts))
-        .bind(columns.last_error)
-        .bind(claimed.id)
-        .bind(claimed.lease_owner.as_deref())
-        .bind(claimed.attempts)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        outbox::end_delivery(&self.pool, claimed, outcome).await
     }
 
     async fn release_deliveries(&self, node: &str) -> Result<u64> {
-        let done = sqlx::query(
-            r"update hunt_deliveries set lease_expires_at = null
-              where lease_owner = ?1 and status = 'pending' and lease_expires_at is not null",
-        )
-        .bind(node)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        outbox::release_deliveries(&self.pool, node).await
     }
 
     async fn findings_by_hash(
@@ -283,75 +140,22 @@ impl Deliveries for SqliteStore {
         .bind(instance)
         .fetch_all(&self.pool)
         .await?;
-        Ok(crate::store::deliveries::in_order(found, hashes))
+        Ok(in_order(found, hashes))
     }
 
     async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>> {
-        let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            r"select {COLUMNS} from hunt_deliveries
-              where (?1 is null or status = ?1) and (?2 is null or output = ?2)
-              order by id desc
-              limit ?3"
-        )))
-        .bind(filter.status.map(DeliveryStatus::as_str))
-        .bind(filter.output.as_deref())
-        .bind(filter.limit.map_or(-1, i64::from))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(DeliveryRecord::try_from).collect()
+        outbox::deliveries(&self.pool, &OUTBOX, filter).await
     }
 
     async fn retry_deliveries(&self, target: RetryTarget, now: DateTime<Utc>) -> Result<u64> {
-        let (id, dead) = match target {
-            RetryTarget::Id(id) => (Some(id), false),
-            RetryTarget::Dead => (None, true),
-        };
-        let done = sqlx::query(
-            r"update hunt_deliveries
-              set status = 'pending', next_attempt_at = ?1, queued_at = ?1,
-                  lease_expires_at = null, delivered_at = null
-              where (?2 is null or id = ?2) and (not ?3 or status = 'dead')
-                  and (lease_expires_at is null or lease_expires_at < ?1)",
-        )
-        .bind(ts(now))
-        .bind(id)
-        .bind(dead)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        outbox::retry_deliveries(&self.pool, &OUTBOX, target, now).await
     }
 
     async fn pending_deliveries(&self) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            r"select output, count(*) from hunt_deliveries where status = 'pending'
-              group by output order by output",
-        )
-        .fetch_all(&self.pool)
-        .await?)
+        outbox::pending_deliveries(&self.pool).await
     }
 
     async fn prune_deliveries(&self, now: DateTime<Utc>) -> Result<u64> {
-        let jobs: Vec<(String, i64)> =
-            sqlx::query_as(r"select name, retention_seconds from hunt_jobs order by name")
-                .fetch_all(&self.pool)
-                .await?;
-        let mut deleted = 0;
-        for (job, retention) in jobs {
-            deleted += sqlx::query(
-                r"delete from hunt_deliveries
-                  where job = ?1 and status <> 'pending' and created_at < ?2",
-            )
-            .bind(&job)
-            .bind(ts(cutoff(now, retention)))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        }
-        // Quiet keys past their span decide nothing any more.
-        sqlx::query(r"delete from hunt_suppressions where quiet_until <= ?1")
-            .bind(ts(now))
-            .execute(&self.pool)
-            .await?;
-        Ok(deleted)
+        outbox::prune_deliveries(&self.pool, now).await
     }
 }
