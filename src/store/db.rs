@@ -3,9 +3,11 @@
 //!
 //! sqlx's generic API wants a bound per value type (`i64: Encode<DB> + Type<DB>`, ...) on every
 //! generic function that binds one, and Rust does not carry such bounds along with `DB`. Here
-//! each is a supertrait of the database type itself ([`Db`], [`Reads`]), which Rust does carry:
-//! a flow says `DB: Db + Reads<ItsRow>` once and binds with [`Statement::arg`]. Each backend
-//! still writes its own SQL; the flows take it as `&'static str`s.
+//! each is a supertrait of the database type itself ([`Db`]), which Rust does carry: a flow
+//! says `DB: Db` once and binds with [`Statement::arg`]. Each backend still writes its own SQL;
+//! the flows take it as `&'static str`s.
+
+use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use sqlx::encode::IsNull;
@@ -15,6 +17,9 @@ use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteQueryResult, SqliteTypeInfo};
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Postgres, Sqlite, Type};
 
 use super::Result;
+use super::deliveries::DeliveryRow;
+use super::records::{FindingRecord, Lease, RunRecord};
+use super::status::{CoverageGap, FailureStreak, InstanceUsage, JobTotals, WindowSpan};
 
 /// A statement of database `DB` with the values bound so far.
 pub(super) type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as Database>::Arguments>;
@@ -58,6 +63,35 @@ impl Encode<'_, Postgres> for At {
     }
 }
 
+/// A list of texts bound as one parameter, the way its backend reads a list: a `text[]` in
+/// PostgreSQL (`= any($1)`), a JSON array in SQLite (`in (select value from json_each(?1))`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Texts<'a>(pub &'a [String]);
+
+impl Type<Sqlite> for Texts<'_> {
+    fn type_info() -> SqliteTypeInfo {
+        <String as Type<Sqlite>>::type_info()
+    }
+}
+
+impl Encode<'_, Sqlite> for Texts<'_> {
+    fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
+        Encode::<Sqlite>::encode(serde_json::to_string(self.0)?, buf)
+    }
+}
+
+impl Type<Postgres> for Texts<'_> {
+    fn type_info() -> PgTypeInfo {
+        <Vec<String> as Type<Postgres>>::type_info()
+    }
+}
+
+impl Encode<'_, Postgres> for Texts<'_> {
+    fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+        Encode::<Postgres>::encode_by_ref(&self.0, buf)
+    }
+}
+
 /// `DB` binds values of type `T`: sqlx's `Encode` and `Type` bounds, stated on the database.
 pub(super) trait Binds<T>: Database {
     /// `query` with `value` bound as its next parameter.
@@ -96,7 +130,10 @@ impl RowsAffected for PgQueryResult {
 /// `DB` runs statements on one of its connections.
 pub(super) trait Runs: Database {
     /// Runs `query`; how many rows it changed.
-    async fn execute(query: Query<'_, Self>, conn: &mut Self::Connection) -> Result<u64>;
+    fn execute(
+        query: Query<'_, Self>,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<u64>> + Send;
 }
 
 impl<DB: Database> Runs for DB
@@ -113,12 +150,15 @@ where
 /// `DB` reads its rows as `T` (a `FromRow` type: a record or a tuple).
 pub(super) trait Reads<T>: Runs {
     /// Every row.
-    async fn fetch_all(query: Query<'_, Self>, conn: &mut Self::Connection) -> Result<Vec<T>>;
-    /// The first row, if any.
-    async fn fetch_optional(
+    fn fetch_all(
         query: Query<'_, Self>,
         conn: &mut Self::Connection,
-    ) -> Result<Option<T>>;
+    ) -> impl Future<Output = Result<Vec<T>>> + Send;
+    /// The first row, if any.
+    fn fetch_optional(
+        query: Query<'_, Self>,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Option<T>>> + Send;
 }
 
 impl<DB: Runs, T> Reads<T> for DB
@@ -145,7 +185,8 @@ where
     }
 }
 
-/// A database the shared flows run on: it binds every value type they pass.
+/// A database the shared flows run on: it binds every value type they pass and reads every row
+/// they read.
 pub(super) trait Db:
     Runs
     + Binds<i64>
@@ -158,6 +199,24 @@ pub(super) trait Db:
     + Binds<String>
     + for<'a> Binds<&'a str>
     + for<'a> Binds<Option<&'a str>>
+    + for<'a> Binds<Texts<'a>>
+    + Reads<Lease>
+    + Reads<RunRecord>
+    + Reads<FindingRecord>
+    + Reads<DeliveryRow>
+    + Reads<JobTotals>
+    + Reads<FailureStreak>
+    + Reads<WindowSpan>
+    + Reads<CoverageGap>
+    + Reads<InstanceUsage>
+    + Reads<(i64, i32, String)>
+    + Reads<(String, i64)>
+    + Reads<(String, Option<String>)>
+    + Reads<(DateTime<Utc>, DateTime<Utc>)>
+    + Reads<(String,)>
+    + Reads<(i64,)>
+    + Reads<(bool,)>
+    + Reads<(Option<DateTime<Utc>>,)>
 {
 }
 
@@ -175,29 +234,27 @@ pub(super) trait Statement<DB: Database>: Sized {
         DB: Binds<T>;
 
     /// Runs the statement; how many rows it changed.
-    async fn run(self, conn: &mut DB::Connection) -> Result<u64>
+    fn run(self, conn: &mut DB::Connection) -> impl Future<Output = Result<u64>> + Send
     where
         DB: Runs;
 
     /// Every row, as `T`.
-    async fn all<T>(self, conn: &mut DB::Connection) -> Result<Vec<T>>
+    fn all<T>(self, conn: &mut DB::Connection) -> impl Future<Output = Result<Vec<T>>> + Send
     where
         DB: Reads<T>;
 
     /// The first row as `T`, if any.
-    async fn optional<T>(self, conn: &mut DB::Connection) -> Result<Option<T>>
+    fn optional<T>(
+        self,
+        conn: &mut DB::Connection,
+    ) -> impl Future<Output = Result<Option<T>>> + Send
     where
         DB: Reads<T>;
 
     /// The first row as `T`; sqlx's `RowNotFound` when there is none.
-    async fn one<T>(self, conn: &mut DB::Connection) -> Result<T>
+    fn one<T>(self, conn: &mut DB::Connection) -> impl Future<Output = Result<T>> + Send
     where
-        DB: Reads<T>,
-    {
-        self.optional(conn)
-            .await?
-            .ok_or_else(|| sqlx::Error::RowNotFound.into())
-    }
+        DB: Reads<T>;
 }
 
 impl<DB: Database> Statement<DB> for Query<'_, DB> {
@@ -227,6 +284,15 @@ impl<DB: Database> Statement<DB> for Query<'_, DB> {
         DB: Reads<T>,
     {
         DB::fetch_optional(self, conn).await
+    }
+
+    async fn one<T>(self, conn: &mut DB::Connection) -> Result<T>
+    where
+        DB: Reads<T>,
+    {
+        DB::fetch_optional(self, conn)
+            .await?
+            .ok_or_else(|| sqlx::Error::RowNotFound.into())
     }
 }
 

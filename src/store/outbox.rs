@@ -1,34 +1,18 @@
 //! The outbox's flows, written once for both backends: the deliveries a run's commit writes
-//! (`suppress:` included), and the [`Deliveries`](super::Deliveries) methods whose SQL both
-//! spell alike. Each backend's own SQL is an [`OutboxSql`] in `sqlite/deliveries.rs` and
-//! `postgres/deliveries.rs`, beside what it does its own way (claiming, finding rows by hash).
+//! (`suppress:` included), and the [`Deliveries`](super::Deliveries) methods. Each backend's own
+//! SQL is an [`OutboxSql`] in `sqlite/deliveries.rs` and `postgres/deliveries.rs`.
 
 use chrono::{DateTime, Utc};
 use sqlx::Pool;
 
 use super::Result;
 use super::backend::{JOB_RETENTIONS, cutoff};
-use super::db::{At, Db, Reads, Statement, query};
+use super::db::{At, Db, Statement, Texts, query};
 use super::deliveries::{
     DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRoute, DeliveryRow, DeliveryStatus,
-    OutcomeColumns, RetryTarget,
+    OutcomeColumns, RetryTarget, in_order,
 };
-use super::records::Lease;
-
-/// A database the outbox's flows run on: it reads the rows they read.
-pub(super) trait OutboxDb:
-    Db
-    + Reads<DeliveryRow>
-    + Reads<(String, Option<String>)>
-    + Reads<(String, i64)>
-    + Reads<(String,)>
-    + Reads<(i64,)>
-{
-}
-
-impl OutboxDb for sqlx::Sqlite {}
-
-impl OutboxDb for sqlx::Postgres {}
+use super::records::{FindingRecord, Lease};
 
 /// A backend's own outbox SQL, where it differs; the parameters each binds are in its doc.
 #[derive(Debug)]
@@ -52,6 +36,16 @@ pub(super) struct OutboxSql {
     pub list: &'static str,
     /// Queues deliveries again: 1 now, 2 the id (null: any), 3 only dead ones.
     pub retry: &'static str,
+    /// Whether any delivery is due, read before a claim where the claim's transaction would
+    /// cost more than the read: 1 the outputs, 2 now.
+    pub any_due: Option<&'static str>,
+    /// How a claim's transaction begins; `None`: the claim is one statement without one.
+    pub begin_claim: Option<&'static str>,
+    /// Claims due deliveries, each output's and job's oldest pending one only, returning
+    /// [`DeliveryRow`]s: 1 node, 2 lease until, 3 now, 4 the outputs, 5 the limit.
+    pub claim: &'static str,
+    /// A job's findings with these hashes: 1 job, 2 the hashes, 3 instance.
+    pub by_hash: &'static str,
 }
 
 // The statements both backends spell alike, with `$N` parameters (sqlx reads them on SQLite too).
@@ -103,7 +97,7 @@ struct Scope<'a> {
 
 impl Scope<'_> {
     /// `sql` with the scope bound as its first three parameters.
-    fn bind<DB: OutboxDb>(self, sql: &'static str) -> super::db::Query<'static, DB> {
+    fn bind<DB: Db>(self, sql: &'static str) -> super::db::Query<'static, DB> {
         query::<DB>(sql)
             .arg(self.output)
             .arg(self.job)
@@ -114,7 +108,7 @@ impl Scope<'_> {
 /// Writes the deliveries the run's `new_findings` owe `routes`, inside the run's transaction,
 /// for the routes whose `min_new` the run reached; routes with `suppress:` first leave out
 /// findings whose key is quiet.
-pub(super) async fn record<DB: OutboxDb>(
+pub(super) async fn record<DB: Db>(
     conn: &mut DB::Connection,
     sql: &OutboxSql,
     lease: &Lease,
@@ -153,7 +147,7 @@ pub(super) async fn record<DB: OutboxDb>(
 
 /// The deliveries of a route with `suppress:`: the run's new findings whose key is quiet are
 /// left out and counted, the others notified and their keys made quiet for the span.
-async fn record_suppressing<DB: OutboxDb>(
+async fn record_suppressing<DB: Db>(
     conn: &mut DB::Connection,
     sql: &OutboxSql,
     lease: &Lease,
@@ -213,8 +207,41 @@ async fn record_suppressing<DB: OutboxDb>(
     Ok(())
 }
 
-/// Claimed rows as records, in id order: the order they were queued in.
-pub(super) fn claimed_in_order(rows: Vec<DeliveryRow>) -> Result<Vec<DeliveryRecord>> {
+/// [`Deliveries::claim_deliveries`](super::Deliveries::claim_deliveries).
+pub(super) async fn claim_deliveries<DB: Db>(
+    pool: &Pool<DB>,
+    sql: &OutboxSql,
+    node: &str,
+    outputs: &[String],
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<DeliveryRecord>> {
+    if let Some(any_due) = sql.any_due {
+        let (due,): (bool,) = query::<DB>(any_due)
+            .arg(Texts(outputs))
+            .arg(At(now))
+            .one(&mut *pool.acquire().await?)
+            .await?;
+        if !due {
+            return Ok(Vec::new());
+        }
+    }
+    let claim = query::<DB>(sql.claim)
+        .arg(node)
+        .arg(At(until))
+        .arg(At(now))
+        .arg(Texts(outputs))
+        .arg(i64::from(limit));
+    let rows: Vec<DeliveryRow> = match sql.begin_claim {
+        Some(begin) => {
+            let mut tx = pool.begin_with(begin).await?;
+            let rows = claim.all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
+        }
+        None => claim.all(&mut *pool.acquire().await?).await?,
+    };
     let mut claimed = rows
         .into_iter()
         .map(DeliveryRecord::try_from)
@@ -223,8 +250,25 @@ pub(super) fn claimed_in_order(rows: Vec<DeliveryRow>) -> Result<Vec<DeliveryRec
     Ok(claimed)
 }
 
+/// [`Deliveries::findings_by_hash`](super::Deliveries::findings_by_hash).
+pub(super) async fn findings_by_hash<DB: Db>(
+    pool: &Pool<DB>,
+    sql: &OutboxSql,
+    job: &str,
+    instance: &str,
+    hashes: &[String],
+) -> Result<Vec<FindingRecord>> {
+    let found = query::<DB>(sql.by_hash)
+        .arg(job)
+        .arg(Texts(hashes))
+        .arg(instance)
+        .all(&mut *pool.acquire().await?)
+        .await?;
+    Ok(in_order(found, hashes))
+}
+
 /// [`Deliveries::end_delivery`](super::Deliveries::end_delivery).
-pub(super) async fn end_delivery<DB: OutboxDb>(
+pub(super) async fn end_delivery<DB: Db>(
     pool: &Pool<DB>,
     claimed: &DeliveryRecord,
     outcome: DeliveryOutcome<'_>,
@@ -244,7 +288,7 @@ pub(super) async fn end_delivery<DB: OutboxDb>(
 }
 
 /// [`Deliveries::release_deliveries`](super::Deliveries::release_deliveries).
-pub(super) async fn release_deliveries<DB: OutboxDb>(pool: &Pool<DB>, node: &str) -> Result<u64> {
+pub(super) async fn release_deliveries<DB: Db>(pool: &Pool<DB>, node: &str) -> Result<u64> {
     query::<DB>(RELEASE)
         .arg(node)
         .run(&mut *pool.acquire().await?)
@@ -252,7 +296,7 @@ pub(super) async fn release_deliveries<DB: OutboxDb>(pool: &Pool<DB>, node: &str
 }
 
 /// [`Deliveries::deliveries`](super::Deliveries::deliveries).
-pub(super) async fn deliveries<DB: OutboxDb>(
+pub(super) async fn deliveries<DB: Db>(
     pool: &Pool<DB>,
     sql: &OutboxSql,
     filter: &DeliveryFilter,
@@ -267,7 +311,7 @@ pub(super) async fn deliveries<DB: OutboxDb>(
 }
 
 /// [`Deliveries::retry_deliveries`](super::Deliveries::retry_deliveries).
-pub(super) async fn retry_deliveries<DB: OutboxDb>(
+pub(super) async fn retry_deliveries<DB: Db>(
     pool: &Pool<DB>,
     sql: &OutboxSql,
     target: RetryTarget,
@@ -286,17 +330,12 @@ pub(super) async fn retry_deliveries<DB: OutboxDb>(
 }
 
 /// [`Deliveries::pending_deliveries`](super::Deliveries::pending_deliveries).
-pub(super) async fn pending_deliveries<DB: OutboxDb>(
-    pool: &Pool<DB>,
-) -> Result<Vec<(String, i64)>> {
+pub(super) async fn pending_deliveries<DB: Db>(pool: &Pool<DB>) -> Result<Vec<(String, i64)>> {
     query::<DB>(PENDING).all(&mut *pool.acquire().await?).await
 }
 
 /// [`Deliveries::prune_deliveries`](super::Deliveries::prune_deliveries).
-pub(super) async fn prune_deliveries<DB: OutboxDb>(
-    pool: &Pool<DB>,
-    now: DateTime<Utc>,
-) -> Result<u64> {
+pub(super) async fn prune_deliveries<DB: Db>(pool: &Pool<DB>, now: DateTime<Utc>) -> Result<u64> {
     let mut conn = pool.acquire().await?;
     let jobs: Vec<(String, i64)> = query::<DB>(JOB_RETENTIONS).all(&mut *conn).await?;
     let mut deleted = 0;

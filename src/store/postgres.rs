@@ -2,7 +2,6 @@
 //! them server-side, and several daemons can share one database.
 
 mod deliveries;
-mod status;
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -15,19 +14,16 @@ use sqlx::postgres::{PgConnectOptions, PgCopyIn, PgPool, PgPoolOptions};
 
 use super::backend::{commit_run, lease_lost, whole_seconds};
 use super::connect;
+use super::dialect::{Dialect, end_commit};
+use super::outbox::OutboxSql;
 use super::pgtext::{json_without_nul, text_without_nul};
-use super::records::{
-    Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
-    Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunSuccess, SqlType, ViewClash,
-};
+use super::records::{Column, Finished, JobRecord, Lease, RunSuccess, SqlType, ViewClash};
 use super::rowhash::{RowSink, write_hashed};
-use super::runs::{self, RunSql};
-use super::status::{StatusSnapshot, StatusWindow};
+use super::runs::RunSql;
 use super::views::{
-    ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
-    refresh_view, view_name,
+    ViewColumn, ViewDialect, ViewWriter, left_out_note, plan_upsert, quote_literal, view_name,
 };
-use super::{Backend, Error, Result, Store};
+use super::{Backend, Error, Result};
 use crate::spool::RunRows;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -424,40 +420,27 @@ async fn write_run(
     }
     let row_count = copy_results(tx, lease, result.rows, dedup).await?;
     let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
-    super::outbox::record::<sqlx::Postgres>(
-        &mut *tx,
-        &deliveries::OUTBOX,
-        lease,
-        result.finished_at,
-        result.notify,
-        new_row_count,
-    )
-    .await?;
-    refresh_view::<sqlx::Postgres>(
-        tx,
-        &DIALECT,
-        &ViewState {
-            job: &lease.job,
-            view: &view,
-            current_sha256: current_view_sha.as_deref(),
-            query_sha256: &query_sha256,
-            columns: result.columns,
-        },
-    )
-    .await?;
-    Ok(Finished {
+    let finished = Finished {
         row_count,
         new_row_count,
-    })
+    };
+    let view = (view.as_str(), current_view_sha.as_deref());
+    end_commit::<PostgresStore>(tx, lease, result, finished, view, &query_sha256).await
 }
 
-#[async_trait::async_trait]
-impl Store for PostgresStore {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
+impl Dialect for PostgresStore {
+    type Database = sqlx::Postgres;
+    const BACKEND: Backend = Backend::Postgres;
+    const RUNS: &'static RunSql = &RUNS;
+    const OUTBOX: &'static OutboxSql = &deliveries::OUTBOX;
+    const VIEWS: &'static ViewDialect = &DIALECT;
+    const STATUS_ISOLATION: Option<&'static str> =
+        Some(r"set transaction isolation level repeatable read, read only");
+
+    fn pool(&self) -> &sqlx::Pool<sqlx::Postgres> {
+        &self.pool
     }
 
-    #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
     async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {
         let views: Vec<String> = jobs.iter().map(|j| view_name(&j.name)).collect();
         let mut tx = self.pool.begin().await?;
@@ -504,26 +487,6 @@ impl Store for PostgresStore {
         Ok(clashes)
     }
 
-    #[tracing::instrument(skip_all, fields(job = %request.job, slot = %request.slot_at))]
-    async fn claim_slot(&self, request: &ClaimRequest) -> Result<Claim> {
-        runs::claim_slot(&self.pool, &RUNS, request).await
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn take_over_expired(
-        &self,
-        node: &str,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Lease>> {
-        runs::take_over_expired(&self.pool, &RUNS, node, lease_until, now).await
-    }
-
-    async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool> {
-        runs::renew_lease(&self.pool, lease, until).await
-    }
-
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.received()))]
     async fn finish_run(&self, lease: &Lease, result: &RunSuccess<'_>) -> Result<Finished> {
         let dedup: Option<sqlx::types::Json<Vec<String>>> =
             sqlx::query_scalar(r"select dedup_columns from hunt_jobs where name = $1")
@@ -535,60 +498,6 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let written = write_run(&mut tx, lease, result, dedup.as_deref()).await;
         commit_run(self, tx, written, lease, result).await
-    }
-
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt))]
-    async fn fail_run(&self, lease: &Lease, failure: &RunFailure<'_>) -> Result<()> {
-        runs::fail_run(&self.pool, &RUNS, lease, failure).await
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn mark_interrupted(&self, node: &str, now: DateTime<Utc>) -> Result<u64> {
-        runs::mark_interrupted(&self.pool, &RUNS, node, now).await
-    }
-
-    async fn record_gap(&self, gap: &GapRecord) -> Result<()> {
-        runs::record_gap(&self.pool, gap).await
-    }
-
-    async fn high_water_mark(&self, job: &str, instance: &str) -> Result<Option<DateTime<Utc>>> {
-        runs::high_water_mark(&self.pool, job, instance).await
-    }
-
-    async fn covered_windows(
-        &self,
-        job: &str,
-        instance: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
-        runs::covered_windows(&self.pool, job, instance, from, to).await
-    }
-
-    async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>> {
-        runs::history(&self.pool, &RUNS, filter).await
-    }
-
-    async fn findings(
-        &self,
-        job: &str,
-        instance: Option<&str>,
-        new_since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<FindingRecord>> {
-        runs::findings(&self.pool, &RUNS, job, instance, new_since).await
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn prune(&self, options: &PruneOptions) -> Result<PruneReport> {
-        runs::prune(&self.pool, &RUNS, options).await
-    }
-
-    async fn status(&self, window: &StatusWindow) -> Result<StatusSnapshot> {
-        super::status::snapshot(&self.pool, &status::STATUS, window).await
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
     }
 }
 

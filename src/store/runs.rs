@@ -9,44 +9,12 @@ use sqlx::{Pool, Transaction};
 use super::backend::{
     ClaimState, Coverage, JOB_RETENTIONS, cutoff, decide_claim, fenced, map_unknown_job,
 };
-use super::db::{At, Db, Reads, Statement, query};
+use super::db::{At, Db, Statement, query};
 use super::records::{
     Claim, ClaimRequest, FindingRecord, GapRecord, HistoryFilter, Lease, PruneOptions, PruneReport,
     RunFailure, RunRecord, RunStatus, Trigger,
 };
 use super::{Error, Result};
-
-/// A lease as the statements that claim runs return it: id, attempt, node, job, instance,
-/// slot, window start and end.
-type LeaseRow = (
-    i64,
-    i32,
-    String,
-    String,
-    String,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    DateTime<Utc>,
-);
-
-/// A database the run flows run on: it reads the rows they read.
-pub(super) trait RunDb:
-    Db
-    + Reads<LeaseRow>
-    + Reads<RunRecord>
-    + Reads<FindingRecord>
-    + Reads<(i64, i32, String)>
-    + Reads<(String, i64)>
-    + Reads<(String,)>
-    + Reads<(i64,)>
-    + Reads<(Option<DateTime<Utc>>,)>
-    + Reads<(DateTime<Utc>, DateTime<Utc>)>
-{
-}
-
-impl RunDb for sqlx::Sqlite {}
-
-impl RunDb for sqlx::Postgres {}
 
 /// A backend's own run SQL, where it differs; the parameters each binds are in its doc.
 #[derive(Debug)]
@@ -141,24 +109,9 @@ const PRUNE_RUNS: &str = r"delete from hunt_runs where id in (
 const PRUNE_GAPS: &str = r"delete from hunt_gaps where id in (
         select id from hunt_gaps where job = $1 and gap_end < $2 limit $3)";
 
-/// The lease a claiming statement returned.
-fn lease(row: LeaseRow) -> Lease {
-    let (run_id, attempt, node, job, instance, slot_at, window_start, window_end) = row;
-    Lease {
-        run_id,
-        attempt,
-        node,
-        job,
-        instance,
-        slot_at,
-        window_start,
-        window_end,
-    }
-}
-
 /// [`Store::claim_slot`](super::Store::claim_slot): the claim's reads and its insert in one
 /// transaction that holds the job's lock, so what is read still holds at the insert.
-pub(super) async fn claim_slot<DB: RunDb>(
+pub(super) async fn claim_slot<DB: Db>(
     pool: &Pool<DB>,
     sql: &RunSql,
     request: &ClaimRequest,
@@ -180,7 +133,7 @@ pub(super) async fn claim_slot<DB: RunDb>(
         Err(claim) => return Ok(claim),
     };
     // The slot is new or its run was interrupted: (re)claim it.
-    let row: LeaseRow = query::<DB>(CLAIM)
+    let lease: Lease = query::<DB>(CLAIM)
         .arg(request.job.as_str())
         .arg(request.instance.as_str())
         .arg(At(request.slot_at))
@@ -194,13 +147,13 @@ pub(super) async fn claim_slot<DB: RunDb>(
         .one(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Claim::Won(lease(row)))
+    Ok(Claim::Won(lease))
 }
 
 /// What a claim reads under the job's lock: the slot's run, a running run of the stream, and
 /// what of the window is covered (the high-water mark for a scheduled or manual run, an
 /// overlapping covered window for a backfill chunk).
-async fn claim_state<DB: RunDb>(
+async fn claim_state<DB: Db>(
     tx: &mut Transaction<'_, DB>,
     request: &ClaimRequest,
 ) -> Result<ClaimState> {
@@ -241,24 +194,23 @@ async fn claim_state<DB: RunDb>(
 }
 
 /// [`Store::take_over_expired`](super::Store::take_over_expired).
-pub(super) async fn take_over_expired<DB: RunDb>(
+pub(super) async fn take_over_expired<DB: Db>(
     pool: &Pool<DB>,
     sql: &RunSql,
     node: &str,
     lease_until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Lease>> {
-    let rows: Vec<LeaseRow> = query::<DB>(sql.take_over)
+    query::<DB>(sql.take_over)
         .arg(node)
         .arg(At(lease_until))
         .arg(At(now))
         .all(&mut *pool.acquire().await?)
-        .await?;
-    Ok(rows.into_iter().map(lease).collect())
+        .await
 }
 
 /// [`Store::renew_lease`](super::Store::renew_lease).
-pub(super) async fn renew_lease<DB: RunDb>(
+pub(super) async fn renew_lease<DB: Db>(
     pool: &Pool<DB>,
     lease: &Lease,
     until: DateTime<Utc>,
@@ -274,7 +226,7 @@ pub(super) async fn renew_lease<DB: RunDb>(
 }
 
 /// [`Store::fail_run`](super::Store::fail_run).
-pub(super) async fn fail_run<DB: RunDb>(
+pub(super) async fn fail_run<DB: Db>(
     pool: &Pool<DB>,
     sql: &RunSql,
     lease: &Lease,
@@ -299,7 +251,7 @@ pub(super) async fn fail_run<DB: RunDb>(
 }
 
 /// [`Store::mark_interrupted`](super::Store::mark_interrupted).
-pub(super) async fn mark_interrupted<DB: RunDb>(
+pub(super) async fn mark_interrupted<DB: Db>(
     pool: &Pool<DB>,
     sql: &RunSql,
     node: &str,
@@ -313,7 +265,7 @@ pub(super) async fn mark_interrupted<DB: RunDb>(
 }
 
 /// [`Store::record_gap`](super::Store::record_gap).
-pub(super) async fn record_gap<DB: RunDb>(pool: &Pool<DB>, gap: &GapRecord) -> Result<()> {
+pub(super) async fn record_gap<DB: Db>(pool: &Pool<DB>, gap: &GapRecord) -> Result<()> {
     query::<DB>(GAP)
         .arg(gap.job.as_str())
         .arg(At(gap.gap_start))
@@ -328,7 +280,7 @@ pub(super) async fn record_gap<DB: RunDb>(pool: &Pool<DB>, gap: &GapRecord) -> R
 }
 
 /// [`Store::high_water_mark`](super::Store::high_water_mark).
-pub(super) async fn high_water_mark<DB: RunDb>(
+pub(super) async fn high_water_mark<DB: Db>(
     pool: &Pool<DB>,
     job: &str,
     instance: &str,
@@ -342,7 +294,7 @@ pub(super) async fn high_water_mark<DB: RunDb>(
 }
 
 /// [`Store::covered_windows`](super::Store::covered_windows).
-pub(super) async fn covered_windows<DB: RunDb>(
+pub(super) async fn covered_windows<DB: Db>(
     pool: &Pool<DB>,
     job: &str,
     instance: &str,
@@ -359,7 +311,7 @@ pub(super) async fn covered_windows<DB: RunDb>(
 }
 
 /// [`Store::history`](super::Store::history).
-pub(super) async fn history<DB: RunDb>(
+pub(super) async fn history<DB: Db>(
     pool: &Pool<DB>,
     sql: &RunSql,
     filter: &HistoryFilter,
@@ -375,7 +327,7 @@ pub(super) async fn history<DB: RunDb>(
 }
 
 /// [`Store::findings`](super::Store::findings).
-pub(super) async fn findings<DB: RunDb>(
+pub(super) async fn findings<DB: Db>(
     pool: &Pool<DB>,
     sql: &RunSql,
     job: &str,
@@ -394,7 +346,7 @@ pub(super) async fn findings<DB: RunDb>(
 type Counter = fn(&mut PruneReport) -> &mut u64;
 
 /// [`Store::prune`](super::Store::prune): each job's old rows in batches.
-pub(super) async fn prune<DB: RunDb>(
+pub(super) async fn prune<DB: Db>(
     pool: &Pool<DB>,
     sql: &RunSql,
     options: &PruneOptions,

@@ -1,7 +1,6 @@
 //! The SQLite backend: one file, WAL, foreign keys on, writers wait on `busy_timeout`.
 
 mod deliveries;
-mod status;
 mod views;
 
 use views::DIALECT;
@@ -19,15 +18,13 @@ use sqlx::{AssertSqlSafe, Connection as _, Row, SqliteConnection};
 
 use super::backend::{commit_run, lease_lost, whole_seconds};
 use super::db::ts;
-use super::records::{
-    Claim, ClaimRequest, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord, Lease,
-    PruneOptions, PruneReport, RunFailure, RunRecord, RunSuccess, ViewClash,
-};
+use super::dialect::{Dialect, end_commit};
+use super::outbox::OutboxSql;
+use super::records::{Finished, JobRecord, Lease, RunSuccess, ViewClash};
 use super::rowhash::{RowSink, parse_dedup, write_hashed};
-use super::runs::{self, RunSql};
-use super::status::{StatusSnapshot, StatusWindow};
-use super::views::{ViewState, left_out_note, plan_upsert, refresh_view, view_name};
-use super::{Backend, Error, Result, Store};
+use super::runs::RunSql;
+use super::views::{ViewDialect, left_out_note, plan_upsert, view_name};
+use super::{Backend, Error, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -387,40 +384,27 @@ async fn write_run(
     )
     .await?;
     let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
-    super::outbox::record::<sqlx::Sqlite>(
-        &mut *tx,
-        &deliveries::OUTBOX,
-        lease,
-        result.finished_at,
-        result.notify,
-        new_row_count,
-    )
-    .await?;
-    refresh_view::<sqlx::Sqlite>(
-        tx,
-        &DIALECT,
-        &ViewState {
-            job: &lease.job,
-            view: &job.view,
-            current_sha256: job.current_sha256.as_deref(),
-            query_sha256: &query_sha256,
-            columns: result.columns,
-        },
-    )
-    .await?;
-    Ok(Finished {
+    let finished = Finished {
         row_count,
         new_row_count,
-    })
+    };
+    let view = (job.view.as_str(), job.current_sha256.as_deref());
+    end_commit::<SqliteStore>(tx, lease, result, finished, view, &query_sha256).await
 }
 
-#[async_trait::async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
+impl Dialect for SqliteStore {
+    type Database = sqlx::Sqlite;
+    const BACKEND: Backend = Backend::Sqlite;
+    const RUNS: &'static RunSql = &RUNS;
+    const OUTBOX: &'static OutboxSql = &deliveries::OUTBOX;
+    const VIEWS: &'static ViewDialect = &DIALECT;
+    // A read transaction in WAL is one snapshot already.
+    const STATUS_ISOLATION: Option<&'static str> = None;
+
+    fn pool(&self) -> &sqlx::Pool<sqlx::Sqlite> {
+        &self.pool
     }
 
-    #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
     async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {
         let views: Vec<String> = jobs.iter().map(|j| view_name(&j.name)).collect();
         // Immediate: this transaction reads before it writes, and a deferred one whose read
@@ -462,26 +446,6 @@ impl Store for SqliteStore {
         Ok(clashes)
     }
 
-    #[tracing::instrument(skip_all, fields(job = %request.job, slot = %request.slot_at))]
-    async fn claim_slot(&self, request: &ClaimRequest) -> Result<Claim> {
-        runs::claim_slot(&self.pool, &RUNS, request).await
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn take_over_expired(
-        &self,
-        node: &str,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Lease>> {
-        runs::take_over_expired(&self.pool, &RUNS, node, lease_until, now).await
-    }
-
-    async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool> {
-        runs::renew_lease(&self.pool, lease, until).await
-    }
-
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.received()))]
     async fn finish_run(&self, lease: &Lease, result: &RunSuccess<'_>) -> Result<Finished> {
         let job = sqlx::query(
             r"select dedup_columns, view_name, view_sha256 from hunt_jobs where name = ?1",
@@ -498,60 +462,6 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let written = write_run(&mut tx, lease, result, &job).await;
         commit_run(self, tx, written, lease, result).await
-    }
-
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt))]
-    async fn fail_run(&self, lease: &Lease, failure: &RunFailure<'_>) -> Result<()> {
-        runs::fail_run(&self.pool, &RUNS, lease, failure).await
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn mark_interrupted(&self, node: &str, now: DateTime<Utc>) -> Result<u64> {
-        runs::mark_interrupted(&self.pool, &RUNS, node, now).await
-    }
-
-    async fn record_gap(&self, gap: &GapRecord) -> Result<()> {
-        runs::record_gap(&self.pool, gap).await
-    }
-
-    async fn high_water_mark(&self, job: &str, instance: &str) -> Result<Option<DateTime<Utc>>> {
-        runs::high_water_mark(&self.pool, job, instance).await
-    }
-
-    async fn covered_windows(
-        &self,
-        job: &str,
-        instance: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
-        runs::covered_windows(&self.pool, job, instance, from, to).await
-    }
-
-    async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>> {
-        runs::history(&self.pool, &RUNS, filter).await
-    }
-
-    async fn findings(
-        &self,
-        job: &str,
-        instance: Option<&str>,
-        new_since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<FindingRecord>> {
-        runs::findings(&self.pool, &RUNS, job, instance, new_since).await
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn prune(&self, options: &PruneOptions) -> Result<PruneReport> {
-        runs::prune(&self.pool, &RUNS, options).await
-    }
-
-    async fn status(&self, window: &StatusWindow) -> Result<StatusSnapshot> {
-        super::status::snapshot(&self.pool, &status::STATUS, window).await
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
     }
 }
 

@@ -1,15 +1,12 @@
 //! The records behind `huntd status` and the daemon's status page: what the database knows of
 //! each job's recent runs, its coverage and its instance's API use, read in one snapshot so the
-//! numbers agree with each other. `crate::status` turns them into what is shown. [`snapshot`]
-//! reads them on either backend, each backend's SQL in `sqlite/status.rs` and
-//! `postgres/status.rs`.
+//! numbers agree with each other. `crate::status` turns them into what is shown; `snapshot`
+//! reads them.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Pool;
 
-use super::db::{At, Db, Reads, Statement, query};
-use super::{Result, RunRecord, RunStatus};
+use super::{RunRecord, RunStatus};
 
 /// The time ranges a [`StatusSnapshot`] covers, all ending at `now`.
 #[derive(Debug, Clone, Copy)]
@@ -130,119 +127,4 @@ pub struct StatusSnapshot {
     pub failures: Vec<RunRecord>,
     /// API use per instance.
     pub instances: Vec<InstanceUsage>,
-}
-
-/// A backend's own status reads, where its SQL differs; the parameters each binds are in its
-/// doc.
-#[derive(Debug)]
-pub(super) struct StatusSql {
-    /// Run first in the transaction, where the backend needs it to read one snapshot.
-    pub snapshot: Option<&'static str>,
-    /// [`JobTotals`] per stream: 1 `stats_since`.
-    pub jobs: &'static str,
-    /// [`InstanceUsage`] per instance: 1 `calls_since`, 2 `stats_since`.
-    pub instances: &'static str,
-}
-
-// The reads both backends spell alike, with `$N` parameters (sqlx reads them on SQLite too).
-
-/// Each stream's latest run (by claim).
-const LAST_RUNS: &str = r"select id, job, instance, slot_at, window_start, window_end, status,
-        attempt, node, started_at, finished_at, duration_ms, row_count, new_row_count, truncated,
-        api, http_status, client_request_id, error_class, error_message, query_sha256,
-        api_calls, throttle_wait_ms, trigger
-    from hunt_runs
-    where id in (select max(id) from hunt_runs group by job, instance)
-    order by job, instance";
-
-/// Failures since each stream's latest success, by class. Each stream's latest success is found
-/// once, not once per failure: one pass over the runs.
-const STREAKS: &str = r"with last_success as (
-        select job, instance, max(finished_at) as at from hunt_runs
-        where status = 'succeeded'
-        group by job, instance
-    )
-    select r.job, r.instance, r.error_class, count(*) as failures,
-        max(r.finished_at) as last_failed_at
-    from hunt_runs r
-    left join last_success l on l.job = r.job and l.instance = r.instance
-    where r.status = 'failed' and (l.at is null or r.finished_at > l.at)
-    group by r.job, r.instance, r.error_class
-    order by r.job, r.instance, r.error_class";
-
-/// The timeline's windows: 1 `timeline_since`, 2 `now`.
-const WINDOWS: &str = r"select job, instance, window_start, window_end, status
-    from hunt_runs
-    where window_end > $1 and window_start < $2
-        and status in ('succeeded', 'failed', 'skipped')
-        -- A window ends at or before its slot, which is claimed when it fires: this bound
-        -- lets the started_at index find the runs instead of scanning them all.
-        and started_at >= $1
-    order by job, instance, window_start";
-
-/// The timeline's gaps: 1 `timeline_since`, 2 `now`.
-const GAPS: &str = r"select job, instance, gap_start, gap_end, reason
-    from hunt_coverage_gaps
-    where gap_end > $1 and gap_start < $2
-    order by job, instance, gap_start";
-
-/// Failed runs, newest first: 1 `timeline_since`, 2 the limit.
-const FAILURES: &str = r"select id, job, instance, slot_at, window_start, window_end, status,
-        attempt, node, started_at, finished_at, duration_ms, row_count, new_row_count, truncated,
-        api, http_status, client_request_id, error_class, error_message, query_sha256,
-        api_calls, throttle_wait_ms, trigger
-    from hunt_runs
-    where status = 'failed' and started_at >= $1
-    order by started_at desc, id desc
-    limit $2";
-
-/// Reads every part of the status in one transaction: one snapshot, so the parts agree.
-pub(super) async fn snapshot<DB>(
-    pool: &Pool<DB>,
-    sql: &StatusSql,
-    window: &StatusWindow,
-) -> Result<StatusSnapshot>
-where
-    DB: Db
-        + Reads<JobTotals>
-        + Reads<RunRecord>
-        + Reads<FailureStreak>
-        + Reads<WindowSpan>
-        + Reads<CoverageGap>
-        + Reads<InstanceUsage>,
-{
-    let mut tx = pool.begin().await?;
-    if let Some(statement) = sql.snapshot {
-        query::<DB>(statement).run(&mut *tx).await?;
-    }
-    let snapshot = StatusSnapshot {
-        jobs: query::<DB>(sql.jobs)
-            .arg(At(window.stats_since))
-            .all(&mut *tx)
-            .await?,
-        last_runs: query::<DB>(LAST_RUNS).all(&mut *tx).await?,
-        streaks: query::<DB>(STREAKS).all(&mut *tx).await?,
-        windows: query::<DB>(WINDOWS)
-            .arg(At(window.timeline_since))
-            .arg(At(window.now))
-            .all(&mut *tx)
-            .await?,
-        gaps: query::<DB>(GAPS)
-            .arg(At(window.timeline_since))
-            .arg(At(window.now))
-            .all(&mut *tx)
-            .await?,
-        failures: query::<DB>(FAILURES)
-            .arg(At(window.timeline_since))
-            .arg(i64::from(window.failures_limit))
-            .all(&mut *tx)
-            .await?,
-        instances: query::<DB>(sql.instances)
-            .arg(At(window.calls_since))
-            .arg(At(window.stats_since))
-            .all(&mut *tx)
-            .await?,
-    };
-    tx.commit().await?;
-    Ok(snapshot)
 }

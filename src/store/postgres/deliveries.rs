@@ -1,17 +1,8 @@
-//! PostgreSQL's outbox SQL, and the [`Deliveries`] methods it runs its own way: claims lock
-//! their rows with `for update skip locked`, so nodes sharing the database never wait on each
-//! other's claims and never claim the same delivery; lists are bound as arrays. The rest is
-//! `outbox`, written once for both backends.
+//! PostgreSQL's outbox SQL, which `outbox` runs: claims lock their rows with `for update skip
+//! locked`, so nodes sharing the database never wait on each other's claims and never claim the
+//! same delivery; lists are bound as arrays.
 
-use chrono::{DateTime, Utc};
-
-use super::PostgresStore;
-use crate::store::Result;
-use crate::store::deliveries::{
-    Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRow, RetryTarget, in_order,
-};
-use crate::store::outbox::{self, OutboxSql};
-use crate::store::records::FindingRecord;
+use crate::store::outbox::OutboxSql;
 
 /// PostgreSQL's outbox SQL.
 pub(super) const OUTBOX: OutboxSql = OutboxSql {
@@ -51,101 +42,36 @@ pub(super) const OUTBOX: OutboxSql = OutboxSql {
               lease_expires_at = null, delivered_at = null
           where ($2::bigint is null or id = $2) and (not $3 or status = 'dead')
               and (lease_expires_at is null or lease_expires_at < $1)",
+    any_due: None,
+    begin_claim: None,
+    // `heads` is each output's and job's oldest pending delivery; a head another node is
+    // claiming right now is skipped, not waited for, and one it has claimed no longer
+    // qualifies once its lock is released (the conditions are checked again on the row).
+    claim: r"with heads as (
+              select distinct on (output, job, instance) id
+              from hunt_deliveries
+              where status = 'pending' and output = any($4)
+              order by output, job, instance, id
+          ),
+          due as (
+              select d.id from hunt_deliveries d
+              join heads h on h.id = d.id
+              where d.status = 'pending' and d.next_attempt_at <= $3
+                  and (d.lease_expires_at is null or d.lease_expires_at < $3)
+              order by d.id
+              limit $5
+              for update of d skip locked
+          )
+          update hunt_deliveries d
+          set lease_owner = $1, lease_expires_at = $2, attempts = d.attempts + 1
+          from due
+          where d.id = due.id
+          returning d.id, d.output, d.job, d.instance, d.run_id, d.mode,
+              d.findings::text as findings, d.suppressed, d.status, d.attempts,
+              d.next_attempt_at, d.lease_owner, d.lease_expires_at, d.last_error,
+              d.created_at, d.queued_at, d.delivered_at",
+    by_hash: r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
+              last_run_id, times_seen, data::text as data
+          from hunt_findings
+          where job = $1 and instance = $3 and row_hash = any($2) and data is not null",
 };
-
-#[async_trait::async_trait]
-impl Deliveries for PostgresStore {
-    async fn claim_deliveries(
-        &self,
-        node: &str,
-        outputs: &[String],
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<DeliveryRecord>> {
-        // `heads` is each output's and job's oldest pending delivery; a head another node is
-        // claiming right now is skipped, not waited for, and one it has claimed no longer
-        // qualifies once its lock is released (the conditions are checked again on the row).
-        let rows: Vec<DeliveryRow> = sqlx::query_as(
-            r"with heads as (
-                  select distinct on (output, job, instance) id
-                  from hunt_deliveries
-                  where status = 'pending' and output = any($4)
-                  order by output, job, instance, id
-              ),
-              due as (
-                  select d.id from hunt_deliveries d
-                  join heads h on h.id = d.id
-                  where d.status = 'pending' and d.next_attempt_at <= $3
-                      and (d.lease_expires_at is null or d.lease_expires_at < $3)
-                  order by d.id
-                  limit $5
-                  for update of d skip locked
-              )
-              update hunt_deliveries d
-              set lease_owner = $1, lease_expires_at = $2, attempts = d.attempts + 1
-              from due
-              where d.id = due.id
-              returning d.id, d.output, d.job, d.instance, d.run_id, d.mode,
-                  d.findings::text as findings, d.suppressed, d.status, d.attempts,
-                  d.next_attempt_at, d.lease_owner, d.lease_expires_at, d.last_error,
-                  d.created_at, d.queued_at, d.delivered_at",
-        )
-        .bind(node)
-        .bind(until)
-        .bind(now)
-        .bind(outputs)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        outbox::claimed_in_order(rows)
-    }
-
-    async fn end_delivery(
-        &self,
-        claimed: &DeliveryRecord,
-        outcome: DeliveryOutcome<'_>,
-    ) -> Result<bool> {
-        outbox::end_delivery(&self.pool, claimed, outcome).await
-    }
-
-    async fn release_deliveries(&self, node: &str) -> Result<u64> {
-        outbox::release_deliveries(&self.pool, node).await
-    }
-
-    async fn findings_by_hash(
-        &self,
-        job: &str,
-        instance: &str,
-        hashes: &[String],
-    ) -> Result<Vec<FindingRecord>> {
-        let found: Vec<FindingRecord> = sqlx::query_as(
-            r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
-                  last_run_id, times_seen, data::text as data
-              from hunt_findings
-              where job = $1 and instance = $3 and row_hash = any($2) and data is not null",
-        )
-        .bind(job)
-        .bind(hashes)
-        .bind(instance)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(in_order(found, hashes))
-    }
-
-    async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>> {
-        outbox::deliveries(&self.pool, &OUTBOX, filter).await
-    }
-
-    async fn retry_deliveries(&self, target: RetryTarget, now: DateTime<Utc>) -> Result<u64> {
-        outbox::retry_deliveries(&self.pool, &OUTBOX, target, now).await
-    }
-
-    async fn pending_deliveries(&self) -> Result<Vec<(String, i64)>> {
-        outbox::pending_deliveries(&self.pool).await
-    }
-
-    async fn prune_deliveries(&self, now: DateTime<Utc>) -> Result<u64> {
-        outbox::prune_deliveries(&self.pool, now).await
-    }
-}

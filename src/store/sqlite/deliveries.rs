@@ -1,15 +1,7 @@
-//! SQLite's outbox SQL, and the [`Deliveries`] methods it runs its own way: a claim under the
-//! write lock, lists bound as JSON arrays. The rest is `outbox`, written once for both backends.
+//! SQLite's outbox SQL, which `outbox` runs: a claim under the write lock after a plain read
+//! finds something due, lists bound as JSON arrays.
 
-use chrono::{DateTime, Utc};
-
-use super::{SqliteStore, ts};
-use crate::store::Result;
-use crate::store::deliveries::{
-    Deliveries, DeliveryFilter, DeliveryOutcome, DeliveryRecord, DeliveryRow, RetryTarget, in_order,
-};
-use crate::store::outbox::{self, OutboxSql};
-use crate::store::records::FindingRecord;
+use crate::store::outbox::OutboxSql;
 
 /// SQLite's outbox SQL.
 pub(super) const OUTBOX: OutboxSql = OutboxSql {
@@ -49,113 +41,38 @@ pub(super) const OUTBOX: OutboxSql = OutboxSql {
               lease_expires_at = null, delivered_at = null
           where (?2 is null or id = ?2) and (not ?3 or status = 'dead')
               and (lease_expires_at is null or lease_expires_at < ?1)",
+    // An idle outbox is the common case: a plain read finds it so without taking the
+    // database's one write lock, which every committing run needs.
+    any_due: Some(
+        r"select exists (
+              select 1 from hunt_deliveries
+              where status = 'pending' and output in (select value from json_each(?1))
+                  and next_attempt_at <= ?2
+                  and (lease_expires_at is null or lease_expires_at < ?2))",
+    ),
+    // The write lock from the start: no other node claims between the read and the update.
+    begin_claim: Some("begin immediate"),
+    claim: r"update hunt_deliveries
+          set lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1
+          where id in (
+              select d.id from hunt_deliveries d
+              where d.status = 'pending'
+                  and d.output in (select value from json_each(?4))
+                  and d.next_attempt_at <= ?3
+                  and (d.lease_expires_at is null or d.lease_expires_at < ?3)
+                  and not exists (
+                      select 1 from hunt_deliveries e
+                      where e.status = 'pending' and e.output = d.output
+                          and e.job = d.job and e.instance = d.instance
+                          and e.id < d.id)
+              order by d.id
+              limit ?5)
+          returning id, output, job, instance, run_id, mode, findings, suppressed, status,
+              attempts, next_attempt_at, lease_owner, lease_expires_at, last_error,
+              created_at, queued_at, delivered_at",
+    by_hash: r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
+              last_run_id, times_seen, data
+          from hunt_findings
+          where job = ?1 and instance = ?3 and row_hash in (select value from json_each(?2))
+              and data is not null",
 };
-
-#[async_trait::async_trait]
-impl Deliveries for SqliteStore {
-    async fn claim_deliveries(
-        &self,
-        node: &str,
-        outputs: &[String],
-        until: DateTime<Utc>,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<DeliveryRecord>> {
-        // An idle outbox is the common case: a plain read finds it so without taking the
-        // database's one write lock, which every committing run needs.
-        let due: bool = sqlx::query_scalar(
-            r"select exists (
-                  select 1 from hunt_deliveries
-                  where status = 'pending' and output in (select value from json_each(?1))
-                      and next_attempt_at <= ?2
-                      and (lease_expires_at is null or lease_expires_at < ?2))",
-        )
-        .bind(serde_json::to_string(outputs)?)
-        .bind(ts(now))
-        .fetch_one(&self.pool)
-        .await?;
-        if !due {
-            return Ok(Vec::new());
-        }
-        // The write lock from the start: no other node claims between the read and the update.
-        let mut tx = self.pool.begin_with("begin immediate").await?;
-        let rows: Vec<DeliveryRow> = sqlx::query_as(
-            r"update hunt_deliveries
-              set lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1
-              where id in (
-                  select d.id from hunt_deliveries d
-                  where d.status = 'pending'
-                      and d.output in (select value from json_each(?4))
-                      and d.next_attempt_at <= ?3
-                      and (d.lease_expires_at is null or d.lease_expires_at < ?3)
-                      and not exists (
-                          select 1 from hunt_deliveries e
-                          where e.status = 'pending' and e.output = d.output
-                              and e.job = d.job and e.instance = d.instance
-                              and e.id < d.id)
-                  order by d.id
-                  limit ?5)
-              returning id, output, job, instance, run_id, mode, findings, suppressed, status,
-                  attempts, next_attempt_at, lease_owner, lease_expires_at, last_error,
-                  created_at, queued_at, delivered_at",
-        )
-        .bind(node)
-        .bind(ts(until))
-        .bind(ts(now))
-        .bind(serde_json::to_string(outputs)?)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        outbox::claimed_in_order(rows)
-    }
-
-    async fn end_delivery(
-        &self,
-        claimed: &DeliveryRecord,
-        outcome: DeliveryOutcome<'_>,
-    ) -> Result<bool> {
-        outbox::end_delivery(&self.pool, claimed, outcome).await
-    }
-
-    async fn release_deliveries(&self, node: &str) -> Result<u64> {
-        outbox::release_deliveries(&self.pool, node).await
-    }
-
-    async fn findings_by_hash(
-        &self,
-        job: &str,
-        instance: &str,
-        hashes: &[String],
-    ) -> Result<Vec<FindingRecord>> {
-        let found: Vec<FindingRecord> = sqlx::query_as(
-            r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
-                  last_run_id, times_seen, data
-              from hunt_findings
-              where job = ?1 and instance = ?3 and row_hash in (select value from json_each(?2))
-                  and data is not null",
-        )
-        .bind(job)
-        .bind(serde_json::to_string(hashes)?)
-        .bind(instance)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(in_order(found, hashes))
-    }
-
-    async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>> {
-        outbox::deliveries(&self.pool, &OUTBOX, filter).await
-    }
-
-    async fn retry_deliveries(&self, target: RetryTarget, now: DateTime<Utc>) -> Result<u64> {
-        outbox::retry_deliveries(&self.pool, &OUTBOX, target, now).await
-    }
-
-    async fn pending_deliveries(&self) -> Result<Vec<(String, i64)>> {
-        outbox::pending_deliveries(&self.pool).await
-    }
-
-    async fn prune_deliveries(&self, now: DateTime<Utc>) -> Result<u64> {
-        outbox::prune_deliveries(&self.pool, now).await
-    }
-}
