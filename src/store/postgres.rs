@@ -12,14 +12,14 @@ use serde_json::value::RawValue;
 use sqlx::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgCopyIn, PgPool, PgPoolOptions};
 
-use super::backend::{commit_run, lease_lost, whole_seconds};
+use super::backend::{commit_run, whole_seconds};
 use super::connect;
 use super::dialect::{Dialect, end_commit};
 use super::outbox::OutboxSql;
 use super::pgtext::{json_without_nul, text_without_nul};
 use super::records::{Column, Finished, JobRecord, Lease, RunSuccess, SqlType, ViewClash};
 use super::rowhash::{RowSink, write_hashed};
-use super::runs::RunSql;
+use super::runs::{self, RunSql};
 use super::views::{
     ViewColumn, ViewDialect, ViewWriter, left_out_note, plan_upsert, quote_literal, view_name,
 };
@@ -312,6 +312,14 @@ const RUNS: RunSql = RunSql {
           where job = $1 and ($2::timestamptz is null or first_seen_at >= $2)
               and ($3::text is null or instance = $3)
           order by first_seen_at, instance, row_hash",
+    fence: r"update hunt_runs
+          set status = 'succeeded', finished_at = $1,
+              duration_ms = greatest(0, (extract(epoch from ($1 - started_at)) * 1000)::bigint),
+              truncated = $2, api = $3, http_status = $4,
+              client_request_id = $5, lease_expires_at = null, error_message = $9,
+              api_calls = $10, throttle_wait_ms = $11
+          where id = $6 and attempt = $7 and lease_owner = $8 and status = 'running'
+          returning query_sha256",
     prune_results: r"delete from hunt_results where (run_id, row_num) in (
               select r.run_id, r.row_num from hunt_results r
               join hunt_runs u on u.id = r.run_id
@@ -375,33 +383,8 @@ async fn write_run(
     result: &RunSuccess<'_>,
     dedup: Option<&[String]>,
 ) -> Result<Finished> {
-    // The fence comes first: it locks the run row (a concurrent takeover skips it) and
-    // proves the lease is still ours.
-    let fenced: Option<String> = sqlx::query_scalar(
-        r"update hunt_runs
-          set status = 'succeeded', finished_at = $1,
-              duration_ms = greatest(0, (extract(epoch from ($1 - started_at)) * 1000)::bigint),
-              truncated = $2, api = $3, http_status = $4,
-              client_request_id = $5, lease_expires_at = null, error_message = null,
-              api_calls = $9, throttle_wait_ms = $10
-          where id = $6 and attempt = $7 and lease_owner = $8 and status = 'running'
-          returning query_sha256",
-    )
-    .bind(result.finished_at)
-    .bind(result.truncated)
-    .bind(result.api)
-    .bind(result.http_status.map(i32::from))
-    .bind(result.client_request_id)
-    .bind(lease.run_id)
-    .bind(lease.attempt)
-    .bind(&lease.node)
-    .bind(i64::from(result.cost.api_calls))
-    .bind(result.cost.throttle_wait_ms())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(query_sha256) = fenced else {
-        return Err(lease_lost(lease));
-    };
+    // No note yet: it is known once the job's row is locked, below.
+    let query_sha256 = runs::fence::<sqlx::Postgres>(&mut *tx, &RUNS, lease, result, None).await?;
     // One finishing run per job at a time: findings counts stay exact and the view is
     // rebuilt once. `no key update` still lets new runs of the job be claimed meanwhile.
     let (view, current_view_sha): (String, Option<String>) = sqlx::query_as(

@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{Pool, Transaction};
 
 use super::backend::{
-    ClaimState, Coverage, JOB_RETENTIONS, cutoff, decide_claim, fenced, map_unknown_job,
+    ClaimState, Coverage, JOB_RETENTIONS, cutoff, decide_claim, fenced, lease_lost, map_unknown_job,
 };
 use super::db::{At, Db, Statement, query};
 use super::records::{
     Claim, ClaimRequest, FindingRecord, GapRecord, HistoryFilter, Lease, PruneOptions, PruneReport,
-    RunFailure, RunRecord, RunStatus, Trigger,
+    RunFailure, RunRecord, RunStatus, RunSuccess, Trigger,
 };
 use super::{Error, Result};
 
@@ -38,6 +38,10 @@ pub(super) struct RunSql {
     /// [`FindingRecord`]s first seen since a time, oldest first: 1 job, 2 since, 3 instance;
     /// a null filter matches all.
     pub findings: &'static str,
+    /// Marks a run succeeded, fenced on its lease, returning its query hash: 1 finished at,
+    /// 2 truncated, 3 api, 4 HTTP status, 5 request id, 6 run, 7 attempt, 8 node, 9 the note
+    /// for `error_message`, 10 API calls, 11 throttle wait.
+    pub fence: &'static str,
     /// Deletes a batch of results of finished runs that ended before the cutoff: 1 job,
     /// 2 cutoff, 3 batch size.
     pub prune_results: &'static str,
@@ -191,6 +195,33 @@ async fn claim_state<DB: Db>(
         running: running.map(|(id,)| id),
         coverage,
     })
+}
+
+/// The first write of a run's commit: marks it succeeded if its lease still holds, which takes
+/// SQLite's write lock or locks PostgreSQL's run row (a concurrent takeover skips it). The run's
+/// query hash; [`Error::LeaseLost`] when the lease was lost.
+pub(super) async fn fence<DB: Db>(
+    conn: &mut DB::Connection,
+    sql: &RunSql,
+    lease: &Lease,
+    result: &RunSuccess<'_>,
+    note: Option<&str>,
+) -> Result<String> {
+    let fenced: Option<(String,)> = query::<DB>(sql.fence)
+        .arg(At(result.finished_at))
+        .arg(result.truncated)
+        .arg(result.api)
+        .arg(result.http_status.map(i32::from))
+        .arg(result.client_request_id)
+        .arg(lease.run_id)
+        .arg(lease.attempt)
+        .arg(lease.node.as_str())
+        .arg(note)
+        .arg(i64::from(result.cost.api_calls))
+        .arg(result.cost.throttle_wait_ms())
+        .optional(conn)
+        .await?;
+    fenced.map(|(hash,)| hash).ok_or_else(|| lease_lost(lease))
 }
 
 /// [`Store::take_over_expired`](super::Store::take_over_expired).

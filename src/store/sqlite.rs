@@ -16,13 +16,13 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Connection as _, Row, SqliteConnection};
 
-use super::backend::{commit_run, lease_lost, whole_seconds};
+use super::backend::{commit_run, whole_seconds};
 use super::db::ts;
 use super::dialect::{Dialect, end_commit};
 use super::outbox::OutboxSql;
 use super::records::{Finished, JobRecord, Lease, RunSuccess, ViewClash};
 use super::rowhash::{RowSink, parse_dedup, write_hashed};
-use super::runs::RunSql;
+use super::runs::{self, RunSql};
 use super::views::{ViewDialect, left_out_note, plan_upsert, view_name};
 use super::{Backend, Error, Result};
 
@@ -265,6 +265,15 @@ const RUNS: RunSql = RunSql {
           where job = ?1 and (?2 is null or first_seen_at >= ?2)
               and (?3 is null or instance = ?3)
           order by first_seen_at, instance, row_hash",
+    fence: r"update hunt_runs
+          set status = 'succeeded', finished_at = ?1,
+              duration_ms = max(0, cast(round((julianday(?1) - julianday(started_at))
+                  * 86400000) as integer)),
+              truncated = ?2, api = ?3, http_status = ?4,
+              client_request_id = ?5, lease_expires_at = null, error_message = ?9,
+              api_calls = ?10, throttle_wait_ms = ?11
+          where id = ?6 and attempt = ?7 and lease_owner = ?8 and status = 'running'
+          returning query_sha256",
     prune_results: r"delete from hunt_results where rowid in (
               select r.rowid from hunt_results r join hunt_runs u on u.id = r.run_id
               where u.job = ?1 and u.status <> 'running'
@@ -340,34 +349,8 @@ async fn write_run(
     job: &JobView,
 ) -> Result<Finished> {
     let note = left_out_note(&DIALECT, &job.view, result.columns);
-    // The fence comes first: it takes the write lock and proves the lease is still ours.
-    let fenced: Option<String> = sqlx::query_scalar(
-        r"update hunt_runs
-          set status = 'succeeded', finished_at = ?1,
-              duration_ms = max(0, cast(round((julianday(?1) - julianday(started_at))
-                  * 86400000) as integer)),
-              truncated = ?2, api = ?3, http_status = ?4,
-              client_request_id = ?5, lease_expires_at = null, error_message = ?9,
-              api_calls = ?10, throttle_wait_ms = ?11
-          where id = ?6 and attempt = ?7 and lease_owner = ?8 and status = 'running'
-          returning query_sha256",
-    )
-    .bind(ts(result.finished_at))
-    .bind(result.truncated)
-    .bind(result.api)
-    .bind(result.http_status.map(i32::from))
-    .bind(result.client_request_id)
-    .bind(lease.run_id)
-    .bind(lease.attempt)
-    .bind(&lease.node)
-    .bind(note.as_deref())
-    .bind(i64::from(result.cost.api_calls))
-    .bind(result.cost.throttle_wait_ms())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(query_sha256) = fenced else {
-        return Err(lease_lost(lease));
-    };
+    let query_sha256 =
+        runs::fence::<sqlx::Sqlite>(&mut *tx, &RUNS, lease, result, note.as_deref()).await?;
     if let Some(note) = &note {
         tracing::warn!(job = %lease.job, "{note}");
     }
