@@ -1,19 +1,24 @@
 //! The Rust both backends run around their own SQL: error mapping, the lease fence's verdict,
-//! time arithmetic and the prune's batch loop.
+//! the claim's verdict, the end of `finish_run`'s transaction and time arithmetic.
 
-use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::{Database, Transaction};
 
-use super::records::{Claim, Lease, PruneOptions, PruneReport, RunFailure, RunStatus, RunSuccess};
+use super::records::{Claim, Finished, Lease, RunFailure, RunStatus, RunSuccess};
 use super::{Error, Result, Store};
 
 /// A foreign-key violation on the job column means the job was never registered.
-pub(super) fn map_unknown_job(job: &str, error: sqlx::Error) -> Error {
-    match error.as_database_error() {
-        Some(db) if db.is_foreign_key_violation() => Error::UnknownJob(job.to_string()),
-        _ => Error::Database(error),
+pub(super) fn map_unknown_job(job: &str, error: Error) -> Error {
+    match &error {
+        Error::Database(e)
+            if e.as_database_error()
+                .is_some_and(sqlx::error::DatabaseError::is_foreign_key_violation) =>
+        {
+            Error::UnknownJob(job.to_string())
+        }
+        _ => error,
     }
 }
 
@@ -98,6 +103,29 @@ pub(super) async fn end_unstorable<S: Store + ?Sized>(
     }
 }
 
+/// Ends `finish_run`'s transaction: commits what `written` wrote, or rolls it back first when
+/// the writes failed, since its locks (SQLite's write lock, PostgreSQL's lock on the run row)
+/// would make failing the run on another connection wait. Either failure goes through
+/// [`end_unstorable`].
+pub(super) async fn commit_run<DB: Database, S: Store + ?Sized>(
+    store: &S,
+    tx: Transaction<'_, DB>,
+    written: Result<Finished>,
+    lease: &Lease,
+    result: &RunSuccess<'_>,
+) -> Result<Finished> {
+    match written {
+        Ok(finished) => match tx.commit().await {
+            Ok(()) => Ok(finished),
+            Err(e) => Err(end_unstorable(store, lease, result, e.into()).await),
+        },
+        Err(e) => {
+            tx.rollback().await.ok();
+            Err(end_unstorable(store, lease, result, e).await)
+        }
+    }
+}
+
 /// What a backend found for a claim, read inside the transaction that holds the job's lock.
 #[derive(Debug)]
 pub(super) struct ClaimState {
@@ -149,6 +177,11 @@ pub(super) fn decide_claim(
     }
 }
 
+/// Each job's `(name, retention_seconds)`, by name: what the prunes walk. The same SQL on both
+/// backends.
+pub(super) const JOB_RETENTIONS: &str =
+    r"select name, retention_seconds from hunt_jobs order by name";
+
 /// A duration in whole seconds for the database, saturating.
 pub(super) fn whole_seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
@@ -159,60 +192,4 @@ pub(super) fn cutoff(now: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
     chrono::TimeDelta::try_seconds(seconds)
         .and_then(|d| now.checked_sub_signed(d))
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
-/// A backend's prune statements, each binding the job, the cutoff and the batch size and
-/// deleting at most a batch of rows.
-#[derive(Debug)]
-pub(super) struct PruneSql {
-    /// Deletes findings last seen before the cutoff.
-    pub findings: &'static str,
-    /// Deletes results of finished runs that ended before the cutoff.
-    pub results: &'static str,
-    /// Deletes finished runs that ended before the cutoff and have no results left.
-    pub runs: &'static str,
-    /// Deletes gaps that ended before the cutoff.
-    pub gaps: &'static str,
-}
-
-/// Which count of the report a prune statement adds to.
-type Counter = fn(&mut PruneReport) -> &mut u64;
-
-/// Prunes each `(job, retention_seconds)` in batches: `delete` runs one statement of `sql` for
-/// a job, cutoff and batch size and returns how many rows it deleted.
-pub(super) async fn prune_in_batches<'a, F, Fut>(
-    jobs: &'a [(String, i64)],
-    options: &PruneOptions,
-    sql: &PruneSql,
-    mut delete: F,
-) -> Result<PruneReport>
-where
-    F: FnMut(&'static str, &'a str, DateTime<Utc>, i64) -> Fut,
-    Fut: Future<Output = Result<u64>>,
-{
-    let mut report = PruneReport::default();
-    let batch = i64::from(options.batch_size.max(1));
-    // Findings go first, so a finding never outlives the result row it points at (it is
-    // pruned with its last run); results go before runs, so a run is deleted only once none
-    // of its results are left.
-    let steps: [(&str, Counter); 4] = [
-        (sql.findings, |r| &mut r.findings),
-        (sql.results, |r| &mut r.results),
-        (sql.runs, |r| &mut r.runs),
-        (sql.gaps, |r| &mut r.gaps),
-    ];
-    for (job, retention) in jobs {
-        let cutoff = cutoff(options.now, *retention);
-        for (statement, counter) in &steps {
-            loop {
-                let deleted = delete(statement, job, cutoff, batch).await?;
-                report.batches += 1;
-                *counter(&mut report) += deleted;
-                if deleted < u64::try_from(batch).expect("batch is positive") {
-                    break;
-                }
-            }
-        }
-    }
-    Ok(report)
 }

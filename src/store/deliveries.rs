@@ -1,7 +1,7 @@
 //! The outbox: notifications a run's commit writes in `hunt_deliveries`, and the
 //! [`Deliveries`] methods the delivery loop and `huntd deliveries` use to claim, end, list and
-//! queue them again. Each backend's SQL is in `sqlite/deliveries.rs` and
-//! `postgres/deliveries.rs`.
+//! queue them again. The flows over them are in `outbox`; each backend's SQL is in
+//! `sqlite/deliveries.rs` and `postgres/deliveries.rs`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Result;
-use super::records::{FindingRecord, Lease};
+use super::records::FindingRecord;
 
 /// One output a run's new findings go to: what [`RunSuccess::notify`](super::RunSuccess)
 /// lists, and what the commit turns into `hunt_deliveries` rows.
@@ -44,140 +44,6 @@ pub(super) struct SuppressionPlan {
     pub quiet: Vec<String>,
     /// How many findings were left out.
     pub suppressed: i64,
-}
-
-/// Whose quiet keys and carried count: an output, a job and an instance.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct SuppressionScope<'a> {
-    /// The output.
-    pub output: &'a str,
-    /// The job.
-    pub job: &'a str,
-    /// The run's instance.
-    pub instance: &'a str,
-}
-
-/// The statements a commit's deliveries need, each backend's own SQL, run in the committing
-/// transaction; [`record`] is the one flow over them.
-#[async_trait::async_trait]
-pub(super) trait DeliverySql: Send {
-    /// Writes the deliveries of a route without `suppress:`: one (`digest`), or one per new
-    /// finding in row order (`each`).
-    async fn insert_route(
-        &mut self,
-        lease: &Lease,
-        finished_at: DateTime<Utc>,
-        route: &DeliveryRoute,
-    ) -> Result<()>;
-    /// The run's new findings (row hash and row as JSON text), in row order.
-    async fn new_findings(
-        &mut self,
-        lease: &Lease,
-        finished_at: DateTime<Utc>,
-    ) -> Result<Vec<(String, Option<String>)>>;
-    /// The keys still quiet at `at`.
-    async fn quiet_keys(
-        &mut self,
-        scope: SuppressionScope<'_>,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<String>>;
-    /// Adds `suppressed` to what the next notification reports.
-    async fn carry(&mut self, scope: SuppressionScope<'_>, suppressed: i64) -> Result<()>;
-    /// Takes what earlier runs carried, leaving nothing.
-    async fn take_carried(&mut self, scope: SuppressionScope<'_>) -> Result<i64>;
-    /// Makes `keys` quiet until `until`.
-    async fn make_quiet(
-        &mut self,
-        scope: SuppressionScope<'_>,
-        keys: &[String],
-        until: DateTime<Utc>,
-    ) -> Result<()>;
-    /// Writes one pending delivery of `findings` for the run.
-    async fn insert_delivery(
-        &mut self,
-        scope: SuppressionScope<'_>,
-        message: SuppressedMessage<'_>,
-    ) -> Result<()>;
-}
-
-/// One delivery a suppressing route writes.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct SuppressedMessage<'a> {
-    /// The run.
-    pub run_id: i64,
-    /// `digest` or `each`.
-    pub mode: &'a str,
-    /// The findings it covers.
-    pub findings: &'a [String],
-    /// What it reports as left out.
-    pub suppressed: i64,
-    /// The commit time.
-    pub at: DateTime<Utc>,
-}
-
-/// Writes the deliveries the run's `new_findings` owe `routes`, inside the run's transaction,
-/// for the routes whose `min_new` the run reached; routes with `suppress:` first leave out
-/// findings whose key is quiet.
-pub(super) async fn record(
-    sql: &mut dyn DeliverySql,
-    lease: &Lease,
-    finished_at: DateTime<Utc>,
-    routes: &[DeliveryRoute],
-    new_findings: i64,
-) -> Result<()> {
-    // Most runs find nothing new: they owe nothing, and the commit pays nothing for outputs.
-    for route in routes
-        .iter()
-        .filter(|r| new_findings > 0 && new_findings >= r.min_new)
-    {
-        if route.suppress.is_some() {
-            record_suppressing(sql, lease, finished_at, route).await?;
-        } else {
-            sql.insert_route(lease, finished_at, route).await?;
-        }
-    }
-    Ok(())
-}
-
-/// The deliveries of a route with `suppress:`: the run's new findings whose key is quiet are
-/// left out and counted, the others notified and their keys made quiet for the span.
-async fn record_suppressing(
-    sql: &mut dyn DeliverySql,
-    lease: &Lease,
-    finished_at: DateTime<Utc>,
-    route: &DeliveryRoute,
-) -> Result<()> {
-    let Some(suppression) = &route.suppress else {
-        return Ok(());
-    };
-    let findings = sql.new_findings(lease, finished_at).await?;
-    if findings.is_empty() {
-        return Ok(());
-    }
-    let scope = SuppressionScope {
-        output: &route.output,
-        job: &lease.job,
-        instance: &lease.instance,
-    };
-    let active = sql.quiet_keys(scope, finished_at).await?;
-    let plan = suppression.plan(&findings, &active.into_iter().collect());
-    if !plan.notifies(route.min_new) {
-        return sql.carry(scope, plan.suppressed).await;
-    }
-    let carried = sql.take_carried(scope).await?;
-    sql.make_quiet(scope, &plan.quiet, finished_at + suppression.span)
-        .await?;
-    for (hashes, suppressed) in plan.messages(route.mode, carried) {
-        let message = SuppressedMessage {
-            run_id: lease.run_id,
-            mode: route.mode,
-            findings: &hashes,
-            suppressed,
-            at: finished_at,
-        };
-        sql.insert_delivery(scope, message).await?;
-    }
-    Ok(())
 }
 
 impl SuppressionPlan {

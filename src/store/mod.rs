@@ -4,17 +4,24 @@
 //! [`Store`] is the one interface the daemon and `huntd once --store` write through; [`open`]
 //! picks the backend from the `database:` URL and applies the embedded migrations. The schema is
 //! documented in `docs/schema.md`; analysts query it with plain SQL. The values it takes and
-//! returns are in `records`; `views`, `rowhash` and `backend` hold what both backends do alike,
-//! so `sqlite` and `postgres` hold little but their SQL.
+//! returns are in `records`. `dialect` implements [`Store`] once for both backends, over the
+//! flows in `runs`, `outbox` and `snapshot` (written with what `db` needs of a database) and
+//! what `views`, `rowhash` and `backend` do alike, so `sqlite` and `postgres` hold little but
+//! their SQL and the few things each does its own way.
 
 mod backend;
 mod connect;
+mod db;
 mod deliveries;
+mod dialect;
+mod outbox;
 mod pgtext;
 mod postgres;
 mod records;
 pub mod report;
 mod rowhash;
+mod runs;
+mod snapshot;
 mod sqlite;
 pub mod status;
 mod views;

@@ -2,7 +2,6 @@
 //! them server-side, and several daemons can share one database.
 
 mod deliveries;
-mod status;
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -10,27 +9,21 @@ use std::str::FromStr as _;
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
+use sqlx::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgCopyIn, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use super::backend::{
-    ClaimState, Coverage, PruneSql, decide_claim, end_unstorable, fenced, lease_lost,
-    map_unknown_job, prune_in_batches, whole_seconds,
-};
+use super::backend::{commit_run, whole_seconds};
 use super::connect;
+use super::dialect::{Dialect, end_commit};
+use super::outbox::OutboxSql;
 use super::pgtext::{json_without_nul, text_without_nul};
-use super::records::{
-    Claim, ClaimRequest, Column, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord,
-    Lease, PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, SqlType,
-    Trigger, ViewClash,
-};
+use super::records::{Column, Finished, JobRecord, Lease, RunSuccess, SqlType, ViewClash};
 use super::rowhash::{RowSink, write_hashed};
-use super::status::{StatusSnapshot, StatusWindow};
+use super::runs::{self, RunSql};
 use super::views::{
-    ViewColumn, ViewDialect, ViewState, ViewWriter, left_out_note, plan_upsert, quote_literal,
-    refresh_view, view_name,
+    ViewColumn, ViewDialect, ViewWriter, left_out_note, plan_upsert, quote_literal, view_name,
 };
-use super::{Backend, Error, Result, Store};
+use super::{Backend, Error, Result};
 use crate::spool::RunRows;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -113,19 +106,6 @@ impl PostgresStore {
     }
 }
 
-fn lease_from_row(row: &sqlx::postgres::PgRow) -> Result<Lease> {
-    Ok(Lease {
-        run_id: row.try_get("id")?,
-        attempt: row.try_get("attempt")?,
-        node: row.try_get("node")?,
-        job: row.try_get("job")?,
-        instance: row.try_get("instance")?,
-        slot_at: row.try_get("slot_at")?,
-        window_start: row.try_get("window_start")?,
-        window_end: row.try_get("window_end")?,
-    })
-}
-
 /// Expression reading one result column from `r.data` as its SQL type.
 fn column_expr(column: &ViewColumn) -> String {
     // The key as the row was stored: with any NUL written as `\u0000`.
@@ -182,11 +162,6 @@ impl ViewWriter for PgConnection {
         .bind(types)
         .execute(self)
         .await?;
-        Ok(())
-    }
-
-    async fn execute_built(&mut self, sql: String) -> Result<()> {
-        sqlx::query(AssertSqlSafe(sql)).execute(self).await?;
         Ok(())
     }
 }
@@ -289,25 +264,68 @@ fn prefix_writer(buf: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
     Bytes(buf)
 }
 
-/// The prune's deletes in PostgreSQL's SQL.
-const PRUNE: PruneSql = PruneSql {
-    findings: r"delete from hunt_finding_state where (job, instance, row_hash) in (
-                    select job, instance, row_hash from hunt_finding_state
-                    where job = $1 and last_seen_at < $2 limit $3)",
-    results: r"delete from hunt_results where (run_id, row_num) in (
-                   select r.run_id, r.row_num from hunt_results r
-                   join hunt_runs u on u.id = r.run_id
-                   where u.job = $1 and u.status <> 'running'
-                       and coalesce(u.finished_at, u.started_at) < $2
-                   limit $3)",
-    runs: r"delete from hunt_runs where id in (
-                select id from hunt_runs u
-                where u.job = $1 and u.status <> 'running'
-                    and coalesce(u.finished_at, u.started_at) < $2
-                    and not exists (select 1 from hunt_results r where r.run_id = u.id)
-                limit $3)",
-    gaps: r"delete from hunt_gaps where id in (
-                select id from hunt_gaps where job = $1 and gap_end < $2 limit $3)",
+/// PostgreSQL's own run SQL.
+const RUNS: RunSql = RunSql {
+    begin_claim: None,
+    // Claims of one job queue on its row, so what is read below still holds at the insert.
+    lock_job: r"select name from hunt_jobs where name = $1 for update",
+    // `skip locked`: runs another node is taking over (or still writing) are left alone.
+    take_over: r"with expired as (
+              select id from hunt_runs
+              where status = 'running' and lease_expires_at < $3
+              for update skip locked
+          )
+          update hunt_runs u
+          set attempt = u.attempt + 1, node = $1, lease_owner = $1, lease_expires_at = $2,
+              started_at = $3
+          from expired
+          where u.id = expired.id
+          returning u.id, u.attempt, u.node, u.job, u.instance, u.slot_at, u.window_start,
+              u.window_end",
+    fail: r"update hunt_runs
+          set status = $1, finished_at = $2,
+              duration_ms = greatest(0, (extract(epoch from ($2 - started_at)) * 1000)::bigint),
+              api = $3, http_status = $4, client_request_id = $5, error_class = $6,
+              error_message = $7, lease_expires_at = null, api_calls = $11,
+              throttle_wait_ms = $12
+          where id = $8 and attempt = $9 and lease_owner = $10 and status = 'running'",
+    interrupt: r"update hunt_runs
+          set status = 'interrupted', finished_at = $2,
+              duration_ms = greatest(0, (extract(epoch from ($2 - started_at)) * 1000)::bigint),
+              error_class = 'interrupted',
+              error_message = 'the node restarted while the run was in progress',
+              lease_expires_at = null
+          where status = 'running' and lease_owner = $1",
+    history: r"select id, job, instance, slot_at, window_start, window_end, status, attempt,
+              node, started_at, finished_at, duration_ms, row_count, new_row_count, truncated,
+              api, http_status, client_request_id, error_class, error_message, query_sha256,
+              api_calls, throttle_wait_ms, trigger
+          from hunt_runs
+          where ($1::text is null or job = $1) and ($2::text is null or status = $2)
+              and ($3::timestamptz is null or started_at >= $3)
+              and ($5::text is null or instance = $5)
+          order by started_at desc, id desc
+          limit $4",
+    findings: r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
+              last_run_id, times_seen, data::text as data
+          from hunt_findings
+          where job = $1 and ($2::timestamptz is null or first_seen_at >= $2)
+              and ($3::text is null or instance = $3)
+          order by first_seen_at, instance, row_hash",
+    fence: r"update hunt_runs
+          set status = 'succeeded', finished_at = $1,
+              duration_ms = greatest(0, (extract(epoch from ($1 - started_at)) * 1000)::bigint),
+              truncated = $2, api = $3, http_status = $4,
+              client_request_id = $5, lease_expires_at = null, error_message = $9,
+              api_calls = $10, throttle_wait_ms = $11
+          where id = $6 and attempt = $7 and lease_owner = $8 and status = 'running'
+          returning query_sha256",
+    prune_results: r"delete from hunt_results where (run_id, row_num) in (
+              select r.run_id, r.row_num from hunt_results r
+              join hunt_runs u on u.id = r.run_id
+              where u.job = $1 and u.status <> 'running'
+                  and coalesce(u.finished_at, u.started_at) < $2
+              limit $3)",
 };
 
 /// Upserts the run's findings and records how many it created.
@@ -358,34 +376,6 @@ async fn record_findings(
     Ok(new_row_count)
 }
 
-/// What of a claim's window is covered, read under the job's lock: the high-water mark for a
-/// scheduled or manual run, an overlapping covered window for a backfill chunk.
-async fn claim_coverage(conn: &mut PgConnection, request: &ClaimRequest) -> Result<Coverage> {
-    if request.trigger == Trigger::Backfill {
-        let end = sqlx::query_scalar(
-            r"select max(window_end) from hunt_runs
-              where job = $1 and instance = $4 and status in ('succeeded', 'skipped')
-                  and window_start < $3 and window_end > $2",
-        )
-        .bind(&request.job)
-        .bind(request.window_start)
-        .bind(request.window_end)
-        .bind(&request.instance)
-        .fetch_one(&mut *conn)
-        .await?;
-        return Ok(Coverage::Overlap(end));
-    }
-    let end = sqlx::query_scalar(
-        r"select max(window_end) from hunt_runs
-          where job = $1 and instance = $2 and status in ('succeeded', 'skipped')",
-    )
-    .bind(&request.job)
-    .bind(&request.instance)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(Coverage::HighWater(end))
-}
-
 /// The writes of `finish_run` inside its transaction: the fence, results, findings and view.
 async fn write_run(
     tx: &mut PgConnection,
@@ -393,33 +383,8 @@ async fn write_run(
     result: &RunSuccess<'_>,
     dedup: Option<&[String]>,
 ) -> Result<Finished> {
-    // The fence comes first: it locks the run row (a concurrent takeover skips it) and
-    // proves the lease is still ours.
-    let fenced: Option<String> = sqlx::query_scalar(
-        r"update hunt_runs
-          set status = 'succeeded', finished_at = $1,
-              duration_ms = greatest(0, (extract(epoch from ($1 - started_at)) * 1000)::bigint),
-              truncated = $2, api = $3, http_status = $4,
-              client_request_id = $5, lease_expires_at = null, error_message = null,
-              api_calls = $9, throttle_wait_ms = $10
-          where id = $6 and attempt = $7 and lease_owner = $8 and status = 'running'
-          returning query_sha256",
-    )
-    .bind(result.finished_at)
-    .bind(result.truncated)
-    .bind(result.api)
-    .bind(result.http_status.map(i32::from))
-    .bind(result.client_request_id)
-    .bind(lease.run_id)
-    .bind(lease.attempt)
-    .bind(&lease.node)
-    .bind(i64::from(result.cost.api_calls))
-    .bind(result.cost.throttle_wait_ms())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(query_sha256) = fenced else {
-        return Err(lease_lost(lease));
-    };
+    // No note yet: it is known once the job's row is locked, below.
+    let query_sha256 = runs::fence::<sqlx::Postgres>(&mut *tx, &RUNS, lease, result, None).await?;
     // One finishing run per job at a time: findings counts stay exact and the view is
     // rebuilt once. `no key update` still lets new runs of the job be claimed meanwhile.
     let (view, current_view_sha): (String, Option<String>) = sqlx::query_as(
@@ -438,40 +403,27 @@ async fn write_run(
     }
     let row_count = copy_results(tx, lease, result.rows, dedup).await?;
     let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
-    let outbox = &mut deliveries::Outbox(&mut *tx);
-    super::deliveries::record(
-        outbox,
-        lease,
-        result.finished_at,
-        result.notify,
-        new_row_count,
-    )
-    .await?;
-    refresh_view(
-        tx,
-        &DIALECT,
-        &ViewState {
-            job: &lease.job,
-            view: &view,
-            current_sha256: current_view_sha.as_deref(),
-            query_sha256: &query_sha256,
-            columns: result.columns,
-        },
-    )
-    .await?;
-    Ok(Finished {
+    let finished = Finished {
         row_count,
         new_row_count,
-    })
+    };
+    let view = (view.as_str(), current_view_sha.as_deref());
+    end_commit::<PostgresStore>(tx, lease, result, finished, view, &query_sha256).await
 }
 
-#[async_trait::async_trait]
-impl Store for PostgresStore {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
+impl Dialect for PostgresStore {
+    type Database = sqlx::Postgres;
+    const BACKEND: Backend = Backend::Postgres;
+    const RUNS: &'static RunSql = &RUNS;
+    const OUTBOX: &'static OutboxSql = &deliveries::OUTBOX;
+    const VIEWS: &'static ViewDialect = &DIALECT;
+    const STATUS_ISOLATION: Option<&'static str> =
+        Some(r"set transaction isolation level repeatable read, read only");
+
+    fn pool(&self) -> &sqlx::Pool<sqlx::Postgres> {
+        &self.pool
     }
 
-    #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
     async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {
         let views: Vec<String> = jobs.iter().map(|j| view_name(&j.name)).collect();
         let mut tx = self.pool.begin().await?;
@@ -518,120 +470,6 @@ impl Store for PostgresStore {
         Ok(clashes)
     }
 
-    #[tracing::instrument(skip_all, fields(job = %request.job, slot = %request.slot_at))]
-    async fn claim_slot(&self, request: &ClaimRequest) -> Result<Claim> {
-        let mut tx = self.pool.begin().await?;
-        // Claims of one job queue on its row, so what is read below still holds at the insert.
-        let registered: Option<String> =
-            sqlx::query_scalar("select name from hunt_jobs where name = $1 for update")
-                .bind(&request.job)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if registered.is_none() {
-            return Err(Error::UnknownJob(request.job.clone()));
-        }
-        let state = ClaimState {
-            existing: sqlx::query_as(
-                r"select id, attempt, status from hunt_runs
-                  where job = $1 and instance = $2 and trigger = $3 and slot_at = $4",
-            )
-            .bind(&request.job)
-            .bind(&request.instance)
-            .bind(request.trigger.as_str())
-            .bind(request.slot_at)
-            .fetch_optional(&mut *tx)
-            .await?,
-            running: sqlx::query_scalar(
-                r"select id from hunt_runs
-                  where job = $1 and instance = $2 and status = 'running' limit 1",
-            )
-            .bind(&request.job)
-            .bind(&request.instance)
-            .fetch_optional(&mut *tx)
-            .await?,
-            coverage: claim_coverage(&mut tx, request).await?,
-        };
-        let window_start = match decide_claim(state, (request.window_start, request.window_end))? {
-            Ok(start) => start,
-            Err(claim) => return Ok(claim),
-        };
-        // The slot is new or its run was interrupted: (re)claim it.
-        let row = sqlx::query(
-            r"insert into hunt_runs (job, instance, slot_at, window_start, window_end, status,
-                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256, trigger)
-              values ($1, $2, $3, $4, $5, 'running', 1, $6, $6, $7, $8, $9, $10)
-              on conflict (job, instance, trigger, slot_at) do update set
-                  status = 'running', attempt = hunt_runs.attempt + 1, node = excluded.node,
-                  lease_owner = excluded.lease_owner,
-                  lease_expires_at = excluded.lease_expires_at,
-                  started_at = excluded.started_at, window_start = excluded.window_start,
-                  window_end = excluded.window_end, query_sha256 = excluded.query_sha256,
-                  instance = excluded.instance, finished_at = null, duration_ms = null,
-                  error_class = null, error_message = null
-              returning id, attempt, node, job, instance, slot_at, window_start, window_end",
-        )
-        .bind(&request.job)
-        .bind(&request.instance)
-        .bind(request.slot_at)
-        .bind(window_start)
-        .bind(request.window_end)
-        .bind(&request.node)
-        .bind(request.lease_until)
-        .bind(request.now)
-        .bind(&request.query_sha256)
-        .bind(request.trigger.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let lease = lease_from_row(&row)?;
-        tx.commit().await?;
-        Ok(Claim::Won(lease))
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn take_over_expired(
-        &self,
-        node: &str,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Lease>> {
-        // `skip locked`: runs another node is taking over (or still writing) are left alone.
-        let rows = sqlx::query(
-            r"with expired as (
-                  select id from hunt_runs
-                  where status = 'running' and lease_expires_at < $3
-                  for update skip locked
-              )
-              update hunt_runs u
-              set attempt = u.attempt + 1, node = $1, lease_owner = $1, lease_expires_at = $2,
-                  started_at = $3
-              from expired
-              where u.id = expired.id
-              returning u.id, u.attempt, u.node, u.job, u.instance, u.slot_at, u.window_start,
-                  u.window_end",
-        )
-        .bind(node)
-        .bind(lease_until)
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(lease_from_row).collect()
-    }
-
-    async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool> {
-        let done = sqlx::query(
-            r"update hunt_runs set lease_expires_at = $1
-              where id = $2 and attempt = $3 and lease_owner = $4 and status = 'running'",
-        )
-        .bind(until)
-        .bind(lease.run_id)
-        .bind(lease.attempt)
-        .bind(&lease.node)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.received()))]
     async fn finish_run(&self, lease: &Lease, result: &RunSuccess<'_>) -> Result<Finished> {
         let dedup: Option<sqlx::types::Json<Vec<String>>> =
             sqlx::query_scalar(r"select dedup_columns from hunt_jobs where name = $1")
@@ -641,188 +479,8 @@ impl Store for PostgresStore {
                 .ok_or_else(|| Error::UnknownJob(lease.job.clone()))?;
         let dedup = dedup.map(|d| d.0);
         let mut tx = self.pool.begin().await?;
-        match write_run(&mut tx, lease, result, dedup.as_deref()).await {
-            Ok(finished) => match tx.commit().await {
-                Ok(()) => Ok(finished),
-                Err(e) => Err(end_unstorable(self, lease, result, e.into()).await),
-            },
-            Err(e) => {
-                // Rolled back first: the aborted transaction holds the run row's lock, which
-                // failing the run on another connection needs.
-                tx.rollback().await.ok();
-                Err(end_unstorable(self, lease, result, e).await)
-            }
-        }
-    }
-
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt))]
-    async fn fail_run(&self, lease: &Lease, failure: &RunFailure<'_>) -> Result<()> {
-        let done = sqlx::query(
-            r"update hunt_runs
-              set status = $1, finished_at = $2,
-                  duration_ms = greatest(0, (extract(epoch from ($2 - started_at)) * 1000)::bigint),
-                  api = $3, http_status = $4, client_request_id = $5, error_class = $6,
-                  error_message = $7, lease_expires_at = null, api_calls = $11,
-                  throttle_wait_ms = $12
-              where id = $8 and attempt = $9 and lease_owner = $10 and status = 'running'",
-        )
-        .bind(failure.status.as_str())
-        .bind(failure.finished_at)
-        .bind(failure.api)
-        .bind(failure.http_status.map(i32::from))
-        .bind(failure.client_request_id)
-        .bind(failure.error_class)
-        .bind(failure.error_message)
-        .bind(lease.run_id)
-        .bind(lease.attempt)
-        .bind(&lease.node)
-        .bind(failure.cost.map(|c| i64::from(c.api_calls)))
-        .bind(failure.cost.map(|c| c.throttle_wait_ms()))
-        .execute(&self.pool)
-        .await?;
-        fenced(lease, done.rows_affected())
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn mark_interrupted(&self, node: &str, now: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query(
-            r"update hunt_runs
-              set status = 'interrupted', finished_at = $2,
-                  duration_ms = greatest(0, (extract(epoch from ($2 - started_at)) * 1000)::bigint),
-                  error_class = 'interrupted',
-                  error_message = 'the node restarted while the run was in progress',
-                  lease_expires_at = null
-              where status = 'running' and lease_owner = $1",
-        )
-        .bind(node)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn record_gap(&self, gap: &GapRecord) -> Result<()> {
-        sqlx::query(
-            r"insert into hunt_gaps (job, gap_start, gap_end, reason, recorded_at, instance)
-              values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&gap.job)
-        .bind(gap.gap_start)
-        .bind(gap.gap_end)
-        .bind(&gap.reason)
-        .bind(gap.recorded_at)
-        .bind(&gap.instance)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_unknown_job(&gap.job, e))?;
-        Ok(())
-    }
-
-    async fn high_water_mark(&self, job: &str, instance: &str) -> Result<Option<DateTime<Utc>>> {
-        Ok(sqlx::query_scalar(
-            r"select max(window_end) from hunt_runs
-              where job = $1 and instance = $2 and status in ('succeeded', 'skipped')",
-        )
-        .bind(job)
-        .bind(instance)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn covered_windows(
-        &self,
-        job: &str,
-        instance: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
-        Ok(sqlx::query_as(
-            r"select window_start, window_end from hunt_runs
-              where job = $1 and instance = $4 and status in ('succeeded', 'skipped')
-                  and window_start < $3 and window_end > $2
-              order by window_start",
-        )
-        .bind(job)
-        .bind(from)
-        .bind(to)
-        .bind(instance)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>> {
-        Ok(sqlx::query_as(
-            r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
-                  started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
-                  http_status, client_request_id, error_class, error_message, query_sha256,
-                  api_calls, throttle_wait_ms, trigger
-              from hunt_runs
-              where ($1::text is null or job = $1) and ($2::text is null or status = $2)
-                  and ($3::timestamptz is null or started_at >= $3)
-                  and ($5::text is null or instance = $5)
-              order by started_at desc, id desc
-              limit $4",
-        )
-        .bind(filter.job.as_deref())
-        .bind(filter.status.map(RunStatus::as_str))
-        .bind(filter.since)
-        .bind(filter.limit.map(i64::from))
-        .bind(filter.instance.as_deref())
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn findings(
-        &self,
-        job: &str,
-        instance: Option<&str>,
-        new_since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<FindingRecord>> {
-        Ok(sqlx::query_as(
-            r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
-                  last_run_id, times_seen, data::text as data
-              from hunt_findings
-              where job = $1 and ($2::timestamptz is null or first_seen_at >= $2)
-                  and ($3::text is null or instance = $3)
-              order by first_seen_at, instance, row_hash",
-        )
-        .bind(job)
-        .bind(new_since)
-        .bind(instance)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn prune(&self, options: &PruneOptions) -> Result<PruneReport> {
-        let jobs: Vec<(String, i64)> =
-            sqlx::query_as(r"select name, retention_seconds from hunt_jobs order by name")
-                .fetch_all(&self.pool)
-                .await?;
-        let pool = &self.pool;
-        prune_in_batches(
-            &jobs,
-            options,
-            &PRUNE,
-            |sql, job, cutoff, batch| async move {
-                Ok(sqlx::query(sql)
-                    .bind(job)
-                    .bind(cutoff)
-                    .bind(batch)
-                    .execute(pool)
-                    .await?
-                    .rows_affected())
-            },
-        )
-        .await
-    }
-
-    async fn status(&self, window: &StatusWindow) -> Result<StatusSnapshot> {
-        status::snapshot(&self.pool, window).await
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
+        let written = write_run(&mut tx, lease, result, dedup.as_deref()).await;
+        commit_run(self, tx, written, lease, result).await
     }
 }
 

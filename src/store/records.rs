@@ -155,9 +155,10 @@ pub struct ClaimRequest {
 }
 
 /// The right to write one attempt of a run: every write is fenced on all three fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Lease {
     /// `hunt_runs.id`.
+    #[sqlx(rename = "id")]
     pub run_id: i64,
     /// Attempt number; a takeover increments it.
     pub attempt: i32,

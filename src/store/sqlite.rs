@@ -1,7 +1,6 @@
 //! The SQLite backend: one file, WAL, foreign keys on, writers wait on `busy_timeout`.
 
 mod deliveries;
-mod status;
 mod views;
 
 use views::DIALECT;
@@ -17,18 +16,15 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Connection as _, Row, SqliteConnection};
 
-use super::backend::{
-    ClaimState, Coverage, PruneSql, decide_claim, end_unstorable, fenced, lease_lost,
-    map_unknown_job, prune_in_batches, whole_seconds,
-};
-use super::records::{
-    Claim, ClaimRequest, FindingRecord, Finished, GapRecord, HistoryFilter, JobRecord, Lease,
-    PruneOptions, PruneReport, RunFailure, RunRecord, RunStatus, RunSuccess, Trigger, ViewClash,
-};
+use super::backend::{commit_run, whole_seconds};
+use super::db::ts;
+use super::dialect::{Dialect, end_commit};
+use super::outbox::OutboxSql;
+use super::records::{Finished, JobRecord, Lease, RunSuccess, ViewClash};
 use super::rowhash::{RowSink, parse_dedup, write_hashed};
-use super::status::{StatusSnapshot, StatusWindow};
-use super::views::{ViewState, left_out_note, plan_upsert, refresh_view, view_name};
-use super::{Backend, Error, Result, Store};
+use super::runs::{self, RunSql};
+use super::views::{ViewDialect, left_out_note, plan_upsert, view_name};
+use super::{Backend, Error, Result};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -42,20 +38,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-}
-
-/// The one text form of an instant: fixed width, so text order is time order.
-fn ts(instant: DateTime<Utc>) -> String {
-    instant.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-fn parse_ts(column: &'static str, text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| Error::Corrupt {
-            column,
-            value: text.to_string(),
-        })
 }
 
 impl SqliteStore {
@@ -151,19 +133,6 @@ fn is_busy(error: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "5" || code == "6")
 }
 
-fn lease_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Lease> {
-    Ok(Lease {
-        run_id: row.try_get("id")?,
-        attempt: row.try_get("attempt")?,
-        node: row.try_get("node")?,
-        job: row.try_get("job")?,
-        instance: row.try_get("instance")?,
-        slot_at: parse_ts("slot_at", row.try_get("slot_at")?)?,
-        window_start: parse_ts("window_start", row.try_get("window_start")?)?,
-        window_end: parse_ts("window_end", row.try_get("window_end")?)?,
-    })
-}
-
 /// Multi-row insert of results, five anonymous binds per row.
 fn results_insert_sql(rows: usize) -> String {
     let mut sql =
@@ -254,25 +223,62 @@ impl RowSink for ResultInserts<'_> {
     }
 }
 
-/// The prune's deletes in SQLite's SQL.
-const PRUNE: PruneSql = PruneSql {
-    findings: r"delete from hunt_finding_state where (job, instance, row_hash) in (
-                    select job, instance, row_hash from hunt_finding_state
-                    where job = ?1 and last_seen_at < ?2
-                    limit ?3)",
-    results: r"delete from hunt_results where rowid in (
-                   select r.rowid from hunt_results r join hunt_runs u on u.id = r.run_id
-                   where u.job = ?1 and u.status <> 'running'
-                       and coalesce(u.finished_at, u.started_at) < ?2
-                   limit ?3)",
-    runs: r"delete from hunt_runs where id in (
-                select id from hunt_runs u
-                where u.job = ?1 and u.status <> 'running'
-                    and coalesce(u.finished_at, u.started_at) < ?2
-                    and not exists (select 1 from hunt_results r where r.run_id = u.id)
-                limit ?3)",
-    gaps: r"delete from hunt_gaps where id in (
-                select id from hunt_gaps where job = ?1 and gap_end < ?2 limit ?3)",
+/// SQLite's own run SQL.
+const RUNS: RunSql = RunSql {
+    // The write lock from the start: what is read below still holds at the insert.
+    begin_claim: Some("begin immediate"),
+    lock_job: r"select name from hunt_jobs where name = ?1",
+    // One statement: SQLite serialises writers, so no two nodes take the same run.
+    take_over: r"update hunt_runs
+          set attempt = attempt + 1, node = ?1, lease_owner = ?1, lease_expires_at = ?2,
+              started_at = ?3
+          where status = 'running' and lease_expires_at < ?3
+          returning id, attempt, node, job, instance, slot_at, window_start, window_end",
+    fail: r"update hunt_runs
+          set status = ?1, finished_at = ?2,
+              duration_ms = max(0, cast(round((julianday(?2) - julianday(started_at))
+                  * 86400000) as integer)),
+              api = ?3, http_status = ?4, client_request_id = ?5, error_class = ?6,
+              error_message = ?7, lease_expires_at = null, api_calls = ?11,
+              throttle_wait_ms = ?12
+          where id = ?8 and attempt = ?9 and lease_owner = ?10 and status = 'running'",
+    interrupt: r"update hunt_runs
+          set status = 'interrupted', finished_at = ?2,
+              duration_ms = max(0, cast(round((julianday(?2) - julianday(started_at))
+                  * 86400000) as integer)),
+              error_class = 'interrupted',
+              error_message = 'the node restarted while the run was in progress',
+              lease_expires_at = null
+          where status = 'running' and lease_owner = ?1",
+    history: r"select id, job, instance, slot_at, window_start, window_end, status, attempt,
+              node, started_at, finished_at, duration_ms, row_count, new_row_count, truncated,
+              api, http_status, client_request_id, error_class, error_message, query_sha256,
+              api_calls, throttle_wait_ms, trigger
+          from hunt_runs
+          where (?1 is null or job = ?1) and (?2 is null or status = ?2)
+              and (?3 is null or started_at >= ?3) and (?5 is null or instance = ?5)
+          order by started_at desc, id desc
+          limit coalesce(?4, -1)",
+    findings: r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
+              last_run_id, times_seen, data
+          from hunt_findings
+          where job = ?1 and (?2 is null or first_seen_at >= ?2)
+              and (?3 is null or instance = ?3)
+          order by first_seen_at, instance, row_hash",
+    fence: r"update hunt_runs
+          set status = 'succeeded', finished_at = ?1,
+              duration_ms = max(0, cast(round((julianday(?1) - julianday(started_at))
+                  * 86400000) as integer)),
+              truncated = ?2, api = ?3, http_status = ?4,
+              client_request_id = ?5, lease_expires_at = null, error_message = ?9,
+              api_calls = ?10, throttle_wait_ms = ?11
+          where id = ?6 and attempt = ?7 and lease_owner = ?8 and status = 'running'
+          returning query_sha256",
+    prune_results: r"delete from hunt_results where rowid in (
+              select r.rowid from hunt_results r join hunt_runs u on u.id = r.run_id
+              where u.job = ?1 and u.status <> 'running'
+                  and coalesce(u.finished_at, u.started_at) < ?2
+              limit ?3)",
 };
 
 /// Upserts the run's findings and records how many it created.
@@ -328,35 +334,6 @@ async fn record_findings(
     .await?)
 }
 
-/// What of a claim's window is covered, read under the job's lock: the high-water mark for a
-/// scheduled or manual run, an overlapping covered window for a backfill chunk.
-async fn claim_coverage(conn: &mut SqliteConnection, request: &ClaimRequest) -> Result<Coverage> {
-    let parse = |end: Option<String>| end.map(|t| parse_ts("window_end", &t)).transpose();
-    if request.trigger == Trigger::Backfill {
-        let end = sqlx::query_scalar(
-            r"select max(window_end) from hunt_runs
-              where job = ?1 and instance = ?4 and status in ('succeeded', 'skipped')
-                  and window_start < ?3 and window_end > ?2",
-        )
-        .bind(&request.job)
-        .bind(ts(request.window_start))
-        .bind(ts(request.window_end))
-        .bind(&request.instance)
-        .fetch_one(&mut *conn)
-        .await?;
-        return Ok(Coverage::Overlap(parse(end)?));
-    }
-    let end = sqlx::query_scalar(
-        r"select max(window_end) from hunt_runs
-          where job = ?1 and instance = ?2 and status in ('succeeded', 'skipped')",
-    )
-    .bind(&request.job)
-    .bind(&request.instance)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(Coverage::HighWater(parse(end)?))
-}
-
 /// What `finish_run` reads of the job before its transaction.
 struct JobView {
     dedup: Option<Vec<String>>,
@@ -372,34 +349,8 @@ async fn write_run(
     job: &JobView,
 ) -> Result<Finished> {
     let note = left_out_note(&DIALECT, &job.view, result.columns);
-    // The fence comes first: it takes the write lock and proves the lease is still ours.
-    let fenced: Option<String> = sqlx::query_scalar(
-        r"update hunt_runs
-          set status = 'succeeded', finished_at = ?1,
-              duration_ms = max(0, cast(round((julianday(?1) - julianday(started_at))
-                  * 86400000) as integer)),
-              truncated = ?2, api = ?3, http_status = ?4,
-              client_request_id = ?5, lease_expires_at = null, error_message = ?9,
-              api_calls = ?10, throttle_wait_ms = ?11
-          where id = ?6 and attempt = ?7 and lease_owner = ?8 and status = 'running'
-          returning query_sha256",
-    )
-    .bind(ts(result.finished_at))
-    .bind(result.truncated)
-    .bind(result.api)
-    .bind(result.http_status.map(i32::from))
-    .bind(result.client_request_id)
-    .bind(lease.run_id)
-    .bind(lease.attempt)
-    .bind(&lease.node)
-    .bind(note.as_deref())
-    .bind(i64::from(result.cost.api_calls))
-    .bind(result.cost.throttle_wait_ms())
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(query_sha256) = fenced else {
-        return Err(lease_lost(lease));
-    };
+    let query_sha256 =
+        runs::fence::<sqlx::Sqlite>(&mut *tx, &RUNS, lease, result, note.as_deref()).await?;
     if let Some(note) = &note {
         tracing::warn!(job = %lease.job, "{note}");
     }
@@ -416,40 +367,27 @@ async fn write_run(
     )
     .await?;
     let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
-    let outbox = &mut deliveries::Outbox(&mut *tx);
-    super::deliveries::record(
-        outbox,
-        lease,
-        result.finished_at,
-        result.notify,
-        new_row_count,
-    )
-    .await?;
-    refresh_view(
-        tx,
-        &DIALECT,
-        &ViewState {
-            job: &lease.job,
-            view: &job.view,
-            current_sha256: job.current_sha256.as_deref(),
-            query_sha256: &query_sha256,
-            columns: result.columns,
-        },
-    )
-    .await?;
-    Ok(Finished {
+    let finished = Finished {
         row_count,
         new_row_count,
-    })
+    };
+    let view = (job.view.as_str(), job.current_sha256.as_deref());
+    end_commit::<SqliteStore>(tx, lease, result, finished, view, &query_sha256).await
 }
 
-#[async_trait::async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
+impl Dialect for SqliteStore {
+    type Database = sqlx::Sqlite;
+    const BACKEND: Backend = Backend::Sqlite;
+    const RUNS: &'static RunSql = &RUNS;
+    const OUTBOX: &'static OutboxSql = &deliveries::OUTBOX;
+    const VIEWS: &'static ViewDialect = &DIALECT;
+    // A read transaction in WAL is one snapshot already.
+    const STATUS_ISOLATION: Option<&'static str> = None;
+
+    fn pool(&self) -> &sqlx::Pool<sqlx::Sqlite> {
+        &self.pool
     }
 
-    #[tracing::instrument(skip_all, fields(jobs = jobs.len()))]
     async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {
         let views: Vec<String> = jobs.iter().map(|j| view_name(&j.name)).collect();
         // Immediate: this transaction reads before it writes, and a deferred one whose read
@@ -491,113 +429,6 @@ impl Store for SqliteStore {
         Ok(clashes)
     }
 
-    #[tracing::instrument(skip_all, fields(job = %request.job, slot = %request.slot_at))]
-    async fn claim_slot(&self, request: &ClaimRequest) -> Result<Claim> {
-        // The write lock from the start: what is read below still holds at the insert.
-        let mut tx = self.pool.begin_with("begin immediate").await?;
-        let registered: Option<String> =
-            sqlx::query_scalar("select name from hunt_jobs where name = ?1")
-                .bind(&request.job)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if registered.is_none() {
-            return Err(Error::UnknownJob(request.job.clone()));
-        }
-        let state = ClaimState {
-            existing: sqlx::query_as(
-                r"select id, attempt, status from hunt_runs
-                  where job = ?1 and instance = ?2 and trigger = ?3 and slot_at = ?4",
-            )
-            .bind(&request.job)
-            .bind(&request.instance)
-            .bind(request.trigger.as_str())
-            .bind(ts(request.slot_at))
-            .fetch_optional(&mut *tx)
-            .await?,
-            running: sqlx::query_scalar(
-                r"select id from hunt_runs
-                  where job = ?1 and instance = ?2 and status = 'running' limit 1",
-            )
-            .bind(&request.job)
-            .bind(&request.instance)
-            .fetch_optional(&mut *tx)
-            .await?,
-            coverage: claim_coverage(&mut tx, request).await?,
-        };
-        let window_start = match decide_claim(state, (request.window_start, request.window_end))? {
-            Ok(start) => start,
-            Err(claim) => return Ok(claim),
-        };
-        // The slot is new or its run was interrupted: (re)claim it.
-        let row = sqlx::query(
-            r"insert into hunt_runs (job, instance, slot_at, window_start, window_end, status,
-                  attempt, node, lease_owner, lease_expires_at, started_at, query_sha256, trigger)
-              values (?1, ?2, ?3, ?4, ?5, 'running', 1, ?6, ?6, ?7, ?8, ?9, ?10)
-              on conflict (job, instance, trigger, slot_at) do update set
-                  status = 'running', attempt = hunt_runs.attempt + 1, node = excluded.node,
-                  lease_owner = excluded.lease_owner,
-                  lease_expires_at = excluded.lease_expires_at,
-                  started_at = excluded.started_at, window_start = excluded.window_start,
-                  window_end = excluded.window_end, query_sha256 = excluded.query_sha256,
-                  instance = excluded.instance, finished_at = null, duration_ms = null,
-                  error_class = null, error_message = null
-              returning id, attempt, node, job, instance, slot_at, window_start, window_end",
-        )
-        .bind(&request.job)
-        .bind(&request.instance)
-        .bind(ts(request.slot_at))
-        .bind(ts(window_start))
-        .bind(ts(request.window_end))
-        .bind(&request.node)
-        .bind(ts(request.lease_until))
-        .bind(ts(request.now))
-        .bind(&request.query_sha256)
-        .bind(request.trigger.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let lease = lease_from_row(&row)?;
-        tx.commit().await?;
-        Ok(Claim::Won(lease))
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn take_over_expired(
-        &self,
-        node: &str,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Lease>> {
-        // One statement: SQLite serialises writers, so no two nodes take the same run.
-        let rows = sqlx::query(
-            r"update hunt_runs
-              set attempt = attempt + 1, node = ?1, lease_owner = ?1, lease_expires_at = ?2,
-                  started_at = ?3
-              where status = 'running' and lease_expires_at < ?3
-              returning id, attempt, node, job, instance, slot_at, window_start, window_end",
-        )
-        .bind(node)
-        .bind(ts(lease_until))
-        .bind(ts(now))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(lease_from_row).collect()
-    }
-
-    async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool> {
-        let done = sqlx::query(
-            r"update hunt_runs set lease_expires_at = ?1
-              where id = ?2 and attempt = ?3 and lease_owner = ?4 and status = 'running'",
-        )
-        .bind(ts(until))
-        .bind(lease.run_id)
-        .bind(lease.attempt)
-        .bind(&lease.node)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt, rows = result.rows.received()))]
     async fn finish_run(&self, lease: &Lease, result: &RunSuccess<'_>) -> Result<Finished> {
         let job = sqlx::query(
             r"select dedup_columns, view_name, view_sha256 from hunt_jobs where name = ?1",
@@ -612,213 +443,14 @@ impl Store for SqliteStore {
             current_sha256: job.try_get("view_sha256")?,
         };
         let mut tx = self.pool.begin().await?;
-        match write_run(&mut tx, lease, result, &job).await {
-            Ok(finished) => match tx.commit().await {
-                Ok(()) => Ok(finished),
-                Err(e) => Err(end_unstorable(self, lease, result, e.into()).await),
-            },
-            Err(e) => {
-                // Rolled back before the run is failed on another connection: the write lock
-                // this transaction holds would make that wait out busy_timeout.
-                tx.rollback().await.ok();
-                Err(end_unstorable(self, lease, result, e).await)
-            }
-        }
-    }
-
-    #[tracing::instrument(skip_all, fields(run = lease.run_id, attempt = lease.attempt))]
-    async fn fail_run(&self, lease: &Lease, failure: &RunFailure<'_>) -> Result<()> {
-        let done = sqlx::query(
-            r"update hunt_runs
-              set status = ?1, finished_at = ?2,
-                  duration_ms = max(0, cast(round((julianday(?2) - julianday(started_at))
-                      * 86400000) as integer)),
-                  api = ?3, http_status = ?4, client_request_id = ?5, error_class = ?6,
-                  error_message = ?7, lease_expires_at = null, api_calls = ?11,
-                  throttle_wait_ms = ?12
-              where id = ?8 and attempt = ?9 and lease_owner = ?10 and status = 'running'",
-        )
-        .bind(failure.status.as_str())
-        .bind(ts(failure.finished_at))
-        .bind(failure.api)
-        .bind(failure.http_status.map(i32::from))
-        .bind(failure.client_request_id)
-        .bind(failure.error_class)
-        .bind(failure.error_message)
-        .bind(lease.run_id)
-        .bind(lease.attempt)
-        .bind(&lease.node)
-        .bind(failure.cost.map(|c| i64::from(c.api_calls)))
-        .bind(failure.cost.map(|c| c.throttle_wait_ms()))
-        .execute(&self.pool)
-        .await?;
-        fenced(lease, done.rows_affected())
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn mark_interrupted(&self, node: &str, now: DateTime<Utc>) -> Result<u64> {
-        let done = sqlx::query(
-            r"update hunt_runs
-              set status = 'interrupted', finished_at = ?2,
-                  duration_ms = max(0, cast(round((julianday(?2) - julianday(started_at))
-                      * 86400000) as integer)),
-                  error_class = 'interrupted',
-                  error_message = 'the node restarted while the run was in progress',
-                  lease_expires_at = null
-              where status = 'running' and lease_owner = ?1",
-        )
-        .bind(node)
-        .bind(ts(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    async fn record_gap(&self, gap: &GapRecord) -> Result<()> {
-        sqlx::query(
-            r"insert into hunt_gaps (job, gap_start, gap_end, reason, recorded_at, instance)
-              values (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&gap.job)
-        .bind(ts(gap.gap_start))
-        .bind(ts(gap.gap_end))
-        .bind(&gap.reason)
-        .bind(ts(gap.recorded_at))
-        .bind(&gap.instance)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| map_unknown_job(&gap.job, e))?;
-        Ok(())
-    }
-
-    async fn high_water_mark(&self, job: &str, instance: &str) -> Result<Option<DateTime<Utc>>> {
-        let end: Option<String> = sqlx::query_scalar(
-            r"select max(window_end) from hunt_runs
-              where job = ?1 and instance = ?2 and status in ('succeeded', 'skipped')",
-        )
-        .bind(job)
-        .bind(instance)
-        .fetch_one(&self.pool)
-        .await?;
-        end.map(|t| parse_ts("window_end", &t)).transpose()
-    }
-
-    async fn covered_windows(
-        &self,
-        job: &str,
-        instance: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            r"select window_start, window_end from hunt_runs
-              where job = ?1 and instance = ?4 and status in ('succeeded', 'skipped')
-                  and window_start < ?3 and window_end > ?2
-              order by window_start",
-        )
-        .bind(job)
-        .bind(ts(from))
-        .bind(ts(to))
-        .bind(instance)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|(start, end)| {
-                Ok((
-                    parse_ts("window_start", start)?,
-                    parse_ts("window_end", end)?,
-                ))
-            })
-            .collect()
-    }
-
-    async fn history(&self, filter: &HistoryFilter) -> Result<Vec<RunRecord>> {
-        Ok(sqlx::query_as(
-            r"select id, job, instance, slot_at, window_start, window_end, status, attempt, node,
-                  started_at, finished_at, duration_ms, row_count, new_row_count, truncated, api,
-                  http_status, client_request_id, error_class, error_message, query_sha256,
-                  api_calls, throttle_wait_ms, trigger
-              from hunt_runs
-              where (?1 is null or job = ?1) and (?2 is null or status = ?2)
-                  and (?3 is null or started_at >= ?3) and (?5 is null or instance = ?5)
-              order by started_at desc, id desc
-              limit ?4",
-        )
-        .bind(filter.job.as_deref())
-        .bind(filter.status.map(RunStatus::as_str))
-        .bind(filter.since.map(ts))
-        .bind(filter.limit.map_or(-1, i64::from))
-        .bind(filter.instance.as_deref())
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn findings(
-        &self,
-        job: &str,
-        instance: Option<&str>,
-        new_since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<FindingRecord>> {
-        Ok(sqlx::query_as(
-            r"select job, instance, row_hash, first_seen_at, last_seen_at, first_run_id,
-                  last_run_id, times_seen, data
-              from hunt_findings
-              where job = ?1 and (?2 is null or first_seen_at >= ?2)
-                  and (?3 is null or instance = ?3)
-              order by first_seen_at, instance, row_hash",
-        )
-        .bind(job)
-        .bind(new_since.map(ts))
-        .bind(instance)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    #[tracing::instrument(skip(self))]
-    async fn prune(&self, options: &PruneOptions) -> Result<PruneReport> {
-        let jobs: Vec<(String, i64)> =
-            sqlx::query_as(r"select name, retention_seconds from hunt_jobs order by name")
-                .fetch_all(&self.pool)
-                .await?;
-        let pool = &self.pool;
-        prune_in_batches(
-            &jobs,
-            options,
-            &PRUNE,
-            |sql, job, cutoff, batch| async move {
-                Ok(sqlx::query(sql)
-                    .bind(job)
-                    .bind(ts(cutoff))
-                    .bind(batch)
-                    .execute(pool)
-                    .await?
-                    .rows_affected())
-            },
-        )
-        .await
-    }
-
-    async fn status(&self, window: &StatusWindow) -> Result<StatusSnapshot> {
-        status::snapshot(&self.pool, window).await
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
+        let written = write_run(&mut tx, lease, result, &job).await;
+        commit_run(self, tx, written, lease, result).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_have_one_fixed_width_form() {
-        let t = DateTime::parse_from_rfc3339("2024-05-01T08:00:00Z")
-            .expect("valid")
-            .with_timezone(&Utc);
-        assert_eq!(ts(t), "2024-05-01T08:00:00.000000Z");
-        assert_eq!(parse_ts("t", &ts(t)).ok(), Some(t));
-    }
 
     #[test]
     fn result_batches_use_anonymous_parameters() {

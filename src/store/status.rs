@@ -1,6 +1,7 @@
 //! The records behind `huntd status` and the daemon's status page: what the database knows of
 //! each job's recent runs, its coverage and its instance's API use, read in one snapshot so the
-//! numbers agree with each other. `crate::status` turns them into what is shown.
+//! numbers agree with each other. `crate::status` turns them into what is shown; `snapshot`
+//! reads them.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

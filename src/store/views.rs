@@ -4,7 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
+use sqlx::AssertSqlSafe;
+
 use super::Result;
+use super::db::{Db, Statement};
 use super::records::{Column, JobRecord, SqlType, ViewClash};
 
 /// Tables and views huntd owns; a job view may not take one of these names.
@@ -231,7 +234,7 @@ pub(super) fn view_sql(
     sql
 }
 
-/// How a backend runs a view rebuild's statements inside `finish_run`'s transaction.
+/// How a backend records a run's result columns inside `finish_run`'s transaction.
 #[async_trait::async_trait]
 pub(super) trait ViewWriter: Send {
     /// Replaces the result columns recorded in `hunt_columns` for `(job, query_sha256)`.
@@ -241,9 +244,6 @@ pub(super) trait ViewWriter: Send {
         query_sha256: &str,
         columns: &[Column],
     ) -> Result<()>;
-
-    /// Runs a statement built from quoted identifiers and literals.
-    async fn execute_built(&mut self, sql: String) -> Result<()>;
 }
 
 /// A job's view as `finish_run` found it, and the run that may need it rebuilt.
@@ -263,38 +263,42 @@ pub(super) struct ViewState<'a> {
 
 /// Rebuilds the job's view when the run's query or result schema differs from the one it was
 /// built for, so an unchanged job costs no DDL.
-pub(super) async fn refresh_view<W: ViewWriter + ?Sized>(
-    writer: &mut W,
+pub(super) async fn refresh_view<DB: Db>(
+    conn: &mut DB::Connection,
     dialect: &ViewDialect,
     state: &ViewState<'_>,
-) -> Result<()> {
+) -> Result<()>
+where
+    DB::Connection: ViewWriter,
+{
     let wanted = view_sha256(state.query_sha256, state.columns);
     if state.current_sha256 == Some(wanted.as_str()) {
         return Ok(());
     }
-    writer
-        .replace_columns(state.job, state.query_sha256, state.columns)
+    conn.replace_columns(state.job, state.query_sha256, state.columns)
         .await?;
     // Identifiers are quoted and job names are data in literals: see `quote_ident`.
-    writer
-        .execute_built(format!("drop view if exists {}", quote_ident(state.view)))
-        .await?;
-    writer
-        .execute_built(view_sql(
+    let statements = [
+        format!("drop view if exists {}", quote_ident(state.view)),
+        view_sql(
             dialect,
             state.view,
             state.job,
             state.query_sha256,
             state.columns,
-        ))
-        .await?;
-    writer
-        .execute_built(format!(
+        ),
+        format!(
             "update hunt_jobs set view_sha256 = {} where name = {}",
             quote_literal(&wanted),
             quote_literal(state.job)
-        ))
-        .await
+        ),
+    ];
+    for statement in statements {
+        sqlx::query::<DB>(AssertSqlSafe(statement))
+            .run(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

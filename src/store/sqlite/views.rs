@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use sqlx::{AssertSqlSafe, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use crate::store::Result;
 use crate::store::records::{Column, SqlType};
@@ -80,11 +80,6 @@ impl ViewWriter for SqliteConnection {
             .execute(&mut *self)
             .await?;
         }
-        Ok(())
-    }
-
-    async fn execute_built(&mut self, sql: String) -> Result<()> {
-        sqlx::query(AssertSqlSafe(sql)).execute(self).await?;
         Ok(())
     }
 }
