@@ -108,6 +108,12 @@ async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
             serde_json::json!([{"Host": "a", "n": [2, 0, 1], "Timestamp": days(&["01", "02", "03"])}]),
         ),
         (
+            format!(
+                "{T} T | make-series n = count() on Timestamp from datetime(2024-01-01) to datetime(2024-01-04) step 1d | project sq = series_multiply(n, n)"
+            ),
+            serde_json::json!([{"sq": [4, 0, 1]}]),
+        ),
+        (
             format!("{S} S | top-nested 1 of R with others = 'rest' by sum(A)"),
             serde_json::json!([{"R": "y", "aggregated_R": 6}, {"R": "rest", "aggregated_R": 1}]),
         ),

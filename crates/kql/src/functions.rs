@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 
+use crate::ast::BinOp;
 use crate::calendar;
 use crate::scalar::to_text;
 use crate::series;
@@ -104,6 +105,10 @@ pub enum Func {
     MaxOf,
     /// `range(start, stop [, step])`.
     Range,
+    /// `series_add`, `series_subtract`, `series_multiply`, `series_divide`.
+    SeriesArith(BinOp),
+    /// `series_fill_const(series, constant [, missing])`.
+    SeriesFillConst,
 }
 
 /// Looks up a function by name with its accepted argument counts.
@@ -157,6 +162,11 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
         "min_of" => (Func::MinOf, 1, 64),
         "max_of" => (Func::MaxOf, 1, 64),
         "range" => (Func::Range, 2, 3),
+        "series_add" => (Func::SeriesArith(BinOp::Add), 2, 2),
+        "series_subtract" => (Func::SeriesArith(BinOp::Sub), 2, 2),
+        "series_multiply" => (Func::SeriesArith(BinOp::Mul), 2, 2),
+        "series_divide" => (Func::SeriesArith(BinOp::Div), 2, 2),
+        "series_fill_const" => (Func::SeriesFillConst, 2, 3),
         _ => return None,
     })
 }
@@ -194,7 +204,9 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
         | Func::PackArray
         | Func::ParseUrl
         | Func::Pack
-        | Func::Range => KqlType::Dynamic,
+        | Func::Range
+        | Func::SeriesArith(_)
+        | Func::SeriesFillConst => KqlType::Dynamic,
         Func::StrLen
         | Func::ToLong
         | Func::ArrayLength
@@ -294,6 +306,8 @@ pub fn call(f: Func, args: &[Value]) -> Value {
         Func::ParseUrl => parse_url(&to_text(&args[0])),
         Func::UrlDecode => url_decode(&to_text(&args[0])).map_or(Value::Null, |s| Value::str(&s)),
         Func::Range => series::range(args),
+        Func::SeriesArith(op) => series::arith(op, args),
+        Func::SeriesFillConst => series::fill_const(args),
         other => call_calendar_and_text(other, args),
     }
 }

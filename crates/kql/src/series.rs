@@ -1,4 +1,5 @@
-//! `range(start, stop [, step])`: the evenly spaced array `make-series` axes are made of.
+//! The functions over series, the arrays `make-series` makes: `range()`, the element-wise
+//! arithmetic and `series_fill_const`.
 
 use std::cmp::Ordering;
 
@@ -48,4 +49,60 @@ pub(crate) fn range(args: &[Value]) -> Value {
         current = next;
     }
     Value::dynamic(serde_json::Value::Array(values))
+}
+
+/// A series' elements, or `None` when the value is not an array.
+fn elements(v: &Value) -> Option<&Vec<serde_json::Value>> {
+    match v {
+        Value::Dynamic(json) => json.as_array(),
+        _ => None,
+    }
+}
+
+/// `series_add`, `series_subtract`, `series_multiply`, `series_divide`: the operation element by
+/// element; an element missing from the shorter array or not a number is null, and division
+/// is always of reals (so dividing by zero is infinite, as Kusto's doubles are).
+pub(crate) fn arith(op: BinOp, args: &[Value]) -> Value {
+    let (Some(a), Some(b)) = (
+        args.first().and_then(elements),
+        args.get(1).and_then(elements),
+    ) else {
+        return Value::Null;
+    };
+    let number = |j: Option<&serde_json::Value>| {
+        let v = Value::dynamic(j?.clone()).scalarize().into_owned();
+        matches!(v, Value::Long(_) | Value::Real(_)).then_some(v)
+    };
+    let out = (0..a.len().max(b.len()))
+        .map(|i| match (number(a.get(i)), number(b.get(i))) {
+            (Some(x), Some(y)) if op == BinOp::Div => match (x.as_f64(), y.as_f64()) {
+                (Some(x), Some(y)) => Value::Real(x / y).to_json(),
+                _ => serde_json::Value::Null,
+            },
+            (Some(x), Some(y)) => scalar::arith(op, &x, &y).to_json(),
+            _ => serde_json::Value::Null,
+        })
+        .collect();
+    Value::dynamic(serde_json::Value::Array(out))
+}
+
+/// `series_fill_const(series, constant [, missing])`: each missing element (null, or equal to
+/// `missing` when given) replaced by `constant`.
+pub(crate) fn fill_const(args: &[Value]) -> Value {
+    let Some(items) = args.first().and_then(elements) else {
+        return Value::Null;
+    };
+    let constant = args.get(1).map_or(serde_json::Value::Null, Value::to_json);
+    let missing = args.get(2).map_or(serde_json::Value::Null, Value::to_json);
+    let out = items
+        .iter()
+        .map(|x| {
+            if *x == missing || x.is_null() {
+                constant.clone()
+            } else {
+                x.clone()
+            }
+        })
+        .collect();
+    Value::dynamic(serde_json::Value::Array(out))
 }

@@ -1,7 +1,7 @@
 //! Parsing `search` and `find`: their tables and their predicates, whose bare string terms
 //! match every column.
 
-use super::cursor::Parser;
+use super::cursor::{NEST_WEIGHT, Parser};
 use crate::ast::{BinOp, Expr, ExprKind, Find, FindProject, Search, Source, StrOp};
 use crate::error::KqlError;
 use crate::lexer::Tok;
@@ -57,8 +57,60 @@ impl Parser<'_> {
     /// A predicate of `search` or `find`: an expression whose string literals in a boolean
     /// place (and `* has "x"`) are terms over every column.
     fn term_predicate(&mut self, case_sensitive: bool) -> Result<Expr, KqlError> {
-        let e = self.expr()?;
-        self.terms(e, case_sensitive)
+        self.deeper(NEST_WEIGHT)?;
+        let e = self.term_chain(case_sensitive, "or");
+        self.depth -= NEST_WEIGHT;
+        self.terms(e?, case_sensitive)
+    }
+
+    /// Operands joined by `or` (each an `and` chain) or by `and` (each a unit); each operator
+    /// counts one level deeper, as in scalar expressions, so a huge chain hits the limit.
+    fn term_chain(&mut self, case_sensitive: bool, word: &str) -> Result<Expr, KqlError> {
+        let operand = |p: &mut Self| {
+            if word == "or" {
+                p.term_chain(case_sensitive, "and")
+            } else {
+                p.term_unit(case_sensitive)
+            }
+        };
+        let op = if word == "or" { BinOp::Or } else { BinOp::And };
+        let start = self.depth;
+        let mut lhs = operand(self)?;
+        while self.is_word(word) {
+            self.deeper(1)?;
+            let pos = self.pos();
+            self.bump();
+            let rhs = operand(self)?;
+            lhs = Expr {
+                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                pos,
+            };
+        }
+        self.depth = start;
+        Ok(lhs)
+    }
+
+    /// `Column:"term"` (the term's operator over one column), else a comparison.
+    fn term_unit(&mut self, case_sensitive: bool) -> Result<Expr, KqlError> {
+        if let (Tok::Ident(column), Tok::Sym(":"), Tok::Str(text)) = (
+            self.peek().clone(),
+            self.peek_at(1),
+            self.peek_at(2).clone(),
+        ) {
+            let pos = self.pos();
+            self.bump();
+            self.bump();
+            self.bump();
+            let (op, text) =
+                term(&text, case_sensitive).map_err(|m| KqlError::new(m, self.src, pos))?;
+            let at = |kind| Expr { kind, pos };
+            return Ok(at(ExprKind::Binary(
+                BinOp::Str(op, false),
+                Box::new(at(ExprKind::Ident(column))),
+                Box::new(at(ExprKind::Lit(Value::str(&text), KqlType::String))),
+            )));
+        }
+        self.cmp_expr()
     }
 
     fn terms(&self, e: Expr, case_sensitive: bool) -> Result<Expr, KqlError> {

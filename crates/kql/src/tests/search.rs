@@ -70,6 +70,17 @@ fn search_in_named_tables_with_a_column_predicate_and_piped_search_keeps_columns
         vec![json!({"Name": "alpha beta", "N": 1})]
     );
     assert_eq!(rows("search kind=case_sensitive 'Alpha'").len(), 1);
+    assert_eq!(
+        rows("search in (B) Path:'alpha*' and not('delta')"),
+        Vec::<J>::new()
+    );
+    assert_eq!(
+        rows("search in (B) Path:'alpha*' or Name:'alpha'")
+            .iter()
+            .map(|r| r["Name"].clone())
+            .collect::<Vec<_>>(),
+        vec![json!("Alpha"), json!("delta")]
+    );
 }
 
 #[test]

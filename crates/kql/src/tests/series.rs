@@ -188,3 +188,27 @@ fn range_counts_from_start_to_stop_inclusive_by_step_an_hour_by_default_for_time
         ]})]
     );
 }
+
+#[test]
+fn series_arithmetic_works_element_by_element_with_null_where_an_element_is_missing() {
+    assert_eq!(
+        rows(
+            "print a = series_add(dynamic([1, 2, 3]), dynamic([10, 20])), \
+             d = series_divide(dynamic([1, 4]), dynamic([4, 2])), \
+             m = series_multiply(dynamic([2, 'x']), dynamic([3, 3])), \
+             s = series_subtract(dynamic([5]), dynamic([1.5]))"
+        ),
+        vec![json!({"a": [11, 22, null], "d": [0.25, 2.0], "m": [6, null], "s": [3.5]})]
+    );
+}
+
+#[test]
+fn series_fill_const_replaces_nulls_or_the_given_missing_value() {
+    assert_eq!(
+        rows(
+            "print f = series_fill_const(dynamic([1, null, 3]), 0), \
+             g = series_fill_const(dynamic([1, -1, 3]), 0, -1)"
+        ),
+        vec![json!({"f": [1, 0, 3], "g": [1, 0, 3]})]
+    );
+}
