@@ -113,6 +113,8 @@ impl Parser<'_> {
         self.cmp_expr()
     }
 
+    /// `e` with its string literals in a boolean place (the root, the operands of `and`/`or`,
+    /// the argument of `not`) and its `* has "x"` made terms over every column.
     fn terms(&self, e: Expr, case_sensitive: bool) -> Result<Expr, KqlError> {
         let make = |text: &str, pos: usize| {
             term(text, case_sensitive)

@@ -110,3 +110,29 @@ fn find_project_lists_columns_nulls_where_a_table_lacks_one_and_casts_typed_ones
         vec!["source_", "X", "pack_"]
     );
 }
+
+#[test]
+fn find_gives_a_column_per_type_when_tables_disagree_on_a_named_columns_type() {
+    let mut with_d = tables();
+    with_d.push(
+        table("D", &[("Name", KqlType::Long)])
+            .row(vec![l(5)])
+            .build(),
+    );
+    let r = run(
+        &db(with_d),
+        "find in (A, D) where isnotempty(Name) and tostring(Name) != 'gamma'",
+        now(),
+        None,
+    )
+    .expect("find over two types of Name");
+    let names: Vec<String> = r.columns.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(names, vec!["source_", "Name_string", "Name_long", "pack_"]);
+    assert_eq!(
+        r.rows_json().into_iter().map(J::Object).collect::<Vec<_>>(),
+        vec![
+            json!({"source_": "A", "Name_string": "alpha beta", "Name_long": null, "pack_": {"N": 1}}),
+            json!({"source_": "D", "Name_string": null, "Name_long": 5, "pack_": {}}),
+        ]
+    );
+}
