@@ -150,6 +150,10 @@ async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
             serde_json::json!([{"Count": 2}]),
         ),
         (
+            "let f = (Rows:(*)) { Rows | count }; f((DeviceInfo | take 3))".to_string(),
+            serde_json::json!([{"Count": 3}]),
+        ),
+        (
             "search in (DeviceInfo) DeviceName has 'no-such-device' | count".to_string(),
             serde_json::json!([{"Count": 0}]),
         ),

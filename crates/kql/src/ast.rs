@@ -442,6 +442,8 @@ pub enum ExprKind {
     },
     /// `toscalar(tabular)`.
     ToScalar(Box<TabExpr>),
+    /// `(T | where ...)` written as a call's argument, for a tabular parameter.
+    Table(Box<TabExpr>),
     /// A bare term of `search` or `find` (`"err"`, `"*err*"`): the string operator its
     /// wildcards choose, over every column of the row.
     Term(StrOp, String),

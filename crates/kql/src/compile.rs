@@ -125,6 +125,12 @@ impl Ctx<'_> {
                 ));
             }
             ExprKind::Ident(name) => return self.compile_ident(e, name, rel, op),
+            ExprKind::Table(_) => {
+                return Err(self.err(
+                    "a tabular expression is an argument of a tabular parameter only".to_string(),
+                    e.pos,
+                ));
+            }
             ExprKind::Term(..) => {
                 return Err(self.err(
                     "a bare term is a predicate of 'search' or 'find' only".to_string(),

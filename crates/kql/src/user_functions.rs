@@ -91,15 +91,17 @@ impl Ctx<'_> {
     }
 
     /// The rows a tabular parameter is bound to: the argument names a table or a tabular `let`,
-    /// read in the caller's scope (so a parameter named like a table does not read itself).
+    /// or is `(T | ...)`, read in the caller's scope (so a parameter named like a table does not
+    /// read itself).
     fn table_argument(&self, name: &str, param: &Param, arg: &Expr) -> Result<Rel, KqlError> {
         match &arg.kind {
             ExprKind::Ident(table) if self.is_tabular_name(table) => {
                 self.source(&Source::Name(table.clone(), arg.pos))
             }
+            ExprKind::Table(table) => self.tabular(table),
             _ => Err(self.err(
                 format!(
-                    "function '{name}': parameter '{}' takes a table: pass a table or a tabular `let` by name",
+                    "function '{name}': parameter '{}' takes a table: pass a table, a tabular `let` or `(T | ...)`",
                     param.name
                 ),
                 arg.pos,

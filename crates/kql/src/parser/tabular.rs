@@ -213,12 +213,48 @@ impl Parser<'_> {
         if self.eat_sym("(") {
             let mut args = Vec::new();
             if !self.is_sym(")") {
-                args = self.comma_list(Self::expr)?;
+                args = self.comma_list(Self::call_argument)?;
             }
             self.expect_sym(")")?;
             return Ok(Source::Call(name, args, pos));
         }
         Ok(Source::Name(name, pos))
+    }
+
+    /// An argument of a function call used as a source: a parenthesized tabular expression
+    /// (for a tabular parameter) or a scalar.
+    fn call_argument(&mut self) -> Result<Expr, KqlError> {
+        if self.is_sym("(") && self.pipe_in_parentheses() {
+            let pos = self.pos();
+            self.bump();
+            let table = self.tabular()?;
+            self.expect_sym(")")?;
+            return Ok(Expr {
+                kind: ExprKind::Table(Box::new(table)),
+                pos,
+            });
+        }
+        self.expr()
+    }
+
+    /// Whether the parentheses opening here hold a pipe directly: a tabular expression.
+    fn pipe_in_parentheses(&self) -> bool {
+        let mut depth = 0usize;
+        for t in &self.tokens[self.i..] {
+            match &t.tok {
+                Tok::Sym("(" | "[" | "{") => depth += 1,
+                Tok::Sym(")" | "]" | "}") => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return false;
+                    }
+                }
+                Tok::Sym("|") if depth == 1 => return true,
+                Tok::Eof => return false,
+                _ => {}
+            }
+        }
+        false
     }
 
     pub(super) fn union_items(&mut self) -> Result<Vec<TabExpr>, KqlError> {

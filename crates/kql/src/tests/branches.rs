@@ -68,7 +68,7 @@ fn sample_gives_as_many_rows_as_asked_and_getschema_a_row_per_column() {
 }
 
 #[test]
-fn a_tabular_parameter_takes_a_table_or_a_tabular_let_by_name() {
+fn a_tabular_parameter_takes_a_table_a_tabular_let_or_a_parenthesized_tabular_expression() {
     let f = "let big = (T:(*), min:long = 15) { T | where Size > min | project Device, Size };";
     assert_eq!(
         rows(&format!("{f} big(Events, 25)")),
@@ -79,6 +79,16 @@ fn a_tabular_parameter_takes_a_table_or_a_tabular_let_by_name() {
             "{f} let Logons = Events | where Action == 'logon'; big(Logons)"
         )),
         vec![json!({"Device": "ws2", "Size": 20})]
+    );
+    assert_eq!(
+        rows(&format!(
+            "{f} big((Events | where Action == 'exec'), (1 + 1))"
+        )),
+        vec![json!({"Device": "ws1", "Size": 30})]
+    );
+    assert_eq!(
+        rows("let g = (n:long) { Events | take n }; g((1 + 1)) | count"),
+        vec![json!({"Count": 2})]
     );
     assert_eq!(
         rows("let f = (Events:(Device:string)) { Events | count }; f(Events)"),
