@@ -70,19 +70,98 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
     }
     for (query, named) in [
         (
-            "DeviceInfo | top-nested 3 of DeviceName by count()",
-            "'top-nested'",
+            "DeviceInfo | partition by DeviceName (take 1)",
+            "'partition'",
         ),
         ("DeviceInfo | evaluate autocluster()", "'evaluate'"),
         (
-            "DeviceInfo | make-series c = count() on Timestamp step 1d",
-            "'make-series'",
+            "DeviceInfo | mv-apply t = pack_array(1) on (take 1)",
+            "'mv-apply'",
         ),
     ] {
         let (status, _, body) = call(&e.base_url, MDE, &token, query).await;
         assert_eq!(status, 400, "{query}: {body}");
         let message = body["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(named), "{query}: {message}");
+    }
+}
+
+/// Small tables written in the queries, so that each answer's rows are known.
+const S: &str = "let S = datatable (R:string, A:long) ['x', 1, 'y', 5, 'y', 1];";
+const T: &str = "let T = datatable (Timestamp:datetime, Host:string) [datetime(2024-01-01T01:00:00Z), 'a', datetime(2024-01-01T02:00:00Z), 'a', datetime(2024-01-03T00:00:00Z), 'a'];";
+const AB: &str = "let A = datatable (Name:string, N:long) ['alpha', 1, 'beta', 2]; let B = datatable (Name:string) ['alpha x'];";
+
+#[tokio::test]
+async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
+    let e = start(options()).await;
+    let token = token(&e.base_url, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
+    let days = |d: &[&str]| -> Vec<String> {
+        d.iter()
+            .map(|d| format!("2024-01-{d}T00:00:00.0000000Z"))
+            .collect()
+    };
+    let cases = [
+        (
+            format!(
+                "{T} T | make-series n = count() on Timestamp from datetime(2024-01-01) to datetime(2024-01-04) step 1d by Host"
+            ),
+            serde_json::json!([{"Host": "a", "n": [2, 0, 1], "Timestamp": days(&["01", "02", "03"])}]),
+        ),
+        (
+            format!(
+                "{T} T | make-series n = count() on Timestamp from datetime(2024-01-01) to datetime(2024-01-04) step 1d | project sq = series_multiply(n, n)"
+            ),
+            serde_json::json!([{"sq": [4, 0, 1]}]),
+        ),
+        (
+            format!("{S} S | top-nested 1 of R with others = 'rest' by sum(A)"),
+            serde_json::json!([{"R": "y", "aggregated_R": 6}, {"R": "rest", "aggregated_R": 1}]),
+        ),
+        (
+            format!("{AB} find in (A, B) where Name has 'alpha' project Name"),
+            serde_json::json!([{"source_": "A", "Name": "alpha"}, {"source_": "B", "Name": "alpha x"}]),
+        ),
+        (
+            format!("{AB} search in (A, B) 'beta'"),
+            serde_json::json!([{"$table": "A", "Name": "beta", "N": 2}]),
+        ),
+        (
+            format!("{S} S | fork (where A > 1) (take 1)"),
+            serde_json::json!([{"R": "y", "A": 5}]),
+        ),
+        (
+            format!("{S} S | facet by R"),
+            serde_json::json!([{"R": "x", "count_R": 1}, {"R": "y", "count_R": 2}]),
+        ),
+        (
+            format!("{S} S | getschema | project ColumnName, ColumnType"),
+            serde_json::json!([{"ColumnName": "R", "ColumnType": "string"}, {"ColumnName": "A", "ColumnType": "long"}]),
+        ),
+        (
+            format!("{S} S | sample 2 | count"),
+            serde_json::json!([{"Count": 2}]),
+        ),
+        (
+            format!("let f = (Rows:(*), min:long) {{ Rows | where A > min }}; {S} f(S, 1)"),
+            serde_json::json!([{"R": "y", "A": 5}]),
+        ),
+        (
+            "let f = (Rows:(*)) { Rows | take 2 | count }; f(DeviceProcessEvents)".to_string(),
+            serde_json::json!([{"Count": 2}]),
+        ),
+        (
+            "let f = (Rows:(*)) { Rows | count }; f((DeviceInfo | take 3))".to_string(),
+            serde_json::json!([{"Count": 3}]),
+        ),
+        (
+            "search in (DeviceInfo) DeviceName has 'no-such-device' | count".to_string(),
+            serde_json::json!([{"Count": 0}]),
+        ),
+    ];
+    for (query, want) in cases {
+        let (status, _, body) = call(&e.base_url, MDE, &token, &query).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(body["Results"], want, "{query}");
     }
 }
 

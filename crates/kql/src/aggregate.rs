@@ -60,6 +60,11 @@ pub(crate) struct AggSpec {
 }
 
 impl AggSpec {
+    /// The type of the aggregate's value.
+    pub(crate) fn ty(&self) -> KqlType {
+        self.ty
+    }
+
     pub(crate) fn start(&self) -> AggState {
         match &self.kind {
             AggKind::Count | AggKind::CountIf(_) => AggState::Count(0),

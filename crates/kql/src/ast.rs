@@ -31,11 +31,22 @@ pub enum LetValue {
     Function(Function),
 }
 
+/// A parameter of a user-defined function.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// Its name in the body.
+    pub name: String,
+    /// Its default value, when it has one.
+    pub default: Option<Expr>,
+    /// A tabular parameter (`T:(*)`, `T:(A:string)`): the call passes a table.
+    pub tabular: bool,
+}
+
 /// A user-defined function: its parameters and its body.
 #[derive(Debug, Clone)]
 pub struct Function {
-    /// The parameters, in order, each with its default when it has one.
-    pub params: Vec<(String, Option<Expr>)>,
+    /// The parameters, in order.
+    pub params: Vec<Param>,
     /// What it computes.
     pub body: FunctionBody,
 }
@@ -78,6 +89,77 @@ pub enum Source {
         /// The values, row after row.
         values: Vec<Expr>,
     },
+    /// `search in (T1, T2) predicate`, or over every table: rows with a `$table` column.
+    Search(Box<Search>),
+    /// `find in (T1, T2) where predicate [project ...]`.
+    Find(Box<Find>),
+}
+
+/// A `search`'s tables (every table when empty) and its predicate.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// `in (...)`; empty for every table of the database (or the piped input).
+    pub tables: Vec<TabExpr>,
+    /// The predicate; bare terms are `ExprKind::Term`.
+    pub predicate: Expr,
+}
+
+/// A `find`'s tables, predicate and projection.
+#[derive(Debug, Clone)]
+pub struct Find {
+    /// The name of the column that says which table a row came from (`source_`).
+    pub source_column: String,
+    /// `in (...)`: the tables and their names; empty for every table of the database.
+    pub tables: Vec<(String, TabExpr)>,
+    /// The predicate; bare terms are `ExprKind::Term`.
+    pub predicate: Expr,
+    /// `project A, B:string [, pack_all()]`; `None` for `project-smart` (the default).
+    pub project: Option<FindProject>,
+}
+
+/// `find`'s explicit `project` list.
+#[derive(Debug, Clone)]
+pub struct FindProject {
+    /// The columns, each with the type it is cast to when one is written.
+    pub columns: Vec<(String, Option<KqlType>)>,
+    /// `pack_all()`: every column of the row in one property bag too.
+    pub pack_all: bool,
+}
+
+/// `make-series`: aggregates along an axis, one array per aggregate per group.
+#[derive(Debug, Clone)]
+pub struct MakeSeries {
+    /// Each aggregate and its `default =` value (0 when absent).
+    pub aggs: Vec<(Aggregate, Option<Expr>)>,
+    /// The axis column or expression.
+    pub axis: Expr,
+    /// `from` (or `range`'s start).
+    pub from: Option<Expr>,
+    /// `to` (exclusive), or `range`'s stop (inclusive).
+    pub to: Option<Expr>,
+    /// `step` (or `range`'s step).
+    pub step: Expr,
+    /// `in range(start, stop, step)`: the stop is the last bin rather than the bound after it.
+    pub inclusive: bool,
+    /// Group keys.
+    pub by: Vec<NamedExpr>,
+    /// `kind=nonempty`: one row of defaults when the input is empty.
+    pub nonempty: bool,
+}
+
+/// One level of `top-nested`.
+#[derive(Debug, Clone)]
+pub struct TopNested {
+    /// How many values to keep (`None`: all).
+    pub count: Option<Expr>,
+    /// The value of this level, with its output name.
+    pub value: NamedExpr,
+    /// `with others = value`: a row for the values left out, with this as its value.
+    pub others: Option<Expr>,
+    /// The aggregate that ranks the values, with its output name.
+    pub agg: Aggregate,
+    /// Descending (the default) or ascending.
+    pub desc: bool,
 }
 
 /// What `parse` extracts: the text it reads and the columns its pattern captures.
@@ -171,6 +253,25 @@ pub enum OpKind {
         /// Put before each new column's name.
         prefix: String,
     },
+    /// `make-series`.
+    MakeSeries(Box<MakeSeries>),
+    /// `top-nested`, one level per clause.
+    TopNested(Vec<TopNested>),
+    /// `search` over the piped rows.
+    Search(Box<Search>),
+    /// `fork (ops) (ops)`: the API answers one table, the first branch's.
+    Fork(Vec<Vec<Op>>),
+    /// `facet by A, B [with (ops)]`: the API answers one table, the first one.
+    Facet {
+        /// The faceted columns.
+        by: Vec<String>,
+        /// The `with` operators.
+        with: Option<Vec<Op>>,
+    },
+    /// `sample N`: N rows, any of them.
+    Sample(Expr),
+    /// `getschema`: a row per column.
+    GetSchema,
     /// `mv-expand`.
     MvExpand {
         /// Expanded expressions with optional names and `to typeof()` types.
@@ -341,6 +442,11 @@ pub enum ExprKind {
     },
     /// `toscalar(tabular)`.
     ToScalar(Box<TabExpr>),
+    /// `(T | where ...)` written as a call's argument, for a tabular parameter.
+    Table(Box<TabExpr>),
+    /// A bare term of `search` or `find` (`"err"`, `"*err*"`): the string operator its
+    /// wildcards choose, over every column of the row.
+    Term(StrOp, String),
 }
 
 /// Operators that take a list on the right.

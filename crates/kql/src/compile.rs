@@ -125,6 +125,18 @@ impl Ctx<'_> {
                 ));
             }
             ExprKind::Ident(name) => return self.compile_ident(e, name, rel, op),
+            ExprKind::Table(_) => {
+                return Err(self.err(
+                    "a tabular expression is an argument of a tabular parameter only".to_string(),
+                    e.pos,
+                ));
+            }
+            ExprKind::Term(..) => {
+                return Err(self.err(
+                    "a bare term is a predicate of 'search' or 'find' only".to_string(),
+                    e.pos,
+                ));
+            }
             ExprKind::Member(inner, field) => {
                 let (c, _) = self.compile(inner, rel, op)?;
                 (CExpr::Member(Box::new(c), field.clone()), KqlType::Dynamic)
@@ -222,7 +234,7 @@ impl Ctx<'_> {
         }
         match self.lets.get(name) {
             Some(Bound::Scalar(v, t)) => return Ok((CExpr::Lit(v.clone()), *t)),
-            Some(Bound::Tabular(_)) => {
+            Some(Bound::Tabular(_) | Bound::Rows(_)) => {
                 return Err(self.err(
                     format!("'{name}' is a table; use it with 'in' or as a source"),
                     e.pos,

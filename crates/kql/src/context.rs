@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ast::{Function, TabExpr};
 use crate::error::KqlError;
+use crate::rel::Rel;
 use crate::table::Database;
 use crate::value::{KqlType, Value};
 
@@ -15,6 +16,8 @@ pub(crate) enum Bound {
     Scalar(Value, KqlType),
     Tabular(TabExpr),
     Function(Function),
+    /// Rows already read: a tabular parameter's argument.
+    Rows(Rel),
 }
 
 /// Everything a query's evaluation needs.
@@ -52,7 +55,7 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn is_tabular_name(&self, name: &str) -> bool {
         match self.lets.get(name) {
-            Some(Bound::Tabular(_)) => true,
+            Some(Bound::Tabular(_) | Bound::Rows(_)) => true,
             Some(Bound::Scalar(..) | Bound::Function(_)) => false,
             None => self.db.tables.contains_key(name),
         }

@@ -65,6 +65,8 @@ impl Ctx<'_> {
             Source::Sub(t) => self.tabular(t),
             Source::Datatable { columns, values } => self.datatable(columns, values),
             Source::Call(name, args, pos) => self.call_tabular(name, args, *pos),
+            Source::Search(search) => self.search_tables(search),
+            Source::Find(find) => self.find(find),
             Source::Print(items) => {
                 // Kusto names an unnamed printed expression `print_<position>`.
                 let named: Vec<_> = items
@@ -93,6 +95,7 @@ impl Ctx<'_> {
             }
             Source::Name(name, pos) => match self.lets.get(name) {
                 Some(Bound::Tabular(t)) => self.tabular(t),
+                Some(Bound::Rows(rel)) => Ok(rel.clone()),
                 Some(Bound::Scalar(..)) => {
                     Err(self.err(format!("'{name}' is a scalar, not a table"), *pos))
                 }

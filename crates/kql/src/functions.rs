@@ -4,8 +4,10 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 
+use crate::ast::BinOp;
 use crate::calendar;
 use crate::scalar::to_text;
+use crate::series;
 use crate::value::{KqlType, Value, datetime_diff_ticks, parse_datetime, ticks_to_duration};
 
 /// The built-in scalar functions.
@@ -101,6 +103,12 @@ pub enum Func {
     MinOf,
     /// `max_of(...)`.
     MaxOf,
+    /// `range(start, stop [, step])`.
+    Range,
+    /// `series_add`, `series_subtract`, `series_multiply`, `series_divide`.
+    SeriesArith(BinOp),
+    /// `series_fill_const(series, constant [, missing])`.
+    SeriesFillConst,
 }
 
 /// Looks up a function by name with its accepted argument counts.
@@ -153,6 +161,12 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
         "indexof" => (Func::IndexOf, 2, 2),
         "min_of" => (Func::MinOf, 1, 64),
         "max_of" => (Func::MaxOf, 1, 64),
+        "range" => (Func::Range, 2, 3),
+        "series_add" => (Func::SeriesArith(BinOp::Add), 2, 2),
+        "series_subtract" => (Func::SeriesArith(BinOp::Sub), 2, 2),
+        "series_multiply" => (Func::SeriesArith(BinOp::Mul), 2, 2),
+        "series_divide" => (Func::SeriesArith(BinOp::Div), 2, 2),
+        "series_fill_const" => (Func::SeriesFillConst, 2, 3),
         _ => return None,
     })
 }
@@ -185,9 +199,14 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
         | Func::Extract
         | Func::UrlDecode
         | Func::ExtractJson => KqlType::String,
-        Func::Split | Func::ParseJson | Func::PackArray | Func::ParseUrl | Func::Pack => {
-            KqlType::Dynamic
-        }
+        Func::Split
+        | Func::ParseJson
+        | Func::PackArray
+        | Func::ParseUrl
+        | Func::Pack
+        | Func::Range
+        | Func::SeriesArith(_)
+        | Func::SeriesFillConst => KqlType::Dynamic,
         Func::StrLen
         | Func::ToLong
         | Func::ArrayLength
@@ -286,6 +305,9 @@ pub fn call(f: Func, args: &[Value]) -> Value {
         Func::ExtractJson => extract_json(&to_text(&args[0]), &args[1], args.get(2)),
         Func::ParseUrl => parse_url(&to_text(&args[0])),
         Func::UrlDecode => url_decode(&to_text(&args[0])).map_or(Value::Null, |s| Value::str(&s)),
+        Func::Range => series::range(args),
+        Func::SeriesArith(op) => series::arith(op, args),
+        Func::SeriesFillConst => series::fill_const(args),
         other => call_calendar_and_text(other, args),
     }
 }

@@ -22,14 +22,18 @@ mod eval;
 mod functions;
 mod lexer;
 mod lifted;
+mod make_series;
 mod operators;
 mod parser;
 mod query;
 mod rel;
 mod row_order;
 mod scalar;
+mod search;
+mod series;
 mod syntax;
 mod table;
+mod top_nested;
 mod user_functions;
 mod value;
 

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::ast::{Expr, JoinKind, NamedExpr, Op, OpKind, ParsePattern, SortKey};
-use crate::compile::derive_name;
+use crate::ast::{
+    Aggregate, Expr, ExprKind, JoinKind, NamedExpr, Op, OpKind, ParsePattern, SortKey,
+};
+use crate::compile::{derive_name, kql_name};
 use crate::context::Ctx;
 use crate::error::KqlError;
 use crate::functions::{Func, call};
@@ -172,7 +174,55 @@ impl Ctx<'_> {
             OpKind::MvExpand { items, limit } => self.mv_expand(&rel, items, *limit),
             OpKind::Parse(pattern) => self.parse_rows(&rel, pattern),
             OpKind::BagUnpack { bag, prefix } => self.bag_unpack(&rel, bag, prefix),
+            OpKind::MakeSeries(spec) => self.make_series(&rel, spec),
+            OpKind::TopNested(levels) => self.top_nested(&rel, levels),
+            OpKind::Search(search) => self.search_rows(rel, &search.predicate),
+            OpKind::Fork(branches) => {
+                self.pipeline(rel, branches.first().map_or(&[][..], Vec::as_slice))
+            }
+            OpKind::Facet { by, with } => self.facet(rel, by, with.as_deref(), op.pos),
+            OpKind::Sample(n) => self.sample(rel, n),
+            OpKind::GetSchema => Ok(get_schema(&rel)),
         }
+    }
+
+    /// `sample N`: any N rows will do, and the first N keep answers repeatable.
+    fn sample(&self, mut rel: Rel, n: &Expr) -> Result<Rel, KqlError> {
+        let n = self.const_count(n, &rel, "sample")?;
+        rel.rows.truncate(n);
+        Ok(rel)
+    }
+
+    /// `ops` applied to `rel` in turn: a `fork` branch, `facet`'s `with`.
+    fn pipeline(&self, mut rel: Rel, ops: &[Op]) -> Result<Rel, KqlError> {
+        for op in ops {
+            rel = self.operator(rel, op)?;
+        }
+        Ok(rel)
+    }
+
+    /// `facet`'s first table, the one the API answers: the `with` operators' rows when there
+    /// are any, else the values of the first column with their counts (`count_<column>`).
+    fn facet(
+        &self,
+        rel: Rel,
+        by: &[String],
+        with: Option<&[Op]>,
+        pos: usize,
+    ) -> Result<Rel, KqlError> {
+        if let Some(ops) = with {
+            return self.pipeline(rel, ops);
+        }
+        let Some(column) = by.first() else {
+            return Err(self.err("'facet' operator: name a column".to_string(), pos));
+        };
+        let at = |kind| Expr { kind, pos };
+        let count = Aggregate {
+            names: vec![format!("count_{column}")],
+            expr: at(ExprKind::Call("count".to_string(), Vec::new())),
+        };
+        let key = (None, at(ExprKind::Ident(column.clone())));
+        self.summarize(&rel, rel.rows.iter(), &[count], &[key])
     }
 
     /// `parse`: each row with the pattern's columns added (replacing same-named ones), each
@@ -558,6 +608,41 @@ impl Ctx<'_> {
         }
         Ok(Rel { cols, rows })
     }
+}
+
+/// `getschema`: a row per column, its name, position and type (.NET's name and KQL's).
+fn get_schema(rel: &Rel) -> Rel {
+    let cols = vec![
+        ("ColumnName".to_string(), KqlType::String),
+        ("ColumnOrdinal".to_string(), KqlType::Int),
+        ("DataType".to_string(), KqlType::String),
+        ("ColumnType".to_string(), KqlType::String),
+    ];
+    let rows = rel
+        .cols
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ty))| {
+            let dotnet = match ty {
+                KqlType::Bool => "System.Boolean",
+                KqlType::DateTime => "System.DateTime",
+                KqlType::Dynamic => "System.Object",
+                KqlType::Guid => "System.Guid",
+                KqlType::Int => "System.Int32",
+                KqlType::Long => "System.Int64",
+                KqlType::Real => "System.Double",
+                KqlType::String => "System.String",
+                KqlType::TimeSpan => "System.TimeSpan",
+            };
+            Row::from(vec![
+                Value::str(name),
+                Value::Long(i64::try_from(i).unwrap_or(i64::MAX)),
+                Value::str(dotnet),
+                Value::str(kql_name(*ty)),
+            ])
+        })
+        .collect();
+    Rel { cols, rows }
 }
 
 /// Captured text as a value of a `parse` column's type; null when it does not convert.

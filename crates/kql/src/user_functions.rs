@@ -1,10 +1,11 @@
 //! Calling user-defined functions (`let f = (x:string, n:long = 3) { ... }`): a scalar body is
 //! expanded in place with its parameters replaced by the call's arguments, so it sees the
-//! caller's row; a tabular body is evaluated with its parameters bound as scalar `let`s.
+//! caller's row; a tabular body is evaluated with its parameters bound as scalar `let`s, and
+//! its tabular parameters (`T:(*)`) bound to the rows of the table the call names.
 
 use std::collections::HashMap;
 
-use crate::ast::{Expr, ExprKind, Function, FunctionBody, Source};
+use crate::ast::{Expr, ExprKind, Function, FunctionBody, Param, Source};
 use crate::context::{Bound, Ctx};
 use crate::error::KqlError;
 use crate::rel::Rel;
@@ -21,7 +22,7 @@ impl Ctx<'_> {
         function: &'e Function,
         args: &'e [Expr],
         pos: usize,
-    ) -> Result<Vec<(&'e str, &'e Expr)>, KqlError> {
+    ) -> Result<Vec<(&'e Param, &'e Expr)>, KqlError> {
         if args.len() > function.params.len() {
             return Err(self.err(
                 format!(
@@ -36,14 +37,14 @@ impl Ctx<'_> {
             .params
             .iter()
             .enumerate()
-            .map(|(i, (param, default))| {
-                let value = args.get(i).or(default.as_ref()).ok_or_else(|| {
+            .map(|(i, param)| {
+                let value = args.get(i).or(param.default.as_ref()).ok_or_else(|| {
                     self.err(
-                        format!("function '{name}': no value for parameter '{param}'"),
+                        format!("function '{name}': no value for parameter '{}'", param.name),
                         pos,
                     )
                 })?;
-                Ok((param.as_str(), value))
+                Ok((param, value))
             })
             .collect()
     }
@@ -69,15 +70,43 @@ impl Ctx<'_> {
                 e.pos,
             ));
         }
-        let bindings: HashMap<&str, &Expr> = self
-            .arguments(name, function, args, e.pos)?
-            .into_iter()
-            .collect();
+        let mut bindings: HashMap<&str, &Expr> = HashMap::new();
+        for (param, arg) in self.arguments(name, function, args, e.pos)? {
+            if param.tabular {
+                return Err(self.err(
+                    format!(
+                        "'{name}' takes a table ('{}'): a scalar function cannot",
+                        param.name
+                    ),
+                    e.pos,
+                ));
+            }
+            bindings.insert(param.name.as_str(), arg);
+        }
         self.calls.set(self.calls.get() + 1);
         Ok(body.rewrite(&mut |x| match &x.kind {
             ExprKind::Ident(n) => bindings.get(n.as_str()).map(|arg| (*arg).clone()),
             _ => None,
         }))
+    }
+
+    /// The rows a tabular parameter is bound to: the argument names a table or a tabular `let`,
+    /// or is `(T | ...)`, read in the caller's scope (so a parameter named like a table does not
+    /// read itself).
+    fn table_argument(&self, name: &str, param: &Param, arg: &Expr) -> Result<Rel, KqlError> {
+        match &arg.kind {
+            ExprKind::Ident(table) if self.is_tabular_name(table) => {
+                self.source(&Source::Name(table.clone(), arg.pos))
+            }
+            ExprKind::Table(table) => self.tabular(table),
+            _ => Err(self.err(
+                format!(
+                    "function '{name}': parameter '{}' takes a table: pass a table, a tabular `let` or `(T | ...)`",
+                    param.name
+                ),
+                arg.pos,
+            )),
+        }
     }
 
     /// A tabular function called as a source: its body evaluated with each parameter bound to
@@ -106,11 +135,13 @@ impl Ctx<'_> {
         };
         let mut lets = self.lets.clone();
         for (param, arg) in self.arguments(name, function, args, pos)? {
-            let (c, ty) = self.compile(arg, &empty, name)?;
-            lets.insert(
-                param.to_string(),
-                Bound::Scalar(c.eval(&[]).into_owned(), ty),
-            );
+            let bound = if param.tabular {
+                Bound::Rows(self.table_argument(name, param, arg)?)
+            } else {
+                let (c, ty) = self.compile(arg, &empty, name)?;
+                Bound::Scalar(c.eval(&[]).into_owned(), ty)
+            };
+            lets.insert(param.name.clone(), bound);
         }
         let inner = Ctx {
             db: self.db,

@@ -4,20 +4,12 @@ use crate::error::KqlError;
 use crate::lexer::{Tok, Token};
 
 /// Operators of full KQL this engine does not evaluate; naming them gives a clear error.
-pub(super) const UNSUPPORTED_OPERATORS: [&str; 19] = [
+pub(super) const UNSUPPORTED_OPERATORS: [&str; 11] = [
     "parse-kv",
-    "make-series",
     "mv-apply",
     "as",
     "invoke",
-    "fork",
-    "facet",
-    "sample",
     "sample-distinct",
-    "getschema",
-    "search",
-    "find",
-    "top-nested",
     "top-hitters",
     "scan",
     "partition",

@@ -3,6 +3,8 @@
 mod cursor;
 mod expr;
 mod pattern;
+mod search;
+mod series;
 mod tabular;
 
 pub use tabular::parse;

@@ -3,7 +3,7 @@
 use super::cursor::{NEST_WEIGHT, Parser, UNSUPPORTED_OPERATORS, UNSUPPORTED_STRING_OPERATORS};
 use crate::ast::{
     Aggregate, Expr, ExprKind, Function, FunctionBody, JoinKind, Let, LetValue, NamedExpr, Op,
-    OpKind, Query, SortKey, Source, TabExpr,
+    OpKind, Param, Query, SortKey, Source, TabExpr,
 };
 use crate::error::KqlError;
 use crate::lexer::{Tok, lex};
@@ -112,6 +112,11 @@ impl Parser<'_> {
         {
             return true;
         }
+        if matches!(self.peek(), Tok::Ident(w) if w == "search" || w == "find")
+            && !matches!(self.peek_at(1), Tok::Sym("(" | ";") | Tok::Eof)
+        {
+            return true;
+        }
         if self.is_word("datatable") && matches!(self.peek_at(1), Tok::Sym("(")) {
             return true;
         }
@@ -185,6 +190,15 @@ impl Parser<'_> {
             self.bump();
             return Ok(Source::Print(self.named_list()?));
         }
+        let keyword_source = !matches!(self.peek_at(1), Tok::Sym("|" | ")" | ";" | ",") | Tok::Eof);
+        if self.is_word("search") && keyword_source {
+            self.bump();
+            return self.search_source();
+        }
+        if self.is_word("find") && keyword_source {
+            self.bump();
+            return self.find();
+        }
         if let Tok::Ident(w) = self.peek()
             && UNSUPPORTED_OPERATORS.contains(&w.as_str())
             && !matches!(self.peek_at(1), Tok::Sym("|" | ")" | ";" | ",") | Tok::Eof)
@@ -199,12 +213,48 @@ impl Parser<'_> {
         if self.eat_sym("(") {
             let mut args = Vec::new();
             if !self.is_sym(")") {
-                args = self.comma_list(Self::expr)?;
+                args = self.comma_list(Self::call_argument)?;
             }
             self.expect_sym(")")?;
             return Ok(Source::Call(name, args, pos));
         }
         Ok(Source::Name(name, pos))
+    }
+
+    /// An argument of a function call used as a source: a parenthesized tabular expression
+    /// (for a tabular parameter) or a scalar.
+    fn call_argument(&mut self) -> Result<Expr, KqlError> {
+        if self.is_sym("(") && self.pipe_in_parentheses() {
+            let pos = self.pos();
+            self.bump();
+            let table = self.tabular()?;
+            self.expect_sym(")")?;
+            return Ok(Expr {
+                kind: ExprKind::Table(Box::new(table)),
+                pos,
+            });
+        }
+        self.expr()
+    }
+
+    /// Whether the parentheses opening here hold a pipe directly: a tabular expression.
+    fn pipe_in_parentheses(&self) -> bool {
+        let mut depth = 0usize;
+        for t in &self.tokens[self.i..] {
+            match &t.tok {
+                Tok::Sym("(" | "[" | "{") => depth += 1,
+                Tok::Sym(")" | "]" | "}") => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return false;
+                    }
+                }
+                Tok::Sym("|") if depth == 1 => return true,
+                Tok::Eof => return false,
+                _ => {}
+            }
+        }
+        false
     }
 
     pub(super) fn union_items(&mut self) -> Result<Vec<TabExpr>, KqlError> {
@@ -317,6 +367,13 @@ impl Parser<'_> {
             "evaluate" => self.evaluate()?,
             "lookup" => self.lookup(pos)?,
             "mv-expand" | "mvexpand" => self.mv_expand()?,
+            "make-series" => self.make_series()?,
+            "top-nested" => self.top_nested()?,
+            "search" => OpKind::Search(Box::new(self.search(true)?)),
+            "fork" => self.fork()?,
+            "facet" => self.facet()?,
+            "sample" => OpKind::Sample(self.expr()?),
+            "getschema" => OpKind::GetSchema,
             "serialize" => {
                 if matches!(self.peek(), Tok::Eof | Tok::Sym("|" | ";" | ")")) {
                     OpKind::Pass
@@ -379,29 +436,7 @@ impl Parser<'_> {
         self.expect_sym("(")?;
         let mut params = Vec::new();
         if !self.is_sym(")") {
-            params = self.comma_list(|p| {
-                let name = p.ident()?;
-                p.expect_sym(":")?;
-                let pos = p.pos();
-                if p.is_sym("(") {
-                    return Err(KqlError::new(
-                        "tabular parameters of user-defined functions are not supported"
-                            .to_string(),
-                        p.src,
-                        pos,
-                    ));
-                }
-                let written = p.ident()?;
-                KqlType::from_kql_name(&written).ok_or_else(|| {
-                    KqlError::syntax(&format!("unknown type '{written}'"), p.src, pos)
-                })?;
-                let default = if p.eat_sym("=") {
-                    Some(p.expr()?)
-                } else {
-                    None
-                };
-                Ok((name, default))
-            })?;
+            params = self.comma_list(Self::param)?;
         }
         self.expect_sym(")")?;
         self.expect_sym("{")?;
@@ -412,6 +447,42 @@ impl Parser<'_> {
         };
         self.expect_sym("}")?;
         Ok(Function { params, body })
+    }
+
+    /// One parameter of a user-defined function: `x:string [= default]`, or a tabular one,
+    /// `T:(*)` or `T:(A:string, ...)`, whose columns are not checked (the body names them).
+    fn param(&mut self) -> Result<Param, KqlError> {
+        let name = self.ident()?;
+        self.expect_sym(":")?;
+        let pos = self.pos();
+        if self.eat_sym("(") {
+            if !self.eat_sym("*") {
+                self.comma_list(|p| {
+                    p.ident()?;
+                    p.expect_sym(":")?;
+                    p.ident()
+                })?;
+            }
+            self.expect_sym(")")?;
+            return Ok(Param {
+                name,
+                default: None,
+                tabular: true,
+            });
+        }
+        let written = self.ident()?;
+        KqlType::from_kql_name(&written)
+            .ok_or_else(|| KqlError::syntax(&format!("unknown type '{written}'"), self.src, pos))?;
+        let default = if self.eat_sym("=") {
+            Some(self.expr()?)
+        } else {
+            None
+        };
+        Ok(Param {
+            name,
+            default,
+            tabular: false,
+        })
     }
 
     /// Whether a function body (after its `{`) pipes: a tabular body.

@@ -1,8 +1,11 @@
 //! The engine's behaviour, query by query, against small fixture tables.
 
+mod branches;
 mod errors;
 mod scalar;
 mod scan;
+mod search;
 mod semantics;
+mod series;
 mod support;
 mod tabular;
