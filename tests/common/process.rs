@@ -51,9 +51,9 @@ impl Emulate {
         panic!("huntd emulate printed no address:\n{}", emulate.log());
     }
 
-    /// Everything the emulator wrote to stderr so far.
+    /// The whole lines the emulator wrote to stderr so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        whole_lines(&self.log)
     }
 
     /// The process id.
@@ -94,9 +94,9 @@ impl Daemon {
         Daemon { child, log }
     }
 
-    /// Everything the daemon wrote to stderr so far.
+    /// The whole lines the daemon wrote to stderr so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        whole_lines(&self.log)
     }
 
     /// The process id.
@@ -271,4 +271,12 @@ pub fn printed(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// The log file's text up to its last newline: a line still being written (say, ending right
+/// after "listening on ") is left for the next read.
+fn whole_lines(log: &Path) -> String {
+    let mut text = std::fs::read_to_string(log).unwrap_or_default();
+    text.truncate(text.rfind('\n').map_or(0, |end| end + 1));
+    text
 }
