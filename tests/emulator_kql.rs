@@ -75,8 +75,8 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
         ),
         ("DeviceInfo | evaluate autocluster()", "'evaluate'"),
         (
-            "DeviceInfo | mv-apply t = pack_array(1) on (take 1)",
-            "'mv-apply'",
+            "externaldata (Name:string) [@'https://example.com/names.csv'] | take 1",
+            "'externaldata'",
         ),
     ] {
         let (status, _, body) = call(&e.base_url, MDE, &token, query).await;
@@ -156,6 +156,16 @@ async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
         (
             "search in (DeviceInfo) DeviceName has 'no-such-device' | count".to_string(),
             serde_json::json!([{"Count": 0}]),
+        ),
+        (
+            format!(
+                "{S} S | summarize As = make_list(A) by R | mv-apply with_itemindex = i a = As to typeof(long) on (top 1 by a) | project R, a, i"
+            ),
+            serde_json::json!([{"R": "x", "a": 1, "i": 0}, {"R": "y", "a": 5, "i": 0}]),
+        ),
+        (
+            "print s = 'user=alice;port=22' | parse-kv s as (port:long, user:string) with (pair_delimiter=';', kv_delimiter='=') | project user, port".to_string(),
+            serde_json::json!([{"user": "alice", "port": 22}]),
         ),
     ];
     for (query, want) in cases {

@@ -175,6 +175,48 @@ pub struct ParsePattern {
     pub keep_unmatched: bool,
 }
 
+/// `mv-apply`: each row's arrays expanded into a subtable that the subquery runs over.
+#[derive(Debug, Clone)]
+pub struct MvApply {
+    /// `with_itemindex = Name`: a `long` column holding each item's position in its array.
+    pub index: Option<String>,
+    /// Expanded expressions with optional names and `to typeof()` types.
+    pub items: Vec<(Option<String>, Expr, Option<KqlType>)>,
+    /// `limit N`: at most N items of each row.
+    pub limit: Option<usize>,
+    /// The subquery's operators, run over each row's subtable.
+    pub ops: Vec<Op>,
+}
+
+/// How `parse-kv` finds its pairs.
+#[derive(Debug, Clone)]
+pub enum KvMode {
+    /// `pair_delimiter`, `kv_delimiter`, `quote` and `escape`.
+    Delimited {
+        /// Between pairs.
+        pair: String,
+        /// Between a key and its value.
+        kv: String,
+        /// Opening and closing quote characters.
+        quotes: Vec<(char, char)>,
+        /// Characters that make the next character inside quotes literal.
+        escapes: Vec<char>,
+    },
+    /// `regex`: each match's first group is a key, its second the value.
+    Regex(regex::Regex),
+}
+
+/// `parse-kv Expr as (k:type, ...) with (...)`.
+#[derive(Debug, Clone)]
+pub struct ParseKv {
+    /// The text parsed.
+    pub source: Expr,
+    /// The keys extracted, as columns with their types.
+    pub keys: Vec<(String, KqlType)>,
+    /// How pairs are found.
+    pub mode: KvMode,
+}
+
 /// One piped operator and where its name is.
 #[derive(Debug, Clone)]
 pub struct Op {
@@ -272,6 +314,10 @@ pub enum OpKind {
     Sample(Expr),
     /// `getschema`: a row per column.
     GetSchema,
+    /// `mv-apply`.
+    MvApply(Box<MvApply>),
+    /// `parse-kv`.
+    ParseKv(Box<ParseKv>),
     /// `mv-expand`.
     MvExpand {
         /// Expanded expressions with optional names and `to typeof()` types.

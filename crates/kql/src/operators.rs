@@ -172,6 +172,8 @@ impl Ctx<'_> {
                 Ok(select(&joined, &keep))
             }
             OpKind::MvExpand { items, limit } => self.mv_expand(&rel, items, *limit),
+            OpKind::MvApply(spec) => self.mv_apply(&rel, spec),
+            OpKind::ParseKv(spec) => self.parse_kv(&rel, spec),
             OpKind::Parse(pattern) => self.parse_rows(&rel, pattern),
             OpKind::BagUnpack { bag, prefix } => self.bag_unpack(&rel, bag, prefix),
             OpKind::MakeSeries(spec) => self.make_series(&rel, spec),
@@ -194,7 +196,7 @@ impl Ctx<'_> {
     }
 
     /// `ops` applied to `rel` in turn: a `fork` branch, `facet`'s `with`.
-    fn pipeline(&self, mut rel: Rel, ops: &[Op]) -> Result<Rel, KqlError> {
+    pub(crate) fn pipeline(&self, mut rel: Rel, ops: &[Op]) -> Result<Rel, KqlError> {
         for op in ops {
             rel = self.operator(rel, op)?;
         }
@@ -646,7 +648,7 @@ fn get_schema(rel: &Rel) -> Rel {
 }
 
 /// Captured text as a value of a `parse` column's type; null when it does not convert.
-fn typed(text: &str, ty: KqlType) -> Value {
+pub(crate) fn typed(text: &str, ty: KqlType) -> Value {
     let text = Value::str(text);
     let convert = match ty {
         KqlType::String | KqlType::Guid => return text,

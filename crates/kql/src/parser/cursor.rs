@@ -4,9 +4,7 @@ use crate::error::KqlError;
 use crate::lexer::{Tok, Token};
 
 /// Operators of full KQL this engine does not evaluate; naming them gives a clear error.
-pub(super) const UNSUPPORTED_OPERATORS: [&str; 11] = [
-    "parse-kv",
-    "mv-apply",
+pub(super) const UNSUPPORTED_OPERATORS: [&str; 9] = [
     "as",
     "invoke",
     "sample-distinct",

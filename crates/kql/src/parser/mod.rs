@@ -1,5 +1,6 @@
 //! A recursive-descent parser for the supported KQL subset, from tokens to the syntax tree.
 
+mod apply;
 mod cursor;
 mod expr;
 mod pattern;

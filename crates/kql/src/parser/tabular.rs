@@ -9,6 +9,9 @@ use crate::error::KqlError;
 use crate::lexer::{Tok, lex};
 use crate::value::KqlType;
 
+/// What `mv-expand` and `mv-apply` expand, and their `limit`.
+pub(super) type ExpandItems = (Vec<(Option<String>, Expr, Option<KqlType>)>, Option<usize>);
+
 /// Parses a query into its syntax tree.
 pub fn parse(src: &str) -> Result<Query, KqlError> {
     let tokens = lex(src)?;
@@ -199,6 +202,15 @@ impl Parser<'_> {
             self.bump();
             return self.find();
         }
+        if self.is_word("externaldata") && keyword_source {
+            return Err(KqlError::new(
+                "'externaldata' is not supported by huntd emulate: the emulator reads no \
+                 external storage (write the rows in the query with 'datatable')"
+                    .to_string(),
+                self.src,
+                pos,
+            ));
+        }
         if let Tok::Ident(w) = self.peek()
             && UNSUPPORTED_OPERATORS.contains(&w.as_str())
             && !matches!(self.peek_at(1), Tok::Sym("|" | ")" | ";" | ",") | Tok::Eof)
@@ -367,6 +379,8 @@ impl Parser<'_> {
             "evaluate" => self.evaluate()?,
             "lookup" => self.lookup(pos)?,
             "mv-expand" | "mvexpand" => self.mv_expand()?,
+            "mv-apply" => self.mv_apply()?,
+            "parse-kv" => self.parse_kv()?,
             "make-series" => self.make_series()?,
             "top-nested" => self.top_nested()?,
             "search" => OpKind::Search(Box::new(self.search(true)?)),
@@ -691,6 +705,13 @@ impl Parser<'_> {
                 self.pos(),
             ));
         }
+        let (items, limit) = self.expand_items()?;
+        Ok(OpKind::MvExpand { items, limit })
+    }
+
+    /// The expanded expressions of `mv-expand` and `mv-apply`, each `[Name =] Expr [to
+    /// typeof(T)]`, and `limit N`.
+    pub(super) fn expand_items(&mut self) -> Result<ExpandItems, KqlError> {
         let mut items = Vec::new();
         loop {
             let (name, expr) = self.named_expr()?;
@@ -717,7 +738,7 @@ impl Parser<'_> {
                 _ => return Err(self.err_here("a row limit")),
             }
         }
-        Ok(OpKind::MvExpand { items, limit })
+        Ok((items, limit))
     }
 
     pub(super) fn sort_key(&mut self) -> Result<SortKey, KqlError> {

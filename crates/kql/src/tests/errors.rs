@@ -22,6 +22,16 @@ fn unsupported_operator_is_named_with_position() {
 }
 
 #[test]
+fn externaldata_is_refused_saying_the_emulator_reads_no_external_storage() {
+    assert_fails_at(
+        "externaldata (Name:string) [@'https://example.com/a.csv']",
+        "'externaldata' is not supported by huntd emulate: the emulator reads no external \
+         storage (write the rows in the query with 'datatable')",
+        (1, 1),
+    );
+}
+
+#[test]
 fn unsupported_function_is_named_with_position() {
     assert_fails_at(
         "Proc | extend h = hash_sha256(FileName)",
@@ -193,6 +203,7 @@ fn every_prefix_of_queries_with_the_newer_operators_answers_without_panicking() 
         "Proc | make-series kind=nonempty n = count() default = 0, avg(Size) on Timestamp in range(datetime(2024-01-01), datetime(2024-02-10), 7d) by DeviceName | mv-expand n to typeof(long) | top-nested 2 of DeviceName with others = 'x' by sum(n) asc, top-nested of n by count()",
         "let f = (T:(*), k:long = 1) { T | fork (search 'exe' | take k) (count) }; find withsource=S in (Proc, Dev) where DeviceName has 'ws1' or 'cmd*' project DeviceName, Size:string, pack_all() | facet by S with (getschema | sample 3)",
         "search kind=case_sensitive in (Proc, Dev) '*exe*' and not('a*b') or * has 'ws1' | make-series sum(Size) on Size from 0 to 30 step 2.5 | extend r = range(1, 9, 4)",
+        "Proc | mv-apply with_itemindex = i t = Extra.Tags to typeof(string) limit 3 on (where i < 2 | summarize n = count(), m = make_set(t)) | parse-kv m as (user:string, k:long) with (pair_delimiter=' ', kv_delimiter='=', quote='\"', escape='\\\\') | parse-kv user as (a:string, b:long) with (regex=@'(\\w+):(\\d+)')",
     ];
     let d = test_db();
     for q in queries {

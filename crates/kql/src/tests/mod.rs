@@ -1,5 +1,6 @@
 //! The engine's behaviour, query by query, against small fixture tables.
 
+mod apply;
 mod branches;
 mod errors;
 mod scalar;
