@@ -93,6 +93,17 @@ pub enum Source {
     Search(Box<Search>),
     /// `find in (T1, T2) where predicate [project ...]`.
     Find(Box<Find>),
+    /// `range x from A to B step S`: a row per value, `B` included.
+    Range {
+        /// The column's name.
+        name: String,
+        /// The first value.
+        from: Expr,
+        /// The last value (included when a step lands on it).
+        to: Expr,
+        /// The step between values.
+        step: Expr,
+    },
 }
 
 /// A `search`'s tables (every table when empty) and its predicate.
@@ -316,6 +327,22 @@ pub enum OpKind {
     GetSchema,
     /// `mv-apply`.
     MvApply(Box<MvApply>),
+    /// `as Name`: the rows, unchanged, also bound to `Name` for the rest of the query.
+    As(String),
+    /// `invoke f(args)`: the tabular function `f` called with the rows as its first argument.
+    Invoke(String, Vec<Expr>),
+    /// `sample-distinct N of Expr`: up to N distinct values of `Expr`.
+    SampleDistinct(Expr, Expr),
+    /// `top-hitters N of Expr [by Weight]`: the N values of `Expr` with the most rows (or the
+    /// largest sum of `Weight`).
+    TopHitters {
+        /// How many values.
+        count: Expr,
+        /// The value counted.
+        value: Expr,
+        /// What is summed per value instead of counting its rows.
+        weight: Option<Expr>,
+    },
     /// `parse-kv`.
     ParseKv(Box<ParseKv>),
     /// `mv-expand`.

@@ -173,6 +173,17 @@ impl Ctx<'_> {
             }
             OpKind::MvExpand { items, limit } => self.mv_expand(&rel, items, *limit),
             OpKind::MvApply(spec) => self.mv_apply(&rel, spec),
+            OpKind::As(name) => {
+                self.named.borrow_mut().insert(name.clone(), rel.clone());
+                Ok(rel)
+            }
+            OpKind::Invoke(name, args) => self.invoke(rel, name, args, op.pos),
+            OpKind::SampleDistinct(n, value) => self.sample_distinct(rel, n, value),
+            OpKind::TopHitters {
+                count,
+                value,
+                weight,
+            } => self.top_hitters(&rel, count, value, weight.as_ref(), op.pos),
             OpKind::ParseKv(spec) => self.parse_kv(&rel, spec),
             OpKind::Parse(pattern) => self.parse_rows(&rel, pattern),
             OpKind::BagUnpack { bag, prefix } => self.bag_unpack(&rel, bag, prefix),
@@ -429,7 +440,7 @@ impl Ctx<'_> {
     }
 
     /// `distinct`: the listed expressions (or every column), each combination once, first seen first.
-    fn distinct(&self, rel: Rel, cols: Option<&[Expr]>) -> Result<Rel, KqlError> {
+    pub(crate) fn distinct(&self, rel: Rel, cols: Option<&[Expr]>) -> Result<Rel, KqlError> {
         let rel = match cols {
             None => rel,
             Some(exprs) => {

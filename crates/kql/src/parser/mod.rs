@@ -1,6 +1,7 @@
 //! A recursive-descent parser for the supported KQL subset, from tokens to the syntax tree.
 
 mod apply;
+mod binding;
 mod cursor;
 mod expr;
 mod pattern;

@@ -202,6 +202,10 @@ impl Parser<'_> {
             self.bump();
             return self.find();
         }
+        if self.is_word("range") && matches!(self.peek_at(1), Tok::Ident(_)) {
+            self.bump();
+            return self.range_source();
+        }
         if self.is_word("externaldata") && keyword_source {
             return Err(KqlError::new(
                 "'externaldata' is not supported by huntd emulate: the emulator reads no \
@@ -235,7 +239,7 @@ impl Parser<'_> {
 
     /// An argument of a function call used as a source: a parenthesized tabular expression
     /// (for a tabular parameter) or a scalar.
-    fn call_argument(&mut self) -> Result<Expr, KqlError> {
+    pub(super) fn call_argument(&mut self) -> Result<Expr, KqlError> {
         if self.is_sym("(") && self.pipe_in_parentheses() {
             let pos = self.pos();
             self.bump();
@@ -380,6 +384,13 @@ impl Parser<'_> {
             "lookup" => self.lookup(pos)?,
             "mv-expand" | "mvexpand" => self.mv_expand()?,
             "mv-apply" => self.mv_apply()?,
+            "as" => {
+                self.skip_hints();
+                OpKind::As(self.ident()?)
+            }
+            "invoke" => self.invoke()?,
+            "sample-distinct" => self.sample_distinct()?,
+            "top-hitters" => self.top_hitters()?,
             "parse-kv" => self.parse_kv()?,
             "make-series" => self.make_series()?,
             "top-nested" => self.top_nested()?,

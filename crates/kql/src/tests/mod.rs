@@ -1,6 +1,7 @@
 //! The engine's behaviour, query by query, against small fixture tables.
 
 mod apply;
+mod binding;
 mod branches;
 mod errors;
 mod scalar;
