@@ -69,10 +69,7 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
         assert_eq!(status, 200, "{query}: {body}");
     }
     for (query, named) in [
-        (
-            "DeviceInfo | partition by DeviceName (take 1)",
-            "'partition'",
-        ),
+        ("DeviceInfo | scan with (step s: true;)", "'scan'"),
         ("DeviceInfo | evaluate autocluster()", "'evaluate'"),
         (
             "externaldata (Name:string) [@'https://example.com/names.csv'] | take 1",
@@ -166,6 +163,10 @@ async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
         (
             "let twice = (T:(*)) { T | union T }; range x from 1 to 3 step 1 | as R | union (R | where x > 2) | invoke twice() | top-hitters 2 of x".to_string(),
             serde_json::json!([{"x": 3, "approximate_count_x": 4}, {"x": 1, "approximate_count_x": 2}]),
+        ),
+        (
+            format!("{S} S | partition hint.strategy=native by R (top 1 by A) | project R, A"),
+            serde_json::json!([{"R": "x", "A": 1}, {"R": "y", "A": 5}]),
         ),
         (
             "range x from 1 to 3 step 1 | sample-distinct 2 of x".to_string(),

@@ -199,6 +199,15 @@ pub struct MvApply {
     pub ops: Vec<Op>,
 }
 
+/// What `partition` runs per key value.
+#[derive(Debug, Clone)]
+pub enum PartitionBody {
+    /// `( ops )`: operators over each partition's rows.
+    Ops(Vec<Op>),
+    /// `{ T | ... }`: a query with its own source, where `toscalar(Column)` is the key.
+    Source(Box<TabExpr>),
+}
+
 /// How `parse-kv` finds its pairs.
 #[derive(Debug, Clone)]
 pub enum KvMode {
@@ -327,6 +336,13 @@ pub enum OpKind {
     GetSchema,
     /// `mv-apply`.
     MvApply(Box<MvApply>),
+    /// `partition by Column (ops)` or `{ query }`: the subquery per key value, unioned.
+    Partition {
+        /// The key column.
+        column: String,
+        /// The subquery.
+        body: PartitionBody,
+    },
     /// `as Name`: the rows, unchanged, also bound to `Name` for the rest of the query.
     As(String),
     /// `invoke f(args)`: the tabular function `f` called with the rows as its first argument.

@@ -29,6 +29,7 @@ mod mv_apply;
 mod operators;
 mod parse_kv;
 mod parser;
+mod partition;
 mod query;
 mod range;
 mod rel;

@@ -177,6 +177,7 @@ impl Ctx<'_> {
                 self.named.borrow_mut().insert(name.clone(), rel.clone());
                 Ok(rel)
             }
+            OpKind::Partition { column, body } => self.partition(&rel, column, body, op.pos),
             OpKind::Invoke(name, args) => self.invoke(rel, name, args, op.pos),
             OpKind::SampleDistinct(n, value) => self.sample_distinct(rel, n, value),
             OpKind::TopHitters {

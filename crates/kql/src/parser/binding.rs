@@ -1,8 +1,8 @@
-//! Parsing the `range` source and the operators that name, call or pick from the rows: `as`'s
-//! neighbours `invoke`, `sample-distinct` and `top-hitters`.
+//! Parsing the `range` source and the operators that name, call, split or pick from the rows:
+//! `invoke`, `partition`, `sample-distinct` and `top-hitters`.
 
 use super::cursor::Parser;
-use crate::ast::{OpKind, Source};
+use crate::ast::{OpKind, PartitionBody, Source};
 use crate::error::KqlError;
 
 impl Parser<'_> {
@@ -33,6 +33,22 @@ impl Parser<'_> {
         }
         self.expect_sym(")")?;
         Ok(OpKind::Invoke(name, args))
+    }
+
+    /// `partition`, after its name: `[hints] by Column (ops)` or `{ query }`.
+    pub(super) fn partition(&mut self) -> Result<OpKind, KqlError> {
+        self.skip_hints();
+        self.expect_word("by")?;
+        let column = self.ident()?;
+        self.skip_hints();
+        let body = if self.eat_sym("{") {
+            let query = self.tabular()?;
+            self.expect_sym("}")?;
+            PartitionBody::Source(Box::new(query))
+        } else {
+            PartitionBody::Ops(self.sub_pipeline()?)
+        };
+        Ok(OpKind::Partition { column, body })
     }
 
     /// `sample-distinct`, after its name: `N of Expr`.

@@ -389,6 +389,7 @@ impl Parser<'_> {
                 OpKind::As(self.ident()?)
             }
             "invoke" => self.invoke()?,
+            "partition" => self.partition()?,
             "sample-distinct" => self.sample_distinct()?,
             "top-hitters" => self.top_hitters()?,
             "parse-kv" => self.parse_kv()?,

@@ -108,3 +108,30 @@ fn top_hitters_ranks_values_by_exact_count_or_summed_weight() {
         vec![json!({"Device": "ws2", "approximate_sum_Size": 50})]
     );
 }
+
+#[test]
+fn partition_runs_its_subquery_per_key_value_and_unions_the_results() {
+    assert_eq!(
+        rows(
+            "Events | partition hint.strategy=native by Device (top 1 by Size) | project Device, Size"
+        ),
+        vec![
+            json!({"Device": "ws1", "Size": 10}),
+            json!({"Device": "ws2", "Size": 50}),
+            json!({"Device": "ws3", "Size": 1}),
+        ]
+    );
+    assert_eq!(
+        rows(
+            "Events | partition by Device { Events | where Device == toscalar(Device) \
+             | summarize n = count(), total = sum(Size) by Device }"
+        ),
+        vec![
+            json!({"Device": "ws1", "n": 3, "total": 16}),
+            json!({"Device": "ws2", "n": 1, "total": 50}),
+            json!({"Device": "ws3", "n": 1, "total": 1}),
+        ]
+    );
+    assert!(rows("Events | where Size > 100 | partition by Device (count)").is_empty());
+    assert!(error("Events | partition by Nope (take 1)").contains("no column named 'Nope'"));
+}
