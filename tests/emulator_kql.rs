@@ -169,6 +169,10 @@ async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
             serde_json::json!([{"R": "x", "A": 1}, {"R": "y", "A": 5}]),
         ),
         (
+            format!("{S} S | evaluate pivot(R, sum(A))"),
+            serde_json::json!([{"x": 1, "y": 6}]),
+        ),
+        (
             "range x from 1 to 3 step 1 | sample-distinct 2 of x".to_string(),
             serde_json::json!([{"x": 1}, {"x": 2}]),
         ),

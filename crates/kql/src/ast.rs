@@ -315,6 +315,17 @@ pub enum OpKind {
         /// Put before each new column's name.
         prefix: String,
     },
+    /// `evaluate pivot(Column [, Agg] [, GroupColumn, ...])`: a column per value of `Column`.
+    Pivot {
+        /// The column whose values become columns.
+        column: String,
+        /// The aggregate in each cell (`count()` when absent).
+        agg: Option<Expr>,
+        /// The group columns (all but `Column` and those `agg` names when empty).
+        by: Vec<String>,
+    },
+    /// `evaluate narrow()`: a row per cell, `Row`, `Column` and `Value`.
+    Narrow,
     /// `make-series`.
     MakeSeries(Box<MakeSeries>),
     /// `top-nested`, one level per clause.

@@ -30,6 +30,7 @@ mod operators;
 mod parse_kv;
 mod parser;
 mod partition;
+mod pivot;
 mod query;
 mod range;
 mod rel;

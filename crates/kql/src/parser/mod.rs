@@ -5,6 +5,7 @@ mod binding;
 mod cursor;
 mod expr;
 mod pattern;
+mod plugins;
 mod search;
 mod series;
 mod tabular;

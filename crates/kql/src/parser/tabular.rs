@@ -561,39 +561,6 @@ impl Parser<'_> {
         }
     }
 
-    /// `evaluate` and its plugin: `bag_unpack(Bag [, 'prefix'])`; other plugins are named.
-    fn evaluate(&mut self) -> Result<OpKind, KqlError> {
-        self.skip_hints();
-        let pos = self.pos();
-        let plugin = self.ident()?;
-        if plugin != "bag_unpack" {
-            return Err(KqlError::new(
-                format!("plugin '{plugin}' of 'evaluate' is not supported"),
-                self.src,
-                pos,
-            ));
-        }
-        self.expect_sym("(")?;
-        let bag = self.expr()?;
-        let prefix = if self.eat_sym(",") {
-            let pos = self.pos();
-            match self.bump().tok {
-                Tok::Str(prefix) => prefix,
-                _ => {
-                    return Err(KqlError::new(
-                        "bag_unpack: the prefix must be a string literal".to_string(),
-                        self.src,
-                        pos,
-                    ));
-                }
-            }
-        } else {
-            String::new()
-        };
-        self.expect_sym(")")?;
-        Ok(OpKind::BagUnpack { bag, prefix })
-    }
-
     /// Skips `render`'s visualization and `with (...)` properties: a chart is the client's
     /// business, the rows are the same.
     fn skip_render_arguments(&mut self) {

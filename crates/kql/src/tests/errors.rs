@@ -203,6 +203,7 @@ fn every_prefix_of_queries_with_the_newer_operators_answers_without_panicking() 
         "Proc | make-series kind=nonempty n = count() default = 0, avg(Size) on Timestamp in range(datetime(2024-01-01), datetime(2024-02-10), 7d) by DeviceName | mv-expand n to typeof(long) | top-nested 2 of DeviceName with others = 'x' by sum(n) asc, top-nested of n by count()",
         "let f = (T:(*), k:long = 1) { T | fork (search 'exe' | take k) (count) }; find withsource=S in (Proc, Dev) where DeviceName has 'ws1' or 'cmd*' project DeviceName, Size:string, pack_all() | facet by S with (getschema | sample 3)",
         "search kind=case_sensitive in (Proc, Dev) '*exe*' and not('a*b') or * has 'ws1' | make-series sum(Size) on Size from 0 to 30 step 2.5 | extend r = range(1, 9, 4)",
+        "Proc | project DeviceName, FileName, Size | evaluate pivot(FileName, sum(Size), DeviceName) | evaluate narrow()",
         "Proc | partition hint.strategy=native by DeviceName (top 1 by Size) | partition by FileName { Proc | where FileName == toscalar(FileName) | count }",
         "let f = (T:(*), n:long) { T | take n }; range x from 1 to 9 step 2 | as R | union (R | as hint.materialized=true Q) | invoke f(3) | sample-distinct 2 of x | top-hitters 1 of x by x",
         "Proc | mv-apply with_itemindex = i t = Extra.Tags to typeof(string) limit 3 on (where i < 2 | summarize n = count(), m = make_set(t)) | parse-kv m as (user:string, k:long) with (pair_delimiter=' ', kv_delimiter='=', quote='\"', escape='\\\\') | parse-kv user as (a:string, b:long) with (regex=@'(\\w+):(\\d+)')",
