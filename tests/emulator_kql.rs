@@ -69,7 +69,7 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
         assert_eq!(status, 200, "{query}: {body}");
     }
     for (query, named) in [
-        ("DeviceInfo | scan with (step s: true;)", "'scan'"),
+        ("DeviceInfo | reduce by DeviceName", "'reduce'"),
         ("DeviceInfo | evaluate autocluster()", "'evaluate'"),
         (
             "externaldata (Name:string) [@'https://example.com/names.csv'] | take 1",
@@ -171,6 +171,13 @@ async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
         (
             format!("{S} S | evaluate pivot(R, sum(A))"),
             serde_json::json!([{"x": 1, "y": 6}]),
+        ),
+        (
+            "range x from 1 to 4 step 1 | scan with_match_id = m declare (total:long = 0) with (step s1: x % 2 == 1 => total = x; step s2: x % 2 == 0 => total = s1.total + x;)".to_string(),
+            serde_json::json!([
+                {"x": 1, "total": 1, "m": 0}, {"x": 2, "total": 3, "m": 0},
+                {"x": 3, "total": 3, "m": 1}, {"x": 4, "total": 7, "m": 1},
+            ]),
         ),
         (
             "range x from 1 to 3 step 1 | sample-distinct 2 of x".to_string(),

@@ -199,6 +199,41 @@ pub struct MvApply {
     pub ops: Vec<Op>,
 }
 
+/// Which of a `scan` step's matches are output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOutput {
+    /// Every match (the default).
+    All,
+    /// The last of a run of matches of the step.
+    Last,
+    /// None.
+    None,
+}
+
+/// One `step` of `scan`.
+#[derive(Debug, Clone)]
+pub struct ScanStep {
+    /// Its name, `Name.Column` in conditions and assignments reading its state.
+    pub name: String,
+    /// Which matches are output.
+    pub output: ScanOutput,
+    /// When a row matches the step.
+    pub condition: Expr,
+    /// `=> Column = Expr, ...`: what a match sets.
+    pub assign: Vec<(String, Expr)>,
+}
+
+/// `scan [with_match_id = Id] [declare (...)] with (step ...; ...)`.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    /// The column holding each output row's match number.
+    pub match_id: Option<String>,
+    /// Declared columns, their types and default values.
+    pub declare: Vec<(String, KqlType, Option<Expr>)>,
+    /// The steps, in order.
+    pub steps: Vec<ScanStep>,
+}
+
 /// What `partition` runs per key value.
 #[derive(Debug, Clone)]
 pub enum PartitionBody {
@@ -354,6 +389,8 @@ pub enum OpKind {
         /// The subquery.
         body: PartitionBody,
     },
+    /// `scan`.
+    Scan(Box<Scan>),
     /// `as Name`: the rows, unchanged, also bound to `Name` for the rest of the query.
     As(String),
     /// `invoke f(args)`: the tabular function `f` called with the rows as its first argument.

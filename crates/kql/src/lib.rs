@@ -36,6 +36,7 @@ mod range;
 mod rel;
 mod row_order;
 mod scalar;
+mod scan;
 mod search;
 mod series;
 mod syntax;

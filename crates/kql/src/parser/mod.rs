@@ -6,6 +6,7 @@ mod cursor;
 mod expr;
 mod pattern;
 mod plugins;
+mod scan;
 mod search;
 mod series;
 mod tabular;

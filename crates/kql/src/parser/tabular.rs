@@ -390,6 +390,7 @@ impl Parser<'_> {
             }
             "invoke" => self.invoke()?,
             "partition" => self.partition()?,
+            "scan" => self.scan()?,
             "sample-distinct" => self.sample_distinct()?,
             "top-hitters" => self.top_hitters()?,
             "parse-kv" => self.parse_kv()?,

@@ -9,6 +9,7 @@ mod scalar;
 mod scan;
 mod search;
 mod semantics;
+mod sequences;
 mod series;
 mod support;
 mod tabular;
