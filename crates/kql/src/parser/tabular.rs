@@ -123,6 +123,9 @@ impl Parser<'_> {
         if self.is_word("datatable") && matches!(self.peek_at(1), Tok::Sym("(")) {
             return true;
         }
+        if self.is_word("range") && matches!(self.peek_at(1), Tok::Ident(_)) {
+            return true;
+        }
         let outer_paren = self.is_sym("(");
         let mut depth = 0usize;
         for t in &self.tokens[self.i..] {

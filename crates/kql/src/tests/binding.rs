@@ -51,6 +51,10 @@ fn range_counts_from_its_start_to_its_stop_included_by_its_step() {
         vec![json!({"Count": 3})]
     );
     assert!(rows("range x from 5 to 1 step 1").is_empty());
+    assert_eq!(
+        rows("let R = range n from 1 to 2 step 1; R | count"),
+        vec![json!({"Count": 2})]
+    );
     assert!(error("range x from 1 to 5 step 0").contains("'range' operator"));
     assert!(error("range x from 1 to 100000000 step 1").contains("use a larger 'step'"));
 }
