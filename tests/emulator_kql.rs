@@ -23,9 +23,9 @@ async fn message(query: &str) -> String {
 
 #[tokio::test]
 async fn valid_kql_the_emulator_does_not_run_is_a_400_naming_it_not_a_syntax_error() {
-    let named = message("DeviceInfo | top-hitters 3 of DeviceName").await;
+    let named = message("DeviceInfo | reduce by DeviceName").await;
     assert!(
-        named.starts_with("'top-hitters' operator is not supported"),
+        named.starts_with("'reduce' operator is not supported"),
         "{named}"
     );
     let method = message("DeviceInfo | extend x=DeviceName.length()").await;
@@ -69,14 +69,11 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
         assert_eq!(status, 200, "{query}: {body}");
     }
     for (query, named) in [
-        (
-            "DeviceInfo | partition by DeviceName (take 1)",
-            "'partition'",
-        ),
+        ("DeviceInfo | reduce by DeviceName", "'reduce'"),
         ("DeviceInfo | evaluate autocluster()", "'evaluate'"),
         (
-            "DeviceInfo | mv-apply t = pack_array(1) on (take 1)",
-            "'mv-apply'",
+            "externaldata (Name:string) [@'https://example.com/names.csv'] | take 1",
+            "'externaldata'",
         ),
     ] {
         let (status, _, body) = call(&e.base_url, MDE, &token, query).await;
@@ -156,6 +153,39 @@ async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
         (
             "search in (DeviceInfo) DeviceName has 'no-such-device' | count".to_string(),
             serde_json::json!([{"Count": 0}]),
+        ),
+        (
+            format!(
+                "{S} S | summarize As = make_list(A) by R | mv-apply with_itemindex = i a = As to typeof(long) on (top 1 by a) | project R, a, i"
+            ),
+            serde_json::json!([{"R": "x", "a": 1, "i": 0}, {"R": "y", "a": 5, "i": 0}]),
+        ),
+        (
+            "let twice = (T:(*)) { T | union T }; range x from 1 to 3 step 1 | as R | union (R | where x > 2) | invoke twice() | top-hitters 2 of x".to_string(),
+            serde_json::json!([{"x": 3, "approximate_count_x": 4}, {"x": 1, "approximate_count_x": 2}]),
+        ),
+        (
+            format!("{S} S | partition hint.strategy=native by R (top 1 by A) | project R, A"),
+            serde_json::json!([{"R": "x", "A": 1}, {"R": "y", "A": 5}]),
+        ),
+        (
+            format!("{S} S | evaluate pivot(R, sum(A))"),
+            serde_json::json!([{"x": 1, "y": 6}]),
+        ),
+        (
+            "range x from 1 to 4 step 1 | scan with_match_id = m declare (total:long = 0) with (step s1: x % 2 == 1 => total = x; step s2: x % 2 == 0 => total = s1.total + x;)".to_string(),
+            serde_json::json!([
+                {"x": 1, "total": 1, "m": 0}, {"x": 2, "total": 3, "m": 0},
+                {"x": 3, "total": 3, "m": 1}, {"x": 4, "total": 7, "m": 1},
+            ]),
+        ),
+        (
+            "range x from 1 to 3 step 1 | sample-distinct 2 of x".to_string(),
+            serde_json::json!([{"x": 1}, {"x": 2}]),
+        ),
+        (
+            "print s = 'user=alice;port=22' | parse-kv s as (port:long, user:string) with (pair_delimiter=';', kv_delimiter='=') | project user, port".to_string(),
+            serde_json::json!([{"user": "alice", "port": 22}]),
         ),
     ];
     for (query, want) in cases {

@@ -93,6 +93,17 @@ pub enum Source {
     Search(Box<Search>),
     /// `find in (T1, T2) where predicate [project ...]`.
     Find(Box<Find>),
+    /// `range x from A to B step S`: a row per value, `B` included.
+    Range {
+        /// The column's name.
+        name: String,
+        /// The first value.
+        from: Expr,
+        /// The last value (included when a step lands on it).
+        to: Expr,
+        /// The step between values.
+        step: Expr,
+    },
 }
 
 /// A `search`'s tables (every table when empty) and its predicate.
@@ -175,6 +186,92 @@ pub struct ParsePattern {
     pub keep_unmatched: bool,
 }
 
+/// `mv-apply`: each row's arrays expanded into a subtable that the subquery runs over.
+#[derive(Debug, Clone)]
+pub struct MvApply {
+    /// `with_itemindex = Name`: a `long` column holding each item's position in its array.
+    pub index: Option<String>,
+    /// Expanded expressions with optional names and `to typeof()` types.
+    pub items: Vec<(Option<String>, Expr, Option<KqlType>)>,
+    /// `limit N`: at most N items of each row.
+    pub limit: Option<usize>,
+    /// The subquery's operators, run over each row's subtable.
+    pub ops: Vec<Op>,
+}
+
+/// Which of a `scan` step's matches are output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanOutput {
+    /// Every match (the default).
+    All,
+    /// The last of a run of matches of the step.
+    Last,
+    /// None.
+    None,
+}
+
+/// One `step` of `scan`.
+#[derive(Debug, Clone)]
+pub struct ScanStep {
+    /// Its name, `Name.Column` in conditions and assignments reading its state.
+    pub name: String,
+    /// Which matches are output.
+    pub output: ScanOutput,
+    /// When a row matches the step.
+    pub condition: Expr,
+    /// `=> Column = Expr, ...`: what a match sets.
+    pub assign: Vec<(String, Expr)>,
+}
+
+/// `scan [with_match_id = Id] [declare (...)] with (step ...; ...)`.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    /// The column holding each output row's match number.
+    pub match_id: Option<String>,
+    /// Declared columns, their types and default values.
+    pub declare: Vec<(String, KqlType, Option<Expr>)>,
+    /// The steps, in order.
+    pub steps: Vec<ScanStep>,
+}
+
+/// What `partition` runs per key value.
+#[derive(Debug, Clone)]
+pub enum PartitionBody {
+    /// `( ops )`: operators over each partition's rows.
+    Ops(Vec<Op>),
+    /// `{ T | ... }`: a query with its own source, where `toscalar(Column)` is the key.
+    Source(Box<TabExpr>),
+}
+
+/// How `parse-kv` finds its pairs.
+#[derive(Debug, Clone)]
+pub enum KvMode {
+    /// `pair_delimiter`, `kv_delimiter`, `quote` and `escape`.
+    Delimited {
+        /// Between pairs.
+        pair: String,
+        /// Between a key and its value.
+        kv: String,
+        /// Opening and closing quote characters.
+        quotes: Vec<(char, char)>,
+        /// Characters that make the next character inside quotes literal.
+        escapes: Vec<char>,
+    },
+    /// `regex`: each match's first group is a key, its second the value.
+    Regex(regex::Regex),
+}
+
+/// `parse-kv Expr as (k:type, ...) with (...)`.
+#[derive(Debug, Clone)]
+pub struct ParseKv {
+    /// The text parsed.
+    pub source: Expr,
+    /// The keys extracted, as columns with their types.
+    pub keys: Vec<(String, KqlType)>,
+    /// How pairs are found.
+    pub mode: KvMode,
+}
+
 /// One piped operator and where its name is.
 #[derive(Debug, Clone)]
 pub struct Op {
@@ -253,6 +350,17 @@ pub enum OpKind {
         /// Put before each new column's name.
         prefix: String,
     },
+    /// `evaluate pivot(Column [, Agg] [, GroupColumn, ...])`: a column per value of `Column`.
+    Pivot {
+        /// The column whose values become columns.
+        column: String,
+        /// The aggregate in each cell (`count()` when absent).
+        agg: Option<Expr>,
+        /// The group columns (all but `Column` and those `agg` names when empty).
+        by: Vec<String>,
+    },
+    /// `evaluate narrow()`: a row per cell, `Row`, `Column` and `Value`.
+    Narrow,
     /// `make-series`.
     MakeSeries(Box<MakeSeries>),
     /// `top-nested`, one level per clause.
@@ -272,6 +380,35 @@ pub enum OpKind {
     Sample(Expr),
     /// `getschema`: a row per column.
     GetSchema,
+    /// `mv-apply`.
+    MvApply(Box<MvApply>),
+    /// `partition by Column (ops)` or `{ query }`: the subquery per key value, unioned.
+    Partition {
+        /// The key column.
+        column: String,
+        /// The subquery.
+        body: PartitionBody,
+    },
+    /// `scan`.
+    Scan(Box<Scan>),
+    /// `as Name`: the rows, unchanged, also bound to `Name` for the rest of the query.
+    As(String),
+    /// `invoke f(args)`: the tabular function `f` called with the rows as its first argument.
+    Invoke(String, Vec<Expr>),
+    /// `sample-distinct N of Expr`: up to N distinct values of `Expr`.
+    SampleDistinct(Expr, Expr),
+    /// `top-hitters N of Expr [by Weight]`: the N values of `Expr` with the most rows (or the
+    /// largest sum of `Weight`).
+    TopHitters {
+        /// How many values.
+        count: Expr,
+        /// The value counted.
+        value: Expr,
+        /// What is summed per value instead of counting its rows.
+        weight: Option<Expr>,
+    },
+    /// `parse-kv`.
+    ParseKv(Box<ParseKv>),
     /// `mv-expand`.
     MvExpand {
         /// Expanded expressions with optional names and `to typeof()` types.

@@ -29,6 +29,8 @@ pub struct Ctx<'a> {
     pub(crate) lets: HashMap<String, Bound>,
     /// User-defined function calls being expanded, to refuse recursion.
     pub(crate) calls: std::cell::Cell<u32>,
+    /// Results named by `as` so far: bound while the query runs, so they live beside `lets`.
+    pub(crate) named: std::cell::RefCell<HashMap<String, Rel>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -46,6 +48,7 @@ impl<'a> Ctx<'a> {
             window,
             lets: HashMap::new(),
             calls: std::cell::Cell::new(0),
+            named: std::cell::RefCell::new(HashMap::new()),
         }
     }
 
@@ -53,7 +56,15 @@ impl<'a> Ctx<'a> {
         KqlError::new(msg, self.src, pos)
     }
 
+    /// The rows `as` named `name`, when it did.
+    pub(crate) fn named_rows(&self, name: &str) -> Option<Rel> {
+        self.named.borrow().get(name).cloned()
+    }
+
     pub(crate) fn is_tabular_name(&self, name: &str) -> bool {
+        if self.named.borrow().contains_key(name) {
+            return true;
+        }
         match self.lets.get(name) {
             Some(Bound::Tabular(_) | Bound::Rows(_)) => true,
             Some(Bound::Scalar(..) | Bound::Function(_)) => false,

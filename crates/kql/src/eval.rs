@@ -49,7 +49,9 @@ impl Ctx<'_> {
 
     pub(crate) fn tabular(&self, t: &TabExpr) -> Result<Rel, KqlError> {
         let (mut rel, rest) = match &t.source {
-            Source::Name(name, pos) if !self.lets.contains_key(name) => {
+            Source::Name(name, pos)
+                if !self.lets.contains_key(name) && !self.named.borrow().contains_key(name) =>
+            {
                 self.scan(name, *pos, &t.ops)?
             }
             other => (self.source(other)?, t.ops.as_slice()),
@@ -93,6 +95,13 @@ impl Ctx<'_> {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(union(rels))
             }
+            Source::Range {
+                name,
+                from,
+                to,
+                step,
+            } => self.range_rows(name, from, to, step),
+            Source::Name(name, _) if let Some(rel) = self.named_rows(name) => Ok(rel),
             Source::Name(name, pos) => match self.lets.get(name) {
                 Some(Bound::Tabular(t)) => self.tabular(t),
                 Some(Bound::Rows(rel)) => Ok(rel.clone()),

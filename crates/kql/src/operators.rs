@@ -172,6 +172,23 @@ impl Ctx<'_> {
                 Ok(select(&joined, &keep))
             }
             OpKind::MvExpand { items, limit } => self.mv_expand(&rel, items, *limit),
+            OpKind::MvApply(spec) => self.mv_apply(&rel, spec),
+            OpKind::As(name) => {
+                self.named.borrow_mut().insert(name.clone(), rel.clone());
+                Ok(rel)
+            }
+            OpKind::Partition { column, body } => self.partition(&rel, column, body, op.pos),
+            OpKind::Pivot { column, agg, by } => self.pivot(&rel, column, agg.as_ref(), by, op.pos),
+            OpKind::Narrow => Ok(crate::pivot::narrow(&rel)),
+            OpKind::Scan(spec) => self.scan_operator(&rel, spec, op.pos),
+            OpKind::Invoke(name, args) => self.invoke(rel, name, args, op.pos),
+            OpKind::SampleDistinct(n, value) => self.sample_distinct(rel, n, value),
+            OpKind::TopHitters {
+                count,
+                value,
+                weight,
+            } => self.top_hitters(&rel, count, value, weight.as_ref(), op.pos),
+            OpKind::ParseKv(spec) => self.parse_kv(&rel, spec),
             OpKind::Parse(pattern) => self.parse_rows(&rel, pattern),
             OpKind::BagUnpack { bag, prefix } => self.bag_unpack(&rel, bag, prefix),
             OpKind::MakeSeries(spec) => self.make_series(&rel, spec),
@@ -194,7 +211,7 @@ impl Ctx<'_> {
     }
 
     /// `ops` applied to `rel` in turn: a `fork` branch, `facet`'s `with`.
-    fn pipeline(&self, mut rel: Rel, ops: &[Op]) -> Result<Rel, KqlError> {
+    pub(crate) fn pipeline(&self, mut rel: Rel, ops: &[Op]) -> Result<Rel, KqlError> {
         for op in ops {
             rel = self.operator(rel, op)?;
         }
@@ -427,7 +444,7 @@ impl Ctx<'_> {
     }
 
     /// `distinct`: the listed expressions (or every column), each combination once, first seen first.
-    fn distinct(&self, rel: Rel, cols: Option<&[Expr]>) -> Result<Rel, KqlError> {
+    pub(crate) fn distinct(&self, rel: Rel, cols: Option<&[Expr]>) -> Result<Rel, KqlError> {
         let rel = match cols {
             None => rel,
             Some(exprs) => {
@@ -646,7 +663,7 @@ fn get_schema(rel: &Rel) -> Rel {
 }
 
 /// Captured text as a value of a `parse` column's type; null when it does not convert.
-fn typed(text: &str, ty: KqlType) -> Value {
+pub(crate) fn typed(text: &str, ty: KqlType) -> Value {
     let text = Value::str(text);
     let convert = match ty {
         KqlType::String | KqlType::Guid => return text,

@@ -8,7 +8,7 @@ use crate::scalar;
 use crate::value::{TICKS_PER_SECOND, Value, compare};
 
 /// Kusto's cap on the values `range()` returns.
-const MAX_VALUES: usize = 1 << 20;
+pub(crate) const MAX_VALUES: usize = 1 << 20;
 
 /// `range(start, stop [, step])`: start, start + step, ... up to and including stop; the step
 /// is 1 for numbers and 1h for datetimes and timespans unless given. Null when the arguments

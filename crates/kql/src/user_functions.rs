@@ -150,6 +150,7 @@ impl Ctx<'_> {
             window: self.window,
             lets,
             calls: std::cell::Cell::new(self.calls.get() + 1),
+            named: std::cell::RefCell::new(self.named.borrow().clone()),
         };
         match &function.body {
             FunctionBody::Tabular(body) => inner.tabular(body),

@@ -4,19 +4,7 @@ use crate::error::KqlError;
 use crate::lexer::{Tok, Token};
 
 /// Operators of full KQL this engine does not evaluate; naming them gives a clear error.
-pub(super) const UNSUPPORTED_OPERATORS: [&str; 11] = [
-    "parse-kv",
-    "mv-apply",
-    "as",
-    "invoke",
-    "sample-distinct",
-    "top-hitters",
-    "scan",
-    "partition",
-    "reduce",
-    "consume",
-    "range",
-];
+pub(super) const UNSUPPORTED_OPERATORS: [&str; 2] = ["reduce", "consume"];
 
 /// String operators of full KQL that this engine does not evaluate.
 pub(super) const UNSUPPORTED_STRING_OPERATORS: [&str; 8] = [

@@ -1,8 +1,12 @@
 //! A recursive-descent parser for the supported KQL subset, from tokens to the syntax tree.
 
+mod apply;
+mod binding;
 mod cursor;
 mod expr;
 mod pattern;
+mod plugins;
+mod scan;
 mod search;
 mod series;
 mod tabular;

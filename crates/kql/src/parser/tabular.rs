@@ -9,6 +9,9 @@ use crate::error::KqlError;
 use crate::lexer::{Tok, lex};
 use crate::value::KqlType;
 
+/// What `mv-expand` and `mv-apply` expand, and their `limit`.
+pub(super) type ExpandItems = (Vec<(Option<String>, Expr, Option<KqlType>)>, Option<usize>);
+
 /// Parses a query into its syntax tree.
 pub fn parse(src: &str) -> Result<Query, KqlError> {
     let tokens = lex(src)?;
@@ -120,6 +123,9 @@ impl Parser<'_> {
         if self.is_word("datatable") && matches!(self.peek_at(1), Tok::Sym("(")) {
             return true;
         }
+        if self.is_word("range") && matches!(self.peek_at(1), Tok::Ident(_)) {
+            return true;
+        }
         let outer_paren = self.is_sym("(");
         let mut depth = 0usize;
         for t in &self.tokens[self.i..] {
@@ -199,6 +205,19 @@ impl Parser<'_> {
             self.bump();
             return self.find();
         }
+        if self.is_word("range") && matches!(self.peek_at(1), Tok::Ident(_)) {
+            self.bump();
+            return self.range_source();
+        }
+        if self.is_word("externaldata") && keyword_source {
+            return Err(KqlError::new(
+                "'externaldata' is not supported by huntd emulate: the emulator reads no \
+                 external storage (write the rows in the query with 'datatable')"
+                    .to_string(),
+                self.src,
+                pos,
+            ));
+        }
         if let Tok::Ident(w) = self.peek()
             && UNSUPPORTED_OPERATORS.contains(&w.as_str())
             && !matches!(self.peek_at(1), Tok::Sym("|" | ")" | ";" | ",") | Tok::Eof)
@@ -223,7 +242,7 @@ impl Parser<'_> {
 
     /// An argument of a function call used as a source: a parenthesized tabular expression
     /// (for a tabular parameter) or a scalar.
-    fn call_argument(&mut self) -> Result<Expr, KqlError> {
+    pub(super) fn call_argument(&mut self) -> Result<Expr, KqlError> {
         if self.is_sym("(") && self.pipe_in_parentheses() {
             let pos = self.pos();
             self.bump();
@@ -367,6 +386,17 @@ impl Parser<'_> {
             "evaluate" => self.evaluate()?,
             "lookup" => self.lookup(pos)?,
             "mv-expand" | "mvexpand" => self.mv_expand()?,
+            "mv-apply" => self.mv_apply()?,
+            "as" => {
+                self.skip_hints();
+                OpKind::As(self.ident()?)
+            }
+            "invoke" => self.invoke()?,
+            "partition" => self.partition()?,
+            "scan" => self.scan()?,
+            "sample-distinct" => self.sample_distinct()?,
+            "top-hitters" => self.top_hitters()?,
+            "parse-kv" => self.parse_kv()?,
             "make-series" => self.make_series()?,
             "top-nested" => self.top_nested()?,
             "search" => OpKind::Search(Box::new(self.search(true)?)),
@@ -535,39 +565,6 @@ impl Parser<'_> {
         }
     }
 
-    /// `evaluate` and its plugin: `bag_unpack(Bag [, 'prefix'])`; other plugins are named.
-    fn evaluate(&mut self) -> Result<OpKind, KqlError> {
-        self.skip_hints();
-        let pos = self.pos();
-        let plugin = self.ident()?;
-        if plugin != "bag_unpack" {
-            return Err(KqlError::new(
-                format!("plugin '{plugin}' of 'evaluate' is not supported"),
-                self.src,
-                pos,
-            ));
-        }
-        self.expect_sym("(")?;
-        let bag = self.expr()?;
-        let prefix = if self.eat_sym(",") {
-            let pos = self.pos();
-            match self.bump().tok {
-                Tok::Str(prefix) => prefix,
-                _ => {
-                    return Err(KqlError::new(
-                        "bag_unpack: the prefix must be a string literal".to_string(),
-                        self.src,
-                        pos,
-                    ));
-                }
-            }
-        } else {
-            String::new()
-        };
-        self.expect_sym(")")?;
-        Ok(OpKind::BagUnpack { bag, prefix })
-    }
-
     /// Skips `render`'s visualization and `with (...)` properties: a chart is the client's
     /// business, the rows are the same.
     fn skip_render_arguments(&mut self) {
@@ -691,6 +688,13 @@ impl Parser<'_> {
                 self.pos(),
             ));
         }
+        let (items, limit) = self.expand_items()?;
+        Ok(OpKind::MvExpand { items, limit })
+    }
+
+    /// The expanded expressions of `mv-expand` and `mv-apply`, each `[Name =] Expr [to
+    /// typeof(T)]`, and `limit N`.
+    pub(super) fn expand_items(&mut self) -> Result<ExpandItems, KqlError> {
         let mut items = Vec::new();
         loop {
             let (name, expr) = self.named_expr()?;
@@ -717,7 +721,7 @@ impl Parser<'_> {
                 _ => return Err(self.err_here("a row limit")),
             }
         }
-        Ok(OpKind::MvExpand { items, limit })
+        Ok((items, limit))
     }
 
     pub(super) fn sort_key(&mut self) -> Result<SortKey, KqlError> {

@@ -72,8 +72,8 @@ fn join_on_left_right_pairs() {
 
 #[test]
 fn unsupported_operator_is_named_with_its_position() {
-    let err = parse("T\n| partition by A (take 1)").expect_err("the query must fail");
-    assert_eq!(err.message, "'partition' operator is not supported");
+    let err = parse("T\n| reduce by A").expect_err("the query must fail");
+    assert_eq!(err.message, "'reduce' operator is not supported");
     assert_eq!((err.line, err.column), (2, 3));
 }
 

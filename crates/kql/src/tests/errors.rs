@@ -11,13 +11,23 @@ use crate::{KqlType, Row, Table, run};
 #[test]
 fn unsupported_operator_is_named_with_position() {
     assert_fails_at(
-        "Proc\n| where Size > 1\n| top-hitters 2 of FileName by Size",
-        "'top-hitters' operator is not supported",
+        "Proc\n| where Size > 1\n| reduce by FileName",
+        "'reduce' operator is not supported",
         (3, 3),
     );
     assert_eq!(
-        fails("Proc | scan with (step s1: FileName == 'cmd.exe';)").message,
-        "'scan' operator is not supported"
+        fails("Proc | consume decodeblocks=true").message,
+        "'consume' operator is not supported"
+    );
+}
+
+#[test]
+fn externaldata_is_refused_saying_the_emulator_reads_no_external_storage() {
+    assert_fails_at(
+        "externaldata (Name:string) [@'https://example.com/a.csv']",
+        "'externaldata' is not supported by huntd emulate: the emulator reads no external \
+         storage (write the rows in the query with 'datatable')",
+        (1, 1),
     );
 }
 
@@ -45,15 +55,15 @@ fn unsupported_string_operator_is_named() {
 #[test]
 fn valid_kql_the_engine_does_not_run_is_named_not_called_a_syntax_error() {
     assert_fails_at(
-        "Proc\n| where Size > 1\n| partition by FileName (take 1)",
-        "'partition' operator is not supported",
+        "Proc\n| where Size > 1\n| consume",
+        "'consume' operator is not supported",
         (3, 3),
     );
     let e = fails("Proc | project-smart");
     assert!(e.message.starts_with("Syntax error"), "{}", e.message);
     assert_eq!(
-        fails("Proc | top-hitters 3 of FileName").message,
-        "'top-hitters' operator is not supported"
+        fails("Proc | reduce by FileName with threshold=0.5").message,
+        "'reduce' operator is not supported"
     );
     assert_eq!(
         fails("Proc | where FileName has \"a\" | extend x=FileName.length()").message,
@@ -193,6 +203,11 @@ fn every_prefix_of_queries_with_the_newer_operators_answers_without_panicking() 
         "Proc | make-series kind=nonempty n = count() default = 0, avg(Size) on Timestamp in range(datetime(2024-01-01), datetime(2024-02-10), 7d) by DeviceName | mv-expand n to typeof(long) | top-nested 2 of DeviceName with others = 'x' by sum(n) asc, top-nested of n by count()",
         "let f = (T:(*), k:long = 1) { T | fork (search 'exe' | take k) (count) }; find withsource=S in (Proc, Dev) where DeviceName has 'ws1' or 'cmd*' project DeviceName, Size:string, pack_all() | facet by S with (getschema | sample 3)",
         "search kind=case_sensitive in (Proc, Dev) '*exe*' and not('a*b') or * has 'ws1' | make-series sum(Size) on Size from 0 to 30 step 2.5 | extend r = range(1, 9, 4)",
+        "Proc | sort by Timestamp asc | scan with_match_id = m declare (n:long = 0, first:string) with (step s1 output=last: Size > 1 => n = s1.n + 1, first = FileName; step s2: Size < s1.Size; step s3 output=none: true => n = s2.n;)",
+        "Proc | project DeviceName, FileName, Size | evaluate pivot(FileName, sum(Size), DeviceName) | evaluate narrow()",
+        "Proc | partition hint.strategy=native by DeviceName (top 1 by Size) | partition by FileName { Proc | where FileName == toscalar(FileName) | count }",
+        "let f = (T:(*), n:long) { T | take n }; range x from 1 to 9 step 2 | as R | union (R | as hint.materialized=true Q) | invoke f(3) | sample-distinct 2 of x | top-hitters 1 of x by x",
+        "Proc | mv-apply with_itemindex = i t = Extra.Tags to typeof(string) limit 3 on (where i < 2 | summarize n = count(), m = make_set(t)) | parse-kv m as (user:string, k:long) with (pair_delimiter=' ', kv_delimiter='=', quote='\"', escape='\\\\') | parse-kv user as (a:string, b:long) with (regex=@'(\\w+):(\\d+)')",
     ];
     let d = test_db();
     for q in queries {

@@ -1,0 +1,118 @@
+//! Parsing the operators that run per row or per pair of a row: `mv-apply` and `parse-kv`.
+
+use super::cursor::Parser;
+use crate::ast::{KvMode, MvApply, OpKind, ParseKv};
+use crate::error::KqlError;
+use crate::lexer::Tok;
+use crate::value::KqlType;
+
+impl Parser<'_> {
+    /// `mv-apply`, after its name: `[with_itemindex = Name] [Name =] Expr [to typeof(T)], ...
+    /// [limit N] on (operators)`.
+    pub(super) fn mv_apply(&mut self) -> Result<OpKind, KqlError> {
+        let mut index = None;
+        if self.is_word("with_itemindex") && matches!(self.peek_at(1), Tok::Sym("=")) {
+            self.bump();
+            self.bump();
+            index = Some(self.ident()?);
+        }
+        let (items, limit) = self.expand_items()?;
+        self.expect_word("on")?;
+        let ops = self.sub_pipeline()?;
+        Ok(OpKind::MvApply(Box::new(MvApply {
+            index,
+            items,
+            limit,
+            ops,
+        })))
+    }
+
+    /// `parse-kv`, after its name: `Expr as (k:type, ...) with (option = value, ...)`.
+    pub(super) fn parse_kv(&mut self) -> Result<OpKind, KqlError> {
+        let source = self.expr()?;
+        self.expect_word("as")?;
+        self.expect_sym("(")?;
+        let keys = self.comma_list(|p| {
+            let name = p.ident()?;
+            p.expect_sym(":")?;
+            let pos = p.pos();
+            let ty = p.ident()?;
+            let ty = KqlType::from_kql_name(&ty)
+                .ok_or_else(|| KqlError::syntax(&format!("unknown type '{ty}'"), p.src, pos))?;
+            Ok((name, ty))
+        })?;
+        self.expect_sym(")")?;
+        let pos = self.pos();
+        self.expect_word("with")?;
+        self.expect_sym("(")?;
+        let options = self.comma_list(|p| {
+            let pos = p.pos();
+            let name = p.ident()?;
+            p.expect_sym("=")?;
+            let value = match p.bump().tok {
+                Tok::Str(text) => text,
+                Tok::Ident(word) => word,
+                _ => return Err(p.err_here("a string")),
+            };
+            Ok((name, value, pos))
+        })?;
+        self.expect_sym(")")?;
+        let mode = self.kv_mode(options, pos)?;
+        Ok(OpKind::ParseKv(Box::new(ParseKv { source, keys, mode })))
+    }
+
+    /// The mode `parse-kv`'s options choose; Kusto's delimiter-less mode and `greedy` are
+    /// refused by name rather than guessed at.
+    fn kv_mode(
+        &self,
+        options: Vec<(String, String, usize)>,
+        at: usize,
+    ) -> Result<KvMode, KqlError> {
+        let (mut pair, mut kv, mut regex) = (None, None, None);
+        let (mut quotes, mut escapes) = (Vec::new(), Vec::new());
+        for (name, value, pos) in options {
+            let bad =
+                |what: &str| KqlError::new(format!("parse-kv: '{name}' {what}"), self.src, pos);
+            let mut chars = value.chars();
+            match name.as_str() {
+                "pair_delimiter" if !value.is_empty() => pair = Some(value),
+                "kv_delimiter" if !value.is_empty() => kv = Some(value),
+                "quote" => match (chars.next(), chars.next(), chars.next()) {
+                    (Some(open), close, None) => quotes.push((open, close.unwrap_or(open))),
+                    _ => return Err(bad("takes one or two characters")),
+                },
+                "escape" => match (chars.next(), chars.next()) {
+                    (Some(c), None) => escapes.push(c),
+                    _ => return Err(bad("takes one character")),
+                },
+                "regex" => {
+                    let re = regex::Regex::new(&value)
+                        .map_err(|e| bad(&format!("is not a valid regular expression: {e}")))?;
+                    if re.captures_len() != 3 {
+                        return Err(bad("must have exactly two capturing groups, key and value"));
+                    }
+                    regex = Some(re);
+                }
+                "greedy" => return Err(bad("is not supported by huntd emulate")),
+                "pair_delimiter" | "kv_delimiter" => return Err(bad("must not be empty")),
+                _ => return Err(bad("is not a parse-kv option")),
+            }
+        }
+        match (pair, kv, regex) {
+            (_, _, Some(re)) => Ok(KvMode::Regex(re)),
+            (Some(pair), Some(kv), None) => Ok(KvMode::Delimited {
+                pair,
+                kv,
+                quotes,
+                escapes,
+            }),
+            _ => Err(KqlError::new(
+                "parse-kv without both pair_delimiter and kv_delimiter (or a regex) is not \
+                 supported by huntd emulate"
+                    .to_string(),
+                self.src,
+                at,
+            )),
+        }
+    }
+}
