@@ -68,6 +68,17 @@ impl Parser<'_> {
         matches!(self.peek(), Tok::Sym(x) if *x == s)
     }
 
+    /// An operator's `kind = NAME` option when it comes next: the name and where it stands.
+    pub(super) fn kind_option(&mut self) -> Result<Option<(String, usize)>, KqlError> {
+        if !(self.is_word("kind") && matches!(self.peek_at(1), Tok::Sym("="))) {
+            return Ok(None);
+        }
+        self.bump();
+        self.bump();
+        let pos = self.pos();
+        Ok(Some((self.ident()?, pos)))
+    }
+
     pub(super) fn is_word(&self, w: &str) -> bool {
         matches!(self.peek(), Tok::Ident(x) if x == w)
     }

@@ -25,10 +25,10 @@ impl Parser<'_> {
 
     /// A left-associative chain of `operand`s joined by the operators `operator` recognises at
     /// the current token; each operator counts one level deeper, so a huge chain hits the limit.
-    fn left_chain(
+    pub(super) fn left_chain(
         &mut self,
-        operand: fn(&mut Self) -> Result<Expr, KqlError>,
-        operator: fn(&Self) -> Option<BinOp>,
+        mut operand: impl FnMut(&mut Self) -> Result<Expr, KqlError>,
+        operator: impl Fn(&Self) -> Option<BinOp>,
     ) -> Result<Expr, KqlError> {
         let mut lhs = operand(self)?;
         let start = self.depth;

@@ -14,11 +14,8 @@ impl Parser<'_> {
         let mut regex_mode = false;
         let mut flags = String::new();
         loop {
-            if self.is_word("kind") && matches!(self.peek_at(1), Tok::Sym("=")) {
-                self.bump();
-                self.bump();
-                let pos = self.pos();
-                match self.ident()?.as_str() {
+            if let Some((kind, pos)) = self.kind_option()? {
+                match kind.as_str() {
                     "simple" | "relaxed" => regex_mode = false,
                     "regex" => regex_mode = true,
                     other => {

@@ -37,13 +37,10 @@ fn term(text: &str, case_sensitive: bool) -> Result<(StrOp, String), String> {
 impl Parser<'_> {
     /// `kind=case_sensitive` (or `default`, `case_insensitive`) before a search's predicate.
     fn search_kind(&mut self) -> Result<bool, KqlError> {
-        if !(self.is_word("kind") && matches!(self.peek_at(1), Tok::Sym("="))) {
+        let Some((kind, pos)) = self.kind_option()? else {
             return Ok(false);
-        }
-        self.bump();
-        self.bump();
-        let pos = self.pos();
-        match self.ident()?.as_str() {
+        };
+        match kind.as_str() {
             "case_sensitive" => Ok(true),
             "default" | "case_insensitive" => Ok(false),
             other => Err(KqlError::syntax(
@@ -74,20 +71,7 @@ impl Parser<'_> {
             }
         };
         let op = if word == "or" { BinOp::Or } else { BinOp::And };
-        let start = self.depth;
-        let mut lhs = operand(self)?;
-        while self.is_word(word) {
-            self.deeper(1)?;
-            let pos = self.pos();
-            self.bump();
-            let rhs = operand(self)?;
-            lhs = Expr {
-                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
-                pos,
-            };
-        }
-        self.depth = start;
-        Ok(lhs)
+        self.left_chain(operand, |p| p.is_word(word).then_some(op))
     }
 
     /// `Column:"term"` (the term's operator over one column), else a comparison.

@@ -11,27 +11,15 @@ impl Parser<'_> {
     /// (from A to B step S | in range(A, B, S)) [by ...]`.
     pub(super) fn make_series(&mut self) -> Result<OpKind, KqlError> {
         let mut nonempty = false;
-        loop {
-            if self.is_word("kind") && matches!(self.peek_at(1), Tok::Sym("=")) {
-                self.bump();
-                self.bump();
-                let pos = self.pos();
-                match self.ident()?.as_str() {
-                    "nonempty" => nonempty = true,
-                    other => {
-                        return Err(KqlError::new(
-                            format!("make-series kind '{other}' is not supported"),
-                            self.src,
-                            pos,
-                        ));
-                    }
-                }
-            } else if matches!(self.peek(), Tok::Ident(w) if w == "hint" || w.starts_with("hint."))
-            {
-                self.skip_hints();
-            } else {
-                break;
+        while let Some((kind, pos)) = self.kind_among_hints()? {
+            if kind != "nonempty" {
+                return Err(KqlError::new(
+                    format!("make-series kind '{kind}' is not supported"),
+                    self.src,
+                    pos,
+                ));
             }
+            nonempty = true;
         }
         let aggs = self.comma_list(|p| {
             let agg = p.aggregate()?;

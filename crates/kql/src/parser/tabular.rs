@@ -581,6 +581,15 @@ impl Parser<'_> {
         }
     }
 
+    /// The next `kind = NAME` option of an operator whose `hint.x = y` options may stand
+    /// before and between its others; `None` once neither comes next.
+    pub(super) fn kind_among_hints(&mut self) -> Result<Option<(String, usize)>, KqlError> {
+        self.skip_hints();
+        let kind = self.kind_option()?;
+        self.skip_hints();
+        Ok(kind)
+    }
+
     pub(super) fn skip_hints(&mut self) {
         while let Tok::Ident(w) = self.peek() {
             if w.starts_with("hint.") || (w == "hint" && matches!(self.peek_at(1), Tok::Sym("."))) {
@@ -602,34 +611,23 @@ impl Parser<'_> {
     /// A `join` or `lookup` after its name: options, the right side and the `on` keys.
     pub(super) fn join_with_default(&mut self, default: JoinKind) -> Result<OpKind, KqlError> {
         let mut kind = default;
-        loop {
-            if self.is_word("kind") && matches!(self.peek_at(1), Tok::Sym("=")) {
-                self.bump();
-                self.bump();
-                let pos = self.pos();
-                let k = self.ident()?;
-                kind = match k.as_str() {
-                    "inner" => JoinKind::Inner,
-                    "innerunique" => JoinKind::InnerUnique,
-                    "leftouter" => JoinKind::LeftOuter,
-                    "leftanti" | "anti" | "leftantisemi" => JoinKind::LeftAnti,
-                    "leftsemi" => JoinKind::LeftSemi,
-                    "rightanti" | "rightantisemi" => JoinKind::RightAnti,
-                    "rightsemi" => JoinKind::RightSemi,
-                    other => {
-                        return Err(KqlError::new(
-                            format!("join kind '{other}' is not supported"),
-                            self.src,
-                            pos,
-                        ));
-                    }
-                };
-            } else if matches!(self.peek(), Tok::Ident(w) if w == "hint" || w.starts_with("hint."))
-            {
-                self.skip_hints();
-            } else {
-                break;
-            }
+        while let Some((k, pos)) = self.kind_among_hints()? {
+            kind = match k.as_str() {
+                "inner" => JoinKind::Inner,
+                "innerunique" => JoinKind::InnerUnique,
+                "leftouter" => JoinKind::LeftOuter,
+                "leftanti" | "anti" | "leftantisemi" => JoinKind::LeftAnti,
+                "leftsemi" => JoinKind::LeftSemi,
+                "rightanti" | "rightantisemi" => JoinKind::RightAnti,
+                "rightsemi" => JoinKind::RightSemi,
+                other => {
+                    return Err(KqlError::new(
+                        format!("join kind '{other}' is not supported"),
+                        self.src,
+                        pos,
+                    ));
+                }
+            };
         }
         let right = if self.eat_sym("(") {
             let t = self.tabular()?;

@@ -71,6 +71,23 @@ fn join_on_left_right_pairs() {
 }
 
 #[test]
+fn operator_options_take_kinds_among_hints_and_a_bare_hint_word_ends_them() {
+    let q = parse("T | join hint.strategy = shuffle kind=leftouter hint.remote = auto (U) on A")
+        .expect("fixture value");
+    let OpKind::Join { kind, .. } = &q.body.ops[0].kind else {
+        panic!()
+    };
+    assert_eq!(*kind, JoinKind::LeftOuter);
+    // `hint` not followed by `.` is no option: the parser moves on (and here fails) instead of
+    // looking at it again and again.
+    assert!(parse("T | join hint (U) on A").is_err());
+    assert!(parse("T | make-series hint count() on Timestamp step 1h").is_err());
+    let err = parse("T | make-series kind=dense count() on Timestamp step 1h")
+        .expect_err("an unknown kind");
+    assert_eq!(err.message, "make-series kind 'dense' is not supported");
+}
+
+#[test]
 fn unsupported_operator_is_named_with_its_position() {
     let err = parse("T\n| reduce by A").expect_err("the query must fail");
     assert_eq!(err.message, "'reduce' operator is not supported");
