@@ -52,6 +52,21 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A context for a query inside this one (a function's body, a partition's subquery):
+    /// the same database, clock and named results, `lets` in scope, and `calls` function
+    /// calls deep.
+    pub(crate) fn inner(&self, lets: HashMap<String, Bound>, calls: u32) -> Ctx<'a> {
+        Ctx {
+            db: self.db,
+            src: self.src,
+            now: self.now,
+            window: self.window,
+            lets,
+            calls: std::cell::Cell::new(calls),
+            named: std::cell::RefCell::new(self.named.borrow().clone()),
+        }
+    }
+
     pub(crate) fn err(&self, msg: String, pos: usize) -> KqlError {
         KqlError::new(msg, self.src, pos)
     }

@@ -32,15 +32,7 @@ impl Ctx<'_> {
         }
         let mut lets = self.lets.clone();
         lets.insert(PIPED.to_string(), Bound::Rows(rel));
-        let inner = Ctx {
-            db: self.db,
-            src: self.src,
-            now: self.now,
-            window: self.window,
-            lets,
-            calls: std::cell::Cell::new(self.calls.get()),
-            named: std::cell::RefCell::new(self.named.borrow().clone()),
-        };
+        let inner = self.inner(lets, self.calls.get());
         let mut all = Vec::with_capacity(args.len() + 1);
         all.push(Expr {
             kind: ExprKind::Ident(PIPED.to_string()),

@@ -81,15 +81,7 @@ impl Ctx<'_> {
                 rows: vec![Row::from(vec![value])],
             }),
         );
-        let inner = Ctx {
-            db: self.db,
-            src: self.src,
-            now: self.now,
-            window: self.window,
-            lets,
-            calls: std::cell::Cell::new(self.calls.get()),
-            named: std::cell::RefCell::new(self.named.borrow().clone()),
-        };
+        let inner = self.inner(lets, self.calls.get());
         inner.tabular(query)
     }
 }

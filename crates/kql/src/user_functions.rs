@@ -143,15 +143,7 @@ impl Ctx<'_> {
             };
             lets.insert(param.name.clone(), bound);
         }
-        let inner = Ctx {
-            db: self.db,
-            src: self.src,
-            now: self.now,
-            window: self.window,
-            lets,
-            calls: std::cell::Cell::new(self.calls.get() + 1),
-            named: std::cell::RefCell::new(self.named.borrow().clone()),
-        };
+        let inner = self.inner(lets, self.calls.get() + 1);
         match &function.body {
             FunctionBody::Tabular(body) => inner.tabular(body),
             // `{ SomeTable }`: a bare name is a table.

@@ -4,7 +4,6 @@ use super::cursor::Parser;
 use crate::ast::{KvMode, MvApply, OpKind, ParseKv};
 use crate::error::KqlError;
 use crate::lexer::Tok;
-use crate::value::KqlType;
 
 impl Parser<'_> {
     /// `mv-apply`, after its name: `[with_itemindex = Name] [Name =] Expr [to typeof(T)], ...
@@ -33,12 +32,7 @@ impl Parser<'_> {
         self.expect_word("as")?;
         self.expect_sym("(")?;
         let keys = self.comma_list(|p| {
-            let name = p.ident()?;
-            p.expect_sym(":")?;
-            let pos = p.pos();
-            let ty = p.ident()?;
-            let ty = KqlType::from_kql_name(&ty)
-                .ok_or_else(|| KqlError::syntax(&format!("unknown type '{ty}'"), p.src, pos))?;
+            let (name, ty) = p.typed_name()?;
             Ok((name, ty))
         })?;
         self.expect_sym(")")?;

@@ -2,6 +2,7 @@
 
 use crate::error::KqlError;
 use crate::lexer::{Tok, Token};
+use crate::value::KqlType;
 
 /// Operators of full KQL this engine does not evaluate; naming them gives a clear error.
 pub(super) const UNSUPPORTED_OPERATORS: [&str; 2] = ["reduce", "consume"];
@@ -66,6 +67,17 @@ impl Parser<'_> {
 
     pub(super) fn is_sym(&self, s: &str) -> bool {
         matches!(self.peek(), Tok::Sym(x) if *x == s)
+    }
+
+    /// A `Name: type` pair of a schema (`datatable`, `parse-kv`, `scan`'s `declare`).
+    pub(super) fn typed_name(&mut self) -> Result<(String, KqlType), KqlError> {
+        let name = self.ident()?;
+        self.expect_sym(":")?;
+        let pos = self.pos();
+        let ty = self.ident()?;
+        let ty = KqlType::from_kql_name(&ty)
+            .ok_or_else(|| KqlError::syntax(&format!("unknown type '{ty}'"), self.src, pos))?;
+        Ok((name, ty))
     }
 
     /// An operator's `kind = NAME` option when it comes next: the name and where it stands.

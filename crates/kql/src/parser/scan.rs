@@ -4,7 +4,6 @@ use super::cursor::Parser;
 use crate::ast::{OpKind, Scan, ScanOutput, ScanStep};
 use crate::error::KqlError;
 use crate::lexer::Tok;
-use crate::value::KqlType;
 
 impl Parser<'_> {
     /// `scan`, after its name: `[with_match_id = Id] [declare (c:type [= v], ...)] with (step
@@ -20,12 +19,7 @@ impl Parser<'_> {
         if self.eat_word("declare") {
             self.expect_sym("(")?;
             declare = self.comma_list(|p| {
-                let name = p.ident()?;
-                p.expect_sym(":")?;
-                let pos = p.pos();
-                let ty = p.ident()?;
-                let ty = KqlType::from_kql_name(&ty)
-                    .ok_or_else(|| KqlError::syntax(&format!("unknown type '{ty}'"), p.src, pos))?;
+                let (name, ty) = p.typed_name()?;
                 let default = if p.eat_sym("=") {
                     Some(p.expr()?)
                 } else {

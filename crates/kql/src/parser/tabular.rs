@@ -440,12 +440,7 @@ impl Parser<'_> {
     fn datatable(&mut self) -> Result<Source, KqlError> {
         self.expect_sym("(")?;
         let columns = self.comma_list(|p| {
-            let name = p.ident()?;
-            p.expect_sym(":")?;
-            let pos = p.pos();
-            let ty = p.ident()?;
-            let ty = KqlType::from_kql_name(&ty)
-                .ok_or_else(|| KqlError::syntax(&format!("unknown type '{ty}'"), p.src, pos))?;
+            let (name, ty) = p.typed_name()?;
             Ok((name, ty))
         })?;
         self.expect_sym(")")?;
