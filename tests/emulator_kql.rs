@@ -89,9 +89,7 @@ const T: &str = "let T = datatable (Timestamp:datetime, Host:string) [datetime(2
 const AB: &str = "let A = datatable (Name:string, N:long) ['alpha', 1, 'beta', 2]; let B = datatable (Name:string) ['alpha x'];";
 
 #[tokio::test]
-async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
-    let e = start(options()).await;
-    let token = token(&e.base_url, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
+async fn series_nesting_search_and_branching_operators_answer_their_rows_over_http() {
     let days = |d: &[&str]| -> Vec<String> {
         d.iter()
             .map(|d| format!("2024-01-{d}T00:00:00.0000000Z"))
@@ -154,6 +152,13 @@ async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
             "search in (DeviceInfo) DeviceName has 'no-such-device' | count".to_string(),
             serde_json::json!([{"Count": 0}]),
         ),
+    ];
+    answers_over_http(cases).await;
+}
+
+#[tokio::test]
+async fn apply_binding_partition_pivot_scan_and_parse_kv_answer_their_rows_over_http() {
+    let cases = [
         (
             format!(
                 "{S} S | summarize As = make_list(A) by R | mv-apply with_itemindex = i a = As to typeof(long) on (top 1 by a) | project R, a, i"
@@ -188,6 +193,13 @@ async fn operators_the_emulator_once_refused_answer_their_rows_over_http() {
             serde_json::json!([{"user": "alice", "port": 22}]),
         ),
     ];
+    answers_over_http(cases).await;
+}
+
+/// Sends each query to a fresh emulator and checks it answers 200 with exactly those rows.
+async fn answers_over_http(cases: impl IntoIterator<Item = (String, serde_json::Value)>) {
+    let e = start(options()).await;
+    let token = token(&e.base_url, DEMO_APP, DEMO_SECRET, MDE_SCOPE).await;
     for (query, want) in cases {
         let (status, _, body) = call(&e.base_url, MDE, &token, &query).await;
         assert_eq!(status, 200, "{query}: {body}");

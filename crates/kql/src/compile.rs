@@ -165,26 +165,7 @@ impl Ctx<'_> {
                 )
             }
             ExprKind::Binary(chain @ (BinOp::And | BinOp::Or), ..) => {
-                // Long `and`/`or` chains become one n-ary node, walked without recursion.
-                let mut rights = Vec::new();
-                let mut cur = e;
-                while let ExprKind::Binary(b, l, r) = &cur.kind {
-                    if b != chain {
-                        break;
-                    }
-                    rights.push(r.as_ref());
-                    cur = l;
-                }
-                let mut parts = vec![self.compile(cur, rel, op)?.0];
-                for r in rights.into_iter().rev() {
-                    parts.push(self.compile(r, rel, op)?.0);
-                }
-                let c = if *chain == BinOp::And {
-                    CExpr::And(parts)
-                } else {
-                    CExpr::Or(parts)
-                };
-                (c, KqlType::Bool)
+                (self.compile_chain(e, *chain, rel, op)?, KqlType::Bool)
             }
             ExprKind::Binary(bop, a, b) => self.compile_binary(e, (bop, a, b), rel, op)?,
             ExprKind::Between {
@@ -219,6 +200,35 @@ impl Ctx<'_> {
             ExprKind::Call(name, args) => return self.compile_call(e, name, args, rel, op),
         };
         Ok((fold(c), ty))
+    }
+
+    /// A chain of `and` (or of `or`) as one n-ary node, walked without recursion, so a long
+    /// chain cannot overflow the stack.
+    fn compile_chain(
+        &self,
+        e: &Expr,
+        chain: BinOp,
+        rel: &Rel,
+        op: &str,
+    ) -> Result<CExpr, KqlError> {
+        let mut rights = Vec::new();
+        let mut cur = e;
+        while let ExprKind::Binary(b, l, r) = &cur.kind {
+            if *b != chain {
+                break;
+            }
+            rights.push(r.as_ref());
+            cur = l;
+        }
+        let mut parts = vec![self.compile(cur, rel, op)?.0];
+        for r in rights.into_iter().rev() {
+            parts.push(self.compile(r, rel, op)?.0);
+        }
+        Ok(if chain == BinOp::And {
+            CExpr::And(parts)
+        } else {
+            CExpr::Or(parts)
+        })
     }
 
     /// A name: a column of `rel`, else a scalar `let`; a tabular `let` is an error here.

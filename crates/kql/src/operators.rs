@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::ast::{
-    Aggregate, Expr, ExprKind, JoinKind, NamedExpr, Op, OpKind, ParsePattern, SortKey,
+    Aggregate, Expr, ExprKind, JoinKind, NamedExpr, Op, OpKind, ParsePattern, SortKey, TabExpr,
 };
 use crate::compile::{derive_name, kql_name};
 use crate::context::Ctx;
@@ -111,20 +111,7 @@ impl Ctx<'_> {
                     .collect();
                 Ok(select(&rel, &keep))
             }
-            OpKind::ProjectReorder(patterns) => {
-                self.check_patterns(&rel, patterns, op.pos, "project-reorder")?;
-                let mut order: Vec<usize> = Vec::new();
-                for p in patterns {
-                    for i in 0..rel.cols.len() {
-                        if wildcard(p, &rel.cols[i].0) && !order.contains(&i) {
-                            order.push(i);
-                        }
-                    }
-                }
-                let rest: Vec<usize> = (0..rel.cols.len()).filter(|i| !order.contains(i)).collect();
-                order.extend(rest);
-                Ok(select(&rel, &order))
-            }
+            OpKind::ProjectReorder(patterns) => self.project_reorder(&rel, patterns, op.pos),
             OpKind::ProjectRename(pairs) => self.rename(rel, pairs, op.pos),
             OpKind::Summarize { aggs, by } => self.summarize(&rel, rel.rows.iter(), aggs, by),
             OpKind::Pass => Ok(rel),
@@ -160,17 +147,7 @@ impl Ctx<'_> {
                 let right = self.tabular(right)?;
                 self.join(rel, right, *kind, on, op.pos)
             }
-            OpKind::Lookup { kind, right, on } => {
-                let right = self.tabular(right)?;
-                let (_, rk) = self.join_keys(&rel, &right, on, op.pos)?;
-                let left_width = rel.cols.len();
-                let joined = self.join(rel, right, *kind, on, op.pos)?;
-                // The right's key columns repeat the left's: lookup leaves them out.
-                let keep: Vec<usize> = (0..joined.cols.len())
-                    .filter(|i| i.checked_sub(left_width).is_none_or(|r| !rk.contains(&r)))
-                    .collect();
-                Ok(select(&joined, &keep))
-            }
+            OpKind::Lookup { kind, right, on } => self.lookup(rel, right, *kind, on, op.pos),
             OpKind::MvExpand { items, limit } => self.mv_expand(&rel, items, *limit),
             OpKind::MvApply(spec) => self.mv_apply(&rel, spec),
             OpKind::As(name) => {
@@ -201,6 +178,41 @@ impl Ctx<'_> {
             OpKind::Sample(n) => self.sample(rel, n),
             OpKind::GetSchema => Ok(get_schema(&rel)),
         }
+    }
+
+    /// `project-reorder`: the columns the patterns match first, in pattern order, then the rest.
+    fn project_reorder(&self, rel: &Rel, patterns: &[String], pos: usize) -> Result<Rel, KqlError> {
+        self.check_patterns(rel, patterns, pos, "project-reorder")?;
+        let mut order: Vec<usize> = Vec::new();
+        for p in patterns {
+            for i in 0..rel.cols.len() {
+                if wildcard(p, &rel.cols[i].0) && !order.contains(&i) {
+                    order.push(i);
+                }
+            }
+        }
+        let rest: Vec<usize> = (0..rel.cols.len()).filter(|i| !order.contains(i)).collect();
+        order.extend(rest);
+        Ok(select(rel, &order))
+    }
+
+    /// `lookup`: a join that leaves out the right's key columns, which repeat the left's.
+    fn lookup(
+        &self,
+        rel: Rel,
+        right: &TabExpr,
+        kind: JoinKind,
+        on: &[(String, String)],
+        pos: usize,
+    ) -> Result<Rel, KqlError> {
+        let right = self.tabular(right)?;
+        let (_, rk) = self.join_keys(&rel, &right, on, pos)?;
+        let left_width = rel.cols.len();
+        let joined = self.join(rel, right, kind, on, pos)?;
+        let keep: Vec<usize> = (0..joined.cols.len())
+            .filter(|i| i.checked_sub(left_width).is_none_or(|r| !rk.contains(&r)))
+            .collect();
+        Ok(select(&joined, &keep))
     }
 
     /// `sample N`: any N rows will do, and the first N keep answers repeatable.
