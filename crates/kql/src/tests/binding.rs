@@ -2,6 +2,7 @@
 
 use serde_json::{Value as J, json};
 
+use super::support::rows_in;
 use crate::fixture::{db, l, now, s, table};
 use crate::{KqlType, Table, run};
 
@@ -19,10 +20,7 @@ fn events() -> Table {
 }
 
 fn rows(query: &str) -> Vec<J> {
-    match run(&db(vec![events()]), query, now(), None) {
-        Ok(r) => r.rows_json().into_iter().map(J::Object).collect(),
-        Err(e) => panic!("query failed: {e}\n{query}"),
-    }
+    rows_in(vec![events()], query)
 }
 
 fn error(query: &str) -> String {

@@ -2,8 +2,9 @@
 
 use serde_json::{Value as J, json};
 
-use crate::fixture::{db, l, now, s, table};
-use crate::{KqlType, Table, run};
+use super::support::rows_in;
+use crate::fixture::{l, s, table};
+use crate::{KqlType, Table};
 
 fn logons() -> Table {
     table(
@@ -22,10 +23,7 @@ fn logons() -> Table {
 }
 
 fn rows(query: &str) -> Vec<J> {
-    match run(&db(vec![logons()]), query, now(), None) {
-        Ok(r) => r.rows_json().into_iter().map(J::Object).collect(),
-        Err(e) => panic!("query failed: {e}\n{query}"),
-    }
+    rows_in(vec![logons()], query)
 }
 
 #[test]

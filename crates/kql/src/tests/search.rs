@@ -2,6 +2,7 @@
 
 use serde_json::{Value as J, json};
 
+use super::support::{rows_in, run_in};
 use crate::fixture::{db, l, now, s, table};
 use crate::{KqlType, Table, run};
 
@@ -20,17 +21,12 @@ fn tables() -> Vec<Table> {
 }
 
 fn rows(query: &str) -> Vec<J> {
-    match run(&db(tables()), query, now(), None) {
-        Ok(r) => r.rows_json().into_iter().map(J::Object).collect(),
-        Err(e) => panic!("query failed: {e}\n{query}"),
-    }
+    rows_in(tables(), query)
 }
 
 fn names(query: &str) -> Vec<String> {
-    match run(&db(tables()), query, now(), None) {
-        Ok(r) => r.columns.into_iter().map(|(n, _)| n).collect(),
-        Err(e) => panic!("query failed: {e}\n{query}"),
-    }
+    let answer = run_in(&db(tables()), query);
+    answer.columns.into_iter().map(|(n, _)| n).collect()
 }
 
 #[test]

@@ -2,14 +2,10 @@
 
 use serde_json::{Value as J, json};
 
-use crate::fixture::{db, now};
-use crate::run;
+use super::support::rows_in;
 
 fn rows(query: &str) -> Vec<J> {
-    match run(&db(Vec::new()), query, now(), None) {
-        Ok(r) => r.rows_json().into_iter().map(J::Object).collect(),
-        Err(e) => panic!("query failed: {e}\n{query}"),
-    }
+    rows_in(Vec::new(), query)
 }
 
 const EVENTS: &str = "datatable (Ts:timespan, Event:string) [0m, 'A', 1m, 'Start', 2m, 'B', \

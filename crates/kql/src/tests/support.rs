@@ -76,10 +76,24 @@ pub(super) fn test_db() -> Database {
 }
 
 pub(super) fn run_ok(query: &str) -> QueryResult {
-    match run(&test_db(), query, now(), None) {
+    run_in(&test_db(), query)
+}
+
+/// `query`'s answer over `database`; a failure fails the test, naming the query.
+pub(super) fn run_in(database: &Database, query: &str) -> QueryResult {
+    match run(database, query, now(), None) {
         Ok(r) => r,
         Err(e) => panic!("query failed: {e}\n{query}"),
     }
+}
+
+/// `query`'s rows, as JSON objects, over a database of `tables`.
+pub(super) fn rows_in(tables: Vec<Table>, query: &str) -> Vec<J> {
+    run_in(&db(tables), query)
+        .rows_json()
+        .into_iter()
+        .map(J::Object)
+        .collect()
 }
 
 pub(super) fn rows(query: &str) -> Vec<J> {
