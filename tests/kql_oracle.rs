@@ -10,12 +10,15 @@
 
 mod kql_gen;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use huntd::defender_schema;
 use huntd::diagnostic::Diagnostics;
+use huntd::jobs::names::{self, UNKNOWN_COLUMN, UNKNOWN_TABLE};
 use huntd::jobs::{self, Library, LibraryQuery, QueryTemplate};
 
 fn repo() -> PathBuf {
@@ -54,8 +57,26 @@ fn oracle_ready() -> bool {
 
 /// The oracle's syntax errors for each query, in order (empty: it accepts the query).
 fn oracle(queries: &[String]) -> Vec<Vec<String>> {
-    let mut child = Command::new("node")
-        .arg(oracle_dir().join("oracle.js"))
+    oracle_errors(queries, None)
+        .into_iter()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|d| format!("{} at {}: {}", d["code"], d["start"], d["message"]))
+                .collect()
+        })
+        .collect()
+}
+
+/// The oracle's errors for each query, as its JSON diagnostics: syntax only, or with `schema`
+/// (the file `--schema` reads) also what analysing the query against those tables finds.
+fn oracle_errors(queries: &[String], schema: Option<&Path>) -> Vec<Vec<serde_json::Value>> {
+    let mut command = Command::new("node");
+    command.arg(oracle_dir().join("oracle.js"));
+    if let Some(schema) = schema {
+        command.arg("--schema").arg(schema);
+    }
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -71,7 +92,7 @@ fn oracle(queries: &[String]) -> Vec<Vec<String>> {
         }
     });
     let stdout = child.stdout.take().expect("piped stdout");
-    let answers: Vec<Vec<String>> = BufReader::new(stdout)
+    let answers: Vec<Vec<serde_json::Value>> = BufReader::new(stdout)
         .lines()
         .map(|line| {
             let value: serde_json::Value =
@@ -82,7 +103,7 @@ fn oracle(queries: &[String]) -> Vec<Vec<String>> {
             diagnostics
                 .iter()
                 .filter(|d| d["severity"] == "Error")
-                .map(|d| format!("{} at {}: {}", d["code"], d["start"], d["message"]))
+                .cloned()
                 .collect()
         })
         .collect();
@@ -148,11 +169,8 @@ fn library_queries(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_repos_jobs_and_query_library_parse_as_the_oracle_parses_them() {
-    if !oracle_ready() {
-        return;
-    }
+/// The repo's example jobs and query library, rendered for `window()`.
+fn repo_queries() -> Vec<String> {
     let mut diags = Diagnostics::new();
     let library = Library::load(&[repo().join("queries")], &mut diags);
     let instances = ["Contoso", "Fabrikam"]
@@ -165,6 +183,15 @@ fn the_repos_jobs_and_query_library_parse_as_the_oracle_parses_them() {
         .map(|job| job.render(start, end).expect("every example renders"))
         .collect();
     queries.extend(library_queries(&repo().join("queries")));
+    queries
+}
+
+#[test]
+fn the_repos_jobs_and_query_library_parse_as_the_oracle_parses_them() {
+    if !oracle_ready() {
+        return;
+    }
+    let queries = repo_queries();
     assert!(queries.len() >= 8, "{} queries", queries.len());
     assert_eq!(agreement("repo", &queries), queries.len());
 }
@@ -216,6 +243,190 @@ fn many_generated_queries_agreement_figure() {
     #[allow(clippy::cast_precision_loss)]
     let percent = agree as f64 * 100.0 / total as f64;
     println!("generated agreement: {agree} of {total} ({percent:.3}%)");
+}
+
+/// The Defender schema as the oracle's `--schema` reads it (table name to "(Column:type, ...)"),
+/// written to a file of its own for `label`.
+fn schema_file(label: &str) -> PathBuf {
+    let tables: serde_json::Map<String, serde_json::Value> = defender_schema::table_names()
+        .filter_map(defender_schema::table)
+        .map(|table| {
+            let columns: Vec<String> = table
+                .columns
+                .iter()
+                .map(|(name, ty)| format!("{name}:{ty}"))
+                .collect();
+            (
+                table.name.to_string(),
+                format!("({})", columns.join(", ")).into(),
+            )
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!(
+        "huntd-oracle-schema-{label}-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&path, serde_json::Value::Object(tables).to_string()).expect("temp file");
+    path
+}
+
+/// The names a query uses that nothing defines: unknown tables and unknown columns.
+#[derive(Debug, Default, PartialEq)]
+struct Unknown {
+    tables: BTreeSet<String>,
+    columns: BTreeSet<String>,
+}
+
+/// The name in quotes in the oracle's "The name 'X' does not refer to ..." messages.
+fn quoted_name(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("The name '")?;
+    Some(rest[..rest.find('\'')?].to_string())
+}
+
+/// What the oracle, analysing `errors`' query against the schema, calls unknown; `None` when it
+/// also reports something else (a Defender-only function such as `FileProfile`, a type error),
+/// which leaves names it could not follow.
+fn oracle_unknown(errors: &[serde_json::Value]) -> Option<Unknown> {
+    let mut unknown = Unknown::default();
+    for error in errors {
+        let name = quoted_name(error["message"].as_str().unwrap_or(""));
+        match (error["code"].as_str(), name) {
+            (Some("KS204"), Some(name)) => unknown.tables.insert(name),
+            (Some("KS142"), Some(name)) => unknown.columns.insert(name),
+            _ => return None,
+        };
+    }
+    Some(unknown)
+}
+
+/// How many of `queries` whose names the oracle resolves huntd's `validate` checks judge alike:
+/// the same unknown tables, and an unknown column exactly when the oracle finds one, among those
+/// it finds (huntd's engine stops at the first). Returns how many agree, how many were compared
+/// and how many of those the oracle finds unknown names in; prints each disagreement.
+fn names_agreement(label: &str, queries: &[String]) -> (usize, usize, usize) {
+    let schema = schema_file(label);
+    let verdicts = oracle_errors(queries, Some(&schema));
+    let _ = std::fs::remove_file(&schema);
+    let (mut agree, mut compared, mut flagged) = (0, 0, 0);
+    for (query, errors) in queries.iter().zip(&verdicts) {
+        let Some(theirs) = oracle_unknown(errors) else {
+            continue;
+        };
+        compared += 1;
+        flagged += usize::from(theirs != Unknown::default());
+        let syntax = kql::check_syntax(query);
+        let mut ours = Unknown::default();
+        for problem in names::problems(query, &syntax, None) {
+            match problem.code {
+                UNKNOWN_TABLE => ours.tables.insert(problem.name),
+                UNKNOWN_COLUMN => ours.columns.insert(problem.name),
+                _ => false,
+            };
+        }
+        let alike = ours.tables == theirs.tables
+            && ours.columns.is_empty() == theirs.columns.is_empty()
+            && ours.columns.is_subset(&theirs.columns);
+        if alike {
+            agree += 1;
+        } else {
+            println!(
+                "{label} names disagreement: {query:?}\n  huntd {ours:?}\n  oracle {theirs:?}"
+            );
+        }
+    }
+    println!(
+        "{label} names: {agree} of {compared} agree, {flagged} with unknown names ({} left \
+         out: the oracle reports more than names)",
+        queries.len() - compared
+    );
+    (agree, compared, flagged)
+}
+
+/// `query` with its first use of a schema column, outside string literals and comments and
+/// after the first `|`, misspelt (an `x` appended): a mistake both checkers must find.
+fn misspelt(query: &str) -> Option<String> {
+    let columns: BTreeSet<&str> = defender_schema::table_names()
+        .filter_map(defender_schema::table)
+        .flat_map(|t| t.columns.iter().map(|(c, _)| *c))
+        .collect();
+    let bytes = query.as_bytes();
+    let (mut quote, mut piped) = (None, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            None if c == b'"' || c == b'\'' => quote = Some(c),
+            None if query[i..].starts_with("//") => {
+                i = query[i..].find('\n').map_or(query.len(), |n| i + n);
+                continue;
+            }
+            None if c == b'|' => piped = true,
+            None if c.is_ascii_alphabetic()
+                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric()) =>
+            {
+                let end = query[i..]
+                    .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                    .map_or(query.len(), |n| i + n);
+                if piped && columns.contains(&query[i..end]) {
+                    return Some(format!("{}x{}", &query[..end], &query[end..]));
+                }
+                i = end;
+                continue;
+            }
+            Some(_) | None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Hand-written queries over the schema, names right and wrong, through each operator that
+/// changes a pipe's columns.
+const NAME_QUERIES: [&str; 14] = [
+    "DeviceProcessEvents | where ProcesCommandLine has 'x'",
+    "DeviceProcessEvents | project DeviceName | where FileSize > 1",
+    "DeviceProcessEvents | project-away FileSize | where FileSize > 1",
+    "DeviceLogonEvents | summarize Logons = count() by AccountName | where Logon > 5",
+    "DeviceLogonEvents | summarize count() by AccountName | where count_ > 5",
+    "DeviceInfo | join kind=inner (DeviceNetworkInfo) on DeviceId | project DeviceId1, MacAddress",
+    "DeviceInfo | join kind=inner (DeviceNetworkInfo) on DeviceId | project DeviceId2",
+    "let Recent = DeviceFileEvents | project FileName, SHA256; Recent | where SHA1 == 'x'",
+    "DeviceProcessEvents | mv-expand Arg = split(ProcessCommandLine, ' ') | where Arg has 'x'",
+    "DeviceProcessEvents | parse ProcessCommandLine with Key '=' Rest | project Key, Rest, Ky",
+    "union DeviceInfo, DeviceNetworkInfo | project OSPlatform, MacAddress, OSPlatfrm",
+    "DeviceEvents | extend Size = FileSize * 2 | summarize max(Size) by DeviceId | project max_Size",
+    "DeviceEvents | project-rename Name = DeviceName | project DeviceName",
+    "DeviceAlertEvents | take 1",
+];
+
+#[test]
+fn unknown_tables_and_columns_are_found_as_the_oracle_finds_them_with_the_schema_loaded() {
+    if !oracle_ready() {
+        return;
+    }
+    let mut corpora: Vec<(&str, Vec<String>)> = vec![
+        ("hand-written", NAME_QUERIES.map(String::from).to_vec()),
+        ("repo", repo_queries()),
+    ];
+    let msticpy = repo().join("../shared/reference/msticpy-queries");
+    if msticpy.is_dir() {
+        let queries = library_queries(&msticpy);
+        let mutated = queries.iter().filter_map(|q| misspelt(q)).collect();
+        corpora.push(("msticpy", queries));
+        corpora.push(("msticpy, one column misspelt", mutated));
+    }
+    for (label, queries) in corpora {
+        let (agree, compared, flagged) = names_agreement(label, &queries);
+        if label.contains("misspelt") {
+            assert_eq!(flagged, compared, "{label}: a misspelling not found");
+        }
+        assert!(
+            compared * 2 >= queries.len(),
+            "{label}: only {compared} compared"
+        );
+        assert_eq!(agree, compared, "{label}: names judged differently");
+    }
 }
 
 #[test]

@@ -214,6 +214,27 @@ fn a_misspelt_column_and_an_unknown_table_fail_validate_with_a_suggestion() {
 }
 
 #[test]
+fn a_column_a_summarize_dropped_fails_validate_at_its_line_with_the_columns_it_kept() {
+    let text = job(
+        "summarized",
+        "query: |\n  DeviceLogonEvents\n  | summarize Failures = countif(ActionType == \"LogonFailed\") by AccountName\n  \
+         | where Failures > 10 and DeviceName != \"\"\n",
+    );
+    let (out, stdout) = validate(&[("summarized.yaml", &text)], &[], &[]);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "summarized.yaml:8:29: error: job `summarized`: unknown column `DeviceName`: the rows \
+             at this point have no such column"
+        ),
+        "{stdout}"
+    );
+    let fixed = text.replace("DeviceName", "AccountName");
+    let (out, stdout) = validate(&[("summarized.yaml", &fixed)], &[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+}
+
+#[test]
 fn an_mde_job_naming_a_table_only_graph_has_is_the_wrong_api() {
     let text = "name: mail\ninstance: Contoso\nenvironment: MDE\nevery: 15m\n\
                 query: EmailEvents | take 10\n";

@@ -1,21 +1,25 @@
 //! Tables and columns a query names, checked against the Defender schema
-//! ([`crate::defender_schema`]): unknown tables (`kql-unknown-table`), columns a table does not
-//! have (`kql-unknown-column`), and tables the MDE API does not have (`kql-wrong-api`), each
-//! with a "did you mean" when a name is close.
+//! ([`crate::defender_schema`]): unknown tables (`kql-unknown-table`), columns the rows do not
+//! have where they are used (`kql-unknown-column`), tables the MDE API does not have
+//! (`kql-wrong-api`), each with a "did you mean" when a name is close, and comparisons Kusto
+//! refuses for their types (`kql-type`).
 //!
-//! Only what can be proved is reported: columns are followed from a schema table through the
-//! operators that keep or add to its columns (`where`, `extend`, `sort`, `take`, ...) and up to
-//! the first `project`, `summarize` or `distinct`; after any other operator (`join`, `parse`,
-//! `mv-expand`, ...) nothing more is checked. Names the query binds (`let`, parameters) are never
-//! reported.
+//! Only what can be proved is reported. Columns are followed two ways: by events of the syntax
+//! checker from a schema table through the operators that keep its columns (`where`, `extend`,
+//! ...) up to the first `project`, `summarize` or `distinct`, where each unknown name and type
+//! mismatch is found; and by the KQL engine running the query over the schema's tables, empty,
+//! which follows columns through every operator it evaluates and finds the first unknown one.
+//! Names the query binds (`let`, parameters) are never reported.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 use kql::{Event, Literal, Syntax};
 
 use super::Environment;
 use crate::defender_schema::{self, Table};
 use crate::diagnostic::did_you_mean;
+use crate::emulator::schema;
 
 /// The diagnostic code of an unknown table.
 pub const UNKNOWN_TABLE: &str = "kql-unknown-table";
@@ -36,8 +40,10 @@ const LAST_CHECKED: [&str; 3] = ["project", "summarize", "distinct"];
 /// One problem with a name: its code, byte offset in the query, message and hint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// `kql-unknown-table`, `kql-unknown-column` or `kql-wrong-api`.
+    /// `kql-unknown-table`, `kql-unknown-column`, `kql-wrong-api` or `kql-type`.
     pub code: &'static str,
+    /// The table or column name it is about.
+    pub name: String,
     /// Byte offset of the name in the query.
     pub offset: usize,
     /// What is wrong.
@@ -46,9 +52,9 @@ pub struct Problem {
     pub hint: Option<String>,
 }
 
-/// The name problems of a checked query; `environment` is the job's API (`None` for a library
-/// query, whose API is not known).
-pub fn problems(syntax: &Syntax, environment: Option<Environment>) -> Vec<Problem> {
+/// The name problems of `query`, whose syntax is `syntax`; `environment` is the job's API
+/// (`None` for a library query, whose API is not known).
+pub fn problems(query: &str, syntax: &Syntax, environment: Option<Environment>) -> Vec<Problem> {
     let bound: BTreeSet<&str> = syntax.bound.iter().map(String::as_str).collect();
     let mut found = Vec::new();
     for table in &syntax.tables {
@@ -59,6 +65,7 @@ pub fn problems(syntax: &Syntax, environment: Option<Environment>) -> Vec<Proble
         match defender_schema::table(name) {
             None => found.push(Problem {
                 code: UNKNOWN_TABLE,
+                name: name.to_string(),
                 offset: table.span.start,
                 message: format!("unknown table `{name}`"),
                 hint: did_you_mean(name, defender_schema::table_names())
@@ -66,6 +73,7 @@ pub fn problems(syntax: &Syntax, environment: Option<Environment>) -> Vec<Proble
             }),
             Some(t) if environment == Some(Environment::Mde) && !t.mde => found.push(Problem {
                 code: WRONG_API,
+                name: name.to_string(),
                 offset: table.span.start,
                 message: format!("table `{name}` is not in the Defender for Endpoint API"),
                 hint: Some("use `environment: M365DGraph`: Microsoft Graph has every table".into()),
@@ -82,7 +90,48 @@ pub fn problems(syntax: &Syntax, environment: Option<Environment>) -> Vec<Proble
             columns(table, &pipe.events, &bound, &mut found);
         }
     }
+    if let Some(problem) = unresolved_column(query, syntax)
+        && !found
+            .iter()
+            .any(|p| p.code == UNKNOWN_COLUMN && p.name == problem.name)
+    {
+        found.push(problem);
+    }
     found
+}
+
+/// Every schema table, empty: what the engine runs a query over to follow its columns.
+static EMPTY_TABLES: LazyLock<kql::Database> = LazyLock::new(|| {
+    let mut db = kql::Database::new();
+    for name in schema::sample_table_names() {
+        let columns = schema::sample_schema(name).unwrap_or_default();
+        db.insert(kql::Table::new(name, columns));
+    }
+    db
+});
+
+/// The first column the query uses where its input has none by that name, as the KQL engine
+/// finds it running the query over the schema's tables, empty: so columns are followed through
+/// every operator it evaluates (`project`, `summarize`, `join` with its `1` suffixes, `union`,
+/// `mv-expand`, `parse`, `let`s and functions), which the events above follow only up to the
+/// first `project` or `summarize`.
+///
+/// Not when the query uses `evaluate`: a plugin such as `bag_unpack` makes columns from the
+/// rows' values, which empty tables do not have, so a name after it proves nothing.
+fn unresolved_column(query: &str, syntax: &Syntax) -> Option<Problem> {
+    if syntax.constructs.iter().any(|c| c.name == "evaluate") {
+        return None;
+    }
+    let unresolved = kql::first_unresolved(&EMPTY_TABLES, query)?;
+    let name = unresolved.name;
+    Some(Problem {
+        code: UNKNOWN_COLUMN,
+        offset: unresolved.offset,
+        message: format!("unknown column `{name}`: the rows at this point have no such column"),
+        hint: did_you_mean(&name, unresolved.columns.iter().map(String::as_str))
+            .map(|c| format!("did you mean `{c}`?")),
+        name,
+    })
 }
 
 /// Follows `table`'s columns through `events` as far as they can be known.
@@ -113,6 +162,7 @@ fn columns(table: &Table, events: &[Event], bound: &BTreeSet<&str>, found: &mut 
                         .chain(added.iter().copied());
                     found.push(Problem {
                         code: UNKNOWN_COLUMN,
+                        name: n.to_string(),
                         offset: name.span.start,
                         message: format!("`{}` has no column `{n}`", table.name),
                         hint: did_you_mean(n, known).map(|c| format!("did you mean `{c}`?")),
@@ -130,6 +180,7 @@ fn columns(table: &Table, events: &[Event], bound: &BTreeSet<&str>, found: &mut 
                 if let Some(hint) = mismatch(ty, *literal) {
                     found.push(Problem {
                         code: TYPE,
+                        name: n.to_string(),
                         offset: name.span.start,
                         message: format!(
                             "`{n}` is a {ty} column compared with a {}: Kusto refuses to compare \
@@ -185,7 +236,7 @@ mod tests {
     fn codes(query: &str, environment: Option<Environment>) -> Vec<(&'static str, String)> {
         let syntax = kql::check_syntax(query);
         assert!(syntax.is_valid(), "{query}: {:?}", syntax.errors);
-        problems(&syntax, environment)
+        problems(query, &syntax, environment)
             .into_iter()
             .map(|p| (p.code, format!("{} / {:?}", p.message, p.hint)))
             .collect()
@@ -214,11 +265,21 @@ mod tests {
             found[0].1.contains("did you mean `DeviceProcessEvents`"),
             "{found:?}"
         );
-        assert!(codes("let T = DeviceInfo | take 1; T | where Foo == 1", None).is_empty());
+        assert!(
+            codes(
+                "let T = DeviceInfo | take 1; T | where OSPlatform == 'x'",
+                None
+            )
+            .is_empty()
+        );
+        // Through the `let`, `Foo` is a column `DeviceInfo` lacks, and `T` no table.
+        let found = codes("let T = DeviceInfo | take 1; T | where Foo == 1", None);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, UNKNOWN_COLUMN, "{found:?}");
     }
 
     #[test]
-    fn columns_added_by_extend_are_known_and_nothing_is_checked_after_a_join() {
+    fn columns_added_by_extend_join_and_summarize_are_known() {
         assert!(
             codes(
                 "DeviceInfo | extend Os = OSPlatform | where Os has 'Windows' \
@@ -231,6 +292,60 @@ mod tests {
             codes(
                 "DeviceInfo | summarize n = count() by DeviceId | where n > 1",
                 None
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn columns_are_followed_through_project_summarize_join_and_lets() {
+        let first = |query: &str| {
+            let found = codes(query, None);
+            assert_eq!(found.len(), 1, "{query}: {found:?}");
+            assert_eq!(found[0].0, UNKNOWN_COLUMN, "{found:?}");
+            found[0].1.clone()
+        };
+        let after_project = first("DeviceProcessEvents | project DeviceName | where FileSize > 1");
+        assert!(after_project.contains("`FileSize`"), "{after_project}");
+        let after_summarize = first(
+            "DeviceLogonEvents | summarize Logons = count() by AccountName \
+             | where Logon > 5",
+        );
+        assert!(
+            after_summarize.contains("did you mean `Logons`"),
+            "{after_summarize}"
+        );
+        let after_join = first(
+            "DeviceInfo | join kind=inner (DeviceNetworkInfo) on DeviceId \
+             | project DeviceId1, MacAdress",
+        );
+        assert!(
+            after_join.contains("did you mean `MacAddress`"),
+            "{after_join}"
+        );
+        let in_a_let = first(
+            "let Recent = DeviceFileEvents | project FileName, SHA256; \
+             Recent | where SHA1 == 'x'",
+        );
+        assert!(in_a_let.contains("`SHA1`"), "{in_a_let}");
+        assert!(
+            codes(
+                "DeviceProcessEvents | mv-expand Arg = split(ProcessCommandLine, ' ') \
+                 | parse Arg with Key '=' Value | union (DeviceInfo | project OSPlatform) \
+                 | where Key == 'x' or OSPlatform == 'y' | project-away Arg*",
+                None,
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn nothing_is_reported_after_an_evaluate_plugin_whose_columns_come_from_the_rows() {
+        assert!(
+            codes(
+                "DeviceProcessEvents | project AdditionalFields \
+                 | evaluate bag_unpack(AdditionalFields) | where Anything == 1",
+                None,
             )
             .is_empty()
         );

@@ -138,7 +138,7 @@ fn check_one(
     let text = template.text();
     let syntax = kql::check_syntax(&kql);
     let problems = if syntax.is_valid() && query.schema {
-        names::problems(&syntax, query.environment)
+        names::problems(&kql, &syntax, query.environment)
     } else {
         Vec::new()
     };

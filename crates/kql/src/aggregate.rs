@@ -312,12 +312,7 @@ impl Ctx<'_> {
             match &a.kind {
                 ExprKind::Star => picked.extend(0..rel.cols.len()),
                 ExprKind::Ident(n) => picked.push(rel.index(n).ok_or_else(|| {
-                    self.err(
-                        format!(
-                            "'summarize' operator: Failed to resolve scalar expression named '{n}'"
-                        ),
-                        a.pos,
-                    )
+                    self.unresolved("summarize", "scalar expression", n, a.pos, rel)
                 })?),
                 _ => {
                     return Err(self.err(

@@ -258,10 +258,7 @@ impl Ctx<'_> {
             }
             None => {}
         }
-        Err(self.err(
-            format!("'{op}' operator: Failed to resolve scalar expression named '{name}'"),
-            e.pos,
-        ))
+        Err(self.unresolved(op, "scalar expression", name, e.pos, rel))
     }
 
     /// Compiles `a <op> b` for arithmetic, string and comparison operators (not `and`/`or`).

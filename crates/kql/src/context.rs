@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::ast::{Function, TabExpr};
-use crate::error::KqlError;
+use crate::error::{KqlError, Unresolved};
 use crate::rel::Rel;
 use crate::table::Database;
 use crate::value::{KqlType, Value};
@@ -69,6 +69,28 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn err(&self, msg: String, pos: usize) -> KqlError {
         KqlError::new(msg, self.src, pos)
+    }
+
+    /// "`op` operator: Failed to resolve `what` named 'name'", for a name `rel` lacks; the
+    /// error carries the name and `rel`'s columns, which `validate` reports as an unknown column.
+    pub(crate) fn unresolved(
+        &self,
+        op: &str,
+        what: &str,
+        name: &str,
+        pos: usize,
+        rel: &Rel,
+    ) -> KqlError {
+        let mut error = self.err(
+            format!("'{op}' operator: Failed to resolve {what} named '{name}'"),
+            pos,
+        );
+        error.unresolved = Some(Box::new(Unresolved {
+            name: name.to_string(),
+            offset: pos,
+            columns: rel.cols.iter().map(|(c, _)| c.clone()).collect(),
+        }));
+        error
     }
 
     /// The rows `as` named `name`, when it did.

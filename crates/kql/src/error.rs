@@ -12,6 +12,20 @@ pub struct KqlError {
     pub line: usize,
     /// 1-based column (in characters) of the offending token.
     pub column: usize,
+    /// The column name that failed to resolve, when that is why the query cannot run.
+    pub unresolved: Option<Box<Unresolved>>,
+}
+
+/// A column name a query uses where its input has no such column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    /// The name as written.
+    pub name: String,
+    /// Byte offset of the name in the query (of its operator, for `join`'s and
+    /// `project-rename`'s names, which keep no offset of their own).
+    pub offset: usize,
+    /// The columns the input has there, for a "did you mean".
+    pub columns: Vec<String>,
 }
 
 impl KqlError {
@@ -31,6 +45,7 @@ impl KqlError {
             message,
             line,
             column,
+            unresolved: None,
         }
     }
 

@@ -295,10 +295,7 @@ impl Ctx<'_> {
     ) -> Result<(), KqlError> {
         for p in patterns {
             if !p.contains('*') && rel.index(p).is_none() {
-                return Err(self.err(
-                    format!("'{op}' operator: Failed to resolve column named '{p}'"),
-                    pos,
-                ));
+                return Err(self.unresolved(op, "column", p, pos, rel));
             }
         }
         Ok(())
@@ -444,12 +441,9 @@ impl Ctx<'_> {
         pos: usize,
     ) -> Result<Rel, KqlError> {
         for (new, old) in pairs {
-            let i = rel.index(old).ok_or_else(|| {
-                self.err(
-                    format!("'project-rename' operator: Failed to resolve column named '{old}'"),
-                    pos,
-                )
-            })?;
+            let i = rel
+                .index(old)
+                .ok_or_else(|| self.unresolved("project-rename", "column", old, pos, &rel))?;
             rel.cols[i].0.clone_from(new);
         }
         Ok(rel)
@@ -487,22 +481,15 @@ impl Ctx<'_> {
         let mut lk = Vec::new();
         let mut rk = Vec::new();
         for (l, r) in on {
-            lk.push(left.index(l).ok_or_else(|| {
-                self.err(
-                    format!(
-                        "'join' operator: Failed to resolve column named '{l}' on the left side"
-                    ),
-                    pos,
-                )
-            })?);
-            rk.push(right.index(r).ok_or_else(|| {
-                self.err(
-                    format!(
-                        "'join' operator: Failed to resolve column named '{r}' on the right side"
-                    ),
-                    pos,
-                )
-            })?);
+            let side = |rel: &Rel, name: &str, which: &str| {
+                rel.index(name).ok_or_else(|| {
+                    let mut error = self.unresolved("join", "column", name, pos, rel);
+                    error.message.push_str(which);
+                    error
+                })
+            };
+            lk.push(side(left, l, " on the left side")?);
+            rk.push(side(right, r, " on the right side")?);
         }
         Ok((lk, rk))
     }

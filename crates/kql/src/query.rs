@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::context::Ctx;
-use crate::error::{KqlError, Result};
+use crate::error::{KqlError, Result, Unresolved};
 use crate::parser;
 use crate::table::{Database, Row};
 use crate::value::{KqlType, Value};
@@ -64,6 +64,17 @@ pub fn run(
         columns: rel.cols,
         rows: rel.rows,
     })
+}
+
+/// The first column name `query` uses where its input has no such column, found by running it
+/// over `db` (for `validate`, every schema table, empty, so that it costs next to nothing):
+/// `None` when every name resolves, and when the query stops first for another reason.
+pub fn first_unresolved(db: &Database, query: &str) -> Option<Unresolved> {
+    let parsed = parser::parse(query).ok()?;
+    let error = Ctx::new(db, query, DateTime::UNIX_EPOCH, None)
+        .run(&parsed)
+        .err()?;
+    error.unresolved.map(|u| *u)
 }
 
 /// A syntax error of the engine's parser on a query that is valid KQL (the full checker accepts
