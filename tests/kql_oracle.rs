@@ -270,11 +270,13 @@ fn schema_file(label: &str) -> PathBuf {
     path
 }
 
-/// The names a query uses that nothing defines: unknown tables and unknown columns.
+/// What a query uses that nothing defines: unknown tables and unknown columns; and whether it
+/// combines operands of types Kusto refuses.
 #[derive(Debug, Default, PartialEq)]
 struct Unknown {
     tables: BTreeSet<String>,
     columns: BTreeSet<String>,
+    types: bool,
 }
 
 /// The name in quotes in the oracle's "The name 'X' does not refer to ..." messages.
@@ -293,6 +295,10 @@ fn oracle_unknown(errors: &[serde_json::Value]) -> Option<Unknown> {
         match (error["code"].as_str(), name) {
             (Some("KS204"), Some(name)) => unknown.tables.insert(name),
             (Some("KS142"), Some(name)) => unknown.columns.insert(name),
+            (Some("KS106"), _) => {
+                unknown.types = true;
+                true
+            }
             _ => return None,
         };
     }
@@ -320,10 +326,15 @@ fn names_agreement(label: &str, queries: &[String]) -> (usize, usize, usize) {
             match problem.code {
                 UNKNOWN_TABLE => ours.tables.insert(problem.name),
                 UNKNOWN_COLUMN => ours.columns.insert(problem.name),
+                names::TYPE => {
+                    ours.types = true;
+                    true
+                }
                 _ => false,
             };
         }
         let alike = ours.tables == theirs.tables
+            && ours.types == theirs.types
             && ours.columns.is_empty() == theirs.columns.is_empty()
             && ours.columns.is_subset(&theirs.columns);
         if alike {
@@ -381,9 +392,9 @@ fn misspelt(query: &str) -> Option<String> {
     None
 }
 
-/// Hand-written queries over the schema, names right and wrong, through each operator that
-/// changes a pipe's columns.
-const NAME_QUERIES: [&str; 14] = [
+/// Hand-written queries over the schema, names and operand types right and wrong, through each
+/// operator that changes a pipe's columns.
+const NAME_QUERIES: [&str; 20] = [
     "DeviceProcessEvents | where ProcesCommandLine has 'x'",
     "DeviceProcessEvents | project DeviceName | where FileSize > 1",
     "DeviceProcessEvents | project-away FileSize | where FileSize > 1",
@@ -398,6 +409,12 @@ const NAME_QUERIES: [&str; 14] = [
     "DeviceEvents | extend Size = FileSize * 2 | summarize max(Size) by DeviceId | project max_Size",
     "DeviceEvents | project-rename Name = DeviceName | project DeviceName",
     "DeviceAlertEvents | take 1",
+    "DeviceLogonEvents | where LogonId > Timestamp",
+    "DeviceLogonEvents | extend Label = AccountName + 1",
+    "DeviceLogonEvents | summarize Seen = count() by AccountName | where Seen > ago(1d)",
+    "DeviceFileEvents | project Size = FileSize | where Size > '100'",
+    "DeviceLogonEvents | where Timestamp - LogonId > 1d",
+    "DeviceLogonEvents | where Timestamp > ago(1d) and LogonId > 0 | extend Age = now() - Timestamp",
 ];
 
 #[test]

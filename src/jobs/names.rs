@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
-use kql::{Event, Literal, Syntax};
+use kql::{Cause, Event, Literal, Syntax};
 
 use super::Environment;
 use crate::defender_schema::{self, Table};
@@ -42,7 +42,7 @@ const LAST_CHECKED: [&str; 3] = ["project", "summarize", "distinct"];
 pub struct Problem {
     /// `kql-unknown-table`, `kql-unknown-column`, `kql-wrong-api` or `kql-type`.
     pub code: &'static str,
-    /// The table or column name it is about.
+    /// The table or column name it is about (empty for operand types the engine refuses).
     pub name: String,
     /// Byte offset of the name in the query.
     pub offset: usize,
@@ -90,10 +90,11 @@ pub fn problems(query: &str, syntax: &Syntax, environment: Option<Environment>) 
             columns(table, &pipe.events, &bound, &mut found);
         }
     }
-    if let Some(problem) = unresolved_column(query, syntax)
+    // The engine stops at the first problem, which the events may have found already.
+    if let Some(problem) = engine_problem(query, syntax)
         && !found
             .iter()
-            .any(|p| p.code == UNKNOWN_COLUMN && p.name == problem.name)
+            .any(|p| p.code == problem.code && (p.code == TYPE || p.name == problem.name))
     {
         found.push(problem);
     }
@@ -110,27 +111,45 @@ static EMPTY_TABLES: LazyLock<kql::Database> = LazyLock::new(|| {
     db
 });
 
-/// The first column the query uses where its input has none by that name, as the KQL engine
-/// finds it running the query over the schema's tables, empty: so columns are followed through
-/// every operator it evaluates (`project`, `summarize`, `join` with its `1` suffixes, `union`,
-/// `mv-expand`, `parse`, `let`s and functions), which the events above follow only up to the
-/// first `project` or `summarize`.
+/// The problem that stops the KQL engine running the query over the schema's tables, empty, if
+/// `validate` reports it: the first column the rows lack where it is used, or operands of types
+/// Kusto refuses to compare or combine (`FileSize > Timestamp`, `AccountName + 1`). So columns
+/// and their types are followed through every operator the engine evaluates (`project`,
+/// `summarize`, `join` with its `1` suffixes, `union`, `mv-expand`, `parse`, `let`s and
+/// functions), which the events above follow only up to the first `project` or `summarize`.
 ///
 /// Not when the query uses `evaluate`: a plugin such as `bag_unpack` makes columns from the
 /// rows' values, which empty tables do not have, so a name after it proves nothing.
-fn unresolved_column(query: &str, syntax: &Syntax) -> Option<Problem> {
+fn engine_problem(query: &str, syntax: &Syntax) -> Option<Problem> {
     if syntax.constructs.iter().any(|c| c.name == "evaluate") {
         return None;
     }
-    let unresolved = kql::first_unresolved(&EMPTY_TABLES, query)?;
-    let name = unresolved.name;
-    Some(Problem {
-        code: UNKNOWN_COLUMN,
-        offset: unresolved.offset,
-        message: format!("unknown column `{name}`: the rows at this point have no such column"),
-        hint: did_you_mean(&name, unresolved.columns.iter().map(String::as_str))
-            .map(|c| format!("did you mean `{c}`?")),
-        name,
+    let error = kql::dry_run(&EMPTY_TABLES, query)?;
+    Some(match *error.cause? {
+        Cause::Unresolved(unresolved) => {
+            let name = unresolved.name;
+            Problem {
+                code: UNKNOWN_COLUMN,
+                offset: unresolved.offset,
+                message: format!(
+                    "unknown column `{name}`: the rows at this point have no such column"
+                ),
+                hint: did_you_mean(&name, unresolved.columns.iter().map(String::as_str))
+                    .map(|c| format!("did you mean `{c}`?")),
+                name,
+            }
+        }
+        Cause::Types(offset) => Problem {
+            code: TYPE,
+            name: String::new(),
+            offset,
+            message: format!("{}: Kusto refuses these operand types", error.message),
+            hint: Some(
+                "convert one side to the other's type (`tolong()`, `toreal()`, `todatetime()`, \
+                 `totimespan()`, `tostring()`)"
+                    .to_string(),
+            ),
+        },
     })
 }
 
@@ -369,6 +388,28 @@ mod tests {
                 "DeviceLogonEvents | where Timestamp > ago(1d) and IsLocalAdmin == 0 \
                  and RemotePort > 1024 and AccountName == 'x' and 5 < RemotePort \
                  | extend Stamp = 'x' | where Stamp == 'y'",
+                None
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn operand_types_kusto_refuses_are_found_through_the_pipeline() {
+        for query in [
+            "DeviceLogonEvents | where LogonId > Timestamp",
+            "DeviceLogonEvents | extend Label = AccountName + 1",
+            "DeviceLogonEvents | summarize Seen = count() by AccountName | where Seen > ago(1d)",
+            "DeviceFileEvents | project Size = FileSize | where Size > '100'",
+        ] {
+            let found = codes(query, None);
+            assert_eq!(found.len(), 1, "{query}: {found:?}");
+            assert_eq!(found[0].0, TYPE, "{query}: {found:?}");
+        }
+        assert!(
+            codes(
+                "DeviceLogonEvents | extend Age = now() - Timestamp | where Age > 1d \
+                 | summarize Seen = count() by AccountName | where Seen > 5",
                 None
             )
             .is_empty()

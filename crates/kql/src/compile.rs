@@ -274,7 +274,7 @@ impl Ctx<'_> {
         Ok(match bop {
             BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
                 let t = scalar::arith_type(*bop, ta, tb).ok_or_else(|| {
-                    self.err(
+                    self.types_err(
                         format!(
                             "Cannot apply '{}' to operands of types {} and {}",
                             binop_text(*bop),
@@ -308,7 +308,7 @@ impl Ctx<'_> {
             }
             cmp => {
                 if !comparable(*cmp, ta, tb) {
-                    return Err(self.err(
+                    return Err(self.types_err(
                         format!(
                             "Cannot compare values of types {} and {}",
                             kql_name(ta),

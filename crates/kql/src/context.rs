@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::ast::{Function, TabExpr};
-use crate::error::{KqlError, Unresolved};
+use crate::error::{Cause, KqlError, Unresolved};
 use crate::rel::Rel;
 use crate::table::Database;
 use crate::value::{KqlType, Value};
@@ -85,11 +85,19 @@ impl<'a> Ctx<'a> {
             format!("'{op}' operator: Failed to resolve {what} named '{name}'"),
             pos,
         );
-        error.unresolved = Some(Box::new(Unresolved {
+        error.cause = Some(Box::new(Cause::Unresolved(Unresolved {
             name: name.to_string(),
             offset: pos,
             columns: rel.cols.iter().map(|(c, _)| c.clone()).collect(),
-        }));
+        })));
+        error
+    }
+
+    /// An error for operands of types Kusto refuses to compare or combine, which `validate`
+    /// reports as `kql-type`.
+    pub(crate) fn types_err(&self, msg: String, pos: usize) -> KqlError {
+        let mut error = self.err(msg, pos);
+        error.cause = Some(Box::new(Cause::Types(pos)));
         error
     }
 

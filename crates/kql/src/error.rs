@@ -12,8 +12,17 @@ pub struct KqlError {
     pub line: usize,
     /// 1-based column (in characters) of the offending token.
     pub column: usize,
-    /// The column name that failed to resolve, when that is why the query cannot run.
-    pub unresolved: Option<Box<Unresolved>>,
+    /// Why, when it is something `validate` reports: an unknown column or mismatched types.
+    pub cause: Option<Box<Cause>>,
+}
+
+/// Why a query cannot run, for the causes a checker reports before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// A column name its input does not have.
+    Unresolved(Unresolved),
+    /// Operands of types Kusto refuses to compare or combine, at this byte offset.
+    Types(usize),
 }
 
 /// A column name a query uses where its input has no such column.
@@ -45,7 +54,7 @@ impl KqlError {
             message,
             line,
             column,
-            unresolved: None,
+            cause: None,
         }
     }
 

@@ -45,8 +45,8 @@ mod top_nested;
 mod user_functions;
 mod value;
 
-pub use error::{KqlError, Result, Unresolved, show_invisible};
-pub use query::{QueryResult, first_unresolved, run};
+pub use error::{Cause, KqlError, Result, Unresolved, show_invisible};
+pub use query::{QueryResult, dry_run, run};
 pub use syntax::{
     Construct, Event, Literal, Pipe, Syntax, SyntaxError, check as check_syntax, keywords,
 };

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::context::Ctx;
-use crate::error::{KqlError, Result, Unresolved};
+use crate::error::{KqlError, Result};
 use crate::parser;
 use crate::table::{Database, Row};
 use crate::value::{KqlType, Value};
@@ -66,15 +66,14 @@ pub fn run(
     })
 }
 
-/// The first column name `query` uses where its input has no such column, found by running it
-/// over `db` (for `validate`, every schema table, empty, so that it costs next to nothing):
-/// `None` when every name resolves, and when the query stops first for another reason.
-pub fn first_unresolved(db: &Database, query: &str) -> Option<Unresolved> {
+/// The error that stops `query` running over `db`, if any: `validate` runs each query over the
+/// schema's tables, empty, so that it costs next to nothing, and reports the error's `cause`.
+/// `None` also when the engine's parser refuses the query (the syntax checker reports that).
+pub fn dry_run(db: &Database, query: &str) -> Option<KqlError> {
     let parsed = parser::parse(query).ok()?;
-    let error = Ctx::new(db, query, DateTime::UNIX_EPOCH, None)
+    Ctx::new(db, query, DateTime::UNIX_EPOCH, None)
         .run(&parsed)
-        .err()?;
-    error.unresolved.map(|u| *u)
+        .err()
 }
 
 /// A syntax error of the engine's parser on a query that is valid KQL (the full checker accepts
