@@ -265,3 +265,72 @@ fn a_column_compared_with_a_literal_of_the_wrong_type_fails_validate_at_its_line
         "{stdout}"
     );
 }
+
+/// Queries through the operators the checks follow: a filter, a summarize, a join and a `let`.
+const BENCH_QUERIES: [&str; 4] = [
+    "DeviceProcessEvents\n  | where Timestamp between (datetime({start}) .. datetime({end}))\n  \
+     | where ProcessCommandLine has_any (\"-enc\", \"-EncodedCommand\")\n  \
+     | project Timestamp, DeviceName, AccountName, ProcessCommandLine",
+    "DeviceLogonEvents\n  | where ActionType == \"LogonFailed\"\n  \
+     | summarize Failures = count(), Devices = dcount(DeviceId) by AccountName\n  \
+     | where Failures > 10 and Devices > 2",
+    "DeviceNetworkEvents\n  | where RemotePort in (4444, 8080)\n  \
+     | join kind=inner (DeviceInfo | project DeviceId, OSPlatform) on DeviceId\n  \
+     | project Timestamp, DeviceName, RemoteIP, OSPlatform",
+    "let Suspicious = DeviceFileEvents | where FolderPath has \"Temp\" | project SHA256;\n  \
+     DeviceProcessEvents\n  | where SHA256 in (Suspicious)\n  | extend Age = now() - Timestamp",
+];
+
+/// `huntd validate` (this build's binary) over `count` jobs, one of `queries` each, under
+/// `/usr/bin/time`: (seconds, peak RSS in KiB).
+fn time_validate(count: usize, queries: &[&str]) -> (f64, u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("jobs")).expect("mkdir");
+    std::fs::create_dir_all(root.join("queries")).expect("mkdir");
+    std::fs::write(root.join("secret"), "not-a-real-secret").expect("write");
+    std::fs::write(root.join("huntd.yaml"), CONFIG).expect("write");
+    for i in 0..count {
+        let query = queries[i % queries.len()];
+        // Hourly, so that a thousand jobs stay within the tenant's quota.
+        let text = job(&format!("hunt-{i}"), &format!("query: |\n  {query}\n"))
+            .replace("every: 15m", "every: 1h");
+        std::fs::write(root.join(format!("jobs/hunt-{i:04}.yaml")), text).expect("write");
+    }
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "%e %M"])
+        .arg(env!("CARGO_BIN_EXE_huntd"))
+        .arg("validate")
+        .arg("--config")
+        .arg(root.join("huntd.yaml"))
+        .env_remove("HUNTD_CONFIG")
+        .env_remove("MSTICPYCONFIG")
+        .output()
+        .expect("/usr/bin/time runs (apt-get install time)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let figures = stderr.lines().last().unwrap_or("");
+    let mut parts = figures.split_whitespace();
+    let seconds = parts.next().and_then(|s| s.parse().ok());
+    let kib = parts.next().and_then(|s| s.parse().ok());
+    (
+        seconds.unwrap_or_else(|| panic!("no time in {stderr}")),
+        kib.unwrap_or_else(|| panic!("no RSS in {stderr}")),
+    )
+}
+
+#[test]
+#[ignore = "benchmark: cargo test --release --test validate_kql -- --ignored --nocapture"]
+fn validate_over_a_thousand_jobs_prints_wall_time_and_peak_rss() {
+    let (seconds, kib) = time_validate(1_000, &BENCH_QUERIES);
+    let (base_seconds, base_kib) = time_validate(1_000, &["DeviceInfo | take 1"]);
+    #[allow(clippy::cast_precision_loss)]
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "huntd validate, 1,000 jobs (filter, summarize, join, let): {seconds:.2} s, peak RSS \
+         {:.1} MiB; baseline, 1,000 jobs of `DeviceInfo | take 1`: {base_seconds:.2} s, {:.1} MiB",
+        mib(kib),
+        mib(base_kib)
+    );
+}
