@@ -186,6 +186,8 @@ async fn a_failed_fetch_is_a_400_naming_the_url_and_cause_without_its_sas_token(
         ResponseTemplate::new(200).set_body_string("x".repeat(4096)),
     )
     .await;
+    let again = ResponseTemplate::new(302).insert_header("location", "/loop.csv?sig=SECRET");
+    serve(&server, "/loop.csv", again).await;
     let limits = ExternalDataOptions {
         timeout: Duration::from_millis(300),
         max_bytes: 1024,
@@ -198,6 +200,7 @@ async fn a_failed_fetch_is_a_400_naming_the_url_and_cause_without_its_sas_token(
         ("missing.csv", "the server answered 404"),
         ("slow.csv", "no whole answer within 0.3 s"),
         ("big.csv", "the body is larger than 1024 bytes"),
+        ("loop.csv", "too many redirects"),
     ] {
         let message = refusal(options_with(limits.clone()), &query(file)).await;
         assert_eq!(

@@ -4,6 +4,7 @@
 //!
 //! A URL is shown only through [`kql::redact_url`]: its query string holds a storage SAS token.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use kql::ExternalBodies;
@@ -92,20 +93,35 @@ pub(super) async fn fetch_all(
         });
     };
     let mut fetches = JoinSet::new();
+    let mut by_task = HashMap::new();
     for url in urls {
         let client = client.clone();
         let (limit, max_bytes) = (options.timeout, options.max_bytes);
-        fetches.spawn(async move {
-            let body = fetch(&client, &url, limit, max_bytes).await;
-            (url, body)
+        let task = fetches.spawn({
+            let url = url.clone();
+            async move { fetch(&client, &url, limit, max_bytes).await }
         });
+        by_task.insert(task.id(), url);
     }
     let mut bodies = ExternalBodies::new();
-    while let Some(done) = fetches.join_next().await {
-        // A fetch task only panics with the runtime going down; its URL then stays unread.
-        let Ok((url, body)) = done else { continue };
-        // Dropping `fetches` on the first failure cancels the fetches still running.
-        bodies.insert(url, body?);
+    while let Some(done) = fetches.join_next_with_id().await {
+        let (id, body) = match done {
+            Ok((id, body)) => (id, body),
+            Err(e) => (
+                e.id(),
+                Err(FetchError::Failed {
+                    url: by_task
+                        .get(&e.id())
+                        .map_or_else(String::new, |u| kql::redact_url(u)),
+                    cause: "the fetch stopped before it finished".to_string(),
+                }),
+            ),
+        };
+        // Returning drops `fetches`, which cancels the fetches still running.
+        let body = body?;
+        if let Some(url) = by_task.remove(&id) {
+            bodies.insert(url, body);
+        }
     }
     Ok(bodies)
 }
