@@ -121,8 +121,20 @@ pub struct External {
     pub format: Option<DataFormat>,
     /// `ignoreFirstRecord`: each body's first record (a header) is left out.
     pub ignore_first_record: bool,
+    /// `ingestionMapping`: where each column's value is in a record, by column (`None` for a
+    /// column it leaves out); without one, fields by position and properties by name.
+    pub mapping: Option<Vec<Option<Locate>>>,
     /// Where `externaldata` stands.
     pub pos: usize,
+}
+
+/// Where an `ingestionMapping` finds a column's value in a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Locate {
+    /// The field at this 0-based position (separated formats).
+    Ordinal(usize),
+    /// A JSON path such as `$.a.b[0]` (JSON formats).
+    Path(String),
 }
 
 /// The data formats of Kusto's ingestion that `externaldata` reads.

@@ -179,7 +179,8 @@ impl Ctx<'_> {
                 )
             })?;
             let format = external.format.unwrap_or_else(|| DataFormat::from_url(url));
-            let records = decode(format, body, &external.columns).map_err(fail)?;
+            let mapping = external.mapping.as_deref();
+            let records = decode(format, body, &external.columns, mapping).map_err(fail)?;
             rows.extend(
                 records
                     .into_iter()

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use serde_json::Value as Json;
 
-use crate::ast::DataFormat;
+use crate::ast::{DataFormat, Locate};
+use crate::functions::json_path;
 use crate::table::Row;
 use crate::value::{KqlType, Value, parse_datetime, parse_timespan};
 
@@ -58,6 +59,21 @@ impl DataFormat {
         })
     }
 
+    /// The name `format` gives this format.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataFormat::Csv => "csv",
+            DataFormat::Tsv => "tsv",
+            DataFormat::Scsv => "scsv",
+            DataFormat::Psv => "psv",
+            DataFormat::Sohsv => "sohsv",
+            DataFormat::Txt => "txt",
+            DataFormat::Raw => "raw",
+            DataFormat::Json => "json",
+            DataFormat::MultiJson => "multijson",
+        }
+    }
+
     /// The format Kusto detects from the file extension of `url`'s path; CSV, its default, for
     /// an extension it does not know or none.
     pub fn from_url(url: &str) -> DataFormat {
@@ -69,23 +85,107 @@ impl DataFormat {
     }
 }
 
-/// A body's records in `format` as rows of `columns`; why the body cannot be read otherwise.
+/// `ingestionMapping`'s JSON: for each column, where its value is (`None` for a column it
+/// leaves out); why it cannot be read otherwise.
+pub(crate) fn parse_mapping(
+    text: &str,
+    columns: &[(String, KqlType)],
+) -> Result<Vec<Option<Locate>>, String> {
+    let shape = || {
+        "ingestionMapping is a JSON array of {\"Column\": name, \"Properties\": {\"Path\": \
+         \"$.x\"}} (JSON formats) or {..., \"Properties\": {\"Ordinal\": \"0\"}} (separated \
+         formats) objects"
+            .to_string()
+    };
+    let Ok(Json::Array(entries)) = serde_json::from_str::<Json>(text) else {
+        return Err(shape());
+    };
+    let mut mapping = vec![None; columns.len()];
+    for entry in &entries {
+        let column = key(entry, "column")
+            .and_then(Json::as_str)
+            .ok_or_else(shape)?;
+        let index = columns
+            .iter()
+            .position(|(name, _)| name == column)
+            .ok_or_else(|| {
+                format!("ingestionMapping maps '{column}', a column not in the schema")
+            })?;
+        // Kusto reads a mapping's properties inside `Properties` or, in its older form, beside
+        // `Column`.
+        let property = |name: &str| {
+            key(entry, "properties")
+                .and_then(|p| key(p, name))
+                .or_else(|| key(entry, name))
+        };
+        if property("transform").is_some() || property("constvalue").is_some() {
+            return Err(format!(
+                "ingestionMapping's transforms and constant values ('{column}') are not \
+                 supported by huntd emulate"
+            ));
+        }
+        let locate = match (property("path"), property("ordinal")) {
+            (Some(Json::String(path)), _) if path.starts_with('$') => Locate::Path(path.clone()),
+            (None, Some(ordinal)) => match ordinal {
+                Json::String(text) => text.trim().parse().ok(),
+                other => other.as_u64().and_then(|n| usize::try_from(n).ok()),
+            }
+            .map(Locate::Ordinal)
+            .ok_or_else(|| format!("ingestionMapping's Ordinal of '{column}' is not a number"))?,
+            _ => {
+                return Err(format!(
+                    "ingestionMapping gives '{column}' neither a Path starting with '$' nor an \
+                     Ordinal"
+                ));
+            }
+        };
+        mapping[index] = Some(locate);
+    }
+    Ok(mapping)
+}
+
+/// The value of `object`'s property `name`, its case ignored.
+fn key<'j>(object: &'j Json, name: &str) -> Option<&'j Json> {
+    object
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// A body's records in `format` as rows of `columns`, placed by `mapping` when there is one;
+/// why the body cannot be read otherwise.
 pub(crate) fn decode(
     format: DataFormat,
     body: &[u8],
     columns: &[(String, KqlType)],
+    mapping: Option<&[Option<Locate>]>,
 ) -> Result<Vec<Row>, String> {
+    let json = matches!(format, DataFormat::Json | DataFormat::MultiJson);
+    if let Some(mapping) = mapping
+        && (matches!(format, DataFormat::Txt | DataFormat::Raw)
+            || mapping
+                .iter()
+                .flatten()
+                .any(|l| matches!(l, Locate::Path(_)) != json))
+    {
+        return Err(format!(
+            "its ingestionMapping does not fit its {} format: JSON formats map by Path, \
+             separated ones by Ordinal, txt and raw take none",
+            format.name()
+        ));
+    }
     if body.starts_with(&[0x1f, 0x8b]) {
         return Err("the body is gzip-compressed, which huntd emulate does not read".to_string());
     }
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let text = || String::from_utf8_lossy(body);
     match format {
-        DataFormat::Csv => delimited(body, b',', columns),
-        DataFormat::Tsv => delimited(body, b'\t', columns),
-        DataFormat::Scsv => delimited(body, b';', columns),
-        DataFormat::Psv => delimited(body, b'|', columns),
-        DataFormat::Sohsv => delimited(body, 0x01, columns),
+        DataFormat::Csv => delimited(body, b',', columns, mapping),
+        DataFormat::Tsv => delimited(body, b'\t', columns, mapping),
+        DataFormat::Scsv => delimited(body, b';', columns, mapping),
+        DataFormat::Psv => delimited(body, b'|', columns, mapping),
+        DataFormat::Sohsv => delimited(body, 0x01, columns, mapping),
         DataFormat::Txt => Ok(text()
             .split('\n')
             .map(|line| line.strip_suffix('\r').unwrap_or(line))
@@ -93,19 +193,30 @@ pub(crate) fn decode(
             .map(|line| first_column(line, columns))
             .collect()),
         DataFormat::Raw => Ok(vec![first_column(&text(), columns)]),
-        DataFormat::Json => json_lines(body, columns),
-        DataFormat::MultiJson => multi_json(body, columns),
+        DataFormat::Json => json_lines(body, columns, mapping),
+        DataFormat::MultiJson => multi_json(body, columns, mapping),
     }
 }
 
 /// Separated values with RFC 4180 quoting (quoted separators, line breaks and doubled quotes),
-/// read by the `csv` crate. A record's fields fill the columns in order: missing ones are
-/// empty, extra ones are left out. Blank lines hold no record.
+/// read by the `csv` crate. A record's fields fill the columns in order, or as `mapping`'s
+/// ordinals place them: missing ones are empty, extra ones are left out. Blank lines hold no
+/// record.
 fn delimited(
     body: &[u8],
     delimiter: u8,
     columns: &[(String, KqlType)],
+    mapping: Option<&[Option<Locate>]>,
 ) -> Result<Vec<Row>, String> {
+    let fields: Vec<Option<usize>> = (0..columns.len())
+        .map(|i| match mapping {
+            None => Some(i),
+            Some(mapping) => match mapping.get(i) {
+                Some(Some(Locate::Ordinal(n))) => Some(*n),
+                _ => None,
+            },
+        })
+        .collect();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -119,12 +230,10 @@ fn delimited(
     {
         let row: Vec<Value> = columns
             .iter()
-            .enumerate()
-            .map(|(i, (_, ty))| {
-                cell(
-                    &String::from_utf8_lossy(record.get(i).unwrap_or_default()),
-                    *ty,
-                )
+            .zip(&fields)
+            .map(|((_, ty), field)| {
+                let text = field.and_then(|i| record.get(i)).unwrap_or_default();
+                cell(&String::from_utf8_lossy(text), *ty)
             })
             .collect();
         rows.push(Row::from(row));
@@ -143,14 +252,18 @@ fn first_column(text: &str, columns: &[(String, KqlType)]) -> Row {
 }
 
 /// JSON Lines: each non-blank line one object.
-fn json_lines(body: &[u8], columns: &[(String, KqlType)]) -> Result<Vec<Row>, String> {
+fn json_lines(
+    body: &[u8],
+    columns: &[(String, KqlType)],
+    mapping: Option<&[Option<Locate>]>,
+) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for (n, line) in body.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match serde_json::from_slice::<Json>(line) {
-            Ok(Json::Object(object)) => rows.push(json_row(&object, columns)),
+            Ok(object @ Json::Object(_)) => rows.push(json_row(&object, columns, mapping)),
             _ => return Err(format!("line {} is not a JSON object", n + 1)),
         }
     }
@@ -158,7 +271,11 @@ fn json_lines(body: &[u8], columns: &[(String, KqlType)]) -> Result<Vec<Row>, St
 }
 
 /// MultiJSON: objects, or arrays of objects, one after another, each spanning any lines.
-fn multi_json(body: &[u8], columns: &[(String, KqlType)]) -> Result<Vec<Row>, String> {
+fn multi_json(
+    body: &[u8],
+    columns: &[(String, KqlType)],
+    mapping: Option<&[Option<Locate>]>,
+) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for value in serde_json::Deserializer::from_slice(body).into_iter::<Json>() {
         let value = value.map_err(|e| format!("not JSON at line {}: {e}", e.line()))?;
@@ -167,21 +284,36 @@ fn multi_json(body: &[u8], columns: &[(String, KqlType)]) -> Result<Vec<Row>, St
             other => vec![other],
         };
         for object in objects {
-            let Json::Object(object) = object else {
+            if !object.is_object() {
                 return Err("a record is not a JSON object".to_string());
-            };
-            rows.push(json_row(&object, columns));
+            }
+            rows.push(json_row(&object, columns, mapping));
         }
     }
     Ok(rows)
 }
 
-/// An object's properties mapped to the columns by name, as Kusto maps JSON without an
-/// ingestion mapping.
-fn json_row(object: &serde_json::Map<String, Json>, columns: &[(String, KqlType)]) -> Row {
+/// An object's properties as the columns: by `mapping`'s paths, or else by name, as Kusto maps
+/// JSON without an ingestion mapping.
+fn json_row(
+    object: &Json,
+    columns: &[(String, KqlType)],
+    mapping: Option<&[Option<Locate>]>,
+) -> Row {
     let row: Vec<Value> = columns
         .iter()
-        .map(|(name, ty)| match (object.get(name), ty) {
+        .enumerate()
+        .map(|(i, (name, ty))| {
+            let found = match mapping {
+                None => object.get(name),
+                Some(mapping) => match mapping.get(i) {
+                    Some(Some(Locate::Path(path))) => json_path(object, path),
+                    _ => None,
+                },
+            };
+            (found, ty)
+        })
+        .map(|(found, ty)| match (found, ty) {
             (None | Some(Json::Null), _) => cell("", *ty),
             (Some(value), KqlType::Dynamic) => Value::dynamic(value.clone()),
             (Some(Json::String(text)), _) => cell(text, *ty),

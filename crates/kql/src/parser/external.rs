@@ -4,6 +4,7 @@
 use super::cursor::Parser;
 use crate::ast::{DataFormat, External, Source};
 use crate::error::KqlError;
+use crate::external::parse_mapping;
 use crate::lexer::Tok;
 
 impl Parser<'_> {
@@ -42,23 +43,23 @@ impl Parser<'_> {
                 pos,
             ));
         }
-        let (format, ignore_first_record) = if self.eat_word("with") {
-            self.external_options()?
-        } else {
-            (None, false)
-        };
         for url in &urls {
             if !self.external_urls.contains(url) {
                 self.external_urls.push(url.clone());
             }
         }
-        Ok(Source::External(Box::new(External {
+        let mut external = External {
             columns,
             urls,
-            format,
-            ignore_first_record,
+            format: None,
+            ignore_first_record: false,
+            mapping: None,
             pos,
-        })))
+        };
+        if self.eat_word("with") {
+            self.external_options(&mut external)?;
+        }
+        Ok(Source::External(Box::new(external)))
     }
 
     /// One storage connection string: string literals side by side, joined as Kusto joins them
@@ -81,12 +82,11 @@ impl Parser<'_> {
         Ok(url)
     }
 
-    /// `with (format = "csv", ignoreFirstRecord = true)`, after `with`; property names are
-    /// read without case, as hunters write them either way.
-    fn external_options(&mut self) -> Result<(Option<DataFormat>, bool), KqlError> {
+    /// `with (format = "csv", ignoreFirstRecord = true, ingestionMapping = '[...]')`, after
+    /// `with`, set on `external`; property names are read without case, as hunters write them
+    /// either way.
+    fn external_options(&mut self, external: &mut External) -> Result<(), KqlError> {
         self.expect_sym("(")?;
-        let mut format = None;
-        let mut ignore_first_record = false;
         while !self.eat_sym(")") {
             let name_pos = self.pos();
             let name = self.ident()?;
@@ -102,46 +102,36 @@ impl Parser<'_> {
                     ));
                 }
             };
-            match name.to_ascii_lowercase().as_str() {
-                "format" => {
-                    format = Some(DataFormat::from_name(&value).ok_or_else(|| {
-                        self.option_error(
-                            &format!(
-                                "format '{value}' is not one huntd emulate reads (csv, tsv, \
-                                 scsv, psv, sohsv, txt, raw, json, multijson)"
-                            ),
-                            value_pos,
+            let set = match name.to_ascii_lowercase().as_str() {
+                "format" => DataFormat::from_name(&value)
+                    .map(|format| external.format = Some(format))
+                    .ok_or_else(|| {
+                        format!(
+                            "format '{value}' is not one huntd emulate reads (csv, tsv, scsv, \
+                             psv, sohsv, txt, raw, json, multijson)"
                         )
-                    })?);
-                }
-                "ignorefirstrecord" => {
-                    ignore_first_record = match value.to_ascii_lowercase().as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => {
-                            return Err(
-                                self.option_error("ignoreFirstRecord is true or false", value_pos)
-                            );
-                        }
-                    };
-                }
-                other => {
-                    let what = if other == "ingestionmapping" {
-                        "an ingestion mapping is not supported by huntd emulate: columns are \
-                         mapped by position (CSV) or by name (JSON)"
-                            .to_string()
-                    } else {
-                        format!("property '{name}' is not supported by huntd emulate")
-                    };
+                    }),
+                "ignorefirstrecord" => match value.to_ascii_lowercase().as_str() {
+                    "true" | "false" => {
+                        external.ignore_first_record = value.eq_ignore_ascii_case("true");
+                        Ok(())
+                    }
+                    _ => Err("ignoreFirstRecord is true or false".to_string()),
+                },
+                "ingestionmapping" => parse_mapping(&value, &external.columns)
+                    .map(|mapping| external.mapping = Some(mapping)),
+                _ => {
+                    let what = format!("property '{name}' is not supported by huntd emulate");
                     return Err(self.option_error(&what, name_pos));
                 }
-            }
+            };
+            set.map_err(|what| self.option_error(&what, value_pos))?;
             if !self.eat_sym(",") {
                 self.expect_sym(")")?;
                 break;
             }
         }
-        Ok((format, ignore_first_record))
+        Ok(())
     }
 
     fn option_error(&self, what: &str, pos: usize) -> KqlError {

@@ -120,6 +120,43 @@ fn json_lines_and_multijson_map_properties_to_columns_by_name() {
 }
 
 #[test]
+fn an_ingestion_mapping_reads_json_by_path_and_separated_fields_by_ordinal() {
+    let feed = "[{\"indicator\": {\"ip\": \"203.0.113.7\"}, \"tags\": [\"c2\", \"x\"]},\n\
+                {\"indicator\": {}, \"Ip\": \"by name\"}]";
+    let paths = r#"[{"Column": "Ip", "Properties": {"Path": "$.indicator.ip"}}, {"column": "Tag", "Path": "$.tags[0]"}]"#;
+    let by_path = format!(
+        "externaldata (Ip:string, Tag:string, Rest:long) ['{URL}'] \
+         with (format='multijson', ingestionMapping='{paths}')"
+    );
+    assert_eq!(
+        rows_of(&by_path, feed),
+        [
+            json!({"Ip": "203.0.113.7", "Tag": "c2", "Rest": null}),
+            json!({"Ip": "", "Tag": "", "Rest": null}),
+        ],
+        "mapped columns read only their path; an unmapped one stays empty"
+    );
+    let ordinals = r#"[{"Column": "B", "Properties": {"Ordinal": "2"}}, {"Column": "A", "Properties": {"Ordinal": 0}}]"#;
+    let by_ordinal = format!(
+        "externaldata (A:string, B:long) ['{URL}'] with (format='psv', ingestionMapping='{ordinals}')"
+    );
+    assert_eq!(
+        rows_of(&by_ordinal, "a|skipped|7\nb\n"),
+        [json!({"A": "a", "B": 7}), json!({"A": "b", "B": null})]
+    );
+    let mismatched = format!(
+        r#"externaldata (A:string) ['{URL}'] with (ingestionMapping='[{{"Column": "A", "Properties": {{"Path": "$.a"}}}}]')"#
+    );
+    assert_eq!(
+        error_of(&mismatched, &[(URL, "a\n")]),
+        format!(
+            "'externaldata' {URL}: its ingestionMapping does not fit its csv format: JSON \
+             formats map by Path, separated ones by Ordinal, txt and raw take none"
+        )
+    );
+}
+
+#[test]
 fn a_cell_that_does_not_convert_to_its_column_type_is_null() {
     let query = format!(
         "externaldata (N:long, I:int, R:real, B:bool, T:datetime, S:timespan, G:guid, D:dynamic) \
@@ -243,9 +280,18 @@ fn options_it_cannot_honour_are_refused_by_name() {
              psv, sohsv, txt, raw, json, multijson)",
         ),
         (
-            "ingestionMapping='[]'",
-            "'externaldata': an ingestion mapping is not supported by huntd emulate: columns \
-             are mapped by position (CSV) or by name (JSON)",
+            r#"ingestionMapping='[{"Column": "x", "Properties": {"Path": "$.a", "Transform": "DateTimeFromUnixSeconds"}}]'"#,
+            "'externaldata': ingestionMapping's transforms and constant values ('x') are not \
+             supported by huntd emulate",
+        ),
+        (
+            r#"ingestionMapping='[{"Column": "y", "Properties": {"Ordinal": "0"}}]'"#,
+            "'externaldata': ingestionMapping maps 'y', a column not in the schema",
+        ),
+        (
+            r#"ingestionMapping='[{"Column": "x", "Properties": {"Path": "a"}}]'"#,
+            "'externaldata': ingestionMapping gives 'x' neither a Path starting with '$' nor an \
+             Ordinal",
         ),
         (
             "zipPattern='*.csv'",
