@@ -71,10 +71,6 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
     for (query, named) in [
         ("DeviceInfo | reduce by DeviceName", "'reduce'"),
         ("DeviceInfo | evaluate autocluster()", "'evaluate'"),
-        (
-            "externaldata (Name:string) [@'https://example.com/names.csv'] | take 1",
-            "'externaldata'",
-        ),
     ] {
         let (status, _, body) = call(&e.base_url, MDE, &token, query).await;
         assert_eq!(status, 400, "{query}: {body}");

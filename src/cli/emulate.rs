@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::emulator::{self, DataSource, EmulatorConfig, EmulatorOptions};
+use crate::emulator::{self, DataSource, EmulatorConfig, EmulatorOptions, ExternalDataOptions};
 
 /// Flags of `huntd emulate`.
 #[derive(Debug, clap::Args)]
@@ -59,6 +59,10 @@ pub struct EmulateArgs {
     /// often, e.g. 5s (0s: off).
     #[arg(long, value_name = "SPAN", value_parser = super::parse_span)]
     pub live_every: Option<std::time::Duration>,
+    /// Answer queries using `externaldata` 400 instead of fetching their URLs. By default the
+    /// emulator fetches them (http and https, 10 s and 64 MiB each), as Defender does.
+    #[arg(long)]
+    pub no_external_data: bool,
 }
 
 /// Serves until Ctrl-C or SIGTERM; `tenants` is the global `--config`, the tenants file.
@@ -88,6 +92,10 @@ pub fn emulate(tenants: Option<&Path>, args: &EmulateArgs) -> anyhow::Result<Exi
         mde_retired: args.mde_retired,
         live_every: args.live_every.filter(|every| !every.is_zero()),
         syslog_listen: args.syslog_listen,
+        external_data: ExternalDataOptions {
+            enabled: !args.no_external_data,
+            ..ExternalDataOptions::default()
+        },
         ..EmulatorOptions::default()
     };
     let runtime = tokio::runtime::Runtime::new()?;

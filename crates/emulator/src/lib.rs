@@ -24,6 +24,10 @@ pub use server::{Emulator, serve, start};
 /// Result size over which the APIs refuse an answer (MDE documents 124 MB).
 pub const MAX_RESULT_BYTES: usize = 124 * 1024 * 1024;
 
+/// Bodies `externaldata` fetches at most (Kusto documents reference tables up to 100 MB; the
+/// emulator keeps a laptop's memory in mind).
+pub const MAX_EXTERNAL_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Role that Graph `runHuntingQuery` requires.
 pub const GRAPH_ROLE: &str = "ThreatHunting.Read.All";
 /// Role that MDE `advancedqueries/run` requires.
@@ -361,6 +365,35 @@ pub struct EmulatorOptions {
     pub live_every: Option<Duration>,
     /// Receive syslog here, over UDP and TCP on the same port.
     pub syslog_listen: Option<std::net::SocketAddr>,
+    /// What queries' `externaldata` may fetch.
+    pub external_data: ExternalDataOptions,
+}
+
+/// How the emulator fetches the URLs a query's `externaldata` reads, before running it.
+#[derive(Debug, Clone)]
+pub struct ExternalDataOptions {
+    /// Whether to fetch at all. On by default, because Defender's advanced hunting reads
+    /// `externaldata` URLs and a hunt pulling an IOC list should answer here as it does there;
+    /// off (`huntd emulate --no-external-data`) on a machine that must not reach out, where such
+    /// a query is answered 400 saying external data is disabled.
+    pub enabled: bool,
+    /// How long one URL may take, answer and body together.
+    pub timeout: Duration,
+    /// Bodies larger than this are refused, cut off as they stream in.
+    pub max_bytes: u64,
+    /// Redirects followed per URL.
+    pub max_redirects: usize,
+}
+
+impl Default for ExternalDataOptions {
+    fn default() -> Self {
+        ExternalDataOptions {
+            enabled: true,
+            timeout: Duration::from_secs(10),
+            max_bytes: MAX_EXTERNAL_BYTES,
+            max_redirects: 5,
+        }
+    }
 }
 
 impl Default for EmulatorOptions {
@@ -384,6 +417,7 @@ impl Default for EmulatorOptions {
             mde_retired: false,
             live_every: None,
             syslog_listen: None,
+            external_data: ExternalDataOptions::default(),
         }
     }
 }

@@ -9,6 +9,8 @@ pub struct Query {
     pub lets: Vec<Let>,
     /// The expression whose rows are the answer.
     pub body: TabExpr,
+    /// The distinct URLs its `externaldata` sources read, in the order they are written.
+    pub external_urls: Vec<String>,
 }
 
 /// `let name = value;`
@@ -89,6 +91,8 @@ pub enum Source {
         /// The values, row after row.
         values: Vec<Expr>,
     },
+    /// `externaldata (a:string, ...) ["url", ...] [with (...)]`: rows read from its URLs' bodies.
+    External(Box<External>),
     /// `search in (T1, T2) predicate`, or over every table: rows with a `$table` column.
     Search(Box<Search>),
     /// `find in (T1, T2) where predicate [project ...]`.
@@ -104,6 +108,56 @@ pub enum Source {
         /// The step between values.
         step: Expr,
     },
+}
+
+/// An `externaldata` source: its schema, its URLs and how their bodies are read.
+#[derive(Debug, Clone)]
+pub struct External {
+    /// The columns and their types.
+    pub columns: Vec<(String, KqlType)>,
+    /// The URLs as the query writes them (adjacent string literals joined), rows read in order.
+    pub urls: Vec<String>,
+    /// `format`; `None` reads each URL by its file extension, CSV when it has none known.
+    pub format: Option<DataFormat>,
+    /// `ignoreFirstRecord`: each body's first record (a header) is left out.
+    pub ignore_first_record: bool,
+    /// `ingestionMapping`: where each column's value is in a record, by column (`None` for a
+    /// column it leaves out); without one, fields by position and properties by name.
+    pub mapping: Option<Vec<Option<Locate>>>,
+    /// Where `externaldata` stands.
+    pub pos: usize,
+}
+
+/// Where an `ingestionMapping` finds a column's value in a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Locate {
+    /// The field at this 0-based position (separated formats).
+    Ordinal(usize),
+    /// A JSON path such as `$.a.b[0]` (JSON formats).
+    Path(String),
+}
+
+/// The data formats of Kusto's ingestion that `externaldata` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFormat {
+    /// Comma-separated values, RFC 4180 quoting.
+    Csv,
+    /// Tab-separated values, quoted as CSV.
+    Tsv,
+    /// Semicolon-separated values.
+    Scsv,
+    /// Pipe-separated values.
+    Psv,
+    /// Values separated by SOH (U+0001).
+    Sohsv,
+    /// One row per non-empty line, in the first column.
+    Txt,
+    /// The whole body as one row, in the first column.
+    Raw,
+    /// One JSON object per line (JSON Lines), mapped to the columns by name.
+    Json,
+    /// JSON objects, or arrays of them, one after another, mapped to the columns by name.
+    MultiJson,
 }
 
 /// A `search`'s tables (every table when empty) and its predicate.

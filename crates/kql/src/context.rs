@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::ast::{Function, TabExpr};
 use crate::error::{Cause, KqlError, Unresolved};
+use crate::external::ExternalBodies;
 use crate::rel::Rel;
 use crate::table::Database;
 use crate::value::{KqlType, Value};
@@ -26,6 +27,8 @@ pub struct Ctx<'a> {
     pub(crate) src: &'a str,
     pub(crate) now: DateTime<Utc>,
     pub(crate) window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The bodies fetched for the query's `externaldata` URLs.
+    pub(crate) external: &'a ExternalBodies,
     pub(crate) lets: HashMap<String, Bound>,
     /// User-defined function calls being expanded, to refuse recursion.
     pub(crate) calls: std::cell::Cell<u32>,
@@ -40,12 +43,14 @@ impl<'a> Ctx<'a> {
         src: &'a str,
         now: DateTime<Utc>,
         window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        external: &'a ExternalBodies,
     ) -> Self {
         Ctx {
             db,
             src,
             now,
             window,
+            external,
             lets: HashMap::new(),
             calls: std::cell::Cell::new(0),
             named: std::cell::RefCell::new(HashMap::new()),
@@ -61,6 +66,7 @@ impl<'a> Ctx<'a> {
             src: self.src,
             now: self.now,
             window: self.window,
+            external: self.external,
             lets,
             calls: std::cell::Cell::new(calls),
             named: std::cell::RefCell::new(self.named.borrow().clone()),

@@ -1,9 +1,12 @@
 //! Evaluation: binds `let`s, reads sources (fusing a table scan with the filters and the
 //! summarize right after it) and pipes the rows through each operator.
 
-use crate::ast::{Expr, ExprKind, LetValue, Op, OpKind, Query, Source, TabExpr};
+use crate::ast::{
+    DataFormat, Expr, ExprKind, External, LetValue, Op, OpKind, Query, Source, TabExpr,
+};
 use crate::context::{Bound, Ctx};
 use crate::error::KqlError;
+use crate::external::{decode, redact_url};
 use crate::rel::{Rel, union};
 use crate::table::Row;
 use crate::value::{KqlType, Value};
@@ -66,6 +69,7 @@ impl Ctx<'_> {
         match s {
             Source::Sub(t) => self.tabular(t),
             Source::Datatable { columns, values } => self.datatable(columns, values),
+            Source::External(external) => self.external_rows(external),
             Source::Call(name, args, pos) => self.call_tabular(name, args, *pos),
             Source::Search(search) => self.search_tables(search),
             Source::Find(find) => self.find(find),
@@ -153,6 +157,38 @@ impl Ctx<'_> {
         }
         Ok(Rel {
             cols: columns.to_vec(),
+            rows,
+        })
+    }
+
+    /// The rows of every URL of `external`, in order, each body decoded in its format.
+    fn external_rows(&self, external: &External) -> Result<Rel, KqlError> {
+        let mut rows = Vec::new();
+        for url in &external.urls {
+            let fail = |why: String| {
+                self.err(
+                    format!("'externaldata' {}: {why}", redact_url(url)),
+                    external.pos,
+                )
+            };
+            let body = self.external.get(url).ok_or_else(|| {
+                fail(
+                    "not fetched: only huntd emulate reads external storage, before it runs the \
+                     query"
+                        .to_string(),
+                )
+            })?;
+            let format = external.format.unwrap_or_else(|| DataFormat::from_url(url));
+            let mapping = external.mapping.as_deref();
+            let records = decode(format, body, &external.columns, mapping).map_err(fail)?;
+            rows.extend(
+                records
+                    .into_iter()
+                    .skip(usize::from(external.ignore_first_record)),
+            );
+        }
+        Ok(Rel {
+            cols: external.columns.clone(),
             rows,
         })
     }

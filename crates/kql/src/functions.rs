@@ -461,6 +461,33 @@ fn convert(f: Func, v: &Value) -> Value {
 }
 
 /// `extractjson`: a `$.a.b[0]` path into JSON text (or a dynamic value), optionally typed.
+/// The node a JSON path (`$.a.b[0]`, `$['a']`) leads to in `doc`; `None` when there is none.
+pub(crate) fn json_path<'j>(
+    doc: &'j serde_json::Value,
+    path: &str,
+) -> Option<&'j serde_json::Value> {
+    let mut rest = path.trim().strip_prefix('$')?;
+    let mut node = doc;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            node = node.get(&r[..end])?;
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            let key = r[..end].trim_matches(|c| c == '\'' || c == '"');
+            node = match key.parse::<usize>() {
+                Ok(i) => node.get(i),
+                Err(_) => node.get(key),
+            }?;
+            rest = &r[end + 1..];
+        } else {
+            return None;
+        }
+    }
+    Some(node)
+}
+
 fn extract_json(path: &str, json: &Value, ty: Option<&Value>) -> Value {
     let doc = match json {
         Value::Dynamic(d) => match d.as_str() {
@@ -471,35 +498,9 @@ fn extract_json(path: &str, json: &Value, ty: Option<&Value>) -> Value {
         _ => None,
     };
     let Some(doc) = doc else { return Value::Null };
-    let Some(rest) = path.trim().strip_prefix('$') else {
+    let Some(node) = json_path(&doc, path) else {
         return Value::Null;
     };
-    let mut node = &doc;
-    let mut rest = rest;
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            let Some(next) = node.get(&r[..end]) else {
-                return Value::Null;
-            };
-            node = next;
-            rest = &r[end..];
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let Some(end) = r.find(']') else {
-                return Value::Null;
-            };
-            let key = r[..end].trim_matches(|c| c == '\'' || c == '"');
-            let next = match key.parse::<usize>() {
-                Ok(i) => node.get(i),
-                Err(_) => node.get(key),
-            };
-            let Some(next) = next else { return Value::Null };
-            node = next;
-            rest = &r[end + 1..];
-        } else {
-            return Value::Null;
-        }
-    }
     let text = match node {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),

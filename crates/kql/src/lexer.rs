@@ -96,9 +96,14 @@ pub fn lex(src: &str) -> Result<Vec<Token>, KqlError> {
             i = next;
             continue;
         }
-        if (c == b'@' || c == b'h' || c == b'H') && matches!(bytes.get(i + 1), Some(b'"' | b'\'')) {
-            let verbatim = c == b'@';
-            let (text, next) = lex_string(src, i + 2, bytes[i + 1], verbatim)?;
+        // `h@"..."`: obfuscated and verbatim, how a SAS token is written in a storage URL.
+        let obfuscated_verbatim = (c == b'h' || c == b'H') && bytes.get(i + 1) == Some(&b'@');
+        let prefix = 1 + usize::from(obfuscated_verbatim);
+        if (c == b'@' || c == b'h' || c == b'H')
+            && matches!(bytes.get(i + prefix), Some(b'"' | b'\''))
+        {
+            let verbatim = c == b'@' || obfuscated_verbatim;
+            let (text, next) = lex_string(src, i + prefix + 1, bytes[i + prefix], verbatim)?;
             out.push(Token {
                 tok: Tok::Str(text),
                 pos: start,

@@ -19,6 +19,7 @@ mod compile;
 mod context;
 mod error;
 mod eval;
+mod external;
 mod functions;
 mod hitters;
 mod invoke;
@@ -46,7 +47,8 @@ mod user_functions;
 mod value;
 
 pub use error::{Cause, KqlError, Result, Unresolved, show_invisible};
-pub use query::{QueryResult, dry_run, run};
+pub use external::{ExternalBodies, redact_url};
+pub use query::{QueryResult, dry_run, external_urls, run, run_with_external};
 pub use syntax::{
     Construct, Event, Literal, Pipe, Syntax, SyntaxError, check as check_syntax, keywords,
 };

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::context::Ctx;
 use crate::error::{KqlError, Result};
+use crate::external::ExternalBodies;
 use crate::parser;
 use crate::table::{Database, Row};
 use crate::value::{KqlType, Value};
@@ -49,17 +50,30 @@ impl QueryResult {
     }
 }
 
-/// Runs a query. `window` (Graph's `Timespan`) keeps only rows whose `Timestamp` lies within
-/// `[start, end]` in every table that has one; `now` is what `now()` and `ago()` see.
-#[tracing::instrument(skip(db, query), fields(query_len = query.len()))]
+/// Runs a query that reads no external data. `window` (Graph's `Timespan`) keeps only rows
+/// whose `Timestamp` lies within `[start, end]` in every table that has one; `now` is what
+/// `now()` and `ago()` see. An `externaldata` source fails: nothing was fetched for it.
 pub fn run(
     db: &Database,
     query: &str,
     now: DateTime<Utc>,
     window: Option<(DateTime<Utc>, DateTime<Utc>)>,
 ) -> Result<QueryResult> {
+    run_with_external(db, query, now, window, &ExternalBodies::new())
+}
+
+/// Runs a query as [`run`] does, its `externaldata` sources reading `external`: the bodies the
+/// caller fetched for the URLs [`external_urls`] lists.
+#[tracing::instrument(skip(db, query, external), fields(query_len = query.len()))]
+pub fn run_with_external(
+    db: &Database,
+    query: &str,
+    now: DateTime<Utc>,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    external: &ExternalBodies,
+) -> Result<QueryResult> {
     let parsed = parser::parse(query).map_err(|e| name_unsupported(e, query))?;
-    let rel = Ctx::new(db, query, now, window).run(&parsed)?;
+    let rel = Ctx::new(db, query, now, window, external).run(&parsed)?;
     Ok(QueryResult {
         columns: rel.cols,
         rows: rel.rows,
@@ -71,9 +85,23 @@ pub fn run(
 /// `None` also when the engine's parser refuses the query (the syntax checker reports that).
 pub fn dry_run(db: &Database, query: &str) -> Option<KqlError> {
     let parsed = parser::parse(query).ok()?;
-    Ctx::new(db, query, DateTime::UNIX_EPOCH, None)
-        .run(&parsed)
-        .err()
+    Ctx::new(
+        db,
+        query,
+        DateTime::UNIX_EPOCH,
+        None,
+        &ExternalBodies::new(),
+    )
+    .run(&parsed)
+    .err()
+}
+
+/// The distinct URLs the query's `externaldata` sources read, in the order they are written:
+/// what a caller fetches before [`run_with_external`]. Secret-bearing: show them only through
+/// [`crate::redact_url`].
+pub fn external_urls(query: &str) -> Result<Vec<String>> {
+    let parsed = parser::parse(query).map_err(|e| name_unsupported(e, query))?;
+    Ok(parsed.external_urls)
 }
 
 /// A syntax error of the engine's parser on a query that is valid KQL (the full checker accepts

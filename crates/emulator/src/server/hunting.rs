@@ -10,11 +10,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
 use chrono::{DateTime, TimeDelta, Utc};
+use kql::ExternalBodies;
 use rand::Rng;
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::external;
 use super::state::EmulatorState;
 use crate::tokens::{Claims, Refusal};
 use crate::{GRAPH_ROLE, MDE_ROLE};
@@ -179,24 +181,9 @@ pub(super) async fn hunt(
         return failure.render(api, &headers);
     };
     let hash = query_hash(&query);
-    let now = Utc::now();
     let outcome = match admit(&shared, api, &claims.tid, &hash) {
         Err(failure) => Err(failure),
-        Ok(()) => match window(api, &request, now) {
-            Err(failure) => Err(failure),
-            Ok(window) => {
-                let worker = Arc::clone(&shared);
-                tokio::task::spawn_blocking(move || answer(&worker, api, &query, now, window))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(Failure::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "UnknownError",
-                            format!("query worker failed: {e}"),
-                        ))
-                    })
-            }
-        },
+        Ok(()) => run(&shared, api, &request, query).await,
     };
     match outcome {
         Ok(body) => {
@@ -212,6 +199,33 @@ pub(super) async fn hunt(
             failure.render(api, &headers)
         }
     }
+}
+
+/// The query's window, its external data fetched, then the query run on a blocking thread.
+async fn run(
+    shared: &Arc<EmulatorState>,
+    api: Api,
+    request: &Json,
+    query: String,
+) -> std::result::Result<String, Failure> {
+    let now = Utc::now();
+    let window = window(api, request, now)?;
+    // A query that does not parse lists no URL here; running it reports why it does not parse.
+    let urls = kql::external_urls(&query).unwrap_or_default();
+    let external =
+        external::fetch_all(shared.fetcher.as_ref(), &shared.options.external_data, urls)
+            .await
+            .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()))?;
+    let worker = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || answer(&worker, api, &query, now, window, &external))
+        .await
+        .unwrap_or_else(|e| {
+            Err(Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "UnknownError",
+                format!("query worker failed: {e}"),
+            ))
+        })
 }
 
 pub(super) fn authorize(
@@ -487,9 +501,11 @@ pub(super) fn answer(
     query: &str,
     now: DateTime<Utc>,
     window: (DateTime<Utc>, DateTime<Utc>),
+    external: &ExternalBodies,
 ) -> std::result::Result<String, Failure> {
-    let mut result = kql::run(&shared.tables(), query, now, Some(window))
-        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()))?;
+    let mut result =
+        kql::run_with_external(&shared.tables(), query, now, Some(window), external)
+            .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()))?;
     result.rows.truncate(MAX_ROWS);
     let schema: Vec<Json> = result
         .schema()

@@ -19,7 +19,7 @@ use super::key_vault::vault_secret;
 use super::managed_identity::managed_identity;
 use super::state::{Counters, EmulatorState, Sessions};
 use super::token::issue_token;
-use super::{sinks, syslog};
+use super::{external, sinks, syslog};
 use crate::certs::AppCertificate;
 use crate::data::{self, SampleOptions};
 use crate::jsonl;
@@ -160,6 +160,7 @@ pub(super) fn build(options: EmulatorOptions) -> Result<EmulatorState> {
         rng: Mutex::new(StdRng::seed_from_u64(seed)),
         log,
         received: tokio::sync::broadcast::channel(1024).0,
+        fetcher: external::client(&options.external_data)?,
         options,
     })
 }

@@ -4,6 +4,7 @@
 
 mod aad;
 mod device_code;
+mod external;
 mod hunting;
 mod key_vault;
 mod launch;

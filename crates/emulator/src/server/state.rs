@@ -58,6 +58,8 @@ pub(super) struct EmulatorState {
     pub(super) log: Option<Mutex<std::fs::File>>,
     /// What the sinks took, for whoever listens (`huntd demo`, tests).
     pub(super) received: tokio::sync::broadcast::Sender<Received>,
+    /// The client `externaldata`'s URLs are fetched with; `None` when that is disabled.
+    pub(super) fetcher: Option<reqwest::Client>,
 }
 
 impl EmulatorState {

@@ -26,6 +26,8 @@ pub(super) struct Parser<'a> {
     /// Depth of the tree being built, bounded so that neither parsing, evaluating nor
     /// dropping the tree can overflow the stack.
     pub(super) depth: usize,
+    /// The URLs of the `externaldata` sources read so far, each once: what a caller fetches.
+    pub(super) external_urls: Vec<String>,
 }
 
 /// Limit on [`Parser::depth`]: a nested expression counts [`NEST_WEIGHT`], a chained operator 1.

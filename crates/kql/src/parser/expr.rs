@@ -181,6 +181,7 @@ impl Parser<'_> {
         // A tabular item is a name followed by a pipe, or a tabular keyword.
         let tabular = self.is_word("union")
             || (matches!(self.peek(), Tok::Ident(_)) && matches!(self.peek_at(1), Tok::Sym("|")))
+            || self.at_keyword_source()
             || (self.is_sym("(") && self.let_is_tabular());
         if tabular {
             items.push(ListItem::Tabular(self.tabular()?));

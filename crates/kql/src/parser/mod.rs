@@ -4,6 +4,7 @@ mod apply;
 mod binding;
 mod cursor;
 mod expr;
+mod external;
 mod pattern;
 mod plugins;
 mod scan;

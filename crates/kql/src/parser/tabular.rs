@@ -20,6 +20,7 @@ pub fn parse(src: &str) -> Result<Query, KqlError> {
         tokens,
         i: 0,
         depth: 0,
+        external_urls: Vec::new(),
     };
     p.query()
 }
@@ -50,7 +51,11 @@ impl Parser<'_> {
             }
         }
         match body {
-            Some(body) => Ok(Query { lets, body }),
+            Some(body) => Ok(Query {
+                lets,
+                body,
+                external_urls: std::mem::take(&mut self.external_urls),
+            }),
             None => Err(KqlError::syntax(
                 "the query has no tabular statement",
                 self.src,
@@ -120,7 +125,7 @@ impl Parser<'_> {
         {
             return true;
         }
-        if self.is_word("datatable") && matches!(self.peek_at(1), Tok::Sym("(")) {
+        if self.at_keyword_source() {
             return true;
         }
         if self.is_word("range") && matches!(self.peek_at(1), Tok::Ident(_)) {
@@ -209,14 +214,8 @@ impl Parser<'_> {
             self.bump();
             return self.range_source();
         }
-        if self.is_word("externaldata") && keyword_source {
-            return Err(KqlError::new(
-                "'externaldata' is not supported by huntd emulate: the emulator reads no \
-                 external storage (write the rows in the query with 'datatable')"
-                    .to_string(),
-                self.src,
-                pos,
-            ));
+        if self.is_word("externaldata") && matches!(self.peek_at(1), Tok::Sym("(")) {
+            return self.externaldata();
         }
         if let Tok::Ident(w) = self.peek()
             && UNSUPPORTED_OPERATORS.contains(&w.as_str())

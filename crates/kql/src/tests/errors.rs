@@ -22,16 +22,6 @@ fn unsupported_operator_is_named_with_position() {
 }
 
 #[test]
-fn externaldata_is_refused_saying_the_emulator_reads_no_external_storage() {
-    assert_fails_at(
-        "externaldata (Name:string) [@'https://example.com/a.csv']",
-        "'externaldata' is not supported by huntd emulate: the emulator reads no external \
-         storage (write the rows in the query with 'datatable')",
-        (1, 1),
-    );
-}
-
-#[test]
 fn unsupported_function_is_named_with_position() {
     assert_fails_at(
         "Proc | extend h = hash_sha256(FileName)",

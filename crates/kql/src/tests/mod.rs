@@ -4,6 +4,7 @@ mod apply;
 mod binding;
 mod branches;
 mod errors;
+mod external;
 mod reshape;
 mod scalar;
 mod scan;
