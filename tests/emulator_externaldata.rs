@@ -147,6 +147,25 @@ async fn csv_tsv_txt_and_multijson_bodies_answer_their_rows() {
 }
 
 #[tokio::test]
+async fn more_urls_than_fetches_at_once_are_all_read_in_the_order_written() {
+    let server = MockServer::start().await;
+    let mut urls = Vec::new();
+    for n in 0..12 {
+        let at = format!("/part{n}.txt");
+        serve(
+            &server,
+            &at,
+            ResponseTemplate::new(200).set_body_string(format!("{n}\n")),
+        )
+        .await;
+        urls.push(format!("'{}{at}'", server.uri()));
+    }
+    let query = format!("externaldata (N:long) [{}]", urls.join(", "));
+    let want: Vec<J> = (0..12).map(|n| json!({"N": n})).collect();
+    assert_eq!(rows(&query).await, want);
+}
+
+#[tokio::test]
 async fn an_ioc_list_joined_to_a_defender_table_answers_the_devices_that_reached_it() {
     let server = MockServer::start().await;
     let list = "ip,threat\n203.0.113.7,c2\n203.0.113.9,phishing\n192.0.2.1,unused\n";

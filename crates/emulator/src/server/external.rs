@@ -8,9 +8,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use kql::ExternalBodies;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::ExternalDataOptions;
+
+/// Fetches of one query running at once: a query naming many URLs opens few connections at a
+/// time, and holds few bodies while it reads them.
+const CONCURRENT_FETCHES: usize = 8;
 
 /// Why a query's external data could not be read; every URL in it is redacted.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +83,8 @@ pub(super) fn client(options: &ExternalDataOptions) -> crate::Result<Option<reqw
         .map_err(|e| crate::Error::Tls(format!("externaldata's HTTP client: {e}")))
 }
 
-/// Every body of `urls`, fetched concurrently; the first failure when one fails.
+/// Every body of `urls`, fetched [`CONCURRENT_FETCHES`] at a time; the first failure when one
+/// fails.
 pub(super) async fn fetch_all(
     client: Option<&reqwest::Client>,
     options: &ExternalDataOptions,
@@ -94,12 +100,18 @@ pub(super) async fn fetch_all(
     };
     let mut fetches = JoinSet::new();
     let mut by_task = HashMap::new();
+    let permits = std::sync::Arc::new(Semaphore::new(CONCURRENT_FETCHES));
     for url in urls {
         let client = client.clone();
+        let permits = std::sync::Arc::clone(&permits);
         let (limit, max_bytes) = (options.timeout, options.max_bytes);
         let task = fetches.spawn({
             let url = url.clone();
-            async move { fetch(&client, &url, limit, max_bytes).await }
+            async move {
+                // The semaphore is never closed, so the permit always comes; held to the end.
+                let _permit = permits.acquire_owned().await;
+                fetch(&client, &url, limit, max_bytes).await
+            }
         });
         by_task.insert(task.id(), url);
     }
