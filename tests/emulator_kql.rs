@@ -23,9 +23,10 @@ async fn message(query: &str) -> String {
 
 #[tokio::test]
 async fn valid_kql_the_emulator_does_not_run_is_a_400_naming_it_not_a_syntax_error() {
-    let named = message("DeviceInfo | reduce by DeviceName").await;
+    let named =
+        message("DeviceInfo | evaluate rolling_percentile(DeviceName, 50, Timestamp, 1d, 3)").await;
     assert!(
-        named.starts_with("'reduce' operator is not supported"),
+        named.starts_with("evaluate plugin 'rolling_percentile' is not supported by huntd emulate"),
         "{named}"
     );
     let method = message("DeviceInfo | extend x=DeviceName.length()").await;
@@ -69,8 +70,11 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
         assert_eq!(status, 200, "{query}: {body}");
     }
     for (query, named) in [
-        ("DeviceInfo | reduce by DeviceName", "'reduce'"),
-        ("DeviceInfo | evaluate autocluster()", "'evaluate'"),
+        (
+            "DeviceInfo | evaluate rolling_percentile(DeviceName, 50, Timestamp, 1d, 3)",
+            "evaluate plugin 'rolling_percentile'",
+        ),
+        ("DeviceInfo | where DeviceName like 'x%'", "'like'"),
         (
             "externaldata (Name:string) [@'https://example.com/names.csv'] | take 1",
             "'externaldata'",
@@ -191,6 +195,50 @@ async fn apply_binding_partition_pivot_scan_and_parse_kv_answer_their_rows_over_
         (
             "print s = 'user=alice;port=22' | parse-kv s as (port:long, user:string) with (pair_delimiter=';', kv_delimiter='=') | project user, port".to_string(),
             serde_json::json!([{"user": "alice", "port": 22}]),
+        ),
+    ];
+    answers_over_http(cases).await;
+}
+
+#[tokio::test]
+async fn reduce_consume_address_lookups_pattern_plugins_and_case_sensitive_affixes_answer_their_rows_over_http()
+ {
+    let ranges =
+        "let R = datatable (Net:string, Site:string) ['10.0.0.0/8', 'corp', 'fe80::/10', 'link'];";
+    let storms = "datatable (State:string, Event:string) ['TX', 'Hail', 'TX', 'Hail', 'TX', 'Hail', 'KS', 'Wind']";
+    let cases = [
+        (
+            "datatable (T:string) ['disk full', 'login failed for bob', 'login failed for amy'] | reduce by T".to_string(),
+            serde_json::json!([
+                {"Pattern": "login failed for *", "Count": 2, "Representative": "login failed for bob"},
+                {"Pattern": "disk full", "Count": 1, "Representative": "disk full"},
+            ]),
+        ),
+        ("DeviceInfo | consume".to_string(), serde_json::json!([])),
+        (
+            format!("{ranges} print Ip = '10.2.3.4' | evaluate ipv4_lookup(R, Ip, Net)"),
+            serde_json::json!([{"Ip": "10.2.3.4", "Net": "10.0.0.0/8", "Site": "corp"}]),
+        ),
+        (
+            format!("{ranges} print Ip = 'fe80::7' | evaluate ipv6_lookup(R, Ip, Net)"),
+            serde_json::json!([{"Ip": "fe80::7", "Net": "fe80::/10", "Site": "link"}]),
+        ),
+        (
+            format!("{storms} | evaluate basket(0.5)"),
+            serde_json::json!([
+                {"SegmentId": 0, "Count": 3, "Percent": 75.0, "State": "TX", "Event": "Hail"},
+            ]),
+        ),
+        (
+            format!("{storms} | evaluate autocluster()"),
+            serde_json::json!([
+                {"SegmentId": 0, "Count": 3, "Percent": 75.0, "State": "TX", "Event": "Hail"},
+                {"SegmentId": 1, "Count": 1, "Percent": 25.0, "State": "KS", "Event": "Wind"},
+            ]),
+        ),
+        (
+            "print s = 'Invoke-Expression' | where s hasprefix_cs 'Invoke' and s !hassuffix_cs 'EXPRESSION' and s notcontains 'x y'".to_string(),
+            serde_json::json!([{"s": "Invoke-Expression"}]),
         ),
     ];
     answers_over_http(cases).await;

@@ -6,6 +6,7 @@ mod cursor;
 mod expr;
 mod pattern;
 mod plugins;
+mod reduce;
 mod scan;
 mod search;
 mod series;

@@ -1,26 +1,40 @@
-//! Parsing `evaluate` and the plugins the engine runs: `bag_unpack`, `pivot` and `narrow`.
+//! Parsing `evaluate` and the plugins the engine runs: `bag_unpack`, `pivot`, `narrow`,
+//! `ipv4_lookup`, `ipv6_lookup`, `autocluster` and `basket`.
 
 use super::cursor::Parser;
-use crate::ast::{Expr, ExprKind, OpKind};
+use crate::ast::{Expr, ExprKind, IpLookup, OpKind, Segments, Source, TabExpr};
 use crate::error::KqlError;
 use crate::lexer::Tok;
+use crate::value::Value;
 
 impl Parser<'_> {
-    /// `evaluate` and its plugin: `bag_unpack(Bag [, 'prefix'])`, `pivot(...)`, `narrow()`;
-    /// other plugins are named.
+    /// `evaluate` and its plugin: `bag_unpack(Bag [, 'prefix'])`, `pivot(...)`, `narrow()`,
+    /// the address lookups and the pattern finders; other plugins are named.
     pub(super) fn evaluate(&mut self) -> Result<OpKind, KqlError> {
         self.skip_hints();
         let pos = self.pos();
         let plugin = self.ident()?;
-        if plugin == "pivot" || plugin == "narrow" {
-            return self.reshape_plugin(&plugin);
-        }
-        if plugin != "bag_unpack" {
-            return Err(KqlError::new(
-                format!("plugin '{plugin}' of 'evaluate' is not supported"),
-                self.src,
-                pos,
-            ));
+        match plugin.as_str() {
+            "pivot" | "narrow" => return self.reshape_plugin(&plugin),
+            "ipv4_lookup" | "ipv6_lookup" => return self.ip_lookup(plugin == "ipv6_lookup"),
+            "autocluster" | "basket" => {
+                self.expect_sym("(")?;
+                let mut args = Vec::new();
+                if !self.is_sym(")") {
+                    args = self.comma_list(Self::expr)?;
+                }
+                self.expect_sym(")")?;
+                let autocluster = plugin == "autocluster";
+                return Ok(OpKind::Segments(Box::new(Segments { autocluster, args })));
+            }
+            "bag_unpack" => {}
+            _ => {
+                return Err(KqlError::new(
+                    format!("evaluate plugin '{plugin}' is not supported by huntd emulate"),
+                    self.src,
+                    pos,
+                ));
+            }
         }
         self.expect_sym("(")?;
         let bag = self.expr()?;
@@ -90,5 +104,66 @@ impl Parser<'_> {
             }
         }
         Ok(OpKind::Pivot { column, agg, by })
+    }
+
+    /// `(LookupTable, SourceKey, LookupKey [, ExtraKey, ...] [, return_unmatched])`, after
+    /// `ipv4_lookup` or `ipv6_lookup`.
+    fn ip_lookup(&mut self, v6: bool) -> Result<OpKind, KqlError> {
+        let open = self.pos();
+        self.expect_sym("(")?;
+        let args = self.comma_list(Self::call_argument)?;
+        self.expect_sym(")")?;
+        let plugin = if v6 { "ipv6_lookup" } else { "ipv4_lookup" };
+        let fail = |message: &str, pos: usize| {
+            KqlError::new(format!("{plugin}: {message}"), self.src, pos)
+        };
+        let mut args = args.into_iter();
+        let table = match args.next() {
+            Some(Expr {
+                kind: ExprKind::Ident(name),
+                pos,
+            }) => TabExpr {
+                source: Source::Name(name, pos),
+                ops: Vec::new(),
+            },
+            Some(Expr {
+                kind: ExprKind::Table(table),
+                ..
+            }) => *table,
+            other => {
+                return Err(fail(
+                    "name the lookup table first, or write it in parentheses",
+                    other.map_or(open, |e| e.pos),
+                ));
+            }
+        };
+        let mut names = Vec::new();
+        let mut flag = None;
+        for arg in args {
+            match arg.kind {
+                ExprKind::Ident(name) if flag.is_none() => names.push(name),
+                ExprKind::Lit(Value::Bool(unmatched), _) if flag.is_none() => {
+                    flag = Some(unmatched);
+                }
+                _ => return Err(fail("expected a column name or return_unmatched", arg.pos)),
+            }
+        }
+        if names.len() < 2 || (v6 && names.len() > 2) {
+            return Err(fail(
+                "name the input's address column and the lookup table's",
+                open,
+            ));
+        }
+        let extra = names.split_off(2);
+        let lookup_key = names.pop().unwrap_or_default();
+        let source_key = names.pop().unwrap_or_default();
+        Ok(OpKind::IpLookup(Box::new(IpLookup {
+            v6,
+            table,
+            source_key,
+            lookup_key,
+            extra,
+            return_unmatched: flag.unwrap_or(false),
+        })))
     }
 }
