@@ -201,7 +201,7 @@ async fn apply_binding_partition_pivot_scan_and_parse_kv_answer_their_rows_over_
 }
 
 #[tokio::test]
-async fn reduce_consume_address_lookups_pattern_plugins_and_case_sensitive_affixes_answer_their_rows_over_http()
+async fn reduce_consume_lookups_patterns_activity_counts_and_case_sensitive_affixes_answer_their_rows_over_http()
  {
     let ranges =
         "let R = datatable (Net:string, Site:string) ['10.0.0.0/8', 'corp', 'fe80::/10', 'link'];";
@@ -234,6 +234,20 @@ async fn reduce_consume_address_lookups_pattern_plugins_and_case_sensitive_affix
             serde_json::json!([
                 {"SegmentId": 0, "Count": 3, "Percent": 75.0, "State": "TX", "Event": "Hail"},
                 {"SegmentId": 1, "Count": 1, "Percent": 25.0, "State": "KS", "Event": "Wind"},
+            ]),
+        ),
+        (
+            "datatable (U:string, T:datetime) ['a', datetime(2024-01-01), 'b', datetime(2024-01-02)] | evaluate sliding_window_counts(U, T, datetime(2024-01-01), datetime(2024-01-02), 2d, 1d)".to_string(),
+            serde_json::json!([
+                {"T": "2024-01-01T00:00:00.0000000Z", "count": 1, "dcount": 1},
+                {"T": "2024-01-02T00:00:00.0000000Z", "count": 2, "dcount": 2},
+            ]),
+        ),
+        (
+            "datatable (U:string, T:datetime) ['a', datetime(2024-01-01), 'a', datetime(2024-01-02)] | evaluate activity_counts_metrics(U, T, datetime(2024-01-01), datetime(2024-01-02), 1d)".to_string(),
+            serde_json::json!([
+                {"T": "2024-01-01T00:00:00.0000000Z", "count": 1, "dcount": 1, "new_dcount": 1, "aggregated_dcount": 1},
+                {"T": "2024-01-02T00:00:00.0000000Z", "count": 1, "dcount": 1, "new_dcount": 0, "aggregated_dcount": 1},
             ]),
         ),
         (

@@ -313,6 +313,27 @@ pub struct Segments {
     pub args: Vec<Expr>,
 }
 
+/// `evaluate sliding_window_counts(...)` or `activity_counts_metrics(...)`.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    /// `sliding_window_counts` rather than `activity_counts_metrics`.
+    pub sliding: bool,
+    /// The column of the ids counted.
+    pub id: String,
+    /// The column of the timeline.
+    pub timeline: String,
+    /// The first window's start.
+    pub start: Expr,
+    /// The last window holds this.
+    pub end: Expr,
+    /// `sliding_window_counts`' lookback.
+    pub lookback: Option<Expr>,
+    /// The window's length (`Bin`, `Step`).
+    pub step: Expr,
+    /// The dimension columns.
+    pub dims: Vec<String>,
+}
+
 /// One piped operator and where its name is.
 #[derive(Debug, Clone)]
 pub struct Op {
@@ -458,6 +479,8 @@ pub enum OpKind {
     IpLookup(Box<IpLookup>),
     /// `evaluate autocluster(...)`, `basket(...)`.
     Segments(Box<Segments>),
+    /// `evaluate sliding_window_counts(...)`, `activity_counts_metrics(...)`.
+    Activity(Box<Activity>),
     /// `mv-expand`.
     MvExpand {
         /// Expanded expressions with optional names and `to typeof()` types.

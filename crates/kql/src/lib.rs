@@ -10,6 +10,7 @@
 //! constants such as `ago(7d)` are folded once) and evaluates over rows shared by `Arc`, so
 //! filtering and projecting never copy cell data.
 
+mod activity;
 mod aggregate;
 mod ast;
 mod bag_unpack;

@@ -184,6 +184,7 @@ impl Ctx<'_> {
             OpKind::Reduce(spec) => self.reduce(&rel, spec),
             OpKind::IpLookup(spec) => self.ip_lookup(&rel, spec, op.pos),
             OpKind::Segments(spec) => self.segments(&rel, spec, op.pos),
+            OpKind::Activity(spec) => self.activity(&rel, spec, op.pos),
         }
     }
 

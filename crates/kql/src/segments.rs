@@ -31,6 +31,9 @@ use crate::value::{KqlType, Value};
 
 /// The most closed patterns the search may find before it gives up with an error.
 const MAX_PATTERNS: usize = 1 << 16;
+/// The most cells the search may read, and row numbers it may keep, before it gives up with
+/// an error: it bounds both time and memory on wide or varied inputs.
+const MAX_WORK: usize = 1 << 27;
 
 /// The documented defaults.
 const BASKET_THRESHOLD: f64 = 0.05;
@@ -59,6 +62,8 @@ struct Miner<'r> {
     items: Vec<(usize, Value)>,
     item_rows: Vec<Vec<u32>>,
     item_of: KeyMap<(usize, Value), usize>,
+    /// The cells read and row numbers kept so far, against [`MAX_WORK`].
+    work: std::cell::Cell<usize>,
 }
 
 /// The rows both sorted lists hold.
@@ -81,6 +86,13 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
 impl Miner<'_> {
     fn weight(&self, rows: &[u32]) -> f64 {
         rows.iter().map(|&r| self.weights[r as usize]).sum()
+    }
+
+    /// Counts `cells` of work against [`MAX_WORK`]; `None` once it is spent.
+    fn charge(&self, cells: usize) -> Option<()> {
+        let spent = self.work.get().saturating_add(cells);
+        self.work.set(spent);
+        (spent <= MAX_WORK).then_some(())
     }
 
     /// The items every one of `rows` holds.
@@ -107,6 +119,7 @@ impl Miner<'_> {
     fn closed_patterns(&self, max_depth: usize) -> Option<Vec<Pattern>> {
         let all: Vec<u32> = (0..u32::try_from(self.rel.rows.len()).ok()?).collect();
         let mut out = Vec::new();
+        self.charge(all.len().saturating_mul(self.dims.len() + 1))?;
         let root = self.closure(&all);
         let weight = self.weight(&all);
         if !root.is_empty() && weight >= self.min_weight {
@@ -136,11 +149,14 @@ impl Miner<'_> {
             if pattern.iter().any(|&i| self.items[i].0 == dim) {
                 continue;
             }
+            self.charge(rows.len() + self.item_rows[e].len())?;
             let covered = intersect(rows, &self.item_rows[e]);
             let weight = self.weight(&covered);
             if covered.is_empty() || weight < self.min_weight {
                 continue;
             }
+            // The closure reads every covered row's dimensions, and the pattern keeps its rows.
+            self.charge(covered.len().saturating_mul(self.dims.len() + 1))?;
             let closed = self.closure(&covered);
             let below = |p: &[usize]| p.iter().copied().filter(|&i| i < e).collect::<Vec<_>>();
             if below(&closed) != below(pattern) {
@@ -229,7 +245,8 @@ impl Ctx<'_> {
         };
         let too_many = || {
             bad(&format!(
-                "more than {MAX_PATTERNS} patterns; raise the threshold or project fewer columns"
+                "the search grew past {MAX_PATTERNS} patterns or {MAX_WORK} cells read; raise the \
+                 threshold, or project fewer columns or rows"
             ))
         };
         let mut patterns = miner.closed_patterns(depth).ok_or_else(too_many)?;
@@ -342,6 +359,7 @@ impl Ctx<'_> {
             items,
             item_rows,
             item_of,
+            work: std::cell::Cell::new(0),
         })
     }
 }

@@ -1,8 +1,9 @@
 //! Parsing `evaluate` and the plugins the engine runs: `bag_unpack`, `pivot`, `narrow`,
-//! `ipv4_lookup`, `ipv6_lookup`, `autocluster` and `basket`.
+//! `ipv4_lookup`, `ipv6_lookup`, `autocluster`, `basket`, `sliding_window_counts` and
+//! `activity_counts_metrics`.
 
 use super::cursor::Parser;
-use crate::ast::{Expr, ExprKind, IpLookup, OpKind, Segments, Source, TabExpr};
+use crate::ast::{Activity, Expr, ExprKind, IpLookup, OpKind, Segments, Source, TabExpr};
 use crate::error::KqlError;
 use crate::lexer::Tok;
 use crate::value::Value;
@@ -26,6 +27,9 @@ impl Parser<'_> {
                 self.expect_sym(")")?;
                 let autocluster = plugin == "autocluster";
                 return Ok(OpKind::Segments(Box::new(Segments { autocluster, args })));
+            }
+            "sliding_window_counts" | "activity_counts_metrics" => {
+                return self.activity(plugin == "sliding_window_counts");
             }
             "bag_unpack" => {}
             _ => {
@@ -164,6 +168,73 @@ impl Parser<'_> {
             lookup_key,
             extra,
             return_unmatched: flag.unwrap_or(false),
+        })))
+    }
+
+    /// `(IdColumn, TimelineColumn, Start, End, [LookbackWindow,] Step [, Dim, ...])`, after
+    /// `sliding_window_counts` (which has the lookback) or `activity_counts_metrics`.
+    fn activity(&mut self, sliding: bool) -> Result<OpKind, KqlError> {
+        let open = self.pos();
+        self.expect_sym("(")?;
+        let args = self.comma_list(Self::expr)?;
+        self.expect_sym(")")?;
+        let plugin = if sliding {
+            "sliding_window_counts"
+        } else {
+            "activity_counts_metrics"
+        };
+        let scalars = if sliding { 4 } else { 3 };
+        if args.len() < 2 + scalars {
+            return Err(KqlError::new(
+                format!("{plugin}: expected the id and timeline columns, then {scalars} values"),
+                self.src,
+                open,
+            ));
+        }
+        let mut names = Vec::new();
+        let mut values = Vec::new();
+        for (i, arg) in args.into_iter().enumerate() {
+            let column = i < 2 || i >= 2 + scalars;
+            match arg.kind {
+                ExprKind::Ident(name) if column => names.push(name),
+                _ if column => {
+                    return Err(KqlError::new(
+                        format!("{plugin}: expected a column name"),
+                        self.src,
+                        arg.pos,
+                    ));
+                }
+                _ => values.push(arg),
+            }
+        }
+        let mut values = values.into_iter();
+        let mut names = names.into_iter();
+        let (Some(id), Some(timeline), Some(start), Some(end)) =
+            (names.next(), names.next(), values.next(), values.next())
+        else {
+            return Err(KqlError::new(
+                format!("{plugin}: expected the id and timeline columns"),
+                self.src,
+                open,
+            ));
+        };
+        let lookback = if sliding { values.next() } else { None };
+        let Some(step) = values.next() else {
+            return Err(KqlError::new(
+                format!("{plugin}: expected the step"),
+                self.src,
+                open,
+            ));
+        };
+        Ok(OpKind::Activity(Box::new(Activity {
+            sliding,
+            id,
+            timeline,
+            start,
+            end,
+            lookback,
+            step,
+            dims: names.collect(),
         })))
     }
 }

@@ -200,6 +200,7 @@ fn every_prefix_of_queries_with_the_newer_operators_answers_without_panicking() 
         "let f = (T:(*), n:long) { T | take n }; range x from 1 to 9 step 2 | as R | union (R | as hint.materialized=true Q) | invoke f(3) | sample-distinct 2 of x | top-hitters 1 of x by x",
         "let R = datatable (Net:string, Site:string) ['10.0.0.0/8', 'a', 'fe80::/10', 'b']; Proc | extend Ip = '10.1.2.3' | evaluate ipv4_lookup(R, Ip, Net, true) | evaluate ipv6_lookup((R | where Site != 'x'), Ip, Net) | reduce kind=source by CommandLine with threshold=0.5, characters=' .'",
         "Proc | project DeviceName, FileName, Size | evaluate basket(0.2, Size, 3, '*', -1) | union (Proc | project DeviceName, FileName | evaluate autocluster(0.6, '~', 10)) | reduce by DeviceName | consume decodeblocks = false",
+        "Proc | evaluate sliding_window_counts(DeviceName, Timestamp, datetime(2024-01-01), datetime(2024-03-01), 7d, 1d, FileName) | union (Proc | evaluate activity_counts_metrics(DeviceName, Timestamp, datetime(2024-01-01), datetime(2024-03-01), 7d))",
         "Proc | where CommandLine hasprefix_cs 'Pow' and FileName !hassuffix_cs 'EXE' or FileName notcontains 'x' or FileName containscs 'y' | search kind=case_sensitive 'Pow*'",
         "Proc | mv-apply with_itemindex = i t = Extra.Tags to typeof(string) limit 3 on (where i < 2 | summarize n = count(), m = make_set(t)) | parse-kv m as (user:string, k:long) with (pair_delimiter=' ', kv_delimiter='=', quote='\"', escape='\\\\') | parse-kv user as (a:string, b:long) with (regex=@'(\\w+):(\\d+)')",
     ];

@@ -130,3 +130,49 @@ fn plugins_the_emulator_does_not_evaluate_are_named() {
             .starts_with("basket: Threshold must be between 0.015 and 1")
     );
 }
+
+const VISITS: &str = "datatable (User:string, Day:datetime) ['a', datetime(2024-01-01), \
+     'b', datetime(2024-01-01), 'a', datetime(2024-01-02), 'c', datetime(2024-01-03), \
+     'a', datetime(2024-01-05), 'z', datetime(2024-02-01)]";
+
+fn day(d: u32) -> String {
+    format!("2024-01-0{d}T00:00:00.0000000Z")
+}
+
+#[test]
+fn sliding_window_counts_counts_rows_and_ids_over_each_windows_lookback() {
+    assert_eq!(
+        rows(&format!(
+            "{VISITS} | evaluate sliding_window_counts(User, Day, datetime(2024-01-01), \
+             datetime(2024-01-05), 2d, 1d)"
+        )),
+        vec![
+            json!({"Day": day(1), "count": 2, "dcount": 2}),
+            json!({"Day": day(2), "count": 3, "dcount": 2}),
+            json!({"Day": day(3), "count": 2, "dcount": 2}),
+            json!({"Day": day(4), "count": 1, "dcount": 1}),
+            json!({"Day": day(5), "count": 1, "dcount": 1}),
+        ]
+    );
+}
+
+#[test]
+fn activity_counts_metrics_compares_each_window_with_every_earlier_one() {
+    assert_eq!(
+        rows(&format!(
+            "{VISITS} | extend Site = 'x' | evaluate activity_counts_metrics(User, Day, \
+             datetime(2024-01-01), datetime(2024-01-05), 1d, Site)"
+        )),
+        vec![
+            json!({"Day": day(1), "Site": "x", "count": 2, "dcount": 2, "new_dcount": 2, "aggregated_dcount": 2}),
+            json!({"Day": day(2), "Site": "x", "count": 1, "dcount": 1, "new_dcount": 0, "aggregated_dcount": 2}),
+            json!({"Day": day(3), "Site": "x", "count": 1, "dcount": 1, "new_dcount": 1, "aggregated_dcount": 3}),
+            json!({"Day": day(5), "Site": "x", "count": 1, "dcount": 1, "new_dcount": 0, "aggregated_dcount": 3}),
+        ]
+    );
+    assert!(
+        fails("Proc | evaluate activity_counts_metrics(DeviceName, Timestamp, datetime(2024-01-01), datetime(2024-02-01), 'week')")
+            .message
+            .starts_with("activity_counts_metrics: a calendar step")
+    );
+}
