@@ -41,7 +41,7 @@ async fn valid_kql_the_emulator_does_not_run_is_a_400_naming_it_not_a_syntax_err
 }
 
 /// Constructs hunters write, each answered 200 over HTTP by the emulator.
-const RUNS: [&str; 17] = [
+const RUNS: [&str; 20] = [
     "DeviceProcessEvents | take 5 | parse ProcessCommandLine with Exe ' ' Rest | project Exe",
     "print a = 1, b = datetime_add('day', 1, now()), c = datetime_diff('hour', now(), ago(1d))",
     "let shout = (s:string) { toupper(s) }; DeviceInfo | take 3 | project n = shout(DeviceName)",
@@ -59,6 +59,9 @@ const RUNS: [&str; 17] = [
     "DeviceLogonEvents | summarize Admin = max(IsLocalAdmin) by AccountName | where Admin == 0",
     "DeviceEvents | take 5 | evaluate bag_unpack(parse_json(AdditionalFields), 'af_')",
     "DeviceProcessEvents | take 3 | parse-where kind=regex ProcessCommandLine with @'^' Exe @'\\s' *",
+    "DeviceInfo | evaluate basket()",
+    "DeviceProcessEvents | evaluate autocluster()",
+    "DeviceProcessEvents | reduce by ProcessCommandLine",
 ];
 
 #[tokio::test]
@@ -249,6 +252,14 @@ async fn reduce_consume_lookups_patterns_activity_counts_and_case_sensitive_affi
                 {"T": "2024-01-01T00:00:00.0000000Z", "count": 1, "dcount": 1, "new_dcount": 1, "aggregated_dcount": 1},
                 {"T": "2024-01-02T00:00:00.0000000Z", "count": 1, "dcount": 1, "new_dcount": 0, "aggregated_dcount": 1},
             ]),
+        ),
+        (
+            "print s = 'user=Jo Doe id=7' | parse-kv s as (user:string, id:long) with (pair_delimiter=' ', kv_delimiter='=', greedy=true) | project user, id".to_string(),
+            serde_json::json!([{"user": "Jo Doe", "id": 7}]),
+        ),
+        (
+            "print s = 'user: bob, id: 7' | parse-kv s as (user:string, id:long) | project user, id".to_string(),
+            serde_json::json!([{"user": "bob", "id": 7}]),
         ),
         (
             "print s = 'Invoke-Expression' | where s hasprefix_cs 'Invoke' and s !hassuffix_cs 'EXPRESSION' and s notcontains 'x y'".to_string(),

@@ -256,6 +256,15 @@ pub enum KvMode {
         quotes: Vec<(char, char)>,
         /// Characters that make the next character inside quotes literal.
         escapes: Vec<char>,
+        /// `greedy = true`: a value runs to the pair delimiter before the next key.
+        greedy: bool,
+    },
+    /// No delimiters: each key's value follows it after non-alphanumeric characters.
+    Free {
+        /// Opening and closing quote characters.
+        quotes: Vec<(char, char)>,
+        /// Characters that make the next character inside quotes literal.
+        escapes: Vec<char>,
     },
     /// `regex`: each match's first group is a key, its second the value.
     Regex(regex::Regex),
