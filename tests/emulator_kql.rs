@@ -262,6 +262,13 @@ async fn reduce_consume_lookups_patterns_activity_counts_and_case_sensitive_affi
             serde_json::json!([{"user": "bob", "id": 7}]),
         ),
         (
+            "datatable (R:string, Host:string) ['bad', 'h1', 'bad', 'h1', 'good', 'h2', 'good', 'h1'] | evaluate diffpatterns(R, 'bad', 'good', '~', 0.5)".to_string(),
+            serde_json::json!([
+                {"SegmentId": 0, "CountA": 2, "CountB": 1, "PercentA": 100.0, "PercentB": 50.0, "PercentDiffAB": 50.0, "Host": "h1"},
+                {"SegmentId": 1, "CountA": 0, "CountB": 1, "PercentA": 0.0, "PercentB": 50.0, "PercentDiffAB": 50.0, "Host": "h2"},
+            ]),
+        ),
+        (
             "print s = 'Invoke-Expression' | where s hasprefix_cs 'Invoke' and s !hassuffix_cs 'EXPRESSION' and s notcontains 'x y'".to_string(),
             serde_json::json!([{"s": "Invoke-Expression"}]),
         ),

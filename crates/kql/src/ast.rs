@@ -322,6 +322,15 @@ pub struct Segments {
     pub args: Vec<Expr>,
 }
 
+/// `evaluate diffpatterns(SplitColumn, SplitValueA, SplitValueB, ...)`.
+#[derive(Debug, Clone)]
+pub struct DiffPatterns {
+    /// The column whose values split the rows into sets A and B.
+    pub split: String,
+    /// The arguments after it, in order; `'~'` stands for an argument's default.
+    pub args: Vec<Expr>,
+}
+
 /// `evaluate sliding_window_counts(...)` or `activity_counts_metrics(...)`.
 #[derive(Debug, Clone)]
 pub struct Activity {
@@ -490,6 +499,8 @@ pub enum OpKind {
     Segments(Box<Segments>),
     /// `evaluate sliding_window_counts(...)`, `activity_counts_metrics(...)`.
     Activity(Box<Activity>),
+    /// `evaluate diffpatterns(...)`.
+    DiffPatterns(Box<DiffPatterns>),
     /// `mv-expand`.
     MvExpand {
         /// Expanded expressions with optional names and `to typeof()` types.

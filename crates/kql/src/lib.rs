@@ -18,6 +18,7 @@ mod calendar;
 mod cexpr;
 mod compile;
 mod context;
+mod diff_patterns;
 mod error;
 mod eval;
 mod functions;

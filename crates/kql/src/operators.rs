@@ -185,6 +185,7 @@ impl Ctx<'_> {
             OpKind::IpLookup(spec) => self.ip_lookup(&rel, spec, op.pos),
             OpKind::Segments(spec) => self.segments(&rel, spec, op.pos),
             OpKind::Activity(spec) => self.activity(&rel, spec, op.pos),
+            OpKind::DiffPatterns(spec) => self.diff_patterns(&rel, spec, op.pos),
         }
     }
 

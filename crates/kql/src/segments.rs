@@ -44,22 +44,22 @@ const AUTOCLUSTER_SEEDS: f64 = 25.0;
 const AUTOCLUSTER_FLOOR: f64 = 0.05;
 
 /// A closed pattern: its items, sorted, and the rows it covers.
-struct Pattern {
-    items: Vec<usize>,
-    rows: Vec<u32>,
-    weight: f64,
+pub(crate) struct Pattern {
+    pub(crate) items: Vec<usize>,
+    pub(crate) rows: Vec<u32>,
+    pub(crate) weight: f64,
 }
 
 /// The search's view of the input: its dimensions, the frequent (column, value) items and
 /// the rows holding each.
-struct Miner<'r> {
-    rel: &'r Rel,
+pub(crate) struct Miner<'r> {
+    pub(crate) rel: &'r Rel,
     /// The input columns that are dimensions.
-    dims: Vec<usize>,
-    weights: Vec<f64>,
+    pub(crate) dims: Vec<usize>,
+    pub(crate) weights: Vec<f64>,
     min_weight: f64,
     /// Each item's dimension (a position in `dims`) and value, by dimension.
-    items: Vec<(usize, Value)>,
+    pub(crate) items: Vec<(usize, Value)>,
     item_rows: Vec<Vec<u32>>,
     item_of: KeyMap<(usize, Value), usize>,
     /// The cells read and row numbers kept so far, against [`MAX_WORK`].
@@ -116,7 +116,7 @@ impl Miner<'_> {
 
     /// Every closed pattern above the least weight, each reached once by extending a smaller
     /// one with an item past its own core (prefix-preserving closure extension).
-    fn closed_patterns(&self, max_depth: usize) -> Option<Vec<Pattern>> {
+    pub(crate) fn closed_patterns(&self, max_depth: usize) -> Option<Vec<Pattern>> {
         let all: Vec<u32> = (0..u32::try_from(self.rel.rows.len()).ok()?).collect();
         let mut out = Vec::new();
         self.charge(all.len().saturating_mul(self.dims.len() + 1))?;
@@ -177,10 +177,18 @@ impl Miner<'_> {
 }
 
 /// The plugin's arguments read as constants: `'~'` is the default.
-struct Args {
-    values: Vec<Option<(Value, KqlType)>>,
+pub(crate) struct Args {
+    pub(crate) values: Vec<Option<(Value, KqlType)>>,
     /// The weight column, when one is named.
-    weight: Option<String>,
+    pub(crate) weight: Option<String>,
+}
+
+/// The error of a search that grew too large.
+pub(crate) fn too_large(plugin: &str) -> String {
+    format!(
+        "{plugin}: the search grew past {MAX_PATTERNS} patterns or {MAX_WORK} cells read; raise \
+         the threshold, or project fewer columns or rows"
+    )
 }
 
 impl Ctx<'_> {
@@ -191,7 +199,7 @@ impl Ctx<'_> {
         } else {
             "basket"
         };
-        let args = self.segment_args(rel, &spec.args, plugin)?;
+        let args = self.segment_args(rel, &spec.args, plugin, 1)?;
         let number = |i: usize, default: f64| {
             args.values
                 .get(i)
@@ -237,19 +245,15 @@ impl Ctx<'_> {
         } else {
             first
         };
-        let miner = self.miner(rel, args.weight.as_deref(), floor, plugin, pos)?;
+        let miner = self.miner(rel, args.weight.as_deref(), None, floor, (plugin, pos))?;
         let depth = if spec.autocluster {
             miner.dims.len()
         } else {
             third
         };
-        let too_many = || {
-            bad(&format!(
-                "the search grew past {MAX_PATTERNS} patterns or {MAX_WORK} cells read; raise the \
-                 threshold, or project fewer columns or rows"
-            ))
-        };
-        let mut patterns = miner.closed_patterns(depth).ok_or_else(too_many)?;
+        let mut patterns = miner
+            .closed_patterns(depth)
+            .ok_or_else(|| self.err(too_large(plugin), pos))?;
         patterns.sort_by(|a, b| {
             b.weight
                 .total_cmp(&a.weight)
@@ -258,15 +262,23 @@ impl Ctx<'_> {
         if spec.autocluster {
             patterns = pick(&miner, patterns, first, third);
         }
-        Ok(answer(&miner, &patterns, &args.values))
+        let custom = args.values.get(3..).unwrap_or_default();
+        Ok(answer(&miner, &patterns, custom))
     }
 
-    /// Each argument as a constant (`'~'` as none), and the weight column's name.
-    fn segment_args(&self, rel: &Rel, args: &[Expr], plugin: &str) -> Result<Args, KqlError> {
+    /// Each argument as a constant (`'~'` as none), and the weight column's name, the
+    /// argument at `weight_at`.
+    pub(crate) fn segment_args(
+        &self,
+        rel: &Rel,
+        args: &[Expr],
+        plugin: &str,
+        weight_at: usize,
+    ) -> Result<Args, KqlError> {
         let mut values = Vec::new();
         let mut weight = None;
         for (i, arg) in args.iter().enumerate() {
-            if i == 1
+            if i == weight_at
                 && let ExprKind::Ident(name) = &arg.kind
             {
                 weight = Some(name.clone());
@@ -282,7 +294,7 @@ impl Ctx<'_> {
             };
             match &value {
                 Value::String(s) if &**s == "~" => values.push(None),
-                Value::String(s) if i == 1 => {
+                Value::String(s) if i == weight_at => {
                     weight = Some(s.to_string());
                     values.push(None);
                 }
@@ -292,14 +304,15 @@ impl Ctx<'_> {
         Ok(Args { values, weight })
     }
 
-    /// The dimensions, weights and frequent items of `rel`.
-    fn miner<'r>(
+    /// The dimensions (every column but the weight column and `skip`), weights and frequent
+    /// items of `rel`.
+    pub(crate) fn miner<'r>(
         &self,
         rel: &'r Rel,
         weight: Option<&str>,
+        skip: Option<usize>,
         floor: f64,
-        plugin: &str,
-        pos: usize,
+        (plugin, pos): (&str, usize),
     ) -> Result<Miner<'r>, KqlError> {
         let weight_col = match weight {
             Some(name) => Some(
@@ -315,7 +328,7 @@ impl Ctx<'_> {
             .collect();
         let total: f64 = weights.iter().sum();
         let dims: Vec<usize> = (0..rel.cols.len())
-            .filter(|&c| Some(c) != weight_col)
+            .filter(|&c| Some(c) != weight_col && Some(c) != skip)
             .collect();
         let mut found: KeyMap<(usize, Value), Vec<u32>> = KeyMap::default();
         for (r, row) in rel.rows.iter().enumerate() {
@@ -403,27 +416,32 @@ fn pick(miner: &Miner, candidates: Vec<Pattern>, size_weight: f64, seeds: usize)
     chosen
 }
 
+/// Each dimension's wildcard: its type's `CustomWildcard` literal among `custom`, else `""`
+/// for strings and null for the others.
+pub(crate) fn wildcards(miner: &Miner, custom: &[Option<(Value, KqlType)>]) -> Vec<Value> {
+    miner
+        .dims
+        .iter()
+        .map(|&c| {
+            let ty = miner.rel.cols[c].1;
+            match (custom.iter().flatten().find(|(_, t)| *t == ty), ty) {
+                (Some((v, _)), _) => v.clone(),
+                (None, KqlType::String) => Value::str(""),
+                (None, _) => Value::Null,
+            }
+        })
+        .collect()
+}
+
 /// The answer: `SegmentId`, `Count`, `Percent`, then each dimension's value or wildcard.
-fn answer(miner: &Miner, patterns: &[Pattern], args: &[Option<(Value, KqlType)>]) -> Rel {
+fn answer(miner: &Miner, patterns: &[Pattern], custom: &[Option<(Value, KqlType)>]) -> Rel {
     let total: f64 = miner.weights.iter().sum();
     let mut cols = vec![
         ("SegmentId".to_string(), KqlType::Int),
         ("Count".to_string(), KqlType::Long),
         ("Percent".to_string(), KqlType::Real),
     ];
-    let wildcards: Vec<Value> = miner
-        .dims
-        .iter()
-        .map(|&c| {
-            let ty = miner.rel.cols[c].1;
-            let custom = args.iter().skip(3).flatten().find(|(_, t)| *t == ty);
-            match (custom, ty) {
-                (Some((v, _)), _) => v.clone(),
-                (None, KqlType::String) => Value::str(""),
-                (None, _) => Value::Null,
-            }
-        })
-        .collect();
+    let wildcards = wildcards(miner, custom);
     cols.extend(miner.dims.iter().map(|&c| miner.rel.cols[c].clone()));
     let rows = patterns
         .iter()

@@ -1,9 +1,11 @@
 //! Parsing `evaluate` and the plugins the engine runs: `bag_unpack`, `pivot`, `narrow`,
-//! `ipv4_lookup`, `ipv6_lookup`, `autocluster`, `basket`, `sliding_window_counts` and
-//! `activity_counts_metrics`.
+//! `ipv4_lookup`, `ipv6_lookup`, `autocluster`, `basket`, `diffpatterns`,
+//! `sliding_window_counts` and `activity_counts_metrics`.
 
 use super::cursor::Parser;
-use crate::ast::{Activity, Expr, ExprKind, IpLookup, OpKind, Segments, Source, TabExpr};
+use crate::ast::{
+    Activity, DiffPatterns, Expr, ExprKind, IpLookup, OpKind, Segments, Source, TabExpr,
+};
 use crate::error::KqlError;
 use crate::lexer::Tok;
 use crate::value::Value;
@@ -31,6 +33,7 @@ impl Parser<'_> {
             "sliding_window_counts" | "activity_counts_metrics" => {
                 return self.activity(plugin == "sliding_window_counts");
             }
+            "diffpatterns" => return self.diff_patterns(),
             "bag_unpack" => {}
             _ => {
                 return Err(KqlError::new(
@@ -235,6 +238,30 @@ impl Parser<'_> {
             lookback,
             step,
             dims: names.collect(),
+        })))
+    }
+
+    /// `(SplitColumn, SplitValueA, SplitValueB [, ...])`, after `diffpatterns`.
+    fn diff_patterns(&mut self) -> Result<OpKind, KqlError> {
+        let open = self.pos();
+        self.expect_sym("(")?;
+        let args = self.comma_list(Self::expr)?;
+        self.expect_sym(")")?;
+        let mut args = args.into_iter();
+        let Some(Expr {
+            kind: ExprKind::Ident(split),
+            ..
+        }) = args.next()
+        else {
+            return Err(KqlError::new(
+                "diffpatterns: name the split column first".to_string(),
+                self.src,
+                open,
+            ));
+        };
+        Ok(OpKind::DiffPatterns(Box::new(DiffPatterns {
+            split,
+            args: args.collect(),
         })))
     }
 }

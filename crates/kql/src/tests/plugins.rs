@@ -176,3 +176,38 @@ fn activity_counts_metrics_compares_each_window_with_every_earlier_one() {
             .starts_with("activity_counts_metrics: a calendar step")
     );
 }
+
+const OUTCOMES: &str = "datatable (Result:string, Host:string, App:string) ['fail', 'h1', 'web', \
+     'fail', 'h1', 'web', 'fail', 'h2', 'db', 'fail', 'h2', 'web', 'ok', 'h2', 'web', \
+     'ok', 'h2', 'db', 'ok', 'h3', 'web', 'ok', 'h3', 'db', 'other', 'h9', 'web']";
+
+#[test]
+fn diffpatterns_answers_the_patterns_whose_shares_of_the_two_sets_differ_most_first() {
+    let row = |id: i64, counts: (i64, i64), percents: (f64, f64), host: &str, app: &str| {
+        json!({"SegmentId": id, "CountA": counts.0, "CountB": counts.1,
+            "PercentA": percents.0, "PercentB": percents.1,
+            "PercentDiffAB": (percents.0 - percents.1).abs(), "Host": host, "App": app})
+    };
+    assert_eq!(
+        rows(&format!(
+            "{OUTCOMES} | evaluate diffpatterns(Result, 'fail', 'ok')"
+        )),
+        vec![
+            row(0, (2, 0), (50.0, 0.0), "h1", "web"),
+            row(1, (0, 2), (0.0, 50.0), "h3", ""),
+            row(2, (0, 1), (0.0, 25.0), "h3", "web"),
+            row(3, (0, 1), (0.0, 25.0), "h3", "db"),
+            row(4, (3, 2), (75.0, 50.0), "", "web"),
+            row(5, (1, 2), (25.0, 50.0), "", "db"),
+        ]
+    );
+    assert_eq!(
+        rows(&format!(
+            "{OUTCOMES} | evaluate diffpatterns(Result, 'fail', 'ok', '~', 0.3, '~', '*')"
+        )),
+        vec![
+            row(0, (2, 0), (50.0, 0.0), "h1", "web"),
+            row(1, (0, 2), (0.0, 50.0), "h3", "*"),
+        ]
+    );
+}
