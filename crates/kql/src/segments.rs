@@ -330,26 +330,32 @@ impl Ctx<'_> {
         let dims: Vec<usize> = (0..rel.cols.len())
             .filter(|&c| Some(c) != weight_col && Some(c) != skip)
             .collect();
-        let mut found: KeyMap<(usize, Value), Vec<u32>> = KeyMap::default();
-        for (r, row) in rel.rows.iter().enumerate() {
-            let Ok(r) = u32::try_from(r) else {
-                return Err(self.err(format!("{plugin}: too many rows"), pos));
-            };
-            for (d, &c) in dims.iter().enumerate() {
-                if !row[c].is_null() {
-                    found.entry((d, row[c].clone())).or_default().push(r);
-                }
-            }
+        if u32::try_from(rel.rows.len()).is_err()
+            || rel.rows.len().saturating_mul(dims.len() + 1) > MAX_WORK
+        {
+            return Err(self.err(too_large(plugin), pos));
         }
         let min_weight = floor * total;
-        let mut items: Vec<((usize, Value), Vec<u32>, f64)> = found
-            .into_iter()
-            .map(|(item, rows)| {
-                let w = rows.iter().map(|&r| weights[r as usize]).sum();
-                (item, rows, w)
-            })
-            .filter(|(_, _, w)| *w >= min_weight && *w > 0.0)
-            .collect();
+        // One column at a time, keeping only its frequent values, so that the map of every
+        // distinct value is never held for all the columns at once.
+        let mut items: Vec<((usize, Value), Vec<u32>, f64)> = Vec::new();
+        for (d, &c) in dims.iter().enumerate() {
+            let mut found: KeyMap<Value, Vec<u32>> = KeyMap::default();
+            for (r, row) in (0u32..).zip(&rel.rows) {
+                if !row[c].is_null() {
+                    found.entry(row[c].clone()).or_default().push(r);
+                }
+            }
+            items.extend(
+                found
+                    .into_iter()
+                    .map(|(value, rows)| {
+                        let w = rows.iter().map(|&r| weights[r as usize]).sum();
+                        ((d, value), rows, w)
+                    })
+                    .filter(|(_, _, w)| *w >= min_weight && *w > 0.0),
+            );
+        }
         items.sort_by(|a, b| {
             (a.0.0.cmp(&b.0.0))
                 .then_with(|| b.2.total_cmp(&a.2))
