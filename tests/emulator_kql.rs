@@ -23,9 +23,10 @@ async fn message(query: &str) -> String {
 
 #[tokio::test]
 async fn valid_kql_the_emulator_does_not_run_is_a_400_naming_it_not_a_syntax_error() {
-    let named = message("DeviceInfo | reduce by DeviceName").await;
+    let named =
+        message("DeviceInfo | evaluate rolling_percentile(DeviceName, 50, Timestamp, 1d, 3)").await;
     assert!(
-        named.starts_with("'reduce' operator is not supported"),
+        named.starts_with("evaluate plugin 'rolling_percentile' is not supported by huntd emulate"),
         "{named}"
     );
     let method = message("DeviceInfo | extend x=DeviceName.length()").await;
@@ -40,7 +41,7 @@ async fn valid_kql_the_emulator_does_not_run_is_a_400_naming_it_not_a_syntax_err
 }
 
 /// Constructs hunters write, each answered 200 over HTTP by the emulator.
-const RUNS: [&str; 17] = [
+const RUNS: [&str; 20] = [
     "DeviceProcessEvents | take 5 | parse ProcessCommandLine with Exe ' ' Rest | project Exe",
     "print a = 1, b = datetime_add('day', 1, now()), c = datetime_diff('hour', now(), ago(1d))",
     "let shout = (s:string) { toupper(s) }; DeviceInfo | take 3 | project n = shout(DeviceName)",
@@ -58,6 +59,9 @@ const RUNS: [&str; 17] = [
     "DeviceLogonEvents | summarize Admin = max(IsLocalAdmin) by AccountName | where Admin == 0",
     "DeviceEvents | take 5 | evaluate bag_unpack(parse_json(AdditionalFields), 'af_')",
     "DeviceProcessEvents | take 3 | parse-where kind=regex ProcessCommandLine with @'^' Exe @'\\s' *",
+    "DeviceInfo | evaluate basket()",
+    "DeviceProcessEvents | evaluate autocluster()",
+    "DeviceProcessEvents | reduce by ProcessCommandLine",
 ];
 
 #[tokio::test]
@@ -69,8 +73,11 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
         assert_eq!(status, 200, "{query}: {body}");
     }
     for (query, named) in [
-        ("DeviceInfo | reduce by DeviceName", "'reduce'"),
-        ("DeviceInfo | evaluate autocluster()", "'evaluate'"),
+        (
+            "DeviceInfo | evaluate rolling_percentile(DeviceName, 50, Timestamp, 1d, 3)",
+            "evaluate plugin 'rolling_percentile'",
+        ),
+        ("DeviceInfo | where DeviceName like 'x%'", "'like'"),
     ] {
         let (status, _, body) = call(&e.base_url, MDE, &token, query).await;
         assert_eq!(status, 400, "{query}: {body}");
@@ -187,6 +194,79 @@ async fn apply_binding_partition_pivot_scan_and_parse_kv_answer_their_rows_over_
         (
             "print s = 'user=alice;port=22' | parse-kv s as (port:long, user:string) with (pair_delimiter=';', kv_delimiter='=') | project user, port".to_string(),
             serde_json::json!([{"user": "alice", "port": 22}]),
+        ),
+    ];
+    answers_over_http(cases).await;
+}
+
+#[tokio::test]
+async fn reduce_consume_lookups_patterns_activity_counts_and_case_sensitive_affixes_answer_their_rows_over_http()
+ {
+    let ranges =
+        "let R = datatable (Net:string, Site:string) ['10.0.0.0/8', 'corp', 'fe80::/10', 'link'];";
+    let storms = "datatable (State:string, Event:string) ['TX', 'Hail', 'TX', 'Hail', 'TX', 'Hail', 'KS', 'Wind']";
+    let cases = [
+        (
+            "datatable (T:string) ['disk full', 'login failed for bob', 'login failed for amy'] | reduce by T".to_string(),
+            serde_json::json!([
+                {"Pattern": "login failed for *", "Count": 2, "Representative": "login failed for bob"},
+                {"Pattern": "disk full", "Count": 1, "Representative": "disk full"},
+            ]),
+        ),
+        ("DeviceInfo | consume".to_string(), serde_json::json!([])),
+        (
+            format!("{ranges} print Ip = '10.2.3.4' | evaluate ipv4_lookup(R, Ip, Net)"),
+            serde_json::json!([{"Ip": "10.2.3.4", "Net": "10.0.0.0/8", "Site": "corp"}]),
+        ),
+        (
+            format!("{ranges} print Ip = 'fe80::7' | evaluate ipv6_lookup(R, Ip, Net)"),
+            serde_json::json!([{"Ip": "fe80::7", "Net": "fe80::/10", "Site": "link"}]),
+        ),
+        (
+            format!("{storms} | evaluate basket(0.5)"),
+            serde_json::json!([
+                {"SegmentId": 0, "Count": 3, "Percent": 75.0, "State": "TX", "Event": "Hail"},
+            ]),
+        ),
+        (
+            format!("{storms} | evaluate autocluster()"),
+            serde_json::json!([
+                {"SegmentId": 0, "Count": 3, "Percent": 75.0, "State": "TX", "Event": "Hail"},
+                {"SegmentId": 1, "Count": 1, "Percent": 25.0, "State": "KS", "Event": "Wind"},
+            ]),
+        ),
+        (
+            "datatable (U:string, T:datetime) ['a', datetime(2024-01-01), 'b', datetime(2024-01-02)] | evaluate sliding_window_counts(U, T, datetime(2024-01-01), datetime(2024-01-02), 2d, 1d)".to_string(),
+            serde_json::json!([
+                {"T": "2024-01-01T00:00:00.0000000Z", "count": 1, "dcount": 1},
+                {"T": "2024-01-02T00:00:00.0000000Z", "count": 2, "dcount": 2},
+            ]),
+        ),
+        (
+            "datatable (U:string, T:datetime) ['a', datetime(2024-01-01), 'a', datetime(2024-01-02)] | evaluate activity_counts_metrics(U, T, datetime(2024-01-01), datetime(2024-01-02), 1d)".to_string(),
+            serde_json::json!([
+                {"T": "2024-01-01T00:00:00.0000000Z", "count": 1, "dcount": 1, "new_dcount": 1, "aggregated_dcount": 1},
+                {"T": "2024-01-02T00:00:00.0000000Z", "count": 1, "dcount": 1, "new_dcount": 0, "aggregated_dcount": 1},
+            ]),
+        ),
+        (
+            "print s = 'user=Jo Doe id=7' | parse-kv s as (user:string, id:long) with (pair_delimiter=' ', kv_delimiter='=', greedy=true) | project user, id".to_string(),
+            serde_json::json!([{"user": "Jo Doe", "id": 7}]),
+        ),
+        (
+            "print s = 'user: bob, id: 7' | parse-kv s as (user:string, id:long) | project user, id".to_string(),
+            serde_json::json!([{"user": "bob", "id": 7}]),
+        ),
+        (
+            "datatable (R:string, Host:string) ['bad', 'h1', 'bad', 'h1', 'good', 'h2', 'good', 'h1'] | evaluate diffpatterns(R, 'bad', 'good', '~', 0.5)".to_string(),
+            serde_json::json!([
+                {"SegmentId": 0, "CountA": 2, "CountB": 1, "PercentA": 100.0, "PercentB": 50.0, "PercentDiffAB": 50.0, "Host": "h1"},
+                {"SegmentId": 1, "CountA": 0, "CountB": 1, "PercentA": 0.0, "PercentB": 50.0, "PercentDiffAB": 50.0, "Host": "h2"},
+            ]),
+        ),
+        (
+            "print s = 'Invoke-Expression' | where s hasprefix_cs 'Invoke' and s !hassuffix_cs 'EXPRESSION' and s notcontains 'x y'".to_string(),
+            serde_json::json!([{"s": "Invoke-Expression"}]),
         ),
     ];
     answers_over_http(cases).await;

@@ -310,6 +310,15 @@ pub enum KvMode {
         quotes: Vec<(char, char)>,
         /// Characters that make the next character inside quotes literal.
         escapes: Vec<char>,
+        /// `greedy = true`: a value runs to the pair delimiter before the next key.
+        greedy: bool,
+    },
+    /// No delimiters: each key's value follows it after non-alphanumeric characters.
+    Free {
+        /// Opening and closing quote characters.
+        quotes: Vec<(char, char)>,
+        /// Characters that make the next character inside quotes literal.
+        escapes: Vec<char>,
     },
     /// `regex`: each match's first group is a key, its second the value.
     Regex(regex::Regex),
@@ -324,6 +333,77 @@ pub struct ParseKv {
     pub keys: Vec<(String, KqlType)>,
     /// How pairs are found.
     pub mode: KvMode,
+}
+
+/// `reduce [kind=source] by Expr [with threshold = T, characters = "..."]`.
+#[derive(Debug, Clone)]
+pub struct Reduce {
+    /// The text reduced.
+    pub expr: Expr,
+    /// The least fraction of the rows a pattern must hold not to be folded into `others`.
+    pub threshold: f64,
+    /// The characters that separate terms; `None` for every character that is not an ASCII
+    /// letter or digit.
+    pub characters: Option<String>,
+    /// `kind=source`: the rows kept, each with its `Pattern`.
+    pub source: bool,
+}
+
+/// `evaluate ipv4_lookup(...)` or `ipv6_lookup(...)`.
+#[derive(Debug, Clone)]
+pub struct IpLookup {
+    /// `ipv6_lookup` rather than `ipv4_lookup`.
+    pub v6: bool,
+    /// The lookup table.
+    pub table: TabExpr,
+    /// The input's column holding the address looked up.
+    pub source_key: String,
+    /// The lookup table's column holding an address or a range (`10.0.0.0/8`).
+    pub lookup_key: String,
+    /// Columns both sides have that must also be equal.
+    pub extra: Vec<String>,
+    /// Keep the input's rows no range holds, with nulls for the lookup's columns.
+    pub return_unmatched: bool,
+}
+
+/// `evaluate autocluster(...)` or `basket(...)`: patterns of values the rows share.
+#[derive(Debug, Clone)]
+pub struct Segments {
+    /// `autocluster` (a few patterns covering the rows) rather than `basket` (every frequent
+    /// pattern).
+    pub autocluster: bool,
+    /// The plugin's arguments in order; `'~'` stands for an argument's default.
+    pub args: Vec<Expr>,
+}
+
+/// `evaluate diffpatterns(SplitColumn, SplitValueA, SplitValueB, ...)`.
+#[derive(Debug, Clone)]
+pub struct DiffPatterns {
+    /// The column whose values split the rows into sets A and B.
+    pub split: String,
+    /// The arguments after it, in order; `'~'` stands for an argument's default.
+    pub args: Vec<Expr>,
+}
+
+/// `evaluate sliding_window_counts(...)` or `activity_counts_metrics(...)`.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    /// `sliding_window_counts` rather than `activity_counts_metrics`.
+    pub sliding: bool,
+    /// The column of the ids counted.
+    pub id: String,
+    /// The column of the timeline.
+    pub timeline: String,
+    /// The first window's start.
+    pub start: Expr,
+    /// The last window holds this.
+    pub end: Expr,
+    /// `sliding_window_counts`' lookback.
+    pub lookback: Option<Expr>,
+    /// The window's length (`Bin`, `Step`).
+    pub step: Expr,
+    /// The dimension columns.
+    pub dims: Vec<String>,
 }
 
 /// One piped operator and where its name is.
@@ -463,6 +543,18 @@ pub enum OpKind {
     },
     /// `parse-kv`.
     ParseKv(Box<ParseKv>),
+    /// `consume`: the rows read and dropped; no columns, no rows.
+    Consume,
+    /// `reduce`.
+    Reduce(Box<Reduce>),
+    /// `evaluate ipv4_lookup(...)`, `ipv6_lookup(...)`.
+    IpLookup(Box<IpLookup>),
+    /// `evaluate autocluster(...)`, `basket(...)`.
+    Segments(Box<Segments>),
+    /// `evaluate sliding_window_counts(...)`, `activity_counts_metrics(...)`.
+    Activity(Box<Activity>),
+    /// `evaluate diffpatterns(...)`.
+    DiffPatterns(Box<DiffPatterns>),
     /// `mv-expand`.
     MvExpand {
         /// Expanded expressions with optional names and `to typeof()` types.
@@ -714,6 +806,10 @@ pub enum StrOp {
     HasPrefix,
     /// `hassuffix`: a term ends with it.
     HasSuffix,
+    /// `hasprefix_cs`.
+    HasPrefixCs,
+    /// `hassuffix_cs`.
+    HasSuffixCs,
     /// `contains`: substring, case-insensitive.
     Contains,
     /// `contains_cs`.
@@ -737,6 +833,8 @@ impl StrOp {
             "has_cs" => StrOp::HasCs,
             "hasprefix" => StrOp::HasPrefix,
             "hassuffix" => StrOp::HasSuffix,
+            "hasprefix_cs" => StrOp::HasPrefixCs,
+            "hassuffix_cs" => StrOp::HasSuffixCs,
             "contains" => StrOp::Contains,
             "contains_cs" => StrOp::ContainsCs,
             "startswith" => StrOp::StartsWith,
@@ -745,5 +843,26 @@ impl StrOp {
             "endswith_cs" => StrOp::EndsWithCs,
             _ => return None,
         })
+    }
+
+    /// The older spellings Kusto's parser still takes (`notcontains`, `containscs`, ...): the
+    /// operator each names and whether it is negated, as their names say.
+    pub(crate) fn from_legacy_word(word: &str) -> Option<(StrOp, bool)> {
+        let (negate, rest) = match word.strip_prefix("not") {
+            Some(rest) => (true, rest),
+            None => (false, word),
+        };
+        let op = match rest {
+            "contains" if negate => StrOp::Contains,
+            "startswith" if negate => StrOp::StartsWith,
+            "endswith" if negate => StrOp::EndsWith,
+            "containscs" => StrOp::ContainsCs,
+            "startswithcs" => StrOp::StartsWithCs,
+            "endswithcs" => StrOp::EndsWithCs,
+            "hasprefixcs" if !negate => StrOp::HasPrefixCs,
+            "hassuffixcs" if !negate => StrOp::HasSuffixCs,
+            _ => return None,
+        };
+        Some((op, negate))
     }
 }

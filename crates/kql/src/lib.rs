@@ -10,6 +10,7 @@
 //! constants such as `ago(7d)` are folded once) and evaluates over rows shared by `Arc`, so
 //! filtering and projecting never copy cell data.
 
+mod activity;
 mod aggregate;
 mod ast;
 mod bag_unpack;
@@ -17,12 +18,14 @@ mod calendar;
 mod cexpr;
 mod compile;
 mod context;
+mod diff_patterns;
 mod error;
 mod eval;
 mod external;
 mod functions;
 mod hitters;
 mod invoke;
+mod ip_lookup;
 mod lexer;
 mod lifted;
 mod make_series;
@@ -34,11 +37,13 @@ mod partition;
 mod pivot;
 mod query;
 mod range;
+mod reduce;
 mod rel;
 mod row_order;
 mod scalar;
 mod scan;
 mod search;
+mod segments;
 mod series;
 mod syntax;
 mod table;

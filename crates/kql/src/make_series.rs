@@ -12,11 +12,11 @@ use crate::table::Row;
 use crate::value::{KqlType, Value};
 
 /// Kusto's cap on a series' length.
-const MAX_BINS: i64 = 1 << 20;
+pub(crate) const MAX_BINS: i64 = 1 << 20;
 
 /// The most values all of a `make-series`' arrays may hold together, so that a fine step over
 /// many groups is an error rather than the emulator running out of memory.
-const MAX_CELLS: i64 = 1 << 24;
+pub(crate) const MAX_CELLS: i64 = 1 << 24;
 
 /// The aggregates `make-series` takes: those with a numeric result.
 const SERIES_AGGREGATES: [&str; 10] = [
@@ -27,7 +27,7 @@ const SERIES_AGGREGATES: [&str; 10] = [
 const BIN: &str = " series bin";
 
 /// How many whole steps `offset` is from the start, rounded down, and whether exactly.
-fn steps(offset: &Value, step: &Value) -> Option<(i64, bool)> {
+pub(crate) fn steps(offset: &Value, step: &Value) -> Option<(i64, bool)> {
     match (offset, step) {
         (Value::TimeSpan(o), Value::TimeSpan(s)) | (Value::Long(o), Value::Long(s)) => {
             Some((o.div_euclid(*s), o.rem_euclid(*s) == 0))
@@ -41,7 +41,7 @@ fn steps(offset: &Value, step: &Value) -> Option<(i64, bool)> {
 }
 
 /// The value of bin `i`: `start + i * step`.
-fn bin_value(start: &Value, step: &Value, i: i64) -> Value {
+pub(crate) fn bin_value(start: &Value, step: &Value, i: i64) -> Value {
     scalar::arith(
         BinOp::Add,
         start,

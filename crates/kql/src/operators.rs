@@ -177,6 +177,15 @@ impl Ctx<'_> {
             OpKind::Facet { by, with } => self.facet(rel, by, with.as_deref(), op.pos),
             OpKind::Sample(n) => self.sample(rel, n),
             OpKind::GetSchema => Ok(get_schema(&rel)),
+            OpKind::Consume => Ok(Rel {
+                cols: Vec::new(),
+                rows: Vec::new(),
+            }),
+            OpKind::Reduce(spec) => self.reduce(&rel, spec),
+            OpKind::IpLookup(spec) => self.ip_lookup(&rel, spec, op.pos),
+            OpKind::Segments(spec) => self.segments(&rel, spec, op.pos),
+            OpKind::Activity(spec) => self.activity(&rel, spec, op.pos),
+            OpKind::DiffPatterns(spec) => self.diff_patterns(&rel, spec, op.pos),
         }
     }
 

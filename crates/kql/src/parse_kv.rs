@@ -37,9 +37,23 @@ impl Ctx<'_> {
                 KvMode::Delimited {
                     pair,
                     kv,
+                    greedy: true,
+                    ..
+                } => greedy_pairs(&text, pair, kv),
+                KvMode::Delimited {
+                    pair,
+                    kv,
                     quotes,
                     escapes,
+                    greedy: false,
                 } => delimited_pairs(&text, pair, kv, quotes, escapes),
+                KvMode::Free { quotes, escapes } => spec
+                    .keys
+                    .iter()
+                    .filter_map(|(key, _)| {
+                        Some((key.clone(), free_value(&text, key, quotes, escapes)?))
+                    })
+                    .collect(),
                 KvMode::Regex(re) => re
                     .captures_iter(&text)
                     .filter_map(|c| Some((c.get(1)?.as_str().trim(), c.get(2)?.as_str().trim())))
@@ -127,4 +141,56 @@ fn field<'t>(
         trimmed[..at].trim().to_string(),
         &trimmed[at + stop.len()..],
     ))
+}
+
+/// `greedy = true`: each kv delimiter with a key before it (after the last pair delimiter
+/// since the previous value began) starts a pair, and its value runs to the pair delimiter
+/// before the next such key, delimiters and all. Quotes are not read in this mode.
+fn greedy_pairs(text: &str, pair: &str, kv: &str) -> Vec<(String, String)> {
+    // Each pair's key start, its kv delimiter and where its value begins.
+    let mut marks: Vec<(usize, usize, usize)> = Vec::new();
+    for (at, _) in text.match_indices(kv) {
+        let floor = marks.last().map_or(0, |m| m.2);
+        if at < floor {
+            continue;
+        }
+        let key_start = match text[floor..at].rfind(pair) {
+            Some(i) => floor + i + pair.len(),
+            None if marks.is_empty() => 0,
+            None => continue,
+        };
+        marks.push((key_start, at, at + kv.len()));
+    }
+    let mut pairs = Vec::with_capacity(marks.len());
+    for (i, &(key_start, at, value_start)) in marks.iter().enumerate() {
+        let value_end = marks
+            .get(i + 1)
+            .map_or(text.len(), |next| next.0 - pair.len());
+        let value = text
+            .get(value_start..value_end.max(value_start))
+            .unwrap_or("");
+        pairs.push((
+            text[key_start..at].trim().to_string(),
+            value.trim().to_string(),
+        ));
+    }
+    pairs
+}
+
+/// No delimiters: `key`'s first appearance as a whole word, then past the non-alphanumeric
+/// characters after it, a quoted value or a run of letters and digits; `None` when the text
+/// lacks the key.
+fn free_value(text: &str, key: &str, quotes: &[(char, char)], escapes: &[char]) -> Option<String> {
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let (at, _) = text.match_indices(key).find(|&(at, _)| {
+        !word(text[..at].chars().next_back()) && !word(text[at + key.len()..].chars().next())
+    })?;
+    let opens = |c: char| quotes.iter().any(|&(open, _)| open == c);
+    let rest =
+        text[at + key.len()..].trim_start_matches(|c: char| !c.is_alphanumeric() && !opens(c));
+    if rest.chars().next().is_some_and(opens) {
+        // A quoted field ends at its closing quote, whatever stop it is given.
+        return field(rest, "\u{0}", quotes, escapes).map(|(value, _)| value);
+    }
+    Some(rest.chars().take_while(|c| c.is_alphanumeric()).collect())
 }

@@ -198,7 +198,12 @@ pub fn string_op(op: StrOp, hay: &str, needle: &str) -> bool {
     if !ascii
         && !matches!(
             op,
-            StrOp::HasCs | StrOp::ContainsCs | StrOp::StartsWithCs | StrOp::EndsWithCs
+            StrOp::HasCs
+                | StrOp::ContainsCs
+                | StrOp::StartsWithCs
+                | StrOp::EndsWithCs
+                | StrOp::HasPrefixCs
+                | StrOp::HasSuffixCs
         )
     {
         // Unicode case folding can change lengths; fall back to lowercasing both sides.
@@ -208,6 +213,8 @@ pub fn string_op(op: StrOp, hay: &str, needle: &str) -> bool {
             StrOp::Contains => StrOp::ContainsCs,
             StrOp::StartsWith => StrOp::StartsWithCs,
             StrOp::EndsWith => StrOp::EndsWithCs,
+            StrOp::HasPrefix => StrOp::HasPrefixCs,
+            StrOp::HasSuffix => StrOp::HasSuffixCs,
             other => other,
         };
         return string_op_cs_only(cs, &h, &n);
@@ -236,8 +243,12 @@ fn string_op_cs_only(op: StrOp, hay: &str, needle: &str) -> bool {
         StrOp::StartsWithCs | StrOp::StartsWith => hay.starts_with(needle),
         StrOp::EndsWithCs | StrOp::EndsWith => hay.ends_with(needle),
         StrOp::HasCs | StrOp::Has => term_match(hay, needle, find_cs(hay, needle), true, true),
-        StrOp::HasPrefix => term_match(hay, needle, find_cs(hay, needle), true, false),
-        StrOp::HasSuffix => term_match(hay, needle, find_cs(hay, needle), false, true),
+        StrOp::HasPrefixCs | StrOp::HasPrefix => {
+            term_match(hay, needle, find_cs(hay, needle), true, false)
+        }
+        StrOp::HasSuffixCs | StrOp::HasSuffix => {
+            term_match(hay, needle, find_cs(hay, needle), false, true)
+        }
         StrOp::Regex => false,
     }
 }
@@ -304,6 +315,11 @@ mod tests {
             (StrOp::HasPrefix, "invoke-expression", "expr", true),
             (StrOp::HasPrefix, "invoke-expression", "press", false),
             (StrOp::HasSuffix, "invoke-expression", "sion", true),
+            (StrOp::HasPrefixCs, "Invoke-Expression", "Expr", true),
+            (StrOp::HasPrefixCs, "Invoke-Expression", "expr", false),
+            (StrOp::HasSuffixCs, "Invoke-Expression", "sion", true),
+            (StrOp::HasSuffixCs, "Invoke-Expression", "SION", false),
+            (StrOp::HasSuffixCs, "Invoke-Expression", "Invo", false),
             (StrOp::Contains, "PowerShell", "rsh", true),
             (StrOp::ContainsCs, "PowerShell", "rsh", false),
             (StrOp::StartsWith, "PowerShell", "power", true),

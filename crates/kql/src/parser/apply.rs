@@ -37,8 +37,15 @@ impl Parser<'_> {
         })?;
         self.expect_sym(")")?;
         let pos = self.pos();
-        self.expect_word("with")?;
+        if !self.eat_word("with") {
+            let mode = self.kv_mode(Vec::new(), pos)?;
+            return Ok(OpKind::ParseKv(Box::new(ParseKv { source, keys, mode })));
+        }
         self.expect_sym("(")?;
+        if self.eat_sym(")") {
+            let mode = self.kv_mode(Vec::new(), pos)?;
+            return Ok(OpKind::ParseKv(Box::new(ParseKv { source, keys, mode })));
+        }
         let options = self.comma_list(|p| {
             let pos = p.pos();
             let name = p.ident()?;
@@ -55,14 +62,14 @@ impl Parser<'_> {
         Ok(OpKind::ParseKv(Box::new(ParseKv { source, keys, mode })))
     }
 
-    /// The mode `parse-kv`'s options choose; Kusto's delimiter-less mode and `greedy` are
-    /// refused by name rather than guessed at.
+    /// The mode `parse-kv`'s options choose: both delimiters (maybe `greedy`), a regex, or
+    /// none (values found after their keys).
     fn kv_mode(
         &self,
         options: Vec<(String, String, usize)>,
         at: usize,
     ) -> Result<KvMode, KqlError> {
-        let (mut pair, mut kv, mut regex) = (None, None, None);
+        let (mut pair, mut kv, mut regex, mut greedy) = (None, None, None, false);
         let (mut quotes, mut escapes) = (Vec::new(), Vec::new());
         for (name, value, pos) in options {
             let bad =
@@ -87,7 +94,11 @@ impl Parser<'_> {
                     }
                     regex = Some(re);
                 }
-                "greedy" => return Err(bad("is not supported by huntd emulate")),
+                "greedy" => match value.as_str() {
+                    "true" => greedy = true,
+                    "false" => greedy = false,
+                    _ => return Err(bad("takes true or false")),
+                },
                 "pair_delimiter" | "kv_delimiter" => return Err(bad("must not be empty")),
                 _ => return Err(bad("is not a parse-kv option")),
             }
@@ -99,10 +110,12 @@ impl Parser<'_> {
                 kv,
                 quotes,
                 escapes,
+                greedy,
             }),
+            (None, None, None) if !greedy => Ok(KvMode::Free { quotes, escapes }),
             _ => Err(KqlError::new(
-                "parse-kv without both pair_delimiter and kv_delimiter (or a regex) is not \
-                 supported by huntd emulate"
+                "parse-kv: write both pair_delimiter and kv_delimiter (greedy needs them), a \
+                 regex, or neither"
                     .to_string(),
                 self.src,
                 at,

@@ -73,11 +73,10 @@ impl Parser<'_> {
             (false, Tok::Ident(w), _) | (true, _, Tok::Ident(w)) => w.clone(),
             _ => return Ok(lhs),
         };
-        if let Some(op) = StrOp::from_word(&word) {
+        let legacy = (!negate).then(|| StrOp::from_legacy_word(&word)).flatten();
+        if let Some((op, negate)) = StrOp::from_word(&word).map(|op| (op, negate)).or(legacy) {
+            self.eat_sym("!");
             self.bump();
-            if negate {
-                self.bump();
-            }
             let rhs = self.add_expr()?;
             return Ok(Expr {
                 kind: ExprKind::Binary(BinOp::Str(op, negate), Box::new(lhs), Box::new(rhs)),

@@ -7,6 +7,7 @@ mod expr;
 mod external;
 mod pattern;
 mod plugins;
+mod reduce;
 mod scan;
 mod search;
 mod series;

@@ -1,26 +1,47 @@
-//! Parsing `evaluate` and the plugins the engine runs: `bag_unpack`, `pivot` and `narrow`.
+//! Parsing `evaluate` and the plugins the engine runs: `bag_unpack`, `pivot`, `narrow`,
+//! `ipv4_lookup`, `ipv6_lookup`, `autocluster`, `basket`, `diffpatterns`,
+//! `sliding_window_counts` and `activity_counts_metrics`.
 
 use super::cursor::Parser;
-use crate::ast::{Expr, ExprKind, OpKind};
+use crate::ast::{
+    Activity, DiffPatterns, Expr, ExprKind, IpLookup, OpKind, Segments, Source, TabExpr,
+};
 use crate::error::KqlError;
 use crate::lexer::Tok;
+use crate::value::Value;
 
 impl Parser<'_> {
-    /// `evaluate` and its plugin: `bag_unpack(Bag [, 'prefix'])`, `pivot(...)`, `narrow()`;
-    /// other plugins are named.
+    /// `evaluate` and its plugin: `bag_unpack(Bag [, 'prefix'])`, `pivot(...)`, `narrow()`,
+    /// the address lookups and the pattern finders; other plugins are named.
     pub(super) fn evaluate(&mut self) -> Result<OpKind, KqlError> {
         self.skip_hints();
         let pos = self.pos();
         let plugin = self.ident()?;
-        if plugin == "pivot" || plugin == "narrow" {
-            return self.reshape_plugin(&plugin);
-        }
-        if plugin != "bag_unpack" {
-            return Err(KqlError::new(
-                format!("plugin '{plugin}' of 'evaluate' is not supported"),
-                self.src,
-                pos,
-            ));
+        match plugin.as_str() {
+            "pivot" | "narrow" => return self.reshape_plugin(&plugin),
+            "ipv4_lookup" | "ipv6_lookup" => return self.ip_lookup(plugin == "ipv6_lookup"),
+            "autocluster" | "basket" => {
+                self.expect_sym("(")?;
+                let mut args = Vec::new();
+                if !self.is_sym(")") {
+                    args = self.comma_list(Self::expr)?;
+                }
+                self.expect_sym(")")?;
+                let autocluster = plugin == "autocluster";
+                return Ok(OpKind::Segments(Box::new(Segments { autocluster, args })));
+            }
+            "sliding_window_counts" | "activity_counts_metrics" => {
+                return self.activity(plugin == "sliding_window_counts");
+            }
+            "diffpatterns" => return self.diff_patterns(),
+            "bag_unpack" => {}
+            _ => {
+                return Err(KqlError::new(
+                    format!("evaluate plugin '{plugin}' is not supported by huntd emulate"),
+                    self.src,
+                    pos,
+                ));
+            }
         }
         self.expect_sym("(")?;
         let bag = self.expr()?;
@@ -90,5 +111,157 @@ impl Parser<'_> {
             }
         }
         Ok(OpKind::Pivot { column, agg, by })
+    }
+
+    /// `(LookupTable, SourceKey, LookupKey [, ExtraKey, ...] [, return_unmatched])`, after
+    /// `ipv4_lookup` or `ipv6_lookup`.
+    fn ip_lookup(&mut self, v6: bool) -> Result<OpKind, KqlError> {
+        let open = self.pos();
+        self.expect_sym("(")?;
+        let args = self.comma_list(Self::call_argument)?;
+        self.expect_sym(")")?;
+        let plugin = if v6 { "ipv6_lookup" } else { "ipv4_lookup" };
+        let fail = |message: &str, pos: usize| {
+            KqlError::new(format!("{plugin}: {message}"), self.src, pos)
+        };
+        let mut args = args.into_iter();
+        let table = match args.next() {
+            Some(Expr {
+                kind: ExprKind::Ident(name),
+                pos,
+            }) => TabExpr {
+                source: Source::Name(name, pos),
+                ops: Vec::new(),
+            },
+            Some(Expr {
+                kind: ExprKind::Table(table),
+                ..
+            }) => *table,
+            other => {
+                return Err(fail(
+                    "name the lookup table first, or write it in parentheses",
+                    other.map_or(open, |e| e.pos),
+                ));
+            }
+        };
+        let mut names = Vec::new();
+        let mut flag = None;
+        for arg in args {
+            match arg.kind {
+                ExprKind::Ident(name) if flag.is_none() => names.push(name),
+                ExprKind::Lit(Value::Bool(unmatched), _) if flag.is_none() => {
+                    flag = Some(unmatched);
+                }
+                _ => return Err(fail("expected a column name or return_unmatched", arg.pos)),
+            }
+        }
+        if names.len() < 2 || (v6 && names.len() > 2) {
+            return Err(fail(
+                "name the input's address column and the lookup table's",
+                open,
+            ));
+        }
+        let extra = names.split_off(2);
+        let lookup_key = names.pop().unwrap_or_default();
+        let source_key = names.pop().unwrap_or_default();
+        Ok(OpKind::IpLookup(Box::new(IpLookup {
+            v6,
+            table,
+            source_key,
+            lookup_key,
+            extra,
+            return_unmatched: flag.unwrap_or(false),
+        })))
+    }
+
+    /// `(IdColumn, TimelineColumn, Start, End, [LookbackWindow,] Step [, Dim, ...])`, after
+    /// `sliding_window_counts` (which has the lookback) or `activity_counts_metrics`.
+    fn activity(&mut self, sliding: bool) -> Result<OpKind, KqlError> {
+        let open = self.pos();
+        self.expect_sym("(")?;
+        let args = self.comma_list(Self::expr)?;
+        self.expect_sym(")")?;
+        let plugin = if sliding {
+            "sliding_window_counts"
+        } else {
+            "activity_counts_metrics"
+        };
+        let scalars = if sliding { 4 } else { 3 };
+        if args.len() < 2 + scalars {
+            return Err(KqlError::new(
+                format!("{plugin}: expected the id and timeline columns, then {scalars} values"),
+                self.src,
+                open,
+            ));
+        }
+        let mut names = Vec::new();
+        let mut values = Vec::new();
+        for (i, arg) in args.into_iter().enumerate() {
+            let column = i < 2 || i >= 2 + scalars;
+            match arg.kind {
+                ExprKind::Ident(name) if column => names.push(name),
+                _ if column => {
+                    return Err(KqlError::new(
+                        format!("{plugin}: expected a column name"),
+                        self.src,
+                        arg.pos,
+                    ));
+                }
+                _ => values.push(arg),
+            }
+        }
+        let mut values = values.into_iter();
+        let mut names = names.into_iter();
+        let (Some(id), Some(timeline), Some(start), Some(end)) =
+            (names.next(), names.next(), values.next(), values.next())
+        else {
+            return Err(KqlError::new(
+                format!("{plugin}: expected the id and timeline columns"),
+                self.src,
+                open,
+            ));
+        };
+        let lookback = if sliding { values.next() } else { None };
+        let Some(step) = values.next() else {
+            return Err(KqlError::new(
+                format!("{plugin}: expected the step"),
+                self.src,
+                open,
+            ));
+        };
+        Ok(OpKind::Activity(Box::new(Activity {
+            sliding,
+            id,
+            timeline,
+            start,
+            end,
+            lookback,
+            step,
+            dims: names.collect(),
+        })))
+    }
+
+    /// `(SplitColumn, SplitValueA, SplitValueB [, ...])`, after `diffpatterns`.
+    fn diff_patterns(&mut self) -> Result<OpKind, KqlError> {
+        let open = self.pos();
+        self.expect_sym("(")?;
+        let args = self.comma_list(Self::expr)?;
+        self.expect_sym(")")?;
+        let mut args = args.into_iter();
+        let Some(Expr {
+            kind: ExprKind::Ident(split),
+            ..
+        }) = args.next()
+        else {
+            return Err(KqlError::new(
+                "diffpatterns: name the split column first".to_string(),
+                self.src,
+                open,
+            ));
+        };
+        Ok(OpKind::DiffPatterns(Box::new(DiffPatterns {
+            split,
+            args: args.collect(),
+        })))
     }
 }

@@ -9,13 +9,13 @@ use crate::value::{KqlType, Value};
 
 /// The string operator a search term's wildcards choose: `x` has, `*x` hassuffix, `x*`
 /// hasprefix, `*x*` contains, a `*` inside a regex; and the text to match.
-fn term(text: &str, case_sensitive: bool) -> Result<(StrOp, String), String> {
+fn term(text: &str, case_sensitive: bool) -> (StrOp, String) {
     let inner = text.trim_start_matches('*').trim_end_matches('*');
     let (lead, trail) = (text.starts_with('*'), text.ends_with('*') && text.len() > 1);
     let op = if inner.contains('*') {
         let pieces: Vec<String> = inner.split('*').map(regex::escape).collect();
         let flags = if case_sensitive { "" } else { "(?i)" };
-        return Ok((StrOp::Regex, format!("{flags}{}", pieces.join(".*"))));
+        return (StrOp::Regex, format!("{flags}{}", pieces.join(".*")));
     } else {
         match (lead, trail, case_sensitive) {
             (false, false, false) => StrOp::Has,
@@ -24,14 +24,11 @@ fn term(text: &str, case_sensitive: bool) -> Result<(StrOp, String), String> {
             (true, true, true) => StrOp::ContainsCs,
             (true, false, false) => StrOp::HasSuffix,
             (false, true, false) => StrOp::HasPrefix,
-            _ => {
-                return Err(format!(
-                    "case-sensitive search for '{text}' is not supported"
-                ));
-            }
+            (true, false, true) => StrOp::HasSuffixCs,
+            (false, true, true) => StrOp::HasPrefixCs,
         }
     };
-    Ok((op, inner.to_string()))
+    (op, inner.to_string())
 }
 
 impl Parser<'_> {
@@ -85,8 +82,7 @@ impl Parser<'_> {
             self.bump();
             self.bump();
             self.bump();
-            let (op, text) =
-                term(&text, case_sensitive).map_err(|m| KqlError::new(m, self.src, pos))?;
+            let (op, text) = term(&text, case_sensitive);
             let at = |kind| Expr { kind, pos };
             return Ok(at(ExprKind::Binary(
                 BinOp::Str(op, false),
@@ -101,15 +97,14 @@ impl Parser<'_> {
     /// the argument of `not`) and its `* has "x"` made terms over every column.
     fn terms(&self, e: Expr, case_sensitive: bool) -> Result<Expr, KqlError> {
         let make = |text: &str, pos: usize| {
-            term(text, case_sensitive)
-                .map(|(op, text)| Expr {
-                    kind: ExprKind::Term(op, text),
-                    pos,
-                })
-                .map_err(|m| KqlError::new(m, self.src, pos))
+            let (op, text) = term(text, case_sensitive);
+            Expr {
+                kind: ExprKind::Term(op, text),
+                pos,
+            }
         };
         let kind = match e.kind {
-            ExprKind::Lit(Value::String(s), _) => return make(&s, e.pos),
+            ExprKind::Lit(Value::String(s), _) => return Ok(make(&s, e.pos)),
             ExprKind::Binary(BinOp::Str(op, negate), lhs, rhs)
                 if matches!(lhs.kind, ExprKind::Star)
                     && matches!(rhs.kind, ExprKind::Lit(Value::String(_), _)) =>

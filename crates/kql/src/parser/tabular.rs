@@ -1,6 +1,6 @@
 //! Parsing statements and tabular expressions: `let`s, sources, and the operators after `|`.
 
-use super::cursor::{NEST_WEIGHT, Parser, UNSUPPORTED_OPERATORS, UNSUPPORTED_STRING_OPERATORS};
+use super::cursor::{NEST_WEIGHT, Parser, UNSUPPORTED_STRING_OPERATORS};
 use crate::ast::{
     Aggregate, Expr, ExprKind, Function, FunctionBody, JoinKind, Let, LetValue, NamedExpr, Op,
     OpKind, Param, Query, SortKey, Source, TabExpr,
@@ -217,16 +217,6 @@ impl Parser<'_> {
         if self.is_word("externaldata") && matches!(self.peek_at(1), Tok::Sym("(")) {
             return self.externaldata();
         }
-        if let Tok::Ident(w) = self.peek()
-            && UNSUPPORTED_OPERATORS.contains(&w.as_str())
-            && !matches!(self.peek_at(1), Tok::Sym("|" | ")" | ";" | ",") | Tok::Eof)
-        {
-            return Err(KqlError::new(
-                format!("'{w}' operator is not supported"),
-                self.src,
-                pos,
-            ));
-        }
         let name = self.ident()?;
         if self.eat_sym("(") {
             let mut args = Vec::new();
@@ -383,6 +373,8 @@ impl Parser<'_> {
             "join" => self.join()?,
             "parse" | "parse-where" => self.parse_operator(word == "parse")?,
             "evaluate" => self.evaluate()?,
+            "consume" => self.consume()?,
+            "reduce" => self.reduce()?,
             "lookup" => self.lookup(pos)?,
             "mv-expand" | "mvexpand" => self.mv_expand()?,
             "mv-apply" => self.mv_apply()?,
@@ -413,13 +405,6 @@ impl Parser<'_> {
             "render" => {
                 self.skip_render_arguments();
                 OpKind::Pass
-            }
-            other if UNSUPPORTED_OPERATORS.contains(&other) => {
-                return Err(KqlError::new(
-                    format!("'{other}' operator is not supported"),
-                    self.src,
-                    pos,
-                ));
             }
             other => {
                 return Err(KqlError::syntax(

@@ -88,10 +88,14 @@ fn operator_options_take_kinds_among_hints_and_a_bare_hint_word_ends_them() {
 }
 
 #[test]
-fn unsupported_operator_is_named_with_its_position() {
-    let err = parse("T\n| reduce by A").expect_err("the query must fail");
-    assert_eq!(err.message, "'reduce' operator is not supported");
-    assert_eq!((err.line, err.column), (2, 3));
+fn unsupported_plugin_is_named_with_its_position() {
+    let err = parse("T\n| evaluate rolling_percentile(A, 50, B, 1d, 3)")
+        .expect_err("the query must fail");
+    assert_eq!(
+        err.message,
+        "evaluate plugin 'rolling_percentile' is not supported by huntd emulate"
+    );
+    assert_eq!((err.line, err.column), (2, 12));
 }
 
 #[test]

@@ -98,21 +98,56 @@ fn parse_kv_regex_reads_each_matchs_key_and_value_groups() {
 }
 
 #[test]
-fn parse_kv_refuses_options_it_does_not_evaluate_by_name() {
+fn parse_kv_refuses_incomplete_or_unknown_options_by_name() {
     let fails = |q: &str| match run(&db(vec![hosts()]), q, now(), None) {
         Ok(_) => panic!("{q} ran"),
         Err(e) => e.message,
     };
     assert!(
-        fails("Hosts | parse-kv Line as (a:string) with (quote='\"')")
-            .contains("without both pair_delimiter and kv_delimiter")
+        fails("Hosts | parse-kv Line as (a:string) with (pair_delimiter=',')")
+            .contains("write both pair_delimiter and kv_delimiter")
     );
     assert!(
-        fails("Hosts | parse-kv Line as (a:string) with (pair_delimiter=',', kv_delimiter=':', greedy=true)")
-            .contains("'greedy' is not supported by huntd emulate")
+        fails("Hosts | parse-kv Line as (a:string) with (greedy=true)")
+            .contains("greedy needs them")
     );
     assert!(
         fails("Hosts | parse-kv Line as (a:string) with (regex='(a)')")
             .contains("exactly two capturing groups")
+    );
+}
+
+#[test]
+fn parse_kv_greedy_values_run_to_the_pair_delimiter_before_the_next_key() {
+    assert_eq!(
+        rows_in(
+            Vec::new(),
+            "print s = 'name=Jo Doe phone=555 5555 note=a=b city=New York' \
+             | parse-kv s as (name:string, phone:string, note:string, city:string) \
+             with (pair_delimiter=' ', kv_delimiter='=', greedy=true) | project-away s"
+        ),
+        vec![json!({"name": "Jo Doe", "phone": "555 5555", "note": "a=b", "city": "New York"})]
+    );
+}
+
+#[test]
+fn parse_kv_without_delimiters_reads_a_word_or_a_quoted_value_after_each_key() {
+    assert_eq!(
+        rows_in(
+            Vec::new(),
+            "print s = \"10:00 [INFO] ThreadId:4587, Machine:Node001, Text: 'The service is up'\" \
+             | parse-kv s as (Text:string, ThreadId:long, Machine:string, Missing:long) \
+             with (quote=\"'\") | project-away s"
+        ),
+        vec![
+            json!({"Text": "The service is up", "ThreadId": 4587, "Machine": "Node001", "Missing": null})
+        ]
+    );
+    assert_eq!(
+        rows_in(
+            Vec::new(),
+            "print s = 'user=bob; id=7' | parse-kv s as (user:string, id:long) | project-away s"
+        ),
+        vec![json!({"user": "bob", "id": 7})]
     );
 }

@@ -346,8 +346,8 @@ fn bag_unpack_makes_a_typed_column_of_each_key_of_a_bag() {
         ["af_n", "af_s"]
     );
     assert!(
-        super::support::fails("Proc | evaluate autocluster()")
+        super::support::fails("Proc | evaluate rolling_percentile(Size, 50, Timestamp, 1d, 3)")
             .message
-            .contains("plugin 'autocluster' of 'evaluate' is not supported")
+            .contains("evaluate plugin 'rolling_percentile' is not supported")
     );
 }
