@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::diagnostic::Location;
 use crate::emulator::{jsonl, schema};
-use crate::jobs::cases::{Input, TestCase};
+use crate::jobs::cases::{External, Input, TestCase};
 use crate::jobs::{Environment, Job};
 
 /// A row as JSON.
@@ -121,9 +121,45 @@ fn answer(job: &Job, case: &TestCase) -> Result<Vec<JsonRow>, String> {
         .map_err(|e| format!("the query does not render: {e}"))?;
     // Graph narrows every table to the window it is sent (`Timespan`); MDE sends none.
     let timespan = (job.environment == Environment::Graph && job.timespan).then_some((start, end));
-    let result =
-        kql::run(&db, &query, end, timespan).map_err(|e| format!("the query fails: {e}"))?;
+    let bodies = external_bodies(case, &query)?;
+    let result = kql::run_with_external(&db, &query, end, timespan, &bodies)
+        .map_err(|e| format!("the query fails: {e}"))?;
     Ok(result.rows_json())
+}
+
+/// What each URL the query's `externaldata` reads answers, from the case's `external:`; a URL
+/// the case leaves out, or one it gives that the query does not read (a typo, most likely), is
+/// an error naming it without its query string, where a SAS token would be.
+fn external_bodies(case: &TestCase, query: &str) -> Result<kql::ExternalBodies, String> {
+    let urls = kql::external_urls(query).unwrap_or_default();
+    let mut bodies = kql::ExternalBodies::new();
+    for url in &urls {
+        let body = match case.external.get(url) {
+            Some(External::Text(text)) => text.clone().into_bytes(),
+            Some(External::File(path)) => std::fs::read(path).map_err(|e| {
+                format!(
+                    "the body of {}: {}: {e}",
+                    kql::redact_url(url),
+                    path.display()
+                )
+            })?,
+            None => {
+                return Err(format!(
+                    "the query reads externaldata from {}, which the case does not give: add it \
+                     under `external:`, as the text it answers or `{{file: list.csv}}`",
+                    kql::redact_url(url)
+                ));
+            }
+        };
+        bodies.insert(url.clone(), body);
+    }
+    if let Some(unread) = case.external.keys().find(|u| !urls.contains(u)) {
+        return Err(format!(
+            "the case gives `external:` {}, which the query does not read",
+            kql::redact_url(unread)
+        ));
+    }
+    Ok(bodies)
 }
 
 /// A table's input records, numbered by line (a file) or position (inline rows).

@@ -204,3 +204,66 @@ fn naming_a_job_that_does_not_exist_is_an_error_listing_the_jobs() {
         "{err}"
     );
 }
+
+const IOC_JOB: &str = r#"name: ioc-list
+instance: Contoso
+environment: M365DGraph
+every: 1h
+query: |
+  let Iocs = externaldata (Sha256: string, Family: string)
+      [h@"https://iocs.example.test/sha256.csv?sv=2024&sig=SECRET"] with (format = "csv");
+  DeviceFileEvents
+  | where Timestamp between (datetime({start}) .. datetime({end}))
+  | join kind=inner (Iocs) on $left.SHA256 == $right.Sha256
+  | project Timestamp, DeviceName, FileName, Family
+tests:
+  - name: fires on a listed hash
+    input:
+      DeviceFileEvents:
+        - {Timestamp: "2024-05-01T09:10:00Z", DeviceName: ws-1, FileName: drop.exe, SHA256: aa11}
+        - {Timestamp: "2024-05-01T09:11:00Z", DeviceName: ws-2, FileName: ok.exe, SHA256: ff00}
+    external:
+      "https://iocs.example.test/sha256.csv?sv=2024&sig=SECRET": "aa11,Emotet\nbb22,Qakbot\n"
+    expect: {rows: 1}
+    expect_rows: [{DeviceName: ws-1, Family: Emotet}]
+  - name: quiet on hashes the list from a file lacks
+    input:
+      DeviceFileEvents:
+        - {Timestamp: "2024-05-01T09:10:00Z", DeviceName: ws-1, FileName: drop.exe, SHA256: aa11}
+    external:
+      "https://iocs.example.test/sha256.csv?sv=2024&sig=SECRET": {file: other-iocs.csv}
+    expect: {none: true}
+  - name: forgets the list
+    input:
+      DeviceFileEvents:
+        - {Timestamp: "2024-05-01T09:10:00Z", DeviceName: ws-1, FileName: drop.exe, SHA256: aa11}
+    expect: {none: true}
+"#;
+
+#[test]
+fn externaldata_reads_the_bodies_a_case_gives_and_a_missing_one_is_named_without_its_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jobs = dir.path().join("jobs");
+    std::fs::create_dir(&jobs).expect("jobs dir");
+    std::fs::write(jobs.join("ioc-list.yaml"), IOC_JOB).expect("job");
+    std::fs::write(jobs.join("other-iocs.csv"), "cc33,Lumma\n").expect("body");
+    let queries = dir.path().join("queries");
+    std::fs::create_dir(&queries).expect("queries dir");
+    let config = write_config(dir.path(), &jobs, &queries);
+    let (out, text) = huntd_test(&config, &["ioc-list"]);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("PASS  ioc-list: fires on a listed hash (1 row)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("PASS  ioc-list: quiet on hashes the list from a file lacks (0 rows)"),
+        "{text}"
+    );
+    assert!(text.contains("ERROR ioc-list: forgets the list"), "{text}");
+    assert!(
+        text.contains("https://iocs.example.test/sha256.csv?[redacted], which the case does not give"),
+        "{text}"
+    );
+    assert!(!text.contains("SECRET"), "{text}");
+}

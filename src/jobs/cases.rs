@@ -19,6 +19,8 @@ pub struct TestCase {
     pub location: Location,
     /// The rows of each table the query reads.
     pub input: BTreeMap<String, Input>,
+    /// The bodies the query's `externaldata` URLs answer, by URL, as `huntd emulate` would fetch.
+    pub external: BTreeMap<String, External>,
     /// The run's window; `None` ends it a second after the newest input `Timestamp`.
     pub window: Window,
     /// What the hunt must return.
@@ -31,6 +33,15 @@ pub enum Input {
     /// Rows written in the job file.
     Rows(Vec<serde_json::Map<String, serde_json::Value>>),
     /// A JSON Lines file, one row per line.
+    File(PathBuf),
+}
+
+/// What an `externaldata` URL answers in a test case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum External {
+    /// The body written in the job file.
+    Text(String),
+    /// A file beside the job, read as it is.
     File(PathBuf),
 }
 
@@ -52,7 +63,14 @@ pub struct Expect {
     pub contains: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
-const CASE_KEYS: [&str; 5] = ["name", "input", "window", "expect", "expect_rows"];
+const CASE_KEYS: [&str; 6] = [
+    "name",
+    "input",
+    "external",
+    "window",
+    "expect",
+    "expect_rows",
+];
 
 /// Reads `tests:`, a list of cases; relative input files start at `base_dir`, the job file's
 /// folder. Every problem is reported; the cases without one are returned.
@@ -100,6 +118,10 @@ fn case(check: &mut Checker<'_>, node: &Node, base_dir: &Path) -> Option<TestCas
         Some(n) => input(check, n, base_dir, &what),
         None => BTreeMap::new(),
     };
+    let external = match node.get("external") {
+        Some(n) => external(check, n, base_dir, &what),
+        None => BTreeMap::new(),
+    };
     let window = node
         .get("window")
         .map_or(Some(Window::default()), |n| window(check, n, &what));
@@ -111,6 +133,7 @@ fn case(check: &mut Checker<'_>, node: &Node, base_dir: &Path) -> Option<TestCas
         name: name.trim().to_string(),
         location: node.location,
         input,
+        external,
         window: window?,
         expect: expect?,
     })
@@ -167,6 +190,39 @@ fn input(
         }
     }
     tables
+}
+
+/// `external: {URL: text, URL: {file: list.csv}}`.
+fn external(
+    check: &mut Checker<'_>,
+    node: &Node,
+    base_dir: &Path,
+    what: &str,
+) -> BTreeMap<String, External> {
+    let mut bodies = BTreeMap::new();
+    let Some(entries) = check.map(node, &format!("`external` of {what}")) else {
+        return bodies;
+    };
+    for (key, value) in entries {
+        let url = key.name.trim().to_string();
+        let shown = kql::redact_url(&url);
+        if let Some(file) = value.get("file") {
+            let Some(text) = check.string(file, &format!("the file for {shown} in {what}")) else {
+                continue;
+            };
+            let path = base_dir.join(text.trim());
+            if !path.is_file() {
+                check
+                    .error(file.location, format!("{what}: {} does not exist", path.display()))
+                    .hint("the file holds what the URL answers (CSV, text, JSON lines...), relative to the job file's folder");
+                continue;
+            }
+            bodies.insert(url, External::File(path));
+        } else if let Some(text) = check.string(value, &format!("the body of {shown} in {what}")) {
+            bodies.insert(url, External::Text(text.clone()));
+        }
+    }
+    bodies
 }
 
 /// `window: {start: T, end: T}`, either end optional.
@@ -285,6 +341,28 @@ mod tests {
         assert!(cases[0].window.start.is_some() && cases[0].window.end.is_some());
         assert_eq!(cases[1].expect.rows, Some(0));
         assert_eq!(cases[1].location.line, 9);
+    }
+
+    #[test]
+    fn external_bodies_are_read_inline_or_as_a_file_and_a_missing_file_is_named() {
+        let (cases, diags) = load(
+            "tests:\n  - name: listed\n    external:\n      'https://x.test/iocs.csv': \"a,1\\nb,2\\n\"\n      \
+             'https://x.test/more.csv?sig=SECRET': {file: more.csv}\n    expect: {rows: 1}\n",
+        );
+        assert!(cases.is_empty());
+        let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(text[0].contains("more.csv does not exist"), "{text:?}");
+        assert!(!text[0].contains("SECRET"), "{text:?}");
+        let (cases, diags) = load(
+            "tests:\n  - name: listed\n    external:\n      'https://x.test/iocs.csv': \"a,1\\nb,2\\n\"\n    \
+             expect: {rows: 1}\n",
+        );
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            cases[0].external["https://x.test/iocs.csv"],
+            External::Text("a,1\nb,2\n".to_string())
+        );
     }
 
     #[test]
