@@ -262,7 +262,9 @@ fn externaldata_reads_the_bodies_a_case_gives_and_a_missing_one_is_named_without
     );
     assert!(text.contains("ERROR ioc-list: forgets the list"), "{text}");
     assert!(
-        text.contains("https://iocs.example.test/sha256.csv?[redacted], which the case does not give"),
+        text.contains(
+            "https://iocs.example.test/sha256.csv?[redacted], which the case does not give"
+        ),
         "{text}"
     );
     assert!(!text.contains("SECRET"), "{text}");

@@ -261,11 +261,34 @@ async fn run_taken_over(
     Box::pin(worker::run_taken_over(ctx, spec, lease, stop)).await;
 }
 
+/// One stream's loop until `stop`; then the leases taken over for it that it never received
+/// are given back, so that none is left `running` by a node that stopped cleanly.
 async fn job_loop(
     ctx: Arc<Context>,
     spec: Arc<JobSpec>,
     stop: CancellationToken,
     mut takeovers: mpsc::UnboundedReceiver<Lease>,
+    clock: Clock,
+) {
+    plan_and_run(&ctx, &spec, &stop, &mut takeovers, clock).await;
+    // Closed first, so that a lease routed from now on comes back to the sender instead.
+    takeovers.close();
+    while let Ok(lease) = takeovers.try_recv() {
+        worker::give_back(
+            &ctx.store,
+            &lease,
+            "huntd stopped before the taken-over run started",
+        )
+        .await;
+    }
+}
+
+/// Plans the stream's slots and runs them, and the runs taken over for it, until `stop`.
+async fn plan_and_run(
+    ctx: &Arc<Context>,
+    spec: &Arc<JobSpec>,
+    stop: &CancellationToken,
+    takeovers: &mut mpsc::UnboundedReceiver<Lease>,
     clock: Clock,
 ) {
     let job = &spec.job;
@@ -278,7 +301,7 @@ async fn job_loop(
             .acquire()
             .await
             .expect("the semaphore lives in the context and is never closed");
-        resume_point(&ctx, job, instance, clock.now()).await
+        resume_point(ctx, job, instance, clock.now()).await
     };
     let mut pacing = Pacing::default();
     loop {
@@ -287,7 +310,7 @@ async fn job_loop(
         }
         // Taken-over runs go first: with a backlog of slots, the loop may not idle for long.
         while let Ok(lease) = takeovers.try_recv() {
-            run_taken_over(&ctx, &spec, lease, &stop).await;
+            run_taken_over(ctx, spec, lease, stop).await;
         }
         let now = clock.now();
         let until = now - delta(offset);
@@ -299,7 +322,7 @@ async fn job_loop(
                 .map(|next| next + delta(offset));
             tokio::select! {
                 () = stop.cancelled() => return,
-                Some(lease) = takeovers.next() => run_taken_over(&ctx, &spec, lease, &stop).await,
+                Some(lease) = takeovers.next() => run_taken_over(ctx, spec, lease, stop).await,
                 () = clock.sleep_until(wake) => {}
             }
             continue;
@@ -317,12 +340,12 @@ async fn job_loop(
             }
         };
         let plan = window::plan(&settings, covered, missed, slot, now);
-        record_gaps(&ctx, &spec, &plan.gaps, now).await;
+        record_gaps(ctx, spec, &plan.gaps, now).await;
         if let Some(skipped) = plan.skipped {
-            worker::record_skipped(&ctx, &spec, skipped).await;
+            worker::record_skipped(ctx, spec, skipped).await;
         }
         for planned in plan.runs {
-            match Box::pin(worker::claim_and_run(&ctx, &spec, planned, &stop)).await {
+            match Box::pin(worker::claim_and_run(ctx, spec, planned, stop)).await {
                 Outcome::Succeeded => pacing.succeeded(),
                 Outcome::NotOurs => {}
                 Outcome::Failed { non_retryable } => {
@@ -543,6 +566,64 @@ mod tests {
             .collect();
         let expected = expected_runs(until);
         assert_eq!(seen, expected);
+    }
+
+    /// A lease taken over for a stream whose loop stops before receiving it is given back as
+    /// `interrupted`, not left `running` by a node that stopped cleanly; one routed after that
+    /// comes back to the sender.
+    #[tokio::test]
+    async fn a_taken_over_lease_still_queued_when_the_loop_stops_is_given_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("huntd.db").display());
+        let store = crate::store::open(&url).await.expect("store opens");
+        let (spec, record) = JobSpec::new(
+            job(dir.path()),
+            Arc::new(instance("http://127.0.0.1:9")),
+            Duration::ZERO,
+        );
+        store.upsert_job(&record).await.expect("register");
+        let now = t("2026-01-05T00:00:30Z");
+        let request = crate::store::ClaimRequest {
+            job: spec.job.name.clone(),
+            instance: spec.instance.name.clone(),
+            slot_at: now,
+            window_start: now - TimeDelta::seconds(30),
+            window_end: now,
+            node: "n".into(),
+            lease_until: now + TimeDelta::minutes(1),
+            now,
+            query_sha256: spec.query_sha256.clone(),
+            trigger: crate::store::Trigger::Schedule,
+        };
+        let Ok(crate::store::Claim::Won(lease)) = store.claim_slot(&request).await else {
+            panic!("the slot is free");
+        };
+        let ctx = Arc::new(Context::new(
+            Arc::clone(&store),
+            Hunter::new(Arc::new(FixedToken), HunterOptions::default()),
+            "n".into(),
+            1,
+            Duration::from_secs(60),
+            CancellationToken::new(),
+        ));
+        let (takeovers, receiver) = mpsc::unbounded();
+        takeovers
+            .unbounded_send(lease.clone())
+            .expect("the loop's channel is open");
+        let stop = CancellationToken::new();
+        stop.cancel();
+        job_loop(ctx, Arc::new(spec), stop, receiver, Clock::System).await;
+
+        let runs = store
+            .history(&HistoryFilter::default())
+            .await
+            .expect("history");
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status, RunStatus::Interrupted);
+        assert!(
+            takeovers.unbounded_send(lease).is_err(),
+            "the channel is closed"
+        );
     }
 
     /// A run as the job loop test checks it: slot, status, window start and end.

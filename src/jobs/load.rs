@@ -203,27 +203,7 @@ fn parse_job(
     let query = environment
         .as_ref()
         .and_then(|(env, _)| query(check, &fields, node.location, *env, context));
-    let timeout = optional(
-        check,
-        &fields,
-        "timeout",
-        DEFAULT_TIMEOUT,
-        positive_duration,
-    );
-    let retention = optional(
-        check,
-        &fields,
-        "retention",
-        DEFAULT_RETENTION,
-        positive_duration,
-    );
-    let max_window = optional(
-        check,
-        &fields,
-        "max_window",
-        DEFAULT_MAX_WINDOW,
-        positive_duration,
-    );
+    let (timeout, retention, max_window) = limits(check, &fields);
     let splay = fields
         .get("splay")
         .and_then(|n| duration(check, n, "`splay`"));
@@ -242,15 +222,7 @@ fn parse_job(
         .and_then(|n| check.strings(n, "`tags`"))
         .map(|tags| tags.into_iter().map(|(t, _)| t).collect())
         .unwrap_or_default();
-    let base_dir = check
-        .file
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
-    let tests = fields
-        .get("tests")
-        .map(|n| super::cases::parse(check, n, &base_dir))
-        .unwrap_or_default();
+    let tests = test_cases(check, &fields);
 
     if check.diags.error_count() > errors_before {
         return None;
@@ -283,6 +255,33 @@ fn parse_job(
     };
     warn_if_unbounded(check, &fields, &job);
     Some(job)
+}
+
+/// `timeout`, `retention` and `max_window`, each its default when left out.
+fn limits(
+    check: &mut Checker<'_>,
+    fields: &Fields<'_>,
+) -> (Option<Duration>, Option<Duration>, Option<Duration>) {
+    let mut limit =
+        |key: &str, default: Duration| optional(check, fields, key, default, positive_duration);
+    (
+        limit("timeout", DEFAULT_TIMEOUT),
+        limit("retention", DEFAULT_RETENTION),
+        limit("max_window", DEFAULT_MAX_WINDOW),
+    )
+}
+
+/// `tests:`, whose input files start at the job file's folder.
+fn test_cases(check: &mut Checker<'_>, fields: &Fields<'_>) -> Vec<super::cases::TestCase> {
+    let base_dir = check
+        .file
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    fields
+        .get("tests")
+        .map(|n| super::cases::parse(check, n, &base_dir))
+        .unwrap_or_default()
 }
 
 /// `backfill_on_create`: a positive span within the 30 days of data the hunting APIs keep.

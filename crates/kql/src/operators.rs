@@ -97,20 +97,8 @@ impl Ctx<'_> {
             }
             OpKind::Project(items) => self.project(&rel, items, false, "project"),
             OpKind::Extend(items) => self.project(&rel, items, true, "extend"),
-            OpKind::ProjectAway(patterns) => {
-                let keep: Vec<usize> = (0..rel.cols.len())
-                    .filter(|&i| !patterns.iter().any(|p| wildcard(p, &rel.cols[i].0)))
-                    .collect();
-                self.check_patterns(&rel, patterns, op.pos, "project-away")?;
-                Ok(select(&rel, &keep))
-            }
-            OpKind::ProjectKeep(patterns) => {
-                self.check_patterns(&rel, patterns, op.pos, "project-keep")?;
-                let keep: Vec<usize> = (0..rel.cols.len())
-                    .filter(|&i| patterns.iter().any(|p| wildcard(p, &rel.cols[i].0)))
-                    .collect();
-                Ok(select(&rel, &keep))
-            }
+            OpKind::ProjectAway(patterns) => self.project_matching(&rel, patterns, false, op.pos),
+            OpKind::ProjectKeep(patterns) => self.project_matching(&rel, patterns, true, op.pos),
             OpKind::ProjectReorder(patterns) => self.project_reorder(&rel, patterns, op.pos),
             OpKind::ProjectRename(pairs) => self.rename(rel, pairs, op.pos),
             OpKind::Summarize { aggs, by } => self.summarize(&rel, rel.rows.iter(), aggs, by),
@@ -187,6 +175,23 @@ impl Ctx<'_> {
             OpKind::Activity(spec) => self.activity(&rel, spec, op.pos),
             OpKind::DiffPatterns(spec) => self.diff_patterns(&rel, spec, op.pos),
         }
+    }
+
+    /// `project-keep` (`keep`) or `project-away`: the columns the wildcard patterns match, or
+    /// the others; a pattern without `*` must name a column.
+    fn project_matching(
+        &self,
+        rel: &Rel,
+        patterns: &[String],
+        keep: bool,
+        pos: usize,
+    ) -> Result<Rel, KqlError> {
+        let op = if keep { "project-keep" } else { "project-away" };
+        self.check_patterns(rel, patterns, pos, op)?;
+        let chosen: Vec<usize> = (0..rel.cols.len())
+            .filter(|&i| patterns.iter().any(|p| wildcard(p, &rel.cols[i].0)) == keep)
+            .collect();
+        Ok(select(rel, &chosen))
     }
 
     /// `project-reorder`: the columns the patterns match first, in pattern order, then the rest.
