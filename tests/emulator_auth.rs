@@ -222,16 +222,7 @@ async fn device_code_sign_in_is_pending_once_then_gives_delegated_and_refresh_to
             .as_str()
             .is_some_and(|m| m.contains("devicelogin"))
     );
-    let poll = async |form: &[(&str, &str)]| {
-        let response = client
-            .post(format!("{base}/token"))
-            .form(form)
-            .send()
-            .await
-            .expect("answers");
-        let status = response.status().as_u16();
-        (status, response.json::<Value>().await.expect("JSON"))
-    };
+    let poll = async |form: &[(&str, &str)]| token_answer(&format!("{base}/token"), form).await;
     let grant = [
         ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
         ("client_id", DEMO_APP),

@@ -8,7 +8,7 @@ mod common;
 use chrono::TimeDelta;
 use huntd::store::{self, Claim, Error, HistoryFilter, JobRecord, Trigger};
 
-use common::{Ctx, Raw, at, claim, job_record, schema_of};
+use common::{Ctx, JOB_J_AND_ITS_RUN_AT_NINE, at, claim, job_record, upgraded};
 
 common::contract!(
     concurrent_migrations_against_one_fresh_database_both_succeed,
@@ -37,19 +37,13 @@ async fn concurrent_migrations_against_one_fresh_database_both_succeed(ctx: Ctx)
     ctx.drop_fresh_database(&fresh_url).await;
 }
 
-/// Rows as huntd wrote them before findings pointed at results (migrations 0001 and 0002):
-/// `h1` seen by both runs, `h2` by the second, `h3` an orphan whose runs an interrupted prune
+/// Rows as huntd wrote them before findings pointed at results (migrations 0001 and 0002), after
+/// [`JOB_J_AND_ITS_RUN_AT_NINE`]: a second run at 10:00, `h1` seen by both runs, `h2` by the second, `h3` an orphan whose runs an interrupted prune
 /// already deleted.
 const FINDINGS_BEFORE_0003: &str = r#"
-insert into hunt_jobs (name, instance, definition, query_sha256, enabled, retention_seconds,
-    view_name, updated_at)
-values ('j', 'prod', '{"name":"j"}', 'q1', true, 7776000, 'hunt_j', '2024-05-01T00:00:00.000000Z');
 insert into hunt_runs (job, instance, slot_at, window_start, window_end, status, node,
     started_at, finished_at, query_sha256)
-values ('j', 'prod', '2024-05-01T09:00:00.000000Z', '2024-05-01T08:00:00.000000Z',
-        '2024-05-01T09:00:00.000000Z', 'succeeded', 'a', '2024-05-01T09:00:00.000000Z',
-        '2024-05-01T09:00:01.000000Z', 'q1'),
-       ('j', 'prod', '2024-05-01T10:00:00.000000Z', '2024-05-01T09:00:00.000000Z',
+values ('j', 'prod', '2024-05-01T10:00:00.000000Z', '2024-05-01T09:00:00.000000Z',
         '2024-05-01T10:00:00.000000Z', 'succeeded', 'a', '2024-05-01T10:00:00.000000Z',
         '2024-05-01T10:00:01.000000Z', 'q1');
 insert into hunt_results (run_id, job, row_num, row_hash, data)
@@ -69,19 +63,13 @@ values ('j', 'h1', '2024-05-01T09:00:01.000000Z', '2024-05-01T10:00:01.000000Z',
 async fn upgrading_keeps_every_finding_pointing_at_its_latest_row(ctx: Ctx) {
     let url = ctx.fresh_database().await;
     // The schema before 0003.
-    let raw = schema_of(
+    let upgraded = upgraded(
         &ctx,
         &url,
         &["0001_result_store.sql", "0002_skipped_runs.sql"],
+        &[JOB_J_AND_ITS_RUN_AT_NINE, FINDINGS_BEFORE_0003],
     )
     .await;
-    raw.exec(FINDINGS_BEFORE_0003).await;
-
-    let upgraded = Ctx {
-        store: store::open(&url).await.expect("upgrade"),
-        url: url.clone(),
-        raw,
-    };
     assert_eq!(
         upgraded
             .texts(
@@ -102,11 +90,7 @@ async fn upgrading_keeps_every_finding_pointing_at_its_latest_row(ctx: Ctx) {
             .await,
         [Some("1".to_string()), Some("0".to_string()), None]
     );
-    upgraded.store.close().await;
-    match &upgraded.raw {
-        Raw::Sqlite(pool) => pool.close().await,
-        Raw::Postgres(pool) => pool.close().await,
-    }
+    upgraded.close_upgraded().await;
     ctx.drop_fresh_database(&url).await;
 }
 
@@ -207,7 +191,7 @@ async fn upgrading_to_triggers_keeps_every_run_and_its_rows_and_lets_a_backfill_
     ctx: Ctx,
 ) {
     let url = ctx.fresh_database().await;
-    let raw = schema_of(
+    let upgraded = upgraded(
         &ctx,
         &url,
         &[
@@ -217,32 +201,21 @@ async fn upgrading_to_triggers_keeps_every_run_and_its_rows_and_lets_a_backfill_
             "0004_runs_by_job_status.sql",
             "0005_run_api_calls.sql",
         ],
-    )
-    .await;
-    raw.exec(
-        r#"
-insert into hunt_jobs (name, instance, definition, query_sha256, enabled, retention_seconds,
-    view_name, updated_at)
-values ('j', 'prod', '{"name":"j"}', 'q1', true, 7776000, 'hunt_j', '2024-05-01T00:00:00.000000Z');
+        &[
+            JOB_J_AND_ITS_RUN_AT_NINE,
+            r#"
 insert into hunt_runs (job, instance, slot_at, window_start, window_end, status, node,
     started_at, finished_at, query_sha256)
-values ('j', 'prod', '2024-05-01T09:00:00.000000Z', '2024-05-01T08:00:00.000000Z',
-        '2024-05-01T09:00:00.000000Z', 'succeeded', 'a', '2024-05-01T09:00:00.000000Z',
-        '2024-05-01T09:00:01.000000Z', 'q1'),
-       ('j', 'prod', '2024-05-01T10:00:00.000000Z', '2024-05-01T09:00:00.000000Z',
+values ('j', 'prod', '2024-05-01T10:00:00.000000Z', '2024-05-01T09:00:00.000000Z',
         '2024-05-01T10:00:00.000000Z', 'succeeded', 'a-once-42', '2024-05-01T10:00:00.000000Z',
         '2024-05-01T10:00:01.000000Z', 'q1');
 insert into hunt_results (run_id, job, row_num, row_hash, data)
 values (1, 'j', 0, 'h1', '{"DeviceName":"pc1"}'),
        (2, 'j', 0, 'h2', '{"DeviceName":"pc2"}');
 "#,
+        ],
     )
     .await;
-    let upgraded = Ctx {
-        store: store::open(&url).await.expect("upgrade"),
-        url: url.clone(),
-        raw,
-    };
     assert_eq!(
         upgraded
             .texts("select id || ' ' || trigger from hunt_runs order by id")
@@ -259,10 +232,6 @@ values (1, 'j', 0, 'h1', '{"DeviceName":"pc1"}'),
         upgraded.store.claim_slot(&request).await.expect("claim"),
         Claim::Won(_)
     ));
-    upgraded.store.close().await;
-    match &upgraded.raw {
-        Raw::Sqlite(pool) => pool.close().await,
-        Raw::Postgres(pool) => pool.close().await,
-    }
+    upgraded.close_upgraded().await;
     ctx.drop_fresh_database(&url).await;
 }

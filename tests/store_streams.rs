@@ -6,9 +6,11 @@
 mod common;
 
 use chrono::TimeDelta;
-use huntd::store::{self, Claim, GapRecord, HistoryFilter, JobRecord};
+use huntd::store::{Claim, GapRecord, HistoryFilter, JobRecord};
 
-use common::{Ctx, Raw, at, claim, device_cols, device_rows, job_record};
+use common::{
+    Ctx, JOB_J_AND_ITS_RUN_AT_NINE, at, claim, device_cols, device_rows, job_record, upgraded,
+};
 
 common::contract!(
     two_instances_of_one_job_claim_cover_and_find_on_their_own,
@@ -127,17 +129,13 @@ async fn a_database_from_before_streams_gives_its_rows_the_job_instance(ctx: Ctx
         })
         .collect();
     let names: Vec<&str> = migrations.iter().map(String::as_str).collect();
-    let raw = common::schema_of(&ctx, &url, &names).await;
-    raw.exec(
-        r#"
-insert into hunt_jobs (name, instance, definition, query_sha256, enabled, retention_seconds,
-    view_name, updated_at)
-values ('j', 'prod', '{"name":"j"}', 'q1', true, 7776000, 'hunt_j', '2024-05-01T00:00:00.000000Z');
-insert into hunt_runs (job, instance, slot_at, window_start, window_end, status, node,
-    started_at, finished_at, query_sha256)
-values ('j', 'prod', '2024-05-01T09:00:00.000000Z', '2024-05-01T08:00:00.000000Z',
-        '2024-05-01T09:00:00.000000Z', 'succeeded', 'a', '2024-05-01T09:00:00.000000Z',
-        '2024-05-01T09:00:01.000000Z', 'q1');
+    let upgraded = upgraded(
+        &ctx,
+        &url,
+        &names,
+        &[
+            JOB_J_AND_ITS_RUN_AT_NINE,
+            r#"
 insert into hunt_results (run_id, job, row_num, row_hash, data)
 values (1, 'j', 0, 'h1', '{"DeviceName":"pc1"}');
 insert into hunt_finding_state (job, row_hash, first_seen_at, last_seen_at, first_run_id,
@@ -147,13 +145,9 @@ insert into hunt_gaps (job, gap_start, gap_end, reason, recorded_at)
 values ('j', '2024-04-01T00:00:00.000000Z', '2024-04-02T00:00:00.000000Z', 'older than 30 days',
         '2024-05-01T09:00:00.000000Z');
 "#,
+        ],
     )
     .await;
-    let upgraded = Ctx {
-        store: store::open(&url).await.expect("upgrade"),
-        url: url.clone(),
-        raw,
-    };
     let findings = upgraded
         .store
         .findings("j", Some("prod"), None)
@@ -197,10 +191,6 @@ values ('j', '2024-04-01T00:00:00.000000Z', '2024-04-02T00:00:00.000000Z', 'olde
         .await
         .expect("findings");
     assert_eq!(on_prod.len(), 3);
-    upgraded.store.close().await;
-    match &upgraded.raw {
-        Raw::Sqlite(pool) => pool.close().await,
-        Raw::Postgres(pool) => pool.close().await,
-    }
+    upgraded.close_upgraded().await;
     ctx.drop_fresh_database(&url).await;
 }

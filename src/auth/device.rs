@@ -58,16 +58,14 @@ impl Tokens {
         resource: Resource,
         out: &mut (dyn Write + Send),
     ) -> Result<LoginOutcome> {
-        let http = self.client(instance.ca_file.as_deref())?;
-        let scope = resource.scope(&instance.endpoints);
-        let scopes = format!("{scope} offline_access");
-        let ctx = context(instance, &scope);
+        let sign_in = self.delegated(instance, resource)?;
+        let ctx = sign_in.context(instance);
         let device_url = oauth_url(&instance.endpoints.login, &instance.tenant_id, "devicecode");
         let form = [
             ("client_id", instance.client_id.as_str()),
-            ("scope", scopes.as_str()),
+            ("scope", sign_in.scopes.as_str()),
         ];
-        let body = post_form(&http, &device_url, &form, &self.options().retry)
+        let body = post_form(&sign_in.http, &device_url, &form, &self.options().retry)
             .await?
             .map_err(|e| e.into_error(ctx))?;
         let device: DeviceCode = serde_json::from_slice(&body).map_err(|_| {
@@ -93,7 +91,7 @@ impl Tokens {
         ];
         loop {
             tokio::time::sleep(interval).await;
-            match post_form(&http, &token_url, &poll, &self.options().retry).await? {
+            match post_form(&sign_in.http, &token_url, &poll, &self.options().retry).await? {
                 Ok(body) => {
                     let response = parse_token_response(&body, &token_url)?;
                     return self.finish_login(instance, &response);
@@ -126,10 +124,8 @@ impl Tokens {
         resource: Resource,
         out: &mut (dyn Write + Send),
     ) -> Result<LoginOutcome> {
-        let http = self.client(instance.ca_file.as_deref())?;
-        let scope = resource.scope(&instance.endpoints);
-        let scopes = format!("{scope} offline_access");
-        let ctx = context(instance, &scope);
+        let sign_in = self.delegated(instance, resource)?;
+        let ctx = sign_in.context(instance);
 
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
@@ -151,7 +147,7 @@ impl Tokens {
             ("response_type", "code"),
             ("redirect_uri", redirect_uri.as_str()),
             ("response_mode", "query"),
-            ("scope", scopes.as_str()),
+            ("scope", sign_in.scopes.as_str()),
             ("state", state.as_str()),
             ("code_challenge", challenge.as_str()),
             ("code_challenge_method", "S256"),
@@ -200,13 +196,22 @@ impl Tokens {
             ("code", code.as_str()),
             ("redirect_uri", redirect_uri.as_str()),
             ("code_verifier", verifier.as_str()),
-            ("scope", scopes.as_str()),
+            ("scope", sign_in.scopes.as_str()),
         ];
-        let body = post_form(&http, &token_url, &form, &self.options().retry)
+        let body = post_form(&sign_in.http, &token_url, &form, &self.options().retry)
             .await?
             .map_err(|e| e.into_error(ctx))?;
         let response = parse_token_response(&body, &token_url)?;
         self.finish_login(instance, &response)
+    }
+
+    fn delegated(&self, instance: &Instance, resource: Resource) -> Result<Delegated> {
+        let scope = resource.scope(&instance.endpoints);
+        Ok(Delegated {
+            http: self.client(instance.ca_file.as_deref())?,
+            scopes: format!("{scope} offline_access"),
+            scope,
+        })
     }
 
     fn finish_login(&self, instance: &Instance, response: &TokenResponse) -> Result<LoginOutcome> {
@@ -238,12 +243,23 @@ impl Tokens {
     }
 }
 
-fn context<'a>(instance: &'a Instance, scope: &'a str) -> Context<'a> {
-    Context {
-        instance: &instance.name,
-        tenant: &instance.tenant_id,
-        client: &instance.client_id,
-        scope,
+/// What both sign-ins ask Entra ID with: the instance's HTTP client and the scope.
+struct Delegated {
+    http: reqwest::Client,
+    scope: String,
+    /// The scope and `offline_access`, which brings the refresh token `huntd login` stores.
+    scopes: String,
+}
+
+impl Delegated {
+    /// Who and what Entra ID's errors are about.
+    fn context<'a>(&'a self, instance: &'a Instance) -> Context<'a> {
+        Context {
+            instance: &instance.name,
+            tenant: &instance.tenant_id,
+            client: &instance.client_id,
+            scope: &self.scope,
+        }
     }
 }
 

@@ -325,22 +325,20 @@ mod tests {
     #[test]
     fn scopes_are_the_resource_with_default_suffix() {
         let e = endpoints();
-        assert_eq!(
-            Resource::Graph.scope(&e),
-            "https://graph.microsoft.com/.default"
-        );
-        assert_eq!(
-            Resource::Mde.scope(&e),
-            "https://api-eu.securitycenter.microsoft.com/.default"
-        );
-        assert_eq!(
-            Resource::KeyVault.scope(&e),
-            "https://vault.usgovcloudapi.net/.default"
-        );
-        assert_eq!(
-            Resource::Monitor.scope(&e),
-            "https://monitor.azure.us//.default"
-        );
+        for (resource, scope) in [
+            (Resource::Graph, "https://graph.microsoft.com/.default"),
+            (
+                Resource::Mde,
+                "https://api-eu.securitycenter.microsoft.com/.default",
+            ),
+            (
+                Resource::KeyVault,
+                "https://vault.usgovcloudapi.net/.default",
+            ),
+            (Resource::Monitor, "https://monitor.azure.us//.default"),
+        ] {
+            assert_eq!(resource.scope(&e), scope, "{resource}");
+        }
     }
 
     #[test]

@@ -206,11 +206,20 @@ fn warn_certificate_settings_ignored(check: &mut Checker<'_>, fields: &Fields<'_
     }
 }
 
-/// The setting path of `key` inside the section, for default Key Vault secret names.
-fn setting_of<'a>(site: &Site<'a>, key: &'a str) -> Vec<&'a str> {
+/// The secret setting `key` of the section, when given; its path inside the section names its
+/// default Key Vault secret.
+fn secret_setting(
+    check: &mut Checker<'_>,
+    site: &Site<'_>,
+    fields: &Fields<'_>,
+    key: &'static str,
+    what: &str,
+    scope: &secret::Scope<'_>,
+) -> Option<SecretSource> {
+    let node = fields.get(key)?;
     let mut setting = site.setting.clone();
     setting.push(key);
-    setting
+    secret::parse(check, node, &setting, &format!("{key} of {what}"), scope)
 }
 
 /// A client secret from the connection string or from `ClientSecret`.
@@ -239,15 +248,7 @@ fn client_secret(
             secret::Secret::new(value),
         )));
     }
-    let node = fields.get("ClientSecret")?;
-    secret::parse(
-        check,
-        node,
-        &setting_of(site, "ClientSecret"),
-        &format!("ClientSecret of {what}"),
-        scope,
-    )
-    .map(Credential::ClientSecret)
+    secret_setting(check, site, fields, "ClientSecret", what, scope).map(Credential::ClientSecret)
 }
 
 /// A certificate with its optional private key, key password and assertion style.
@@ -260,15 +261,7 @@ fn certificate(
 ) -> Option<Credential> {
     let certificate = file_path(check, fields, "Certificate", what, scope);
     let private_key = file_path(check, fields, "PrivateKey", what, scope);
-    let private_key_secret = fields.get("PrivateKeySecret").and_then(|node| {
-        secret::parse(
-            check,
-            node,
-            &setting_of(site, "PrivateKeySecret"),
-            &format!("PrivateKeySecret of {what}"),
-            scope,
-        )
-    });
+    let private_key_secret = secret_setting(check, site, fields, "PrivateKeySecret", what, scope);
     let assertion_alg = assertion_alg(check, fields, what)?;
     Some(Credential::Certificate {
         certificate: certificate?,

@@ -195,6 +195,15 @@ impl Ctx {
         (lease, new)
     }
 
+    /// Closes the store and the raw pool, so that the database can be dropped.
+    pub async fn close_upgraded(self) {
+        self.store.close().await;
+        match &self.raw {
+            Raw::Sqlite(pool) => pool.close().await,
+            Raw::Postgres(pool) => pool.close().await,
+        }
+    }
+
     /// The backend's name as the docs and the migrations folder spell it.
     pub fn backend_name(&self) -> &'static str {
         match self.backend() {
@@ -254,6 +263,33 @@ pub async fn schema_of(ctx: &Ctx, url: &str, migrations: &[&str]) -> Raw {
             migrator.run(&pool).await.expect("old schema");
             Raw::Postgres(pool)
         }
+    }
+}
+
+/// Job `j` on `prod` and its run of 09:00 by node `a` (id 1), succeeded, in the columns every
+/// schema since the first migration has: what the upgrade tests write before upgrading.
+pub const JOB_J_AND_ITS_RUN_AT_NINE: &str = r#"
+insert into hunt_jobs (name, instance, definition, query_sha256, enabled, retention_seconds,
+    view_name, updated_at)
+values ('j', 'prod', '{"name":"j"}', 'q1', true, 7776000, 'hunt_j', '2024-05-01T00:00:00.000000Z');
+insert into hunt_runs (job, instance, slot_at, window_start, window_end, status, node,
+    started_at, finished_at, query_sha256)
+values ('j', 'prod', '2024-05-01T09:00:00.000000Z', '2024-05-01T08:00:00.000000Z',
+        '2024-05-01T09:00:00.000000Z', 'succeeded', 'a', '2024-05-01T09:00:00.000000Z',
+        '2024-05-01T09:00:01.000000Z', 'q1');
+"#;
+
+/// The store huntd opens on a database at `url` written by `migrations` and then by `rows`:
+/// what an upgrade makes of it. [`Ctx::close_upgraded`] closes it.
+pub async fn upgraded(ctx: &Ctx, url: &str, migrations: &[&str], rows: &[&str]) -> Ctx {
+    let raw = schema_of(ctx, url, migrations).await;
+    for sql in rows {
+        raw.exec(sql).await;
+    }
+    Ctx {
+        store: store::open(url).await.expect("upgrade"),
+        url: url.to_string(),
+        raw,
     }
 }
 

@@ -134,15 +134,28 @@ fn generic_table(g: &mut Gen, name: &str, rows: usize) -> Table {
     out.table
 }
 
-fn device_process_events(g: &mut Gen, rows: usize) -> Table {
-    let mut out = Builder::new("DeviceProcessEvents");
+/// Table `name` with `rows` ordinary rows, each made by `row`; the planted ones come after.
+fn ordinary_rows(
+    g: &mut Gen,
+    name: &str,
+    rows: usize,
+    mut row: impl FnMut(&mut Gen) -> Named,
+) -> Builder {
+    let mut out = Builder::new(name);
     for _ in 0..rows {
+        let named = row(g);
+        out.push(g, named);
+    }
+    out
+}
+
+fn device_process_events(g: &mut Gen, rows: usize) -> Table {
+    let mut out = ordinary_rows(g, "DeviceProcessEvents", rows, |g| {
         let (t, d, u) = (g.time(), g.device(), g.user());
         let pair = PROCESS_PAIRS[g.rng.random_range(0..PROCESS_PAIRS.len())];
         let sha = hex_id(&mut g.rng, 32);
-        let row = process_row(g, t, d, u, pair, &sha);
-        out.push(g, row);
-    }
+        process_row(g, t, d, u, pair, &sha)
+    });
     for t in planted_times(g.now, 20) {
         let row = process_row(
             g,
@@ -171,15 +184,13 @@ fn device_process_events(g: &mut Gen, rows: usize) -> Table {
 }
 
 fn device_network_events(g: &mut Gen, rows: usize) -> Table {
-    let mut out = Builder::new("DeviceNetworkEvents");
-    for _ in 0..rows {
+    let mut out = ordinary_rows(g, "DeviceNetworkEvents", rows, |g| {
         let (t, d) = (g.time(), g.device());
         let (port, proto) = COMMON_PORTS[g.rng.random_range(0..COMMON_PORTS.len())];
         let url = g.pick(&URLS);
         let process = g.pick(&["chrome.exe", "msedge.exe", "teams.exe", "svchost.exe"]);
-        let row = network_row(g, t, d, (port, proto), url, process);
-        out.push(g, row);
-    }
+        network_row(g, t, d, (port, proto), url, process)
+    });
     for t in planted_times(g.now, 15) {
         let row = network_row(g, t, 3, (RARE_PORT, "TCP"), "", "powershell.exe");
         out.push(g, row);
@@ -188,8 +199,7 @@ fn device_network_events(g: &mut Gen, rows: usize) -> Table {
 }
 
 fn device_file_events(g: &mut Gen, rows: usize) -> Table {
-    let mut out = Builder::new("DeviceFileEvents");
-    for _ in 0..rows {
+    let mut out = ordinary_rows(g, "DeviceFileEvents", rows, |g| {
         let (t, d) = (g.time(), g.device());
         let name = g.pick(&[
             "report.docx",
@@ -200,9 +210,8 @@ fn device_file_events(g: &mut Gen, rows: usize) -> Table {
         ]);
         let action = g.pick(&["FileCreated", "FileModified", "FileRenamed", "FileDeleted"]);
         let sha = hex_id(&mut g.rng, 32);
-        let row = file_row(g, t, d, name, &sha, action);
-        out.push(g, row);
-    }
+        file_row(g, t, d, name, &sha, action)
+    });
     for t in planted_times(g.now, 30) {
         let row = file_row(
             g,
@@ -218,8 +227,7 @@ fn device_file_events(g: &mut Gen, rows: usize) -> Table {
 }
 
 fn device_logon_events(g: &mut Gen, rows: usize) -> Table {
-    let mut out = Builder::new("DeviceLogonEvents");
-    for _ in 0..rows {
+    ordinary_rows(g, "DeviceLogonEvents", rows, |g| {
         let (t, d, u) = (g.time(), g.device(), g.user());
         let ok = g.rng.random_bool(0.9);
         let logon_type = g.pick(&["Interactive", "Network", "RemoteInteractive", "Unlock"]);
@@ -258,14 +266,13 @@ fn device_logon_events(g: &mut Gen, rows: usize) -> Table {
             ("InitiatingProcessAccountDomain", s("nt authority")),
             ("ReportId", g.report()),
         ];
-        out.push(g, named(t, d, u, fields));
-    }
-    out.table
+        named(t, d, u, fields)
+    })
+    .table
 }
 
 fn device_events(g: &mut Gen, rows: usize) -> Table {
-    let mut out = Builder::new("DeviceEvents");
-    for _ in 0..rows {
+    ordinary_rows(g, "DeviceEvents", rows, |g| {
         let (t, d, u) = (g.time(), g.device(), g.user());
         let action = g.pick(&[
             "AntivirusScanCompleted",
@@ -325,14 +332,13 @@ fn device_events(g: &mut Gen, rows: usize) -> Table {
             ("AdditionalFields", Value::dynamic(fields)),
             ("ReportId", g.report()),
         ];
-        out.push(g, named(t, d, u, fields));
-    }
-    out.table
+        named(t, d, u, fields)
+    })
+    .table
 }
 
 fn device_info(g: &mut Gen, rows: usize) -> Table {
-    let mut out = Builder::new("DeviceInfo");
-    for _ in 0..rows {
+    ordinary_rows(g, "DeviceInfo", rows, |g| {
         let (t, d, u) = (g.time(), g.device(), g.user());
         let public_ip = g.public_ip();
         let dev = &g.devices[d];
@@ -368,9 +374,9 @@ fn device_info(g: &mut Gen, rows: usize) -> Table {
             ("AssetValue", s("Normal")),
             ("ReportId", g.report()),
         ];
-        out.push(g, named(t, d, u, fields));
-    }
-    out.table
+        named(t, d, u, fields)
+    })
+    .table
 }
 
 const ALERTS: [(&str, &str, &str, &str); 4] = [
@@ -474,14 +480,12 @@ fn alerts(g: &mut Gen, rows: usize) -> (Table, Table) {
 }
 
 fn identity_logon_events(g: &mut Gen, rows: usize) -> Table {
-    let mut out = Builder::new("IdentityLogonEvents");
-    for _ in 0..rows {
+    let mut out = ordinary_rows(g, "IdentityLogonEvents", rows, |g| {
         let (t, u) = (g.time(), g.user());
         let ok = g.rng.random_bool(0.92);
         let country = g.users[u].country;
-        let row = identity_logon_row(g, t, u, country, ok);
-        out.push(g, row);
-    }
+        identity_logon_row(g, t, u, country, ok)
+    });
     let traveller = g
         .users
         .iter()
@@ -497,8 +501,7 @@ fn identity_logon_events(g: &mut Gen, rows: usize) -> Table {
 }
 
 fn email_events(g: &mut Gen, rows: usize) -> Table {
-    let mut out = Builder::new("EmailEvents");
-    for _ in 0..rows {
+    ordinary_rows(g, "EmailEvents", rows, |g| {
         let (t, u) = (g.time(), g.user());
         let phish = g.rng.random_bool(0.03);
         let sender = if phish {
@@ -558,9 +561,9 @@ fn email_events(g: &mut Gen, rows: usize) -> Table {
             ("EmailLanguage", s("en")),
             ("ReportId", g.report()),
         ];
-        out.push(g, named(t, 0, u, fields));
-    }
-    out.table
+        named(t, 0, u, fields)
+    })
+    .table
 }
 
 /// Generates the sample dataset: every table of the schema.
