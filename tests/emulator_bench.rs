@@ -10,6 +10,8 @@ use huntd::emulator::data::{self, SampleOptions};
 use huntd::emulator::{self, DEMO_APP, DEMO_SECRET, DEMO_TENANT, DataSource, EmulatorOptions};
 use serde_json::{Value, json};
 
+/// Rows generated unless `HUNTD_BENCH_ROWS` says otherwise (a smaller table lets the benchmark
+/// run under `valgrind --tool=callgrind`, whose instruction counts load does not skew).
 const ROWS: usize = 1_000_000;
 const QUERY: &str = "DeviceNetworkEvents
 | where ActionType == \"ConnectionSuccess\" and RemotePort != 443
@@ -57,7 +59,10 @@ async fn where_summarize_over_a_million_rows_prints_rows_per_second() {
     let db = data::sample_tables(
         &SampleOptions {
             seed: 1,
-            rows_per_table: ROWS,
+            rows_per_table: std::env::var("HUNTD_BENCH_ROWS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(ROWS),
             now: Utc::now(),
         },
         &["DeviceNetworkEvents"],

@@ -79,7 +79,7 @@ fn planted_times(now: DateTime<Utc>, every_minutes: i64) -> impl Iterator<Item =
 /// accounts over millions of rows: one allocation per cell made a million-row table take a
 /// gigabyte, and scanning it chased a cache miss per string compared.
 #[derive(Default)]
-pub(super) struct Interner(HashSet<Arc<str>>);
+pub(super) struct Interner(HashSet<Arc<String>>);
 
 impl Interner {
     pub(super) fn share(&mut self, row: &mut [Value]) {
@@ -659,7 +659,7 @@ mod tests {
             .iter()
             .position(|(n, _)| n == "ActionType")
             .expect("the table has ActionType");
-        let texts: Vec<&Arc<str>> = table
+        let texts: Vec<&Arc<String>> = table
             .rows
             .iter()
             .filter_map(|r| match &r[action] {

@@ -68,11 +68,38 @@ impl CExpr {
     }
 
     /// Whether a predicate holds for a row (null and non-booleans count as false).
+    ///
+    /// Inlined into the scan with `leaf_truthy`: a filter is nearly always an `and` of
+    /// column-against-constant comparisons, and a call of the general `truthy_general` (whose
+    /// many cases make a long prologue) per part, and of `scalar::comparison`, cost the emulator
+    /// benchmark's filter 62 instructions a row (495 -> 433 with both inlined).
+    #[inline]
     pub(crate) fn truthy(&self, row: &[Value]) -> bool {
+        match self {
+            CExpr::And(parts) => parts.iter().all(|p| p.leaf_truthy(row)),
+            _ => self.leaf_truthy(row),
+        }
+    }
+
+    #[inline]
+    fn leaf_truthy(&self, row: &[Value]) -> bool {
+        match self {
+            // A column against a constant reads the cell in place: going through `eval` for
+            // both sides cost the emulator benchmark's filter (two such comparisons) 180 of its
+            // 720 instructions a row.
+            CExpr::Cmp(op, a, b) => match (&**a, &**b) {
+                (CExpr::Col(i), CExpr::Lit(v)) => scalar::comparison(*op, &row[*i], v),
+                _ => scalar::comparison(*op, &a.eval(row), &b.eval(row)),
+            },
+            _ => self.truthy_general(row),
+        }
+    }
+
+    fn truthy_general(&self, row: &[Value]) -> bool {
         match self {
             CExpr::And(parts) => parts.iter().all(|p| p.truthy(row)),
             CExpr::Or(parts) => parts.iter().any(|p| p.truthy(row)),
-            CExpr::Cmp(op, a, b) => scalar::comparison(*op, &a.eval(row), &b.eval(row)),
+            CExpr::Cmp(..) => self.leaf_truthy(row),
             CExpr::Str {
                 op,
                 negate,

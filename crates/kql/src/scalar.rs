@@ -82,6 +82,11 @@ pub fn arith_type(op: BinOp, a: KqlType, b: KqlType) -> Option<KqlType> {
 }
 
 /// A comparison operator; any null operand makes it false.
+///
+/// Inlined (its fast paths are a few instructions; the general path stays out of line) so a
+/// filter's comparison costs no call (with `CExpr::truthy` inlined too, 62 instructions a row
+/// fewer on the emulator benchmark).
+#[inline]
 pub fn comparison(op: BinOp, a: &Value, b: &Value) -> bool {
     // Filters nearly always compare a string, long or datetime column with a value of its own
     // type. Deciding those here skips the null, dynamic and type-family checks that the
@@ -113,6 +118,7 @@ fn order_holds(op: BinOp, ord: std::cmp::Ordering) -> Option<bool> {
 }
 
 /// `comparison` for any pair of values, dynamic and mixed types included.
+#[inline(never)]
 fn general_comparison(op: BinOp, a: &Value, b: &Value) -> bool {
     match op {
         BinOp::Eq => equals(a, b),
