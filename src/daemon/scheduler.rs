@@ -458,6 +458,18 @@ mod tests {
         }
     }
 
+    /// The context of node `n`: one run at a time, a minute's lease, a fixed token.
+    fn context(store: &Arc<dyn crate::store::Store>) -> Arc<Context> {
+        Arc::new(Context::new(
+            Arc::clone(store),
+            Hunter::new(Arc::new(FixedToken), HunterOptions::default()),
+            "n".into(),
+            1,
+            Duration::from_secs(60),
+            CancellationToken::new(),
+        ))
+    }
+
     fn job(dir: &std::path::Path) -> Job {
         let file = dir.join("probe.yaml");
         std::fs::write(
@@ -500,14 +512,7 @@ mod tests {
         );
         let spec = Arc::new(spec);
         store.upsert_job(&record).await.expect("register");
-        let ctx = Arc::new(Context::new(
-            Arc::clone(&store),
-            Hunter::new(Arc::new(FixedToken), HunterOptions::default()),
-            "n".into(),
-            1,
-            Duration::from_secs(60),
-            CancellationToken::new(),
-        ));
+        let ctx = context(&store);
         let start = t("2026-01-05T00:00:10Z");
         let (set_now, now) = watch::channel(start);
         let (waits, mut waited) = tokio::sync::mpsc::unbounded_channel();
@@ -598,14 +603,7 @@ mod tests {
         let Ok(crate::store::Claim::Won(lease)) = store.claim_slot(&request).await else {
             panic!("the slot is free");
         };
-        let ctx = Arc::new(Context::new(
-            Arc::clone(&store),
-            Hunter::new(Arc::new(FixedToken), HunterOptions::default()),
-            "n".into(),
-            1,
-            Duration::from_secs(60),
-            CancellationToken::new(),
-        ));
+        let ctx = context(&store);
         let (takeovers, receiver) = mpsc::unbounded();
         takeovers
             .unbounded_send(lease.clone())
