@@ -88,9 +88,11 @@ impl Checker<'_> {
                 self.bump();
                 Ok(())
             }
-            // A name, or one of the keywords options take (`output=last`); not other keywords.
+            // A name, or one of the keywords options take (`output=last`, `kind=simple`); not
+            // other keywords.
             Kind::Word
-                if self.at_name() || matches!(self.word(), "all" | "last" | "first" | "none") =>
+                if self.at_name()
+                    || matches!(self.word(), "last" | "first" | "simple" | "relaxed") =>
             {
                 self.bump();
                 Ok(())
@@ -152,7 +154,7 @@ impl Checker<'_> {
         self.list(|p| {
             let bound = p.here().name;
             p.bound.push(bound);
-            p.name()?;
+            p.declared_name()?;
             p.expect(":")?;
             p.param_type()?;
             if p.eat("=") {
@@ -169,20 +171,26 @@ impl Checker<'_> {
             if self.eat("*") {
                 return self.expect(")");
             }
-            self.schema_columns()?;
+            self.schema_columns(false)?;
             return self.expect(")");
         }
         self.type_name()
     }
 
-    /// `name: type, ...` inside a schema, a trailing comma allowed.
-    pub(super) fn schema_columns(&mut self) -> Step {
+    /// `name: type, ...` inside a schema, a trailing comma allowed; a row schema (of
+    /// `datatable`, `externaldata`, `parse-kv`) takes a leading one too, as Kusto's parser does.
+    pub(super) fn schema_columns(&mut self, row: bool) -> Step {
+        if row {
+            self.eat(",");
+        }
+        if self.is(")") {
+            return Ok(());
+        }
         self.list(|p| {
             if p.is(")") {
                 return Ok(());
             }
-            // Kusto takes keywords as column names in a schema (`datatable(where: string)`).
-            p.any_word()?;
+            p.declared_name()?;
             p.expect(":")?;
             p.type_name()
         })
