@@ -236,7 +236,8 @@ impl<'a> Checker<'a> {
     /// Whether the current token is a name: a word that is not reserved, or `['name']`.
     pub(super) fn at_name(&self) -> bool {
         let w = self.word();
-        (!w.is_empty() && !is_reserved(w) && !w.starts_with('!'))
+        // `true` and `false` are literals in Kusto, never names.
+        (!w.is_empty() && !is_reserved(w) && !w.starts_with('!') && !matches!(w, "true" | "false"))
             || (self.is("[") && self.at(1).kind == Kind::Str && self.is_at(2, "]"))
     }
 

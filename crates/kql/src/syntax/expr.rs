@@ -102,9 +102,9 @@ impl Checker<'_> {
         if w == "between" || w == "!between" {
             self.bump();
             self.expect("(")?;
-            self.additive()?;
+            self.expr()?;
             self.expect("..")?;
-            self.additive()?;
+            self.expr()?;
             return self.expect(")");
         }
         Ok(())
@@ -230,7 +230,8 @@ impl Checker<'_> {
         self.postfix()
     }
 
-    fn postfix(&mut self) -> Step {
+    /// A primary with its member accesses, indexes and calls.
+    pub(super) fn postfix(&mut self) -> Step {
         self.nested(|p| {
             p.primary()?;
             loop {
@@ -322,11 +323,26 @@ impl Checker<'_> {
                 self.json()?;
                 return self.expect(")");
             }
-            "toscalar" | "materialize" if self.is_at(1, "(") => {
+            "toscalar" if self.is_at(1, "(") => {
                 self.construct();
                 self.bump();
                 self.pipe_args()?;
                 return self.expect(")");
+            }
+            // A type literal: `typeof(long)`, or a name's type `typeof(x)`.
+            "typeof" if self.is_at(1, "(") => {
+                self.bump();
+                self.bump();
+                if self.type_name().is_err() {
+                    self.errors.pop();
+                    self.name()?;
+                }
+                return self.expect(")");
+            }
+            // Literals, never names nor called.
+            "true" | "false" => {
+                self.bump();
+                return Ok(());
             }
             _ => {}
         }

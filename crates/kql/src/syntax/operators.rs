@@ -365,15 +365,15 @@ impl Checker<'_> {
         })
     }
 
-    /// A table in `union`/`find`/`search`: a wildcard pattern or an expression (a call,
-    /// `cluster(...).database(...).T`).
+    /// A table in `union`/`find`/`search`: a wildcard pattern or a path (a call,
+    /// `cluster(...).database(...).T`), never an operator expression (`union A or (B)`).
     pub(super) fn name_pattern_or_call(&mut self) -> Step {
         let next = self.at(1);
         let touching_star = next.kind == Kind::Punct("*") && next.start == self.tok().end;
         if self.is("*") || touching_star {
             return self.name_pattern();
         }
-        self.expr()
+        self.postfix()
     }
 
     fn join(&mut self, on_required: bool) -> Step {

@@ -69,13 +69,9 @@ impl Checker<'_> {
         }
     }
 
-    /// `set`'s option name: words joined by dots.
+    /// `set`'s option name: one name, no keyword (`set notruncation`), as Kusto reads it.
     fn option_name(&mut self) -> Step {
-        self.any_word()?;
-        while self.eat(".") {
-            self.any_word()?;
-        }
-        Ok(())
+        self.name()
     }
 
     /// A literal or word as an option's value.
@@ -92,7 +88,10 @@ impl Checker<'_> {
             // other keywords.
             Kind::Word
                 if self.at_name()
-                    || matches!(self.word(), "last" | "first" | "simple" | "relaxed") =>
+                    || matches!(
+                        self.word(),
+                        "true" | "false" | "last" | "first" | "simple" | "relaxed"
+                    ) =>
             {
                 self.bump();
                 Ok(())
@@ -113,6 +112,13 @@ impl Checker<'_> {
         }
         if self.is("(") && self.function_follows() {
             return self.function_body();
+        }
+        // `materialize(...)` is a form of `let` alone in Kusto, never an expression elsewhere.
+        if self.is_word("materialize") && self.is_at(1, "(") {
+            self.construct();
+            self.bump();
+            self.pipe()?;
+            return self.expect(")");
         }
         self.pipe()
     }

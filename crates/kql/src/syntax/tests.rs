@@ -163,3 +163,29 @@ fn externaldata_properties_take_one_literal_token_or_a_name() {
         ],
     );
 }
+
+#[test]
+fn literals_and_let_forms_are_where_kusto_takes_them() {
+    judged(
+        &[
+            "set notruncation; set count = 1; T",
+            "print typeof(long), typeof(dynamic), typeof(x)",
+            "print null(1), true, false",
+            "let x = materialize(T | take 1); x",
+            "print x between (1 .. 2 == 3), x between (1 == 2 .. 3)",
+            "union A, B*, (C | take 1)",
+            "union kind = inner isfuzzy = true A, B",
+        ],
+        &[
+            "set where",
+            "set kind = 1",
+            "set a.b = 1",
+            "print true(1)",
+            "union A, true",
+            "union A or (B)",
+            "print materialize(T)",
+            "let x = (materialize(T)); x",
+            "let x = materialize(T, 1); x",
+        ],
+    );
+}
