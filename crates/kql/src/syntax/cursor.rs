@@ -236,9 +236,13 @@ impl<'a> Checker<'a> {
     /// Whether the current token is a name: a word that is not reserved, or `['name']`.
     pub(super) fn at_name(&self) -> bool {
         let w = self.word();
-        // `true` and `false` are literals in Kusto, never names.
-        (!w.is_empty() && !is_reserved(w) && !w.starts_with('!') && !matches!(w, "true" | "false"))
-            || (self.is("[") && self.at(1).kind == Kind::Str && self.is_at(2, "]"))
+        // `true` and `false` are literals in Kusto, never names; `matches regex` is one keyword.
+        let keyword = w.is_empty()
+            || is_reserved(w)
+            || w.starts_with('!')
+            || matches!(w, "true" | "false")
+            || (w == "matches" && self.word_at(1) == "regex");
+        !keyword || (self.is("[") && self.at(1).kind == Kind::Str && self.is_at(2, "]"))
     }
 
     /// A name: a word that is not reserved, or `['name']`.

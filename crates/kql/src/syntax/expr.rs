@@ -323,6 +323,16 @@ impl Checker<'_> {
                 self.json()?;
                 return self.expect(")");
             }
+            // Kusto takes these sources as operands too (`f(datatable(a: long)[1])`).
+            "datatable" | "externaldata" if self.is_at(1, "(") => {
+                let datatable = self.is_word("datatable");
+                self.construct();
+                return if datatable {
+                    self.datatable()
+                } else {
+                    self.externaldata()
+                };
+            }
             "toscalar" if self.is_at(1, "(") => {
                 self.construct();
                 self.bump();
@@ -381,8 +391,10 @@ impl Checker<'_> {
                 p.bump();
                 return Ok(());
             }
-            if p.at_name() && p.is_at(1, "=") && !p.is_at(1, "==") {
-                p.bump();
+            // A named argument's name is one where a name is assigned (`f(where = 1)`).
+            let name_len = if p.is("[") { 3 } else { 1 };
+            if p.at_declared_name() && p.is_at(name_len, "=") {
+                p.declared_name()?;
                 p.bump();
             }
             p.expr()

@@ -357,7 +357,8 @@ impl Checker<'_> {
                 p.pipe()?;
                 return p.expect(")");
             }
-            if p.is("*") || p.at_name() {
+            // A table is a name read, so `kind` and its kin are tables too (`union kind`).
+            if p.is("*") || p.at_read_name() {
                 p.note_table(false);
                 return p.name_pattern_or_call();
             }

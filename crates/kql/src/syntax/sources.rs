@@ -43,15 +43,9 @@ impl Checker<'_> {
                 Kind::Punct("*") => {
                     self.bump();
                 }
-                // Some keywords are pattern names too (`with * "x" where *` is valid).
-                Kind::Word if matches!(self.word(), "where" | "by" | "on") => {
-                    self.bump();
-                    if self.eat(":") {
-                        self.type_name()?;
-                    }
-                }
-                _ if self.at_name() => {
-                    self.name()?;
+                // Pattern names are declared, so some keywords are names here (`* "x" where *`).
+                _ if self.at_declared_name() => {
+                    self.declared_name()?;
                     if self.eat(":") {
                         self.type_name()?;
                     }

@@ -175,6 +175,11 @@ fn literals_and_let_forms_are_where_kusto_takes_them() {
             "print x between (1 .. 2 == 3), x between (1 == 2 .. 3)",
             "union A, B*, (C | take 1)",
             "union kind = inner isfuzzy = true A, B",
+            "union withsource = T kind",
+            "print f(print = 1, where = 2), f(datatable(a: long)[1])",
+            "print x + externaldata(a: string)[\"x\"]",
+            "T | parse x with * \"a\" where * | parse y with * \"b\" * in",
+            "print matches = 1",
         ],
         &[
             "set where",
@@ -186,6 +191,10 @@ fn literals_and_let_forms_are_where_kusto_takes_them() {
             "print materialize(T)",
             "let x = (materialize(T)); x",
             "let x = materialize(T, 1); x",
+            "print f(project = 1)",
+            "print f(kind = 1)",
+            "T | parse x with * \"a\" * kind",
+            "T | parse x with * \"a\" * where y matches regex \"b\"",
         ],
     );
 }
