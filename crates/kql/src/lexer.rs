@@ -38,8 +38,8 @@ const SYMBOLS: [&str; 27] = [
     ";", ".", "=", "<", ">", "+", "-", "*", "/", "%",
 ];
 
-/// Operator names written with a hyphen, lexed as one word (the syntax checker adds
-/// `CHECKER_HYPHENATED`, the ones only it knows).
+/// Operator names written with a hyphen, lexed as one word (the syntax checker has its own
+/// list, every hyphenated keyword of Kusto's).
 pub(crate) const HYPHENATED: [&str; 13] = [
     "project-away",
     "project-keep",

@@ -1,66 +1,8 @@
 //! The checker's cursor over the tokens: looking ahead, expecting, and its depth limit.
 
+use super::keywords::{is_declarable, is_readable, is_reserved};
 use super::lex::{Kind, Token, lex};
-use super::{
-    CHECKER_HYPHENATED, Construct, Event, Pipe, STRING_OPERATORS, SyntaxError, TABULAR_KEYWORDS,
-};
-
-/// Words that are never a name without brackets (`['by']`), as in Kusto, besides
-/// [`TABULAR_KEYWORDS`] and [`STRING_OPERATORS`].
-const RESERVED: [&str; 39] = [
-    "where",
-    "project-smart",
-    "top-nested",
-    "top-hitters",
-    "as",
-    "invoke",
-    "sample",
-    "sample-distinct",
-    "search",
-    "find",
-    "print",
-    "datatable",
-    "externaldata",
-    "set",
-    "materialize",
-    "toscalar",
-    "and",
-    "or",
-    "by",
-    "of",
-    "asc",
-    "desc",
-    "first",
-    "last",
-    "to",
-    "dynamic",
-    "string",
-    "in",
-    "has_any",
-    "has_all",
-    "between",
-    "like",
-    "likecs",
-    "notlike",
-    "notlikecs",
-    "notcontains",
-    "notcontainscs",
-    "isfuzzy",
-    "bagexpansion",
-];
-
-/// Further reserved words (kept apart so each list stays readable).
-const RESERVED_MORE: [&str; 6] = [
-    "with_itemindex",
-    "datetime",
-    "timespan",
-    "long",
-    "int",
-    "real",
-];
-
-/// Type keywords that are reserved too.
-const RESERVED_TYPES: [&str; 6] = ["decimal", "time", "date", "double", "boolean", "in~"];
+use super::{Construct, Event, Pipe, SyntaxError};
 
 /// How deep the checker recurses before it calls the query too deeply nested.
 const MAX_DEPTH: usize = 200;
@@ -294,8 +236,13 @@ impl<'a> Checker<'a> {
     /// Whether the current token is a name: a word that is not reserved, or `['name']`.
     pub(super) fn at_name(&self) -> bool {
         let w = self.word();
-        (!w.is_empty() && !is_reserved(w) && !w.starts_with('!'))
-            || (self.is("[") && self.at(1).kind == Kind::Str && self.is_at(2, "]"))
+        // `true` and `false` are literals in Kusto, never names; `matches regex` is one keyword.
+        let keyword = w.is_empty()
+            || is_reserved(w)
+            || w.starts_with('!')
+            || matches!(w, "true" | "false")
+            || (w == "matches" && self.word_at(1) == "regex");
+        !keyword || (self.is("[") && self.at(1).kind == Kind::Str && self.is_at(2, "]"))
     }
 
     /// A name: a word that is not reserved, or `['name']`.
@@ -309,6 +256,27 @@ impl<'a> Checker<'a> {
             return Ok(());
         }
         self.fail("a name")
+    }
+
+    /// Whether a name stands here where one is declared or assigned: a name, or a keyword Kusto
+    /// takes there (`extend where = 1`, `datatable(by: long)`).
+    pub(super) fn at_declared_name(&self) -> bool {
+        self.at_name() || is_declarable(self.word())
+    }
+
+    /// A name where one is declared or assigned (see `at_declared_name`).
+    pub(super) fn declared_name(&mut self) -> Step {
+        if is_declarable(self.word()) {
+            self.bump();
+            return Ok(());
+        }
+        self.name()
+    }
+
+    /// Whether a name stands here where one is read: a name, or `kind` and its kin, which are
+    /// option names too (`where kind == 1`).
+    pub(super) fn at_read_name(&self) -> bool {
+        self.at_name() || is_readable(self.word())
     }
 
     /// A name or a keyword used as one (option values such as `kind=inner`).
@@ -351,17 +319,6 @@ const CHARTS: [&str; 15] = [
     "card",
     "treemap",
 ];
-
-/// Whether `w` needs brackets to be a name.
-pub(super) fn is_reserved(w: &str) -> bool {
-    RESERVED.contains(&w)
-        || TABULAR_KEYWORDS.contains(&w)
-        || STRING_OPERATORS.contains(&w)
-        || RESERVED_MORE.contains(&w)
-        || CHECKER_HYPHENATED.contains(&w)
-        || RESERVED_TYPES.contains(&w)
-        || is_chart(w)
-}
 
 /// Whether `w` is one of `render`'s reserved chart types.
 pub(super) fn is_chart(w: &str) -> bool {

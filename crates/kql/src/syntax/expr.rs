@@ -3,7 +3,7 @@
 
 use super::cursor::{Checker, Step};
 use super::lex::Kind;
-use super::{CHECKER_HYPHENATED, Construct, Event, Literal, TABULAR_KEYWORDS};
+use super::{Construct, Event, Literal};
 
 /// Comparison and string operators that take one operand on the right.
 pub(super) const BINARY_WORDS: [&str; 44] = [
@@ -57,55 +57,6 @@ pub(super) const BINARY_WORDS: [&str; 44] = [
 pub(super) const LIST_WORDS: [&str; 7] =
     ["in", "!in", "in~", "!in~", "has_any", "has_all", "in_cs"];
 
-/// Keywords Kusto refuses as an output name (`extend project = 1`), found by asking its parser;
-/// the [`TABULAR_KEYWORDS`] and [`CHECKER_HYPHENATED`] too.
-const NOT_OUTPUT_NAMES: [&str; 44] = [
-    "project-smart",
-    "and",
-    "or",
-    "asc",
-    "desc",
-    "first",
-    "last",
-    "kind",
-    "dynamic",
-    "datetime",
-    "timespan",
-    "long",
-    "int",
-    "real",
-    "string",
-    "decimal",
-    "time",
-    "date",
-    "double",
-    "boolean",
-    "true",
-    "false",
-    "has_cs",
-    "hasprefix",
-    "hassuffix",
-    "contains_cs",
-    "startswith",
-    "endswith",
-    "has_any",
-    "has_all",
-    "between",
-    "like",
-    "notlike",
-    "notcontains",
-    "withsource",
-    "isfuzzy",
-    "bagexpansion",
-    "with_itemindex",
-    "hasprefix_cs",
-    "hassuffix_cs",
-    "startswith_cs",
-    "endswith_cs",
-    "likecs",
-    "notlikecs",
-];
-
 const ORDER_OPS: [&str; 4] = ["<", "<=", ">", ">="];
 
 impl Checker<'_> {
@@ -151,9 +102,9 @@ impl Checker<'_> {
         if w == "between" || w == "!between" {
             self.bump();
             self.expect("(")?;
-            self.additive()?;
+            self.expr()?;
             self.expect("..")?;
-            self.additive()?;
+            self.expr()?;
             return self.expect(")");
         }
         Ok(())
@@ -279,7 +230,8 @@ impl Checker<'_> {
         self.postfix()
     }
 
-    fn postfix(&mut self) -> Step {
+    /// A primary with its member accesses, indexes and calls.
+    pub(super) fn postfix(&mut self) -> Step {
         self.nested(|p| {
             p.primary()?;
             loop {
@@ -295,19 +247,21 @@ impl Checker<'_> {
         })
     }
 
-    /// After a dot: a name (any word, keywords included), `['name']`, or a method call.
+    /// After a dot: a name, `['name']`, or a method call; `kind` and its kin read a member
+    /// but are never called, and other keywords need brackets (`x.['where']`), as in Kusto.
     fn member(&mut self) -> Step {
-        if self.is("[") {
-            return self.name();
+        if self.is("[") || (self.at_name() && self.tok().kind == Kind::Word) {
+            self.name()?;
+            if self.is("(") {
+                self.call_args()?;
+            }
+            return Ok(());
         }
-        if self.tok().kind != Kind::Word && self.tok().kind != Kind::Typed {
-            return self.fail("a name");
+        if self.at_read_name() && !self.is_at(1, "(") {
+            self.bump();
+            return Ok(());
         }
-        self.bump();
-        if self.is("(") {
-            self.call_args()?;
-        }
-        Ok(())
+        self.fail("a name")
     }
 
     /// Takes a string (adjacent strings are one, as in Kusto), a number or a typed literal;
@@ -369,15 +323,41 @@ impl Checker<'_> {
                 self.json()?;
                 return self.expect(")");
             }
-            "toscalar" | "materialize" if self.is_at(1, "(") => {
+            // Kusto takes these sources as operands too (`f(datatable(a: long)[1])`).
+            "datatable" | "externaldata" if self.is_at(1, "(") => {
+                let datatable = self.is_word("datatable");
+                self.construct();
+                return if datatable {
+                    self.datatable()
+                } else {
+                    self.externaldata()
+                };
+            }
+            "toscalar" if self.is_at(1, "(") => {
                 self.construct();
                 self.bump();
                 self.pipe_args()?;
                 return self.expect(")");
             }
+            // A type literal: `typeof(long)`, or a name's type `typeof(x)`.
+            "typeof" if self.is_at(1, "(") => {
+                self.bump();
+                self.bump();
+                if self.type_name().is_err() {
+                    self.errors.pop();
+                    self.name()?;
+                }
+                return self.expect(")");
+            }
+            // Literals, never names nor called.
+            "true" | "false" => {
+                self.bump();
+                return Ok(());
+            }
             _ => {}
         }
-        if !self.at_name() {
+        // `kind` and its kin are read as names but never called.
+        if !self.at_read_name() || (!self.at_name() && self.is_at(1, "(")) {
             return self.fail("an expression");
         }
         if !self.is_at(1, "(") && !self.word().starts_with('$') {
@@ -411,8 +391,10 @@ impl Checker<'_> {
                 p.bump();
                 return Ok(());
             }
-            if p.at_name() && p.is_at(1, "=") && !p.is_at(1, "==") {
-                p.bump();
+            // A named argument's name is one where a name is assigned (`f(where = 1)`).
+            let name_len = if p.is("[") { 3 } else { 1 };
+            if p.at_declared_name() && p.is_at(name_len, "=") {
+                p.declared_name()?;
                 p.bump();
             }
             p.expr()
@@ -463,21 +445,16 @@ impl Checker<'_> {
 
     /// `name = expr`, `(a, b) = expr` or `expr`.
     pub(super) fn named_expr(&mut self) -> Step {
-        // Most keywords may be output names too (`extend where = 1`), as in Kusto.
-        let word = self.word();
-        let keyword = !word.is_empty()
-            && !word.starts_with('!')
-            && !NOT_OUTPUT_NAMES.contains(&word)
-            && !TABULAR_KEYWORDS.contains(&word)
-            && !CHECKER_HYPHENATED.contains(&word);
-        if (self.at_name() || keyword) && self.is_at(1, "=") {
+        // Some keywords are output names too (`extend where = 1`), as in Kusto.
+        let name_len = if self.is("[") { 3 } else { 1 };
+        if self.at_declared_name() && self.is_at(name_len, "=") {
             let defined = self.here().name;
             self.record(Event::Defines(defined));
-            self.any_word()?;
+            self.declared_name()?;
             self.bump();
         } else if self.is("(") && self.tuple_names_follow() {
             self.bump();
-            self.list(Self::name)?;
+            self.list(Self::declared_name)?;
             self.expect(")")?;
             self.expect("=")?;
         }

@@ -1,8 +1,9 @@
 //! Tokens of the whole query language, with byte spans; a bad token is a token too, so the
 //! parser reports it where it stands and lexing never fails.
 
-use super::{CHECKER_HYPHENATED, STRING_OPERATORS};
-use crate::lexer::{HYPHENATED, skip_trivia};
+use super::STRING_OPERATORS;
+use super::keywords::is_hyphenated;
+use crate::lexer::skip_trivia;
 
 /// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +57,11 @@ const NEGATABLE: [&str; 10] = [
     "notin",
 ];
 
-/// Typed-literal keywords whose parenthesized text is raw (up to the first `)`).
-pub(crate) const TYPED: [&str; 12] = [
-    "datetime", "date", "time", "timespan", "guid", "long", "int", "real", "double", "decimal",
-    "bool", "boolean",
+/// Typed-literal keywords whose parenthesized text is raw (up to the first `)`); Kusto has no
+/// `boolean(...)` literal, though `boolean` is a type name.
+pub(crate) const TYPED: [&str; 13] = [
+    "datetime", "date", "time", "timespan", "guid", "long", "int", "int32", "int64", "real",
+    "double", "decimal", "bool",
 ];
 
 /// Splits `src` into tokens, ending with one `Eof`.
@@ -132,7 +134,7 @@ fn word_at(src: &str, i: usize) -> (Kind, usize) {
         loop {
             k = word_end(bytes, k);
             let word = &src[i..k];
-            if HYPHENATED.contains(&word) || CHECKER_HYPHENATED.contains(&word) {
+            if is_hyphenated(word) {
                 j = k;
                 break;
             }

@@ -9,6 +9,7 @@
 
 mod cursor;
 mod expr;
+mod keywords;
 mod lex;
 mod operators;
 mod sources;
@@ -30,17 +31,6 @@ const TABULAR_KEYWORDS: [&str; 11] = [
     "make-series",
     "parse-where",
     "parse-kv",
-];
-
-/// Hyphenated operator names the checker knows and the engine does not run (the engine's are
-/// `crate::lexer::HYPHENATED`): each is one word, reserved, and never an output name.
-const CHECKER_HYPHENATED: [&str; 6] = [
-    "graph-match",
-    "make-graph",
-    "macro-expand",
-    "assert-schema",
-    "execute-and-cache",
-    "graph-merge",
 ];
 
 /// The string operators, each with its case-sensitive form: reserved words, and negatable

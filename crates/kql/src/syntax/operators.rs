@@ -5,7 +5,7 @@ use super::lex::Kind;
 use super::{Event, TABULAR_KEYWORDS};
 
 /// Every tabular operator keyword the checker knows.
-pub(super) const OPERATORS: [&str; 50] = [
+pub(super) const OPERATORS: [&str; 49] = [
     "where",
     "filter",
     "project",
@@ -55,7 +55,6 @@ pub(super) const OPERATORS: [&str; 50] = [
     "print",
     "datatable",
     "externaldata",
-    "execute-and-cache",
 ];
 
 /// Operators that may also start a tabular expression (`print 1`, `union A, B`); the others
@@ -133,13 +132,8 @@ impl Checker<'_> {
                 let _ = p.eat_word("asc") || p.eat_word("desc") || p.eat_word("granny-asc");
                 Ok(())
             }),
-            "project-rename" => self.optional_list(|p| {
-                p.name()?;
-                if p.eat("=") {
-                    p.expr()?;
-                }
-                Ok(())
-            }),
+            // Kusto parses its items as any output assignments; only analysis asks for names.
+            "project-rename" => self.optional_list(Self::named_expr),
             "summarize" => self.summarize(),
             "take" | "limit" | "sample" => {
                 self.options()?;
@@ -192,7 +186,6 @@ impl Checker<'_> {
                 self.options()?;
                 self.name()
             }
-            "execute-and-cache" => Ok(()),
             _ => self.more_operators(w),
         }
     }
@@ -211,7 +204,7 @@ impl Checker<'_> {
             "top-hitters" => {
                 self.expr()?;
                 self.expect_word("of")?;
-                self.expr()?;
+                self.named_expr()?;
                 if self.eat_word("by") {
                     self.expr()?;
                 }
@@ -224,7 +217,7 @@ impl Checker<'_> {
             "reduce" => {
                 self.options()?;
                 self.expect_word("by")?;
-                self.expr()?;
+                self.named_expr()?;
                 if self.eat_word("with") {
                     self.list(Self::option)?;
                 }
@@ -345,9 +338,10 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// An expression with an optional direction and nulls placement.
+    /// An expression with an optional direction and nulls placement; Kusto takes a named one
+    /// too (`sort by a = x`), as most operands.
     fn sort_key(&mut self) -> Step {
-        self.expr()?;
+        self.named_expr()?;
         let _ = self.eat_word("asc") || self.eat_word("desc");
         if self.eat_word("nulls") && !(self.eat_word("first") || self.eat_word("last")) {
             return self.fail("'first' or 'last'");
@@ -363,7 +357,8 @@ impl Checker<'_> {
                 p.pipe()?;
                 return p.expect(")");
             }
-            if p.is("*") || p.at_name() {
+            // A table is a name read, so `kind` and its kin are tables too (`union kind`).
+            if p.is("*") || p.at_read_name() {
                 p.note_table(false);
                 return p.name_pattern_or_call();
             }
@@ -371,15 +366,15 @@ impl Checker<'_> {
         })
     }
 
-    /// A table in `union`/`find`/`search`: a wildcard pattern or an expression (a call,
-    /// `cluster(...).database(...).T`).
+    /// A table in `union`/`find`/`search`: a wildcard pattern or a path (a call,
+    /// `cluster(...).database(...).T`), never an operator expression (`union A or (B)`).
     pub(super) fn name_pattern_or_call(&mut self) -> Step {
         let next = self.at(1);
         let touching_star = next.kind == Kind::Punct("*") && next.start == self.tok().end;
         if self.is("*") || touching_star {
             return self.name_pattern();
         }
-        self.expr()
+        self.postfix()
     }
 
     fn join(&mut self, on_required: bool) -> Step {
@@ -452,11 +447,6 @@ impl Checker<'_> {
     fn make_series(&mut self) -> Step {
         self.options()?;
         self.list(|p| {
-            // An aggregate's name may be a keyword (`where = count()`).
-            if p.tok().kind == Kind::Word && p.is_at(1, "=") {
-                p.bump();
-                p.bump();
-            }
             p.named_expr()?;
             if p.eat_word("default") {
                 p.expect("=")?;
@@ -465,7 +455,7 @@ impl Checker<'_> {
             Ok(())
         })?;
         self.expect_word("on")?;
-        self.expr()?;
+        self.named_expr()?;
         if self.eat_word("in") {
             self.expr()?;
         } else {

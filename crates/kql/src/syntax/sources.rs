@@ -43,15 +43,9 @@ impl Checker<'_> {
                 Kind::Punct("*") => {
                     self.bump();
                 }
-                // Some keywords are pattern names too (`with * "x" where *` is valid).
-                Kind::Word if matches!(self.word(), "where" | "by" | "on") => {
-                    self.bump();
-                    if self.eat(":") {
-                        self.type_name()?;
-                    }
-                }
-                _ if self.at_name() => {
-                    self.name()?;
+                // Pattern names are declared, so some keywords are names here (`* "x" where *`).
+                _ if self.at_declared_name() => {
+                    self.declared_name()?;
                     if self.eat(":") {
                         self.type_name()?;
                     }
@@ -66,7 +60,7 @@ impl Checker<'_> {
         self.expr()?;
         self.expect_word("as")?;
         self.expect("(")?;
-        self.schema_columns()?;
+        self.schema_columns(true)?;
         self.expect(")")?;
         self.with_options()
     }
@@ -279,7 +273,7 @@ impl Checker<'_> {
     /// `datatable (name: type, ...) [values, ...]`.
     pub(super) fn datatable(&mut self) -> Step {
         self.expect("(")?;
-        self.schema_columns()?;
+        self.schema_columns(true)?;
         self.expect(")")?;
         self.expect("[")?;
         // Kusto takes a leading and a trailing comma, but no empty value between two.
@@ -312,16 +306,75 @@ impl Checker<'_> {
         }
     }
 
-    /// `externaldata (name: type, ...) [urls] [with (option = value, ...)]`.
+    /// `externaldata (name: type, ...) [urls] [with (property = value, ...)]`.
     pub(super) fn externaldata(&mut self) -> Step {
         self.expect("(")?;
-        self.schema_columns()?;
+        self.schema_columns(true)?;
         self.expect(")")?;
         self.expect("[")?;
-        if !self.eat("]") {
-            self.list(Self::expr)?;
-            self.expect("]")?;
+        // A trailing comma after the last URL is allowed, as in Kusto.
+        while !self.eat("]") {
+            self.expr()?;
+            if !self.eat(",") {
+                self.expect("]")?;
+                break;
+            }
         }
-        self.with_options()
+        if self.eat_word("with") {
+            self.expect("(")?;
+            if !self.is(")") {
+                self.list(Self::external_property)?;
+            }
+            self.expect(")")?;
+        }
+        Ok(())
+    }
+
+    /// `name = value` in `externaldata`'s `with (...)`: Kusto reads the value as one literal
+    /// token or a name, never an expression (`format = csv`, `ignoreFirstRecord = true`).
+    fn external_property(&mut self) -> Step {
+        self.declared_name()?;
+        self.expect("=")?;
+        let t = self.tok();
+        let literal = match t.kind {
+            Kind::Str => {
+                while self.tok().kind == Kind::Str {
+                    self.bump();
+                }
+                return Ok(());
+            }
+            Kind::Num => is_plain_number(self.text(t)),
+            Kind::Typed => {
+                let keyword = self.text(t).split('(').next().unwrap_or("").trim_end();
+                EXTERNAL_TYPED.contains(&keyword)
+            }
+            Kind::Word => matches!(self.word(), "true" | "false"),
+            _ => false,
+        };
+        if literal {
+            self.bump();
+            return Ok(());
+        }
+        self.declared_name()
+    }
+}
+
+/// The typed literals Kusto's lexer makes a long, real, bool, datetime or guid token of, the
+/// only typed literals `externaldata`'s properties take (not `int(1)`, `timespan(1d)`).
+const EXTERNAL_TYPED: [&str; 7] = ["long", "real", "double", "bool", "datetime", "date", "guid"];
+
+/// Whether a number token is a plain number (`10`, `1.5`, `2e3`, `0x1F`) rather than a
+/// timespan (`1d`) or digits run into other letters.
+fn is_plain_number(text: &str) -> bool {
+    if text.starts_with("0x") || text.starts_with("0X") {
+        return true;
+    }
+    let rest = text.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    let exponent = rest
+        .strip_prefix(['e', 'E'])
+        .map(|e| e.trim_start_matches(['+', '-']));
+    match exponent {
+        Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+        None => rest.is_empty(),
     }
 }

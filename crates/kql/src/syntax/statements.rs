@@ -69,13 +69,9 @@ impl Checker<'_> {
         }
     }
 
-    /// `set`'s option name: words joined by dots.
+    /// `set`'s option name: one name, no keyword (`set notruncation`), as Kusto reads it.
     fn option_name(&mut self) -> Step {
-        self.any_word()?;
-        while self.eat(".") {
-            self.any_word()?;
-        }
-        Ok(())
+        self.name()
     }
 
     /// A literal or word as an option's value.
@@ -88,9 +84,14 @@ impl Checker<'_> {
                 self.bump();
                 Ok(())
             }
-            // A name, or one of the keywords options take (`output=last`); not other keywords.
+            // A name, or one of the keywords options take (`output=last`, `kind=simple`); not
+            // other keywords.
             Kind::Word
-                if self.at_name() || matches!(self.word(), "all" | "last" | "first" | "none") =>
+                if self.at_name()
+                    || matches!(
+                        self.word(),
+                        "true" | "false" | "last" | "first" | "simple" | "relaxed"
+                    ) =>
             {
                 self.bump();
                 Ok(())
@@ -111,6 +112,13 @@ impl Checker<'_> {
         }
         if self.is("(") && self.function_follows() {
             return self.function_body();
+        }
+        // `materialize(...)` is a form of `let` alone in Kusto, never an expression elsewhere.
+        if self.is_word("materialize") && self.is_at(1, "(") {
+            self.construct();
+            self.bump();
+            self.pipe()?;
+            return self.expect(")");
         }
         self.pipe()
     }
@@ -152,7 +160,7 @@ impl Checker<'_> {
         self.list(|p| {
             let bound = p.here().name;
             p.bound.push(bound);
-            p.name()?;
+            p.declared_name()?;
             p.expect(":")?;
             p.param_type()?;
             if p.eat("=") {
@@ -169,20 +177,26 @@ impl Checker<'_> {
             if self.eat("*") {
                 return self.expect(")");
             }
-            self.schema_columns()?;
+            self.schema_columns(false)?;
             return self.expect(")");
         }
         self.type_name()
     }
 
-    /// `name: type, ...` inside a schema, a trailing comma allowed.
-    pub(super) fn schema_columns(&mut self) -> Step {
+    /// `name: type, ...` inside a schema, a trailing comma allowed; a row schema (of
+    /// `datatable`, `externaldata`, `parse-kv`) takes a leading one too, as Kusto's parser does.
+    pub(super) fn schema_columns(&mut self, row: bool) -> Step {
+        if row {
+            self.eat(",");
+        }
+        if self.is(")") {
+            return Ok(());
+        }
         self.list(|p| {
             if p.is(")") {
                 return Ok(());
             }
-            // Kusto takes keywords as column names in a schema (`datatable(where: string)`).
-            p.any_word()?;
+            p.declared_name()?;
             p.expect(":")?;
             p.type_name()
         })
