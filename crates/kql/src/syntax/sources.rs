@@ -240,7 +240,11 @@ impl Checker<'_> {
             self.eat_word("optional");
             if self.eat_word("output") {
                 self.expect("=")?;
-                self.any_word()?;
+                // Kusto takes exactly these three, in lower case.
+                if !matches!(self.word(), "all" | "last" | "none") {
+                    return self.fail("one of 'all', 'last', 'none'");
+                }
+                self.bump();
             }
             self.expect(":")?;
             self.expr()?;

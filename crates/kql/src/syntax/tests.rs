@@ -198,3 +198,15 @@ fn literals_and_let_forms_are_where_kusto_takes_them() {
         ],
     );
 }
+
+#[test]
+fn a_scan_steps_output_is_all_last_or_none_in_lower_case() {
+    for output in ["all", "last", "none"] {
+        let q = format!("T | scan with (step s output={output}: x > 1;)");
+        assert!(check(&q).is_valid(), "{q}: {:?}", check(&q).errors);
+    }
+    for output in ["project", "All"] {
+        let q = format!("T | scan with (step s output={output}: x > 1;)");
+        assert!(!check(&q).is_valid(), "{q}");
+    }
+}
