@@ -169,17 +169,11 @@ fn input(
             }
             tables.insert(table, Input::Rows(parsed));
         } else if let Some(file) = value.get("file") {
-            let Some(text) = check.string(file, &format!("the file of {table} in {what}")) else {
-                continue;
-            };
-            let path = base_dir.join(text.trim());
-            if !path.is_file() {
-                check
-                    .error(file.location, format!("{what}: {} does not exist", path.display()))
-                    .hint("input files are JSON Lines (one row object per line), relative to the job file's folder");
-                continue;
+            let named = format!("the file of {table} in {what}");
+            let hint = "input files are JSON Lines (one row object per line), relative to the job file's folder";
+            if let Some(path) = file_beside(check, file, base_dir, (&named, what), hint) {
+                tables.insert(table, Input::File(path));
             }
-            tables.insert(table, Input::File(path));
         } else {
             check
                 .error(
@@ -207,22 +201,39 @@ fn external(
         let url = key.name.trim().to_string();
         let shown = kql::redact_url(&url);
         if let Some(file) = value.get("file") {
-            let Some(text) = check.string(file, &format!("the file for {shown} in {what}")) else {
-                continue;
-            };
-            let path = base_dir.join(text.trim());
-            if !path.is_file() {
-                check
-                    .error(file.location, format!("{what}: {} does not exist", path.display()))
-                    .hint("the file holds what the URL answers (CSV, text, JSON lines...), relative to the job file's folder");
-                continue;
+            let named = format!("the file for {shown} in {what}");
+            let hint = "the file holds what the URL answers (CSV, text, JSON lines...), relative to the job file's folder";
+            if let Some(path) = file_beside(check, file, base_dir, (&named, what), hint) {
+                bodies.insert(url, External::File(path));
             }
-            bodies.insert(url, External::File(path));
         } else if let Some(text) = check.string(value, &format!("the body of {shown} in {what}")) {
             bodies.insert(url, External::Text(text.clone()));
         }
     }
     bodies
+}
+
+/// The path a `{file: ...}` names, relative to `base_dir` (the job file's folder); `None`, with
+/// an error naming it as `named` in `what` and saying `hint`, when it is not a string or no file.
+fn file_beside(
+    check: &mut Checker<'_>,
+    file: &Node,
+    base_dir: &Path,
+    (named, what): (&str, &str),
+    hint: &str,
+) -> Option<PathBuf> {
+    let text = check.string(file, named)?;
+    let path = base_dir.join(text.trim());
+    if !path.is_file() {
+        check
+            .error(
+                file.location,
+                format!("{what}: {} does not exist", path.display()),
+            )
+            .hint(hint);
+        return None;
+    }
+    Some(path)
 }
 
 /// `window: {start: T, end: T}`, either end optional.
