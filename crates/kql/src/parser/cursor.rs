@@ -123,6 +123,25 @@ impl Parser<'_> {
         Ok(items)
     }
 
+    /// Items read by `item` up to and including `close`, each but the last followed by `sep`:
+    /// the list may be empty and may end with a `sep`, as Kusto allows in these lists.
+    pub(super) fn list_until<T>(
+        &mut self,
+        sep: &str,
+        close: &str,
+        mut item: impl FnMut(&mut Self) -> Result<T, KqlError>,
+    ) -> Result<Vec<T>, KqlError> {
+        let mut items = Vec::new();
+        while !self.eat_sym(close) {
+            items.push(item(self)?);
+            if !self.eat_sym(sep) {
+                self.expect_sym(close)?;
+                break;
+            }
+        }
+        Ok(items)
+    }
+
     pub(super) fn describe(&self) -> String {
         match self.peek() {
             Tok::Eof => "end of query".to_string(),

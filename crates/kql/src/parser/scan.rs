@@ -31,14 +31,7 @@ impl Parser<'_> {
         }
         self.expect_word("with")?;
         self.expect_sym("(")?;
-        let mut steps = Vec::new();
-        while !self.eat_sym(")") {
-            steps.push(self.scan_step()?);
-            if !self.eat_sym(";") {
-                self.expect_sym(")")?;
-                break;
-            }
-        }
+        let steps = self.list_until(";", ")", Self::scan_step)?;
         if steps.is_empty() {
             return Err(self.err_here("a 'step'"));
         }

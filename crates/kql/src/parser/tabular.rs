@@ -429,14 +429,7 @@ impl Parser<'_> {
         })?;
         self.expect_sym(")")?;
         self.expect_sym("[")?;
-        let mut values = Vec::new();
-        while !self.eat_sym("]") {
-            values.push(self.expr()?);
-            if !self.eat_sym(",") {
-                self.expect_sym("]")?;
-                break;
-            }
-        }
+        let values = self.list_until(",", "]", Self::expr)?;
         Ok(Source::Datatable { columns, values })
     }
 
