@@ -134,7 +134,7 @@ const DIALECT: ViewDialect = ViewDialect {
 
 #[async_trait::async_trait]
 impl ViewWriter for PgConnection {
-    async fn replace_columns(
+    async fn insert_columns(
         &mut self,
         job: &str,
         query_sha256: &str,
@@ -144,11 +144,6 @@ impl ViewWriter for PgConnection {
             .iter()
             .map(|c| (text_without_nul(&c.name), c.type_name.as_str()))
             .unzip();
-        sqlx::query(r"delete from hunt_columns where job = $1 and query_sha256 = $2")
-            .bind(job)
-            .bind(query_sha256)
-            .execute(&mut *self)
-            .await?;
         sqlx::query(
             r"insert into hunt_columns (job, query_sha256, position, name, type)
               select $1, $2, (c.ordinality - 1)::integer, c.name, t.type
