@@ -80,9 +80,10 @@ impl Parser<'_> {
         Ok((name, ty))
     }
 
-    /// An operator's `kind = NAME` option when it comes next: the name and where it stands.
-    pub(super) fn kind_option(&mut self) -> Result<Option<(String, usize)>, KqlError> {
-        if !(self.is_word("kind") && matches!(self.peek_at(1), Tok::Sym("="))) {
+    /// An operator's `word = NAME` option (`kind`, `withsource`...) when it comes next: the name
+    /// and where it stands.
+    pub(super) fn name_option(&mut self, word: &str) -> Result<Option<(String, usize)>, KqlError> {
+        if !(self.is_word(word) && matches!(self.peek_at(1), Tok::Sym("="))) {
             return Ok(None);
         }
         self.bump();

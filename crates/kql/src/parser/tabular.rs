@@ -557,7 +557,7 @@ impl Parser<'_> {
     /// before and between its others; `None` once neither comes next.
     pub(super) fn kind_among_hints(&mut self) -> Result<Option<(String, usize)>, KqlError> {
         self.skip_hints();
-        let kind = self.kind_option()?;
+        let kind = self.name_option("kind")?;
         self.skip_hints();
         Ok(kind)
     }
