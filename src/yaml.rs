@@ -491,6 +491,21 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Parses `text` as the file `file` and runs `read` with a checker of it: what `read` gives and
+/// the diagnostics it recorded, for the loaders' unit tests.
+#[cfg(test)]
+pub(crate) fn check_text<T>(
+    file: &str,
+    text: &str,
+    read: impl FnOnce(&mut Checker<'_>, &Node) -> T,
+) -> (T, Diagnostics) {
+    let path = Path::new(file);
+    let node = parse_bytes(path, text.as_bytes()).expect("the test's YAML parses");
+    let mut diags = Diagnostics::new();
+    let got = read(&mut Checker::new(path, &mut diags), &node);
+    (got, diags)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly on purpose")]
 
 mod auth_support;
+#[path = "common/memory.rs"]
+mod memory;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -688,15 +690,6 @@ async fn fifty_concurrent_callers_share_one_refusal_too() {
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }
 
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Prints cached-token lookups per second against certificate sign-ins (assertion signing plus
 /// a loopback token request) per second: the work the cache saves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -738,7 +731,7 @@ async fn bench_cached_lookups_against_certificate_sign_ins() {
     );
     println!("cached token lookups: {lookup_rate:.0}/s");
     println!("ratio cached/sign-in: {:.0}x", lookup_rate / sign_in_rate);
-    println!("peak RSS: {} KiB", peak_rss_kib());
+    println!("peak RSS: {} KiB", memory::status_kib("self", "VmHWM:"));
 }
 
 #[test]

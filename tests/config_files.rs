@@ -3,6 +3,8 @@
 
 #[path = "common/config.rs"]
 mod common;
+#[path = "common/memory.rs"]
+mod memory;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -61,17 +63,6 @@ fn a_config_that_is_not_a_mapping_is_refused() {
     let (f, config, diags) = Fixture::loaded("- jobs\n- instances\n");
     assert!(config.is_none());
     f.error_at(&diags, "huntd.yaml must be a mapping, found a list", 1);
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Prints how fast a realistic config loads, against parsing the same YAML alone, and how
@@ -144,5 +135,8 @@ fn benchmark_config_loading() {
         "50 MB file refused in {:.3} ms",
         big_time.as_secs_f64() * 1e3
     );
-    println!("peak RSS (VmHWM): {} KiB", peak_rss_kib());
+    println!(
+        "peak RSS (VmHWM): {} KiB",
+        memory::status_kib("self", "VmHWM:")
+    );
 }

@@ -5,6 +5,8 @@
 mod common;
 #[path = "common/daemon.rs"]
 mod daemon_support;
+#[path = "common/memory.rs"]
+mod memory;
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -138,15 +140,6 @@ fn sample<'a>(text: &'a str, series: &str) -> &'a str {
 
 /// Resident and peak memory (kB) and CPU ticks (user + system) of a process.
 fn process_figures(pid: u32) -> (u64, u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
@@ -155,7 +148,11 @@ fn process_figures(pid: u32) -> (u64, u64, u64) {
         .map(|f| f.parse().unwrap_or(0))
         .collect();
     let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    (kb("VmRSS:"), kb("VmHWM:"), ticks)
+    (
+        memory::status_kib(pid, "VmRSS:"),
+        memory::status_kib(pid, "VmHWM:"),
+        ticks,
+    )
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

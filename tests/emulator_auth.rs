@@ -135,6 +135,17 @@ async fn expired_wrong_audience_and_missing_tokens_are_401_in_each_shape() {
     );
 }
 
+/// The JSON body `request` is answered with, whatever its status.
+async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    request
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 #[tokio::test]
 async fn managed_identity_tokens_read_key_vault_secrets() {
     let e = start(options()).await;
@@ -155,16 +166,7 @@ async fn managed_identity_tokens_read_key_vault_secrets() {
         400,
         "the Metadata header is required"
     );
-    let answer: Value = client
-        .get(&url)
-        .query(&query)
-        .header("Metadata", "true")
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("JSON");
+    let answer = json_answer(client.get(&url).query(&query).header("Metadata", "true")).await;
     assert_eq!(answer["client_id"], emulator::DEMO_MANAGED_IDENTITY);
     assert_eq!(answer["expires_in"], "3600");
     let vault_token = answer["access_token"].as_str().expect("a token");
@@ -173,22 +175,17 @@ async fn managed_identity_tokens_read_key_vault_secrets() {
         client
             .get(format!("{}/secrets/{name}?api-version=7.4", e.base_url))
             .bearer_auth(token)
-            .send()
     };
-    let found: Value = secret(emulator::DEMO_VAULT_SECRET, vault_token)
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("JSON");
+    let found = json_answer(secret(emulator::DEMO_VAULT_SECRET, vault_token)).await;
     assert_eq!(found["value"], DEMO_SECRET);
-    let missing = secret("nope", vault_token).await.expect("answers");
+    let missing = secret("nope", vault_token).send().await.expect("answers");
     assert_eq!(missing.status().as_u16(), 404);
     let missing: Value = missing.json().await.expect("JSON");
     assert_eq!(missing["error"]["code"], "SecretNotFound");
 
     let graph_token = token(&e.base_url, DEMO_APP, DEMO_SECRET, GRAPH_SCOPE).await;
     let wrong = secret(emulator::DEMO_VAULT_SECRET, &graph_token)
+        .send()
         .await
         .expect("answers");
     assert_eq!(
@@ -204,15 +201,12 @@ async fn device_code_sign_in_is_pending_once_then_gives_delegated_and_refresh_to
     let client = reqwest::Client::new();
     let base = format!("{}/{DEMO_TENANT}/oauth2/v2.0", e.base_url);
     let scope = format!("{GRAPH_SCOPE} offline_access");
-    let device: Value = client
-        .post(format!("{base}/devicecode"))
-        .form(&[("client_id", DEMO_APP), ("scope", &scope)])
-        .send()
-        .await
-        .expect("answers")
-        .json()
-        .await
-        .expect("JSON");
+    let device = json_answer(
+        client
+            .post(format!("{base}/devicecode"))
+            .form(&[("client_id", DEMO_APP), ("scope", &scope)]),
+    )
+    .await;
     let code = device["device_code"]
         .as_str()
         .expect("a device code")

@@ -2,6 +2,9 @@
 //! and straight through the engine. Prints rows scanned per second (wall clock and per CPU
 //! second, which load on a shared machine does not skew) and peak RSS.
 
+#[path = "common/memory.rs"]
+mod memory;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,18 +23,6 @@ const QUERY: &str = "DeviceNetworkEvents
 const COUNT_QUERY: &str = "DeviceNetworkEvents
 | where ActionType == \"ConnectionSuccess\" and RemotePort != 443
 | summarize Connections = count() by RemotePort";
-
-fn status_kib(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 /// On-CPU seconds of every thread of this process so far (`/proc/self/task/*/schedstat`, in
 /// ns). On a shared machine wall time also counts other programs' turns; this counts only ours,
@@ -138,6 +129,9 @@ async fn where_summarize_over_a_million_rows_prints_rows_per_second() {
         best_http_cpu * 1000.0,
         per_second(rows, best_http_cpu) / 1e6
     );
-    println!("peak RSS (VmHWM): {} MiB", status_kib("VmHWM:") / 1024);
+    println!(
+        "peak RSS (VmHWM): {} MiB",
+        memory::status_kib("self", "VmHWM:") / 1024
+    );
     e.shutdown.cancel();
 }

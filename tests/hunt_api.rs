@@ -26,14 +26,15 @@ fn hunter(tokens: &Arc<FakeTokens>) -> Hunter {
     Hunter::new(tokens.clone(), fast_options())
 }
 
+/// Runs a hunt of instance `lab`, whose endpoints are all `base`.
 async fn run(
     hunter: &Hunter,
-    server: &MockServer,
+    base: &str,
     environment: Environment,
 ) -> Result<HuntOutcome, HuntError> {
     hunter
         .run(
-            &instance("lab", &server.uri()),
+            &instance("lab", base),
             environment,
             "DeviceEvents | take 1",
             None,
@@ -62,7 +63,7 @@ async fn answer_once(server: &MockServer, response: ResponseTemplate) {
 
 /// Runs a Graph hunt against `server` that must succeed.
 async fn succeeds(server: &MockServer) -> HuntOutcome {
-    run(&hunter(&Arc::default()), server, Environment::Graph)
+    run(&hunter(&Arc::default()), &server.uri(), Environment::Graph)
         .await
         .expect("the hunt succeeds")
 }
@@ -98,7 +99,7 @@ async fn failure(environment: Environment, response: ResponseTemplate) -> (HuntE
         Environment::Mde => MDE_PATH,
     };
     answer(&server, api_path, response).await;
-    let error = run(&hunter(&Arc::default()), &server, environment)
+    let error = run(&hunter(&Arc::default()), &server.uri(), environment)
         .await
         .expect_err("the fake answers with a failure");
     let calls = received(&server).await.len() as u64;
@@ -167,7 +168,7 @@ async fn mde_answer_with_capitalised_keys_and_stats() {
     )
     .await;
     let tokens = Arc::new(FakeTokens::default());
-    let outcome = run(&hunter(&tokens), &server, Environment::Mde)
+    let outcome = run(&hunter(&tokens), &server.uri(), Environment::Mde)
         .await
         .expect("the hunt succeeds");
     assert_eq!(outcome.result.columns[1].name, "Count");
@@ -480,14 +481,7 @@ async fn connection_closed_mid_body_is_transient() {
             // Dropping the socket cuts the promised 100000 bytes short.
         }
     });
-    let error = hunter(&Arc::default())
-        .run(
-            &instance("lab", &base),
-            Environment::Graph,
-            "T",
-            None,
-            &CancellationToken::new(),
-        )
+    let error = run(&hunter(&Arc::default()), &base, Environment::Graph)
         .await
         .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Transient);
@@ -508,14 +502,8 @@ async fn no_answer_within_the_limit_is_a_timeout_retried_only_as_bounded() {
         timeout_margin: Duration::from_millis(50),
         ..fast_options()
     };
-    let error = Hunter::new(Arc::new(FakeTokens::default()), options)
-        .run(
-            &instance("lab", &server.uri()),
-            Environment::Graph,
-            "T",
-            None,
-            &CancellationToken::new(),
-        )
+    let hunter = Hunter::new(Arc::new(FakeTokens::default()), options);
+    let error = run(&hunter, &server.uri(), Environment::Graph)
         .await
         .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Timeout);
@@ -545,7 +533,7 @@ async fn a_401_refreshes_the_token_once_and_succeeds() {
         .mount(&server)
         .await;
     let tokens = Arc::new(FakeTokens::default());
-    let outcome = run(&hunter(&tokens), &server, Environment::Graph)
+    let outcome = run(&hunter(&tokens), &server.uri(), Environment::Graph)
         .await
         .expect("the hunt succeeds");
     assert_eq!(outcome.result.rows.len(), 1);
@@ -567,7 +555,7 @@ async fn a_second_401_after_refresh_is_an_auth_error() {
         ),
     )
     .await;
-    let error = run(&hunter(&tokens), &server, Environment::Graph)
+    let error = run(&hunter(&tokens), &server.uri(), Environment::Graph)
         .await
         .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Auth);
@@ -585,7 +573,7 @@ async fn a_second_401_after_refresh_is_an_auth_error() {
 async fn a_token_that_cannot_be_had_is_an_auth_error_without_a_call() {
     let tokens = Arc::new(FakeTokens::failing("AADSTS7000215: invalid client secret"));
     let server = MockServer::start().await;
-    let error = run(&hunter(&tokens), &server, Environment::Graph)
+    let error = run(&hunter(&tokens), &server.uri(), Environment::Graph)
         .await
         .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Auth);
@@ -713,7 +701,7 @@ fn nested_answer(depth: usize) -> String {
 async fn an_answer_nested_100000_levels_deep_is_a_transient_error_naming_the_limit() {
     let server = MockServer::start().await;
     answer(&server, GRAPH_PATH, json_body(&nested_answer(100_000))).await;
-    let error = run(&hunter(&Arc::default()), &server, Environment::Graph)
+    let error = run(&hunter(&Arc::default()), &server.uri(), Environment::Graph)
         .await
         .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::Transient);
@@ -754,14 +742,7 @@ async fn an_answer_over_the_size_cap_is_refused_while_it_streams() {
             }
         }
     });
-    let error = hunter(&Arc::default())
-        .run(
-            &instance("lab", &base),
-            Environment::Graph,
-            "T",
-            None,
-            &CancellationToken::new(),
-        )
+    let error = run(&hunter(&Arc::default()), &base, Environment::Graph)
         .await
         .expect_err("the hunt fails");
     assert_eq!(error.class, ErrorClass::TooLarge);

@@ -7,6 +7,8 @@
 
 #[path = "common/hunt.rs"]
 mod common;
+#[path = "common/memory.rs"]
+mod memory;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -92,21 +94,6 @@ async fn write_chunk(socket: &mut tokio::net::TcpStream, data: &str) {
         .expect("the client reads the answer");
 }
 
-/// A `/proc/self/status` field in bytes.
-fn status_bytes(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("Linux has /proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .expect("the field is in /proc/self/status");
-    let kb: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|kb| kb.parse().ok())
-        .expect("a size in kB");
-    kb * 1024
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run in release with --ignored --nocapture"]
 async fn bench_parse_100k_row_graph_answer_over_loopback() {
@@ -117,7 +104,7 @@ async fn bench_parse_100k_row_graph_answer_over_loopback() {
 
     // Reset the high-water mark so VmHWM afterwards is the peak of this parse alone.
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-    let rss_before = status_bytes("VmRSS:");
+    let rss_before = memory::status_kib("self", "VmRSS:") * 1024;
     let started = Instant::now();
     let outcome = hunter
         .run(
@@ -130,7 +117,7 @@ async fn bench_parse_100k_row_graph_answer_over_loopback() {
         .await
         .expect("the hunt succeeds");
     let elapsed = started.elapsed();
-    let peak = status_bytes("VmHWM:");
+    let peak = memory::status_kib("self", "VmHWM:") * 1024;
     server.await.expect("the task does not panic");
     let baseline = in_memory_baseline();
 

@@ -1,6 +1,9 @@
 //! Job files end to end: every validation error kind with its message, file and line, the
 //! example jobs in `jobs/`, and the `huntd jobs` listing.
 
+#[path = "common/memory.rs"]
+mod memory;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -720,18 +723,6 @@ fn empty_and_binary_job_files_are_clear_errors() {
     assert_eq!(all[1].message, "file is empty");
 }
 
-fn peak_rss_kib() -> Option<u64> {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// Prints how fast job files load and queries render; run with
 /// `cargo test --release --test jobs -- --ignored --nocapture bench_`.
 #[test]
@@ -809,5 +800,8 @@ fn bench_load_validate_and_render() {
         table.len(),
         listing.as_secs_f64() * 1e3
     );
-    println!("peak RSS (VmHWM): {:?} KiB", peak_rss_kib());
+    println!(
+        "peak RSS (VmHWM): {} KiB",
+        memory::status_kib("self", "VmHWM:")
+    );
 }

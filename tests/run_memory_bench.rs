@@ -9,6 +9,8 @@
 
 #[path = "common/process.rs"]
 mod common;
+#[path = "common/memory.rs"]
+mod memory;
 #[path = "common/postgres.rs"]
 mod scratch;
 
@@ -129,17 +131,6 @@ fn write_config(dir: &Path, base: &str, database: &str, jobs: usize) {
     }
 }
 
-/// A `/proc/<pid>/status` field in bytes.
-fn status_bytes(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// Succeeded runs of every job, and the rows they stored.
 async fn progress(store: &Arc<dyn Store>, jobs: usize) -> (Vec<usize>, i64) {
     let mut counts = Vec::new();
@@ -186,7 +177,7 @@ async fn scenario(base: &str, database: &str, jobs: usize, env: &[(&str, &str)])
     );
     let mut peak = 0;
     let rows = loop {
-        peak = peak.max(status_bytes(daemon.pid(), "VmHWM:"));
+        peak = peak.max(memory::status_kib(daemon.pid(), "VmHWM:") * 1024);
         let (counts, rows) = progress(&reader, jobs).await;
         if counts.iter().all(|&c| c >= RUNS_PER_JOB) {
             break rows;
@@ -199,7 +190,7 @@ async fn scenario(base: &str, database: &str, jobs: usize, env: &[(&str, &str)])
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let seconds = started.elapsed().as_secs_f64();
-    peak = peak.max(status_bytes(daemon.pid(), "VmHWM:"));
+    peak = peak.max(memory::status_kib(daemon.pid(), "VmHWM:") * 1024);
     daemon.signal("TERM");
     reader.close().await;
     Peak {

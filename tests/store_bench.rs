@@ -6,6 +6,9 @@
 // Rates and sizes are printed figures: f64 precision is plenty.
 #![allow(clippy::cast_precision_loss)]
 
+#[path = "common/memory.rs"]
+mod memory;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -131,16 +134,6 @@ fn defender_time(t: DateTime<Utc>) -> String {
         t.format("%Y-%m-%dT%H:%M:%S"),
         t.timestamp_subsec_nanos() / 100
     )
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
 }
 
 fn rate(elapsed: Duration) -> f64 {
@@ -302,7 +295,7 @@ impl Rounds {
             ROWS as f64 / median(&self.ours),
             ROWS as f64 / median(&self.baseline),
             median(&ratios),
-            peak_rss_mib()
+            memory::status_kib("self", "VmHWM:") as f64 / 1024.0
         );
     }
 }

@@ -729,16 +729,13 @@ mod tests {
     use super::*;
 
     fn check_database(url: &str) -> (Option<String>, Diagnostics) {
-        let node = yaml::parse_bytes(Path::new("h.yaml"), format!("database: '{url}'").as_bytes())
-            .expect("valid yaml");
-        let mut diags = Diagnostics::new();
-        let mut check = Checker::new(Path::new("h.yaml"), &mut diags);
-        let got = database(
-            &mut check,
-            node.get("database").expect("key"),
-            Path::new("/etc/huntd"),
-        );
-        (got, diags)
+        yaml::check_text("h.yaml", &format!("database: '{url}'"), |check, node| {
+            database(
+                check,
+                node.get("database").expect("key"),
+                Path::new("/etc/huntd"),
+            )
+        })
     }
 
     #[test]

@@ -187,19 +187,18 @@ pub fn check_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnostic::Diagnostics;
-    use std::path::Path;
 
     #[test]
     fn suppress_takes_columns_and_a_span_and_names_what_is_wrong() {
-        let node = crate::yaml::parse_bytes(
-            Path::new("j.yaml"),
-            b"good:\n  to: [a]\n  suppress: {by: [DeviceId, AccountName], for: 6h}\nbad:\n  suppress: {by: [], for: 6h}\n",
-        )
-        .expect("yaml");
-        let mut diags = Diagnostics::new();
-        let mut check = Checker::new(Path::new("j.yaml"), &mut diags);
-        let good = notify(&mut check, node.get("good").expect("good"), "notify").expect("valid");
+        let ((good, bad), diags) = crate::yaml::check_text(
+            "j.yaml",
+            "good:\n  to: [a]\n  suppress: {by: [DeviceId, AccountName], for: 6h}\nbad:\n  suppress: {by: [], for: 6h}\n",
+            |check, node| {
+                let good = notify(check, node.get("good").expect("good"), "notify");
+                (good, notify(check, node.get("bad").expect("bad"), "notify"))
+            },
+        );
+        let good = good.expect("valid");
         assert_eq!(
             good.suppress,
             Some(Suppress {
@@ -207,7 +206,7 @@ mod tests {
                 span: Duration::from_secs(6 * 3600),
             })
         );
-        assert!(notify(&mut check, node.get("bad").expect("bad"), "notify").is_none());
+        assert!(bad.is_none());
         let d = diags.iter().next().expect("one diagnostic");
         assert!(
             d.message.contains("notify.suppress.by names no column"),

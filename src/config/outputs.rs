@@ -580,8 +580,6 @@ mod tests {
     use std::path::Path;
 
     fn load(text: &str) -> (BTreeMap<String, Output>, Diagnostics) {
-        let node = crate::yaml::parse_bytes(Path::new("h.yaml"), text.as_bytes()).expect("yaml");
-        let mut diags = Diagnostics::new();
         let env = EnvVars::from_vars([("HOOK_KEY", "k")]);
         let scope = secret::Scope {
             env: &env,
@@ -591,15 +589,16 @@ mod tests {
             vault_signin: false,
             allow_key_vault: false,
         };
-        let mut check = Checker::new(Path::new("h.yaml"), &mut diags);
         let instances = BTreeSet::from(["Contoso".to_string()]);
-        let (outputs, _) = outputs(
-            &mut check,
-            node.get("outputs").expect("outputs"),
-            &scope,
-            &instances,
-        );
-        (outputs, diags)
+        crate::yaml::check_text("h.yaml", text, |check, node| {
+            outputs(
+                check,
+                node.get("outputs").expect("outputs"),
+                &scope,
+                &instances,
+            )
+            .0
+        })
     }
 
     #[test]

@@ -323,15 +323,13 @@ mod tests {
     use crate::diagnostic::Diagnostics;
 
     fn load(text: &str) -> (Vec<TestCase>, Diagnostics) {
-        let node = crate::yaml::parse_bytes(Path::new("j.yaml"), text.as_bytes()).expect("yaml");
-        let mut diags = Diagnostics::new();
-        let mut check = Checker::new(Path::new("j.yaml"), &mut diags);
-        let cases = parse(
-            &mut check,
-            node.get("tests").expect("tests"),
-            Path::new("/nowhere"),
-        );
-        (cases, diags)
+        crate::yaml::check_text("j.yaml", text, |check, node| {
+            parse(
+                check,
+                node.get("tests").expect("tests"),
+                Path::new("/nowhere"),
+            )
+        })
     }
 
     #[test]

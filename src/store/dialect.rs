@@ -1,7 +1,7 @@
 //! The one [`Store`] and [`Deliveries`] implementation, over a [`Dialect`]: what each backend
-//! supplies (its pool, its SQL, and the two methods it does its own way: registering jobs and
-//! committing a run). `SqliteStore` and `PostgresStore` are dialects; every other method is a
-//! flow of `runs`, `outbox` or `snapshot`.
+//! supplies (its pool, its SQL, and what it does its own way: registering jobs, committing a run
+//! and recording the run's findings). `SqliteStore` and `PostgresStore` are dialects; every other
+//! method is a flow of `runs`, `outbox` or `snapshot`.
 
 use std::fmt;
 use std::future::Future;
@@ -41,6 +41,15 @@ pub(super) trait Dialect: fmt::Debug + Send + Sync + 'static {
     /// The connection pool.
     fn pool(&self) -> &Pool<Self::Database>;
 
+    /// Upserts a run's findings from the results its transaction wrote, and records them and
+    /// `row_count` on the run; returns how many findings it created.
+    fn record_findings(
+        conn: &mut <Self::Database as sqlx::Database>::Connection,
+        lease: &Lease,
+        finished_at: DateTime<Utc>,
+        row_count: i64,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
     /// [`Store::upsert_jobs`], the backend's own way.
     fn upsert_jobs(
         &self,
@@ -56,27 +65,29 @@ pub(super) trait Dialect: fmt::Debug + Send + Sync + 'static {
 }
 
 /// The end of a run's commit inside its transaction, alike on both backends once the backend
-/// has fenced the run and written its results and findings: the deliveries its new findings
-/// owe, and its typed view rebuilt if its query or result schema changed. `view` is the job's
-/// view and the definition it has now.
+/// has fenced the run and written its `row_count` results: its findings, the deliveries its new
+/// findings owe, and its typed view rebuilt if its query or result schema changed. `view` is the
+/// job's view and the definition it has now.
 pub(super) async fn end_commit<D: Dialect>(
     conn: &mut <D::Database as sqlx::Database>::Connection,
     lease: &Lease,
     result: &RunSuccess<'_>,
-    finished: Finished,
+    row_count: i64,
     view: (&str, Option<&str>),
     query_sha256: &str,
 ) -> Result<Finished>
 where
     <D::Database as sqlx::Database>::Connection: ViewWriter,
 {
+    let new_row_count =
+        D::record_findings(&mut *conn, lease, result.finished_at, row_count).await?;
     outbox::record::<D::Database>(
         &mut *conn,
         D::OUTBOX,
         lease,
         result.finished_at,
         result.notify,
-        finished.new_row_count,
+        new_row_count,
     )
     .await?;
     let (view, current_sha256) = view;
@@ -88,7 +99,10 @@ where
         columns: result.columns,
     };
     refresh_view::<D::Database>(conn, D::VIEWS, &state).await?;
-    Ok(finished)
+    Ok(Finished {
+        row_count,
+        new_row_count,
+    })
 }
 
 #[async_trait::async_trait]

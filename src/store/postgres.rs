@@ -134,7 +134,7 @@ const DIALECT: ViewDialect = ViewDialect {
 
 #[async_trait::async_trait]
 impl ViewWriter for PgConnection {
-    async fn replace_columns(
+    async fn insert_columns(
         &mut self,
         job: &str,
         query_sha256: &str,
@@ -144,11 +144,6 @@ impl ViewWriter for PgConnection {
             .iter()
             .map(|c| (text_without_nul(&c.name), c.type_name.as_str()))
             .unzip();
-        sqlx::query(r"delete from hunt_columns where job = $1 and query_sha256 = $2")
-            .bind(job)
-            .bind(query_sha256)
-            .execute(&mut *self)
-            .await?;
         sqlx::query(
             r"insert into hunt_columns (job, query_sha256, position, name, type)
               select $1, $2, (c.ordinality - 1)::integer, c.name, t.type
@@ -328,54 +323,6 @@ const RUNS: RunSql = RunSql {
               limit $3)",
 };
 
-/// Upserts the run's findings and records how many it created.
-async fn record_findings(
-    conn: &mut PgConnection,
-    lease: &Lease,
-    finished_at: DateTime<Utc>,
-    row_count: i64,
-) -> Result<i64> {
-    // Each distinct row once, from the rows this transaction just copied rather than from
-    // memory: its finding points at the last result row carrying it. Hash order is the
-    // findings table's key order, so the upsert walks its index forward.
-    let new_row_count: i64 = sqlx::query_scalar(
-        r"with up as (
-              insert into hunt_finding_state (job, instance, row_hash, first_seen_at,
-                  last_seen_at, first_run_id, last_run_id, last_row_num, times_seen)
-              select $1, $4, row_hash, $2, $2, $3, $3, max(row_num), 1
-              from hunt_results
-              where run_id = $3
-              group by row_hash
-              order by row_hash
-              on conflict (job, instance, row_hash) do update set
-                  last_seen_at = greatest(hunt_finding_state.last_seen_at,
-                      excluded.last_seen_at),
-                  last_run_id = case
-                      when excluded.last_seen_at >= hunt_finding_state.last_seen_at
-                      then excluded.last_run_id else hunt_finding_state.last_run_id end,
-                  last_row_num = case
-                      when excluded.last_seen_at >= hunt_finding_state.last_seen_at
-                      then excluded.last_row_num else hunt_finding_state.last_row_num end,
-                  times_seen = hunt_finding_state.times_seen + 1
-              returning first_run_id
-          )
-          select count(*) from up where first_run_id = $3",
-    )
-    .bind(&lease.job)
-    .bind(finished_at)
-    .bind(lease.run_id)
-    .bind(&lease.instance)
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(r"update hunt_runs set new_row_count = $1, row_count = $3 where id = $2")
-        .bind(new_row_count)
-        .bind(lease.run_id)
-        .bind(row_count)
-        .execute(&mut *conn)
-        .await?;
-    Ok(new_row_count)
-}
-
 /// The writes of `finish_run` inside its transaction: the fence, results, findings and view.
 async fn write_run(
     tx: &mut PgConnection,
@@ -402,13 +349,8 @@ async fn write_run(
             .await?;
     }
     let row_count = copy_results(tx, lease, result.rows, dedup).await?;
-    let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
-    let finished = Finished {
-        row_count,
-        new_row_count,
-    };
     let view = (view.as_str(), current_view_sha.as_deref());
-    end_commit::<PostgresStore>(tx, lease, result, finished, view, &query_sha256).await
+    end_commit::<PostgresStore>(tx, lease, result, row_count, view, &query_sha256).await
 }
 
 impl Dialect for PostgresStore {
@@ -422,6 +364,53 @@ impl Dialect for PostgresStore {
 
     fn pool(&self) -> &sqlx::Pool<sqlx::Postgres> {
         &self.pool
+    }
+
+    async fn record_findings(
+        conn: &mut PgConnection,
+        lease: &Lease,
+        finished_at: DateTime<Utc>,
+        row_count: i64,
+    ) -> Result<i64> {
+        // Each distinct row once, from the rows this transaction just copied rather than from
+        // memory: its finding points at the last result row carrying it. Hash order is the
+        // findings table's key order, so the upsert walks its index forward.
+        let new_row_count: i64 = sqlx::query_scalar(
+            r"with up as (
+                  insert into hunt_finding_state (job, instance, row_hash, first_seen_at,
+                      last_seen_at, first_run_id, last_run_id, last_row_num, times_seen)
+                  select $1, $4, row_hash, $2, $2, $3, $3, max(row_num), 1
+                  from hunt_results
+                  where run_id = $3
+                  group by row_hash
+                  order by row_hash
+                  on conflict (job, instance, row_hash) do update set
+                      last_seen_at = greatest(hunt_finding_state.last_seen_at,
+                          excluded.last_seen_at),
+                      last_run_id = case
+                          when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                          then excluded.last_run_id else hunt_finding_state.last_run_id end,
+                      last_row_num = case
+                          when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                          then excluded.last_row_num else hunt_finding_state.last_row_num end,
+                      times_seen = hunt_finding_state.times_seen + 1
+                  returning first_run_id
+              )
+              select count(*) from up where first_run_id = $3",
+        )
+        .bind(&lease.job)
+        .bind(finished_at)
+        .bind(lease.run_id)
+        .bind(&lease.instance)
+        .fetch_one(&mut *conn)
+        .await?;
+        sqlx::query(r"update hunt_runs set new_row_count = $1, row_count = $3 where id = $2")
+            .bind(new_row_count)
+            .bind(lease.run_id)
+            .bind(row_count)
+            .execute(&mut *conn)
+            .await?;
+        Ok(new_row_count)
     }
 
     async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {

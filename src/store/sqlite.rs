@@ -281,59 +281,6 @@ const RUNS: RunSql = RunSql {
               limit ?3)",
 };
 
-/// Upserts the run's findings and records how many it created.
-async fn record_findings(
-    conn: &mut SqliteConnection,
-    lease: &Lease,
-    finished_at: DateTime<Utc>,
-    row_count: i64,
-) -> Result<i64> {
-    // Each distinct row once, from the rows this transaction just wrote rather than from
-    // memory: its finding points at the last result row carrying it. Hash order is the
-    // findings table's key order, so the upsert walks its index forward. The `where` also tells
-    // SQLite's parser that `on conflict` belongs to the insert.
-    sqlx::query(
-        r"insert into hunt_finding_state (job, instance, row_hash, first_seen_at, last_seen_at,
-              first_run_id, last_run_id, last_row_num, times_seen)
-          select ?1, ?4, row_hash, ?2, ?2, ?3, ?3, max(row_num), 1
-          from hunt_results
-          where run_id = ?3
-          group by row_hash
-          order by row_hash
-          on conflict (job, instance, row_hash) do update set
-              last_seen_at = max(hunt_finding_state.last_seen_at, excluded.last_seen_at),
-              last_run_id = case
-                  when excluded.last_seen_at >= hunt_finding_state.last_seen_at
-                  then excluded.last_run_id else hunt_finding_state.last_run_id end,
-              last_row_num = case
-                  when excluded.last_seen_at >= hunt_finding_state.last_seen_at
-                  then excluded.last_row_num else hunt_finding_state.last_row_num end,
-              times_seen = hunt_finding_state.times_seen + 1",
-    )
-    .bind(&lease.job)
-    .bind(ts(finished_at))
-    .bind(lease.run_id)
-    .bind(&lease.instance)
-    .execute(&mut *conn)
-    .await?;
-    // The findings this run created are those it is the first run of, found through the
-    // `(job, instance, first_seen_at)` index rather than by looking every hash up before the upsert.
-    Ok(sqlx::query_scalar(
-        r"update hunt_runs set row_count = ?4, new_row_count = (
-              select count(*) from hunt_finding_state
-              where job = ?1 and instance = ?5 and first_seen_at = ?2 and first_run_id = ?3)
-          where id = ?3
-          returning new_row_count",
-    )
-    .bind(&lease.job)
-    .bind(ts(finished_at))
-    .bind(lease.run_id)
-    .bind(row_count)
-    .bind(&lease.instance)
-    .fetch_one(&mut *conn)
-    .await?)
-}
-
 /// What `finish_run` reads of the job before its transaction.
 struct JobView {
     dedup: Option<Vec<String>>,
@@ -366,13 +313,8 @@ async fn write_run(
         job.dedup.as_deref(),
     )
     .await?;
-    let new_row_count = record_findings(tx, lease, result.finished_at, row_count).await?;
-    let finished = Finished {
-        row_count,
-        new_row_count,
-    };
     let view = (job.view.as_str(), job.current_sha256.as_deref());
-    end_commit::<SqliteStore>(tx, lease, result, finished, view, &query_sha256).await
+    end_commit::<SqliteStore>(tx, lease, result, row_count, view, &query_sha256).await
 }
 
 impl Dialect for SqliteStore {
@@ -386,6 +328,58 @@ impl Dialect for SqliteStore {
 
     fn pool(&self) -> &sqlx::Pool<sqlx::Sqlite> {
         &self.pool
+    }
+
+    async fn record_findings(
+        conn: &mut SqliteConnection,
+        lease: &Lease,
+        finished_at: DateTime<Utc>,
+        row_count: i64,
+    ) -> Result<i64> {
+        // Each distinct row once, from the rows this transaction just wrote rather than from
+        // memory: its finding points at the last result row carrying it. Hash order is the
+        // findings table's key order, so the upsert walks its index forward. The `where` also tells
+        // SQLite's parser that `on conflict` belongs to the insert.
+        sqlx::query(
+            r"insert into hunt_finding_state (job, instance, row_hash, first_seen_at, last_seen_at,
+                  first_run_id, last_run_id, last_row_num, times_seen)
+              select ?1, ?4, row_hash, ?2, ?2, ?3, ?3, max(row_num), 1
+              from hunt_results
+              where run_id = ?3
+              group by row_hash
+              order by row_hash
+              on conflict (job, instance, row_hash) do update set
+                  last_seen_at = max(hunt_finding_state.last_seen_at, excluded.last_seen_at),
+                  last_run_id = case
+                      when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                      then excluded.last_run_id else hunt_finding_state.last_run_id end,
+                  last_row_num = case
+                      when excluded.last_seen_at >= hunt_finding_state.last_seen_at
+                      then excluded.last_row_num else hunt_finding_state.last_row_num end,
+                  times_seen = hunt_finding_state.times_seen + 1",
+        )
+        .bind(&lease.job)
+        .bind(ts(finished_at))
+        .bind(lease.run_id)
+        .bind(&lease.instance)
+        .execute(&mut *conn)
+        .await?;
+        // The findings this run created are those it is the first run of, found through the
+        // `(job, instance, first_seen_at)` index rather than by looking every hash up before the upsert.
+        Ok(sqlx::query_scalar(
+            r"update hunt_runs set row_count = ?4, new_row_count = (
+                  select count(*) from hunt_finding_state
+                  where job = ?1 and instance = ?5 and first_seen_at = ?2 and first_run_id = ?3)
+              where id = ?3
+              returning new_row_count",
+        )
+        .bind(&lease.job)
+        .bind(ts(finished_at))
+        .bind(lease.run_id)
+        .bind(row_count)
+        .bind(&lease.instance)
+        .fetch_one(&mut *conn)
+        .await?)
     }
 
     async fn upsert_jobs(&self, jobs: &[JobRecord]) -> Result<Vec<ViewClash>> {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use sqlx::AssertSqlSafe;
 
 use super::Result;
-use super::db::{Db, Statement};
+use super::db::{Db, Statement, query};
 use super::records::{Column, JobRecord, SqlType, ViewClash};
 
 /// Tables and views huntd owns; a job view may not take one of these names.
@@ -237,8 +237,8 @@ pub(super) fn view_sql(
 /// How a backend records a run's result columns inside `finish_run`'s transaction.
 #[async_trait::async_trait]
 pub(super) trait ViewWriter: Send {
-    /// Replaces the result columns recorded in `hunt_columns` for `(job, query_sha256)`.
-    async fn replace_columns(
+    /// Records the result columns in `hunt_columns` for `(job, query_sha256)`, which has none.
+    async fn insert_columns(
         &mut self,
         job: &str,
         query_sha256: &str,
@@ -275,7 +275,12 @@ where
     if state.current_sha256 == Some(wanted.as_str()) {
         return Ok(());
     }
-    conn.replace_columns(state.job, state.query_sha256, state.columns)
+    query::<DB>(r"delete from hunt_columns where job = $1 and query_sha256 = $2")
+        .arg(state.job)
+        .arg(state.query_sha256)
+        .run(&mut *conn)
+        .await?;
+    conn.insert_columns(state.job, state.query_sha256, state.columns)
         .await?;
     // Identifiers are quoted and job names are data in literals: see `quote_ident`.
     let statements = [

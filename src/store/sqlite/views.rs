@@ -56,17 +56,12 @@ pub(super) const DIALECT: ViewDialect = ViewDialect {
 
 #[async_trait::async_trait]
 impl ViewWriter for SqliteConnection {
-    async fn replace_columns(
+    async fn insert_columns(
         &mut self,
         job: &str,
         query_sha256: &str,
         columns: &[Column],
     ) -> Result<()> {
-        sqlx::query(r"delete from hunt_columns where job = ?1 and query_sha256 = ?2")
-            .bind(job)
-            .bind(query_sha256)
-            .execute(&mut *self)
-            .await?;
         for (position, column) in columns.iter().enumerate() {
             sqlx::query(
                 r"insert into hunt_columns (job, query_sha256, position, name, type)

@@ -9,12 +9,7 @@ impl Parser<'_> {
     /// `mv-apply`, after its name: `[with_itemindex = Name] [Name =] Expr [to typeof(T)], ...
     /// [limit N] on (operators)`.
     pub(super) fn mv_apply(&mut self) -> Result<OpKind, KqlError> {
-        let mut index = None;
-        if self.is_word("with_itemindex") && matches!(self.peek_at(1), Tok::Sym("=")) {
-            self.bump();
-            self.bump();
-            index = Some(self.ident()?);
-        }
+        let index = self.name_option("with_itemindex")?.map(|(name, _)| name);
         let (items, limit) = self.expand_items()?;
         self.expect_word("on")?;
         let ops = self.sub_pipeline()?;

@@ -80,9 +80,10 @@ impl Parser<'_> {
         Ok((name, ty))
     }
 
-    /// An operator's `kind = NAME` option when it comes next: the name and where it stands.
-    pub(super) fn kind_option(&mut self) -> Result<Option<(String, usize)>, KqlError> {
-        if !(self.is_word("kind") && matches!(self.peek_at(1), Tok::Sym("="))) {
+    /// An operator's `word = NAME` option (`kind`, `withsource`...) when it comes next: the name
+    /// and where it stands.
+    pub(super) fn name_option(&mut self, word: &str) -> Result<Option<(String, usize)>, KqlError> {
+        if !(self.is_word(word) && matches!(self.peek_at(1), Tok::Sym("="))) {
             return Ok(None);
         }
         self.bump();
@@ -119,6 +120,25 @@ impl Parser<'_> {
         let mut items = vec![item(self)?];
         while self.eat_sym(",") {
             items.push(item(self)?);
+        }
+        Ok(items)
+    }
+
+    /// Items read by `item` up to and including `close`, each but the last followed by `sep`:
+    /// the list may be empty and may end with a `sep`, as Kusto allows in these lists.
+    pub(super) fn list_until<T>(
+        &mut self,
+        sep: &str,
+        close: &str,
+        mut item: impl FnMut(&mut Self) -> Result<T, KqlError>,
+    ) -> Result<Vec<T>, KqlError> {
+        let mut items = Vec::new();
+        while !self.eat_sym(close) {
+            items.push(item(self)?);
+            if !self.eat_sym(sep) {
+                self.expect_sym(close)?;
+                break;
+            }
         }
         Ok(items)
     }

@@ -28,14 +28,7 @@ impl Parser<'_> {
         let columns = self.comma_list(Self::typed_name)?;
         self.expect_sym(")")?;
         self.expect_sym("[")?;
-        let mut urls = Vec::new();
-        while !self.eat_sym("]") {
-            urls.push(self.storage_url()?);
-            if !self.eat_sym(",") {
-                self.expect_sym("]")?;
-                break;
-            }
-        }
+        let urls = self.list_until(",", "]", Self::storage_url)?;
         if urls.is_empty() {
             return Err(KqlError::new(
                 "'externaldata' needs at least one storage connection string".to_string(),
@@ -87,51 +80,49 @@ impl Parser<'_> {
     /// either way.
     fn external_options(&mut self, external: &mut External) -> Result<(), KqlError> {
         self.expect_sym("(")?;
-        while !self.eat_sym(")") {
-            let name_pos = self.pos();
-            let name = self.ident()?;
-            self.expect_sym("=")?;
-            let value_pos = self.pos();
-            let value = match self.bump().tok {
-                Tok::Str(text) | Tok::Ident(text) => text,
-                Tok::Long(n) => n.to_string(),
-                _ => {
-                    return Err(self.option_error(
-                        "a property's value is a string, name or number",
-                        value_pos,
-                    ));
-                }
-            };
-            let set = match name.to_ascii_lowercase().as_str() {
-                "format" => DataFormat::from_name(&value)
-                    .map(|format| external.format = Some(format))
-                    .ok_or_else(|| {
-                        format!(
-                            "format '{value}' is not one huntd emulate reads (csv, tsv, scsv, \
-                             psv, sohsv, txt, raw, json, multijson)"
-                        )
-                    }),
-                "ignorefirstrecord" => match value.to_ascii_lowercase().as_str() {
-                    "true" | "false" => {
-                        external.ignore_first_record = value.eq_ignore_ascii_case("true");
-                        Ok(())
-                    }
-                    _ => Err("ignoreFirstRecord is true or false".to_string()),
-                },
-                "ingestionmapping" => parse_mapping(&value, &external.columns)
-                    .map(|mapping| external.mapping = Some(mapping)),
-                _ => {
-                    let what = format!("property '{name}' is not supported by huntd emulate");
-                    return Err(self.option_error(&what, name_pos));
-                }
-            };
-            set.map_err(|what| self.option_error(&what, value_pos))?;
-            if !self.eat_sym(",") {
-                self.expect_sym(")")?;
-                break;
-            }
-        }
+        self.list_until(",", ")", |p| p.external_option(external))?;
         Ok(())
+    }
+
+    /// One `name = value` of `externaldata`'s options, set on `external`.
+    fn external_option(&mut self, external: &mut External) -> Result<(), KqlError> {
+        let name_pos = self.pos();
+        let name = self.ident()?;
+        self.expect_sym("=")?;
+        let value_pos = self.pos();
+        let value = match self.bump().tok {
+            Tok::Str(text) | Tok::Ident(text) => text,
+            Tok::Long(n) => n.to_string(),
+            _ => {
+                return Err(
+                    self.option_error("a property's value is a string, name or number", value_pos)
+                );
+            }
+        };
+        let set = match name.to_ascii_lowercase().as_str() {
+            "format" => DataFormat::from_name(&value)
+                .map(|format| external.format = Some(format))
+                .ok_or_else(|| {
+                    format!(
+                        "format '{value}' is not one huntd emulate reads (csv, tsv, scsv, \
+                         psv, sohsv, txt, raw, json, multijson)"
+                    )
+                }),
+            "ignorefirstrecord" => match value.to_ascii_lowercase().as_str() {
+                "true" | "false" => {
+                    external.ignore_first_record = value.eq_ignore_ascii_case("true");
+                    Ok(())
+                }
+                _ => Err("ignoreFirstRecord is true or false".to_string()),
+            },
+            "ingestionmapping" => parse_mapping(&value, &external.columns)
+                .map(|mapping| external.mapping = Some(mapping)),
+            _ => {
+                let what = format!("property '{name}' is not supported by huntd emulate");
+                return Err(self.option_error(&what, name_pos));
+            }
+        };
+        set.map_err(|what| self.option_error(&what, value_pos))
     }
 
     fn option_error(&self, what: &str, pos: usize) -> KqlError {

@@ -14,7 +14,7 @@ impl Parser<'_> {
         let mut regex_mode = false;
         let mut flags = String::new();
         loop {
-            if let Some((kind, pos)) = self.kind_option()? {
+            if let Some((kind, pos)) = self.name_option("kind")? {
                 match kind.as_str() {
                     "simple" | "relaxed" => regex_mode = false,
                     "regex" => regex_mode = true,
@@ -26,10 +26,8 @@ impl Parser<'_> {
                         ));
                     }
                 }
-            } else if self.is_word("flags") && matches!(self.peek_at(1), Tok::Sym("=")) {
-                self.bump();
-                self.bump();
-                flags = self.ident()?;
+            } else if let Some((name, _)) = self.name_option("flags")? {
+                flags = name;
             } else {
                 break;
             }

@@ -84,17 +84,11 @@ impl Parser<'_> {
             return Ok(OpKind::Narrow);
         }
         let mut args = args.into_iter();
-        let Some(Expr {
-            kind: ExprKind::Ident(column),
-            ..
-        }) = args.next()
-        else {
-            return Err(KqlError::new(
-                "pivot: name the column to pivot first, pivot(Column, ...)".to_string(),
-                self.src,
-                open,
-            ));
-        };
+        let column = self.first_column(
+            &mut args,
+            "pivot: name the column to pivot first, pivot(Column, ...)",
+            open,
+        )?;
         let mut agg = None;
         let mut by = Vec::new();
         for arg in args {
@@ -248,20 +242,28 @@ impl Parser<'_> {
         let args = self.comma_list(Self::expr)?;
         self.expect_sym(")")?;
         let mut args = args.into_iter();
-        let Some(Expr {
-            kind: ExprKind::Ident(split),
-            ..
-        }) = args.next()
-        else {
-            return Err(KqlError::new(
-                "diffpatterns: name the split column first".to_string(),
-                self.src,
-                open,
-            ));
-        };
+        let split =
+            self.first_column(&mut args, "diffpatterns: name the split column first", open)?;
         Ok(OpKind::DiffPatterns(Box::new(DiffPatterns {
             split,
             args: args.collect(),
         })))
+    }
+
+    /// The column a plugin's first argument names, taken off `args`; `message`, at the plugin's
+    /// `(`, when it is missing or not a name.
+    fn first_column(
+        &self,
+        args: &mut impl Iterator<Item = Expr>,
+        message: &str,
+        open: usize,
+    ) -> Result<String, KqlError> {
+        match args.next() {
+            Some(Expr {
+                kind: ExprKind::Ident(column),
+                ..
+            }) => Ok(column),
+            _ => Err(KqlError::new(message.to_string(), self.src, open)),
+        }
     }
 }

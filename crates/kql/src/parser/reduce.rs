@@ -32,7 +32,7 @@ impl Parser<'_> {
     /// `reduce [kind=source] by Expr [with threshold = T [, characters = "..."]]`.
     pub(super) fn reduce(&mut self) -> Result<OpKind, KqlError> {
         let mut source = false;
-        if let Some((kind, pos)) = self.kind_option()? {
+        if let Some((kind, pos)) = self.name_option("kind")? {
             if kind != "source" {
                 return Err(KqlError::new(
                     format!("reduce: unknown kind '{kind}' (the one kind is source)"),

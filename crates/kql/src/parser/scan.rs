@@ -3,18 +3,12 @@
 use super::cursor::Parser;
 use crate::ast::{OpKind, Scan, ScanOutput, ScanStep};
 use crate::error::KqlError;
-use crate::lexer::Tok;
 
 impl Parser<'_> {
     /// `scan`, after its name: `[with_match_id = Id] [declare (c:type [= v], ...)] with (step
     /// s [output = all|last|none]: Condition [=> c = Expr, ...]; ...)`.
     pub(super) fn scan(&mut self) -> Result<OpKind, KqlError> {
-        let mut match_id = None;
-        if self.is_word("with_match_id") && matches!(self.peek_at(1), Tok::Sym("=")) {
-            self.bump();
-            self.bump();
-            match_id = Some(self.ident()?);
-        }
+        let match_id = self.name_option("with_match_id")?.map(|(name, _)| name);
         let mut declare = Vec::new();
         if self.eat_word("declare") {
             self.expect_sym("(")?;
@@ -31,14 +25,7 @@ impl Parser<'_> {
         }
         self.expect_word("with")?;
         self.expect_sym("(")?;
-        let mut steps = Vec::new();
-        while !self.eat_sym(")") {
-            steps.push(self.scan_step()?);
-            if !self.eat_sym(";") {
-                self.expect_sym(")")?;
-                break;
-            }
-        }
+        let steps = self.list_until(";", ")", Self::scan_step)?;
         if steps.is_empty() {
             return Err(self.err_here("a 'step'"));
         }

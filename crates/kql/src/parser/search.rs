@@ -34,7 +34,7 @@ fn term(text: &str, case_sensitive: bool) -> (StrOp, String) {
 impl Parser<'_> {
     /// `kind=case_sensitive` (or `default`, `case_insensitive`) before a search's predicate.
     fn search_kind(&mut self) -> Result<bool, KqlError> {
-        let Some((kind, pos)) = self.kind_option()? else {
+        let Some((kind, pos)) = self.name_option("kind")? else {
             return Ok(false);
         };
         match kind.as_str() {
@@ -155,12 +155,9 @@ impl Parser<'_> {
     /// `find`, after its name: `[withsource=Name] [in (T1, T2)] [where] predicate
     /// [project-smart | project A, B:type [, pack_all()]]`.
     pub(super) fn find(&mut self) -> Result<Source, KqlError> {
-        let mut source_column = "source_".to_string();
-        if self.is_word("withsource") && matches!(self.peek_at(1), Tok::Sym("=")) {
-            self.bump();
-            self.bump();
-            source_column = self.ident()?;
-        }
+        let source_column = self
+            .name_option("withsource")?
+            .map_or_else(|| "source_".to_string(), |(name, _)| name);
         let mut tables = Vec::new();
         if self.is_word("in") && matches!(self.peek_at(1), Tok::Sym("(")) {
             self.bump();

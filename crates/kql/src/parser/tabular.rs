@@ -429,14 +429,7 @@ impl Parser<'_> {
         })?;
         self.expect_sym(")")?;
         self.expect_sym("[")?;
-        let mut values = Vec::new();
-        while !self.eat_sym("]") {
-            values.push(self.expr()?);
-            if !self.eat_sym(",") {
-                self.expect_sym("]")?;
-                break;
-            }
-        }
+        let values = self.list_until(",", "]", Self::expr)?;
         Ok(Source::Datatable { columns, values })
     }
 
@@ -564,7 +557,7 @@ impl Parser<'_> {
     /// before and between its others; `None` once neither comes next.
     pub(super) fn kind_among_hints(&mut self) -> Result<Option<(String, usize)>, KqlError> {
         self.skip_hints();
-        let kind = self.kind_option()?;
+        let kind = self.name_option("kind")?;
         self.skip_hints();
         Ok(kind)
     }

@@ -299,6 +299,22 @@ impl<'a> Checker<'a> {
         }
         Ok(())
     }
+
+    /// Items read by `item` up to and including `close`, separated by commas: none, and a comma
+    /// after the last, are allowed, as Kusto allows them in these lists.
+    pub(super) fn list_until(
+        &mut self,
+        close: &str,
+        mut item: impl FnMut(&mut Self) -> Step,
+    ) -> Step {
+        while !self.eat(close) {
+            item(self)?;
+            if !self.eat(",") {
+                return self.expect(close);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Chart types of `render`, reserved words too.

@@ -282,13 +282,7 @@ impl Checker<'_> {
         self.expect("[")?;
         // Kusto takes a leading and a trailing comma, but no empty value between two.
         self.eat(",");
-        while !self.eat("]") {
-            self.literal()?;
-            if !self.eat(",") {
-                return self.expect("]");
-            }
-        }
-        Ok(())
+        self.list_until("]", Self::literal)
     }
 
     /// A literal value: a string, a number or timespan, a typed literal, `dynamic(...)`,
@@ -317,13 +311,7 @@ impl Checker<'_> {
         self.expect(")")?;
         self.expect("[")?;
         // A trailing comma after the last URL is allowed, as in Kusto.
-        while !self.eat("]") {
-            self.expr()?;
-            if !self.eat(",") {
-                self.expect("]")?;
-                break;
-            }
-        }
+        self.list_until("]", Self::expr)?;
         if self.eat_word("with") {
             self.expect("(")?;
             if !self.is(")") {

@@ -2,9 +2,9 @@
 
 use serde_json::{Value as J, json};
 
-use super::support::rows_in;
-use crate::fixture::{db, j, now, s, table};
-use crate::{KqlType, Table, run};
+use super::support::{fails_in, rows_in};
+use crate::fixture::{db, j, s, table};
+use crate::{KqlType, Table};
 
 fn hosts() -> Table {
     table(
@@ -99,10 +99,7 @@ fn parse_kv_regex_reads_each_matchs_key_and_value_groups() {
 
 #[test]
 fn parse_kv_refuses_incomplete_or_unknown_options_by_name() {
-    let fails = |q: &str| match run(&db(vec![hosts()]), q, now(), None) {
-        Ok(_) => panic!("{q} ran"),
-        Err(e) => e.message,
-    };
+    let fails = |q: &str| fails_in(&db(vec![hosts()]), q).message;
     assert!(
         fails("Hosts | parse-kv Line as (a:string) with (pair_delimiter=',')")
             .contains("write both pair_delimiter and kv_delimiter")

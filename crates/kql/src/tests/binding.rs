@@ -2,9 +2,9 @@
 
 use serde_json::{Value as J, json};
 
-use super::support::rows_in;
-use crate::fixture::{db, l, now, s, table};
-use crate::{KqlType, Table, run};
+use super::support::{fails_in, rows_in};
+use crate::fixture::{db, l, s, table};
+use crate::{KqlType, Table};
 
 fn events() -> Table {
     table(
@@ -24,10 +24,7 @@ fn rows(query: &str) -> Vec<J> {
 }
 
 fn error(query: &str) -> String {
-    match run(&db(vec![events()]), query, now(), None) {
-        Ok(_) => panic!("{query} ran"),
-        Err(e) => e.message,
-    }
+    fails_in(&db(vec![events()]), query).message
 }
 
 #[test]

@@ -2,9 +2,9 @@
 
 use serde_json::{Value as J, json};
 
-use super::support::rows_in;
-use crate::fixture::{db, dt, l, now, s, table};
-use crate::{KqlType, Table, run};
+use super::support::{fails_in, rows_in};
+use crate::fixture::{db, dt, l, s, table};
+use crate::{KqlType, Table};
 
 fn logons() -> Table {
     table(
@@ -46,10 +46,7 @@ fn rows(query: &str) -> Vec<J> {
 }
 
 fn error(query: &str) -> String {
-    match run(&db(vec![logons(), sales()]), query, now(), None) {
-        Ok(r) => panic!("query should fail but gave {} rows: {query}", r.rows.len()),
-        Err(e) => e.message,
-    }
+    fails_in(&db(vec![logons(), sales()]), query).message
 }
 
 fn days(dates: &[&str]) -> J {

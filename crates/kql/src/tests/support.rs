@@ -114,7 +114,12 @@ pub(super) fn names(query: &str) -> Vec<String> {
 }
 
 pub(super) fn fails(query: &str) -> KqlError {
-    match run(&test_db(), query, now(), None) {
+    fails_in(&test_db(), query)
+}
+
+/// `query`'s error over `database`; an answer fails the test, naming the query.
+pub(super) fn fails_in(database: &Database, query: &str) -> KqlError {
+    match run(database, query, now(), None) {
         Ok(r) => panic!("query should fail but gave {} rows: {query}", r.rows.len()),
         Err(e) => e,
     }
