@@ -177,6 +177,25 @@ fn activity_counts_metrics_compares_each_window_with_every_earlier_one() {
     );
 }
 
+#[test]
+fn a_zero_step_is_an_error_of_the_activity_plugins_not_a_panic() {
+    for plugin in ["activity_counts_metrics", "sliding_window_counts"] {
+        let lookback = if plugin == "sliding_window_counts" {
+            "1d, "
+        } else {
+            ""
+        };
+        let query = format!(
+            "Proc | evaluate {plugin}(DeviceName, Timestamp, datetime(2024-01-01), \
+             datetime(2024-02-01), {lookback}0d)"
+        );
+        assert_eq!(
+            fails(&query).message,
+            format!("{plugin}: Start, End and the step must be of one kind, the step positive")
+        );
+    }
+}
+
 const OUTCOMES: &str = "datatable (Result:string, Host:string, App:string) ['fail', 'h1', 'web', \
      'fail', 'h1', 'web', 'fail', 'h2', 'db', 'fail', 'h2', 'web', 'ok', 'h2', 'web', \
      'ok', 'h2', 'db', 'ok', 'h3', 'web', 'ok', 'h3', 'db', 'other', 'h9', 'web']";
