@@ -1,5 +1,6 @@
 //! The engine's behaviour, query by query, against small fixture tables.
 
+mod activity;
 mod apply;
 mod binding;
 mod branches;
@@ -8,6 +9,7 @@ mod external;
 mod plugins;
 mod reduce;
 mod reshape;
+mod rolling;
 mod scalar;
 mod scan;
 mod search;

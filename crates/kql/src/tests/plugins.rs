@@ -121,8 +121,8 @@ fn autocluster_picks_a_few_patterns_greedily_over_the_rows_not_yet_covered() {
 #[test]
 fn plugins_the_emulator_does_not_evaluate_are_named() {
     assert_eq!(
-        fails("Proc | evaluate rolling_percentile(Size, 50, Timestamp, 1d, 3)").message,
-        "evaluate plugin 'rolling_percentile' is not supported by huntd emulate"
+        fails("Proc | evaluate sequence_detect(Timestamp, 1h, 1d, FileName == 'a', FileName == 'b', DeviceName)").message,
+        "evaluate plugin 'sequence_detect' is not supported by huntd emulate"
     );
     assert!(
         fails("Proc | evaluate basket(2.0)")
