@@ -24,6 +24,7 @@ mod error;
 mod eval;
 mod external;
 mod functions;
+mod funnel;
 mod hitters;
 mod invoke;
 mod ip_lookup;

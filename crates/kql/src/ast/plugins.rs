@@ -58,6 +58,8 @@ pub enum ActivityKind {
     Metrics,
     /// `session_count`: sessions of each id, a gap longer than the lookback starting a new one.
     SessionCount,
+    /// `funnel_sequence`: the states before and after each id's run of the sequence.
+    FunnelSequence,
 }
 
 impl ActivityKind {
@@ -68,12 +70,13 @@ impl ActivityKind {
             ActivityKind::CountsMetrics => "activity_counts_metrics",
             ActivityKind::Metrics => "activity_metrics",
             ActivityKind::SessionCount => "session_count",
+            ActivityKind::FunnelSequence => "funnel_sequence",
         }
     }
 }
 
 /// `evaluate sliding_window_counts(...)`, `activity_counts_metrics(...)`,
-/// `activity_metrics(...)` or `session_count(...)`.
+/// `activity_metrics(...)`, `session_count(...)` or `funnel_sequence(...)`.
 #[derive(Debug, Clone)]
 pub struct Activity {
     /// Which plugin.
@@ -86,12 +89,15 @@ pub struct Activity {
     pub start: Expr,
     /// The last window holds this.
     pub end: Expr,
-    /// `sliding_window_counts`' and `session_count`'s lookback.
+    /// `sliding_window_counts`' and `session_count`'s lookback, `funnel_sequence`'s
+    /// `MaxSequenceStepWindow`.
     pub lookback: Option<Expr>,
     /// The window's length (`Bin`, `Step`, `Window`).
     pub step: Expr,
     /// The dimension columns.
     pub dims: Vec<ColumnArg>,
+    /// `funnel_sequence`'s `StateColumn` and `Sequence`.
+    pub funnel: Option<(ColumnArg, Expr)>,
 }
 
 /// `evaluate rolling_percentile(ValueColumn, Percentile, IndexColumn, BinSize, BinsPerWindow

@@ -1,7 +1,7 @@
 //! Parsing `evaluate` and the plugins the engine runs: `bag_unpack`, `pivot`, `narrow`,
 //! `ipv4_lookup`, `ipv6_lookup`, `autocluster`, `basket`, `diffpatterns`,
-//! `sliding_window_counts`, `activity_counts_metrics`, `activity_metrics`, `session_count` and
-//! `rolling_percentile`.
+//! `sliding_window_counts`, `activity_counts_metrics`, `activity_metrics`, `session_count`,
+//! `funnel_sequence` and `rolling_percentile`.
 
 use super::cursor::Parser;
 use crate::ast::{
@@ -48,6 +48,7 @@ impl Parser<'_> {
             "activity_counts_metrics" => return self.activity(ActivityKind::CountsMetrics),
             "activity_metrics" => return self.activity(ActivityKind::Metrics),
             "session_count" => return self.activity(ActivityKind::SessionCount),
+            "funnel_sequence" => return self.activity(ActivityKind::FunnelSequence),
             "rolling_percentile" => return self.rolling_percentile(),
             "diffpatterns" => return self.diff_patterns(),
             "bag_unpack" => {}
@@ -192,16 +193,36 @@ impl Parser<'_> {
 
     /// `(IdColumn, TimelineColumn, Start, End, ...)` after one of the plugins over windows of a
     /// timeline: `sliding_window_counts`' `LookbackWindow, Bin`, `session_count`'s `Bin,
-    /// LookBackWindow`, the others' `Step`; then the dimension columns.
+    /// LookBackWindow`, `funnel_sequence`'s `MaxSequenceStepWindow, Step, StateColumn,
+    /// Sequence`, the others' `Step`; then the dimension columns (none for `funnel_sequence`).
     fn activity(&mut self, kind: ActivityKind) -> Result<OpKind, KqlError> {
+        let funnel = kind == ActivityKind::FunnelSequence;
         let values = match kind {
-            ActivityKind::SlidingWindowCounts | ActivityKind::SessionCount => 4,
+            ActivityKind::SlidingWindowCounts
+            | ActivityKind::SessionCount
+            | ActivityKind::FunnelSequence => 4,
             ActivityKind::CountsMetrics | ActivityKind::Metrics => 3,
         };
         let mut shape = vec![Arg::Column, Arg::Column];
         shape.extend(std::iter::repeat_n(Arg::Value, values));
-        let what = format!("the id and timeline columns, then {values} values");
+        if funnel {
+            shape.extend([Arg::Column, Arg::Value]);
+        }
+        let what = if funnel {
+            "the id and timeline columns, Start, End, MaxSequenceStepWindow, Step, the state \
+             column and the sequence"
+                .to_string()
+        } else {
+            format!("the id and timeline columns, then {values} values")
+        };
         let (columns, values, dims) = self.shaped_args(kind.name(), &shape, &what)?;
+        if let Some(extra) = dims.first().filter(|_| funnel) {
+            return Err(KqlError::new(
+                format!("{}: takes no dimension columns", kind.name()),
+                self.src,
+                extra.pos,
+            ));
+        }
         let mut columns = columns.into_iter();
         let mut values = values.into_iter();
         let (Some(id), Some(timeline), Some(start), Some(end), Some(a)) = (
@@ -218,10 +239,13 @@ impl Parser<'_> {
             ));
         };
         let (lookback, step) = match (kind, values.next()) {
-            (ActivityKind::SlidingWindowCounts, Some(bin)) => (Some(a), bin),
             (ActivityKind::SessionCount, Some(lookback)) => (Some(lookback), a),
+            (ActivityKind::SlidingWindowCounts | ActivityKind::FunnelSequence, Some(step)) => {
+                (Some(a), step)
+            }
             _ => (None, a),
         };
+        let funnel = columns.next().zip(values.next());
         Ok(OpKind::Activity(Box::new(Activity {
             kind,
             id,
@@ -231,6 +255,7 @@ impl Parser<'_> {
             lookback,
             step,
             dims,
+            funnel,
         })))
     }
 

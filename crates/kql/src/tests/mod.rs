@@ -6,6 +6,7 @@ mod binding;
 mod branches;
 mod errors;
 mod external;
+mod funnel;
 mod plugins;
 mod reduce;
 mod reshape;
