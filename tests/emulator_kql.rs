@@ -275,10 +275,12 @@ async fn reduce_consume_lookups_patterns_activity_counts_and_case_sensitive_affi
 }
 
 #[tokio::test]
-async fn activity_metrics_session_count_rolling_percentile_and_funnel_sequence_answer_their_rows_over_http()
- {
+async fn activity_metrics_session_count_rolling_percentile_and_funnels_answer_their_rows_over_http()
+{
     let visits = "datatable (U:string, T:datetime, V:long) ['a', datetime(2024-01-01), 3, \
         'b', datetime(2024-01-01 12:00), 5, 'a', datetime(2024-01-02), 4]";
+    let states = "datatable (U:string, T:datetime, S:string) ['a', datetime(2024-01-01 01:00), \
+        'login', 'a', datetime(2024-01-01 01:05), 'sudo', 'a', datetime(2024-01-01 01:06), 'logout']";
     let day = |d: u32| format!("2024-01-0{d}T00:00:00.0000000Z");
     let cases = [
         (
@@ -307,12 +309,20 @@ async fn activity_metrics_session_count_rolling_percentile_and_funnel_sequence_a
             ]),
         ),
         (
-            "datatable (U:string, T:datetime, S:string) ['a', datetime(2024-01-01 01:00), 'login', \
-             'a', datetime(2024-01-01 01:05), 'sudo', 'a', datetime(2024-01-01 01:06), 'logout'] \
-             | evaluate funnel_sequence(U, T, datetime(2024-01-01), datetime(2024-01-02), 10m, 1d, S, dynamic(['sudo']))"
-                .to_string(),
+            format!(
+                "{states} | evaluate funnel_sequence(U, T, datetime(2024-01-01), datetime(2024-01-02), 10m, 1d, S, dynamic(['sudo']))"
+            ),
             serde_json::json!([
                 {"T": day(1), "prev": "login", "next": "logout", "dcount": 1, "samples": ["a"]},
+            ]),
+        ),
+        (
+            format!(
+                "{states} | evaluate funnel_sequence_completion(U, T, datetime(2024-01-01), datetime(2024-01-02), 1d, S, dynamic(['login', 'sudo']), dynamic([10m]))"
+            ),
+            serde_json::json!([
+                {"T": day(1), "S": "login", "Period": "00:10:00", "dcount": 1},
+                {"T": day(1), "S": "sudo", "Period": "00:10:00", "dcount": 1},
             ]),
         ),
     ];

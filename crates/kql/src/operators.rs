@@ -180,6 +180,7 @@ impl Ctx<'_> {
                 ActivityKind::Metrics => self.activity_metrics(&rel, spec),
                 ActivityKind::SessionCount => self.session_count(&rel, spec),
                 ActivityKind::FunnelSequence => self.funnel_sequence(&rel, spec),
+                ActivityKind::FunnelCompletion => self.funnel_completion(&rel, spec),
             },
             OpKind::RollingPercentile(spec) => self.rolling_percentile(&rel, spec, op.pos),
             OpKind::DiffPatterns(spec) => self.diff_patterns(&rel, spec, op.pos),

@@ -60,6 +60,8 @@ pub enum ActivityKind {
     SessionCount,
     /// `funnel_sequence`: the states before and after each id's run of the sequence.
     FunnelSequence,
+    /// `funnel_sequence_completion`: how many ids reach each step of the sequence in time.
+    FunnelCompletion,
 }
 
 impl ActivityKind {
@@ -71,12 +73,14 @@ impl ActivityKind {
             ActivityKind::Metrics => "activity_metrics",
             ActivityKind::SessionCount => "session_count",
             ActivityKind::FunnelSequence => "funnel_sequence",
+            ActivityKind::FunnelCompletion => "funnel_sequence_completion",
         }
     }
 }
 
 /// `evaluate sliding_window_counts(...)`, `activity_counts_metrics(...)`,
-/// `activity_metrics(...)`, `session_count(...)` or `funnel_sequence(...)`.
+/// `activity_metrics(...)`, `session_count(...)`, `funnel_sequence(...)` or
+/// `funnel_sequence_completion(...)`.
 #[derive(Debug, Clone)]
 pub struct Activity {
     /// Which plugin.
@@ -90,13 +94,13 @@ pub struct Activity {
     /// The last window holds this.
     pub end: Expr,
     /// `sliding_window_counts`' and `session_count`'s lookback, `funnel_sequence`'s
-    /// `MaxSequenceStepWindow`.
+    /// `MaxSequenceStepWindow`, `funnel_sequence_completion`'s `MaxSequenceStepWindows`.
     pub lookback: Option<Expr>,
     /// The window's length (`Bin`, `Step`, `Window`).
     pub step: Expr,
     /// The dimension columns.
     pub dims: Vec<ColumnArg>,
-    /// `funnel_sequence`'s `StateColumn` and `Sequence`.
+    /// The funnels' `StateColumn` and `Sequence`.
     pub funnel: Option<(ColumnArg, Expr)>,
 }
 

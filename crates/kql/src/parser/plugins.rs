@@ -1,7 +1,7 @@
 //! Parsing `evaluate` and the plugins the engine runs: `bag_unpack`, `pivot`, `narrow`,
 //! `ipv4_lookup`, `ipv6_lookup`, `autocluster`, `basket`, `diffpatterns`,
 //! `sliding_window_counts`, `activity_counts_metrics`, `activity_metrics`, `session_count`,
-//! `funnel_sequence` and `rolling_percentile`.
+//! `funnel_sequence`, `funnel_sequence_completion` and `rolling_percentile`.
 
 use super::cursor::Parser;
 use crate::ast::{
@@ -49,6 +49,7 @@ impl Parser<'_> {
             "activity_metrics" => return self.activity(ActivityKind::Metrics),
             "session_count" => return self.activity(ActivityKind::SessionCount),
             "funnel_sequence" => return self.activity(ActivityKind::FunnelSequence),
+            "funnel_sequence_completion" => return self.activity(ActivityKind::FunnelCompletion),
             "rolling_percentile" => return self.rolling_percentile(),
             "diffpatterns" => return self.diff_patterns(),
             "bag_unpack" => {}
@@ -194,28 +195,36 @@ impl Parser<'_> {
     /// `(IdColumn, TimelineColumn, Start, End, ...)` after one of the plugins over windows of a
     /// timeline: `sliding_window_counts`' `LookbackWindow, Bin`, `session_count`'s `Bin,
     /// LookBackWindow`, `funnel_sequence`'s `MaxSequenceStepWindow, Step, StateColumn,
-    /// Sequence`, the others' `Step`; then the dimension columns (none for `funnel_sequence`).
+    /// Sequence`, `funnel_sequence_completion`'s `Step, StateColumn, Sequence,
+    /// MaxSequenceStepWindows`, the others' `Step`; then the dimension columns (none for the
+    /// funnels).
     fn activity(&mut self, kind: ActivityKind) -> Result<OpKind, KqlError> {
-        let funnel = kind == ActivityKind::FunnelSequence;
-        let values = match kind {
-            ActivityKind::SlidingWindowCounts
-            | ActivityKind::SessionCount
-            | ActivityKind::FunnelSequence => 4,
-            ActivityKind::CountsMetrics | ActivityKind::Metrics => 3,
+        use Arg::{Column as C, Value as V};
+        let (shape, what): (&[Arg], &str) = match kind {
+            ActivityKind::SlidingWindowCounts | ActivityKind::SessionCount => (
+                &[C, C, V, V, V, V],
+                "the id and timeline columns, then 4 values",
+            ),
+            ActivityKind::CountsMetrics | ActivityKind::Metrics => (
+                &[C, C, V, V, V],
+                "the id and timeline columns, then 3 values",
+            ),
+            ActivityKind::FunnelSequence => (
+                &[C, C, V, V, V, V, C, V],
+                "the id and timeline columns, Start, End, MaxSequenceStepWindow, Step, the \
+                 state column and the sequence",
+            ),
+            ActivityKind::FunnelCompletion => (
+                &[C, C, V, V, V, C, V, V],
+                "the id and timeline columns, Start, End, Step, the state column, the sequence \
+                 and MaxSequenceStepWindows",
+            ),
         };
-        let mut shape = vec![Arg::Column, Arg::Column];
-        shape.extend(std::iter::repeat_n(Arg::Value, values));
-        if funnel {
-            shape.extend([Arg::Column, Arg::Value]);
-        }
-        let what = if funnel {
-            "the id and timeline columns, Start, End, MaxSequenceStepWindow, Step, the state \
-             column and the sequence"
-                .to_string()
-        } else {
-            format!("the id and timeline columns, then {values} values")
-        };
-        let (columns, values, dims) = self.shaped_args(kind.name(), &shape, &what)?;
+        let (columns, values, dims) = self.shaped_args(kind.name(), shape, what)?;
+        let funnel = matches!(
+            kind,
+            ActivityKind::FunnelSequence | ActivityKind::FunnelCompletion
+        );
         if let Some(extra) = dims.first().filter(|_| funnel) {
             return Err(KqlError::new(
                 format!("{}: takes no dimension columns", kind.name()),
@@ -223,36 +232,42 @@ impl Parser<'_> {
                 extra.pos,
             ));
         }
+        // Where the step, the lookback and the sequence are among the values after `End`.
+        let (step_at, lookback_at, sequence_at) = match kind {
+            ActivityKind::SlidingWindowCounts => (1, Some(0), None),
+            ActivityKind::SessionCount => (0, Some(1), None),
+            ActivityKind::CountsMetrics | ActivityKind::Metrics => (0, None, None),
+            ActivityKind::FunnelSequence => (1, Some(0), Some(2)),
+            ActivityKind::FunnelCompletion => (0, Some(2), Some(1)),
+        };
         let mut columns = columns.into_iter();
         let mut values = values.into_iter();
-        let (Some(id), Some(timeline), Some(start), Some(end), Some(a)) = (
-            columns.next(),
-            columns.next(),
-            values.next(),
-            values.next(),
-            values.next(),
-        ) else {
+        let (Some(id), Some(timeline), Some(start), Some(end)) =
+            (columns.next(), columns.next(), values.next(), values.next())
+        else {
             return Err(KqlError::new(
                 format!("{}: expected {what}", kind.name()),
                 self.src,
                 self.pos(),
             ));
         };
-        let (lookback, step) = match (kind, values.next()) {
-            (ActivityKind::SessionCount, Some(lookback)) => (Some(lookback), a),
-            (ActivityKind::SlidingWindowCounts | ActivityKind::FunnelSequence, Some(step)) => {
-                (Some(a), step)
-            }
-            _ => (None, a),
+        let rest: Vec<Expr> = values.collect();
+        let take = |i: usize| rest.get(i).cloned();
+        let Some(step) = take(step_at) else {
+            return Err(KqlError::new(
+                format!("{}: expected {what}", kind.name()),
+                self.src,
+                self.pos(),
+            ));
         };
-        let funnel = columns.next().zip(values.next());
+        let funnel = columns.next().zip(sequence_at.and_then(take));
         Ok(OpKind::Activity(Box::new(Activity {
             kind,
             id,
             timeline,
             start,
             end,
-            lookback,
+            lookback: lookback_at.and_then(take),
             step,
             dims,
             funnel,

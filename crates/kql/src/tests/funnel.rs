@@ -1,4 +1,5 @@
-//! `evaluate funnel_sequence`: the states before and after each id's run of a sequence.
+//! `evaluate funnel_sequence` (the states before and after each id's run of a sequence) and
+//! `funnel_sequence_completion` (how many ids reach each step of a sequence in time).
 
 use serde_json::{Value as J, json};
 
@@ -64,6 +65,57 @@ fn funnel_sequence_refuses_a_sequence_that_is_not_an_array_at_the_sequence() {
     assert_fails_at(
         extra,
         "funnel_sequence: takes no dimension columns",
+        (1, at),
+    );
+}
+
+/// Day 1: user 1 goes A, X, B, C an hour apart from A to B and B to C; user 2 goes A, B, C
+/// within 40 minutes; user 3 goes B, C without A; user 4 goes A, then A and B four hours later.
+/// Day 2: user 1 has only C.
+const FUNNEL_STEPS: &str = "datatable (User:long, T:datetime, S:string) [\
+     1, datetime(2024-01-01 01:00), 'A', 1, datetime(2024-01-01 01:30), 'X', \
+     1, datetime(2024-01-01 02:00), 'B', 1, datetime(2024-01-01 03:00), 'C', \
+     2, datetime(2024-01-01 01:00), 'A', 2, datetime(2024-01-01 01:20), 'B', \
+     2, datetime(2024-01-01 01:40), 'C', 3, datetime(2024-01-01 01:00), 'B', \
+     3, datetime(2024-01-01 02:00), 'C', 4, datetime(2024-01-01 05:00), 'A', \
+     4, datetime(2024-01-01 09:00), 'A', 4, datetime(2024-01-01 09:30), 'B', \
+     1, datetime(2024-01-02 01:00), 'C']";
+
+#[test]
+fn funnel_sequence_completion_counts_the_ids_reaching_each_step_within_each_period() {
+    let query = format!(
+        "{FUNNEL_STEPS} | evaluate funnel_sequence_completion(User, T, datetime(2024-01-01), \
+         datetime(2024-01-02), 1d, S, dynamic(['A', 'B', 'C']), dynamic([1h, 3h]))"
+    );
+    let mut want = Vec::new();
+    for (d, counts) in [(1, [3, 3, 1, 3, 3, 2]), (2, [0; 6])] {
+        let steps = ["A", "B", "C"].iter().cycle();
+        let periods = ["01:00:00"; 3].iter().chain(["03:00:00"; 3].iter());
+        for ((state, period), n) in steps.zip(periods).zip(counts) {
+            want.push(
+                json!({"T": format!("2024-01-0{d}T00:00:00.0000000Z"), "S": state,
+                "Period": period, "dcount": n}),
+            );
+        }
+    }
+    assert_eq!(rows(&query), want);
+    assert_eq!(names(&query), ["T", "S", "Period", "dcount"]);
+    assert_eq!(
+        rows("print d = dynamic([1h, 2d])"),
+        vec![json!({"d": ["01:00:00", "2.00:00:00"]})]
+    );
+}
+
+#[test]
+fn funnel_sequence_completion_refuses_periods_that_are_not_spans_at_the_periods() {
+    let query = "Proc | evaluate funnel_sequence_completion(DeviceName, Timestamp, \
+                 datetime(2024-01-01), datetime(2024-02-01), 1d, FileName, dynamic(['a']), \
+                 dynamic(['soon']))";
+    let at = query.find("dynamic(['soon'])").expect("the periods") + 1;
+    assert_fails_at(
+        query,
+        "funnel_sequence_completion: MaxSequenceStepWindows must be a non-empty dynamic array \
+         of spans of the step's kind, none negative",
         (1, at),
     );
 }
