@@ -62,7 +62,7 @@ fn activity_metrics_puts_the_rates_before_the_dimensions_and_answers_no_rows_for
 }
 
 #[test]
-fn activity_metrics_refuses_a_step_that_is_not_positive_at_the_step() {
+fn activity_metrics_refuses_a_zero_step_and_an_unknown_column_where_they_are_written() {
     let query = "Proc | evaluate activity_metrics(DeviceName, Timestamp, datetime(2024-01-01), \
                  datetime(2024-02-01), 0d)";
     let at = query.find("0d)").expect("the step") + 1;
@@ -123,7 +123,7 @@ fn session_count_follows_sessions_within_each_combination_of_the_dimensions() {
 }
 
 #[test]
-fn session_count_refuses_a_negative_lookback_at_the_lookback() {
+fn session_count_refuses_a_negative_lookback_where_it_is_written_and_too_few_arguments() {
     let query = "Proc | evaluate session_count(DeviceName, Timestamp, datetime(2024-01-01), \
                  datetime(2024-02-01), 1d, -1h)";
     let at = query.find("-1h").expect("the lookback") + 1;
