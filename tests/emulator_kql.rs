@@ -23,10 +23,12 @@ async fn message(query: &str) -> String {
 
 #[tokio::test]
 async fn valid_kql_the_emulator_does_not_run_is_a_400_naming_it_not_a_syntax_error() {
-    let named =
-        message("DeviceInfo | evaluate rolling_percentile(DeviceName, 50, Timestamp, 1d, 3)").await;
+    let named = message(
+        "DeviceInfo | evaluate sequence_detect(Timestamp, 1h, 1d, OSPlatform == 'a', OSPlatform == 'b', DeviceName)",
+    )
+    .await;
     assert!(
-        named.starts_with("evaluate plugin 'rolling_percentile' is not supported by huntd emulate"),
+        named.starts_with("evaluate plugin 'sequence_detect' is not supported by huntd emulate"),
         "{named}"
     );
     let method = message("DeviceInfo | extend x=DeviceName.length()").await;
@@ -74,8 +76,8 @@ async fn constructs_hunters_write_are_answered_by_the_emulator() {
     }
     for (query, named) in [
         (
-            "DeviceInfo | evaluate rolling_percentile(DeviceName, 50, Timestamp, 1d, 3)",
-            "evaluate plugin 'rolling_percentile'",
+            "DeviceInfo | evaluate new_activity_metrics(DeviceId, Timestamp, ago(7d), now(), 1d)",
+            "evaluate plugin 'new_activity_metrics'",
         ),
         ("DeviceInfo | where DeviceName like 'x%'", "'like'"),
     ] {
@@ -267,6 +269,61 @@ async fn reduce_consume_lookups_patterns_activity_counts_and_case_sensitive_affi
         (
             "print s = 'Invoke-Expression' | where s hasprefix_cs 'Invoke' and s !hassuffix_cs 'EXPRESSION' and s notcontains 'x y'".to_string(),
             serde_json::json!([{"s": "Invoke-Expression"}]),
+        ),
+    ];
+    answers_over_http(cases).await;
+}
+
+#[tokio::test]
+async fn activity_metrics_session_count_rolling_percentile_and_funnels_answer_their_rows_over_http()
+{
+    let visits = "datatable (U:string, T:datetime, V:long) ['a', datetime(2024-01-01), 3, \
+        'b', datetime(2024-01-01 12:00), 5, 'a', datetime(2024-01-02), 4]";
+    let states = "datatable (U:string, T:datetime, S:string) ['a', datetime(2024-01-01 01:00), \
+        'login', 'a', datetime(2024-01-01 01:05), 'sudo', 'a', datetime(2024-01-01 01:06), 'logout']";
+    let day = |d: u32| format!("2024-01-0{d}T00:00:00.0000000Z");
+    let cases = [
+        (
+            format!(
+                "{visits} | evaluate activity_metrics(U, T, datetime(2024-01-01), datetime(2024-01-02), 1d)"
+            ),
+            serde_json::json!([
+                {"T": day(1), "dcount_values": 2, "dcount_newvalues": 2, "retention_rate": "NaN", "churn_rate": "NaN"},
+                {"T": day(2), "dcount_values": 1, "dcount_newvalues": 0, "retention_rate": 0.5, "churn_rate": 0.5},
+            ]),
+        ),
+        (
+            format!(
+                "{visits} | evaluate session_count(U, T, datetime(2024-01-01), datetime(2024-01-02), 1d, 6h)"
+            ),
+            serde_json::json!([
+                {"T": day(1), "count_sessions": 2},
+                {"T": day(2), "count_sessions": 1},
+            ]),
+        ),
+        (
+            format!("{visits} | evaluate rolling_percentile(V, 50, T, 1d, 2)"),
+            serde_json::json!([
+                {"T": day(1), "rolling_2_percentile_V_50": 3},
+                {"T": day(2), "rolling_2_percentile_V_50": 4},
+            ]),
+        ),
+        (
+            format!(
+                "{states} | evaluate funnel_sequence(U, T, datetime(2024-01-01), datetime(2024-01-02), 10m, 1d, S, dynamic(['sudo']))"
+            ),
+            serde_json::json!([
+                {"T": day(1), "prev": "login", "next": "logout", "dcount": 1, "samples": ["a"]},
+            ]),
+        ),
+        (
+            format!(
+                "{states} | evaluate funnel_sequence_completion(U, T, datetime(2024-01-01), datetime(2024-01-02), 1d, S, dynamic(['login', 'sudo']), dynamic([10m]))"
+            ),
+            serde_json::json!([
+                {"T": day(1), "S": "login", "Period": "00:10:00", "dcount": 1},
+                {"T": day(1), "S": "sudo", "Period": "00:10:00", "dcount": 1},
+            ]),
         ),
     ];
     answers_over_http(cases).await;

@@ -6,8 +6,11 @@
 //! contributing to them answer a row, in window order and then in the order the combinations
 //! first occur; a null id counts as a row but not as an id. A calendar step (`'week'`,
 //! `'month'`, `'year'`) is refused by name.
+//!
+//! `Windows`, the columns and windows of the timeline, is shared with `activity_metrics` and
+//! `session_count`.
 
-use crate::ast::{Activity, BinOp, Expr};
+use crate::ast::{Activity, ActivityKind, BinOp, ColumnArg, Expr};
 use crate::context::Ctx;
 use crate::error::KqlError;
 use crate::make_series::{MAX_BINS, MAX_CELLS, bin_value, steps};
@@ -23,80 +26,150 @@ struct Cell {
     ids: KeySet<Value>,
 }
 
+/// The windows of one of the plugins over a timeline: the columns it reads, where the first
+/// window starts, the step and the last window, each row's window found from them.
+pub(crate) struct Windows {
+    /// The plugin's name, for its errors.
+    pub(crate) plugin: &'static str,
+    /// The id column.
+    pub(crate) id: usize,
+    /// The timeline column.
+    pub(crate) time: usize,
+    /// The dimension columns.
+    pub(crate) dims: Vec<usize>,
+    /// The first window's start.
+    pub(crate) start: Value,
+    /// The windows' length.
+    pub(crate) step: Value,
+    /// The index of the window holding `End`.
+    pub(crate) last: i64,
+}
+
+impl Windows {
+    /// The window of the row's time, when it falls within `[Start, End]`.
+    pub(crate) fn of(&self, row: &Row) -> Option<i64> {
+        let offset = scalar::arith(BinOp::Sub, &row[self.time], &self.start);
+        steps(&offset, &self.step)
+            .map(|(i, _)| i)
+            .filter(|i| (0..=self.last).contains(i))
+    }
+
+    /// The row's combination of the dimensions.
+    pub(crate) fn key(&self, row: &Row) -> Vec<Value> {
+        self.dims.iter().map(|&d| row[d].clone()).collect()
+    }
+
+    /// Window `w`'s start, the value of the timeline column in the answer.
+    pub(crate) fn start_of(&self, w: i64) -> Value {
+        bin_value(&self.start, &self.step, w)
+    }
+
+    /// The timeline's column then the dimensions', as the answer starts.
+    pub(crate) fn columns(&self, rel: &Rel) -> Vec<(String, KqlType)> {
+        let mut cols = vec![rel.cols[self.time].clone()];
+        cols.extend(self.dims.iter().map(|&d| rel.cols[d].clone()));
+        cols
+    }
+
+    /// How many whole steps `span` (a lookback) covers; `None` when it is not a span of the
+    /// step's kind or is negative.
+    pub(crate) fn span_steps(&self, span: &Value) -> Option<i64> {
+        let zero = scalar::arith(BinOp::Sub, &self.step, &self.step);
+        steps(span, &self.step)
+            .filter(|_| scalar::comparison(BinOp::Ge, span, &zero))
+            .map(|(n, _)| n)
+    }
+}
+
 impl Ctx<'_> {
-    /// The plugin's rows: `TimelineColumn`, the dimensions, then `count` and `dcount` (and for
-    /// `activity_counts_metrics` `new_dcount`, ids no earlier window had, and
-    /// `aggregated_dcount`, ids of this window and every earlier one).
-    pub(crate) fn activity(&self, rel: &Rel, spec: &Activity, pos: usize) -> Result<Rel, KqlError> {
-        let plugin = if spec.sliding {
-            "sliding_window_counts"
-        } else {
-            "activity_counts_metrics"
-        };
-        let bad = |what: String| self.err(format!("{plugin}: {what}"), pos);
-        let column = |name: &str| {
-            rel.index(name)
-                .ok_or_else(|| bad(format!("no column named '{name}'")))
+    /// The columns, `Start`, `End` and step of `spec`, checked: the columns exist, the step is a
+    /// positive span of the timeline's kind (not a calendar step) and the windows are few enough.
+    pub(crate) fn activity_windows(&self, rel: &Rel, spec: &Activity) -> Result<Windows, KqlError> {
+        let plugin = spec.kind.name();
+        let column = |c: &ColumnArg| {
+            rel.index(&c.name)
+                .ok_or_else(|| self.err(format!("{plugin}: no column named '{}'", c.name), c.pos))
         };
         let id = column(&spec.id)?;
         let time = column(&spec.timeline)?;
         let dims = spec
             .dims
             .iter()
-            .map(|d| column(d))
+            .map(column)
             .collect::<Result<Vec<_>, _>>()?;
-        let start = self.activity_constant(&spec.start, plugin)?;
-        let end = self.activity_constant(&spec.end, plugin)?;
-        let step = self.activity_constant(&spec.step, plugin)?;
+        let start = self.plugin_constant(&spec.start, plugin)?;
+        let end = self.plugin_constant(&spec.end, plugin)?;
+        let step = self.plugin_constant(&spec.step, plugin)?;
+        let bad = |what: &str| self.err(format!("{plugin}: {what}"), spec.step.pos);
         if matches!(step, Value::String(_)) {
             return Err(bad(
-                "a calendar step ('week', 'month', 'year') is not supported by \
-                            huntd emulate; write a timespan"
-                    .to_string(),
+                "a calendar step ('week', 'month', 'year') is not supported by huntd emulate; \
+                 write a timespan",
             ));
         }
         let positive =
             scalar::comparison(BinOp::Gt, &step, &scalar::arith(BinOp::Sub, &step, &step));
-        let offset = |v: &Value| steps(&scalar::arith(BinOp::Sub, v, &start), &step);
-        let Some((last, _)) = offset(&end).filter(|_| positive) else {
+        let offset = scalar::arith(BinOp::Sub, &end, &start);
+        let Some((last, _)) = steps(&offset, &step).filter(|_| positive) else {
             return Err(bad(
-                "Start, End and the step must be of one kind, the step positive".to_string(),
+                "Start, End and the step must be of one kind, the step positive",
             ));
         };
-        let reach = match &spec.lookback {
-            Some(lookback) => {
-                let lookback = self.activity_constant(lookback, plugin)?;
-                steps(&lookback, &step).map_or(1, |(n, _)| n.max(1))
-            }
-            None => 1,
-        };
-        if last >= MAX_BINS || reach >= MAX_BINS {
-            return Err(bad(format!(
+        if last >= MAX_BINS {
+            return Err(bad(&format!(
                 "more than {MAX_BINS} windows; use a larger step"
             )));
+        }
+        Ok(Windows {
+            plugin,
+            id,
+            time,
+            dims,
+            start,
+            step,
+            last,
+        })
+    }
+
+    /// The plugin's rows: `TimelineColumn`, the dimensions, then `count` and `dcount` (and for
+    /// `activity_counts_metrics` `new_dcount`, ids no earlier window had, and
+    /// `aggregated_dcount`, ids of this window and every earlier one).
+    pub(crate) fn activity(&self, rel: &Rel, spec: &Activity) -> Result<Rel, KqlError> {
+        let windows = self.activity_windows(rel, spec)?;
+        let plugin = windows.plugin;
+        let sliding = spec.kind == ActivityKind::SlidingWindowCounts;
+        let reach = match &spec.lookback {
+            Some(lookback) if sliding => {
+                let span = self.plugin_constant(lookback, plugin)?;
+                windows.span_steps(&span).map_or(1, |n| n.max(1))
+            }
+            _ => 1,
+        };
+        if reach >= MAX_BINS {
+            return Err(self.err(
+                format!("{plugin}: more than {MAX_BINS} windows; use a larger step"),
+                spec.step.pos,
+            ));
         }
         let mut cells: KeyMap<(i64, Vec<Value>), Cell> = KeyMap::default();
         let mut order: Vec<(i64, Vec<Value>)> = Vec::new();
         let mut spread: i64 = 0;
         for row in &rel.rows {
-            let Some((i, _)) = offset(&row[time]) else {
+            let Some(i) = windows.of(row) else {
                 continue;
             };
-            if i < 0 || i > last {
-                continue;
-            }
-            let key: Vec<Value> = dims.iter().map(|&d| row[d].clone()).collect();
+            let key = windows.key(row);
             // Sliding counts put a row in each window whose lookback reaches back to it.
-            let until = if spec.sliding {
-                (i + reach - 1).min(last)
-            } else {
-                i
-            };
+            let until = (i + reach - 1).min(windows.last);
             spread += until - i + 1;
             if spread > MAX_CELLS {
-                return Err(bad(format!(
-                    "more than {MAX_CELLS} row windows; use a larger step or a shorter lookback"
-                )));
+                return Err(self.err(
+                    format!(
+                        "{plugin}: more than {MAX_CELLS} row windows; use a larger step or a \
+                         shorter lookback"
+                    ),
+                    spec.step.pos,
+                ));
             }
             for w in i..=until {
                 let cell = cells.entry((w, key.clone())).or_insert_with(|| {
@@ -104,19 +177,17 @@ impl Ctx<'_> {
                     Cell::default()
                 });
                 cell.count += 1;
-                if !row[id].is_null() {
-                    cell.ids.insert(row[id].clone());
+                if !row[windows.id].is_null() {
+                    cell.ids.insert(row[windows.id].clone());
                 }
             }
         }
         order.sort_by_key(|(w, _)| *w);
-        let mut cols = vec![rel.cols[time].clone()];
-        cols.extend(dims.iter().map(|&d| rel.cols[d].clone()));
-        Ok(answer(cols, spec.sliding, (&start, &step), cells, order))
+        Ok(answer(&windows, rel, sliding, cells, order))
     }
 
-    /// A constant argument of the activity plugins.
-    fn activity_constant(&self, e: &Expr, plugin: &str) -> Result<Value, KqlError> {
+    /// A constant argument of a plugin.
+    pub(crate) fn plugin_constant(&self, e: &Expr, plugin: &str) -> Result<Value, KqlError> {
         let empty = Rel {
             cols: Vec::new(),
             rows: Vec::new(),
@@ -130,27 +201,27 @@ impl Ctx<'_> {
 }
 
 /// A row per window and combination, in `order`: the window's start, the combination, then
-/// the counts (`cols` holds the timeline's and the dimensions' columns so far).
+/// the counts.
 fn answer(
-    mut cols: Vec<(String, KqlType)>,
+    windows: &Windows,
+    rel: &Rel,
     sliding: bool,
-    (start, step): (&Value, &Value),
     mut cells: KeyMap<(i64, Vec<Value>), Cell>,
     order: Vec<(i64, Vec<Value>)>,
 ) -> Rel {
+    let mut cols = windows.columns(rel);
     let mut names = vec!["count", "dcount"];
     if !sliding {
         names.extend(["new_dcount", "aggregated_dcount"]);
     }
     cols.extend(names.iter().map(|n| ((*n).to_string(), KqlType::Long)));
     let mut seen: KeyMap<Vec<Value>, KeySet<Value>> = KeyMap::default();
-    let long = |n: usize| Value::Long(i64::try_from(n).unwrap_or(i64::MAX));
     let mut rows = Vec::with_capacity(order.len());
     for (w, key) in order {
         let Some(cell) = cells.remove(&(w, key.clone())) else {
             continue;
         };
-        let mut out = vec![bin_value(start, step, w)];
+        let mut out = vec![windows.start_of(w)];
         out.extend(key.iter().cloned());
         out.push(Value::Long(cell.count));
         out.push(long(cell.ids.len()));
@@ -164,4 +235,9 @@ fn answer(
         rows.push(Row::from(out));
     }
     Rel { cols, rows }
+}
+
+/// A count as a `long` cell.
+pub(crate) fn long(n: usize) -> Value {
+    Value::Long(i64::try_from(n).unwrap_or(i64::MAX))
 }

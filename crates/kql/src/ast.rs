@@ -2,6 +2,12 @@
 
 use crate::value::{KqlType, Value};
 
+mod plugins;
+
+pub use plugins::{
+    Activity, ActivityKind, ColumnArg, DiffPatterns, IpLookup, RollingPercentile, Segments,
+};
+
 /// A whole query: `let` statements, then one tabular expression.
 #[derive(Debug, Clone)]
 pub struct Query {
@@ -349,63 +355,6 @@ pub struct Reduce {
     pub source: bool,
 }
 
-/// `evaluate ipv4_lookup(...)` or `ipv6_lookup(...)`.
-#[derive(Debug, Clone)]
-pub struct IpLookup {
-    /// `ipv6_lookup` rather than `ipv4_lookup`.
-    pub v6: bool,
-    /// The lookup table.
-    pub table: TabExpr,
-    /// The input's column holding the address looked up.
-    pub source_key: String,
-    /// The lookup table's column holding an address or a range (`10.0.0.0/8`).
-    pub lookup_key: String,
-    /// Columns both sides have that must also be equal.
-    pub extra: Vec<String>,
-    /// Keep the input's rows no range holds, with nulls for the lookup's columns.
-    pub return_unmatched: bool,
-}
-
-/// `evaluate autocluster(...)` or `basket(...)`: patterns of values the rows share.
-#[derive(Debug, Clone)]
-pub struct Segments {
-    /// `autocluster` (a few patterns covering the rows) rather than `basket` (every frequent
-    /// pattern).
-    pub autocluster: bool,
-    /// The plugin's arguments in order; `'~'` stands for an argument's default.
-    pub args: Vec<Expr>,
-}
-
-/// `evaluate diffpatterns(SplitColumn, SplitValueA, SplitValueB, ...)`.
-#[derive(Debug, Clone)]
-pub struct DiffPatterns {
-    /// The column whose values split the rows into sets A and B.
-    pub split: String,
-    /// The arguments after it, in order; `'~'` stands for an argument's default.
-    pub args: Vec<Expr>,
-}
-
-/// `evaluate sliding_window_counts(...)` or `activity_counts_metrics(...)`.
-#[derive(Debug, Clone)]
-pub struct Activity {
-    /// `sliding_window_counts` rather than `activity_counts_metrics`.
-    pub sliding: bool,
-    /// The column of the ids counted.
-    pub id: String,
-    /// The column of the timeline.
-    pub timeline: String,
-    /// The first window's start.
-    pub start: Expr,
-    /// The last window holds this.
-    pub end: Expr,
-    /// `sliding_window_counts`' lookback.
-    pub lookback: Option<Expr>,
-    /// The window's length (`Bin`, `Step`).
-    pub step: Expr,
-    /// The dimension columns.
-    pub dims: Vec<String>,
-}
-
 /// One piped operator and where its name is.
 #[derive(Debug, Clone)]
 pub struct Op {
@@ -551,8 +500,11 @@ pub enum OpKind {
     IpLookup(Box<IpLookup>),
     /// `evaluate autocluster(...)`, `basket(...)`.
     Segments(Box<Segments>),
-    /// `evaluate sliding_window_counts(...)`, `activity_counts_metrics(...)`.
+    /// `evaluate sliding_window_counts(...)`, `activity_counts_metrics(...)`,
+    /// `activity_metrics(...)`, `session_count(...)`.
     Activity(Box<Activity>),
+    /// `evaluate rolling_percentile(...)`.
+    RollingPercentile(Box<RollingPercentile>),
     /// `evaluate diffpatterns(...)`.
     DiffPatterns(Box<DiffPatterns>),
     /// `mv-expand`.

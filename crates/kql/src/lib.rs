@@ -11,6 +11,7 @@
 //! filtering and projecting never copy cell data.
 
 mod activity;
+mod activity_metrics;
 mod aggregate;
 mod ast;
 mod bag_unpack;
@@ -23,6 +24,7 @@ mod error;
 mod eval;
 mod external;
 mod functions;
+mod funnel;
 mod hitters;
 mod invoke;
 mod ip_lookup;
@@ -39,12 +41,14 @@ mod query;
 mod range;
 mod reduce;
 mod rel;
+mod rolling_percentile;
 mod row_order;
 mod scalar;
 mod scan;
 mod search;
 mod segments;
 mod series;
+mod sessions;
 mod syntax;
 mod table;
 mod top_nested;

@@ -26,11 +26,12 @@ const SERIES_AGGREGATES: [&str; 10] = [
 /// The hidden group key holding a row's bin: not a name a query can write unquoted.
 const BIN: &str = " series bin";
 
-/// How many whole steps `offset` is from the start, rounded down, and whether exactly.
+/// How many whole steps `offset` is from the start, rounded down, and whether exactly; `None`
+/// for a zero step (which a plugin's arguments may give before they are checked).
 pub(crate) fn steps(offset: &Value, step: &Value) -> Option<(i64, bool)> {
     match (offset, step) {
         (Value::TimeSpan(o), Value::TimeSpan(s)) | (Value::Long(o), Value::Long(s)) => {
-            Some((o.div_euclid(*s), o.rem_euclid(*s) == 0))
+            Some((o.checked_div_euclid(*s)?, o.checked_rem_euclid(*s)? == 0))
         }
         _ => {
             let q = offset.as_f64()? / step.as_f64()?;

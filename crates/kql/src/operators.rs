@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::ast::{
-    Aggregate, Expr, ExprKind, JoinKind, NamedExpr, Op, OpKind, ParsePattern, SortKey, TabExpr,
+    ActivityKind, Aggregate, Expr, ExprKind, JoinKind, NamedExpr, Op, OpKind, ParsePattern,
+    SortKey, TabExpr,
 };
 use crate::compile::{derive_name, kql_name};
 use crate::context::Ctx;
@@ -172,7 +173,16 @@ impl Ctx<'_> {
             OpKind::Reduce(spec) => self.reduce(&rel, spec),
             OpKind::IpLookup(spec) => self.ip_lookup(&rel, spec, op.pos),
             OpKind::Segments(spec) => self.segments(&rel, spec, op.pos),
-            OpKind::Activity(spec) => self.activity(&rel, spec, op.pos),
+            OpKind::Activity(spec) => match spec.kind {
+                ActivityKind::SlidingWindowCounts | ActivityKind::CountsMetrics => {
+                    self.activity(&rel, spec)
+                }
+                ActivityKind::Metrics => self.activity_metrics(&rel, spec),
+                ActivityKind::SessionCount => self.session_count(&rel, spec),
+                ActivityKind::FunnelSequence => self.funnel_sequence(&rel, spec),
+                ActivityKind::FunnelCompletion => self.funnel_completion(&rel, spec),
+            },
+            OpKind::RollingPercentile(spec) => self.rolling_percentile(&rel, spec, op.pos),
             OpKind::DiffPatterns(spec) => self.diff_patterns(&rel, spec, op.pos),
         }
     }

@@ -4,7 +4,7 @@ use super::cursor::{NEST_WEIGHT, Parser, UNSUPPORTED_STRING_OPERATORS};
 use crate::ast::{BinOp, Expr, ExprKind, ListItem, ListOp, StrOp};
 use crate::error::KqlError;
 use crate::lexer::Tok;
-use crate::value::{KqlType, Value, parse_datetime, parse_timespan};
+use crate::value::{KqlType, Value, format_timespan, parse_datetime, parse_timespan};
 
 impl Parser<'_> {
     /// Parses a scalar expression.
@@ -468,6 +468,9 @@ impl Parser<'_> {
                 serde_json::Value::Object(map)
             }
             Tok::Str(s) => serde_json::Value::String(s),
+            // Kusto keeps a timespan inside `dynamic` as its text (`dynamic([1h])` is
+            // `["01:00:00"]`).
+            Tok::TimeSpan(t) => serde_json::Value::String(format_timespan(t)),
             Tok::Long(n) => serde_json::Value::from(n),
             Tok::Real(r) => serde_json::Number::from_f64(r)
                 .map_or(serde_json::Value::Null, serde_json::Value::Number),

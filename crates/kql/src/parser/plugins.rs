@@ -1,14 +1,28 @@
 //! Parsing `evaluate` and the plugins the engine runs: `bag_unpack`, `pivot`, `narrow`,
 //! `ipv4_lookup`, `ipv6_lookup`, `autocluster`, `basket`, `diffpatterns`,
-//! `sliding_window_counts` and `activity_counts_metrics`.
+//! `sliding_window_counts`, `activity_counts_metrics`, `activity_metrics`, `session_count`,
+//! `funnel_sequence`, `funnel_sequence_completion` and `rolling_percentile`.
 
 use super::cursor::Parser;
 use crate::ast::{
-    Activity, DiffPatterns, Expr, ExprKind, IpLookup, OpKind, Segments, Source, TabExpr,
+    Activity, ActivityKind, ColumnArg, DiffPatterns, Expr, ExprKind, IpLookup, OpKind,
+    RollingPercentile, Segments, Source, TabExpr,
 };
 use crate::error::KqlError;
 use crate::lexer::Tok;
 use crate::value::Value;
+
+/// What a plugin takes at one place of its argument list.
+#[derive(Clone, Copy)]
+enum Arg {
+    /// A column's name.
+    Column,
+    /// A value (a constant, checked when the plugin runs).
+    Value,
+}
+
+/// A plugin's arguments sorted by `shape`: its columns, its values, then its dimensions.
+type Shaped = (Vec<ColumnArg>, Vec<Expr>, Vec<ColumnArg>);
 
 impl Parser<'_> {
     /// `evaluate` and its plugin: `bag_unpack(Bag [, 'prefix'])`, `pivot(...)`, `narrow()`,
@@ -30,9 +44,13 @@ impl Parser<'_> {
                 let autocluster = plugin == "autocluster";
                 return Ok(OpKind::Segments(Box::new(Segments { autocluster, args })));
             }
-            "sliding_window_counts" | "activity_counts_metrics" => {
-                return self.activity(plugin == "sliding_window_counts");
-            }
+            "sliding_window_counts" => return self.activity(ActivityKind::SlidingWindowCounts),
+            "activity_counts_metrics" => return self.activity(ActivityKind::CountsMetrics),
+            "activity_metrics" => return self.activity(ActivityKind::Metrics),
+            "session_count" => return self.activity(ActivityKind::SessionCount),
+            "funnel_sequence" => return self.activity(ActivityKind::FunnelSequence),
+            "funnel_sequence_completion" => return self.activity(ActivityKind::FunnelCompletion),
+            "rolling_percentile" => return self.rolling_percentile(),
             "diffpatterns" => return self.diff_patterns(),
             "bag_unpack" => {}
             _ => {
@@ -168,71 +186,160 @@ impl Parser<'_> {
         })))
     }
 
-    /// `(IdColumn, TimelineColumn, Start, End, [LookbackWindow,] Step [, Dim, ...])`, after
-    /// `sliding_window_counts` (which has the lookback) or `activity_counts_metrics`.
-    fn activity(&mut self, sliding: bool) -> Result<OpKind, KqlError> {
+    /// `(IdColumn, TimelineColumn, Start, End, ...)` after one of the plugins over windows of a
+    /// timeline: `sliding_window_counts`' `LookbackWindow, Bin`, `session_count`'s `Bin,
+    /// LookBackWindow`, `funnel_sequence`'s `MaxSequenceStepWindow, Step, StateColumn,
+    /// Sequence`, `funnel_sequence_completion`'s `Step, StateColumn, Sequence,
+    /// MaxSequenceStepWindows`, the others' `Step`; then the dimension columns (none for the
+    /// funnels).
+    fn activity(&mut self, kind: ActivityKind) -> Result<OpKind, KqlError> {
+        use Arg::{Column as C, Value as V};
+        let (shape, what): (&[Arg], &str) = match kind {
+            ActivityKind::SlidingWindowCounts | ActivityKind::SessionCount => (
+                &[C, C, V, V, V, V],
+                "the id and timeline columns, then 4 values",
+            ),
+            ActivityKind::CountsMetrics | ActivityKind::Metrics => (
+                &[C, C, V, V, V],
+                "the id and timeline columns, then 3 values",
+            ),
+            ActivityKind::FunnelSequence => (
+                &[C, C, V, V, V, V, C, V],
+                "the id and timeline columns, Start, End, MaxSequenceStepWindow, Step, the \
+                 state column and the sequence",
+            ),
+            ActivityKind::FunnelCompletion => (
+                &[C, C, V, V, V, C, V, V],
+                "the id and timeline columns, Start, End, Step, the state column, the sequence \
+                 and MaxSequenceStepWindows",
+            ),
+        };
+        let (columns, values, dims) = self.shaped_args(kind.name(), shape, what)?;
+        let funnel = matches!(
+            kind,
+            ActivityKind::FunnelSequence | ActivityKind::FunnelCompletion
+        );
+        if let Some(extra) = dims.first().filter(|_| funnel) {
+            return Err(KqlError::new(
+                format!("{}: takes no dimension columns", kind.name()),
+                self.src,
+                extra.pos,
+            ));
+        }
+        // Where the step, the lookback and the sequence are among the values after `End`.
+        let (step_at, lookback_at, sequence_at) = match kind {
+            ActivityKind::SlidingWindowCounts => (1, Some(0), None),
+            ActivityKind::SessionCount => (0, Some(1), None),
+            ActivityKind::CountsMetrics | ActivityKind::Metrics => (0, None, None),
+            ActivityKind::FunnelSequence => (1, Some(0), Some(2)),
+            ActivityKind::FunnelCompletion => (0, Some(2), Some(1)),
+        };
+        let mut columns = columns.into_iter();
+        let mut values = values.into_iter();
+        let (Some(id), Some(timeline), Some(start), Some(end)) =
+            (columns.next(), columns.next(), values.next(), values.next())
+        else {
+            return Err(KqlError::new(
+                format!("{}: expected {what}", kind.name()),
+                self.src,
+                self.pos(),
+            ));
+        };
+        let rest: Vec<Expr> = values.collect();
+        let take = |i: usize| rest.get(i).cloned();
+        let Some(step) = take(step_at) else {
+            return Err(KqlError::new(
+                format!("{}: expected {what}", kind.name()),
+                self.src,
+                self.pos(),
+            ));
+        };
+        let funnel = columns.next().zip(sequence_at.and_then(take));
+        Ok(OpKind::Activity(Box::new(Activity {
+            kind,
+            id,
+            timeline,
+            start,
+            end,
+            lookback: lookback_at.and_then(take),
+            step,
+            dims,
+            funnel,
+        })))
+    }
+
+    /// `(ValueColumn, Percentile, IndexColumn, BinSize, BinsPerWindow [, Dim, ...])`, after
+    /// `rolling_percentile`.
+    fn rolling_percentile(&mut self) -> Result<OpKind, KqlError> {
+        let plugin = "rolling_percentile";
+        let what = "the value column, the percentile, the index column, the bin size and the \
+                    bins per window";
+        let shape = [Arg::Column, Arg::Value, Arg::Column, Arg::Value, Arg::Value];
+        let (columns, values, dims) = self.shaped_args(plugin, &shape, what)?;
+        let mut columns = columns.into_iter();
+        let mut values = values.into_iter();
+        let (Some(value), Some(percentile), Some(index), Some(bin), Some(window)) = (
+            columns.next(),
+            values.next(),
+            columns.next(),
+            values.next(),
+            values.next(),
+        ) else {
+            return Err(KqlError::new(
+                format!("{plugin}: expected {what}"),
+                self.src,
+                self.pos(),
+            ));
+        };
+        Ok(OpKind::RollingPercentile(Box::new(RollingPercentile {
+            value,
+            percentile,
+            index,
+            bin,
+            window,
+            dims,
+        })))
+    }
+
+    /// A plugin's parenthesized arguments laid out as `shape` (column names and values) and
+    /// then any number of dimension columns: the columns, the values and the dimensions.
+    fn shaped_args(&mut self, plugin: &str, shape: &[Arg], what: &str) -> Result<Shaped, KqlError> {
         let open = self.pos();
         self.expect_sym("(")?;
         let args = self.comma_list(Self::expr)?;
         self.expect_sym(")")?;
-        let plugin = if sliding {
-            "sliding_window_counts"
-        } else {
-            "activity_counts_metrics"
-        };
-        let scalars = if sliding { 4 } else { 3 };
-        if args.len() < 2 + scalars {
+        if args.len() < shape.len() {
             return Err(KqlError::new(
-                format!("{plugin}: expected the id and timeline columns, then {scalars} values"),
+                format!("{plugin}: expected {what}"),
                 self.src,
                 open,
             ));
         }
-        let mut names = Vec::new();
+        let mut columns = Vec::new();
         let mut values = Vec::new();
+        let mut dims = Vec::new();
         for (i, arg) in args.into_iter().enumerate() {
-            let column = i < 2 || i >= 2 + scalars;
-            match arg.kind {
-                ExprKind::Ident(name) if column => names.push(name),
-                _ if column => {
+            let place = shape.get(i).copied();
+            match (place, arg.kind) {
+                (Some(Arg::Value), kind) => values.push(Expr { kind, pos: arg.pos }),
+                (_, ExprKind::Ident(name)) => {
+                    let column = ColumnArg { name, pos: arg.pos };
+                    if place.is_some() {
+                        columns.push(column);
+                    } else {
+                        dims.push(column);
+                    }
+                }
+                _ => {
                     return Err(KqlError::new(
                         format!("{plugin}: expected a column name"),
                         self.src,
                         arg.pos,
                     ));
                 }
-                _ => values.push(arg),
             }
         }
-        let mut values = values.into_iter();
-        let mut names = names.into_iter();
-        let (Some(id), Some(timeline), Some(start), Some(end)) =
-            (names.next(), names.next(), values.next(), values.next())
-        else {
-            return Err(KqlError::new(
-                format!("{plugin}: expected the id and timeline columns"),
-                self.src,
-                open,
-            ));
-        };
-        let lookback = if sliding { values.next() } else { None };
-        let Some(step) = values.next() else {
-            return Err(KqlError::new(
-                format!("{plugin}: expected the step"),
-                self.src,
-                open,
-            ));
-        };
-        Ok(OpKind::Activity(Box::new(Activity {
-            sliding,
-            id,
-            timeline,
-            start,
-            end,
-            lookback,
-            step,
-            dims: names.collect(),
-        })))
+        Ok((columns, values, dims))
     }
 
     /// `(SplitColumn, SplitValueA, SplitValueB [, ...])`, after `diffpatterns`.

@@ -89,11 +89,11 @@ fn operator_options_take_kinds_among_hints_and_a_bare_hint_word_ends_them() {
 
 #[test]
 fn unsupported_plugin_is_named_with_its_position() {
-    let err = parse("T\n| evaluate rolling_percentile(A, 50, B, 1d, 3)")
+    let err = parse("T\n| evaluate sequence_detect(B, 1h, 1d, A == 1, A == 2, C)")
         .expect_err("the query must fail");
     assert_eq!(
         err.message,
-        "evaluate plugin 'rolling_percentile' is not supported by huntd emulate"
+        "evaluate plugin 'sequence_detect' is not supported by huntd emulate"
     );
     assert_eq!((err.line, err.column), (2, 12));
 }

@@ -11,8 +11,8 @@ use crate::{KqlType, Row, Table, run};
 #[test]
 fn unsupported_plugin_is_named_with_position() {
     assert_fails_at(
-        "Proc\n| where Size > 1\n| evaluate rolling_percentile(Size, 50, Timestamp, 1d, 3)",
-        "evaluate plugin 'rolling_percentile' is not supported by huntd emulate",
+        "Proc\n| where Size > 1\n| evaluate sequence_detect(Timestamp, 1h, 1d, Size == 1, Size == 2, DeviceName)",
+        "evaluate plugin 'sequence_detect' is not supported by huntd emulate",
         (3, 12),
     );
 }
@@ -191,6 +191,9 @@ fn every_prefix_of_queries_with_the_newer_operators_answers_without_panicking() 
         "let R = datatable (Net:string, Site:string) ['10.0.0.0/8', 'a', 'fe80::/10', 'b']; Proc | extend Ip = '10.1.2.3' | evaluate ipv4_lookup(R, Ip, Net, true) | evaluate ipv6_lookup((R | where Site != 'x'), Ip, Net) | reduce kind=source by CommandLine with threshold=0.5, characters=' .'",
         "Proc | project DeviceName, FileName, Size | evaluate basket(0.2, Size, 3, '*', -1) | extend R = iff(Count > 1, 'a', 'b') | evaluate diffpatterns(R, 'a', 'b', Count, 0.1, 2, '*') | union (Proc | project DeviceName, FileName | evaluate autocluster(0.6, '~', 10)) | reduce by DeviceName | consume decodeblocks = false",
         "Proc | evaluate sliding_window_counts(DeviceName, Timestamp, datetime(2024-01-01), datetime(2024-03-01), 7d, 1d, FileName) | union (Proc | evaluate activity_counts_metrics(DeviceName, Timestamp, datetime(2024-01-01), datetime(2024-03-01), 7d))",
+        "Proc | evaluate activity_metrics(DeviceName, Timestamp, datetime(2024-01-01), datetime(2024-03-01), 7d, FileName) | union (Proc | evaluate session_count(DeviceName, Timestamp, datetime(2024-01-01), datetime(2024-03-01), 1d, 2h, FileName)) | union (Proc | evaluate rolling_percentile(Size, 99.5, Timestamp, 1d, 3, DeviceName))",
+        "Proc | evaluate funnel_sequence(DeviceName, Timestamp, datetime(2024-01-01), datetime(2024-03-01), 1h, 7d, FileName, dynamic(['cmd.exe', 'powershell.exe'])) | extend n = array_length(samples)",
+        "Proc | evaluate funnel_sequence_completion(DeviceName, Timestamp, datetime(2024-01-01), datetime(2024-03-01), 7d, FileName, dynamic(['cmd.exe', 'powershell.exe']), dynamic([1h, 4h, 1d]))",
         "Proc | parse-kv CommandLine as (a:string, b:long) with (pair_delimiter=' ', kv_delimiter='=', greedy=true) | parse-kv CommandLine as (c:string) with (quote='\"', escape='\\\\') | parse-kv FileName as (d:string) with () | parse-kv DeviceName as (e:long)",
         "Proc | where CommandLine hasprefix_cs 'Pow' and FileName !hassuffix_cs 'EXE' or FileName notcontains 'x' or FileName containscs 'y' | search kind=case_sensitive 'Pow*'",
         "Proc | mv-apply with_itemindex = i t = Extra.Tags to typeof(string) limit 3 on (where i < 2 | summarize n = count(), m = make_set(t)) | parse-kv m as (user:string, k:long) with (pair_delimiter=' ', kv_delimiter='=', quote='\"', escape='\\\\') | parse-kv user as (a:string, b:long) with (regex=@'(\\w+):(\\d+)')",

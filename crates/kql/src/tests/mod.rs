@@ -1,13 +1,16 @@
 //! The engine's behaviour, query by query, against small fixture tables.
 
+mod activity;
 mod apply;
 mod binding;
 mod branches;
 mod errors;
 mod external;
+mod funnel;
 mod plugins;
 mod reduce;
 mod reshape;
+mod rolling;
 mod scalar;
 mod scan;
 mod search;

@@ -121,8 +121,8 @@ fn autocluster_picks_a_few_patterns_greedily_over_the_rows_not_yet_covered() {
 #[test]
 fn plugins_the_emulator_does_not_evaluate_are_named() {
     assert_eq!(
-        fails("Proc | evaluate rolling_percentile(Size, 50, Timestamp, 1d, 3)").message,
-        "evaluate plugin 'rolling_percentile' is not supported by huntd emulate"
+        fails("Proc | evaluate sequence_detect(Timestamp, 1h, 1d, FileName == 'a', FileName == 'b', DeviceName)").message,
+        "evaluate plugin 'sequence_detect' is not supported by huntd emulate"
     );
     assert!(
         fails("Proc | evaluate basket(2.0)")
@@ -175,6 +175,25 @@ fn activity_counts_metrics_compares_each_window_with_every_earlier_one() {
             .message
             .starts_with("activity_counts_metrics: a calendar step")
     );
+}
+
+#[test]
+fn a_zero_step_is_an_error_of_the_activity_plugins_not_a_panic() {
+    for plugin in ["activity_counts_metrics", "sliding_window_counts"] {
+        let lookback = if plugin == "sliding_window_counts" {
+            "1d, "
+        } else {
+            ""
+        };
+        let query = format!(
+            "Proc | evaluate {plugin}(DeviceName, Timestamp, datetime(2024-01-01), \
+             datetime(2024-02-01), {lookback}0d)"
+        );
+        assert_eq!(
+            fails(&query).message,
+            format!("{plugin}: Start, End and the step must be of one kind, the step positive")
+        );
+    }
 }
 
 const OUTCOMES: &str = "datatable (Result:string, Host:string, App:string) ['fail', 'h1', 'web', \

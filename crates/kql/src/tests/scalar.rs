@@ -322,3 +322,11 @@ fn extractjson_parse_url_and_url_decode() {
             .contains("typeof")
     );
 }
+
+#[test]
+fn a_timespan_inside_a_dynamic_literal_is_its_text_as_in_kusto() {
+    assert_eq!(
+        super::support::rows("print d = dynamic([1h, 2d])"),
+        vec![serde_json::json!({"d": ["01:00:00", "2.00:00:00"]})]
+    );
+}

@@ -346,8 +346,8 @@ fn bag_unpack_makes_a_typed_column_of_each_key_of_a_bag() {
         ["af_n", "af_s"]
     );
     assert!(
-        super::support::fails("Proc | evaluate rolling_percentile(Size, 50, Timestamp, 1d, 3)")
+        super::support::fails("Proc | evaluate active_users_count(DeviceName, Timestamp, datetime(2024-01-01), datetime(2024-02-01), 8d, 1d, 3, 7d)")
             .message
-            .contains("evaluate plugin 'rolling_percentile' is not supported")
+            .contains("evaluate plugin 'active_users_count' is not supported")
     );
 }
