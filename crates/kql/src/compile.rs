@@ -5,6 +5,7 @@ use crate::cexpr::{CExpr, ListSet, Needle, fold};
 use crate::context::{Bound, Ctx};
 use crate::error::KqlError;
 use crate::functions::{self, Func};
+use crate::lifted;
 use crate::rel::Rel;
 use crate::scalar;
 use crate::value::{KqlType, Value};
@@ -401,9 +402,7 @@ impl Ctx<'_> {
                     KqlType::DateTime,
                 ));
             }
-            "count" | "countif" | "dcount" | "dcountif" | "sum" | "avg" | "min" | "max"
-            | "make_set" | "make_list" | "makeset" | "makelist" | "arg_max" | "arg_min"
-            | "argmax" | "argmin" | "any" | "take_any" => {
+            n if lifted::AGGREGATE_FUNCTIONS.contains(&n) => {
                 return Err(self.err(
                     format!("'{name}' is an aggregation function: use it in 'summarize'"),
                     e.pos,

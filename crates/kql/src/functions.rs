@@ -61,6 +61,8 @@ pub enum Func {
     ParseJson,
     /// `array_length(a)`.
     ArrayLength,
+    /// `dcount_hll(hll)`: the distinct count an `hll`/`hll_merge` value holds.
+    DcountHll,
     /// `coalesce(...)`.
     Coalesce,
     /// `not(b)`.
@@ -138,6 +140,7 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
         "format_datetime" => (Func::FormatDateTime, 2, 2),
         "parse_json" | "todynamic" => (Func::ParseJson, 1, 1),
         "array_length" => (Func::ArrayLength, 1, 1),
+        "dcount_hll" => (Func::DcountHll, 1, 1),
         "coalesce" => (Func::Coalesce, 1, 64),
         "not" => (Func::Not, 1, 1),
         "pack_array" => (Func::PackArray, 1, 64),
@@ -210,6 +213,7 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
         Func::StrLen
         | Func::ToLong
         | Func::ArrayLength
+        | Func::DcountHll
         | Func::DatetimeDiff
         | Func::HourOfDay
         | Func::IndexOf => KqlType::Long,
@@ -290,6 +294,7 @@ pub fn call(f: Func, args: &[Value]) -> Value {
                 .map_or(Value::Null, |a| Value::Long(a.len() as i64)),
             _ => Value::Null,
         },
+        Func::DcountHll => crate::hll::dcount_hll(&args[0]),
         Func::Coalesce => args
             .iter()
             .find(|a| !a.is_null() && !matches!(a, Value::String(s) if s.is_empty()))

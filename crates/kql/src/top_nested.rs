@@ -22,22 +22,27 @@ struct Level {
 }
 
 /// The aggregate of `rows` under `agg`.
-fn aggregate(agg: &AggSpec, rows: &[&Row]) -> Value {
+fn aggregate(agg: &AggSpec, rows: &[&Row]) -> Result<Value, KqlError> {
     let mut state: AggState = agg.start();
     for r in rows {
-        agg.update(&mut state, r);
+        agg.update(&mut state, r)?;
     }
     let mut out = [Value::Null];
     agg.finish(state, &mut out, 0, &[]);
     let [value] = out;
-    value
+    Ok(value)
 }
 
 /// Appends the rows of `levels` over `rows` under `prefix` (the values of the levels above).
-fn nest(levels: &[Level], rows: &[&Row], prefix: &[Value], out: &mut Vec<Row>) {
+fn nest(
+    levels: &[Level],
+    rows: &[&Row],
+    prefix: &[Value],
+    out: &mut Vec<Row>,
+) -> Result<(), KqlError> {
     let Some((level, deeper)) = levels.split_first() else {
         out.push(Row::from(prefix.to_vec()));
-        return;
+        return Ok(());
     };
     let mut index: KeyMap<Value, usize> = KeyMap::default();
     let mut groups: Vec<(Value, Vec<&Row>)> = Vec::new();
@@ -51,8 +56,8 @@ fn nest(levels: &[Level], rows: &[&Row], prefix: &[Value], out: &mut Vec<Row>) {
     }
     let mut ranked: Vec<(Value, Value, Vec<&Row>)> = groups
         .into_iter()
-        .map(|(v, rs)| (v, aggregate(&level.agg, &rs), rs))
-        .collect();
+        .map(|(v, rs)| Ok((v, aggregate(&level.agg, &rs)?, rs)))
+        .collect::<Result<_, KqlError>>()?;
     // Nulls rank last either way; ties keep the order values were first seen in.
     ranked.sort_by(|(_, a, _), (_, b, _)| match (a.is_null(), b.is_null()) {
         (false, true) => std::cmp::Ordering::Less,
@@ -66,7 +71,7 @@ fn nest(levels: &[Level], rows: &[&Row], prefix: &[Value], out: &mut Vec<Row>) {
         let mut p = prefix.to_vec();
         p.push(v);
         p.push(agg);
-        nest(deeper, &rs, &p, out);
+        nest(deeper, &rs, &p, out)?;
     }
     if let Some(others) = &level.others
         && !rest.is_empty()
@@ -77,10 +82,11 @@ fn nest(levels: &[Level], rows: &[&Row], prefix: &[Value], out: &mut Vec<Row>) {
             .collect();
         let mut p = prefix.to_vec();
         p.push(others.clone());
-        p.push(aggregate(&level.agg, &left_out));
+        p.push(aggregate(&level.agg, &left_out)?);
         p.resize(p.len() + 2 * deeper.len(), Value::Null);
         out.push(Row::from(p));
     }
+    Ok(())
 }
 
 impl Ctx<'_> {
@@ -103,6 +109,14 @@ impl Ctx<'_> {
                 )
             })?;
             let agg = self.compile_agg(&level.agg.expr, rel)?;
+            if agg.width() != 1 {
+                return Err(self.err(
+                    "'top-nested' operator: an aggregate of one column is needed here; use \
+                     'percentile' or 'percentiles_array'"
+                        .to_string(),
+                    level.agg.expr.pos,
+                ));
+            }
             let agg_name = level
                 .agg
                 .names
@@ -132,7 +146,7 @@ impl Ctx<'_> {
         }
         let rows: Vec<&Row> = rel.rows.iter().collect();
         let mut out = Vec::new();
-        nest(&compiled, &rows, &[], &mut out);
+        nest(&compiled, &rows, &[], &mut out)?;
         Ok(Rel { cols, rows: out })
     }
 }

@@ -1,12 +1,15 @@
 //! The engine's behaviour, query by query, against small fixture tables.
 
 mod activity;
+mod aggregates;
 mod apply;
 mod binding;
 mod branches;
 mod errors;
 mod external;
 mod funnel;
+mod hll;
+mod percentiles;
 mod plugins;
 mod reduce;
 mod reshape;
@@ -17,6 +20,7 @@ mod search;
 mod semantics;
 mod sequences;
 mod series;
+mod stats;
 mod strings;
 mod support;
 mod tabular;

@@ -246,9 +246,9 @@ fn aggregate_outside_summarize_is_rejected() {
             .contains("aggregation function")
     );
     assert!(
-        fails("Dev | summarize stdev(Size)")
+        fails("Dev | summarize tdigest(Size)")
             .message
-            .contains("'stdev' is not a supported aggregation function")
+            .contains("'tdigest' is not a supported aggregation function")
     );
 }
 
