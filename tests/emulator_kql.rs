@@ -329,6 +329,38 @@ async fn activity_metrics_session_count_rolling_percentile_and_funnels_answer_th
     answers_over_http(cases).await;
 }
 
+#[tokio::test]
+async fn conditional_spread_percentile_bag_and_hll_aggregates_answer_their_rows_over_http() {
+    let logons = "datatable (U:string, Ms:long, Ok:bool, Tags:dynamic) [\
+        'a', 10, true, dynamic({\"mfa\": true}), 'a', 30, false, dynamic({\"mfa\": false, \"ip\": \"x\"}), \
+        'a', 20, true, dynamic(null), 'b', 5, false, dynamic({\"ip\": \"y\"})]";
+    let cases = [
+        (
+            format!(
+                "{logons} | summarize sumif(Ms, Ok), failed = countif(not(Ok)), stdev(Ms), \
+                 variancep(Ms), percentiles(Ms, 50, 100), make_bag(Tags), \
+                 make_list_if(Ms, Ok), h = hll(Ms) by U | extend n = dcount_hll(h) | project-away h"
+            ),
+            serde_json::json!([
+                {"U": "a", "sumif_Ms": 30, "failed": 1, "stdev_Ms": 10.0,
+                 "variancep_Ms": 200.0 / 3.0, "percentile_Ms_50": 20, "percentile_Ms_100": 30,
+                 "bag_Tags": {"mfa": true, "ip": "x"}, "list_Ms": [10, 20], "n": 3},
+                {"U": "b", "sumif_Ms": 0, "failed": 1, "stdev_Ms": 0.0,
+                 "variancep_Ms": 0.0, "percentile_Ms_50": 5, "percentile_Ms_100": 5,
+                 "bag_Tags": {"ip": "y"}, "list_Ms": [], "n": 1},
+            ]),
+        ),
+        (
+            format!(
+                "{logons} | summarize all = hll(U), ok = hll_if(U, Ok), slow = hll_if(U, Ms > 15) \
+                 | evaluate dcount_intersect(all, ok, slow)"
+            ),
+            serde_json::json!([{"s0": 2, "s1": 1, "s2": 1}]),
+        ),
+    ];
+    answers_over_http(cases).await;
+}
+
 /// Sends each query to a fresh emulator and checks it answers 200 with exactly those rows.
 async fn answers_over_http(cases: impl IntoIterator<Item = (String, serde_json::Value)>) {
     let e = start(options()).await;

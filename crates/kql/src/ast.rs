@@ -5,7 +5,8 @@ use crate::value::{KqlType, Value};
 mod plugins;
 
 pub use plugins::{
-    Activity, ActivityKind, ColumnArg, DiffPatterns, IpLookup, RollingPercentile, Segments,
+    Activity, ActivityKind, ColumnArg, DcountIntersect, DiffPatterns, IpLookup, RollingPercentile,
+    Segments,
 };
 
 /// A whole query: `let` statements, then one tabular expression.
@@ -507,6 +508,8 @@ pub enum OpKind {
     RollingPercentile(Box<RollingPercentile>),
     /// `evaluate diffpatterns(...)`.
     DiffPatterns(Box<DiffPatterns>),
+    /// `evaluate dcount_intersect(...)`.
+    DcountIntersect(Box<DcountIntersect>),
     /// `mv-expand`.
     MvExpand {
         /// Expanded expressions with optional names and `to typeof()` types.

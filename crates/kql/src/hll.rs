@@ -44,6 +44,16 @@ impl Distinct {
         }
     }
 
+    /// Whether `v` (as JSON) is one of the values.
+    pub(crate) fn contains(&self, v: &serde_json::Value) -> bool {
+        self.seen.contains(&v.to_string())
+    }
+
+    /// The values, in first-seen order.
+    pub(crate) fn items(&self) -> &[serde_json::Value] {
+        &self.items
+    }
+
     /// The hll value: the distinct values as a `dynamic` array.
     pub(crate) fn finish(self) -> Value {
         Value::dynamic(serde_json::Value::Array(self.items))

@@ -19,6 +19,7 @@ mod calendar;
 mod cexpr;
 mod compile;
 mod context;
+mod dcount_intersect;
 mod diff_patterns;
 mod error;
 mod eval;

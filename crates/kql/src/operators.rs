@@ -184,6 +184,7 @@ impl Ctx<'_> {
             },
             OpKind::RollingPercentile(spec) => self.rolling_percentile(&rel, spec, op.pos),
             OpKind::DiffPatterns(spec) => self.diff_patterns(&rel, spec, op.pos),
+            OpKind::DcountIntersect(spec) => self.dcount_intersect(&rel, &spec.args, op.pos),
         }
     }
 

@@ -29,6 +29,13 @@ pub struct Segments {
     pub args: Vec<Expr>,
 }
 
+/// `evaluate dcount_intersect(hll_1, hll_2 [, ...])`: the distinct counts of S1, S1 ∩ S2, ...
+#[derive(Debug, Clone)]
+pub struct DcountIntersect {
+    /// The hll values, 2 to 16, in order.
+    pub args: Vec<Expr>,
+}
+
 /// `evaluate diffpatterns(SplitColumn, SplitValueA, SplitValueB, ...)`.
 #[derive(Debug, Clone)]
 pub struct DiffPatterns {

@@ -5,8 +5,8 @@
 
 use super::cursor::Parser;
 use crate::ast::{
-    Activity, ActivityKind, ColumnArg, DiffPatterns, Expr, ExprKind, IpLookup, OpKind,
-    RollingPercentile, Segments, Source, TabExpr,
+    Activity, ActivityKind, ColumnArg, DcountIntersect, DiffPatterns, Expr, ExprKind, IpLookup,
+    OpKind, RollingPercentile, Segments, Source, TabExpr,
 };
 use crate::error::KqlError;
 use crate::lexer::Tok;
@@ -52,6 +52,12 @@ impl Parser<'_> {
             "funnel_sequence_completion" => return self.activity(ActivityKind::FunnelCompletion),
             "rolling_percentile" => return self.rolling_percentile(),
             "diffpatterns" => return self.diff_patterns(),
+            "dcount_intersect" => {
+                self.expect_sym("(")?;
+                let args = self.comma_list(Self::expr)?;
+                self.expect_sym(")")?;
+                return Ok(OpKind::DcountIntersect(Box::new(DcountIntersect { args })));
+            }
             "bag_unpack" => {}
             _ => {
                 return Err(KqlError::new(

@@ -197,6 +197,7 @@ fn every_prefix_of_queries_with_the_newer_operators_answers_without_panicking() 
         "Proc | parse-kv CommandLine as (a:string, b:long) with (pair_delimiter=' ', kv_delimiter='=', greedy=true) | parse-kv CommandLine as (c:string) with (quote='\"', escape='\\\\') | parse-kv FileName as (d:string) with () | parse-kv DeviceName as (e:long)",
         "Proc | where CommandLine hasprefix_cs 'Pow' and FileName !hassuffix_cs 'EXE' or FileName notcontains 'x' or FileName containscs 'y' | search kind=case_sensitive 'Pow*'",
         "Proc | summarize sumif(Size, Size > 1), (p50, p95) = percentiles(Size, 50, 95), percentiles_array(Size, dynamic([10, 90])), stdev(Size), variancep(Size), make_bag_if(Extra, Size > 2, 3), make_list_with_nulls(FileName), take_anyif(FileName, Size < 9), count_distinctif(FileName, Size > 0), h = hll_if(FileName, Size > 1) by DeviceName | summarize hll_merge(h), percentilew(p50, 2, 90) | extend d = dcount_hll(hll_merge_h)",
+        "Proc | summarize a = hll(Size), b = hll_if(FileName, Size > 1), v = varianceif(Size, Size < 5) by DeviceName | evaluate dcount_intersect(a, b, a)",
         "Proc | mv-apply with_itemindex = i t = Extra.Tags to typeof(string) limit 3 on (where i < 2 | summarize n = count(), m = make_set(t)) | parse-kv m as (user:string, k:long) with (pair_delimiter=' ', kv_delimiter='=', quote='\"', escape='\\\\') | parse-kv user as (a:string, b:long) with (regex=@'(\\w+):(\\d+)')",
     ];
     let d = test_db();

@@ -2,7 +2,7 @@
 
 use serde_json::{Value as J, json};
 
-use super::support::rows_in;
+use super::support::{fails, rows_in};
 
 fn rows(query: &str) -> Vec<J> {
     rows_in(Vec::new(), query)
@@ -51,5 +51,54 @@ fn hll_of_no_rows_is_an_empty_hll_counting_zero() {
             "{T} | where G == 'z' | summarize h = hll(N) | extend n = dcount_hll(h)"
         )),
         vec![json!({"h": [], "n": 0})]
+    );
+}
+
+#[test]
+fn dcount_intersect_counts_the_first_set_then_each_running_intersection() {
+    assert_eq!(
+        rows(
+            "range x from 1 to 12 step 1 \
+             | summarize a = hll(iff(x % 2 == 0, x, long(null))), b = hll_if(x, x % 3 == 0), \
+             c = hll_if(x, x % 4 == 0) \
+             | evaluate dcount_intersect(a, b, c)"
+        ),
+        vec![json!({"s0": 6, "s1": 2, "s2": 1})]
+    );
+}
+
+#[test]
+fn dcount_intersect_merges_each_arguments_hll_values_over_all_rows_first() {
+    assert_eq!(
+        rows(
+            "datatable (G:string, X:long) ['a', 1, 'a', 2, 'b', 2, 'b', 3] \
+             | summarize a = hll(X), b = hll_if(X, X > 1) by G \
+             | evaluate dcount_intersect(a, b)"
+        ),
+        vec![json!({"s0": 3, "s1": 2})]
+    );
+}
+
+#[test]
+fn dcount_intersect_of_one_set_is_an_error_at_the_operator() {
+    let e = fails("Proc | summarize a = hll(Size) | evaluate dcount_intersect(a)");
+    assert!(
+        e.message
+            .contains("dcount_intersect: expects 2 to 16 hll values, got 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_hll_past_its_bound_is_an_error_naming_the_function() {
+    // `range` stops short of the bound, so two halves of it are merged past it.
+    let e = fails(
+        "range x from 1 to 600000 step 1 | summarize a = hll(x), b = hll(-x) \
+         | project h = pack_array(a, b) | mv-expand h | summarize hll_merge(h)",
+    );
+    assert!(
+        e.message
+            .starts_with("'hll_merge': more than 1048576 distinct values in one group"),
+        "{e}"
     );
 }
