@@ -31,7 +31,8 @@ fn split_if(name: &str) -> (&str, bool) {
 }
 
 /// The prefix of the aggregate's unnamed column, as Kusto names it (`sumif_X`, `set_X`,
-/// `percentile_X_50`); empty for `take_anyif`, which Kusto names after its argument alone.
+/// `percentile_X_50`); empty for `take_anyif`, which Kusto names after its argument alone
+/// (its deprecated alias `anyif` keeps a prefix).
 fn prefix_of(name: &str, base: &str) -> &'static str {
     match (name, base) {
         ("countif", _) => "countif",
@@ -44,7 +45,8 @@ fn prefix_of(name: &str, base: &str) -> &'static str {
         ("stdevif", _) => "stdevif",
         ("varianceif", _) => "varianceif",
         ("hll_if", _) => "hll_if",
-        ("take_anyif" | "anyif", _) => "",
+        ("anyif", _) => "anyif",
+        ("take_anyif", _) => "",
         (_, "make_set" | "makeset") => "set",
         (_, "make_list" | "makelist" | "make_list_with_nulls") => "list",
         (_, "make_bag") => "bag",
@@ -267,7 +269,11 @@ impl Ctx<'_> {
             self.const_percents(p, rel, base, &mut percents)?;
         }
         let array = base.ends_with("_array");
-        let ty = if array { KqlType::Dynamic } else { ty };
+        let ty = match ty {
+            _ if array => KqlType::Dynamic,
+            KqlType::Int => KqlType::Long,
+            t => t,
+        };
         let kind = AggKind::Percentiles {
             x,
             weight,

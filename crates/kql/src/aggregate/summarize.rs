@@ -91,7 +91,7 @@ fn result_columns(
             let default = match arg_name {
                 Some(n) if spec.prefix.is_empty() => n,
                 Some(n) if spec.names_column => format!("{}_{n}", spec.prefix),
-                _ if spec.prefix.is_empty() => "Column".to_string(),
+                _ if spec.prefix.is_empty() => "Column1".to_string(),
                 _ => format!("{}_", spec.prefix),
             };
             push_unique(cols, names.first().cloned().unwrap_or(default), spec.ty);

@@ -82,6 +82,16 @@ fn make_set_if_make_list_if_with_max_size_and_make_list_with_nulls_keep_what_kus
 }
 
 #[test]
+fn take_anyif_of_an_expression_is_column1_and_its_alias_anyif_keeps_a_prefix() {
+    assert_eq!(
+        rows(&format!(
+            "{T} T | where G == 'b' | summarize take_anyif(N + 1, true), anyif(S, true)"
+        )),
+        vec![json!({"Column1": 11, "anyif_S": ""})]
+    );
+}
+
+#[test]
 fn count_distinct_and_count_distinctif_count_non_null_values_once() {
     assert_eq!(
         rows(&format!(

@@ -88,6 +88,22 @@ fn percentiles_of_datetimes_are_datetimes_and_of_no_rows_null() {
 }
 
 #[test]
+fn percentile_of_an_int_is_a_long_and_of_an_expression_has_an_empty_stem() {
+    let q = "datatable (I:int) [4, 8] | summarize percentile(I, 50), percentile(I * 2, 100)";
+    assert_eq!(
+        rows(q),
+        vec![json!({"percentile_I_50": 4, "percentile__100": 16})]
+    );
+    assert_eq!(
+        run_ok(q).columns,
+        vec![
+            ("percentile_I_50".to_string(), KqlType::Long),
+            ("percentile__100".to_string(), KqlType::Long)
+        ]
+    );
+}
+
+#[test]
 fn a_percent_outside_0_to_100_or_not_constant_is_an_error() {
     assert!(
         fails("Proc | summarize percentile(Size, 101)")
