@@ -65,11 +65,15 @@ pub(crate) enum AggKind {
 
 /// A compiled aggregate: what it computes, over which rows, and its result column.
 pub(crate) struct AggSpec {
+    /// What it computes.
     pub(crate) kind: AggKind,
     /// The `if` forms' predicate: rows where it is not true are left out.
     pub(crate) cond: Option<CExpr>,
+    /// The start of its unnamed column's name (`sumif` of `sumif_X`).
     pub(crate) prefix: &'static str,
+    /// Its value's type.
     pub(crate) ty: KqlType,
+    /// Whether an unnamed column takes the argument's name after the prefix (`count_` does not).
     pub(crate) names_column: bool,
     /// The error a group past the aggregate's memory bound gives, built where its offset is known.
     pub(crate) overflow: KqlError,
