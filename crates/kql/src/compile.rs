@@ -441,6 +441,12 @@ impl Ctx<'_> {
             compiled.push(c);
             types.push(t);
         }
+        if let Some(i) = functions::regex_argument(f)
+            && let Some(CExpr::Lit(v)) = compiled.get(i)
+            && let Err(err) = regex::Regex::new(&scalar::to_text(v))
+        {
+            return Err(self.err(format!("invalid regular expression: {err}"), args[i].pos));
+        }
         if f == Func::Extract
             && let CExpr::Lit(v) = &compiled[0]
         {

@@ -75,3 +75,12 @@ pub(super) fn to_long(v: &Value) -> Value {
         _ => Value::Null,
     }
 }
+
+/// `totimespan` of a scalar: a timespan or its text (`1.02:03:04`, `1d`); null otherwise.
+pub(super) fn to_timespan(v: &Value) -> Value {
+    match v {
+        Value::TimeSpan(t) => Value::TimeSpan(*t),
+        Value::String(s) => crate::value::parse_timespan(s).map_or(Value::Null, Value::TimeSpan),
+        _ => Value::Null,
+    }
+}

@@ -1,11 +1,14 @@
 //! The built-in scalar functions: their names, arities, result types and evaluation.
 
+mod args;
 mod convert;
 mod datetime;
 mod dynamic;
+mod encode;
 mod json;
 mod math;
 mod strings;
+mod text;
 mod url;
 
 use std::borrow::Cow;
@@ -17,15 +20,17 @@ use crate::series;
 use crate::value::{KqlType, Value};
 
 pub use datetime::{bin, format_datetime};
+pub use encode::EncodeFn;
 pub(crate) use json::json_path;
 pub use strings::extract;
+pub use text::TextFn;
 
-use convert::{is_empty, to_bool, to_datetime, to_double, to_int, to_long};
+use convert::{is_empty, to_bool, to_datetime, to_double, to_int, to_long, to_timespan};
 use dynamic::pack;
 use json::{extract_json, parse_json};
 use math::{extreme_of, round};
 use strings::{index_of, replace_regex, split, substring};
-use url::{parse_url, url_decode};
+use url::{parse_path, parse_url, url_decode};
 
 /// The built-in scalar functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +131,14 @@ pub enum Func {
     SeriesArith(BinOp),
     /// `series_fill_const(series, constant [, missing])`.
     SeriesFillConst,
+    /// `totimespan(x)`.
+    ToTimeSpan,
+    /// `parse_path(path)`.
+    ParsePath,
+    /// The string functions of [`TextFn`].
+    Text(TextFn),
+    /// The encodings and digests of [`EncodeFn`].
+    Encode(EncodeFn),
 }
 
 /// Looks up a function by name with its accepted argument counts.
@@ -184,6 +197,32 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
         "series_multiply" => (Func::SeriesArith(BinOp::Mul), 2, 2),
         "series_divide" => (Func::SeriesArith(BinOp::Div), 2, 2),
         "series_fill_const" => (Func::SeriesFillConst, 2, 3),
+        "totimespan" | "totime" => (Func::ToTimeSpan, 1, 1),
+        "parse_path" => (Func::ParsePath, 1, 1),
+        "trim" => (Func::Text(TextFn::Trim), 2, 2),
+        "trim_start" => (Func::Text(TextFn::TrimStart), 2, 2),
+        "trim_end" => (Func::Text(TextFn::TrimEnd), 2, 2),
+        "countof" => (Func::Text(TextFn::CountOf), 2, 3),
+        "extract_all" | "extractall" => (Func::Text(TextFn::ExtractAll), 2, 3),
+        "strcat_delim" => (Func::Text(TextFn::StrcatDelim), 3, 65),
+        "strcat_array" => (Func::Text(TextFn::StrcatArray), 2, 2),
+        "reverse" => (Func::Text(TextFn::Reverse), 1, 1),
+        "strrep" => (Func::Text(TextFn::StrRep), 2, 3),
+        "string_size" => (Func::Text(TextFn::StringSize), 1, 1),
+        "isascii" => (Func::Text(TextFn::IsAscii), 1, 1),
+        "base64_encode_tostring" | "base64_encodestring" => {
+            (Func::Encode(EncodeFn::Base64Encode), 1, 1)
+        }
+        "base64_decode_tostring" | "base64_decodestring" => {
+            (Func::Encode(EncodeFn::Base64Decode), 1, 1)
+        }
+        "url_encode" => (Func::Encode(EncodeFn::UrlEncode), 1, 1),
+        "url_encode_component" => (Func::Encode(EncodeFn::UrlEncodeComponent), 1, 1),
+        "hash_md5" => (Func::Encode(EncodeFn::Md5), 1, 1),
+        "hash_sha1" => (Func::Encode(EncodeFn::Sha1), 1, 1),
+        "hash_sha256" => (Func::Encode(EncodeFn::Sha256), 1, 1),
+        "tohex" => (Func::Encode(EncodeFn::ToHex), 1, 2),
+        "toguid" => (Func::Encode(EncodeFn::ToGuid), 1, 1),
         _ => return None,
     })
 }
@@ -191,6 +230,8 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
 /// The static result type of a function given its argument types.
 pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
     match f {
+        Func::Text(t) => t.return_type(),
+        Func::Encode(e) => e.return_type(),
         Func::Bin | Func::Coalesce | Func::Abs | Func::MinOf | Func::MaxOf => {
             args.first().copied().unwrap_or(KqlType::Dynamic)
         }
@@ -203,7 +244,7 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
         | Func::DatetimeAdd
         | Func::StartOf(_)
         | Func::EndOfDay => KqlType::DateTime,
-        Func::DayOfWeek => KqlType::TimeSpan,
+        Func::DayOfWeek | Func::ToTimeSpan => KqlType::TimeSpan,
         Func::ToLower
         | Func::ReplaceString
         | Func::ReplaceRegex
@@ -217,6 +258,7 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
         | Func::UrlDecode
         | Func::ExtractJson => KqlType::String,
         Func::Split
+        | Func::ParsePath
         | Func::ParseJson
         | Func::PackArray
         | Func::ParseUrl
@@ -239,6 +281,17 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
         | Func::Not
         | Func::ToBool => KqlType::Bool,
         Func::Iff | Func::Case => args.get(1).copied().unwrap_or(KqlType::Dynamic),
+    }
+}
+
+/// Which argument of `f` is a regular expression, checked when the query compiles if it is a
+/// literal, as Kusto refuses an invalid one before running.
+pub fn regex_argument(f: Func) -> Option<usize> {
+    match f {
+        Func::Text(t) => t.regex_argument(),
+        Func::ReplaceRegex => Some(1),
+        Func::Replace => Some(0),
+        _ => None,
     }
 }
 
@@ -327,6 +380,10 @@ pub fn call(f: Func, args: &[Value]) -> Value {
         Func::Range => series::range(args),
         Func::SeriesArith(op) => series::arith(op, args),
         Func::SeriesFillConst => series::fill_const(args),
+        Func::ToTimeSpan => to_timespan(&arg(0)),
+        Func::ParsePath => parse_path(&to_text(&args[0])),
+        Func::Text(t) => text::call(t, args),
+        Func::Encode(e) => encode::call(e, args),
         other => call_calendar_and_text(other, args),
     }
 }

@@ -55,3 +55,46 @@ pub(super) fn url_decode(text: &str) -> Option<String> {
     }
     String::from_utf8(out).ok()
 }
+
+/// `parse_path`: a Windows, UNC, Unix or URL path's parts in the property bag Kusto returns.
+pub(super) fn parse_path(path: &str) -> Value {
+    let (scheme, root) = match path.split_once("://") {
+        Some((scheme, rest))
+            if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            (scheme, rest.split(['/', '\\']).next().unwrap_or(""))
+        }
+        _ => {
+            let b = path.as_bytes();
+            let drive = b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':';
+            ("", if drive { &path[..2] } else { "" })
+        }
+    };
+    let cut = path.rfind(['/', '\\']);
+    let (directory, file) = match cut {
+        Some(at) => (&path[..at], &path[at + 1..]),
+        None => ("", path),
+    };
+    // A colon in the file name (never the drive's, which sits before a separator) starts an
+    // NTFS alternate data stream.
+    let (file, stream) = match (cut, file.split_once(':')) {
+        (Some(_), Some((name, stream))) => (name, stream),
+        _ => (file, ""),
+    };
+    let directory_name = directory.rsplit(['/', '\\']).next().unwrap_or("");
+    let directory_name = if directory_name == root && !scheme.is_empty() {
+        ""
+    } else {
+        directory_name
+    };
+    let extension = file.rsplit_once('.').map_or("", |(_, ext)| ext);
+    Value::dynamic(serde_json::json!({
+        "Scheme": scheme,
+        "RootPath": root,
+        "DirectoryPath": directory,
+        "DirectoryName": directory_name,
+        "Filename": file,
+        "Extension": extension,
+        "AlternateDataStreamName": stream,
+    }))
+}

@@ -17,6 +17,7 @@ mod search;
 mod semantics;
 mod sequences;
 mod series;
+mod string_functions;
 mod strings;
 mod support;
 mod tabular;
