@@ -1,10 +1,13 @@
 //! The built-in scalar functions: their names, arities, result types and evaluation.
 
 mod args;
+mod arrays;
+mod bags;
 mod convert;
 mod datetime;
 mod dynamic;
 mod encode;
+mod ip;
 mod json;
 mod math;
 mod strings;
@@ -19,8 +22,11 @@ use crate::scalar::to_text;
 use crate::series;
 use crate::value::{KqlType, Value};
 
+pub use arrays::ArrayFn;
+pub use bags::BagFn;
 pub use datetime::{bin, format_datetime};
 pub use encode::EncodeFn;
+pub use ip::IpFn;
 pub(crate) use json::json_path;
 pub use strings::extract;
 pub use text::TextFn;
@@ -139,6 +145,12 @@ pub enum Func {
     Text(TextFn),
     /// The encodings and digests of [`EncodeFn`].
     Encode(EncodeFn),
+    /// The IPv4 and IPv6 functions of [`IpFn`].
+    Ip(IpFn),
+    /// The property-bag functions of [`BagFn`].
+    Bag(BagFn),
+    /// The array and set functions of [`ArrayFn`].
+    Array(ArrayFn),
 }
 
 /// Looks up a function by name with its accepted argument counts.
@@ -223,6 +235,31 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
         "hash_sha256" => (Func::Encode(EncodeFn::Sha256), 1, 1),
         "tohex" => (Func::Encode(EncodeFn::ToHex), 1, 2),
         "toguid" => (Func::Encode(EncodeFn::ToGuid), 1, 1),
+        "ipv4_is_private" => (Func::Ip(IpFn::V4IsPrivate), 1, 1),
+        "ipv4_is_in_range" => (Func::Ip(IpFn::V4IsInRange), 2, 2),
+        "ipv4_is_in_any_range" => (Func::Ip(IpFn::V4IsInAnyRange), 2, 64),
+        "ipv4_is_match" => (Func::Ip(IpFn::V4IsMatch), 2, 3),
+        "ipv4_compare" => (Func::Ip(IpFn::V4Compare), 2, 3),
+        "parse_ipv4" => (Func::Ip(IpFn::ParseV4), 1, 1),
+        "parse_ipv4_mask" => (Func::Ip(IpFn::ParseV4Mask), 2, 2),
+        "ipv6_compare" => (Func::Ip(IpFn::V6Compare), 2, 3),
+        "ipv6_is_match" => (Func::Ip(IpFn::V6IsMatch), 2, 3),
+        "bag_keys" => (Func::Bag(BagFn::Keys), 1, 1),
+        "bag_merge" => (Func::Bag(BagFn::Merge), 2, 64),
+        "bag_remove_keys" => (Func::Bag(BagFn::RemoveKeys), 2, 2),
+        "bag_has_key" => (Func::Bag(BagFn::HasKey), 2, 2),
+        "array_concat" => (Func::Array(ArrayFn::Concat), 1, 64),
+        "array_slice" => (Func::Array(ArrayFn::Slice), 3, 3),
+        "array_index_of" => (Func::Array(ArrayFn::IndexOf), 2, 5),
+        "array_sort_asc" => (Func::Array(ArrayFn::SortAsc), 1, 2),
+        "array_sort_desc" => (Func::Array(ArrayFn::SortDesc), 1, 2),
+        "array_sum" => (Func::Array(ArrayFn::Sum), 1, 1),
+        "array_reverse" => (Func::Array(ArrayFn::Reverse), 1, 1),
+        "set_difference" => (Func::Array(ArrayFn::Difference), 2, 64),
+        "set_intersect" => (Func::Array(ArrayFn::Intersect), 2, 64),
+        "set_union" => (Func::Array(ArrayFn::Union), 2, 64),
+        "set_has_element" => (Func::Array(ArrayFn::HasElement), 2, 2),
+        "zip" => (Func::Array(ArrayFn::Zip), 2, 16),
         _ => return None,
     })
 }
@@ -232,6 +269,9 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
     match f {
         Func::Text(t) => t.return_type(),
         Func::Encode(e) => e.return_type(),
+        Func::Ip(i) => i.return_type(),
+        Func::Bag(b) => b.return_type(),
+        Func::Array(a) => a.return_type(),
         Func::Bin | Func::Coalesce | Func::Abs | Func::MinOf | Func::MaxOf => {
             args.first().copied().unwrap_or(KqlType::Dynamic)
         }
@@ -384,6 +424,9 @@ pub fn call(f: Func, args: &[Value]) -> Value {
         Func::ParsePath => parse_path(&to_text(&args[0])),
         Func::Text(t) => text::call(t, args),
         Func::Encode(e) => encode::call(e, args),
+        Func::Ip(i) => ip::call(i, args),
+        Func::Bag(b) => bags::call(b, args),
+        Func::Array(a) => arrays::call(a, args),
         other => call_calendar_and_text(other, args),
     }
 }
