@@ -401,6 +401,7 @@ impl Ctx<'_> {
                     KqlType::DateTime,
                 ));
             }
+            "column_ifexists" => return self.column_ifexists(e, args, rel, op),
             "count" | "countif" | "dcount" | "dcountif" | "sum" | "avg" | "min" | "max"
             | "make_set" | "make_list" | "makeset" | "makelist" | "arg_max" | "arg_min"
             | "argmax" | "argmin" | "any" | "take_any" => {
@@ -460,12 +461,43 @@ impl Ctx<'_> {
             let c = CExpr::Extract(Box::new(re), Box::new(group), Box::new(text));
             return Ok((fold(c), KqlType::String));
         }
+        if f == Func::GetType && types.first().is_some_and(|t| *t != KqlType::Dynamic) {
+            let name = types.first().map_or("dynamic", |t| kql_name(*t));
+            return Ok((CExpr::Lit(Value::str(name)), KqlType::String));
+        }
         let ty = if f == Func::ExtractJson {
             types.get(2).copied().unwrap_or(KqlType::String)
         } else {
             functions::return_type(f, &types)
         };
         Ok((fold(CExpr::Call(f, compiled)), ty))
+    }
+
+    /// `column_ifexists(name, default)`: the column when the rows have it, else the default,
+    /// decided when the query compiles as the rows' columns are known then.
+    fn column_ifexists(
+        &self,
+        e: &Expr,
+        args: &[Expr],
+        rel: &Rel,
+        op: &str,
+    ) -> Result<(CExpr, KqlType), KqlError> {
+        let [column, default] = args else {
+            return Err(self.err(
+                "'column_ifexists' expects a column name and a default".to_string(),
+                e.pos,
+            ));
+        };
+        let ExprKind::Lit(Value::String(name), _) = &column.kind else {
+            return Err(self.err(
+                "'column_ifexists' expects the column's name as a string literal".to_string(),
+                column.pos,
+            ));
+        };
+        match rel.index(name) {
+            Some(i) => Ok((CExpr::Col(i), rel.cols[i].1)),
+            None => self.compile(default, rel, op),
+        }
     }
 
     pub(crate) fn first_column(&self, t: &TabExpr, out: &mut Vec<Value>) -> Result<(), KqlError> {

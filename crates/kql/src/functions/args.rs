@@ -24,6 +24,14 @@ pub(super) fn long(args: &[Value], i: usize) -> Option<i64> {
     }
 }
 
+/// Argument `i` as a number of any kind; `None` when it is not one.
+pub(super) fn real(args: &[Value], i: usize) -> Option<f64> {
+    match *scalar(args, i) {
+        Value::Long(_) | Value::Real(_) => scalar(args, i).as_f64(),
+        _ => None,
+    }
+}
+
 /// Argument `i` as a JSON array; `None` when it is not a dynamic array.
 pub(super) fn array(args: &[Value], i: usize) -> Option<&Vec<serde_json::Value>> {
     match args.get(i) {

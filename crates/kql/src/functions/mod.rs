@@ -4,6 +4,7 @@ mod args;
 mod arrays;
 mod bags;
 mod convert;
+mod dates;
 mod datetime;
 mod dynamic;
 mod encode;
@@ -24,10 +25,12 @@ use crate::value::{KqlType, Value};
 
 pub use arrays::ArrayFn;
 pub use bags::BagFn;
+pub use dates::DateFn;
 pub use datetime::{bin, format_datetime};
 pub use encode::EncodeFn;
 pub use ip::IpFn;
 pub(crate) use json::json_path;
+pub use math::MathFn;
 pub use strings::extract;
 pub use text::TextFn;
 
@@ -151,6 +154,13 @@ pub enum Func {
     Bag(BagFn),
     /// The array and set functions of [`ArrayFn`].
     Array(ArrayFn),
+    /// The datetime and timespan functions of [`DateFn`].
+    Date(DateFn),
+    /// The number functions of [`MathFn`].
+    Math(MathFn),
+    /// `gettype(x)`: a typed argument's type is known when the query compiles, a dynamic one's
+    /// when it runs.
+    GetType,
 }
 
 /// Looks up a function by name with its accepted argument counts.
@@ -260,6 +270,37 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
         "set_union" => (Func::Array(ArrayFn::Union), 2, 64),
         "set_has_element" => (Func::Array(ArrayFn::HasElement), 2, 2),
         "zip" => (Func::Array(ArrayFn::Zip), 2, 16),
+        "make_datetime" => (Func::Date(DateFn::MakeDateTime), 3, 6),
+        "make_timespan" => (Func::Date(DateFn::MakeTimeSpan), 2, 4),
+        "dayofmonth" => (Func::Date(DateFn::DayOfMonth), 1, 1),
+        "dayofyear" => (Func::Date(DateFn::DayOfYear), 1, 1),
+        "getmonth" | "monthofyear" => (Func::Date(DateFn::Month), 1, 1),
+        "getyear" => (Func::Date(DateFn::Year), 1, 1),
+        "weekofyear" | "week_of_year" => (Func::Date(DateFn::WeekOfYear), 1, 1),
+        "datetime_part" => (Func::Date(DateFn::Part), 2, 2),
+        "unixtime_seconds_todatetime" => (Func::Date(DateFn::FromUnix(1_000_000_000)), 1, 1),
+        "unixtime_milliseconds_todatetime" => (Func::Date(DateFn::FromUnix(1_000_000)), 1, 1),
+        "unixtime_microseconds_todatetime" => (Func::Date(DateFn::FromUnix(1_000)), 1, 1),
+        "unixtime_nanoseconds_todatetime" => (Func::Date(DateFn::FromUnix(1)), 1, 1),
+        "format_timespan" => (Func::Date(DateFn::FormatTimeSpan), 2, 2),
+        "bin_at" => (Func::Date(DateFn::BinAt), 3, 3),
+        "endofweek" => (Func::Date(DateFn::EndOf("week")), 1, 1),
+        "endofmonth" => (Func::Date(DateFn::EndOf("month")), 1, 1),
+        "endofyear" => (Func::Date(DateFn::EndOf("year")), 1, 1),
+        "ceiling" => (Func::Math(MathFn::Ceiling), 1, 1),
+        "log" => (Func::Math(MathFn::Log), 1, 1),
+        "log10" => (Func::Math(MathFn::Log10), 1, 1),
+        "log2" => (Func::Math(MathFn::Log2), 1, 1),
+        "exp" => (Func::Math(MathFn::Exp), 1, 1),
+        "exp2" => (Func::Math(MathFn::Exp2), 1, 1),
+        "exp10" => (Func::Math(MathFn::Exp10), 1, 1),
+        "pow" => (Func::Math(MathFn::Pow), 2, 2),
+        "sqrt" => (Func::Math(MathFn::Sqrt), 1, 1),
+        "sign" => (Func::Math(MathFn::Sign), 1, 1),
+        "isnan" => (Func::Math(MathFn::IsNan), 1, 1),
+        "isinf" => (Func::Math(MathFn::IsInf), 1, 1),
+        "isfinite" => (Func::Math(MathFn::IsFinite), 1, 1),
+        "gettype" => (Func::GetType, 1, 1),
         _ => return None,
     })
 }
@@ -272,6 +313,8 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
         Func::Ip(i) => i.return_type(),
         Func::Bag(b) => b.return_type(),
         Func::Array(a) => a.return_type(),
+        Func::Date(d) => d.return_type(args),
+        Func::Math(m) => m.return_type(args),
         Func::Bin | Func::Coalesce | Func::Abs | Func::MinOf | Func::MaxOf => {
             args.first().copied().unwrap_or(KqlType::Dynamic)
         }
@@ -286,6 +329,7 @@ pub fn return_type(f: Func, args: &[KqlType]) -> KqlType {
         | Func::EndOfDay => KqlType::DateTime,
         Func::DayOfWeek | Func::ToTimeSpan => KqlType::TimeSpan,
         Func::ToLower
+        | Func::GetType
         | Func::ReplaceString
         | Func::ReplaceRegex
         | Func::Replace
@@ -427,6 +471,9 @@ pub fn call(f: Func, args: &[Value]) -> Value {
         Func::Ip(i) => ip::call(i, args),
         Func::Bag(b) => bags::call(b, args),
         Func::Array(a) => arrays::call(a, args),
+        Func::Date(d) => dates::call(d, args),
+        Func::Math(m) => math::call(m, args),
+        Func::GetType => Value::str(type_name(args.first().unwrap_or(&Value::Null))),
         other => call_calendar_and_text(other, args),
     }
 }
@@ -460,5 +507,30 @@ fn call_calendar_and_text(f: Func, args: &[Value]) -> Value {
         Func::IndexOf => index_of(&to_text(&args[0]), &to_text(&args[1])),
         Func::MinOf | Func::MaxOf => extreme_of(f == Func::MaxOf, args),
         _ => Value::Null,
+    }
+}
+
+/// The name `gettype` gives a value's type as it runs: a dynamic value's own kind.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Long(_) => "long",
+        Value::Real(_) => "real",
+        Value::DateTime(_) => "datetime",
+        Value::TimeSpan(_) => "timespan",
+        Value::String(_) => "string",
+        Value::Dynamic(json) => match json.as_ref() {
+            serde_json::Value::Null => "null",
+            serde_json::Value::Bool(_) => "bool",
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(n) if i32::try_from(n).is_ok() => "int",
+                Some(_) => "long",
+                None => "real",
+            },
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Array(_) => "array",
+            serde_json::Value::Object(_) => "dictionary",
+        },
     }
 }

@@ -4,6 +4,7 @@ mod activity;
 mod apply;
 mod binding;
 mod branches;
+mod date_functions;
 mod dynamic_functions;
 mod errors;
 mod external;
