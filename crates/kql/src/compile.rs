@@ -424,6 +424,42 @@ impl Ctx<'_> {
                 e.pos,
             ));
         }
+        let (compiled, types) = self.compile_arguments(f, args, rel, op)?;
+        self.check_regex(f, args, &compiled)?;
+        if f == Func::Extract
+            && let CExpr::Lit(v) = &compiled[0]
+        {
+            let re = regex::Regex::new(&scalar::to_text(v)).map_err(|err| {
+                self.err(format!("invalid regular expression: {err}"), args[0].pos)
+            })?;
+            let mut rest = compiled.into_iter().skip(1);
+            let (Some(group), Some(text)) = (rest.next(), rest.next()) else {
+                return Err(self.err("'extract' expects 3 arguments".to_string(), e.pos));
+            };
+            let c = CExpr::Extract(Box::new(re), Box::new(group), Box::new(text));
+            return Ok((fold(c), KqlType::String));
+        }
+        let ty = match f {
+            // A typed argument's type is known now; only a dynamic one's waits for its value.
+            Func::GetType if types.first().is_some_and(|t| *t != KqlType::Dynamic) => {
+                let name = types.first().map_or("dynamic", |t| kql_name(*t));
+                return Ok((CExpr::Lit(Value::str(name)), KqlType::String));
+            }
+            Func::ExtractJson => types.get(2).copied().unwrap_or(KqlType::String),
+            _ => functions::return_type(f, &types),
+        };
+        Ok((fold(CExpr::Call(f, compiled)), ty))
+    }
+
+    /// A function's arguments compiled, with their types; `extractjson`'s `typeof(t)` becomes
+    /// the type's name.
+    fn compile_arguments(
+        &self,
+        f: Func,
+        args: &[Expr],
+        rel: &Rel,
+        op: &str,
+    ) -> Result<(Vec<CExpr>, Vec<KqlType>), KqlError> {
         let mut compiled = Vec::new();
         let mut types = Vec::new();
         for (i, a) in args.iter().enumerate() {
@@ -442,35 +478,19 @@ impl Ctx<'_> {
             compiled.push(c);
             types.push(t);
         }
+        Ok((compiled, types))
+    }
+
+    /// Refuses a literal regex argument that does not compile, as the service does before
+    /// running the query.
+    fn check_regex(&self, f: Func, args: &[Expr], compiled: &[CExpr]) -> Result<(), KqlError> {
         if let Some(i) = functions::regex_argument(f)
             && let Some(CExpr::Lit(v)) = compiled.get(i)
             && let Err(err) = regex::Regex::new(&scalar::to_text(v))
         {
             return Err(self.err(format!("invalid regular expression: {err}"), args[i].pos));
         }
-        if f == Func::Extract
-            && let CExpr::Lit(v) = &compiled[0]
-        {
-            let re = regex::Regex::new(&scalar::to_text(v)).map_err(|err| {
-                self.err(format!("invalid regular expression: {err}"), args[0].pos)
-            })?;
-            let mut rest = compiled.into_iter().skip(1);
-            let (Some(group), Some(text)) = (rest.next(), rest.next()) else {
-                return Err(self.err("'extract' expects 3 arguments".to_string(), e.pos));
-            };
-            let c = CExpr::Extract(Box::new(re), Box::new(group), Box::new(text));
-            return Ok((fold(c), KqlType::String));
-        }
-        if f == Func::GetType && types.first().is_some_and(|t| *t != KqlType::Dynamic) {
-            let name = types.first().map_or("dynamic", |t| kql_name(*t));
-            return Ok((CExpr::Lit(Value::str(name)), KqlType::String));
-        }
-        let ty = if f == Func::ExtractJson {
-            types.get(2).copied().unwrap_or(KqlType::String)
-        } else {
-            functions::return_type(f, &types)
-        };
-        Ok((fold(CExpr::Call(f, compiled)), ty))
+        Ok(())
     }
 
     /// `column_ifexists(name, default)`: the column when the rows have it, else the default,

@@ -75,28 +75,20 @@ fn hash(f: EncodeFn, args: &[Value]) -> Value {
     Value::str(&digest)
 }
 
-/// Percent-encoding of the UTF-8 bytes as .NET does it: `url_encode` as
-/// `HttpUtility.UrlEncode` (lowercase hex, a space as `+`, `!*()` kept), `url_encode_component`
-/// as `Uri.EscapeDataString` (uppercase hex, only `-_.~` kept).
+/// Percent-encoding of the UTF-8 bytes as .NET's `HttpUtility.UrlEncode` does it (lowercase
+/// hex, `-_.!*()` kept), as Kusto's examples show for both functions; only a space differs:
+/// `+` in `url_encode`, `%20` in `url_encode_component`.
 fn percent_encode(text: &str, form: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
-        let kept = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.')
-            || (form && matches!(b, b'!' | b'*' | b'(' | b')'))
-            || (!form && b == b'~');
-        if kept {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'*' | b'(' | b')')
+        {
             out.push(char::from(b));
         } else if form && b == b' ' {
             out.push('+');
         } else {
-            let digits = if form {
-                hex::encode([b])
-            } else {
-                hex::encode_upper([b])
-            };
             out.push('%');
-            out.push_str(&digits);
+            out.push_str(&hex::encode([b]));
         }
     }
     out
