@@ -1,6 +1,8 @@
 //! The string functions added for hunting queries: trimming, counting, extracting all matches,
 //! joining and repeating.
 
+use std::cell::RefCell;
+
 use regex::Regex;
 
 use crate::value::{KqlType, Value};
@@ -9,6 +11,15 @@ use super::args::{array, json_str, long, text};
 
 /// Most times `strrep` repeats its value, as Kusto caps it.
 const MAX_REPEAT: i64 = 1024;
+
+/// How many compiled regexes each thread keeps for the functions that take one per row.
+const CACHED_REGEXES: usize = 8;
+
+thread_local! {
+    /// The regexes compiled last, most recent first: a query's pattern is nearly always the
+    /// same literal on every row, and compiling it per row would dominate the run.
+    static REGEXES: RefCell<Vec<(String, Regex)>> = const { RefCell::new(Vec::new()) };
+}
 
 /// A string function of this family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +100,7 @@ pub(super) fn call(f: TextFn, args: &[Value]) -> Value {
 fn trim(regex: &str, source: &str, start: bool, end: bool) -> Value {
     let mut rest = source;
     if start {
-        let Ok(re) = Regex::new(&format!("^(?:{regex})+")) else {
+        let Ok(re) = cached_regex(&format!("^(?:{regex})+")) else {
             return Value::Null;
         };
         if let Some(m) = re.find(rest) {
@@ -97,7 +108,7 @@ fn trim(regex: &str, source: &str, start: bool, end: bool) -> Value {
         }
     }
     if end {
-        let Ok(re) = Regex::new(&format!("(?:{regex})+$")) else {
+        let Ok(re) = cached_regex(&format!("(?:{regex})+$")) else {
             return Value::Null;
         };
         if let Some(m) = re.find(rest) {
@@ -120,7 +131,7 @@ fn count_of(source: &str, search: &str, kind: Option<&str>) -> Value {
                 .filter(|(at, _)| source[*at..].starts_with(search))
                 .count()
         }
-        Some("regex") => match Regex::new(search) {
+        Some("regex") => match cached_regex(search) {
             Ok(re) => re.find_iter(source).filter(|m| !m.is_empty()).count(),
             Err(_) => return Value::Null,
         },
@@ -133,7 +144,7 @@ fn count_of(source: &str, search: &str, kind: Option<&str>) -> Value {
 /// are chosen): an array of strings for one group, of arrays for more. Null when nothing
 /// matches, the regex has no group or is invalid, or a chosen group does not exist.
 fn extract_all(args: &[Value]) -> Value {
-    let Ok(re) = Regex::new(&text(args, 0)) else {
+    let Ok(re) = cached_regex(&text(args, 0)) else {
         return Value::Null;
     };
     let groups = if args.len() == 3 {
@@ -208,4 +219,21 @@ fn strrep(args: &[Value]) -> Value {
     let value = text(args, 0);
     let copies = vec![value.as_ref(); times];
     Value::str(&copies.join(&*text(args, 2)))
+}
+
+/// `pattern` compiled, from the cache when it was compiled recently.
+fn cached_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    REGEXES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(at) = cache.iter().position(|(p, _)| p == pattern) {
+            let hit = cache.remove(at);
+            let re = hit.1.clone();
+            cache.insert(0, hit);
+            return Ok(re);
+        }
+        let re = Regex::new(pattern)?;
+        cache.insert(0, (pattern.to_string(), re.clone()));
+        cache.truncate(CACHED_REGEXES);
+        Ok(re)
+    })
 }

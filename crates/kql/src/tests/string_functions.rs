@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::support::{eval, fails, value};
+use super::support::{col, eval, fails, value};
 use crate::KqlType;
 
 #[test]
@@ -216,4 +216,27 @@ fn parse_path_splits_windows_unc_unix_and_url_paths() {
     assert_eq!(url["RootPath"], json!("storage.blob.core.windows.net"));
     assert_eq!(url["DirectoryName"], json!("box"));
     assert_eq!(url["Extension"], json!("txt"));
+}
+
+#[test]
+fn a_regex_computed_per_row_is_compiled_for_each_rows_own_pattern() {
+    assert_eq!(
+        col(
+            "Proc | project t = trim_start(substring(FileName, 0, 1), FileName)",
+            "t"
+        ),
+        vec![
+            json!("owershell.exe"),
+            json!("md.exe"),
+            json!("owerShell.EXE"),
+            json!("otepad.exe")
+        ]
+    );
+    assert_eq!(
+        col(
+            "Proc | project n = countof(FileName, substring(FileName, 1, 1), 'regex')",
+            "n"
+        ),
+        vec![json!(1), json!(1), json!(1), json!(1)]
+    );
 }
