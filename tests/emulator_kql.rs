@@ -361,6 +361,51 @@ async fn conditional_spread_percentile_bag_and_hll_aggregates_answer_their_rows_
     answers_over_http(cases).await;
 }
 
+#[tokio::test]
+async fn string_ip_dynamic_and_datetime_functions_answer_their_values_over_http() {
+    let cases = [
+        (
+            "print t = trim(@'[\\s\\-]+', ' -x- '), n = countof('aaaa', 'aa'), \
+             all = extract_all(@'(\\d+)', 'a1b22'), h = hash_sha256('World'), \
+             b = base64_decode_tostring(base64_encode_tostring('Kusto1')), \
+             g = toguid('{0697405B-B2A9-4F6B-A3B3-0A7B1A7E0D5E}')"
+                .to_string(),
+            serde_json::json!([{
+                "t": "x", "n": 3, "all": ["1", "22"],
+                "h": "78ae647dc5544d227130a0682a51e30bc7777fbb6d8a8f17007463a3ecd1d524",
+                "b": "Kusto1", "g": "0697405b-b2a9-4f6b-a3b3-0a7b1a7e0d5e",
+            }]),
+        ),
+        (
+            "print p = ipv4_is_private('10.1.2.3'), r = ipv4_is_in_range('192.168.1.6', '192.168.1.0/24'), \
+             c = ipv4_compare('192.168.1.1', '192.168.1.255', 24), v = parse_ipv4('127.0.0.1'), \
+             m = ipv6_is_match('::ffff:7f00:1', '127.0.0.1')"
+                .to_string(),
+            serde_json::json!([{"p": true, "r": true, "c": 0, "v": 2_130_706_433, "m": true}]),
+        ),
+        (
+            "print k = bag_keys(bag_merge(dynamic({'a': 1}), dynamic({'b': 2, 'a': 3}))), \
+             s = array_sort_asc(set_union(dynamic([3, 1]), dynamic([2, 1]))), \
+             z = zip(dynamic([1, 2]), dynamic(['x'])), sum = array_sum(dynamic([1, 2.5]))"
+                .to_string(),
+            serde_json::json!([{
+                "k": ["a", "b"], "s": [1, 2, 3], "z": [[1, "x"], [2, null]], "sum": 3.5,
+            }]),
+        ),
+        (
+            "print d = make_datetime(2024, 2, 29), w = weekofyear(datetime(2021-01-04)), \
+             u = unixtime_seconds_todatetime(1546300800), e = endofmonth(datetime(2024-02-10)), \
+             f = format_timespan(time(1.02:03:04), 'd.hh:mm'), l = log10(1000), ty = gettype(dynamic([1]))"
+                .to_string(),
+            serde_json::json!([{
+                "d": "2024-02-29T00:00:00.0000000Z", "w": 1, "u": "2019-01-01T00:00:00.0000000Z",
+                "e": "2024-02-29T23:59:59.9999999Z", "f": "1.02:03", "l": 3.0, "ty": "array",
+            }]),
+        ),
+    ];
+    answers_over_http(cases).await;
+}
+
 /// Sends each query to a fresh emulator and checks it answers 200 with exactly those rows.
 async fn answers_over_http(cases: impl IntoIterator<Item = (String, serde_json::Value)>) {
     let e = start(options()).await;

@@ -402,6 +402,7 @@ impl Ctx<'_> {
                     KqlType::DateTime,
                 ));
             }
+            "column_ifexists" => return self.column_ifexists(e, args, rel, op),
             n if lifted::AGGREGATE_FUNCTIONS.contains(&n) => {
                 return Err(self.err(
                     format!("'{name}' is an aggregation function: use it in 'summarize'"),
@@ -422,6 +423,42 @@ impl Ctx<'_> {
                 e.pos,
             ));
         }
+        let (compiled, types) = self.compile_arguments(f, args, rel, op)?;
+        self.check_regex(f, args, &compiled)?;
+        if f == Func::Extract
+            && let CExpr::Lit(v) = &compiled[0]
+        {
+            let re = regex::Regex::new(&scalar::to_text(v)).map_err(|err| {
+                self.err(format!("invalid regular expression: {err}"), args[0].pos)
+            })?;
+            let mut rest = compiled.into_iter().skip(1);
+            let (Some(group), Some(text)) = (rest.next(), rest.next()) else {
+                return Err(self.err("'extract' expects 3 arguments".to_string(), e.pos));
+            };
+            let c = CExpr::Extract(Box::new(re), Box::new(group), Box::new(text));
+            return Ok((fold(c), KqlType::String));
+        }
+        let ty = match f {
+            // A typed argument's type is known now; only a dynamic one's waits for its value.
+            Func::GetType if types.first().is_some_and(|t| *t != KqlType::Dynamic) => {
+                let name = types.first().map_or("dynamic", |t| kql_name(*t));
+                return Ok((CExpr::Lit(Value::str(name)), KqlType::String));
+            }
+            Func::ExtractJson => types.get(2).copied().unwrap_or(KqlType::String),
+            _ => functions::return_type(f, &types),
+        };
+        Ok((fold(CExpr::Call(f, compiled)), ty))
+    }
+
+    /// A function's arguments compiled, with their types; `extractjson`'s `typeof(t)` becomes
+    /// the type's name.
+    fn compile_arguments(
+        &self,
+        f: Func,
+        args: &[Expr],
+        rel: &Rel,
+        op: &str,
+    ) -> Result<(Vec<CExpr>, Vec<KqlType>), KqlError> {
         let mut compiled = Vec::new();
         let mut types = Vec::new();
         for (i, a) in args.iter().enumerate() {
@@ -440,25 +477,46 @@ impl Ctx<'_> {
             compiled.push(c);
             types.push(t);
         }
-        if f == Func::Extract
-            && let CExpr::Lit(v) = &compiled[0]
+        Ok((compiled, types))
+    }
+
+    /// Refuses a literal regex argument that does not compile, as the service does before
+    /// running the query.
+    fn check_regex(&self, f: Func, args: &[Expr], compiled: &[CExpr]) -> Result<(), KqlError> {
+        if let Some(i) = functions::regex_argument(f)
+            && let Some(CExpr::Lit(v)) = compiled.get(i)
+            && let Err(err) = regex::Regex::new(&scalar::to_text(v))
         {
-            let re = regex::Regex::new(&scalar::to_text(v)).map_err(|err| {
-                self.err(format!("invalid regular expression: {err}"), args[0].pos)
-            })?;
-            let mut rest = compiled.into_iter().skip(1);
-            let (Some(group), Some(text)) = (rest.next(), rest.next()) else {
-                return Err(self.err("'extract' expects 3 arguments".to_string(), e.pos));
-            };
-            let c = CExpr::Extract(Box::new(re), Box::new(group), Box::new(text));
-            return Ok((fold(c), KqlType::String));
+            return Err(self.err(format!("invalid regular expression: {err}"), args[i].pos));
         }
-        let ty = if f == Func::ExtractJson {
-            types.get(2).copied().unwrap_or(KqlType::String)
-        } else {
-            functions::return_type(f, &types)
+        Ok(())
+    }
+
+    /// `column_ifexists(name, default)`: the column when the rows have it, else the default,
+    /// decided when the query compiles as the rows' columns are known then.
+    fn column_ifexists(
+        &self,
+        e: &Expr,
+        args: &[Expr],
+        rel: &Rel,
+        op: &str,
+    ) -> Result<(CExpr, KqlType), KqlError> {
+        let [column, default] = args else {
+            return Err(self.err(
+                "'column_ifexists' expects a column name and a default".to_string(),
+                e.pos,
+            ));
         };
-        Ok((fold(CExpr::Call(f, compiled)), ty))
+        let ExprKind::Lit(Value::String(name), _) = &column.kind else {
+            return Err(self.err(
+                "'column_ifexists' expects the column's name as a string literal".to_string(),
+                column.pos,
+            ));
+        };
+        match rel.index(name) {
+            Some(i) => Ok((CExpr::Col(i), rel.cols[i].1)),
+            None => self.compile(default, rel, op),
+        }
     }
 
     pub(crate) fn first_column(&self, t: &TabExpr, out: &mut Vec<Value>) -> Result<(), KqlError> {

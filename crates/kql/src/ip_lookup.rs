@@ -26,13 +26,15 @@ type Ranges = KeyMap<(u128, Vec<Value>), Vec<usize>>;
 
 /// An address and its prefix length, in a space of 32 bits (`ipv4_lookup`) or 128.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Net {
-    addr: u128,
-    prefix: u32,
+pub(crate) struct Net {
+    /// The address, its bits past the prefix cleared.
+    pub(crate) addr: u128,
+    /// How many leading bits are the network's.
+    pub(crate) prefix: u32,
 }
 
 /// `text` as an address with an optional `/prefix`, its bits past the prefix cleared.
-fn parse_net(text: &str, v6: bool) -> Option<Net> {
+pub(crate) fn parse_net(text: &str, v6: bool) -> Option<Net> {
     let text = text.trim();
     let (addr, prefix) = match text.split_once('/') {
         Some((addr, prefix)) => (addr, Some(prefix.trim().parse::<u32>().ok()?)),
@@ -62,7 +64,7 @@ fn parse_net(text: &str, v6: bool) -> Option<Net> {
 }
 
 /// The netmask of `prefix` leading one bits in a space of `width` bits.
-fn mask(prefix: u32, width: u32) -> u128 {
+pub(crate) fn mask(prefix: u32, width: u32) -> u128 {
     let full = if width == 128 {
         u128::MAX
     } else {

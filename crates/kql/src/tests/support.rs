@@ -138,3 +138,21 @@ pub(super) fn assert_counts(cases: &[(&str, usize)]) {
         assert_eq!(rows(query).len(), *want, "{query}");
     }
 }
+
+/// The value and the type of `print v = <expr>`.
+pub(super) fn eval(expr: &str) -> (J, KqlType) {
+    let r = run_ok(&format!("print v = {expr}"));
+    let ty = r.columns.first().map_or(KqlType::Dynamic, |c| c.1);
+    let value = r
+        .rows_json()
+        .into_iter()
+        .next()
+        .and_then(|mut row| row.remove("v"))
+        .unwrap_or(J::Null);
+    (value, ty)
+}
+
+/// The value of `print v = <expr>`.
+pub(super) fn value(expr: &str) -> J {
+    eval(expr).0
+}

@@ -1,0 +1,139 @@
+//! The IPv4 and IPv6 functions: parsing, comparing and matching addresses and ranges in
+//! IP-prefix notation (`10.0.0.0/8`). An address that does not parse, or a prefix out of its
+//! range, gives null, as Kusto documents.
+
+use crate::ip_lookup::{Net, mask, parse_net};
+use crate::value::{KqlType, Value};
+
+use super::args::{long, scalar, text};
+
+/// The private IPv4 networks of RFC 1918, which `ipv4_is_private` tests.
+const PRIVATE: [(u128, u32); 3] = [(0x0A00_0000, 8), (0xAC10_0000, 12), (0xC0A8_0000, 16)];
+
+/// A function of this family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFn {
+    /// `ipv4_is_private(ip)`.
+    V4IsPrivate,
+    /// `ipv4_is_in_range(ip, range)`.
+    V4IsInRange,
+    /// `ipv4_is_in_any_range(ip, range, ...)` or with an array of ranges.
+    V4IsInAnyRange,
+    /// `ipv4_is_match(a, b [, prefix])`.
+    V4IsMatch,
+    /// `ipv4_compare(a, b [, prefix])`.
+    V4Compare,
+    /// `parse_ipv4(ip)`.
+    ParseV4,
+    /// `parse_ipv4_mask(ip, prefix)`.
+    ParseV4Mask,
+    /// `ipv6_compare(a, b [, prefix])`.
+    V6Compare,
+    /// `ipv6_is_match(a, b [, prefix])`.
+    V6IsMatch,
+}
+
+impl IpFn {
+    /// The result type Kusto documents.
+    pub(super) fn return_type(self) -> KqlType {
+        match self {
+            IpFn::V4Compare | IpFn::ParseV4 | IpFn::ParseV4Mask | IpFn::V6Compare => KqlType::Long,
+            _ => KqlType::Bool,
+        }
+    }
+}
+
+/// Evaluates a function of this family.
+pub(super) fn call(f: IpFn, args: &[Value]) -> Value {
+    let v4 = |i: usize| address(args, i, false);
+    match f {
+        IpFn::V4IsPrivate => {
+            v4(0).map_or(Value::Null, |ip| {
+                Value::Bool(PRIVATE.iter().any(|(net, prefix)| {
+                    ip.prefix >= *prefix && ip.addr & mask(*prefix, 32) == *net
+                }))
+            })
+        }
+        IpFn::V4IsInRange => match (v4(0), v4(1)) {
+            (Some(ip), Some(range)) => Value::Bool(holds(range, ip, 32)),
+            _ => Value::Null,
+        },
+        IpFn::V4IsInAnyRange => in_any_range(args),
+        IpFn::V4IsMatch | IpFn::V4Compare => compare(f == IpFn::V4IsMatch, args, false),
+        IpFn::V6IsMatch | IpFn::V6Compare => compare(f == IpFn::V6IsMatch, args, true),
+        IpFn::ParseV4 => v4(0).map_or(Value::Null, |ip| as_long(ip.addr)),
+        IpFn::ParseV4Mask => match (v4(0), long(args, 1)) {
+            (Some(ip), Some(prefix)) if (0..=32).contains(&prefix) => {
+                let prefix = u32::try_from(prefix).unwrap_or(32).min(ip.prefix);
+                as_long(ip.addr & mask(prefix, 32))
+            }
+            _ => Value::Null,
+        },
+    }
+}
+
+/// Argument `i` as an address or range; `None` when it is not one.
+fn address(args: &[Value], i: usize, v6: bool) -> Option<Net> {
+    match *scalar(args, i) {
+        Value::String(_) => parse_net(&text(args, i), v6),
+        _ => None,
+    }
+}
+
+/// Whether `range` holds the address of `ip`.
+fn holds(range: Net, ip: Net, width: u32) -> bool {
+    ip.addr & mask(range.prefix, width) == range.addr
+}
+
+/// An address of at most 32 bits as a `long`.
+fn as_long(addr: u128) -> Value {
+    i64::try_from(addr).map_or(Value::Null, Value::Long)
+}
+
+/// `ipv4_is_in_any_range`: the ranges as arguments or as one array; any of them not a range
+/// makes the answer null, as an address that does not parse does.
+fn in_any_range(args: &[Value]) -> Value {
+    let Some(ip) = address(args, 0, false) else {
+        return Value::Null;
+    };
+    let ranges: Vec<Option<Net>> = match args.get(1) {
+        Some(Value::Dynamic(json)) if json.is_array() => json
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r.as_str().and_then(|r| parse_net(r, false)))
+            .collect(),
+        _ => (1..args.len()).map(|i| address(args, i, false)).collect(),
+    };
+    let mut any = false;
+    for range in ranges {
+        let Some(range) = range else {
+            return Value::Null;
+        };
+        any |= holds(range, ip, 32);
+    }
+    Value::Bool(any)
+}
+
+/// `ipv4_compare`/`ipv6_compare` (-1, 0 or 1) and `ipv4_is_match`/`ipv6_is_match` (equal or
+/// not) over the leading bits both addresses' prefixes and the optional prefix argument keep.
+fn compare(is_match: bool, args: &[Value], v6: bool) -> Value {
+    let width = if v6 { 128 } else { 32 };
+    let (Some(a), Some(b)) = (address(args, 0, v6), address(args, 1, v6)) else {
+        return Value::Null;
+    };
+    let mut prefix = a.prefix.min(b.prefix);
+    if args.len() > 2 {
+        match long(args, 2).and_then(|p| u32::try_from(p).ok()) {
+            Some(p) if p <= width => prefix = prefix.min(p),
+            _ => return Value::Null,
+        }
+    }
+    let keep = mask(prefix, width);
+    let order = (a.addr & keep).cmp(&(b.addr & keep));
+    if is_match {
+        Value::Bool(order.is_eq())
+    } else {
+        Value::Long(order as i64)
+    }
+}

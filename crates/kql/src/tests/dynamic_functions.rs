@@ -1,0 +1,160 @@
+//! The property-bag, array and set functions over `dynamic` values; an argument that should be
+//! a bag or an array and is not gives null.
+
+use serde_json::json;
+
+use super::support::{eval, value};
+use crate::KqlType;
+
+#[test]
+fn bag_keys_lists_the_keys_and_bag_has_key_follows_json_paths() {
+    assert_eq!(
+        value("bag_keys(dynamic({'a': 1, 'b': {'c': 2}}))"),
+        json!(["a", "b"])
+    );
+    assert_eq!(value("bag_keys(dynamic([1]))"), json!(null));
+    assert_eq!(value("bag_has_key(dynamic({'a': 1}), 'a')"), json!(true));
+    assert_eq!(value("bag_has_key(dynamic({'a': 1}), 'b')"), json!(false));
+    assert_eq!(
+        value("bag_has_key(dynamic({'a': {'b': null}}), '$.a.b')"),
+        json!(true)
+    );
+    assert_eq!(value("bag_has_key('text', 'a')"), json!(null));
+}
+
+#[test]
+fn bag_merge_keeps_the_leftmost_value_of_a_key() {
+    assert_eq!(
+        value("bag_merge(dynamic({'A1':12, 'B1':2, 'C1':3}), dynamic({'A2':81, 'B2':82, 'A1':1}))"),
+        json!({"A1": 12, "B1": 2, "C1": 3, "A2": 81, "B2": 82})
+    );
+    assert_eq!(value("bag_merge(dynamic({'a': 1}), 'x')"), json!(null));
+}
+
+#[test]
+fn bag_remove_keys_removes_keys_and_json_paths() {
+    assert_eq!(
+        value(
+            "bag_remove_keys(dynamic({'a': 1, 'b': {'c': 2, 'd': 3}, 'e': 4}), dynamic(['a', '$.b.c', 'zz']))"
+        ),
+        json!({"b": {"d": 3}, "e": 4})
+    );
+    assert_eq!(
+        value("bag_remove_keys(dynamic({'a': 1}), 'a')"),
+        json!(null)
+    );
+}
+
+#[test]
+fn array_concat_slice_and_reverse_keep_element_order() {
+    assert_eq!(
+        value("array_concat(dynamic([1, 2]), dynamic(['a']))"),
+        json!([1, 2, "a"])
+    );
+    assert_eq!(value("array_concat(dynamic([1]), 2)"), json!(null));
+    assert_eq!(value("array_slice(dynamic([1,2,3]), 1, 2)"), json!([2, 3]));
+    assert_eq!(
+        value("array_slice(dynamic([1,2,3,4,5]), 2, -1)"),
+        json!([3, 4, 5])
+    );
+    assert_eq!(
+        value("array_slice(dynamic([1,2,3,4,5]), -3, -2)"),
+        json!([3, 4])
+    );
+    assert_eq!(value("array_slice(dynamic([1,2,3]), 2, 1)"), json!([]));
+    assert_eq!(value("array_slice(dynamic([1,2,3]), 1, 99)"), json!([2, 3]));
+    assert_eq!(
+        value("array_reverse(dynamic([1, 'b', null]))"),
+        json!([null, "b", 1])
+    );
+    assert_eq!(value("array_reverse('abc')"), json!(null));
+}
+
+#[test]
+fn array_index_of_finds_the_nth_occurrence_from_a_start_or_minus_one() {
+    assert_eq!(
+        value("array_index_of(dynamic(['a', 'b', 'a']), 'a')"),
+        json!(0)
+    );
+    assert_eq!(
+        value("array_index_of(dynamic(['a', 'b', 'a']), 'a', 1)"),
+        json!(2)
+    );
+    assert_eq!(
+        value("array_index_of(dynamic(['a', 'b', 'a']), 'a', 0, -1, 2)"),
+        json!(2)
+    );
+    assert_eq!(
+        value("array_index_of(dynamic(['a', 'b', 'a']), 'a', -1)"),
+        json!(2)
+    );
+    assert_eq!(
+        value("array_index_of(dynamic(['a', 'b', 'a']), 'a', 1, 1)"),
+        json!(-1)
+    );
+    assert_eq!(value("array_index_of(dynamic([1, 2.0]), 2)"), json!(1));
+    assert_eq!(value("array_index_of(dynamic(['a']), 'z')"), json!(-1));
+    assert_eq!(value("array_index_of('a', 'a')"), json!(null));
+    assert_eq!(eval("array_index_of(dynamic([1]), 1)").1, KqlType::Long);
+}
+
+#[test]
+fn array_sort_puts_nulls_last_unless_told_and_types_in_a_fixed_order() {
+    assert_eq!(
+        value("array_sort_asc(dynamic([3, null, 1, 2]))"),
+        json!([1, 2, 3, null])
+    );
+    assert_eq!(
+        value("array_sort_desc(dynamic([3, null, 1, 2]))"),
+        json!([3, 2, 1, null])
+    );
+    assert_eq!(
+        value("array_sort_asc(dynamic([3, null, 1]), false)"),
+        json!([null, 1, 3])
+    );
+    assert_eq!(
+        value("array_sort_asc(dynamic(['b', 2, 'a', 1]))"),
+        json!([1, 2, "a", "b"])
+    );
+    assert_eq!(value("array_sort_asc(dynamic([1]), 'x')"), json!(null));
+}
+
+#[test]
+fn array_sum_adds_numbers_as_reals_and_is_null_over_anything_else() {
+    let (v, ty) = eval("array_sum(dynamic([1, 2.5, 3]))");
+    assert_eq!(v, json!(6.5));
+    assert_eq!(ty, KqlType::Real);
+    assert_eq!(value("array_sum(dynamic([1, 'a']))"), json!(null));
+    assert_eq!(value("array_sum(dynamic([]))"), json!(0.0));
+}
+
+#[test]
+fn set_functions_give_distinct_values_in_first_seen_order() {
+    assert_eq!(
+        value("set_difference(dynamic([1, 2, 3, 2]), dynamic([1]), dynamic([3]))"),
+        json!([2])
+    );
+    assert_eq!(
+        value("set_intersect(dynamic([1, 2, 3, 1]), dynamic([3, 1]))"),
+        json!([1, 3])
+    );
+    assert_eq!(
+        value("set_union(dynamic([1, 2]), dynamic([2, 'a']))"),
+        json!([1, 2, "a"])
+    );
+    assert_eq!(value("set_union(dynamic([1]), 'a')"), json!(null));
+    assert_eq!(value("set_has_element(dynamic(['a', 1]), 1)"), json!(true));
+    assert_eq!(
+        value("set_has_element(dynamic(['a', 1]), 'b')"),
+        json!(false)
+    );
+}
+
+#[test]
+fn zip_pairs_elements_and_pads_the_shorter_arrays_with_null() {
+    assert_eq!(
+        value("zip(dynamic([1, 3, 5]), dynamic([2, 4]))"),
+        json!([[1, 2], [3, 4], [5, null]])
+    );
+    assert_eq!(value("zip(dynamic([1]), 'a')"), json!(null));
+}

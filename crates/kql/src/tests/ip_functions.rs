@@ -1,0 +1,136 @@
+//! The IPv4 and IPv6 functions, held to Kusto's documented examples; an address that does not
+//! parse gives null.
+
+use serde_json::json;
+
+use super::support::{eval, value};
+use crate::KqlType;
+
+#[test]
+fn ipv4_is_private_knows_the_rfc1918_networks_and_ranges_inside_them() {
+    assert_eq!(value("ipv4_is_private('10.1.2.3')"), json!(true));
+    assert_eq!(value("ipv4_is_private('172.31.255.255')"), json!(true));
+    assert_eq!(value("ipv4_is_private('172.32.0.1')"), json!(false));
+    assert_eq!(value("ipv4_is_private('192.168.1.1/24')"), json!(true));
+    assert_eq!(value("ipv4_is_private('192.0.0.0/8')"), json!(false));
+    assert_eq!(value("ipv4_is_private('8.8.8.8')"), json!(false));
+    assert_eq!(value("ipv4_is_private('not an ip')"), json!(null));
+    assert_eq!(value("ipv4_is_private(1)"), json!(null));
+}
+
+#[test]
+fn ipv4_is_in_range_and_in_any_range_test_prefix_ranges() {
+    assert_eq!(
+        value("ipv4_is_in_range('192.168.1.6', '192.168.1.1/24')"),
+        json!(true)
+    );
+    assert_eq!(
+        value("ipv4_is_in_range('192.168.2.6', '192.168.1.1/24')"),
+        json!(false)
+    );
+    assert_eq!(
+        value("ipv4_is_in_range('192.168.1.6', '192.168.1.6')"),
+        json!(true)
+    );
+    assert_eq!(
+        value("ipv4_is_in_range('192.168.1.6', '192.168.1.1/33')"),
+        json!(null)
+    );
+    assert_eq!(
+        value("ipv4_is_in_any_range('192.168.1.6', '10.0.0.0/8', '192.168.1.0/24')"),
+        json!(true)
+    );
+    assert_eq!(
+        value("ipv4_is_in_any_range('8.8.8.8', dynamic(['10.0.0.0/8', '192.168.0.0/16']))"),
+        json!(false)
+    );
+    assert_eq!(
+        value("ipv4_is_in_any_range('8.8.8.8', 'nope')"),
+        json!(null)
+    );
+    assert_eq!(
+        value("ipv4_is_in_any_range('bad', '10.0.0.0/8')"),
+        json!(null)
+    );
+}
+
+#[test]
+fn ipv4_compare_and_is_match_use_the_shortest_prefix_given() {
+    assert_eq!(value("ipv4_compare('127.0.0.1', '127.0.0.1')"), json!(0));
+    assert_eq!(
+        value("ipv4_compare('192.168.1.1', '192.168.1.255')"),
+        json!(-1)
+    );
+    assert_eq!(
+        value("ipv4_compare('192.168.1.255', '192.168.1.1')"),
+        json!(1)
+    );
+    assert_eq!(
+        value("ipv4_compare('192.168.1.1/24', '192.168.1.255/24')"),
+        json!(0)
+    );
+    assert_eq!(
+        value("ipv4_compare('192.168.1.1', '192.168.1.255', 24)"),
+        json!(0)
+    );
+    assert_eq!(
+        value("ipv4_compare('192.168.1.1', '192.168.1.255', 33)"),
+        json!(null)
+    );
+    assert_eq!(
+        value("ipv4_is_match('192.168.1.1/24', '192.168.1.255')"),
+        json!(true)
+    );
+    assert_eq!(
+        value("ipv4_is_match('192.168.1.1', '192.168.1.255')"),
+        json!(false)
+    );
+    assert_eq!(value("ipv4_is_match('192.168.1.1', '::1')"), json!(null));
+    assert_eq!(eval("ipv4_is_match('1.1.1.1', '1.1.1.1')").1, KqlType::Bool);
+}
+
+#[test]
+fn parse_ipv4_gives_the_address_as_a_long_masked_by_its_prefix() {
+    assert_eq!(value("parse_ipv4('127.0.0.1')"), json!(2_130_706_433));
+    assert_eq!(
+        value("parse_ipv4('192.1.168.1/16')"),
+        json!(3_221_291_008_u64)
+    );
+    assert_eq!(value("parse_ipv4('256.1.1.1')"), json!(null));
+    assert_eq!(
+        value("parse_ipv4_mask('192.1.168.2', 16)"),
+        json!(3_221_291_008_u64)
+    );
+    assert_eq!(value("parse_ipv4_mask('127.0.0.1', 33)"), json!(null));
+    assert_eq!(eval("parse_ipv4('1.2.3.4')").1, KqlType::Long);
+}
+
+#[test]
+fn ipv6_compare_and_is_match_read_ipv4_as_mapped_addresses() {
+    assert_eq!(
+        value("ipv6_compare('::ffff:7f00:1', '127.0.0.1')"),
+        json!(0)
+    );
+    assert_eq!(
+        value("ipv6_compare('fe80::85d:e82c:9446:7994', 'fe80::85d:e82c:9446:7995')"),
+        json!(-1)
+    );
+    assert_eq!(
+        value("ipv6_compare('fe80::85d:e82c:9446:7994/127', 'fe80::85d:e82c:9446:7995/127')"),
+        json!(0)
+    );
+    assert_eq!(
+        value("ipv6_compare('fe80::85d:e82c:9446:7994', 'fe80::85d:e82c:9446:7995', 127)"),
+        json!(0)
+    );
+    assert_eq!(
+        value("ipv6_is_match('::ffff:7f00:1', '127.0.0.1')"),
+        json!(true)
+    );
+    assert_eq!(value("ipv6_is_match('fe80::1', 'fe80::2')"), json!(false));
+    assert_eq!(
+        value("ipv6_is_match('fe80::1', 'fe80::2', 129)"),
+        json!(null)
+    );
+    assert_eq!(value("ipv6_compare('fe80::1', 'garbage')"), json!(null));
+}
