@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 use crate::ast::{DataFormat, Locate};
 use crate::functions::json_path;
 use crate::table::Row;
-use crate::value::{KqlType, Value, parse_datetime, parse_timespan};
+use crate::value::{KqlType, Value, parse_datetime, parse_guid, parse_timespan};
 
 /// The bodies fetched for a query's `externaldata` URLs, by URL as the query writes it.
 pub type ExternalBodies = HashMap<String, Vec<u8>>;
@@ -344,39 +344,10 @@ fn cell(text: &str, ty: KqlType) -> Value {
         },
         KqlType::DateTime => parse_datetime(trimmed).map_or(Value::Null, Value::DateTime),
         KqlType::TimeSpan => parse_timespan(trimmed).map_or(Value::Null, Value::TimeSpan),
-        KqlType::Guid => guid(trimmed).map_or(Value::Null, |g| Value::str(&g)),
+        KqlType::Guid => parse_guid(trimmed).map_or(Value::Null, |g| Value::str(&g)),
         // Text that is not JSON is kept as a JSON string, as Kusto keeps it.
         KqlType::Dynamic => Value::dynamic(
             serde_json::from_str(trimmed).unwrap_or_else(|_| Json::String(text.to_string())),
         ),
     }
-}
-
-/// A GUID's canonical lowercase form, from its 32 hex digits with or without the hyphens and
-/// braces Kusto accepts around them.
-fn guid(text: &str) -> Option<String> {
-    let inner = text
-        .strip_prefix('{')
-        .and_then(|t| t.strip_suffix('}'))
-        .unwrap_or(text);
-    let hyphenated = inner.len() == 36
-        && inner
-            .char_indices()
-            .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-'));
-    let digits: String = inner.chars().filter(|c| *c != '-').collect();
-    if !(hyphenated || inner.len() == 32)
-        || digits.len() != 32
-        || !digits.chars().all(|c| c.is_ascii_hexdigit())
-    {
-        return None;
-    }
-    let d = digits.to_ascii_lowercase();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &d[..8],
-        &d[8..12],
-        &d[12..16],
-        &d[16..20],
-        &d[20..]
-    ))
 }

@@ -341,6 +341,38 @@ pub fn format_timespan(ticks: i64) -> String {
     out
 }
 
+/// A GUID's canonical lowercase hyphenated form, read from the forms .NET reads (`N`: 32 hex
+/// digits, `D`: hyphenated, `B`: in braces, `P`: in parentheses); `None` otherwise.
+pub fn parse_guid(text: &str) -> Option<String> {
+    let inner = text
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .or_else(|| text.strip_prefix('(').and_then(|r| r.strip_suffix(')')))
+        .unwrap_or(text);
+    let digits: String = match inner.len() {
+        32 => inner.to_string(),
+        36 if inner
+            .char_indices()
+            .all(|(i, c)| matches!(i, 8 | 13 | 18 | 23) == (c == '-')) =>
+        {
+            inner.chars().filter(|c| *c != '-').collect()
+        }
+        _ => return None,
+    };
+    if digits.len() != 32 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let d = digits.to_ascii_lowercase();
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &d[..8],
+        &d[8..12],
+        &d[12..16],
+        &d[16..20],
+        &d[20..]
+    ))
+}
+
 /// Parses the datetime forms KQL accepts in `datetime(...)` and `todatetime()`.
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();

@@ -7,7 +7,7 @@ use crate::calendar;
 use crate::value::{KqlType, TICKS_PER_SECOND, Value, ticks_to_duration};
 
 use super::args::{long, real, scalar, text};
-use super::datetime::bin;
+use super::datetime::{bin, format_runs};
 
 /// Ticks (100 ns) per day.
 const TICKS_PER_DAY: i64 = 86_400 * TICKS_PER_SECOND;
@@ -240,29 +240,18 @@ fn format_timespan(ticks: i64, format: &str) -> String {
     let secs = t / per_second;
     let frac = format!("{:07}", t % per_second);
     let days = t / TICKS_PER_DAY.unsigned_abs();
-    let chars: Vec<char> = format.chars().collect();
-    let mut out = String::new();
-    if ticks < 0 {
-        out.push('-');
-    }
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let mut run = 1;
-        while i + run < chars.len() && chars[i + run] == c {
-            run += 1;
-        }
-        let pad = |n: u64, width: usize| format!("{n:0width$}");
-        match c {
-            'd' => out.push_str(&pad(days, run)),
-            'h' | 'H' => out.push_str(&pad(secs / 3600 % 24, run.min(2))),
-            'm' => out.push_str(&pad(secs / 60 % 60, run.min(2))),
-            's' => out.push_str(&pad(secs % 60, run.min(2))),
-            'f' => out.push_str(&frac[..run.min(7)]),
-            'F' => out.push_str(frac[..run.min(7)].trim_end_matches('0')),
-            other => out.extend(std::iter::repeat_n(other, run)),
-        }
-        i += run;
-    }
-    out
+    let pad = |n: u64, width: usize| format!("{n:0width$}");
+    let sign = if ticks < 0 { "-" } else { "" };
+    let body = format_runs(format, |c, run| {
+        Some(match c {
+            'd' => pad(days, run),
+            'h' | 'H' => pad(secs / 3600 % 24, run.min(2)),
+            'm' => pad(secs / 60 % 60, run.min(2)),
+            's' => pad(secs % 60, run.min(2)),
+            'f' => frac[..run.min(7)].to_string(),
+            'F' => frac[..run.min(7)].trim_end_matches('0').to_string(),
+            _ => return None,
+        })
+    });
+    format!("{sign}{body}")
 }

@@ -43,6 +43,39 @@ pub fn bin(x: &Value, size: &Value) -> Value {
 
 /// `format_datetime` with KQL's .NET-style specifiers (`yyyy MM dd HH hh mm ss f… tt`).
 pub fn format_datetime(t: &DateTime<Utc>, format: &str) -> String {
+    let pad = |n: u32, width: usize| format!("{n:0width$}");
+    format_runs(format, |c, run| {
+        Some(match c {
+            'y' => {
+                let y = u32::try_from(t.year()).unwrap_or(0);
+                if run <= 2 {
+                    pad(y % 100, run)
+                } else {
+                    pad(y, run)
+                }
+            }
+            'M' => pad(t.month(), run.min(2)),
+            'd' => pad(t.day(), run.min(2)),
+            'H' => pad(t.hour(), run.min(2)),
+            'h' => pad((t.hour() + 11) % 12 + 1, run.min(2)),
+            'm' => pad(t.minute(), run.min(2)),
+            's' => pad(t.second(), run.min(2)),
+            'f' | 'F' => {
+                let frac = format!("{:07}", t.nanosecond().min(999_999_999) / 100);
+                frac[..run.min(7)].to_string()
+            }
+            't' => (if t.hour() < 12 { "AM" } else { "PM" }).to_string(),
+            _ => return None,
+        })
+    })
+}
+
+/// Writes a .NET-style format string: each run of one character is handed to `specifier` with
+/// its length, and copied as it is where `specifier` answers `None`.
+pub(super) fn format_runs(
+    format: &str,
+    mut specifier: impl FnMut(char, usize) -> Option<String>,
+) -> String {
     let chars: Vec<char> = format.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -52,33 +85,9 @@ pub fn format_datetime(t: &DateTime<Utc>, format: &str) -> String {
         while i + run < chars.len() && chars[i + run] == c {
             run += 1;
         }
-        let pad = |n: u32, width: usize| format!("{n:0width$}");
-        match c {
-            'y' => {
-                let y = u32::try_from(t.year()).unwrap_or(0);
-                out.push_str(&if run <= 2 {
-                    pad(y % 100, run)
-                } else {
-                    pad(y, run)
-                });
-            }
-            'M' => out.push_str(&pad(t.month(), run.min(2))),
-            'd' => out.push_str(&pad(t.day(), run.min(2))),
-            'H' => out.push_str(&pad(t.hour(), run.min(2))),
-            'h' => out.push_str(&pad((t.hour() + 11) % 12 + 1, run.min(2))),
-            'm' => out.push_str(&pad(t.minute(), run.min(2))),
-            's' => out.push_str(&pad(t.second(), run.min(2))),
-            'f' | 'F' => {
-                let digits = run.min(7);
-                let frac = format!("{:07}", t.nanosecond().min(999_999_999) / 100);
-                out.push_str(&frac[..digits]);
-            }
-            't' => out.push_str(if t.hour() < 12 { "AM" } else { "PM" }),
-            other => {
-                for _ in 0..run {
-                    out.push(other);
-                }
-            }
+        match specifier(c, run) {
+            Some(text) => out.push_str(&text),
+            None => out.extend(std::iter::repeat_n(c, run)),
         }
         i += run;
     }

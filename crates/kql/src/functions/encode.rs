@@ -6,7 +6,7 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::value::{KqlType, Value};
+use crate::value::{KqlType, Value, parse_guid};
 
 use super::args::{long, scalar, text};
 
@@ -111,39 +111,11 @@ fn to_hex(args: &[Value]) -> Value {
     Value::str(&format!("{digits:0>width$}"))
 }
 
-/// `toguid(s)`: the GUID in its lowercase hyphenated form, read from the forms .NET reads
-/// (`N`: 32 digits, `D`: hyphenated, `B`: in braces, `P`: in parentheses); null otherwise.
+/// `toguid(s)`: the GUID in its lowercase hyphenated form; null for text .NET does not read
+/// as one.
 fn to_guid(v: &Value) -> Value {
     let Value::String(s) = v else {
         return Value::Null;
     };
-    let s = s.trim();
-    let inner = s
-        .strip_prefix('{')
-        .and_then(|r| r.strip_suffix('}'))
-        .or_else(|| s.strip_prefix('(').and_then(|r| r.strip_suffix(')')))
-        .unwrap_or(s);
-    let digits: String = match inner.len() {
-        32 => inner.to_string(),
-        36 => {
-            let hyphens = [8, 13, 18, 23];
-            if hyphens.iter().any(|i| inner.as_bytes()[*i] != b'-') {
-                return Value::Null;
-            }
-            inner.chars().filter(|c| *c != '-').collect()
-        }
-        _ => return Value::Null,
-    };
-    if digits.len() != 32 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Value::Null;
-    }
-    let d = digits.to_ascii_lowercase();
-    Value::str(&format!(
-        "{}-{}-{}-{}-{}",
-        &d[..8],
-        &d[8..12],
-        &d[12..16],
-        &d[16..20],
-        &d[20..]
-    ))
+    parse_guid(s.trim()).map_or(Value::Null, |g| Value::str(&g))
 }
