@@ -11,6 +11,7 @@ mod encode;
 mod ip;
 mod json;
 mod math;
+mod regexes;
 mod strings;
 mod text;
 mod url;
@@ -434,7 +435,7 @@ pub fn call(f: Func, args: &[Value]) -> Value {
         Func::ToDouble => to_double(&arg(0)),
         Func::ToDateTime => to_datetime(&arg(0)),
         Func::ToBool => to_bool(&arg(0)),
-        Func::Extract => match regex::Regex::new(&to_text(&args[0])) {
+        Func::Extract => match regexes::cached_regex(&to_text(&args[0])) {
             Ok(re) => extract(&re, &args[1], &args[2]),
             Err(_) => Value::Null,
         },

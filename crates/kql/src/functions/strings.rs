@@ -3,10 +3,12 @@
 use crate::scalar::to_text;
 use crate::value::Value;
 
+use super::regexes::cached_regex;
+
 /// `replace_regex`: every match of `regex` in `text` replaced by `rewrite`, where `\1` names a
 /// capture group; an invalid regex gives null.
 pub(super) fn replace_regex(text: &Value, regex: &Value, rewrite: &Value) -> Value {
-    let Ok(re) = regex::Regex::new(&to_text(regex)) else {
+    let Ok(re) = cached_regex(&to_text(regex)) else {
         return Value::Null;
     };
     // Kusto writes groups as `\1`; the regex crate as `${1}`.

@@ -1,25 +1,13 @@
 //! The string functions added for hunting queries: trimming, counting, extracting all matches,
 //! joining and repeating.
 
-use std::cell::RefCell;
-
-use regex::Regex;
-
 use crate::value::{KqlType, Value};
 
 use super::args::{array, json_str, long, text};
+use super::regexes::cached_regex;
 
 /// Most times `strrep` repeats its value, as Kusto caps it.
 const MAX_REPEAT: i64 = 1024;
-
-/// How many compiled regexes each thread keeps for the functions that take one per row.
-const CACHED_REGEXES: usize = 8;
-
-thread_local! {
-    /// The regexes compiled last, most recent first: a query's pattern is nearly always the
-    /// same literal on every row, and compiling it per row would dominate the run.
-    static REGEXES: RefCell<Vec<(String, Regex)>> = const { RefCell::new(Vec::new()) };
-}
 
 /// A string function of this family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,21 +207,4 @@ fn strrep(args: &[Value]) -> Value {
     let value = text(args, 0);
     let copies = vec![value.as_ref(); times];
     Value::str(&copies.join(&*text(args, 2)))
-}
-
-/// `pattern` compiled, from the cache when it was compiled recently.
-fn cached_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    REGEXES.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if let Some(at) = cache.iter().position(|(p, _)| p == pattern) {
-            let hit = cache.remove(at);
-            let re = hit.1.clone();
-            cache.insert(0, hit);
-            return Ok(re);
-        }
-        let re = Regex::new(pattern)?;
-        cache.insert(0, (pattern.to_string(), re.clone()));
-        cache.truncate(CACHED_REGEXES);
-        Ok(re)
-    })
 }
