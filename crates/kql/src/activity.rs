@@ -86,10 +86,7 @@ impl Ctx<'_> {
     /// positive span of the timeline's kind (not a calendar step) and the windows are few enough.
     pub(crate) fn activity_windows(&self, rel: &Rel, spec: &Activity) -> Result<Windows, KqlError> {
         let plugin = spec.kind.name();
-        let column = |c: &ColumnArg| {
-            rel.index(&c.name)
-                .ok_or_else(|| self.err(format!("{plugin}: no column named '{}'", c.name), c.pos))
-        };
+        let column = |c: &ColumnArg| self.plugin_column(rel, c, plugin);
         let id = column(&spec.id)?;
         let time = column(&spec.timeline)?;
         let dims = spec
@@ -184,6 +181,17 @@ impl Ctx<'_> {
         }
         order.sort_by_key(|(w, _)| *w);
         Ok(answer(&windows, rel, sliding, cells, order))
+    }
+
+    /// The index of a plugin's column argument; an error naming the plugin where it is written.
+    pub(crate) fn plugin_column(
+        &self,
+        rel: &Rel,
+        c: &ColumnArg,
+        plugin: &str,
+    ) -> Result<usize, KqlError> {
+        rel.index(&c.name)
+            .ok_or_else(|| self.err(format!("{plugin}: no column named '{}'", c.name), c.pos))
     }
 
     /// A constant argument of a plugin.

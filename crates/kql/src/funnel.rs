@@ -166,12 +166,7 @@ impl Ctx<'_> {
         let Some((state, sequence)) = &spec.funnel else {
             return Err(self.err(format!("{plugin}: expected the sequence"), spec.step.pos));
         };
-        let state_at = rel.index(&state.name).ok_or_else(|| {
-            self.err(
-                format!("{plugin}: no column named '{}'", state.name),
-                state.pos,
-            )
-        })?;
+        let state_at = self.plugin_column(rel, state, plugin)?;
         let wanted = self.constant_array(sequence, plugin)?;
         if wanted.is_empty() {
             return Err(self.err(

@@ -37,10 +37,7 @@ impl Ctx<'_> {
         spec: &RollingPercentile,
         pos: usize,
     ) -> Result<Rel, KqlError> {
-        let column = |c: &ColumnArg| {
-            rel.index(&c.name)
-                .ok_or_else(|| self.err(format!("{PLUGIN}: no column named '{}'", c.name), c.pos))
-        };
+        let column = |c: &ColumnArg| self.plugin_column(rel, c, PLUGIN);
         let value = column(&spec.value)?;
         let index = column(&spec.index)?;
         let dims = spec
