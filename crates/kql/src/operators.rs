@@ -88,14 +88,7 @@ pub(crate) fn cast_expanded(v: Value, ty: KqlType) -> Value {
 impl Ctx<'_> {
     pub(crate) fn operator(&self, rel: Rel, op: &Op) -> Result<Rel, KqlError> {
         match &op.kind {
-            OpKind::Where(e) => {
-                let pred = self.predicate(e, &rel)?;
-                let rows = rel.rows.into_iter().filter(|r| pred.truthy(r)).collect();
-                Ok(Rel {
-                    cols: rel.cols,
-                    rows,
-                })
-            }
+            OpKind::Where(e) => self.filter(rel, e),
             OpKind::Project(items) => self.project(&rel, items, false, "project"),
             OpKind::Extend(items) => self.project(&rel, items, true, "extend"),
             OpKind::ProjectAway(patterns) => self.project_matching(&rel, patterns, false, op.pos),
@@ -186,6 +179,16 @@ impl Ctx<'_> {
             OpKind::DiffPatterns(spec) => self.diff_patterns(&rel, spec, op.pos),
             OpKind::DcountIntersect(spec) => self.dcount_intersect(&rel, &spec.args, op.pos),
         }
+    }
+
+    /// `where`: the rows its predicate holds for.
+    fn filter(&self, rel: Rel, e: &Expr) -> Result<Rel, KqlError> {
+        let pred = self.predicate(e, &rel)?;
+        let rows = rel.rows.into_iter().filter(|r| pred.truthy(r)).collect();
+        Ok(Rel {
+            cols: rel.cols,
+            rows,
+        })
     }
 
     /// `project-keep` (`keep`) or `project-away`: the columns the wildcard patterns match, or
