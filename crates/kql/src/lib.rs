@@ -10,52 +10,31 @@
 //! constants such as `ago(7d)` are folded once) and evaluates over rows shared by `Arc`, so
 //! filtering and projecting never copy cell data.
 
-mod activity;
-mod activity_metrics;
 mod aggregate;
 mod ast;
-mod bag_unpack;
 mod calendar;
 mod cexpr;
 mod compile;
 mod context;
-mod dcount_intersect;
-mod diff_patterns;
 mod error;
 mod eval;
 mod external;
 mod functions;
-mod funnel;
-mod hitters;
 mod hll;
-mod invoke;
 mod ip_lookup;
 mod lexer;
 mod lifted;
 mod make_series;
-mod mv_apply;
 mod operators;
-mod parse_kv;
 mod parser;
-mod partition;
-mod percentiles;
-mod pivot;
+mod plugins;
 mod query;
-mod range;
-mod reduce;
 mod rel;
-mod rolling_percentile;
 mod row_order;
 mod scalar;
-mod scan;
-mod search;
-mod segments;
-mod series;
-mod sessions;
-mod stats;
 mod syntax;
 mod table;
-mod top_nested;
+mod tabular;
 mod user_functions;
 mod value;
 

@@ -138,7 +138,7 @@ impl Ctx<'_> {
             }
             OpKind::Partition { column, body } => self.partition(&rel, column, body, op.pos),
             OpKind::Pivot { column, agg, by } => self.pivot(&rel, column, agg.as_ref(), by, op.pos),
-            OpKind::Narrow => Ok(crate::pivot::narrow(&rel)),
+            OpKind::Narrow => Ok(crate::plugins::pivot::narrow(&rel)),
             OpKind::Scan(spec) => self.scan_operator(&rel, spec, op.pos),
             OpKind::Invoke(name, args) => self.invoke(rel, name, args, op.pos),
             OpKind::SampleDistinct(n, value) => self.sample_distinct(rel, n, value),

@@ -1,14 +1,14 @@
 //! Compiling a `summarize` aggregate call into an `AggSpec`: its name, arguments, result type
 //! and the prefix of its unnamed column.
 
+use super::percentiles;
+use super::stats::Spread;
 use crate::ast::{Expr, ExprKind};
 use crate::cexpr::CExpr;
 use crate::context::Ctx;
 use crate::error::KqlError;
 use crate::hll;
-use crate::percentiles;
 use crate::rel::Rel;
-use crate::stats::Spread;
 use crate::value::{KqlType, Value};
 
 use super::state::{AggKind, AggSpec};

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
+use super::percentiles;
+use super::stats::{Moments, Spread};
 use crate::ast::BinOp;
 use crate::cexpr::CExpr;
 use crate::error::KqlError;
 use crate::hll::Distinct;
-use crate::percentiles;
 use crate::rel::KeySet;
 use crate::scalar;
-use crate::stats::{Moments, Spread};
 use crate::table::Row;
 use crate::value::{KqlType, Value};
 

@@ -1,11 +1,11 @@
 //! `summarize`: grouping rows, running each group's aggregates and the output schema.
 
+use super::percentiles;
 use crate::ast::{Aggregate, Expr, ExprKind, NamedExpr};
 use crate::compile::derive_name;
 use crate::context::Ctx;
 use crate::error::KqlError;
 use crate::lifted::{self, LiftedPlan};
-use crate::percentiles;
 use crate::rel::{KeyMap, Rel, push_unique, select};
 use crate::table::Row;
 use crate::value::{KqlType, Value};

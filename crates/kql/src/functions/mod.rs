@@ -12,6 +12,7 @@ mod ip;
 mod json;
 mod math;
 mod regexes;
+pub(crate) mod series;
 mod strings;
 mod text;
 mod url;
@@ -21,7 +22,6 @@ use std::borrow::Cow;
 use crate::ast::BinOp;
 use crate::calendar;
 use crate::scalar::to_text;
-use crate::series;
 use crate::value::{KqlType, Value};
 
 pub use arrays::ArrayFn;

@@ -8,12 +8,12 @@
 //! their values' order), each with `CountA`, `CountB`, `PercentA`, `PercentB` and
 //! `PercentDiffAB`, then every column but the split and weight columns.
 
+use super::segments::{Miner, Pattern, too_large, wildcards};
 use crate::ast::DiffPatterns;
 use crate::context::Ctx;
 use crate::error::KqlError;
 use crate::rel::Rel;
 use crate::scalar;
-use crate::segments::{Miner, Pattern, too_large, wildcards};
 use crate::table::Row;
 use crate::value::{KqlType, Value};
 

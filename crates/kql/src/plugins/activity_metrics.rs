@@ -8,7 +8,7 @@
 //! rates are then 0/0, NaN, as Kusto's documentation shows for the first window. Ids are counted
 //! exactly where Kusto estimates.
 
-use crate::activity::long;
+use super::activity::long;
 use crate::ast::Activity;
 use crate::context::Ctx;
 use crate::error::KqlError;

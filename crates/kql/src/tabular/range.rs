@@ -3,9 +3,9 @@
 use crate::ast::Expr;
 use crate::context::Ctx;
 use crate::error::KqlError;
+use crate::functions::series::{self, MAX_VALUES};
 use crate::operators::cast_expanded;
 use crate::rel::Rel;
-use crate::series::{self, MAX_VALUES};
 use crate::table::Row;
 use crate::value::{KqlType, Value};
 

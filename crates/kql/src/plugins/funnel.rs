@@ -24,7 +24,7 @@
 //! Both use `activity_counts_metrics`' windows (`activity::Windows`): rows outside `[Start,
 //! End]`, and rows with a null id, are left out. Ids are counted exactly where Kusto estimates.
 
-use crate::activity::{Windows, long};
+use super::activity::{Windows, long};
 use crate::ast::{Activity, BinOp, Expr};
 use crate::context::Ctx;
 use crate::error::KqlError;
