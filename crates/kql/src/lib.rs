@@ -21,7 +21,6 @@ mod eval;
 mod external;
 mod functions;
 mod hll;
-mod ip_lookup;
 mod lexer;
 mod lifted;
 mod make_series;

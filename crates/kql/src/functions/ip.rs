@@ -2,13 +2,67 @@
 //! IP-prefix notation (`10.0.0.0/8`). An address that does not parse, or a prefix out of its
 //! range, gives null, as Kusto documents.
 
-use crate::ip_lookup::{Net, mask, parse_net};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use crate::value::{KqlType, Value};
 
 use super::args::{long, scalar, text};
 
 /// The private IPv4 networks of RFC 1918, which `ipv4_is_private` tests.
 const PRIVATE: [(u128, u32); 3] = [(0x0A00_0000, 8), (0xAC10_0000, 12), (0xC0A8_0000, 16)];
+
+/// An address and its prefix length, in a space of 32 bits (`ipv4_lookup`) or 128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Net {
+    /// The address, its bits past the prefix cleared.
+    pub(crate) addr: u128,
+    /// How many leading bits are the network's.
+    pub(crate) prefix: u32,
+}
+
+/// `text` as an address with an optional `/prefix`, its bits past the prefix cleared.
+pub(crate) fn parse_net(text: &str, v6: bool) -> Option<Net> {
+    let text = text.trim();
+    let (addr, prefix) = match text.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix.trim().parse::<u32>().ok()?)),
+        None => (text, None),
+    };
+    let addr = addr.trim();
+    let (bits, width, offset) = if let Ok(v4) = addr.parse::<Ipv4Addr>() {
+        if v6 {
+            (u128::from(v4.to_ipv6_mapped()), 128, 96)
+        } else {
+            (u128::from(u32::from(v4)), 32, 0)
+        }
+    } else if v6 {
+        (u128::from(addr.parse::<Ipv6Addr>().ok()?), 128, 0)
+    } else {
+        return None;
+    };
+    let prefix = match prefix {
+        Some(p) if p + offset > width => return None,
+        Some(p) => p + offset,
+        None => width,
+    };
+    Some(Net {
+        addr: bits & mask(prefix, width),
+        prefix,
+    })
+}
+
+/// The netmask of `prefix` leading one bits in a space of `width` bits.
+pub(crate) fn mask(prefix: u32, width: u32) -> u128 {
+    let full = if width == 128 {
+        u128::MAX
+    } else {
+        (1u128 << width) - 1
+    };
+    if prefix == 0 {
+        0
+    } else {
+        (full << (width - prefix)) & full
+    }
+}
 
 /// A function of this family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,5 +189,31 @@ fn compare(is_match: bool, args: &[Value], v6: bool) -> Value {
         Value::Bool(order.is_eq())
     } else {
         Value::Long(order as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_and_ranges_parse_with_their_prefix_and_bad_ones_do_not() {
+        let at = |text, v6| parse_net(text, v6);
+        assert_eq!(
+            at("10.1.2.3/8", false),
+            Some(Net {
+                addr: 10 << 24,
+                prefix: 8
+            })
+        );
+        assert_eq!(at("10.1.2.3", false).map(|n| n.prefix), Some(32));
+        assert_eq!(at("10.1.2.3/33", false), None);
+        assert_eq!(at("fe80::1", false), None);
+        assert_eq!(at("not an address", true), None);
+        assert_eq!(at("fe80::1/10", true).map(|n| n.prefix), Some(10));
+        assert_eq!(at("10.0.0.1/8", true).map(|n| n.prefix), Some(104));
+        assert_eq!(mask(0, 32), 0);
+        assert_eq!(mask(32, 32), 0xffff_ffff);
+        assert_eq!(mask(128, 128), u128::MAX);
     }
 }

@@ -30,6 +30,7 @@ pub use dates::DateFn;
 pub use datetime::{bin, format_datetime};
 pub use encode::EncodeFn;
 pub use ip::IpFn;
+pub(crate) use ip::{mask, parse_net};
 pub(crate) use json::json_path;
 pub use math::MathFn;
 pub use strings::extract;

@@ -6,6 +6,7 @@ mod bag_unpack;
 mod dcount_intersect;
 mod diff_patterns;
 mod funnel;
+mod ip_lookup;
 pub(crate) mod pivot;
 mod rolling_percentile;
 mod segments;

@@ -8,11 +8,10 @@
 //! of it; a value that is not an address matches nothing; `ipv6_lookup` reads IPv4 addresses as
 //! IPv4-mapped IPv6 ones (`::ffff:a.b.c.d`).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use crate::ast::IpLookup;
 use crate::context::Ctx;
 use crate::error::KqlError;
+use crate::functions::{mask, parse_net};
 use crate::rel::{KeyMap, Rel, push_unique};
 use crate::scalar;
 use crate::table::Row;
@@ -23,59 +22,6 @@ const MAX_ROWS: usize = 1 << 24;
 
 /// The lookup rows of one prefix length, by masked address and extra keys.
 type Ranges = KeyMap<(u128, Vec<Value>), Vec<usize>>;
-
-/// An address and its prefix length, in a space of 32 bits (`ipv4_lookup`) or 128.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Net {
-    /// The address, its bits past the prefix cleared.
-    pub(crate) addr: u128,
-    /// How many leading bits are the network's.
-    pub(crate) prefix: u32,
-}
-
-/// `text` as an address with an optional `/prefix`, its bits past the prefix cleared.
-pub(crate) fn parse_net(text: &str, v6: bool) -> Option<Net> {
-    let text = text.trim();
-    let (addr, prefix) = match text.split_once('/') {
-        Some((addr, prefix)) => (addr, Some(prefix.trim().parse::<u32>().ok()?)),
-        None => (text, None),
-    };
-    let addr = addr.trim();
-    let (bits, width, offset) = if let Ok(v4) = addr.parse::<Ipv4Addr>() {
-        if v6 {
-            (u128::from(v4.to_ipv6_mapped()), 128, 96)
-        } else {
-            (u128::from(u32::from(v4)), 32, 0)
-        }
-    } else if v6 {
-        (u128::from(addr.parse::<Ipv6Addr>().ok()?), 128, 0)
-    } else {
-        return None;
-    };
-    let prefix = match prefix {
-        Some(p) if p + offset > width => return None,
-        Some(p) => p + offset,
-        None => width,
-    };
-    Some(Net {
-        addr: bits & mask(prefix, width),
-        prefix,
-    })
-}
-
-/// The netmask of `prefix` leading one bits in a space of `width` bits.
-pub(crate) fn mask(prefix: u32, width: u32) -> u128 {
-    let full = if width == 128 {
-        u128::MAX
-    } else {
-        (1u128 << width) - 1
-    };
-    if prefix == 0 {
-        0
-    } else {
-        (full << (width - prefix)) & full
-    }
-}
 
 impl Ctx<'_> {
     /// The input's rows each joined with the lookup rows whose range holds its address (and
@@ -170,31 +116,5 @@ impl Ctx<'_> {
             }
         }
         Ok(Rel { cols, rows })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_and_ranges_parse_with_their_prefix_and_bad_ones_do_not() {
-        let at = |text, v6| parse_net(text, v6);
-        assert_eq!(
-            at("10.1.2.3/8", false),
-            Some(Net {
-                addr: 10 << 24,
-                prefix: 8
-            })
-        );
-        assert_eq!(at("10.1.2.3", false).map(|n| n.prefix), Some(32));
-        assert_eq!(at("10.1.2.3/33", false), None);
-        assert_eq!(at("fe80::1", false), None);
-        assert_eq!(at("not an address", true), None);
-        assert_eq!(at("fe80::1/10", true).map(|n| n.prefix), Some(10));
-        assert_eq!(at("10.0.0.1/8", true).map(|n| n.prefix), Some(104));
-        assert_eq!(mask(0, 32), 0);
-        assert_eq!(mask(32, 32), 0xffff_ffff);
-        assert_eq!(mask(128, 128), u128::MAX);
     }
 }
