@@ -5,6 +5,7 @@
 //! into the modules below, each named for the concept it owns.
 
 pub mod auth;
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -1,7 +1,7 @@
 //! The layout rules of DEVELOPERS.md, held over every source file git tracks in `src/`,
 //! `crates/*/src/` and `tests/`: no file over 900 lines, no function over 100 lines (tables of
-//! data named in the allowlists below excepted), and no import ring among the files of one
-//! folder. Each failure names the file, the line and the rule.
+//! data named in the allowlists below excepted), and no import ring among the members of one
+//! folder, its files and its subfolders. Each failure names the file, the line and the rule.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
@@ -50,7 +50,7 @@ fn the_workspace_keeps_its_layout_rules() {
         report.problems.join("\n")
     );
     eprintln!(
-        "{} files, {} functions, {} sibling imports",
+        "{} files, {} functions, {} imports between sibling members",
         report.files,
         report.fns,
         report.edges.len()
@@ -64,7 +64,7 @@ fn the_workspace_keeps_its_layout_rules() {
     assert!(report.fns > 2500, "found only {} functions", report.fns);
     assert!(
         report.edges.len() > 300,
-        "found only {} imports between sibling files",
+        "found only {} imports between sibling members",
         report.edges.len()
     );
     // DEVELOPERS.md: "imports run context <- worker <- scheduler <- loops <- `daemon`".
@@ -341,11 +341,16 @@ fn is_crate_root(path: &str) -> bool {
     )
 }
 
-/// The sibling imports of every folder, and a ring among them reported as a problem. A folder's
-/// files are the child modules of one module (`mod.rs`, `lib.rs` or `x.rs` beside `x/`), each its
-/// own file (`x/mod.rs` for `x/`): the parent's file is not among them. An import is a path, in a
-/// `use` or in code, from one of them to an item of a sibling (not of the sibling's children);
-/// the modules are those the crate roots' `mod` items mount, `#[path]` followed.
+/// Where an import is written: the file, the line and the path as written there.
+type Written<'a> = (&'a str, usize, String);
+
+/// The imports between the members of every folder, and a ring among them reported as a problem.
+/// A folder's members are the child modules of one module (`mod.rs`, `lib.rs` or `x.rs` beside
+/// `x/`), each named by its own file: `x.rs`, or `x/` for `x/mod.rs`; the parent's file is not
+/// among them. A member's imports are the paths, in a `use` or in code, from its file or from any
+/// file below it to an item of a sibling member or of anything below that sibling; so at every
+/// level a subfolder is one member of its parent's folder. The modules are those the crate roots'
+/// `mod` items mount, `#[path]` followed.
 fn check_imports(parsed: &Parsed, report: &mut Report) {
     let mut mounts = Vec::new();
     for &root in parsed.keys().filter(|path| is_crate_root(path)) {
@@ -361,8 +366,8 @@ fn check_imports(parsed: &Parsed, report: &mut Report) {
     for m in &mounts {
         modules.insert((m.krate, m.module.as_slice()), m.file);
     }
-    // folder -> (from, to) -> where the first such import is written.
-    let mut graphs: BTreeMap<String, BTreeMap<(String, String), String>> = BTreeMap::new();
+    // folder -> (from, to) -> where the first such import is written, by file and line.
+    let mut graphs: BTreeMap<String, BTreeMap<(String, String), Written>> = BTreeMap::new();
     for m in &mounts {
         for r in &parsed[m.file].1 {
             let Some(target) = resolve(&modules, m, r) else {
@@ -374,11 +379,18 @@ fn check_imports(parsed: &Parsed, report: &mut Report) {
                 .zip(&target)
                 .take_while(|(a, b)| a == b)
                 .count();
-            if m.module.len() != shared + 1 || target.len() != shared + 1 {
-                continue; // the module itself, an ancestor, a descendant or a sibling's
+            if m.module.len() == shared || target.len() == shared {
+                continue; // the module itself, an ancestor or a descendant
             }
-            let to = modules[&(m.krate, target.as_slice())];
-            let (folder, from_name) = folder_and_name(m.file);
+            // The two children of the module both are in, each a member with its own file; an
+            // inline module (`mod tests { ... }`) has none: its items are its parent's file's.
+            let (Some(from), Some(to)) = (
+                modules.get(&(m.krate, &m.module[..=shared])),
+                modules.get(&(m.krate, &target[..=shared])),
+            ) else {
+                continue;
+            };
+            let (folder, from_name) = folder_and_name(from);
             let (to_folder, to_name) = folder_and_name(to);
             if folder != to_folder {
                 continue; // siblings by `#[path]` from two folders
@@ -386,19 +398,25 @@ fn check_imports(parsed: &Parsed, report: &mut Report) {
             report
                 .edges
                 .insert((folder.clone(), from_name.clone(), to_name.clone()));
-            let at = format!("{}:{} uses {}", m.file, r.line, r.segments.join("::"));
-            graphs
+            let at = (m.file, r.line, r.segments.join("::"));
+            let first = graphs
                 .entry(folder)
                 .or_default()
                 .entry((from_name, to_name))
-                .or_insert(at);
+                .or_insert_with(|| at.clone());
+            if (at.0, at.1) < (first.0, first.1) {
+                *first = at;
+            }
         }
     }
     for (folder, edges) in &graphs {
         for ring in rings(edges) {
-            let evidence: Vec<&str> = ring
+            let evidence: Vec<String> = ring
                 .windows(2)
-                .map(|w| edges[&(w[0].clone(), w[1].clone())].as_str())
+                .map(|w| {
+                    let (file, line, path) = &edges[&(w[0].clone(), w[1].clone())];
+                    format!("{file}:{line} uses {path}")
+                })
                 .collect();
             report.problems.push(format!(
                 "import ring in {folder}: {} ({})",
@@ -565,9 +583,9 @@ fn folder_and_name(file: &str) -> (String, String) {
     }
 }
 
-/// One ring through each strongly connected group of two files or more, shortest through the
-/// group's first file, as the files in order with the first again at the end.
-fn rings(edges: &BTreeMap<(String, String), String>) -> Vec<Vec<String>> {
+/// One ring through each strongly connected group of two members or more, shortest through the
+/// group's first member, as the members in order with the first again at the end.
+fn rings<V>(edges: &BTreeMap<(String, String), V>) -> Vec<Vec<String>> {
     let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (from, to) in edges.keys() {
         next.entry(from).or_default().push(to);
@@ -678,32 +696,79 @@ mod checker {
         assert_eq!(problems(&ring_of_three(c)), Vec::<String>::new());
     }
 
-    fn subfolder(p_mod: &str) -> Vec<(&str, &str)> {
+    fn subfolder<'a>(p_mod: &'a str, deep: &'a str) -> Vec<(&'a str, &'a str)> {
         vec![
             ("crates/k/src/lib.rs", "mod a;\nmod p;\n"),
             ("crates/k/src/a.rs", "use crate::p::Z;\npub fn thing() {}\n"),
             ("crates/k/src/p/mod.rs", p_mod),
-            (
-                "crates/k/src/p/deep.rs",
-                "fn g() {\n    crate::a::thing();\n}\n",
-            ),
+            ("crates/k/src/p/deep.rs", deep),
         ]
     }
 
     #[test]
-    fn a_subfolder_s_mod_rs_is_a_file_of_the_parent_folder_and_its_children_are_not() {
+    fn a_subfolder_is_a_member_of_the_parent_folder_with_the_imports_of_every_file_below_it() {
+        let p_mod = "pub mod deep;\npub struct Z;\n";
         let calls_a = "pub mod deep;\npub struct Z;\nfn f() {\n    crate::a::thing();\n}\n";
+        let deep_calls_a = "fn g() {\n    crate::a::thing();\n}\n";
+        let deep_uses_its_parent = "use super::Z;\nfn g() -> crate::p::Z {\n    Z\n}\n";
         assert_eq!(
-            problems(&subfolder(calls_a)),
+            problems(&subfolder(calls_a, deep_uses_its_parent)),
             [
                 "import ring in crates/k/src: a.rs -> p/ -> a.rs (crates/k/src/a.rs:1 uses \
               crate::p::Z; crates/k/src/p/mod.rs:4 uses crate::a::thing)"
             ]
         );
         assert_eq!(
-            problems(&subfolder("pub mod deep;\npub struct Z;\n")),
+            problems(&subfolder(p_mod, deep_calls_a)),
+            [
+                "import ring in crates/k/src: a.rs -> p/ -> a.rs (crates/k/src/a.rs:1 uses \
+              crate::p::Z; crates/k/src/p/deep.rs:2 uses crate::a::thing)"
+            ]
+        );
+        assert_eq!(
+            problems(&subfolder(p_mod, deep_uses_its_parent)),
             Vec::<String>::new()
         );
+    }
+
+    /// Two subfolders `x` and `y` of `src/m`, `x` as `x/mod.rs` or as `x.rs` beside `x/`, whose
+    /// deepest files use each other when `ring`.
+    fn two_subfolders(x: &str, ring: bool) -> Report {
+        let back = if ring {
+            "super::super::x::inner::g"
+        } else {
+            "super::D"
+        };
+        let y_deep = format!("pub struct D;\nfn f() {{\n    {back}();\n}}\n");
+        let files = [
+            ("src/lib.rs", "mod m;\n"),
+            ("src/m/mod.rs", "mod x;\nmod y;\n"),
+            (x, "pub mod inner;\n"),
+            (
+                "src/m/x/inner.rs",
+                "use crate::m::y::deep::D;\npub fn g() {}\n",
+            ),
+            ("src/m/y/mod.rs", "pub mod deep;\n"),
+            ("src/m/y/deep.rs", &y_deep),
+        ];
+        check(&sources(&files), &[], &[])
+    }
+
+    #[test]
+    fn a_ring_between_two_subfolders_is_named_in_their_parent_folder_at_any_depth() {
+        for (x, name) in [("src/m/x/mod.rs", "x/"), ("src/m/x.rs", "x.rs")] {
+            assert_eq!(
+                two_subfolders(x, true).problems,
+                [format!(
+                    "import ring in src/m: {name} -> y/ -> {name} (src/m/x/inner.rs:1 uses \
+                     crate::m::y::deep::D; src/m/y/deep.rs:3 uses super::super::x::inner::g)"
+                )]
+            );
+            let one_way = two_subfolders(x, false);
+            assert_eq!(one_way.problems, Vec::<String>::new());
+            let edge = ("src/m".to_owned(), name.to_owned(), "y/".to_owned());
+            assert_eq!(one_way.edges, BTreeSet::from([edge]));
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Reading the settings of an instance-like mapping: where it sits, its keys looked up by
-//! canonical name, and the small value checks the instance and `KeyVault` readers share.
+//! canonical name, and the small value checks the instance and `KeyVault` readers share; and
+//! what makes a valid name for an output or a job.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,6 +9,19 @@ use super::env::expand_path;
 use super::secret;
 use crate::diagnostic::{Location, did_you_mean};
 use crate::yaml::{Checker, Key, Node};
+
+const MAX_NAME_LEN: usize = 48;
+
+/// Whether `name` matches `[a-z0-9][a-z0-9_-]{0,47}`.
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_NAME_LEN
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+}
 
 /// Where an instance definition sits, for messages and default Key Vault secret names.
 #[derive(Debug)]

@@ -24,6 +24,7 @@ pub use cloud::{Cloud, Endpoints};
 pub use credential::{AssertionAlg, Credential};
 pub use env::EnvVars;
 pub(crate) use env::expand_path;
+pub use fields::is_valid_name;
 pub use instance::{Instance, Quota};
 pub use key_vault::{KeyVaultAuth, KeyVaultSettings};
 pub use notify::{Notify, NotifyMode, Suppress};

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::cloud::is_loopback;
 use super::env::expand_path;
+use super::fields::is_valid_name;
 use super::secret::{self, SecretSource};
 use crate::diagnostic::{Location, did_you_mean};
 use crate::yaml::{Checker, Key, Node};
@@ -217,7 +218,7 @@ pub(crate) fn outputs(
     };
     for (key, args) in entries {
         let name = key.name.trim();
-        if !crate::jobs::is_valid_name(name) {
+        if !is_valid_name(name) {
             check
                 .error(key.location, format!("`{}` is not a usable output name", key.name))
                 .hint("use 1 to 48 lowercase letters, digits, `-` or `_`, starting with a letter or digit");

@@ -10,16 +10,6 @@ use crate::store::{RunCost, RunFailure, RunStatus};
 /// Why a run cut short by shutdown is hunted again.
 const SHUT_DOWN: &str = "huntd stopped before the run finished; the window is hunted again";
 
-/// Whether a failure of `error_class` feeds the job's backoff: classes repeating cannot fix
-/// (a bad query, a missing permission, a refused sign-in) and answers the database refuses.
-/// `huntd status` derives the backoff from stored runs with the same rule.
-pub fn counts_toward_backoff(error_class: &str) -> bool {
-    matches!(
-        error_class,
-        "auth" | "permission" | "query" | "unstorable" | "retired"
-    )
-}
-
 /// A run ended as `interrupted` before it called any API, so it can be claimed again.
 pub fn interrupted(finished_at: DateTime<Utc>, why: &str) -> RunFailure<'_> {
     RunFailure {
@@ -113,30 +103,5 @@ pub fn from_hunt_error<'a>(
             api_calls: error.attempts,
             throttle_wait: error.throttle_wait,
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::hunt::ErrorClass;
-
-    #[test]
-    fn the_classes_that_back_off_are_the_ones_retrying_cannot_fix_but_too_large() {
-        for class in [
-            ErrorClass::Auth,
-            ErrorClass::Permission,
-            ErrorClass::Query,
-            ErrorClass::TooLarge,
-            ErrorClass::Throttled,
-            ErrorClass::Timeout,
-            ErrorClass::Transient,
-            ErrorClass::Retired,
-        ] {
-            let expected = !class.is_retryable() && class != ErrorClass::TooLarge;
-            assert_eq!(counts_toward_backoff(class.as_str()), expected, "{class}");
-        }
-        assert!(counts_toward_backoff("unstorable"));
-        assert!(!counts_toward_backoff("store"));
     }
 }

@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::context::{Context, JobSpec};
-use super::window::{self, Backoff, MAX_DATA_AGE, PlannedGap, WindowSettings, delta};
+use super::window::{self, MAX_DATA_AGE, PlannedGap, WindowSettings, delta};
 use super::worker::{self, Outcome};
+use crate::backoff::Backoff;
 use crate::jobs::{CatchUp, Job};
 use crate::schedule::Schedule;
 use crate::store::{GapRecord, HistoryFilter, Lease};

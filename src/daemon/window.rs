@@ -1,4 +1,4 @@
-//! Pure window planning: which runs a slot needs, which spans become gaps, splay and backoff.
+//! Pure window planning: which runs a slot needs, which spans become gaps, and splay.
 //!
 //! Nothing here reads a clock or a database, so every rule is tested with fixed times.
 
@@ -20,15 +20,6 @@ pub const REASON_SKIPPED: &str = "missed while huntd was down (catch_up: skip)";
 
 /// Smallest window a truncated result is split down to before it is accepted as truncated.
 pub const MIN_SPLIT_SPAN: Duration = Duration::from_secs(60);
-
-/// Longest pause of a job that keeps failing with a non-retryable error class.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
-
-/// Failures in a row before a job starts backing off.
-pub const BACKOFF_AFTER: u32 = 3;
-
-/// First backoff pause; it doubles with every further failure up to [`MAX_BACKOFF`].
-pub const BACKOFF_BASE: Duration = Duration::from_secs(60);
 
 /// What a job's windows depend on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,44 +249,6 @@ pub fn splay_offset(name: &str, splay: Duration) -> Duration {
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     Duration::from_millis(u64::from_be_bytes(first) % millis)
-}
-
-/// Consecutive non-retryable failures of a job and the pause they cause.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    /// The backoff after `failures` non-retryable failures in a row, as `huntd status`
-    /// derives it from stored runs.
-    pub fn with_failures(failures: u32) -> Self {
-        Self { failures }
-    }
-
-    /// Counts a failure; only non-retryable classes (query, permission, auth) count.
-    pub fn failed(&mut self, non_retryable: bool) {
-        if non_retryable {
-            self.failures = self.failures.saturating_add(1);
-        }
-    }
-
-    /// A success ends the backoff.
-    pub fn succeeded(&mut self) {
-        self.failures = 0;
-    }
-
-    /// Failures in a row.
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
-
-    /// How long to pause before the next slot; `None` while below [`BACKOFF_AFTER`].
-    pub fn pause(&self) -> Option<Duration> {
-        let over = self.failures.checked_sub(BACKOFF_AFTER)?;
-        let factor = 1u32.checked_shl(over.min(31)).unwrap_or(u32::MAX);
-        Some(BACKOFF_BASE.saturating_mul(factor).min(MAX_BACKOFF))
-    }
 }
 
 #[cfg(test)]
@@ -530,26 +483,5 @@ mod tests {
             .collect();
         assert!(offsets.len() > 10, "different names spread out");
         assert_eq!(splay_offset("x", Duration::ZERO), Duration::ZERO);
-    }
-
-    #[test]
-    fn backoff_starts_after_repeated_non_retryable_failures_and_is_capped() {
-        let mut backoff = Backoff::default();
-        for _ in 0..10 {
-            backoff.failed(false);
-        }
-        assert_eq!(backoff.pause(), None, "retryable classes do not back off");
-        for _ in 0..BACKOFF_AFTER {
-            backoff.failed(true);
-        }
-        assert_eq!(backoff.pause(), Some(BACKOFF_BASE));
-        backoff.failed(true);
-        assert_eq!(backoff.pause(), Some(BACKOFF_BASE * 2));
-        for _ in 0..1000 {
-            backoff.failed(true);
-        }
-        assert_eq!(backoff.pause(), Some(MAX_BACKOFF));
-        backoff.succeeded();
-        assert_eq!(backoff.pause(), None);
     }
 }

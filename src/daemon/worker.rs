@@ -14,6 +14,7 @@ use tracing::{Instrument, info, warn};
 use super::context::{Context, JobSpec};
 use super::window::{self, MIN_SPLIT_SPAN, PlannedRun};
 use super::{failure, lease, metrics};
+use crate::backoff::counts_toward_backoff;
 use crate::hunt::{ErrorClass, HuntError, HuntOutcome};
 use crate::jobs::Environment;
 use crate::spool::RunRows;
@@ -479,7 +480,7 @@ impl End<'_> {
             failure::from_hunt_error(self.finished_at, self.api, error, request_id.as_deref());
         self.record(&record).await;
         Outcome::Failed {
-            non_retryable: failure::counts_toward_backoff(error.class.as_str()),
+            non_retryable: counts_toward_backoff(error.class.as_str()),
         }
     }
 

@@ -8,11 +8,10 @@ use std::time::Duration;
 use super::library::{self, Library, LibraryQuery};
 use super::template::{ParamType, ParamValue, QueryTemplate};
 use super::{CatchUp, Environment};
+use crate::config::is_valid_name;
 use crate::diagnostic::{Location, did_you_mean};
 use crate::schedule::{self, Schedule};
 use crate::yaml::{self, Checker, Node, Value};
-
-const MAX_NAME_LEN: usize = 48;
 
 /// What job validation checks names and references against.
 #[derive(Clone, Copy)]
@@ -25,17 +24,6 @@ pub(super) struct Context<'a> {
 
 /// Where each job name was first defined, for duplicate errors.
 pub(super) type SeenNames = BTreeMap<String, (PathBuf, Location)>;
-
-/// Whether `name` matches `[a-z0-9][a-z0-9_-]{0,47}`.
-pub fn is_valid_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= MAX_NAME_LEN
-        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
-}
 
 /// A job mapping in which a key with no value (`description:`) counts as absent.
 pub(super) struct Fields<'n> {

@@ -23,7 +23,6 @@ use crate::diagnostic::Location;
 use crate::schedule::Schedule;
 
 pub use cases::TestCase;
-pub use fields::is_valid_name;
 pub use instances::InstanceTags;
 pub use library::{Library, LibraryQuery, ParamSpec};
 pub use load::{load, load_for};

@@ -12,9 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
+use crate::backoff::{Backoff, counts_toward_backoff};
 use crate::config::{Config, Quota};
-use crate::daemon::failure::counts_toward_backoff;
-use crate::daemon::window::Backoff;
 use crate::jobs::{Environment, Job};
 use crate::store::status::{StatusSnapshot, StatusWindow};
 use crate::store::{self, RunRecord, RunStatus, Store};
