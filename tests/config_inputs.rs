@@ -1,7 +1,7 @@
-//! Every mistake in a config or job file gets a diagnostic that points into a real file at a real
-//! line, never a panic: the example config and an example job, mutated line by line (deleted,
-//! cut in half, a YAML indicator inserted, indented by a tab) and cut short at many lengths, each
-//! loaded as `validate` and the daemon load them.
+//! Every mistake in a config, job or query library file gets a diagnostic that points into a
+//! real file at a real line, never a panic: the example config, a job and a library file,
+//! mutated line by line (deleted, cut in half, a YAML indicator inserted, indented by a tab) and
+//! cut short at many lengths, each loaded as `validate` and the daemon load them.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -127,6 +127,17 @@ fn every_mutation_of_a_job_is_loaded_without_a_panic_and_its_problems_point_into
     let dir = workspace();
     let (errors, total) = load_each(dir.path(), "jobs/rare-ports.yaml");
     println!("job: {errors} of {total} mutations reported an error");
+    assert!(
+        errors * 4 >= total,
+        "{errors} of {total} mutations reported an error"
+    );
+}
+
+#[test]
+fn every_mutation_of_a_library_file_loads_without_a_panic_and_points_into_a_file() {
+    let dir = workspace();
+    let (errors, total) = load_each(dir.path(), "queries/huntd/process.yaml");
+    println!("library: {errors} of {total} mutations reported an error");
     assert!(
         errors * 4 >= total,
         "{errors} of {total} mutations reported an error"
