@@ -43,7 +43,7 @@ async fn systemd_hears_ready_watchdog_and_stopping_and_metrics_and_healthz_answe
     let first = receive(&socket);
     assert_eq!(
         first,
-        "READY=1\nSTATUS=1 jobs, 0 running",
+        "READY=1\nSTATUS=1 job, 0 running",
         "{}",
         daemon.log()
     );

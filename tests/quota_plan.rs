@@ -67,7 +67,7 @@ async fn demand_above_four_fifths_of_the_quota_is_a_warning_and_below_it_nothing
     let dir = setup("", "M365DGraph", 7, "10s");
     let text = exits_with(dir.path(), &["validate"], 0).await;
     assert!(text.contains("need 93% of its quota"), "{text}");
-    assert!(text.contains("0 errors, 1 warnings"), "{text}");
+    assert!(text.contains("0 errors, 1 warning"), "{text}");
 
     let calm = setup("", "M365DGraph", 3, "10s");
     let text = printed(&huntd(calm.path(), &["validate"]).await);

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use chrono::Utc;
 use clap::ValueEnum;
 
-use super::output;
+use super::output::{self, counted};
 use super::shared::{EXIT_INVALID, print_diagnostics};
 use crate::hunt::{self, costs::TenantDemand};
 use crate::jobs::{self, JobSummary};
@@ -42,11 +42,12 @@ pub fn validate(config: Option<&Path>, format: ValidateFormat) -> anyhow::Result
     }
     print_diagnostics(&loaded.diagnostics, &mut out)?;
     let summary = format!(
-        "{instances} instances, {} library queries, {} jobs: {} errors, {} warnings",
-        loaded.library.len(),
-        loaded.jobs.len(),
-        loaded.diagnostics.error_count(),
-        loaded.diagnostics.warning_count(),
+        "{}, {}, {}: {}, {}",
+        counted(instances, "instance", "instances"),
+        counted(loaded.library.len(), "library query", "library queries"),
+        counted(loaded.jobs.len(), "job", "jobs"),
+        counted(loaded.diagnostics.error_count(), "error", "errors"),
+        counted(loaded.diagnostics.warning_count(), "warning", "warnings"),
     );
     if loaded.diagnostics.has_errors() {
         writeln!(out, "invalid: {summary}")?;

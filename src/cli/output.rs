@@ -53,6 +53,11 @@ fn line(cells: &[impl AsRef<str>], widths: &[usize]) -> String {
     text.trim_end().to_string()
 }
 
+/// `n` and the noun that goes with it: `1 error`, `2 errors`.
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `text` on one line (control characters as spaces), cut to `max` characters with `…`.
 pub fn cut(text: &str, max: usize) -> String {
     let flat: String = text

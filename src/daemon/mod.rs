@@ -390,9 +390,10 @@ fn status(loops: &Loops, ctx: &Context) -> String {
         0 => String::new(),
         n => format!(", {n} backing off after repeated failures"),
     };
+    let jobs = loops.current.len();
+    let plural = if jobs == 1 { "" } else { "s" };
     format!(
-        "STATUS={} jobs, {} running{backing_off}",
-        loops.current.len(),
+        "STATUS={jobs} job{plural}, {} running{backing_off}",
         ctx.running.load(Ordering::Relaxed)
     )
 }
