@@ -143,3 +143,22 @@ fn every_mutation_of_a_library_file_loads_without_a_panic_and_points_into_a_file
         "{errors} of {total} mutations reported an error"
     );
 }
+
+#[test]
+fn every_mutation_of_an_msticpyconfig_loads_without_a_panic_and_points_into_a_file() {
+    let dir = workspace();
+    let examples = dir.path().join("examples");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/msticpyconfig.yaml");
+    std::fs::copy(fixture, examples.join("msticpyconfig.yaml")).expect("copy");
+    let config = examples.join("huntd.yaml");
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(
+        &config,
+        format!("{text}\nmsticpyconfig: msticpyconfig.yaml\n"),
+    )
+    .expect("write");
+    // The fixture's secrets name unset variables, so the unmutated file has errors already:
+    // what this proves is no panic and every problem at a real line.
+    let (_, total) = load_each(dir.path(), "examples/msticpyconfig.yaml");
+    assert!(total > 500, "{total} mutations");
+}
