@@ -133,7 +133,8 @@ pub fn write_table(
     }
     output::write_table(out, &header, &cells, true)?;
     if shown.len() < rows.len() {
-        writeln!(out, "... {} more rows", rows.len() - shown.len())?;
+        let more = output::counted(rows.len() - shown.len(), "more row", "more rows");
+        writeln!(out, "... {more}")?;
     }
     Ok(())
 }
@@ -217,7 +218,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], format!("{:<40}  N", "Name"));
         assert!(lines[2].starts_with(&format!("{}…", "z".repeat(39))));
-        assert_eq!(lines[3], "... 1 more rows");
+        assert_eq!(lines[3], "... 1 more row");
     }
 
     #[test]
