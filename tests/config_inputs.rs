@@ -110,38 +110,31 @@ fn the_example_config_loads_clean_before_it_is_mutated() {
     assert!(!loaded.jobs.is_empty());
 }
 
-#[test]
-fn every_mutation_of_the_config_is_loaded_without_a_panic_and_its_problems_point_into_a_file() {
+/// Mutates `file` of a fresh workspace; most mutations must be reported as errors (comments and
+/// blank lines mutate harmlessly).
+fn mutations_are_caught(file: &str) {
     let dir = workspace();
-    let (errors, total) = load_each(dir.path(), "examples/huntd.yaml");
-    println!("config: {errors} of {total} mutations reported an error");
-    // Comments and blank lines mutate harmlessly; the rest must be caught.
+    let (errors, total) = load_each(dir.path(), file);
+    println!("{file}: {errors} of {total} mutations reported an error");
     assert!(
         errors * 4 >= total,
-        "{errors} of {total} mutations reported an error"
+        "{errors} of {total} mutations of {file} reported an error"
     );
+}
+
+#[test]
+fn every_mutation_of_the_config_is_loaded_without_a_panic_and_its_problems_point_into_a_file() {
+    mutations_are_caught("examples/huntd.yaml");
 }
 
 #[test]
 fn every_mutation_of_a_job_is_loaded_without_a_panic_and_its_problems_point_into_a_file() {
-    let dir = workspace();
-    let (errors, total) = load_each(dir.path(), "jobs/rare-ports.yaml");
-    println!("job: {errors} of {total} mutations reported an error");
-    assert!(
-        errors * 4 >= total,
-        "{errors} of {total} mutations reported an error"
-    );
+    mutations_are_caught("jobs/rare-ports.yaml");
 }
 
 #[test]
 fn every_mutation_of_a_library_file_loads_without_a_panic_and_points_into_a_file() {
-    let dir = workspace();
-    let (errors, total) = load_each(dir.path(), "queries/huntd/process.yaml");
-    println!("library: {errors} of {total} mutations reported an error");
-    assert!(
-        errors * 4 >= total,
-        "{errors} of {total} mutations reported an error"
-    );
+    mutations_are_caught("queries/huntd/process.yaml");
 }
 
 #[test]
