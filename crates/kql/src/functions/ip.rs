@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::value::{KqlType, Value};
 
-use super::args::{long, scalar, text};
+use super::args::{array, long, scalar, text};
 
 /// The private IPv4 networks of RFC 1918, which `ipv4_is_private` tests.
 const PRIVATE: [(u128, u32); 3] = [(0x0A00_0000, 8), (0xAC10_0000, 12), (0xC0A8_0000, 16)];
@@ -85,6 +85,14 @@ pub enum IpFn {
     V6Compare,
     /// `ipv6_is_match(a, b [, prefix])`.
     V6IsMatch,
+    /// `has_ipv4(source, ip)`.
+    HasV4,
+    /// `has_ipv4_prefix(source, prefix)`.
+    HasV4Prefix,
+    /// `has_any_ipv4(source, ip, ...)` or with an array of addresses.
+    HasAnyV4,
+    /// `has_any_ipv4_prefix(source, prefix, ...)` or with an array of prefixes.
+    HasAnyV4Prefix,
 }
 
 impl IpFn {
@@ -123,7 +131,62 @@ pub(super) fn call(f: IpFn, args: &[Value]) -> Value {
             }
             _ => Value::Null,
         },
+        IpFn::HasV4 | IpFn::HasV4Prefix | IpFn::HasAnyV4 | IpFn::HasAnyV4Prefix => {
+            has_ipv4(f, args)
+        }
     }
+}
+
+/// `has_ipv4` and its siblings: whether an address (or a prefix: one to three octets ending
+/// with a dot, or a whole address) stands in the text as a term of its own. A term is a run of
+/// letters, digits and dots, its leading and trailing dots left off; it counts only when it is
+/// an IPv4 address. A null text is empty; a text or address that is not a string gives null;
+/// an address or prefix that is not valid matches nothing.
+fn has_ipv4(f: IpFn, args: &[Value]) -> Value {
+    let is_text = |i: usize| matches!(*scalar(args, i), Value::String(_) | Value::Null);
+    let many = matches!(f, IpFn::HasAnyV4 | IpFn::HasAnyV4Prefix);
+    let list = if many { array(args, 1) } else { None };
+    if !is_text(0) || (list.is_none() && !(1..args.len()).all(is_text)) {
+        return Value::Null;
+    }
+    let prefix = matches!(f, IpFn::HasV4Prefix | IpFn::HasAnyV4Prefix);
+    let wanted: Vec<Vec<u8>> = match list {
+        Some(items) => items
+            .iter()
+            .filter_map(|v| v.as_str())
+            .filter_map(|t| octets(t, prefix))
+            .collect(),
+        None => (1..args.len())
+            .filter_map(|i| octets(&text(args, i), prefix))
+            .collect(),
+    };
+    let source = text(args, 0);
+    let found = source
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .filter_map(|term| octets(term.trim_matches('.'), false))
+        .any(|term| wanted.iter().any(|w| term.starts_with(w)));
+    Value::Bool(found)
+}
+
+/// The octets of a dotted IPv4 address, or with `prefix` also of one to three octets followed
+/// by a dot; `None` when `text` is neither.
+fn octets(text: &str, prefix: bool) -> Option<Vec<u8>> {
+    if let Ok(ip) = text.parse::<Ipv4Addr>() {
+        return Some(ip.octets().to_vec());
+    }
+    let head = text.strip_suffix('.').filter(|_| prefix)?;
+    let parts: Vec<&str> = head.split('.').collect();
+    if parts.len() > 3 {
+        return None;
+    }
+    parts
+        .iter()
+        .map(|p| {
+            let digits = !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit());
+            let canonical = p.len() == 1 || !p.starts_with('0');
+            p.parse::<u8>().ok().filter(|_| digits && canonical)
+        })
+        .collect()
 }
 
 /// Argument `i` as an address or range; `None` when it is not one.

@@ -134,3 +134,151 @@ fn ipv6_compare_and_is_match_read_ipv4_as_mapped_addresses() {
     );
     assert_eq!(value("ipv6_compare('fe80::1', 'garbage')"), json!(null));
 }
+
+#[test]
+fn has_ipv4_finds_an_address_only_where_it_stands_as_a_term() {
+    let log = "'05:04:54 127.0.0.1 GET /favicon.ico 404'";
+    assert_eq!(value(&format!("has_ipv4({log}, '127.0.0.1')")), json!(true));
+    assert_eq!(
+        value("has_ipv4('05:04:54 127.0.0.256 GET', '127.0.0.256')"),
+        json!(false)
+    );
+    assert_eq!(
+        value("has_ipv4('05:04:54127.0.0.1 GET', '127.0.0.1')"),
+        json!(false)
+    );
+    assert_eq!(
+        value("has_ipv4('host a1.2.3.4 up', '1.2.3.4')"),
+        json!(false)
+    );
+    assert_eq!(
+        value("has_ipv4('host 1.2.3.45 up', '1.2.3.4')"),
+        json!(false)
+    );
+    assert_eq!(value("has_ipv4('from 1.2.3.4.', '1.2.3.4')"), json!(true));
+    assert_eq!(value("has_ipv4('v 1.2.3.4.5', '1.2.3.4')"), json!(false));
+    assert_eq!(
+        value("has_ipv4('came from: 192.168.1.1, 10.1.1.115 and 10.1.1.201', '10.1.1.115')"),
+        json!(true)
+    );
+    assert_eq!(value("has_ipv4('x=10.0.0.1;', '10.0.0.1')"), json!(true));
+    assert_eq!(value("has_ipv4('1.2.3.4', '1.2.3.')"), json!(false));
+    assert_eq!(value("has_ipv4('', '1.2.3.4')"), json!(false));
+    assert_eq!(value("has_ipv4(dynamic(null), '1.2.3.4')"), json!(false));
+    assert_eq!(
+        value("has_ipv4(dynamic('at 1.2.3.4'), '1.2.3.4')"),
+        json!(true)
+    );
+    assert_eq!(value("has_ipv4(1234, '1.2.3.4')"), json!(null));
+    assert_eq!(value("has_ipv4('1.2.3.4', 5)"), json!(null));
+    assert_eq!(eval("has_ipv4('a', 'b')").1, KqlType::Bool);
+}
+
+#[test]
+fn has_ipv4_prefix_takes_a_whole_address_or_octets_ending_with_a_dot() {
+    let log = "'05:04:54 127.0.0.1 GET /favicon.ico 404'";
+    assert_eq!(
+        value(&format!("has_ipv4_prefix({log}, '127.0.')")),
+        json!(true)
+    );
+    assert_eq!(
+        value(&format!("has_ipv4_prefix({log}, '127.')")),
+        json!(true)
+    );
+    assert_eq!(
+        value(&format!("has_ipv4_prefix({log}, '127.0.0.')")),
+        json!(true)
+    );
+    assert_eq!(
+        value(&format!("has_ipv4_prefix({log}, '127.0.0.1')")),
+        json!(true)
+    );
+    assert_eq!(
+        value(&format!("has_ipv4_prefix({log}, '127.0')")),
+        json!(false)
+    );
+    assert_eq!(
+        value(&format!("has_ipv4_prefix({log}, '12.')")),
+        json!(false)
+    );
+    assert_eq!(
+        value(&format!("has_ipv4_prefix({log}, '127.0.0.1.')")),
+        json!(false)
+    );
+    assert_eq!(
+        value(&format!("has_ipv4_prefix({log}, '127.00.')")),
+        json!(false)
+    );
+    assert_eq!(
+        value(&format!("has_ipv4_prefix({log}, '256.')")),
+        json!(false)
+    );
+    assert_eq!(
+        value("has_ipv4_prefix('05:04:54 127.0.0.256 GET', '127.0.')"),
+        json!(false)
+    );
+    assert_eq!(
+        value("has_ipv4_prefix('05:04:54127.0.0.1 GET', '127.0.')"),
+        json!(false)
+    );
+    assert_eq!(
+        value("has_ipv4_prefix('1.2.3.4', dynamic(['1.']))"),
+        json!(null)
+    );
+}
+
+#[test]
+fn has_any_ipv4_and_its_prefix_form_take_arguments_or_one_array() {
+    let log = "'05:04:54 127.0.0.1 GET /favicon.ico 404'";
+    assert_eq!(
+        value(&format!("has_any_ipv4({log}, '127.0.0.1', '127.0.0.2')")),
+        json!(true)
+    );
+    assert_eq!(
+        value(&format!(
+            "has_any_ipv4({log}, dynamic(['127.0.0.2', '127.0.0.1']))"
+        )),
+        json!(true)
+    );
+    assert_eq!(
+        value("has_any_ipv4('05:04:54 127.0.0.256 GET', dynamic(['127.0.0.256', '192.168.1.1']))"),
+        json!(false)
+    );
+    assert_eq!(
+        value("has_any_ipv4('05:04:54127.0.0.1 GET', '127.0.0.1', '192.168.1.1')"),
+        json!(false)
+    );
+    assert_eq!(
+        value(&format!(
+            "has_any_ipv4({log}, dynamic([1, null, '127.0.0.1']))"
+        )),
+        json!(true)
+    );
+    assert_eq!(
+        value(&format!("has_any_ipv4({log}, dynamic([]))")),
+        json!(false)
+    );
+    assert_eq!(
+        value(&format!("has_any_ipv4_prefix({log}, '127.0.', '192.168.')")),
+        json!(true)
+    );
+    assert_eq!(
+        value(&format!(
+            "has_any_ipv4_prefix({log}, dynamic(['10.', '127.0.']))"
+        )),
+        json!(true)
+    );
+    assert_eq!(
+        value(&format!("has_any_ipv4_prefix({log}, '127.0')")),
+        json!(false)
+    );
+    assert_eq!(
+        value("has_any_ipv4_prefix('05:04:54127.0.0.1 GET', '127.0.', '192.')"),
+        json!(false)
+    );
+    assert_eq!(
+        value(&format!("has_any_ipv4({log}, '127.0.0.1', 7)")),
+        json!(null)
+    );
+    assert_eq!(value("has_any_ipv4(7, '127.0.0.1')"), json!(null));
+}
