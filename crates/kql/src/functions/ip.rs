@@ -35,7 +35,10 @@ pub(crate) fn parse_net(text: &str, v6: bool) -> Option<Net> {
             (u128::from(u32::from(v4)), 32, 0)
         }
     } else if v6 {
-        (u128::from(addr.parse::<Ipv6Addr>().ok()?), 128, 0)
+        // An IPv6 address written with its last 32 bits in IPv4 notation (`::192.168.1.1/24`)
+        // takes an IPv4 prefix, as Kusto documents for `parse_ipv6_mask`.
+        let offset = if addr.contains('.') { 96 } else { 0 };
+        (u128::from(addr.parse::<Ipv6Addr>().ok()?), 128, offset)
     } else {
         return None;
     };
@@ -93,6 +96,18 @@ pub enum IpFn {
     HasAnyV4,
     /// `has_any_ipv4_prefix(source, prefix, ...)` or with an array of prefixes.
     HasAnyV4Prefix,
+    /// `format_ipv4(ip [, prefix])`.
+    FormatV4,
+    /// `format_ipv4_mask(ip [, prefix])`.
+    FormatV4Mask,
+    /// `parse_ipv6(ip)`.
+    ParseV6,
+    /// `parse_ipv6_mask(ip, prefix)`.
+    ParseV6Mask,
+    /// `ipv6_is_in_range(ip, range)`.
+    V6IsInRange,
+    /// `ipv6_is_in_any_range(ip, range, ...)` or with an array of ranges.
+    V6IsInAnyRange,
 }
 
 impl IpFn {
@@ -100,6 +115,9 @@ impl IpFn {
     pub(super) fn return_type(self) -> KqlType {
         match self {
             IpFn::V4Compare | IpFn::ParseV4 | IpFn::ParseV4Mask | IpFn::V6Compare => KqlType::Long,
+            IpFn::FormatV4 | IpFn::FormatV4Mask | IpFn::ParseV6 | IpFn::ParseV6Mask => {
+                KqlType::String
+            }
             _ => KqlType::Bool,
         }
     }
@@ -120,7 +138,14 @@ pub(super) fn call(f: IpFn, args: &[Value]) -> Value {
             (Some(ip), Some(range)) => Value::Bool(holds(range, ip, 32)),
             _ => Value::Null,
         },
-        IpFn::V4IsInAnyRange => in_any_range(args),
+        IpFn::V4IsInAnyRange => in_any_range(args, false),
+        IpFn::V6IsInAnyRange => in_any_range(args, true),
+        IpFn::V6IsInRange => match (address(args, 0, true), address(args, 1, true)) {
+            (Some(ip), Some(range)) => Value::Bool(holds(range, ip, 128)),
+            _ => Value::Null,
+        },
+        IpFn::FormatV4 | IpFn::FormatV4Mask => format_v4(f == IpFn::FormatV4Mask, args),
+        IpFn::ParseV6 | IpFn::ParseV6Mask => parse_v6(f == IpFn::ParseV6Mask, args),
         IpFn::V4IsMatch | IpFn::V4Compare => compare(f == IpFn::V4IsMatch, args, false),
         IpFn::V6IsMatch | IpFn::V6Compare => compare(f == IpFn::V6IsMatch, args, true),
         IpFn::ParseV4 => v4(0).map_or(Value::Null, |ip| as_long(ip.addr)),
@@ -189,6 +214,80 @@ fn octets(text: &str, prefix: bool) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The prefix argument `i` of the `format_*` and `parse_*_mask` functions, at most `width`:
+/// `Err` with the answer when it is not one (null for a wrong type, empty for a null or a
+/// number out of range, as a conversion that fails is in Kusto).
+fn prefix_arg(args: &[Value], i: usize, width: u32) -> Result<u32, Value> {
+    match *scalar(args, i) {
+        Value::Long(p) => u32::try_from(p)
+            .ok()
+            .filter(|p| *p <= width)
+            .ok_or_else(|| Value::str("")),
+        Value::Null if i >= args.len() => Ok(width),
+        Value::Null => Err(Value::str("")),
+        _ => Err(Value::Null),
+    }
+}
+
+/// `format_ipv4`/`format_ipv4_mask`: the address (text, or a number in big-endian order) with
+/// the bits past the shorter of its own prefix and the argument cleared, as `a.b.c.d` or
+/// `a.b.c.d/prefix`; an empty string when it does not convert, null for a wrong type.
+fn format_v4(with_mask: bool, args: &[Value]) -> Value {
+    let ip = match *scalar(args, 0) {
+        Value::String(_) => parse_net(&text(args, 0), false),
+        Value::Long(n) => u32::try_from(n).ok().map(|n| Net {
+            addr: u128::from(n),
+            prefix: 32,
+        }),
+        Value::Null => None,
+        _ => return Value::Null,
+    };
+    let prefix = match prefix_arg(args, 1, 32) {
+        Ok(p) => p,
+        Err(answer) => return answer,
+    };
+    let Some(ip) = ip else {
+        return Value::str("");
+    };
+    let prefix = prefix.min(ip.prefix);
+    let addr = Ipv4Addr::from(u32::try_from(ip.addr & mask(prefix, 32)).unwrap_or(0));
+    if with_mask {
+        Value::str(&format!("{addr}/{prefix}"))
+    } else {
+        Value::str(&addr.to_string())
+    }
+}
+
+/// `parse_ipv6`/`parse_ipv6_mask`: the address (IPv4 as IPv4-mapped IPv6) with the bits past
+/// the shorter of its own prefix and the argument cleared, in Kusto's canonical form of eight
+/// groups of four lowercase hex digits; an empty string when it does not convert, null for a
+/// wrong type.
+fn parse_v6(with_mask: bool, args: &[Value]) -> Value {
+    let ip = match *scalar(args, 0) {
+        Value::String(_) => parse_net(&text(args, 0), true),
+        Value::Null => None,
+        _ => return Value::Null,
+    };
+    let prefix = if with_mask {
+        match prefix_arg(args, 1, 128) {
+            Ok(p) => p,
+            Err(answer) => return answer,
+        }
+    } else {
+        128
+    };
+    let Some(ip) = ip else {
+        return Value::str("");
+    };
+    let bits = ip.addr & mask(prefix.min(ip.prefix), 128);
+    let groups: Vec<String> = Ipv6Addr::from(bits)
+        .segments()
+        .iter()
+        .map(|g| format!("{g:04x}"))
+        .collect();
+    Value::str(&groups.join(":"))
+}
+
 /// Argument `i` as an address or range; `None` when it is not one.
 fn address(args: &[Value], i: usize, v6: bool) -> Option<Net> {
     match *scalar(args, i) {
@@ -207,10 +306,11 @@ fn as_long(addr: u128) -> Value {
     i64::try_from(addr).map_or(Value::Null, Value::Long)
 }
 
-/// `ipv4_is_in_any_range`: the ranges as arguments or as one array; any of them not a range
+/// `ipv4_is_in_any_range`/`ipv6_is_in_any_range`: the ranges as arguments or as one array; any of them not a range
 /// makes the answer null, as an address that does not parse does.
-fn in_any_range(args: &[Value]) -> Value {
-    let Some(ip) = address(args, 0, false) else {
+fn in_any_range(args: &[Value], v6: bool) -> Value {
+    let width = if v6 { 128 } else { 32 };
+    let Some(ip) = address(args, 0, v6) else {
         return Value::Null;
     };
     let ranges: Vec<Option<Net>> = match args.get(1) {
@@ -218,16 +318,16 @@ fn in_any_range(args: &[Value]) -> Value {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|r| r.as_str().and_then(|r| parse_net(r, false)))
+            .map(|r| r.as_str().and_then(|r| parse_net(r, v6)))
             .collect(),
-        _ => (1..args.len()).map(|i| address(args, i, false)).collect(),
+        _ => (1..args.len()).map(|i| address(args, i, v6)).collect(),
     };
     let mut any = false;
     for range in ranges {
         let Some(range) = range else {
             return Value::Null;
         };
-        any |= holds(range, ip, 32);
+        any |= holds(range, ip, width);
     }
     Value::Bool(any)
 }

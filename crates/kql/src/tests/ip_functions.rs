@@ -282,3 +282,131 @@ fn has_any_ipv4_and_its_prefix_form_take_arguments_or_one_array() {
     );
     assert_eq!(value("has_any_ipv4(7, '127.0.0.1')"), json!(null));
 }
+
+#[test]
+fn format_ipv4_and_its_mask_form_keep_the_shorter_prefix() {
+    let both = |ip: &str, p: &str| {
+        (
+            value(&format!("format_ipv4({ip}, {p})")),
+            value(&format!("format_ipv4_mask({ip}, {p})")),
+        )
+    };
+    assert_eq!(
+        both("'192.168.1.1'", "24"),
+        (json!("192.168.1.0"), json!("192.168.1.0/24"))
+    );
+    assert_eq!(
+        both("'192.168.1.1'", "32"),
+        (json!("192.168.1.1"), json!("192.168.1.1/32"))
+    );
+    assert_eq!(
+        both("'192.168.1.1/24'", "32"),
+        (json!("192.168.1.0"), json!("192.168.1.0/24"))
+    );
+    assert_eq!(both("'192.168.1.1/24'", "-1"), (json!(""), json!("")));
+    assert_eq!(both("'192.168.1.1'", "33"), (json!(""), json!("")));
+    assert_eq!(
+        both("3232236031", "24"),
+        (json!("192.168.1.0"), json!("192.168.1.0/24"))
+    );
+    assert_eq!(both("'192.168.1.256'", "24"), (json!(""), json!("")));
+    assert_eq!(both("-5", "24"), (json!(""), json!("")));
+    assert_eq!(both("'10.0.0.1'", "tolong('x')"), (json!(""), json!("")));
+    assert_eq!(both("true", "24"), (json!(null), json!(null)));
+    assert_eq!(both("'10.0.0.1'", "'x'"), (json!(null), json!(null)));
+    assert_eq!(value("format_ipv4('10.1.2.3')"), json!("10.1.2.3"));
+    assert_eq!(value("format_ipv4_mask('10.1.2.3')"), json!("10.1.2.3/32"));
+    assert_eq!(value("format_ipv4_mask('10.1.2.3/8')"), json!("10.0.0.0/8"));
+    assert_eq!(value("format_ipv4('')"), json!(""));
+    assert_eq!(eval("format_ipv4('1.2.3.4')").1, KqlType::String);
+}
+
+#[test]
+fn parse_ipv6_and_its_mask_form_give_kusto_canonical_text() {
+    assert_eq!(
+        value("parse_ipv6('192.168.255.255')"),
+        json!("0000:0000:0000:0000:0000:ffff:c0a8:ffff")
+    );
+    assert_eq!(
+        value("parse_ipv6('192.168.255.255/24')"),
+        json!("0000:0000:0000:0000:0000:ffff:c0a8:ff00")
+    );
+    assert_eq!(
+        value("parse_ipv6('fe80::85d:e82c:9446:7994')"),
+        json!("fe80:0000:0000:0000:085d:e82c:9446:7994")
+    );
+    assert_eq!(
+        value("parse_ipv6('FE80::85D:E82C:9446:7994/120')"),
+        json!("fe80:0000:0000:0000:085d:e82c:9446:7900")
+    );
+    assert_eq!(value("parse_ipv6('nope')"), json!(""));
+    assert_eq!(value("parse_ipv6('fe80::1/129')"), json!(""));
+    assert_eq!(value("parse_ipv6(12)"), json!(null));
+    let mask = |ip: &str, p: &str| value(&format!("parse_ipv6_mask('{ip}', {p})"));
+    assert_eq!(
+        mask("192.168.255.255", "120"),
+        json!("0000:0000:0000:0000:0000:ffff:c0a8:ff00")
+    );
+    assert_eq!(
+        mask("192.168.255.255/24", "124"),
+        json!("0000:0000:0000:0000:0000:ffff:c0a8:ff00")
+    );
+    assert_eq!(
+        mask("255.255.255.255", "128"),
+        json!("0000:0000:0000:0000:0000:ffff:ffff:ffff")
+    );
+    assert_eq!(
+        mask("fe80::85d:e82c:9446:7994/120", "124"),
+        json!("fe80:0000:0000:0000:085d:e82c:9446:7900")
+    );
+    assert_eq!(
+        mask("::192.168.255.255", "128"),
+        json!("0000:0000:0000:0000:0000:0000:c0a8:ffff")
+    );
+    assert_eq!(
+        mask("::192.168.255.255/24", "128"),
+        json!("0000:0000:0000:0000:0000:0000:c0a8:ff00")
+    );
+    assert_eq!(mask("fe80::1", "129"), json!(""));
+    assert_eq!(mask("fe80::1", "tolong('x')"), json!(""));
+    assert_eq!(mask("fe80::1", "'64'"), json!(null));
+}
+
+#[test]
+fn ipv6_is_in_range_and_in_any_range_test_prefix_ranges() {
+    assert_eq!(
+        value("ipv6_is_in_range('2001:db8:1:2:3:4:5:6', '2001:db8::/32')"),
+        json!(true)
+    );
+    assert_eq!(
+        value("ipv6_is_in_range('2001:db9::1', '2001:db8::/32')"),
+        json!(false)
+    );
+    assert_eq!(
+        value("ipv6_is_in_range('192.168.1.6', '192.168.1.1/24')"),
+        json!(true)
+    );
+    assert_eq!(
+        value("ipv6_is_in_range('::ffff:c0a8:106', '192.168.1.0/24')"),
+        json!(true)
+    );
+    assert_eq!(
+        value("ipv6_is_in_range('fe80::1', 'fe80::/129')"),
+        json!(null)
+    );
+    assert_eq!(value("ipv6_is_in_range('bad', 'fe80::/10')"), json!(null));
+    assert_eq!(value("ipv6_is_in_range(1, 'fe80::/10')"), json!(null));
+    assert_eq!(
+        value("ipv6_is_in_any_range('fe80::1', '2001:db8::/32', 'fe80::/10')"),
+        json!(true)
+    );
+    assert_eq!(
+        value("ipv6_is_in_any_range('::1', dynamic(['2001:db8::/32', 'fe80::/10']))"),
+        json!(false)
+    );
+    assert_eq!(
+        value("ipv6_is_in_any_range('fe80::1', 'fe80::/10', 'nope')"),
+        json!(null)
+    );
+    assert_eq!(eval("ipv6_is_in_range('::1', '::1')").1, KqlType::Bool);
+}
