@@ -1,5 +1,6 @@
-//! The array and set functions over `dynamic` arrays: concatenating, slicing, searching,
-//! sorting, summing, set algebra and zipping.
+//! The array and set functions over `dynamic` arrays: concatenating, slicing, splitting,
+//! rotating and shifting, searching, sorting, summing, choosing element-wise, set algebra,
+//! similarity and zipping.
 
 use std::cmp::Ordering;
 
@@ -36,6 +37,20 @@ pub enum ArrayFn {
     HasElement,
     /// `zip(a, b, ...)`.
     Zip,
+    /// `array_split(a, index)`, the index a number or an array of them.
+    Split,
+    /// `array_rotate_left(a, n)`.
+    RotateLeft,
+    /// `array_rotate_right(a, n)`.
+    RotateRight,
+    /// `array_shift_left(a, n [, fill])`.
+    ShiftLeft,
+    /// `array_shift_right(a, n [, fill])`.
+    ShiftRight,
+    /// `array_iff(conditions, when_true, when_false)` / `array_iif`.
+    Iff,
+    /// `jaccard_index(a, b)`.
+    Jaccard,
 }
 
 impl ArrayFn {
@@ -43,7 +58,7 @@ impl ArrayFn {
     pub(super) fn return_type(self) -> KqlType {
         match self {
             ArrayFn::IndexOf => KqlType::Long,
-            ArrayFn::Sum => KqlType::Real,
+            ArrayFn::Sum | ArrayFn::Jaccard => KqlType::Real,
             ArrayFn::HasElement => KqlType::Bool,
             _ => KqlType::Dynamic,
         }
@@ -67,6 +82,28 @@ pub(super) fn call(f: ArrayFn, args: &[Value]) -> Value {
             .try_fold(0.0, |sum, x| x.map(|x| sum + x))
             .map_or(Value::Null, Value::Real),
         ArrayFn::Reverse => list(first.iter().rev().cloned().collect()),
+        ArrayFn::Split => split(first, args),
+        ArrayFn::RotateLeft | ArrayFn::RotateRight => long(args, 1).map_or(Value::Null, |n| {
+            let n = if f == ArrayFn::RotateRight { -n } else { n };
+            list(rotate(first, n))
+        }),
+        ArrayFn::ShiftLeft | ArrayFn::ShiftRight => long(args, 1).map_or(Value::Null, |n| {
+            let n = if f == ArrayFn::ShiftRight { -n } else { n };
+            let fill = if args.len() > 2 {
+                args[2].to_json()
+            } else {
+                J::Null
+            };
+            list(shift(first, n, &fill))
+        }),
+        ArrayFn::Iff => list(iff(first, args)),
+        ArrayFn::Jaccard => array(args, 1).map_or(Value::Null, |other| {
+            let (a, b) = (distinct(first.iter()), distinct(other.iter()));
+            let common = a.iter().filter(|v| b.iter().any(|w| json_eq(v, w))).count();
+            #[allow(clippy::cast_precision_loss)]
+            let ratio = common as f64 / (a.len() + b.len() - common) as f64;
+            Value::Real(ratio)
+        }),
         ArrayFn::HasElement => {
             let wanted = args.get(1).map_or(J::Null, Value::to_json);
             Value::Bool(first.iter().any(|v| json_eq(v, &wanted)))
@@ -145,6 +182,90 @@ fn slice(items: &[J], args: &[Value]) -> Value {
         Vec::new()
     };
     Value::dynamic(J::Array(picked))
+}
+
+/// `array_split(a, index)`: the pieces `[0..i1)`, `[i1..i2)`, ..., `[iN..len)`; a negative
+/// index counts from the end, one past either end is clamped to it, and a piece whose end is
+/// before its start is empty. An index that is not a whole number gives null.
+fn split(items: &[J], args: &[Value]) -> Value {
+    let indices: Option<Vec<i64>> = match array(args, 1) {
+        Some(list) => list.iter().map(J::as_i64).collect(),
+        None => long(args, 1).map(|i| vec![i]),
+    };
+    let Some(indices) = indices else {
+        return Value::Null;
+    };
+    let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    let at = |i: i64| {
+        let i = if i < 0 { len.saturating_add(i) } else { i };
+        usize::try_from(i.clamp(0, len)).unwrap_or(0)
+    };
+    let mut bounds: Vec<usize> = vec![0];
+    bounds.extend(indices.into_iter().map(at));
+    bounds.push(items.len());
+    let pieces = bounds
+        .windows(2)
+        .map(|w| J::Array(items.get(w[0]..w[1]).unwrap_or_default().to_vec()))
+        .collect();
+    Value::dynamic(J::Array(pieces))
+}
+
+/// The array rotated `n` places to the left (a negative `n`: to the right).
+fn rotate(items: &[J], n: i64) -> Vec<J> {
+    let mut out = items.to_vec();
+    let len = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    if len > 0 {
+        out.rotate_left(usize::try_from(n.rem_euclid(len)).unwrap_or(0));
+    }
+    out
+}
+
+/// The array shifted `n` places to the left (a negative `n`: to the right), the places left
+/// behind filled with `fill`.
+fn shift(items: &[J], n: i64, fill: &J) -> Vec<J> {
+    let len = items.len();
+    let by = usize::try_from(n.unsigned_abs())
+        .unwrap_or(usize::MAX)
+        .min(len);
+    let kept = if n >= 0 {
+        &items[by..]
+    } else {
+        &items[..len - by]
+    };
+    let padding = std::iter::repeat_n(fill.clone(), by);
+    if n >= 0 {
+        kept.iter().cloned().chain(padding).collect()
+    } else {
+        padding.chain(kept.iter().cloned()).collect()
+    }
+}
+
+/// `array_iff`: per condition, the element of `when_true` or `when_false` at its position (a
+/// value that is not an array stands for every position; past an array's end, null); a number
+/// is true unless 0; a condition that is neither a bool nor a number gives null.
+fn iff(conditions: &[J], args: &[Value]) -> Vec<J> {
+    let branch = |i: usize, at: usize| {
+        array(args, i).map_or_else(
+            || args.get(i).map_or(J::Null, Value::to_json),
+            |items| items.get(at).cloned().unwrap_or(J::Null),
+        )
+    };
+    conditions
+        .iter()
+        .enumerate()
+        .map(|(at, c)| {
+            let truth = match c {
+                J::Bool(b) => Some(*b),
+                J::Number(n) => n.as_f64().map(|x| x != 0.0),
+                _ => None,
+            };
+            match truth {
+                Some(true) => branch(1, at),
+                Some(false) => branch(2, at),
+                None => J::Null,
+            }
+        })
+        .collect()
 }
 
 /// `array_index_of(a, value [, start [, length [, occurrence]]])`: the position of the

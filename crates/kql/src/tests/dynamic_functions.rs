@@ -158,3 +158,122 @@ fn zip_pairs_elements_and_pads_the_shorter_arrays_with_null() {
     );
     assert_eq!(value("zip(dynamic([1]), 'a')"), json!(null));
 }
+
+#[test]
+fn array_split_cuts_at_each_index_counting_negatives_from_the_end() {
+    let arr = "dynamic([1,2,3,4,5])";
+    assert_eq!(
+        value(&format!("array_split({arr}, 2)")),
+        json!([[1, 2], [3, 4, 5]])
+    );
+    assert_eq!(
+        value(&format!("array_split({arr}, dynamic([1,3]))")),
+        json!([[1], [2, 3], [4, 5]])
+    );
+    assert_eq!(
+        value(&format!("array_split({arr}, -1)")),
+        json!([[1, 2, 3, 4], [5]])
+    );
+    assert_eq!(
+        value(&format!("array_split({arr}, 9)")),
+        json!([[1, 2, 3, 4, 5], []])
+    );
+    assert_eq!(
+        value(&format!("array_split({arr}, -9)")),
+        json!([[], [1, 2, 3, 4, 5]])
+    );
+    assert_eq!(
+        value(&format!("array_split({arr}, dynamic([3,1]))")),
+        json!([[1, 2, 3], [], [2, 3, 4, 5]])
+    );
+    assert_eq!(
+        value(&format!("array_split({arr}, dynamic([]))")),
+        json!([[1, 2, 3, 4, 5]])
+    );
+    assert_eq!(value("array_split(dynamic([]), 1)"), json!([[], []]));
+    assert_eq!(value(&format!("array_split({arr}, 'x')")), json!(null));
+    assert_eq!(
+        value(&format!("array_split({arr}, dynamic([1,'a']))")),
+        json!(null)
+    );
+    assert_eq!(value("array_split('abc', 1)"), json!(null));
+}
+
+#[test]
+fn array_rotate_and_shift_move_elements_either_way() {
+    let arr = "dynamic([1,2,3,4,5])";
+    let at = |f: &str, rest: &str| value(&format!("{f}({arr}, {rest})"));
+    assert_eq!(at("array_rotate_left", "2"), json!([3, 4, 5, 1, 2]));
+    assert_eq!(at("array_rotate_left", "-2"), json!([4, 5, 1, 2, 3]));
+    assert_eq!(at("array_rotate_left", "7"), json!([3, 4, 5, 1, 2]));
+    assert_eq!(at("array_rotate_right", "2"), json!([4, 5, 1, 2, 3]));
+    assert_eq!(at("array_rotate_right", "-2"), json!([3, 4, 5, 1, 2]));
+    assert_eq!(at("array_rotate_right", "0"), json!([1, 2, 3, 4, 5]));
+    assert_eq!(value("array_rotate_left(dynamic([]), 3)"), json!([]));
+    assert_eq!(at("array_shift_left", "2"), json!([3, 4, 5, null, null]));
+    assert_eq!(at("array_shift_left", "-2"), json!([null, null, 1, 2, 3]));
+    assert_eq!(at("array_shift_left", "2, -1"), json!([3, 4, 5, -1, -1]));
+    assert_eq!(at("array_shift_right", "2"), json!([null, null, 1, 2, 3]));
+    assert_eq!(at("array_shift_right", "1, 'x'"), json!(["x", 1, 2, 3, 4]));
+    assert_eq!(
+        at("array_shift_right", "9"),
+        json!([null, null, null, null, null])
+    );
+    assert_eq!(at("array_shift_left", "0"), json!([1, 2, 3, 4, 5]));
+    assert_eq!(at("array_rotate_left", "'2'"), json!(null));
+    assert_eq!(at("array_shift_left", "1.5"), json!(null));
+    assert_eq!(value("array_shift_left('abc', 1)"), json!(null));
+}
+
+#[test]
+fn array_iff_chooses_element_wise_and_nulls_what_is_not_a_condition() {
+    assert_eq!(
+        value("array_iff(dynamic([true,false,true]), dynamic([1,2,3]), dynamic([4,5,6]))"),
+        json!([1, 5, 3])
+    );
+    assert_eq!(
+        value("array_iff(dynamic([1,0,50]), 'yes', 'no')"),
+        json!(["yes", "no", "yes"])
+    );
+    assert_eq!(
+        value("array_iff(dynamic(['some string', null, {}]), 1, 0)"),
+        json!([null, null, null])
+    );
+    assert_eq!(
+        value("array_iif(dynamic([true,true,true]), dynamic([1,2]), dynamic([3,4]))"),
+        json!([1, 2, null])
+    );
+    assert_eq!(value("array_iff(dynamic([]), 1, 2)"), json!([]));
+    assert_eq!(value("array_iff(true, 1, 2)"), json!(null));
+    assert_eq!(eval("array_iff(dynamic([true]), 1, 2)").1, KqlType::Dynamic);
+}
+
+#[test]
+fn jaccard_index_divides_the_distinct_common_values_by_all_distinct_values() {
+    assert_eq!(
+        value("jaccard_index(dynamic([1,2,3]), dynamic([1,2,3,4]))"),
+        json!(0.75)
+    );
+    assert_eq!(
+        value("jaccard_index(dynamic([1,1,2,2,3,3]), dynamic([1,2,3,4,4,4]))"),
+        json!(0.75)
+    );
+    assert_eq!(
+        value("jaccard_index(dynamic(['a', 1]), dynamic([1.0, 'b']))"),
+        json!(1.0 / 3.0)
+    );
+    assert_eq!(
+        value("jaccard_index(dynamic([1]), dynamic([]))"),
+        json!(0.0)
+    );
+    assert_eq!(
+        value("isnan(jaccard_index(dynamic([]), dynamic([])))"),
+        json!(true)
+    );
+    assert_eq!(value("jaccard_index(dynamic([1]), 'x')"), json!(null));
+    assert_eq!(value("jaccard_index('x', dynamic([1]))"), json!(null));
+    assert_eq!(
+        eval("jaccard_index(dynamic([1]), dynamic([1]))").1,
+        KqlType::Real
+    );
+}
