@@ -1,10 +1,10 @@
-//! The property-bag functions: keys, merging, removing keys and testing for one.
+//! The property-bag functions: keys, merging, setting, removing keys and testing for one.
 
 use serde_json::{Map, Value as J};
 
 use crate::value::{KqlType, Value};
 
-use super::args::{array, json_str, text};
+use super::args::{array, json_str, scalar, text};
 
 /// A function of this family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub enum BagFn {
     RemoveKeys,
     /// `bag_has_key(bag, key)`.
     HasKey,
+    /// `bag_set_key(bag, key, value)`.
+    SetKey,
 }
 
 impl BagFn {
@@ -67,6 +69,54 @@ pub(super) fn call(f: BagFn, args: &[Value]) -> Value {
             }
             Value::Bool(node.is_some() && !steps.is_empty())
         }
+        BagFn::SetKey => {
+            let (Value::String(key), Some(value)) = (&*scalar(args, 1), args.get(2)) else {
+                return Value::Null;
+            };
+            let Some(steps) = set_path(key) else {
+                return Value::Null;
+            };
+            let mut out = J::Object(bag.clone());
+            set(&mut out, &steps, value.to_json());
+            Value::dynamic(out)
+        }
+    }
+}
+
+/// `bag_set_key`'s key as the keys it steps through: a JSONPath (`$.a.b`, `$['a']`) or the
+/// name of a key at the root, dots and all. `None` for the root path itself or an array index
+/// (`$.a[0]`), which Kusto documents it does not take.
+fn set_path(key: &str) -> Option<Vec<String>> {
+    if key.starts_with('$') {
+        let mut rest = key;
+        while let Some(open) = rest.find('[') {
+            rest = &rest[open + 1..];
+            if !rest.starts_with(['\'', '"']) {
+                return None;
+            }
+        }
+        Some(path(key)).filter(|steps| !steps.is_empty())
+    } else {
+        Some(vec![key.to_string()])
+    }
+}
+
+/// Sets the member `steps` leads to, making a bag of each step on the way that is missing or
+/// is not one.
+fn set(node: &mut J, steps: &[String], value: J) {
+    let Some((first, rest)) = steps.split_first() else {
+        return;
+    };
+    if !node.is_object() {
+        *node = J::Object(Map::new());
+    }
+    let Some(map) = node.as_object_mut() else {
+        return;
+    };
+    if rest.is_empty() {
+        map.insert(first.clone(), value);
+    } else {
+        set(map.entry(first.clone()).or_insert(J::Null), rest, value);
     }
 }
 

@@ -273,6 +273,7 @@ pub fn lookup(name: &str) -> Option<(Func, usize, usize)> {
         "bag_merge" => (Func::Bag(BagFn::Merge), 2, 64),
         "bag_remove_keys" => (Func::Bag(BagFn::RemoveKeys), 2, 2),
         "bag_has_key" => (Func::Bag(BagFn::HasKey), 2, 2),
+        "bag_set_key" => (Func::Bag(BagFn::SetKey), 3, 3),
         "array_concat" => (Func::Array(ArrayFn::Concat), 1, 64),
         "array_slice" => (Func::Array(ArrayFn::Slice), 3, 3),
         "array_index_of" => (Func::Array(ArrayFn::IndexOf), 2, 5),

@@ -277,3 +277,50 @@ fn jaccard_index_divides_the_distinct_common_values_by_all_distinct_values() {
         KqlType::Real
     );
 }
+
+#[test]
+fn bag_set_key_sets_a_root_key_or_a_json_path_making_bags_on_the_way() {
+    assert_eq!(
+        value("bag_set_key(dynamic({'key1': 1, 'key2': 2}), 'key3', 3)"),
+        json!({"key1": 1, "key2": 2, "key3": 3})
+    );
+    assert_eq!(
+        value("bag_set_key(dynamic({'key1': 1, 'key3': 'abc'}), 'key3', 3)"),
+        json!({"key1": 1, "key3": 3})
+    );
+    assert_eq!(
+        value(
+            "bag_set_key(dynamic({'key1': 123, 'key2': {'prop1': 123, 'prop2': 'xyz'}}), '$.key2.prop1', 'abc')"
+        ),
+        json!({"key1": 123, "key2": {"prop1": "abc", "prop2": "xyz"}})
+    );
+    assert_eq!(
+        value("bag_set_key(dynamic({'key1': 123}), '$.key2.prop1', 'abc')"),
+        json!({"key1": 123, "key2": {"prop1": "abc"}})
+    );
+    assert_eq!(
+        value("bag_set_key(dynamic({'a': 5}), \"$['a']['b']\", true)"),
+        json!({"a": {"b": true}})
+    );
+    assert_eq!(
+        value("bag_set_key(dynamic({}), 'a.b', 1)"),
+        json!({"a.b": 1})
+    );
+    assert_eq!(
+        value("bag_set_key(dynamic({}), 'k', dynamic([1, 2]))"),
+        json!({"k": [1, 2]})
+    );
+    assert_eq!(
+        value("bag_set_key(dynamic({'k': 1}), 'k', tolong('x'))"),
+        json!({"k": null})
+    );
+    assert_eq!(
+        value("bag_set_key(dynamic({'a': [1]}), '$.a[0]', 2)"),
+        json!(null)
+    );
+    assert_eq!(value("bag_set_key(dynamic({'a': 1}), '$', 2)"), json!(null));
+    assert_eq!(value("bag_set_key(dynamic([1]), 'a', 2)"), json!(null));
+    assert_eq!(value("bag_set_key(dynamic(null), 'a', 2)"), json!(null));
+    assert_eq!(value("bag_set_key(dynamic({}), 1, 2)"), json!(null));
+    assert_eq!(eval("bag_set_key(dynamic({}), 'a', 2)").1, KqlType::Dynamic);
+}
