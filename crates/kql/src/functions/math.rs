@@ -68,6 +68,28 @@ pub enum MathFn {
     IsInf,
     /// `isfinite(x)`.
     IsFinite,
+    /// `sin(x)`.
+    Sin,
+    /// `cos(x)`.
+    Cos,
+    /// `tan(x)`.
+    Tan,
+    /// `cot(x)`.
+    Cot,
+    /// `asin(x)`.
+    Asin,
+    /// `acos(x)`.
+    Acos,
+    /// `atan(x)`.
+    Atan,
+    /// `atan2(y, x)`.
+    Atan2,
+    /// `degrees(radians)`.
+    Degrees,
+    /// `radians(degrees)`.
+    Radians,
+    /// `pi()`.
+    Pi,
 }
 
 impl MathFn {
@@ -85,9 +107,13 @@ impl MathFn {
     }
 }
 
-/// Evaluates a function of this family; what is not a number gives null, and so does a
-/// logarithm or square root of a negative number, as Kusto documents.
+/// Evaluates a function of this family; what is not a number gives null, and so do a
+/// logarithm or square root of a negative number and an `asin` or `acos` outside -1 to 1, as
+/// Kusto documents.
 pub(super) fn call(f: MathFn, args: &[Value]) -> Value {
+    if f == MathFn::Pi {
+        return Value::Real(std::f64::consts::PI);
+    }
     let x = args.first().map(Value::scalarize);
     if let (MathFn::Ceiling | MathFn::Sign, Some(Value::Long(n))) = (f, x.as_deref()) {
         return Value::Long(if f == MathFn::Sign { n.signum() } else { *n });
@@ -109,12 +135,27 @@ pub(super) fn call(f: MathFn, args: &[Value]) -> Value {
         MathFn::Exp => real(x.exp()),
         MathFn::Exp2 => real(x.exp2()),
         MathFn::Exp10 => real(10f64.powf(x)),
-        MathFn::Pow => match args.get(1).map(Value::scalarize).as_deref() {
-            Some(e @ (Value::Long(_) | Value::Real(_))) => {
-                e.as_f64().map_or(Value::Null, |e| real(x.powf(e)))
-            }
+        MathFn::Pow | MathFn::Atan2 => match args.get(1).map(Value::scalarize).as_deref() {
+            Some(e @ (Value::Long(_) | Value::Real(_))) => e.as_f64().map_or(Value::Null, |e| {
+                real(if f == MathFn::Pow {
+                    x.powf(e)
+                } else {
+                    x.atan2(e)
+                })
+            }),
             _ => Value::Null,
         },
+        MathFn::Asin | MathFn::Acos if !(-1.0..=1.0).contains(&x) => Value::Null,
+        MathFn::Asin => real(x.asin()),
+        MathFn::Acos => real(x.acos()),
+        MathFn::Sin => real(x.sin()),
+        MathFn::Cos => real(x.cos()),
+        MathFn::Tan => real(x.tan()),
+        MathFn::Cot => real(1.0 / x.tan()),
+        MathFn::Atan => real(x.atan()),
+        MathFn::Degrees => real(x.to_degrees()),
+        MathFn::Radians => real(x.to_radians()),
+        MathFn::Pi => real(std::f64::consts::PI),
         MathFn::Sign if x == 0.0 || x.is_nan() => real(x),
         MathFn::Sign => real(x.signum()),
         MathFn::IsNan => Value::Bool(x.is_nan()),

@@ -223,3 +223,32 @@ fn column_ifexists_reads_the_column_when_the_rows_have_it_or_the_default() {
             .contains("string literal")
     );
 }
+
+#[test]
+fn trigonometric_functions_give_reals_in_radians_and_null_outside_their_domain() {
+    use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI};
+    assert_eq!(eval("pi()"), (json!(PI), KqlType::Real));
+    assert_eq!(value("sin(0)"), json!(0.0));
+    assert_eq!(value("sin(pi() / 2)"), json!(1.0));
+    assert_eq!(value("cos(0.0)"), json!(1.0));
+    assert_eq!(value("cos(pi())"), json!(-1.0));
+    assert_eq!(value("tan(0)"), json!(0.0));
+    assert_eq!(value("cot(pi() / 4)"), json!(1.0 / FRAC_PI_4.tan()));
+    assert_eq!(value("isinf(cot(0))"), json!(true));
+    assert_eq!(value("asin(1)"), json!(FRAC_PI_2));
+    assert_eq!(value("acos(-1)"), json!(PI));
+    assert_eq!(value("acos(1)"), json!(0.0));
+    assert_eq!(value("asin(1.5)"), json!(null));
+    assert_eq!(value("acos(-1.01)"), json!(null));
+    assert_eq!(value("atan(1)"), json!(FRAC_PI_4));
+    assert_eq!(value("atan2(1, 1)"), json!(FRAC_PI_4));
+    assert_eq!(value("atan2(0, -1)"), json!(PI));
+    assert_eq!(value("atan2(1, 'x')"), json!(null));
+    assert_eq!(value("degrees(pi())"), json!(180.0));
+    assert_eq!(value("radians(180)"), json!(PI));
+    assert_eq!(value("radians(90.0)"), json!(FRAC_PI_2));
+    assert_eq!(value("sin('x')"), json!(null));
+    assert_eq!(value("cos(tolong('x'))"), json!(null));
+    assert_eq!(value("degrees(dynamic(90))"), json!(90f64.to_degrees()));
+    assert_eq!(eval("sin(1)").1, KqlType::Real);
+}
