@@ -187,7 +187,7 @@ fn has_ipv4(f: IpFn, args: &[Value]) -> Value {
     };
     let source = text(args, 0);
     let found = source
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
+        .split(|c: char| !(c.is_alphanumeric() || c == '.'))
         .filter_map(|term| octets(term.trim_matches('.'), false))
         .any(|term| wanted.iter().any(|w| term.starts_with(w)));
     Value::Bool(found)

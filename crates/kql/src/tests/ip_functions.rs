@@ -157,6 +157,8 @@ fn has_ipv4_finds_an_address_only_where_it_stands_as_a_term() {
     );
     assert_eq!(value("has_ipv4('from 1.2.3.4.', '1.2.3.4')"), json!(true));
     assert_eq!(value("has_ipv4('v 1.2.3.4.5', '1.2.3.4')"), json!(false));
+    assert_eq!(value("has_ipv4('hôte é1.2.3.4', '1.2.3.4')"), json!(false));
+    assert_eq!(value("has_ipv4('hôte→1.2.3.4', '1.2.3.4')"), json!(true));
     assert_eq!(
         value("has_ipv4('came from: 192.168.1.1, 10.1.1.115 and 10.1.1.201', '10.1.1.115')"),
         json!(true)
