@@ -111,17 +111,17 @@ impl MathFn {
 /// logarithm or square root of a negative number and an `asin` or `acos` outside -1 to 1, as
 /// Kusto documents.
 pub(super) fn call(f: MathFn, args: &[Value]) -> Value {
-    if f == MathFn::Pi {
-        return Value::Real(std::f64::consts::PI);
-    }
     let x = args.first().map(Value::scalarize);
     if let (MathFn::Ceiling | MathFn::Sign, Some(Value::Long(n))) = (f, x.as_deref()) {
         return Value::Long(if f == MathFn::Sign { n.signum() } else { *n });
     }
-    let Some(x) = x.as_deref().and_then(|x| match x {
-        Value::Long(_) | Value::Real(_) => x.as_f64(),
+    let x = match x.as_deref() {
+        Some(x @ (Value::Long(_) | Value::Real(_))) => x.as_f64(),
+        // `pi()` takes no argument; its arm below reads none.
+        None if f == MathFn::Pi => Some(0.0),
         _ => None,
-    }) else {
+    };
+    let Some(x) = x else {
         return Value::Null;
     };
     let real = |r: f64| Value::Real(r);
