@@ -306,8 +306,8 @@ fn as_long(addr: u128) -> Value {
     i64::try_from(addr).map_or(Value::Null, Value::Long)
 }
 
-/// `ipv4_is_in_any_range`/`ipv6_is_in_any_range`: the ranges as arguments or as one array; any of them not a range
-/// makes the answer null, as an address that does not parse does.
+/// `ipv4_is_in_any_range`/`ipv6_is_in_any_range`: the ranges as arguments or as one array; any
+/// of them not a range makes the answer null, as an address that does not parse does.
 fn in_any_range(args: &[Value], v6: bool) -> Value {
     let width = if v6 { 128 } else { 32 };
     let Some(ip) = address(args, 0, v6) else {
